@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Kloudak needs on Debian 12 (as root), idempotently: Debian packages for the middleware, the
+# hypervisor hosts and the browser tests, then the npm dependencies. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  postgresql redis-server rabbitmq-server zookeeper
+  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openvswitch-switch openssh-server
+  genisoimage cpio busybox-static iproute2 procps tmux chromium
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,149 @@
+// Inventory schema. Workspace objects cascade from their workspace; a network still used by a VM or a router
+// interface cannot go (foreign keys, checked at the end of the statement so a workspace delete still cascades).
+import { sql, type Kysely } from 'kysely';
+import type { Migration } from 'kysely/migration';
+import { PERMISSIONS } from '../lib/auth.ts';
+
+export const inventoryMigrations: Record<string, Migration> = {
+  '001_initial': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('username', 'text', (c) => c.notNull().unique())
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('is_admin', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id_hash', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('workspaces')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      let members = db.schema
+        .createTable('members')
+        .addColumn('workspace_id', 'integer', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addPrimaryKeyConstraint('members_pk', ['workspace_id', 'user_id']);
+      for (const p of PERMISSIONS) members = members.addColumn(p, 'boolean', (c) => c.notNull().defaultTo(false));
+      await members.execute();
+      await db.schema.createIndex('members_user').on('members').column('user_id').execute();
+
+      await db.schema
+        .createTable('templates')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('os', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('cpu', 'integer', (c) => c.notNull())
+        .addColumn('ram', 'double precision', (c) => c.notNull())
+        .addColumn('disk', 'double precision', (c) => c.notNull())
+        .addColumn('image', 'text', (c) => c.notNull())
+        .addColumn('kernel', 'text')
+        .addColumn('initrd', 'text')
+        .addColumn('cmdline', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema
+        .createTable('areas')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('subnet', 'text', (c) => c.notNull())
+        .addColumn('gateway', 'text', (c) => c.notNull())
+        .addColumn('next_ip', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema
+        .createTable('hosts')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('libvirt_uri', 'text', (c) => c.notNull())
+        .addColumn('area_id', 'integer', (c) => c.notNull().references('areas.id'))
+        .addColumn('cpus', 'integer', (c) => c.notNull())
+        .addColumn('memory', 'double precision', (c) => c.notNull())
+        .addColumn('domain_type', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema
+        .createTable('pools')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('path', 'text', (c) => c.notNull())
+        .addColumn('area_id', 'integer', (c) => c.notNull().references('areas.id'))
+        .addColumn('size', 'double precision', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+
+      await db.schema
+        .createTable('vms')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'integer', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('ip', 'text')
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('area_id', 'integer', (c) => c.notNull().references('areas.id'))
+        .addColumn('template_id', 'integer', (c) => c.notNull().references('templates.id'))
+        .addColumn('host', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addUniqueConstraint('vms_ws_name', ['workspace_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('ip_leases')
+        .addColumn('area_id', 'integer', (c) => c.notNull().references('areas.id').onDelete('cascade'))
+        .addColumn('ip', 'bigint', (c) => c.notNull())
+        .addColumn('vm_id', 'integer', (c) => c.references('vms.id').onDelete('cascade'))
+        .addColumn('leased_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addPrimaryKeyConstraint('ip_leases_pk', ['area_id', 'ip'])
+        .execute();
+      await db.schema
+        .createTable('networks')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'integer', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('vlan', 'integer')
+        .addColumn('subnet', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addUniqueConstraint('networks_ws_name', ['workspace_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('vm_networks')
+        .addColumn('vm_id', 'integer', (c) => c.notNull().references('vms.id').onDelete('cascade'))
+        .addColumn('network_id', 'integer', (c) => c.notNull().references('networks.id'))
+        .addColumn('ip', 'text')
+        .addColumn('mac', 'text')
+        .addPrimaryKeyConstraint('vm_networks_pk', ['vm_id', 'network_id'])
+        .execute();
+      await db.schema.createIndex('vm_networks_network').on('vm_networks').column('network_id').execute();
+      await db.schema
+        .createTable('routers')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'integer', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('host', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addUniqueConstraint('routers_ws_name', ['workspace_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('router_interfaces')
+        .addColumn('router_id', 'integer', (c) => c.notNull().references('routers.id').onDelete('cascade'))
+        .addColumn('network_id', 'integer', (c) => c.notNull().references('networks.id'))
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('router_interfaces_pk', ['router_id', 'network_id'])
+        .execute();
+    },
+  },
+};

@@ -1,0 +1,88 @@
+// Inventory tables, as Kysely sees them.
+import type { ColumnType, Generated } from 'kysely';
+import type { Permission } from '../lib/auth.ts';
+
+type Created = ColumnType<Date, never, never>;
+type PermissionColumns = { [P in Permission]: ColumnType<boolean, boolean | undefined, boolean> };
+
+export interface InventoryDB {
+  users: {
+    id: Generated<number>;
+    username: string;
+    email: string;
+    password_hash: string;
+    is_admin: boolean;
+    created_at: Created;
+  };
+  sessions: { id_hash: string; user_id: number; expires_at: Date };
+  workspaces: { id: Generated<number>; name: string; created_at: Created };
+  members: { workspace_id: number; user_id: number } & PermissionColumns;
+  templates: {
+    id: Generated<number>;
+    name: string;
+    description: string;
+    os: string;
+    cpu: number;
+    ram: number;
+    disk: number;
+    image: string;
+    kernel: string | null;
+    initrd: string | null;
+    cmdline: string | null;
+    created_at: Created;
+  };
+  areas: {
+    id: Generated<number>;
+    name: string;
+    subnet: string;
+    gateway: string;
+    next_ip: string;
+    created_at: Created;
+  };
+  hosts: {
+    id: Generated<number>;
+    name: string;
+    address: string;
+    libvirt_uri: string;
+    area_id: number;
+    cpus: number;
+    memory: number;
+    domain_type: string;
+    created_at: Created;
+  };
+  pools: { id: Generated<number>; name: string; path: string; area_id: number; size: number; created_at: Created };
+  ip_leases: { area_id: number; ip: number; vm_id: number | null; leased_at: Generated<Date> };
+  vms: {
+    id: Generated<number>;
+    workspace_id: number;
+    name: string;
+    description: string;
+    ip: string | null;
+    state: string;
+    area_id: number;
+    template_id: number;
+    host: string | null;
+    created_at: Created;
+    updated_at: Generated<Date>;
+  };
+  vm_networks: { vm_id: number; network_id: number; ip: string | null; mac: string | null };
+  networks: {
+    id: Generated<number>;
+    workspace_id: number;
+    name: string;
+    description: string;
+    state: string;
+    vlan: number | null;
+    subnet: string | null;
+    created_at: Created;
+  };
+  routers: {
+    id: Generated<number>;
+    workspace_id: number;
+    name: string;
+    state: string;
+    host: string | null;
+    created_at: Created;
+  };
+  router_interfaces: { router_id: number; network_id: number; ip: string };
+}

@@ -1,0 +1,140 @@
+// Tokens and permissions (DESIGN "Tokens and permissions"): inventory signs Ed25519 JWTs; every service
+// verifies them with inventory's public key from its JWKS endpoint, fetched once and cached.
+import type { IncomingHttpHeaders } from 'node:http';
+import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type KeyObject, type CryptoKey } from 'jose';
+import { notAllowed, unauthenticated } from './errors.ts';
+
+export const PERMISSIONS = [
+  'user_can_add',
+  'user_can_edit',
+  'user_can_delete',
+  'vm_can_add',
+  'vm_can_edit',
+  'vm_can_delete',
+  'network_can_add',
+  'network_can_edit',
+  'network_can_delete',
+  'router_can_add',
+  'router_can_edit',
+  'router_can_delete',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+export type Permissions = Record<Permission, boolean>;
+
+export const ISSUER = 'kloudak-inventory';
+export const SERVICE_CLAIM = 'kloudak_service';
+export const ADMIN_CLAIM = 'kloudak_admin';
+
+/** Claim names a workspace may not take, since workspaces are top-level keys of the token (book chapter 3). */
+export const RESERVED_CLAIM_NAMES = new Set([
+  'username', 'email', 'iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', SERVICE_CLAIM, ADMIN_CLAIM,
+]);
+
+export interface Principal {
+  username: string;
+  email?: string;
+  isService: boolean;
+  isAdmin: boolean;
+  /** Workspace name -> permissions, as signed into the token. */
+  workspaces: Record<string, Permissions>;
+}
+
+export const ALL_PERMISSIONS: Permissions = Object.fromEntries(PERMISSIONS.map((p) => [p, true])) as Permissions;
+export const NO_PERMISSIONS: Permissions = Object.fromEntries(PERMISSIONS.map((p) => [p, false])) as Permissions;
+
+export interface TokenSigner {
+  sign(claims: Record<string, unknown>, ttlSeconds: number): Promise<string>;
+}
+
+export function createTokenSigner(privateKey: KeyObject | CryptoKey, kid: string): TokenSigner {
+  return {
+    sign: (claims, ttl) =>
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'JWT' })
+        .setIssuer(ISSUER)
+        .setSubject(String(claims.username))
+        .setIssuedAt()
+        .setExpirationTime(`${ttl}s`)
+        .sign(privateKey),
+  };
+}
+
+export interface TokenVerifier {
+  verify(token: string): Promise<Principal>;
+}
+
+type KeyInput = Parameters<typeof jwtVerify>[1];
+
+/** Verifies with a key or key set; any failure (alg none, wrong key, expired, malformed) is a 401. */
+export function createTokenVerifier(key: KeyInput): TokenVerifier {
+  return {
+    async verify(token) {
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, key as never, { issuer: ISSUER, algorithms: ['EdDSA'] }));
+      } catch {
+        throw unauthenticated('invalid or expired token');
+      }
+      return principalOf(payload);
+    },
+  };
+}
+
+/** A verifier that fetches inventory's JWKS (cached; refetched on an unknown kid, at most every 30 s). */
+export function createJwksVerifier(inventoryUrl: string): TokenVerifier {
+  const jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', inventoryUrl), {
+    timeoutDuration: 5000,
+    cooldownDuration: 30_000,
+    cacheMaxAge: 10 * 60_000,
+  });
+  return createTokenVerifier(jwks);
+}
+
+export function principalOf(payload: JWTPayload): Principal {
+  if (typeof payload.username !== 'string') throw unauthenticated('token has no username');
+  const workspaces: Record<string, Permissions> = {};
+  for (const [k, v] of Object.entries(payload)) {
+    if (RESERVED_CLAIM_NAMES.has(k) || !v || typeof v !== 'object' || Array.isArray(v)) continue;
+    const perms = { ...NO_PERMISSIONS };
+    for (const p of PERMISSIONS) perms[p] = (v as Record<string, unknown>)[p] === true;
+    workspaces[k] = perms;
+  }
+  return {
+    username: payload.username,
+    email: typeof payload.email === 'string' ? payload.email : undefined,
+    isService: payload[SERVICE_CLAIM] === true,
+    isAdmin: payload[ADMIN_CLAIM] === true,
+    workspaces,
+  };
+}
+
+/** The token of a request: header `token` (the book's), or `Authorization: Bearer`. */
+export function tokenOf(headers: IncomingHttpHeaders): string | undefined {
+  const t = headers.token;
+  if (typeof t === 'string' && t) return t;
+  const a = headers.authorization;
+  if (typeof a === 'string' && /^bearer /i.test(a)) return a.slice(7).trim() || undefined;
+  return undefined;
+}
+
+export async function authenticate(verifier: TokenVerifier, headers: IncomingHttpHeaders): Promise<Principal> {
+  const token = tokenOf(headers);
+  if (!token) throw unauthenticated('missing token');
+  return verifier.verify(token);
+}
+
+/** Throws 403 unless the principal holds `permission` in `workspace` (service tokens hold every one). */
+export function requirePermission(p: Principal, workspace: string, permission: Permission): void {
+  if (p.isService) return;
+  const perms = p.workspaces[workspace];
+  if (!perms) throw notAllowed(`not a member of workspace ${workspace}`, 'owner');
+  if (!perms[permission]) throw notAllowed(`missing permission ${permission} in workspace ${workspace}`);
+}
+
+export function requireService(p: Principal): void {
+  if (!p.isService) throw notAllowed('only service tokens may do this');
+}
+
+export function requireAdmin(p: Principal): void {
+  if (!p.isAdmin && !p.isService) throw notAllowed('only admins may do this');
+}

@@ -1,0 +1,139 @@
+// Configuration: KLOUDAK_* environment variables over an optional JSON file (KLOUDAK_CONFIG), parsed once at
+// start. Every bad value is collected, so one failed start lists every offender.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'url' | 'secret';
+interface Spec<K extends Kind = Kind> {
+  kind: K;
+  default?: string;
+  min?: number;
+  max?: number;
+  protocols?: string[];
+  doc: string;
+}
+
+const spec = {
+  DATA_DIR: { kind: 'string', default: './data', doc: 'where embedded databases, keys and lab state live' },
+  LOG_LEVEL: { kind: 'string', default: 'info', doc: 'pino level: fatal error warn info debug trace silent' },
+  BIND: { kind: 'string', default: '0.0.0.0', doc: 'address the HTTP and websocket services listen on' },
+  INVENTORY_PORT: { kind: 'int', default: '5000', min: 0, max: 65535, doc: 'inventory and dashboard port' },
+  CONTROLLER_PORT: { kind: 'int', default: '8000', min: 0, max: 65535, doc: 'controller port' },
+  NOTIFICATION_PORT: { kind: 'int', default: '3000', min: 0, max: 65535, doc: 'notification websocket port' },
+  INVENTORY_URL: { kind: 'url', default: 'http://127.0.0.1:5000', protocols: ['http:', 'https:'], doc: 'how services reach inventory' },
+  NOTIFICATION_URL: { kind: 'url', default: 'ws://127.0.0.1:3000', protocols: ['ws:', 'wss:'], doc: 'how services reach notification' },
+  INVENTORY_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL; PGlite under the data dir when unset' },
+  CONTROLLER_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for the controller' },
+  COMPUTE_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for compute' },
+  NETWORK_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for network' },
+  MONITOR_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for monitoring' },
+  BUS: { kind: 'url', protocols: ['amqp:', 'amqps:'], doc: 'RabbitMQ URL; the in-process bus when unset' },
+  REDIS: { kind: 'url', protocols: ['redis:', 'rediss:'], doc: 'Redis URL for notification fan-out between instances' },
+  ZOOKEEPER: { kind: 'string', doc: 'ZooKeeper connection string host:port[,host:port]' },
+  ADMIN_USER: { kind: 'string', default: 'admin', doc: 'the first admin account, created at first start' },
+  ADMIN_PASSWORD: { kind: 'secret', doc: 'its password; generated and printed once when unset' },
+  SERVICE_SECRET: { kind: 'secret', doc: 'shared secret of the service (superuser) accounts; generated in the data dir when unset' },
+  JWT_KEY_FILE: { kind: 'string', doc: 'PEM file of the token signing key (Ed25519); generated in the data dir when unset' },
+  TOKEN_TTL: { kind: 'int', default: '3600', min: 30, max: 604800, doc: 'token lifetime in seconds' },
+  SESSION_TTL: { kind: 'int', default: '86400', min: 60, max: 2592000, doc: 'browser session lifetime in seconds' },
+  LOGIN_MAX_FAILURES_PER_USER: { kind: 'int', default: '5', min: 1, max: 1000, doc: 'failed logins per user per window' },
+  LOGIN_MAX_FAILURES_PER_ADDRESS: { kind: 'int', default: '20', min: 1, max: 100000, doc: 'failed logins per client address per window' },
+  LOGIN_WINDOW: { kind: 'int', default: '900', min: 1, max: 86400, doc: 'login rate-limit window in seconds' },
+  RETRIES: { kind: 'int', default: '2', min: 0, max: 100, doc: 'times a failed task is resubmitted before rollback' },
+  RETRY_WAIT: { kind: 'number', default: '1', min: 0, max: 3600, doc: 'seconds between a failure and its resubmission' },
+  HTTP_TIMEOUT: { kind: 'number', default: '10', min: 0.1, max: 600, doc: 'seconds before an outbound HTTP call gives up' },
+  HTTP_RETRIES: { kind: 'int', default: '3', min: 0, max: 20, doc: 'attempts after the first for idempotent outbound calls' },
+} satisfies Record<string, Spec>;
+
+export type ConfigKey = keyof typeof spec;
+type ValueOf<S> = S extends { kind: 'int' | 'number' }
+  ? number
+  : S extends { kind: 'bool' }
+    ? boolean
+    : string;
+type Defaulted<S> = S extends { default: string } ? ValueOf<S> : ValueOf<S> | undefined;
+export type Config = { [K in ConfigKey]: Defaulted<(typeof spec)[K]> };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function parseOne(name: string, s: Spec, raw: string): { value?: unknown; problem?: string } {
+  switch (s.kind) {
+    case 'int':
+    case 'number': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n) || (s.kind === 'int' && !Number.isInteger(n)))
+        return { problem: `${name}=${JSON.stringify(raw)}: not ${s.kind === 'int' ? 'an integer' : 'a number'}` };
+      if ((s.min !== undefined && n < s.min) || (s.max !== undefined && n > s.max))
+        return { problem: `${name}=${raw}: must be between ${s.min} and ${s.max}` };
+      return { value: n };
+    }
+    case 'bool':
+      if (!['true', 'false', '1', '0'].includes(raw)) return { problem: `${name}=${JSON.stringify(raw)}: not true or false` };
+      return { value: raw === 'true' || raw === '1' };
+    case 'url': {
+      let u: URL;
+      try {
+        u = new URL(raw);
+      } catch {
+        return { problem: `${name}: not a URL` };
+      }
+      if (s.protocols && !s.protocols.includes(u.protocol))
+        return { problem: `${name}: protocol must be one of ${s.protocols.join(' ')}` };
+      return { value: raw.replace(/\/+$/, '') };
+    }
+    case 'secret':
+      if (raw.length < 8) return { problem: `${name}: must be at least 8 characters` };
+      return { value: raw };
+    case 'string':
+      if (raw.trim() === '') return { problem: `${name}: empty` };
+      return { value: raw };
+  }
+}
+
+/** Parses the configuration once; throws ConfigError naming every bad value (secrets never echoed). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<ConfigKey, string>> = {}): Config {
+  const problems: string[] = [];
+  let file: Record<string, unknown> = {};
+  const filePath = env.KLOUDAK_CONFIG;
+  if (filePath) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(filePath, 'utf8'));
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) problems.push(`KLOUDAK_CONFIG ${filePath}: not a JSON object`);
+      else file = parsed as Record<string, unknown>;
+    } catch (e) {
+      problems.push(`KLOUDAK_CONFIG ${filePath}: ${(e as Error).message}`);
+    }
+    for (const key of Object.keys(file)) {
+      const short = key.replace(/^KLOUDAK_/, '');
+      if (!(short in spec)) problems.push(`KLOUDAK_CONFIG ${filePath}: unknown key ${key}`);
+    }
+  }
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('KLOUDAK_') && key !== 'KLOUDAK_CONFIG' && !(key.slice(8) in spec))
+      problems.push(`${key}: unknown setting`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [short, s] of Object.entries(spec) as [ConfigKey, Spec][]) {
+    const name = `KLOUDAK_${short}`;
+    const fromFile = file[name] ?? file[short];
+    const raw = overrides[short] ?? env[name] ?? (fromFile === undefined ? undefined : String(fromFile)) ?? s.default;
+    if (raw === undefined) continue;
+    const { value, problem } = parseOne(name, s, raw);
+    if (problem) problems.push(s.kind === 'secret' ? problem.replace(/=.*?:/, ':') : problem);
+    else out[short] = value;
+  }
+  if (problems.length) throw new ConfigError(problems);
+  out.DATA_DIR = resolve(out.DATA_DIR as string);
+  return out as Config;
+}
+
+export function describeConfig(): string {
+  return (Object.entries(spec) as [string, Spec][])
+    .map(([k, s]) => `KLOUDAK_${k}${s.default !== undefined ? ` (default ${s.default})` : ''}: ${s.doc}`)
+    .join('\n');
+}
