@@ -1,19 +1,30 @@
 // `kloudak up` and `kloudak serve <service>`: build services from the configuration and run them until a
-// signal comes, then stop them cleanly.
+// signal comes, then stop them cleanly (last started, first stopped).
+import { join } from 'node:path';
+import { createBus } from '../lib/bus/index.ts';
+import type { Bus } from '../lib/bus/bus.ts';
 import { ConfigError, loadConfig, type Config } from '../lib/config.ts';
 import { listen } from '../lib/http.ts';
 import { createLogger } from '../lib/log.ts';
 import { createInventory } from '../inventory/service.ts';
+import { startNotification } from '../notification/index.ts';
+import { createController } from '../controller/service.ts';
 
 interface Running {
   name: string;
   close(): Promise<void>;
 }
 
-type Starter = (config: Config) => Promise<Running>;
+interface Runtime {
+  config: Config;
+  /** One bus per process: in `kloudak up` every service shares the in-process bus. */
+  bus(): Promise<Bus>;
+}
+
+type Starter = (rt: Runtime) => Promise<Running>;
 
 const starters: Record<string, Starter> = {
-  inventory: async (config) => {
+  inventory: async ({ config }) => {
     const log = createLogger('inventory', config.LOG_LEVEL);
     const inv = await createInventory({
       config,
@@ -23,6 +34,20 @@ const starters: Record<string, Starter> = {
     const port = await listen(inv.app, config.BIND, config.INVENTORY_PORT);
     log.info({ port }, 'inventory listening');
     return { name: 'inventory', close: inv.close };
+  },
+  notification: async ({ config }) => {
+    const log = createLogger('notification', config.LOG_LEVEL);
+    const n = await startNotification(config, log);
+    log.info({ port: n.port }, 'notification listening');
+    return { name: 'notification', close: n.close };
+  },
+  controller: async (rt) => {
+    const { config } = rt;
+    const log = createLogger('controller', config.LOG_LEVEL);
+    const c = await createController({ config, log, bus: await rt.bus() });
+    const port = await listen(c.app, config.BIND, config.CONTROLLER_PORT);
+    log.info({ port }, 'controller listening');
+    return { name: 'controller', close: c.close };
   },
 };
 
@@ -38,30 +63,49 @@ function configOrExit(): Config {
   }
 }
 
-async function runUntilSignal(services: Running[]): Promise<void> {
+function runtime(config: Config): Runtime & { closeBus(): Promise<void> } {
+  let bus: Promise<Bus> | undefined;
+  return {
+    config,
+    bus: () => (bus ??= createBus({ url: config.BUS, journalDir: join(config.DATA_DIR, 'bus'), log: createLogger('bus', config.LOG_LEVEL) })),
+    closeBus: async () => {
+      if (bus) await (await bus).close();
+    },
+  };
+}
+
+async function run(names: string[]): Promise<void> {
+  const config = configOrExit();
+  const rt = runtime(config);
+  const running: Running[] = [];
+  const stopAll = async () => {
+    for (const s of [...running].reverse()) await s.close().catch((e) => process.stderr.write(`stopping ${s.name}: ${String(e)}\n`));
+    await rt.closeBus();
+  };
+  try {
+    for (const name of names) running.push(await starters[name]!(rt));
+  } catch (e) {
+    process.stderr.write(`kloudak: ${(e as Error).message}\n`);
+    await stopAll();
+    process.exit(1);
+  }
+  if (names.length > 1) process.stdout.write(`Kloudak is up: dashboard and inventory at http://127.0.0.1:${config.INVENTORY_PORT}/\n`);
   await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
   });
-  for (const s of [...services].reverse()) await s.close().catch((e) => process.stderr.write(`stopping ${s.name}: ${String(e)}\n`));
+  await stopAll();
   process.exit(0);
 }
 
 export async function upCommand(): Promise<void> {
-  const config = configOrExit();
-  const running: Running[] = [];
-  for (const name of Object.keys(starters)) running.push(await starters[name]!(config));
-  process.stdout.write(`Kloudak is up: dashboard and inventory at http://127.0.0.1:${config.INVENTORY_PORT}/\n`);
-  await runUntilSignal(running);
+  await run(Object.keys(starters));
 }
 
 export async function serveCommand(service: string): Promise<void> {
-  const start = starters[service];
-  if (!start) {
+  if (!starters[service]) {
     process.stderr.write(`kloudak: unknown service ${service}; one of: ${Object.keys(starters).join(', ')}\n`);
     process.exit(2);
   }
-  const config = configOrExit();
-  await runUntilSignal([await start(config)]);
+  await run([service]);
 }

@@ -1,5 +1,5 @@
 // The Inventory service: identity provider and catalogue of every object (DESIGN "Services").
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import cookie from '@fastify/cookie';
 import { sql } from 'kysely';
@@ -52,7 +52,7 @@ export async function createInventory({ config, log, onAdminCreated, extraRoutes
       signingKey,
       signer: createTokenSigner(signingKey.privateKey, signingKey.kid),
       // Inventory checks its own tokens with its own key: no JWKS round trip.
-      verifier: createTokenVerifier(signingKey.privateKey),
+      verifier: createTokenVerifier(createPublicKey(signingKey.privateKey)),
       serviceSecret: serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
       userThrottle: createThrottle(config.LOGIN_MAX_FAILURES_PER_USER, config.LOGIN_WINDOW),
       addressThrottle: createThrottle(config.LOGIN_MAX_FAILURES_PER_ADDRESS, config.LOGIN_WINDOW),

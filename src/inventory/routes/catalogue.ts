@@ -8,7 +8,7 @@ import { isForeignKeyViolation, isUniqueViolation } from '../../lib/db.ts';
 import type { App } from '../../lib/http.ts';
 import { pageSize, principal } from '../access.ts';
 import type { InventoryContext } from '../context.ts';
-import { formatIp, inSubnet, parseIp, parseSubnet } from '../ipv4.ts';
+import { formatIp, inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
 import type { InventoryDB } from '../schema.ts';
 import { AreaBody, HostBody, ListQuery, NameParams, PoolBody, TemplateBody } from '../schemas.ts';
 import { Type } from 'typebox';

@@ -4,7 +4,7 @@ import { isForeignKeyViolation, isUniqueViolation } from '../../lib/db.ts';
 import type { App } from '../../lib/http.ts';
 import { membership, pageSize, principal, requireServiceWriter } from '../access.ts';
 import type { InventoryContext } from '../context.ts';
-import { inSubnet, parseIp, parseSubnet } from '../ipv4.ts';
+import { inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
 import { InterfaceBody, ListQuery, NetworkBody, NetworkUpdate, RouterBody, RouterNetParams, RouterUpdate, WsNameParams, WsParams } from '../schemas.ts';
 
 const NETWORK_COLUMNS = ['name', 'description', 'state', 'vlan', 'subnet'] as const;

@@ -6,7 +6,7 @@ import { isUniqueViolation } from '../../lib/db.ts';
 import type { App } from '../../lib/http.ts';
 import { membership, pageSize, principal, requireServiceWriter } from '../access.ts';
 import type { InventoryContext } from '../context.ts';
-import { inSubnet, parseIp, parseSubnet } from '../ipv4.ts';
+import { inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
 import type { InventoryDB } from '../schema.ts';
 import { ListQuery, VmBody, VmUpdate, WsNameParams, WsParams } from '../schemas.ts';
 

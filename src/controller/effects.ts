@@ -1,0 +1,77 @@
+// What a task's results mean for its inventory object: a successful step moves the record on, a finished
+// rollback undoes what the request wrote. Every effect is idempotent (a redelivered result repeats it).
+import type { ResultMessage } from '../lib/messages.ts';
+import type { ControllerContext } from './context.ts';
+import type { TaskRow } from './store.ts';
+
+export interface Outcome {
+  /** Another result (the network step) is still to come. */
+  pending: boolean;
+  stage: string;
+  state?: string;
+}
+
+const PLURAL = { vm: 'vms', network: 'networks', router: 'routers' } as const;
+
+function pathOf(task: TaskRow): string {
+  return `/${task.workspace}/${PLURAL[task.type as keyof typeof PLURAL]}/${task.object}/`;
+}
+
+export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: ResultMessage): Promise<Outcome> {
+  const inv = ctx.inventory;
+  const rid = task.request_id;
+  const body = task.body;
+  const hostPart = typeof r.host === 'string' ? { host: r.host } : {};
+
+  if (task.type === 'interface') {
+    const path = `/${task.workspace}/routers/${String(body.router)}/interfaces/`;
+    if (task.method === 'POST') {
+      await inv.post(path, { network: body.network, ip: body.ip }, rid).catch((e) => {
+        if ((e as { kind?: string }).kind !== 'conflict') throw e;
+      });
+    } else await inv.del(`${path}${String(body.network)}/`, rid);
+    return { pending: false, stage: 'done' };
+  }
+
+  if (r.network_pending) {
+    const state = task.method === 'POST' ? 'C_N' : undefined;
+    if (state || r.host) await inv.put(pathOf(task), { ...(state ? { state } : {}), ...hostPart }, rid);
+    return { pending: true, stage: state ?? 'network', state };
+  }
+
+  switch (task.method) {
+    case 'POST': {
+      const extra = task.type === 'network' ? { vlan: r.vlan ?? null } : hostPart;
+      const interfaces = Array.isArray(r.interfaces) ? { interfaces: (r.interfaces as any[]).map(({ network, ip, mac }) => ({ network, ip, mac })) } : {};
+      await inv.put(pathOf(task), { state: 'U', ...extra, ...(task.type === 'vm' ? interfaces : {}) }, rid);
+      return { pending: false, stage: 'U', state: 'U' };
+    }
+    case 'PUT': {
+      const u = (body.update_dict ?? {}) as Record<string, unknown>;
+      await inv.put(pathOf(task), { ...u, ...hostPart }, rid);
+      return { pending: false, stage: 'updated' };
+    }
+    default:
+      await inv.del(pathOf(task), rid);
+      return { pending: false, stage: 'deleted', state: 'deleted' };
+  }
+}
+
+/** Undoes the request's own inventory writes; answers the object's state afterwards. */
+export async function applyRollback(ctx: ControllerContext, task: TaskRow, r: ResultMessage): Promise<string | undefined> {
+  if (task.type === 'interface') return undefined;
+  const rid = task.request_id;
+  switch (task.method) {
+    case 'POST':
+      // The record goes, and with a VM record its address goes back to the area.
+      await ctx.inventory.del(pathOf(task), rid);
+      return 'deleted';
+    case 'DELETE': {
+      const state = r.status === 'successful' ? String(task.previous?.state ?? 'U') : 'E';
+      await ctx.inventory.put(pathOf(task), { state }, rid);
+      return state;
+    }
+    default:
+      return typeof task.previous?.state === 'string' ? task.previous.state : undefined;
+  }
+}

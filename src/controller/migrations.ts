@@ -1,0 +1,42 @@
+import { sql, type Kysely } from 'kysely';
+import type { Migration } from 'kysely/migration';
+
+export const controllerMigrations: Record<string, Migration> = {
+  '001_tasks_outbox': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('tasks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('method', 'text', (c) => c.notNull())
+        .addColumn('object', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('stage', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('retries_left', 'integer', (c) => c.notNull())
+        .addColumn('attempt', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('deliveries', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('body', 'jsonb', (c) => c.notNull())
+        .addColumn('previous', 'jsonb')
+        .addColumn('error', 'text')
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('finished_at', 'timestamptz')
+        .execute();
+      await db.schema.createIndex('tasks_ws_created').on('tasks').columns(['workspace', 'created_at']).execute();
+      await db.schema
+        .createTable('outbox')
+        .addColumn('id', 'bigserial', (c) => c.primaryKey())
+        .addColumn('task_id', 'text', (c) => c.notNull().references('tasks.id').onDelete('cascade'))
+        .addColumn('queue', 'text', (c) => c.notNull())
+        .addColumn('body', 'jsonb', (c) => c.notNull())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('not_before', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('published_at', 'timestamptz')
+        .execute();
+      await db.schema.createIndex('outbox_unpublished').on('outbox').columns(['published_at', 'not_before']).execute();
+    },
+  },
+};

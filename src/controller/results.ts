@@ -1,0 +1,99 @@
+// Result consumers (book chapter 7 "Queue Monitoring", chapter 12 "Execution Errors & Rollbacks"): a
+// successful step moves the inventory object on; a failure is resubmitted while retries are left, then rolled
+// back; every step is told to the workspace room. Results are deduplicated by task state and attempt, so a
+// redelivered result changes nothing.
+import type { Logger } from '../lib/log.ts';
+import { parseResult, type ResultMessage } from '../lib/messages.ts';
+import type { ControllerContext } from './context.ts';
+import { FINISHED, type TaskStatus } from './schema.ts';
+import { enqueue, lockTask, updateTask, type TaskRow, type Tx } from './store.ts';
+import { QUEUE_OF } from './usecases/accept.ts';
+import { notifyTask, type TaskEvent } from './usecases/notify.ts';
+import { applyRollback, applySuccess } from './effects.ts';
+
+const ROLLBACK_QUEUE = { vm: 'vm_rollback', network: 'network_rollback' } as const;
+
+export async function handleResult(ctx: ControllerContext, raw: Record<string, unknown>, requestId?: string): Promise<void> {
+  const r = parseResult(raw);
+  const log = ctx.log.child({ reqId: requestId ?? r.request_id, task: r.task_id });
+  const event = await ctx.db.transaction().execute((tx) => step(ctx, tx, r, log));
+  if (event) {
+    ctx.relay.kick();
+    await notifyTask(ctx, event);
+  }
+}
+
+async function step(ctx: ControllerContext, tx: Tx, r: ResultMessage, log: Logger): Promise<TaskEvent | undefined> {
+  const task = await lockTask(tx, r.task_id);
+  if (!task) {
+    log.warn({ status: r.status }, 'result for an unknown task dropped');
+    return undefined;
+  }
+  if (FINISHED.includes(task.status) || (r.attempt !== undefined && r.attempt !== task.attempt)) {
+    log.info({ status: r.status, attempt: r.attempt, current: task.attempt }, 'stale or duplicate result ignored');
+    return undefined;
+  }
+  const rollingBack = task.status === 'rolling_back';
+  if (rollingBack !== Boolean(r.rollback)) {
+    log.info({ rollback: r.rollback }, 'result of the wrong phase ignored');
+    return undefined;
+  }
+  const event = (status: TaskStatus, stage: string, extra: Partial<TaskEvent> = {}): TaskEvent => ({
+    id: task.id, workspace: task.workspace, type: task.type, method: task.method, object: task.object, status, stage, ...extra,
+  });
+  const deliveries = task.deliveries + 1;
+
+  if (rollingBack) {
+    const state = await applyRollback(ctx, task, r);
+    const error = r.status === 'failed' ? `${task.error ?? 'failed'}; rollback failed: ${r.error ?? 'unknown'}` : task.error;
+    const status: TaskStatus = r.status === 'successful' ? 'rolled_back' : 'failed';
+    await updateTask(tx, task.id, { status, stage: 'rolled back', error, deliveries });
+    log.info({ status }, 'rollback finished');
+    return event(status, 'rolled back', { error, state });
+  }
+
+  if (r.status === 'failed') return fail(ctx, tx, task, r, deliveries, event, log);
+
+  const outcome = await applySuccess(ctx, task, r);
+  if (outcome.pending) {
+    await updateTask(tx, task.id, { status: 'running', stage: outcome.stage, deliveries });
+    return event('running', outcome.stage, { state: outcome.state });
+  }
+  await updateTask(tx, task.id, { status: 'successful', stage: outcome.stage, error: null, deliveries });
+  log.info('task successful');
+  return event('successful', outcome.stage, { state: outcome.state });
+}
+
+async function fail(
+  ctx: ControllerContext,
+  tx: Tx,
+  task: TaskRow,
+  r: ResultMessage,
+  deliveries: number,
+  event: (s: TaskStatus, stage: string, extra?: Partial<TaskEvent>) => TaskEvent,
+  log: Logger,
+): Promise<TaskEvent> {
+  const error = r.error ?? 'failed without a reason';
+  const queue = QUEUE_OF[task.type as keyof typeof QUEUE_OF];
+  if (task.retries_left > 0) {
+    const retries_left = task.retries_left - 1;
+    const attempt = task.attempt + 1;
+    const body = { ...task.body, retries: retries_left, attempt };
+    await enqueue(tx, task.id, queue, body, task.request_id, ctx.config.RETRY_WAIT);
+    await updateTask(tx, task.id, { status: 'running', stage: 'retrying', retries_left, attempt, error, body, deliveries });
+    log.warn({ error, retries_left }, 'task failed; resubmitted');
+    return event('running', 'retrying', { error, retries_left });
+  }
+  const attempt = task.attempt + 1;
+  const body = { ...task.body, retries: 0, attempt, rollback: true, error, failed_stage: task.stage };
+  await enqueue(tx, task.id, ROLLBACK_QUEUE[queue], body, task.request_id);
+  await updateTask(tx, task.id, { status: 'rolling_back', stage: 'rolling back', attempt, error, deliveries });
+  log.warn({ error }, 'task failed with no retries left; rolling back');
+  return event('rolling_back', 'rolling back', { error, retries_left: 0 });
+}
+
+/** Consumes both result queues until cancelled. */
+export async function consumeResults(ctx: ControllerContext, bus: import('../lib/bus/bus.ts').Bus) {
+  const handler = async (d: import('../lib/bus/bus.ts').Delivery) => handleResult(ctx, d.body, d.requestId);
+  return Promise.all([bus.consume('vm_notification', handler, { prefetch: 16 }), bus.consume('network_notification', handler, { prefetch: 16 })]);
+}

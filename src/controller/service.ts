@@ -1,0 +1,78 @@
+// The Controller service: API, task store, outbox relay and result consumers in one process; run any number.
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { createJwksVerifier, type TokenVerifier } from '../lib/auth.ts';
+import type { Bus, Consumer } from '../lib/bus/bus.ts';
+import type { Config } from '../lib/config.ts';
+import { openDatabase, type Database } from '../lib/db.ts';
+import { createApp, type App } from '../lib/http.ts';
+import type { Logger } from '../lib/log.ts';
+import { createNotifier } from '../lib/notify.ts';
+import { serviceSecret } from '../lib/secrets.ts';
+import { createServiceTokenSource } from '../lib/servicetoken.ts';
+import type { ControllerContext, RoomNotifier } from './context.ts';
+import { createInventoryApi } from './inventory.ts';
+import { controllerMigrations } from './migrations.ts';
+import { startRelay, type Relay } from './relay.ts';
+import { consumeResults } from './results.ts';
+import { controllerRoutes } from './routes.ts';
+import type { ControllerDB } from './schema.ts';
+
+export interface Controller {
+  app: App;
+  database: Database<ControllerDB>;
+  close(): Promise<void>;
+}
+
+export interface ControllerOptions {
+  config: Config;
+  log: Logger;
+  bus: Bus;
+  /** Defaults: inventory's JWKS, and the notification service at NOTIFICATION_URL. */
+  verifier?: TokenVerifier;
+  notifier?: RoomNotifier & { close?(): Promise<void> };
+  /** Tests start a controller that accepts but never publishes (a crash between accept and publish). */
+  relay?: boolean;
+}
+
+export async function createController(o: ControllerOptions): Promise<Controller> {
+  const { config, log, bus } = o;
+  const database = await openDatabase<ControllerDB>({
+    url: config.CONTROLLER_DB,
+    dir: join(config.DATA_DIR, 'controller', 'db'),
+    migrations: controllerMigrations,
+    log,
+  });
+  const token = createServiceTokenSource(config.INVENTORY_URL, 'controller', serviceSecret(config.SERVICE_SECRET, config.DATA_DIR));
+  const notifier = o.notifier ?? createNotifier({ url: config.NOTIFICATION_URL, token, log });
+  const relay: Relay = o.relay === false ? { kick: () => undefined, stop: async () => undefined } : startRelay(database.db, bus, log);
+  const ctx: ControllerContext = {
+    db: database.db,
+    inventory: createInventoryApi(config.INVENTORY_URL, token, config.HTTP_TIMEOUT, config.HTTP_RETRIES),
+    verifier: o.verifier ?? createJwksVerifier(config.INVENTORY_URL),
+    relay,
+    notifier,
+    config,
+    log,
+  };
+  const consumers: Consumer[] = o.relay === false ? [] : await consumeResults(ctx, bus);
+  const app = await createApp({
+    service: 'controller',
+    log,
+    description: 'The only API that creates, edits or deletes VMs, networks, routers and interfaces; tasks, retries and rollbacks.',
+    health: async () => void (await sql`select 1`.execute(database.db)),
+  });
+  controllerRoutes(app, ctx);
+  await app.ready();
+  return {
+    app,
+    database,
+    async close() {
+      for (const c of consumers) await c.cancel();
+      await relay.stop();
+      await app.close();
+      await notifier.close?.();
+      await database.close();
+    },
+  };
+}

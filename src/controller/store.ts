@@ -1,0 +1,102 @@
+// Task and outbox SQL. A task and its first message commit in one transaction, so an accepted request
+// cannot be lost between the database and the bus.
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { FINISHED, type ControllerDB, type TaskStatus } from './schema.ts';
+
+export type Db = Kysely<ControllerDB>;
+export type Tx = Transaction<ControllerDB>;
+export type TaskRow = Awaited<ReturnType<typeof getTask>> & {};
+
+export interface NewTask {
+  id: string;
+  workspace: string;
+  type: string;
+  method: string;
+  object: string;
+  stage: string;
+  retries_left: number;
+  body: Record<string, unknown>;
+  previous?: Record<string, unknown> | null;
+  username: string;
+  request_id: string;
+}
+
+export async function enqueue(tx: Tx | Db, taskId: string, queue: string, body: Record<string, unknown>, requestId: string, delaySeconds = 0) {
+  await tx
+    .insertInto('outbox')
+    .values({
+      task_id: taskId,
+      queue,
+      body: JSON.stringify(body),
+      request_id: requestId,
+      not_before: sql<Date>`now() + make_interval(secs => ${delaySeconds})`,
+      published_at: null,
+    })
+    .execute();
+}
+
+export async function createTask(db: Db, t: NewTask, queue: string): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    await tx
+      .insertInto('tasks')
+      .values({
+        ...t,
+        status: 'pending',
+        attempt: 1,
+        body: JSON.stringify(t.body),
+        previous: JSON.stringify(t.previous ?? null),
+        error: null,
+        finished_at: null,
+      })
+      .execute();
+    await enqueue(tx, t.id, queue, t.body, t.request_id);
+  });
+}
+
+export function getTask(db: Db | Tx, id: string) {
+  return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function lockTask(tx: Tx, id: string) {
+  return tx.selectFrom('tasks').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export async function updateTask(
+  tx: Tx,
+  id: string,
+  set: Partial<{ status: TaskStatus; stage: string; retries_left: number; attempt: number; error: string | null; body: Record<string, unknown>; deliveries: number }>,
+) {
+  const finished = set.status && FINISHED.includes(set.status);
+  await tx
+    .updateTable('tasks')
+    .set({
+      ...set,
+      ...(set.body ? { body: JSON.stringify(set.body) } : {}),
+      updated_at: new Date(),
+      ...(finished ? { finished_at: new Date() } : {}),
+    } as never)
+    .where('id', '=', id)
+    .execute();
+}
+
+export type TaskFilter = 'all' | 'running' | 'finished';
+
+export function listTasks(db: Db, workspace: string, filter: TaskFilter, limit: number, before?: Date) {
+  let q = db.selectFrom('tasks').selectAll().where('workspace', '=', workspace).orderBy('created_at', 'desc').limit(limit);
+  if (filter === 'running') q = q.where('status', 'not in', FINISHED);
+  if (filter === 'finished') q = q.where('status', 'in', FINISHED);
+  if (before) q = q.where('created_at', '<', before);
+  return q.execute();
+}
+
+/** Whether an unfinished task already works on this object (one change at a time per object). */
+export async function busyTask(db: Db, workspace: string, type: string, object: string) {
+  return db
+    .selectFrom('tasks')
+    .select(['id', 'method'])
+    .where('workspace', '=', workspace)
+    .where('type', '=', type)
+    .where('object', '=', object)
+    .where('status', 'not in', FINISHED)
+    .executeTakeFirst();
+}

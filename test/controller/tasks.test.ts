@@ -1,0 +1,214 @@
+// Issue 3 "Must show": tasks that are never lost, retries, rollbacks, rooms notified; on PostgreSQL with
+// RabbitMQ and on PGlite with the in-process bus.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { uniqueName } from '../support/env.ts';
+import { joinRoom, startPlatform, until, type BusKind, type TestPlatform } from '../support/platform.ts';
+import type { Backend } from '../support/inventory.ts';
+import { scriptedWorker } from '../support/workers.ts';
+
+const COMBOS: [Backend, BusKind][] = [
+  ['postgres', 'amqp'],
+  ['pglite', 'memory'],
+];
+
+for (const [backend, busKind] of COMBOS) {
+  describe(`controller on ${backend} with the ${busKind} bus`, () => {
+    let p: TestPlatform;
+    let admin: string;
+
+    before(async () => {
+      p = await startPlatform(backend, busKind);
+      admin = await p.inv.adminToken();
+      await p.inv.call('POST', '/templates/', admin, { name: 'tiny', cpu: 1, ram: 0.125, disk: 1 });
+    });
+    after(async () => p?.close());
+
+    /** A workspace with its own /29 area (5 usable addresses) and a user holding every permission. */
+    async function workspace() {
+      const ws = uniqueName('ws');
+      const user = uniqueName('u');
+      let token = await p.inv.user(user);
+      assert.equal((await p.inv.call('POST', '/workspaces/', token, { name: ws })).status, 201);
+      token = await p.inv.login(user);
+      const area = uniqueName('area');
+      const third = Math.floor(Math.random() * 250);
+      const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${third}.0/29`;
+      assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet })).status, 201);
+      return { ws, user, token, area };
+    }
+
+    const vmBody = (ws: string, area: string, name = uniqueName('vm')) => ({ name, owner: ws, area, template: 'tiny', password: 'pw-123456' });
+
+    const waitTask = async (id: string, token: string) => {
+      const r = await p.call('GET', `/task/${id}/?wait=30`, token);
+      assert.equal(r.status, 200);
+      return r.body;
+    };
+
+    test('a VM POST becomes one task; failed twice then successful: three deliveries, room told each step', async () => {
+      const { ws, token, area } = await workspace();
+      const room = await joinRoom(p.notificationUrl, ws, token);
+      const worker = await scriptedWorker(p.bus, 'vm', ws, (_t, n) => (n < 3 ? { status: 'failed', error: `boom ${n}` } : { status: 'successful', host: 'h1' }));
+      try {
+        const body = vmBody(ws, area);
+        const r = await p.call('POST', '/vms/', token, body);
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        assert.equal(r.headers.get('location'), `/task/${r.body.task_id}/`);
+        assert.match(r.body.ip, /^10\./);
+        const vm0 = await p.inv.call('GET', `/${ws}/vms/${body.name}/`, token);
+        assert.equal(vm0.body.state, 'C_D');
+
+        const t = await waitTask(r.body.task_id, token);
+        assert.equal(t.status, 'successful');
+        assert.equal(t.deliveries, 3);
+        assert.equal(t.retries_left, 0);
+        assert.equal(worker.received.length, 3);
+        assert.deepEqual(worker.received.map((m) => m.attempt), [1, 2, 3]);
+        assert.ok(worker.received.every((m) => m.task_id === r.body.task_id));
+        const vm = await p.inv.call('GET', `/${ws}/vms/${body.name}/`, token);
+        assert.equal(vm.body.state, 'U');
+        assert.equal(vm.body.host, 'h1');
+        const mine = await until('room messages', () => {
+          const m = room.messages.filter((x) => x.task_id === r.body.task_id);
+          return m.some((x) => x.status === 'successful') ? m : undefined;
+        });
+        assert.deepEqual(mine.map((m) => m.status), ['pending', 'running', 'running', 'successful']);
+        assert.equal(mine.filter((m) => m.stage === 'retrying').length, 2);
+        const tasks = await p.call('GET', `/tasks/${ws}/`, token);
+        assert.equal(tasks.body.tasks.filter((x: any) => x.object === body.name).length, 1);
+        assert.equal(JSON.stringify(tasks.body).includes('pw-123456'), false, 'the password never shows');
+      } finally {
+        room.close();
+        await worker.stop();
+      }
+    });
+
+    test('a worker that always fails: retries, then rollback; record gone, address free, room told', async () => {
+      const { ws, token, area } = await workspace();
+      const room = await joinRoom(p.notificationUrl, ws, token);
+      const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'failed', error: 'disk exploded' }));
+      try {
+        const body = vmBody(ws, area);
+        const r = await p.call('POST', '/vms/', token, body);
+        assert.equal(r.status, 202);
+        const t = await waitTask(r.body.task_id, token);
+        assert.equal(t.status, 'rolled_back');
+        assert.match(t.error, /disk exploded/);
+        assert.equal(worker.received.length, 3, 'first try plus two retries');
+        assert.equal(worker.rollbacks.length, 1);
+        assert.equal((await p.inv.call('GET', `/${ws}/vms/${body.name}/`, token)).status, 404);
+        // The /29 has five addresses: all five can be handed out again, so the VM's came back.
+        const svc = await p.inv.serviceToken();
+        const ips = [];
+        for (let i = 0; i < 5; i++) ips.push((await p.inv.call('GET', `/address/${area}/get_ip/`, svc)).body.ip);
+        assert.ok(ips.includes(r.body.ip), `${r.body.ip} handed out again`);
+        const fail = await until('failure in the room', () => room.messages.find((m) => m.task_id === r.body.task_id && m.status === 'rolling_back'));
+        assert.match(fail.error, /disk exploded/);
+        await until('rolled back in the room', () => room.messages.find((m) => m.task_id === r.body.task_id && m.status === 'rolled_back'));
+      } finally {
+        room.close();
+        await worker.stop();
+      }
+    });
+
+    test('accepted but not published before a crash: published once after restart', async () => {
+      const { ws, token, area } = await workspace();
+      // PGlite is one process's database: stop the running controller so the crashing one owns the files.
+      await p.controller.close();
+      const crashed = await p.startController({ relay: false });
+      const body = vmBody(ws, area);
+      const post = await fetch(`${crashed.url}/vms/`, { method: 'POST', headers: { token, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      assert.equal(post.status, 202);
+      const { task_id } = (await post.json()) as { task_id: string };
+      await crashed.controller.close(); // gone before its relay ever ran
+      const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'successful', host: 'h2' }));
+      try {
+        const restarted = await p.startController();
+        p.useController(restarted);
+        const t = await waitTask(task_id, token);
+        assert.equal(t.status, 'successful');
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal(worker.received.filter((m) => m.task_id === task_id).length, 1, 'published exactly once');
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    if (busKind === 'amqp') {
+      test('a worker that dies holding a task: the task goes to another worker', async () => {
+        const { ws, token, area } = await workspace();
+        const doomedBus = await p.connectBus();
+        const doomed = await scriptedWorker(doomedBus, 'vm', ws, () => 'hold');
+        const r = await p.call('POST', '/vms/', token, vmBody(ws, area));
+        assert.equal(r.status, 202);
+        await until('the doomed worker to take the task', () => doomed.received.length === 1 || undefined);
+        const healthy = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'successful', host: 'h3' }));
+        try {
+          await doomedBus.close(); // its connection drops with the task unacked, as with SIGKILL
+          const t = await waitTask(r.body.task_id, token);
+          assert.equal(t.status, 'successful');
+          assert.equal(healthy.received.length, 1);
+          assert.equal(healthy.received[0]!.task_id, r.body.task_id);
+        } finally {
+          await healthy.stop();
+        }
+      });
+    }
+
+    test('bad input and permissions: 4xx naming the field, nothing written', async () => {
+      const { ws, token, area, user } = await workspace();
+      const cases: [unknown, number, string][] = [
+        [{ ...vmBody(ws, area), template: 'nope' }, 400, 'template'],
+        [{ ...vmBody(ws, area), area: 'nope' }, 400, 'area'],
+        [{ ...vmBody(ws, area), networks: ['nope'] }, 400, 'networks'],
+        [{ ...vmBody(ws, area), name: 'bad name!' }, 400, 'name'],
+        [{ ...vmBody(ws, area), name: 'x'.repeat(65) }, 400, 'name'],
+        [{ ...vmBody(ws, area), password: 7 }, 400, 'password'],
+        [{ owner: ws, area, template: 'tiny', password: 'x' }, 400, 'name'],
+      ];
+      for (const [body, status, field] of cases) {
+        const r = await p.call('POST', '/vms/', token, body);
+        assert.equal(r.status, status, JSON.stringify(body));
+        assert.equal(r.body.field, field, JSON.stringify(r.body));
+      }
+      assert.equal((await p.call('POST', '/vms/', undefined, vmBody(ws, area))).status, 401);
+      const other = await p.inv.user(uniqueName('o'));
+      assert.equal((await p.call('POST', '/vms/', other, vmBody(ws, area))).status, 403);
+      // A member without vm_can_add.
+      const weak = uniqueName('w');
+      await p.inv.user(weak);
+      await p.inv.call('POST', `/${ws}/users/`, token, { name: weak, vm_can_add: false });
+      const weakToken = await p.inv.login(weak);
+      assert.equal((await p.call('POST', '/vms/', weakToken, vmBody(ws, area))).status, 403);
+      assert.equal((await p.call('DELETE', '/vms/', token, { owner: ws, name: 'ghost' })).status, 404);
+      const vms = await p.inv.call('GET', `/${ws}/vms/`, token);
+      assert.deepEqual(vms.body.vms, [], 'nothing written');
+      const tasks = await p.call('GET', `/tasks/${ws}/`, token);
+      assert.deepEqual(tasks.body.tasks, []);
+      assert.equal((await p.call('GET', `/tasks/${ws}/`, other)).status, 403);
+      assert.ok(user);
+    });
+
+    test('a duplicate name is a 409 and a result for an unknown task is dropped', async () => {
+      const { ws, token, area } = await workspace();
+      const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'successful', host: 'h1' }));
+      try {
+        const body = vmBody(ws, area);
+        const r = await p.call('POST', '/vms/', token, body);
+        assert.equal(r.status, 202);
+        await waitTask(r.body.task_id, token);
+        const again = await p.call('POST', '/vms/', token, body);
+        assert.equal(again.status, 409);
+        assert.equal(again.body.field, 'name');
+        await p.bus.publish('vm_notification', { task_id: '00000000-0000-0000-0000-000000000000', status: 'successful' });
+        await p.bus.publish('vm_notification', { no_task: true });
+        // The consumers live on: the next task still completes.
+        const r2 = await p.call('POST', '/vms/', token, vmBody(ws, area));
+        assert.equal((await waitTask(r2.body.task_id, token)).status, 'successful');
+      } finally {
+        await worker.stop();
+      }
+    });
+  });
+}
