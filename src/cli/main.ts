@@ -1,6 +1,7 @@
 // The `kloudak` command.
 import { Command } from 'commander';
 import { upCommand, serveCommand } from './run.ts';
+import { labCommands } from './lab.ts';
 
 const program = new Command('kloudak')
   .description('Kloudak: a private cloud for Linux/KVM hosts')
@@ -16,5 +17,7 @@ program
   .description('run one service (for many machines: PostgreSQL, RabbitMQ, Redis and ZooKeeper from KLOUDAK_* settings)')
   .argument('<service>', 'inventory | controller | notification | compute | network | monitoring')
   .action(serveCommand);
+
+labCommands(program);
 
 await program.parseAsync(process.argv);

@@ -9,6 +9,7 @@ import { createLogger } from '../lib/log.ts';
 import { createInventory } from '../inventory/service.ts';
 import { startNotification } from '../notification/index.ts';
 import { createController } from '../controller/service.ts';
+import { createCompute } from '../compute/service.ts';
 
 interface Running {
   name: string;
@@ -33,13 +34,13 @@ const starters: Record<string, Starter> = {
     });
     const port = await listen(inv.app, config.BIND, config.INVENTORY_PORT);
     log.info({ port }, 'inventory listening');
-    return { name: 'inventory', close: inv.close };
+    return { name: 'inventory', close: () => inv.close() };
   },
   notification: async ({ config }) => {
     const log = createLogger('notification', config.LOG_LEVEL);
     const n = await startNotification(config, log);
     log.info({ port: n.port }, 'notification listening');
-    return { name: 'notification', close: n.close };
+    return { name: 'notification', close: () => n.close() };
   },
   controller: async (rt) => {
     const { config } = rt;
@@ -47,7 +48,11 @@ const starters: Record<string, Starter> = {
     const c = await createController({ config, log, bus: await rt.bus() });
     const port = await listen(c.app, config.BIND, config.CONTROLLER_PORT);
     log.info({ port }, 'controller listening');
-    return { name: 'controller', close: c.close };
+    return { name: 'controller', close: () => c.close() };
+  },
+  compute: async (rt) => {
+    const c = await createCompute({ config: rt.config, log: createLogger('compute', rt.config.LOG_LEVEL), bus: await rt.bus() });
+    return { name: 'compute', close: () => c.close() };
   },
 };
 
@@ -83,7 +88,7 @@ async function run(names: string[]): Promise<void> {
     await rt.closeBus();
   };
   try {
-    for (const name of names) running.push(await starters[name]!(rt));
+    for (const name of names) running.push(await starters[name](rt));
   } catch (e) {
     process.stderr.write(`kloudak: ${(e as Error).message}\n`);
     await stopAll();

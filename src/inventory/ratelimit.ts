@@ -22,7 +22,7 @@ export function createThrottle(limit: number, windowSeconds: number, now: () => 
   return {
     retryAfter(key) {
       const r = recent(key);
-      return r.length < limit ? 0 : Math.max(1, Math.ceil((r[0]! + windowMs - now()) / 1000));
+      return r.length < limit ? 0 : Math.max(1, Math.ceil((r[0] + windowMs - now()) / 1000));
     },
     fail(key) {
       const r = recent(key);

@@ -3,7 +3,9 @@ import { Type, type Static } from 'typebox';
 import { PERMISSIONS } from '../lib/auth.ts';
 import { Name } from '../lib/names.ts';
 
-const Text = (max: number, description?: string) => Type.String({ maxLength: max, description });
+// PostgreSQL text cannot hold a NUL byte: refused here (400 naming the field) rather than by the database (500).
+const NO_NUL = '^[^\\u0000]*$';
+const Text = (max: number, description?: string) => Type.String({ maxLength: max, pattern: NO_NUL, description });
 // A filesystem path that can be put in XML and command arguments without escaping surprises.
 const PATH_PATTERN = '^[A-Za-z0-9_./+@:-]{1,1024}$';
 const Path = (description: string) => Type.String({ pattern: PATH_PATTERN, description });
@@ -24,7 +26,7 @@ export const Signup = Type.Object({
   email: Type.String({ format: 'email', maxLength: 254 }),
 });
 export const Login = Type.Object({
-  username: Type.String({ minLength: 1, maxLength: 64 }),
+  username: Type.String({ minLength: 1, maxLength: 64, pattern: NO_NUL }),
   password: Type.String({ minLength: 1, maxLength: 256 }),
 });
 export const ServiceTokenRequest = Type.Object({
@@ -75,7 +77,7 @@ export const PoolBody = Type.Object({
   size: Type.Number({ exclusiveMinimum: 0, description: 'GiB' }),
 });
 
-const Ip = Type.String({ maxLength: 15 });
+const Ip = Type.String({ pattern: '^[0-9.]{7,15}$', description: 'IPv4 address' });
 const Mac = Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' });
 const VmState = Type.Union(['C_D', 'C_N', 'U', 'D', 'E', 'X'].map((s) => Type.Literal(s)));
 

@@ -32,7 +32,7 @@ export function requestIdOf(header: unknown): string {
 
 export async function createApp(opts: AppOptions): Promise<App> {
   const app = Fastify({
-    loggerInstance: opts.log as FastifyBaseLogger,
+    loggerInstance: opts.log,
     // Per-request lines are noise; only 5xx are logged (by the error handler, with the request id).
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: (req) => requestIdOf(req.headers['x-request-id']),
@@ -115,8 +115,8 @@ function errorAnswer(err: FastifyError): { status: number; body: ErrorBody } {
     return { status: httpStatusOf(err.kind), body };
   }
   if (err.validation && err.validation.length) {
-    const v = err.validation[0]!;
-    const params = v.params as Record<string, unknown>;
+    const v = err.validation[0];
+    const params = v.params;
     const path = (v.instancePath || '').split('/').filter(Boolean).join('.');
     const missing = typeof params.missingProperty === 'string' ? params.missingProperty : undefined;
     const extra = typeof params.additionalProperty === 'string' ? params.additionalProperty : undefined;

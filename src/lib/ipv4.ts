@@ -24,7 +24,7 @@ export function formatIp(n: number): string {
 export function parseSubnet(s: string, minPrefix = 16): Subnet | undefined {
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(s);
   if (!m) return undefined;
-  const ip = parseIp(m[1]!);
+  const ip = parseIp(m[1]);
   const prefix = Number(m[2]);
   if (ip === undefined || prefix < minPrefix || prefix > 30) return undefined;
   const size = 2 ** (32 - prefix);

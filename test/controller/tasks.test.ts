@@ -149,7 +149,7 @@ for (const [backend, busKind] of COMBOS) {
           const t = await waitTask(r.body.task_id, token);
           assert.equal(t.status, 'successful');
           assert.equal(healthy.received.length, 1);
-          assert.equal(healthy.received[0]!.task_id, r.body.task_id);
+          assert.equal(healthy.received[0].task_id, r.body.task_id);
         } finally {
           await healthy.stop();
         }

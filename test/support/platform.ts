@@ -23,6 +23,8 @@ export interface TestPlatform {
   controllerUrl: string;
   notificationUrl: string;
   config: Config;
+  /** The platform's settings plus `extra`, parsed: for services started beside it (compute, network). */
+  serviceConfig(extra?: Record<string, string>): Config;
   /** The bus the services use (in-process: the same object workers must use). */
   bus: Bus;
   /** A second bus connection, as another process would have (the same bus in-process). */
@@ -42,9 +44,7 @@ export async function startPlatform(backend: Backend, busKind: BusKind, override
   const verifier = createTokenVerifier(createPublicKey(createPrivateKey(pem)));
   const notification = await createNotificationService({ port: 0, host: '127.0.0.1', verifier, log });
   const notificationUrl = `ws://127.0.0.1:${notification.port}`;
-  const config = loadConfig(
-    {},
-    {
+  const settings: Record<string, string> = {
       DATA_DIR: inv.config.DATA_DIR,
       INVENTORY_URL: inv.url,
       NOTIFICATION_URL: notificationUrl,
@@ -54,8 +54,8 @@ export async function startPlatform(backend: Backend, busKind: BusKind, override
       ...(backend === 'postgres' ? { CONTROLLER_DB: pgDatabaseUrl('kctl') } : {}),
       ...(busKind === 'amqp' ? { BUS: TEST_AMQP } : {}),
       ...overrides,
-    },
-  );
+  };
+  const config = loadConfig({}, settings);
   const connectBus = () => createBus({ url: config.BUS, journalDir: join(config.DATA_DIR, 'bus'), log });
   const bus = await connectBus();
   const extraBuses: Bus[] = [];
@@ -86,6 +86,7 @@ export async function startPlatform(backend: Backend, busKind: BusKind, override
     },
     notificationUrl,
     config,
+    serviceConfig: (extra = {}) => loadConfig({}, { ...settings, ...extra }),
     bus,
     connectBus: async () => {
       if (busKind === 'memory') return bus;

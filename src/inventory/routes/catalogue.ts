@@ -24,7 +24,7 @@ interface Kind {
   readers: 'all' | 'operators';
   /** Body -> row, resolving names (throws input errors naming the field). */
   toRow(db: Tx, b: Body, existing?: Record<string, unknown>): Promise<Record<string, unknown>>;
-  list(db: Tx): ReturnType<Tx['selectFrom']> | any;
+  list(db: Tx): any;
 }
 
 async function areaId(db: Tx, name: unknown): Promise<number> {
@@ -157,6 +157,11 @@ export function catalogueRoutes(app: App, ctx: InventoryContext): void {
       if (k.kind === 'area' && row.subnet !== existing.subnet) {
         const leased = await ctx.db.selectFrom('ip_leases').select('ip').where('area_id', '=', existing.id).executeTakeFirst();
         if (leased) throw conflict('subnet', 'the subnet of an area with leased addresses cannot change');
+      }
+      if (k.kind === 'area' && row.gateway !== existing.gateway) {
+        // The gateway may not become an address a VM (or a pending get_ip) already holds.
+        const taken = await ctx.db.selectFrom('ip_leases').select('ip').where('area_id', '=', existing.id).where('ip', '=', parseIp(String(row.gateway))!).executeTakeFirst();
+        if (taken) throw conflict('gateway', `${String(row.gateway)} is leased; it cannot become the gateway`);
       }
       await write(() => ctx.db.updateTable(k.table).set(row as never).where('id', '=', existing.id).execute(), b.name);
       return one(b.name);

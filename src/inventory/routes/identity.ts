@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/cookie';
 import { Type } from 'typebox';
-import { ADMIN_CLAIM, PERMISSIONS, RESERVED_CLAIM_NAMES, SERVICE_CLAIM, type Permissions } from '../../lib/auth.ts';
+import { ADMIN_CLAIM, PERMISSIONS, RESERVED_CLAIM_NAMES, SERVICE_CLAIM } from '../../lib/auth.ts';
 import { conflict, inputError, tooMany, unauthenticated } from '../../lib/errors.ts';
 import { isUniqueViolation } from '../../lib/db.ts';
 import type { App } from '../../lib/http.ts';
@@ -28,7 +28,7 @@ export async function userToken(ctx: InventoryContext, userId: number): Promise<
     .where('members.user_id', '=', userId)
     .execute();
   const claims: Record<string, unknown> = { username: user.username, email: user.email };
-  for (const r of rows) claims[r.name] = Object.fromEntries(PERMISSIONS.map((p) => [p, r[p]])) as Permissions;
+  for (const r of rows) claims[r.name] = Object.fromEntries(PERMISSIONS.map((p) => [p, r[p]]));
   if (user.is_admin) claims[ADMIN_CLAIM] = true;
   return ctx.signer.sign(claims, ctx.config.TOKEN_TTL);
 }

@@ -60,7 +60,17 @@ async function attachLease(tx: Tx, vmId: number, areaId: number, ipText: string)
   const lease = await tx.selectFrom('ip_leases').select('vm_id').where('area_id', '=', areaId).where('ip', '=', ip).forUpdate().executeTakeFirst();
   if (lease && lease.vm_id !== null && lease.vm_id !== vmId) throw conflict('ip', `${ipText} is used by another VM`);
   if (lease) await tx.updateTable('ip_leases').set({ vm_id: vmId }).where('area_id', '=', areaId).where('ip', '=', ip).execute();
-  else await tx.insertInto('ip_leases').values({ area_id: areaId, ip, vm_id: vmId }).execute();
+  else {
+    // A concurrent VM may lease the same unleased address: its insert wins, ours does nothing and is a 409 on ip
+    // (a bare insert would fail with a unique violation that the caller reports as a name conflict).
+    const inserted = await tx
+      .insertInto('ip_leases')
+      .values({ area_id: areaId, ip, vm_id: vmId })
+      .onConflict((oc) => oc.columns(['area_id', 'ip']).doNothing())
+      .returning('ip')
+      .executeTakeFirst();
+    if (!inserted) throw conflict('ip', `${ipText} is used by another VM`);
+  }
 }
 
 export function vmRoutes(app: App, ctx: InventoryContext): void {

@@ -66,7 +66,15 @@ export function workspaceRoutes(app: App, ctx: InventoryContext): void {
   app.delete('/workspaces/:ws/', { schema: { params: WsParams, tags } }, async (req) => {
     const p = await principal(ctx, req);
     const m = await requireMember(ctx, p, req.params.ws, 'user_can_delete');
-    await ctx.db.deleteFrom('workspaces').where('id', '=', m.workspaceId).execute();
+    // The keys from vm_networks and router_interfaces to networks are NO ACTION, and PostgreSQL may check them
+    // before the cascade from workspaces has removed the VMs and routers that hold them: a single delete of a
+    // workspace whose networks are in use fails. Take the VMs (their links and leases cascade) and routers
+    // (their interfaces cascade) first, in one transaction.
+    await ctx.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('vms').where('workspace_id', '=', m.workspaceId).execute();
+      await tx.deleteFrom('routers').where('workspace_id', '=', m.workspaceId).execute();
+      await tx.deleteFrom('workspaces').where('id', '=', m.workspaceId).execute();
+    });
     return { name: req.params.ws, deleted: true };
   });
 

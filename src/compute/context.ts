@@ -1,0 +1,20 @@
+import type { Kysely } from 'kysely';
+import type { Bus } from '../lib/bus/bus.ts';
+import type { Config } from '../lib/config.ts';
+import type { Logger } from '../lib/log.ts';
+import type { ComputeCatalogue } from './catalogue.ts';
+import type { Hypervisor } from './hypervisor.ts';
+import type { Placement } from './placement.ts';
+import type { ComputeDB } from './schema.ts';
+import type { Storage } from './storage.ts';
+
+export interface ComputeContext {
+  db: Kysely<ComputeDB>;
+  bus: Bus;
+  catalogue: ComputeCatalogue;
+  placement: Placement;
+  hypervisor: Hypervisor;
+  storage: Storage;
+  config: Pick<Config, 'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'ORPHAN_GRACE'>;
+  log: Logger;
+}

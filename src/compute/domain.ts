@@ -1,0 +1,96 @@
+// Domain XML of a Kloudak VM, every value escaped. Names, MACs and device names derive from the creating
+// task id, so a redelivered create defines the same domain instead of a second one.
+import { createHash } from 'node:crypto';
+
+export const xml = (s: string | number) =>
+  String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+
+export interface Nic {
+  mac: string;
+  bridge: string;
+  /** OVS port name (at most 15 characters). */
+  dev: string;
+  /** Kloudak network name, for private NICs. */
+  network?: string;
+}
+
+export interface DomainSpec {
+  name: string;
+  uuid: string;
+  title: string;
+  type: 'kvm' | 'qemu';
+  memoryMib: number;
+  vcpus: number;
+  disk: string;
+  seed: string;
+  console: string;
+  kernel?: string | null;
+  initrd?: string | null;
+  cmdline?: string | null;
+  nics: Nic[];
+}
+
+export function domainName(taskId: string): string {
+  return `kloudak-${taskId}`;
+}
+
+/** A locally administered unicast MAC in QEMU's range, stable for (seed, index). */
+export function macFor(seed: string, index: number): string {
+  const h = createHash('sha256').update(`${seed}/${index}`).digest();
+  return ['52', '54', '00', h[0], h[1], h[2]].map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b)).join(':');
+}
+
+/** The OVS port of NIC `index`: 'k' + 8 hex of the id + 'n' + index (OVS allows 15 characters). */
+export function devFor(seed: string, index: number): string {
+  return `k${createHash('sha256').update(seed).digest('hex').slice(0, 8)}n${index}`;
+}
+
+export function nicXml(n: Nic): string {
+  return `    <interface type='bridge'>
+      <mac address='${xml(n.mac)}'/>
+      <source bridge='${xml(n.bridge)}'/>
+      <virtualport type='openvswitch'/>
+      <target dev='${xml(n.dev)}'/>
+      <model type='virtio'/>
+    </interface>`;
+}
+
+export function domainXml(d: DomainSpec): string {
+  const boot = d.kernel
+    ? `    <kernel>${xml(d.kernel)}</kernel>\n${d.initrd ? `    <initrd>${xml(d.initrd)}</initrd>\n` : ''}    <cmdline>${xml(d.cmdline ?? 'console=ttyS0')}</cmdline>`
+    : `    <boot dev='hd'/>`;
+  // machine pc: the seed cdrom sits on IDE, which every guest kernel drives (ata_piix).
+  return `<domain type='${xml(d.type)}'>
+  <name>${xml(d.name)}</name>
+  <uuid>${xml(d.uuid)}</uuid>
+  <title>${xml(d.title)}</title>
+  <memory unit='MiB'>${Math.round(d.memoryMib)}</memory>
+  <vcpu>${Math.round(d.vcpus)}</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+${boot}
+  </os>
+  <features><acpi/></features>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='${xml(d.disk)}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='${xml(d.seed)}'/>
+      <target dev='hdc' bus='ide'/>
+      <readonly/>
+    </disk>
+${d.nics.map(nicXml).join('\n')}
+    <serial type='file'>
+      <source path='${xml(d.console)}'/>
+      <target port='0'/>
+    </serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+`;
+}

@@ -1,0 +1,91 @@
+// libvirt through virsh: one method per command, arguments as an array, documented failures turned into
+// results (an absent domain is `undefined`, destroying a stopped one is done).
+import { randomUUID } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandError, run } from '../lib/exec.ts';
+
+export type DomainState = 'running' | 'shut off' | 'paused' | 'crashed' | 'other';
+
+export interface Interface {
+  dev: string;
+  mac: string;
+  bridge: string;
+}
+
+/** The role: a hypervisor host's domains. */
+export interface Hypervisor {
+  define(uri: string, xml: string): Promise<void>;
+  start(uri: string, name: string): Promise<void>;
+  /** Stops a domain at once; done when it is already stopped or absent. */
+  destroy(uri: string, name: string): Promise<void>;
+  /** Removes a domain's definition; done when absent. */
+  undefine(uri: string, name: string): Promise<void>;
+  state(uri: string, name: string): Promise<DomainState | undefined>;
+  list(uri: string): Promise<string[]>;
+  interfaces(uri: string, name: string): Promise<Interface[]>;
+  attachDevice(uri: string, name: string, xml: string): Promise<void>;
+  detachDevice(uri: string, name: string, xml: string): Promise<void>;
+  /** Host facts: cpus and memory (MiB), free memory (MiB). */
+  nodeInfo(uri: string): Promise<{ cpus: number; memoryMib: number; freeMib: number }>;
+}
+
+const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching/i;
+const NOT_RUNNING = /domain is not running|not running/i;
+
+export function createVirshHypervisor(timeoutMs = 60_000): Hypervisor {
+  const virsh = (uri: string, args: string[]) => run('virsh', ['-q', '-c', uri, ...args], { timeoutMs });
+  const withFile = async <T>(xml: string, fn: (file: string) => Promise<T>): Promise<T> => {
+    const file = join(tmpdir(), `kloudak-${randomUUID()}.xml`);
+    await writeFile(file, xml, { mode: 0o600 });
+    try {
+      return await fn(file);
+    } finally {
+      await rm(file, { force: true });
+    }
+  };
+  const unless = async (p: Promise<unknown>, ok: RegExp) => {
+    try {
+      await p;
+    } catch (e) {
+      if (!(e instanceof CommandError) || !ok.test(e.stderr)) throw e;
+    }
+  };
+  return {
+    define: (uri, xml) => withFile(xml, (f) => virsh(uri, ['define', f]).then(() => undefined)),
+    start: (uri, name) => unless(virsh(uri, ['start', name]), /already active/i),
+    destroy: (uri, name) => unless(virsh(uri, ['destroy', name]), new RegExp(`${NO_DOMAIN.source}|${NOT_RUNNING.source}`, 'i')),
+    undefine: (uri, name) => unless(virsh(uri, ['undefine', name]), NO_DOMAIN),
+    async state(uri, name) {
+      try {
+        const s = (await virsh(uri, ['domstate', name])).trim();
+        return (['running', 'shut off', 'paused', 'crashed'] as const).find((x) => s.startsWith(x)) ?? 'other';
+      } catch (e) {
+        if (e instanceof CommandError && NO_DOMAIN.test(e.stderr)) return undefined;
+        throw e;
+      }
+    },
+    async list(uri) {
+      return (await virsh(uri, ['list', '--all', '--name'])).split('\n').map((l) => l.trim()).filter(Boolean);
+    },
+    async interfaces(uri, name) {
+      const out = await virsh(uri, ['domiflist', name]);
+      // Columns: Interface Type Source Model MAC
+      return out
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .filter((c) => c.length >= 5)
+        .map(([dev, , bridge, , mac]) => ({ dev: dev, bridge: bridge, mac: mac }));
+    },
+    attachDevice: (uri, name, xml) => withFile(xml, (f) => virsh(uri, ['attach-device', name, f, '--live', '--config']).then(() => undefined)),
+    detachDevice: (uri, name, xml) => withFile(xml, (f) => virsh(uri, ['detach-device', name, f, '--live', '--config']).then(() => undefined)),
+    async nodeInfo(uri) {
+      const info = await virsh(uri, ['nodeinfo']);
+      const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(info)?.[1] ?? 0);
+      const free = await virsh(uri, ['freecell', '--all']).catch(() => '');
+      const freeKib = Number(/Total:\s+(\d+)\s+KiB/.exec(free)?.[1] ?? 0);
+      return { cpus: num('CPU\\(s\\)'), memoryMib: Math.floor(num('Memory size') / 1024), freeMib: Math.floor(freeKib / 1024) };
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// Where a VM goes. The rule (docs/operations.md): among the area's hosts that are up and have the memory and
+// CPU left, the one with the most free memory; among the area's pools with the space left, the one with the
+// most free space. Until the monitoring service answers placement RPCs, compute decides from its own records.
+import type { Kysely } from 'kysely';
+import { conflict } from '../lib/errors.ts';
+import type { ComputeDB } from './schema.ts';
+
+export interface HostRequest {
+  area: string;
+  memoryMib: number;
+  vcpus: number;
+  /** Hosts not to use (a failed host when restarting its VMs). */
+  exclude?: string[];
+}
+
+export interface Placement {
+  host(r: HostRequest): Promise<string>;
+  pool(r: { area: string; sizeGib: number }): Promise<string>;
+}
+
+/** CPUs are shared: a host takes up to this many vCPUs per physical CPU. */
+export const CPU_OVERCOMMIT = 4;
+
+export function createLocalPlacement(db: Kysely<ComputeDB>): Placement {
+  return {
+    async host(r) {
+      const hosts = await db.selectFrom('hosts').selectAll().where('area', '=', r.area).where('up', '=', true).execute();
+      const used = await db
+        .selectFrom('vms')
+        .select(['host', (eb) => eb.fn.sum<number>('memory_mib').as('mem'), (eb) => eb.fn.sum<number>('vcpus').as('cpu')])
+        .groupBy('host')
+        .execute();
+      const usage = new Map(used.map((u) => [u.host, { mem: Number(u.mem), cpu: Number(u.cpu) }]));
+      const fits = hosts
+        .filter((h) => !r.exclude?.includes(h.name))
+        .map((h) => ({ name: h.name, free: h.memory * 1024 - (usage.get(h.name)?.mem ?? 0), cpuLeft: h.cpus * CPU_OVERCOMMIT - (usage.get(h.name)?.cpu ?? 0) }))
+        .filter((h) => h.free >= r.memoryMib && h.cpuLeft >= r.vcpus)
+        .sort((a, b) => b.free - a.free || a.name.localeCompare(b.name));
+      if (!fits[0]) throw conflict('area', `no host in area ${r.area} has ${r.memoryMib} MiB and ${r.vcpus} vCPU free`);
+      return fits[0].name;
+    },
+    async pool(r) {
+      const pools = await db.selectFrom('pools').selectAll().where('area', '=', r.area).execute();
+      const used = await db.selectFrom('vms').select(['pool', (eb) => eb.fn.sum<number>('disk_gib').as('disk')]).groupBy('pool').execute();
+      const usage = new Map(used.map((u) => [u.pool, Number(u.disk)]));
+      const fits = pools
+        .map((p) => ({ name: p.name, free: p.size - (usage.get(p.name) ?? 0) }))
+        .filter((p) => p.free >= r.sizeGib)
+        .sort((a, b) => b.free - a.free || a.name.localeCompare(b.name));
+      if (!fits[0]) throw conflict('area', `no pool in area ${r.area} has ${r.sizeGib} GiB free`);
+      return fits[0].name;
+    },
+  };
+}

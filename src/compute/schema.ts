@@ -1,0 +1,42 @@
+// Compute tables: VMs and their volumes, tasks already handled (idempotency by task id), orphans seen on
+// hosts, and a cached view of the catalogue that admins register once in inventory.
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+
+export interface NicRecord {
+  dev: string;
+  mac: string;
+  bridge: string;
+  network?: string;
+  ip?: string | null;
+}
+
+export interface ComputeDB {
+  vms: {
+    id: Generated<number>;
+    workspace: string;
+    name: string;
+    task_id: string;
+    domain: string;
+    host: string;
+    pool: string;
+    dir: string;
+    ip: string;
+    memory_mib: number;
+    vcpus: number;
+    disk_gib: number;
+    nics: JSONColumnType<NicRecord[]>;
+    state: string;
+    created_at: ColumnType<Date, never, never>;
+  };
+  handled: {
+    task_id: string;
+    attempt: number;
+    kind: string;
+    result: JSONColumnType<Record<string, unknown>>;
+  };
+  orphans: { host: string; kind: string; ref: string; first_seen: Generated<Date> };
+  hosts: { name: string; address: string; libvirt_uri: string; area: string; cpus: number; memory: number; domain_type: string; up: Generated<boolean> };
+  pools: { name: string; path: string; area: string; size: number };
+  areas: { name: string; subnet: string; gateway: string };
+  templates: { name: string; spec: JSONColumnType<Record<string, unknown>> };
+}

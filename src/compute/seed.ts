@@ -1,0 +1,56 @@
+// The cloud-init NoCloud seed of a VM: meta-data, user-data (#cloud-config) and network-config (version 2),
+// packed as an ISO labelled cidata. Strings are YAML double-quoted with only \" and \\ escapes, which both
+// real cloud-init and the tiny test guest read (scripts/guest/README.md); newlines are refused upstream.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../lib/exec.ts';
+
+export interface SeedNic {
+  mac: string;
+  /** CIDR addresses, e.g. 10.213.1.21/24. */
+  addresses: string[];
+  gateway?: string;
+}
+
+export interface Seed {
+  instanceId: string;
+  hostname: string;
+  password?: string;
+  /** The public NIC first: its address is the one the guest reports. */
+  nics: SeedNic[];
+  runcmd?: string[];
+}
+
+const q = (s: string) => {
+  if (/[\n\r\0]/.test(s)) throw new Error('seed strings cannot hold newlines');
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+};
+
+export function seedDocuments(seed: Seed): Record<'meta-data' | 'user-data' | 'network-config', string> {
+  const meta = `instance-id: ${q(seed.instanceId)}\nlocal-hostname: ${q(seed.hostname)}\n`;
+  let user = `#cloud-config\nhostname: ${q(seed.hostname)}\n`;
+  if (seed.password !== undefined) user += `password: ${q(seed.password)}\nchpasswd: { expire: false }\nssh_pwauth: true\n`;
+  if (seed.runcmd?.length) user += `runcmd:\n${seed.runcmd.map((c) => `  - ${q(c)}\n`).join('')}`;
+  let net = 'version: 2\nethernets:\n';
+  seed.nics.forEach((n, i) => {
+    net += `  nic${i}:\n    match:\n      macaddress: ${q(n.mac.toLowerCase())}\n`;
+    if (n.addresses.length) net += `    addresses:\n${n.addresses.map((a) => `      - ${a}\n`).join('')}`;
+    if (n.gateway) net += `    gateway4: ${n.gateway}\n`;
+  });
+  return { 'meta-data': meta, 'user-data': user, 'network-config': net };
+}
+
+/** Builds the seed ISO locally (genisoimage) and answers its bytes, for upload to the pool. */
+export async function seedIso(seed: Seed): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'kloudak-seed-'));
+  try {
+    const docs = seedDocuments(seed);
+    for (const [name, text] of Object.entries(docs)) await writeFile(join(dir, name), text, { mode: 0o600 });
+    const iso = join(dir, 'seed.iso');
+    await run('genisoimage', ['-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', ...Object.keys(docs).map((n) => join(dir, n))]);
+    return await readFile(iso);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

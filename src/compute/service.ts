@@ -1,0 +1,76 @@
+// The Compute service: VM worker, rollback worker and reconciler. Any number may run; each handles the
+// tasks the bus gives it.
+import { join } from 'node:path';
+import type { Bus, Consumer } from '../lib/bus/bus.ts';
+import type { Config } from '../lib/config.ts';
+import { openDatabase, type Database } from '../lib/db.ts';
+import type { Logger } from '../lib/log.ts';
+import { serviceSecret } from '../lib/secrets.ts';
+import { createServiceTokenSource } from '../lib/servicetoken.ts';
+import { createSshShell, type HostShell } from '../lib/ssh.ts';
+import { createCatalogue } from './catalogue.ts';
+import type { ComputeContext } from './context.ts';
+import { createVirshHypervisor, type Hypervisor } from './hypervisor.ts';
+import { computeMigrations } from './migrations.ts';
+import { createLocalPlacement } from './placement.ts';
+import { startReconciler } from './reconcile.ts';
+import type { ComputeDB } from './schema.ts';
+import { createHostStorage } from './storage.ts';
+import { vmHandler } from './worker.ts';
+
+export interface Compute {
+  ctx: ComputeContext;
+  database: Database<ComputeDB>;
+  close(): Promise<void>;
+}
+
+export interface ComputeOptions {
+  config: Config;
+  log: Logger;
+  bus: Bus;
+  hypervisor?: Hypervisor;
+  shell?: HostShell;
+  /** Consume tasks (default); off for a process that only reconciles. */
+  consume?: boolean;
+}
+
+export async function createCompute(o: ComputeOptions): Promise<Compute> {
+  const { config, log, bus } = o;
+  const database = await openDatabase<ComputeDB>({ url: config.COMPUTE_DB, dir: join(config.DATA_DIR, 'compute', 'db'), migrations: computeMigrations, log });
+  const token = createServiceTokenSource(config.INVENTORY_URL, 'compute', serviceSecret(config.SERVICE_SECRET, config.DATA_DIR));
+  const shell = o.shell ?? createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });
+  const catalogue = createCatalogue(database.db, config.INVENTORY_URL, token);
+  const ctx: ComputeContext = {
+    db: database.db,
+    bus,
+    catalogue,
+    placement: createLocalPlacement(database.db),
+    hypervisor: o.hypervisor ?? createVirshHypervisor(),
+    storage: createHostStorage(shell),
+    config,
+    log,
+  };
+  await catalogue.refresh().catch((e) => log.warn({ err: e }, 'catalogue not loaded yet; will retry'));
+  const refresher = setInterval(() => void catalogue.refresh().catch((e) => log.warn({ err: e }, 'catalogue refresh failed')), 30_000);
+  const consumers: Consumer[] = [];
+  if (o.consume !== false) {
+    // Refresh before every task so a host or template registered a second ago is known.
+    const fresh = (h: ReturnType<typeof vmHandler>): ReturnType<typeof vmHandler> => async (d) => {
+      await catalogue.refresh().catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
+      return h(d);
+    };
+    consumers.push(await bus.consume('vm', fresh(vmHandler(ctx, 'task')), { prefetch: 4 }));
+    consumers.push(await bus.consume('vm_rollback', fresh(vmHandler(ctx, 'rollback')), { prefetch: 4 }));
+  }
+  const reconciler = startReconciler(ctx, config.RECONCILE_INTERVAL);
+  return {
+    ctx,
+    database,
+    async close() {
+      clearInterval(refresher);
+      for (const c of consumers) await c.cancel();
+      await reconciler.stop();
+      await database.close();
+    },
+  };
+}

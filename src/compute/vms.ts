@@ -1,0 +1,166 @@
+// The steps of a VM's life on a host: create (place, overlay disk, seed, define, start), delete, change its
+// networks. Each step checks what is already there first, so running it again after a crash finishes the job
+// instead of doing it twice.
+import { posix } from 'node:path';
+import { parseSubnet } from '../lib/ipv4.ts';
+import type { TaskMessage } from '../lib/messages.ts';
+import type { ComputeContext } from './context.ts';
+import { devFor, domainName, domainXml, macFor, nicXml } from './domain.ts';
+import type { NicRecord } from './schema.ts';
+import { seedIso } from './seed.ts';
+import { poolFile, vmsDir } from './storage.ts';
+
+export type VmRow = Awaited<ReturnType<typeof vmByTask>> & {};
+
+export const vmByTask = (ctx: ComputeContext, taskId: string) => ctx.db.selectFrom('vms').selectAll().where('task_id', '=', taskId).executeTakeFirst();
+export const vmByName = (ctx: ComputeContext, ws: string, name: string) =>
+  ctx.db.selectFrom('vms').selectAll().where('workspace', '=', ws).where('name', '=', name).executeTakeFirst();
+
+interface Template {
+  cpu: number;
+  ram: number;
+  disk: number;
+  image: string;
+  kernel?: string | null;
+  initrd?: string | null;
+  cmdline?: string | null;
+}
+
+/** Places the VM and records the placement before touching any host, so a redelivery reuses it. */
+async function placeOnce(ctx: ComputeContext, t: TaskMessage): Promise<VmRow> {
+  const existing = await vmByTask(ctx, t.task_id);
+  if (existing) return existing;
+  const other = await vmByName(ctx, t.owner, t.name);
+  if (other) throw new Error(`vm ${t.owner}/${t.name} still exists on ${other.host} (task ${other.task_id})`);
+  const template = t.template as Template;
+  const area = t.area as { name: string };
+  const memoryMib = Math.round(template.ram * 1024);
+  const host = await ctx.placement.host({ area: area.name, memoryMib, vcpus: template.cpu });
+  const pool = await ctx.placement.pool({ area: area.name, sizeGib: template.disk });
+  const poolRec = await ctx.catalogue.pool(pool);
+  if (!poolRec) throw new Error(`pool ${pool} vanished from the catalogue`);
+  const networks = (t.networks as { name: string }[] | undefined) ?? [];
+  const nics: NicRecord[] = [
+    { dev: devFor(t.task_id, 0), mac: macFor(t.task_id, 0), bridge: ctx.config.PUBLIC_BRIDGE },
+    ...networks.map((n, i) => ({ dev: devFor(t.task_id, i + 1), mac: macFor(t.task_id, i + 1), bridge: ctx.config.PRIVATE_BRIDGE, network: n.name })),
+  ];
+  const domain = domainName(t.task_id);
+  await ctx.db
+    .insertInto('vms')
+    .values({
+      workspace: t.owner,
+      name: t.name,
+      task_id: t.task_id,
+      domain,
+      host,
+      pool,
+      dir: posix.join(vmsDir(poolRec.path), domain),
+      ip: String(t.ip),
+      memory_mib: memoryMib,
+      vcpus: template.cpu,
+      disk_gib: template.disk,
+      nics: JSON.stringify(nics),
+      state: 'creating',
+    })
+    .onConflict((oc) => oc.column('task_id').doNothing())
+    .execute();
+  return (await vmByTask(ctx, t.task_id))!;
+}
+
+async function hostOf(ctx: ComputeContext, name: string) {
+  const h = await ctx.catalogue.host(name);
+  if (!h) throw new Error(`host ${name} is not in the catalogue`);
+  return h;
+}
+
+export async function createVm(ctx: ComputeContext, t: TaskMessage) {
+  const vm = await placeOnce(ctx, t);
+  const host = await hostOf(ctx, vm.host);
+  const pool = (await ctx.catalogue.pool(vm.pool))!;
+  const template = t.template as Template;
+  const area = t.area as { subnet: string; gateway: string };
+  const disk = posix.join(vm.dir, 'disk.qcow2');
+  const seed = posix.join(vm.dir, 'seed.iso');
+  const state = await ctx.hypervisor.state(host.libvirt_uri, vm.domain);
+  if (state !== 'running') {
+    await ctx.storage.makeDir(host.address, vm.dir);
+    await ctx.storage.overlay(host.address, poolFile(pool.path, template.image), disk, template.disk);
+    const prefix = parseSubnet(area.subnet)?.prefix ?? 24;
+    const iso = await seedIso({
+      instanceId: t.task_id,
+      hostname: t.name,
+      password: typeof t.password === 'string' ? t.password : undefined,
+      runcmd: Array.isArray(t.runcmd) ? (t.runcmd as string[]) : undefined,
+      nics: vm.nics.map((n, i) =>
+        i === 0 ? { mac: n.mac, addresses: [`${vm.ip}/${prefix}`], gateway: area.gateway } : { mac: n.mac, addresses: n.ip ? [n.ip] : [] },
+      ),
+    });
+    await ctx.storage.write(host.address, seed, iso);
+    if (!state) {
+      await ctx.hypervisor.define(
+        host.libvirt_uri,
+        domainXml({
+          name: vm.domain,
+          uuid: t.task_id,
+          title: `${t.owner}/${t.name}`,
+          type: host.domain_type === 'kvm' ? 'kvm' : 'qemu',
+          memoryMib: vm.memory_mib,
+          vcpus: vm.vcpus,
+          disk,
+          seed,
+          console: posix.join(vm.dir, 'console.log'),
+          kernel: template.kernel ? poolFile(pool.path, template.kernel) : null,
+          initrd: template.initrd ? poolFile(pool.path, template.initrd) : null,
+          cmdline: template.cmdline,
+          nics: vm.nics,
+        }),
+      );
+    }
+    await ctx.hypervisor.start(host.libvirt_uri, vm.domain);
+  }
+  await ctx.db.updateTable('vms').set({ state: 'running' }).where('id', '=', vm.id).execute();
+  return { vm, host };
+}
+
+/** Removes the domain, its disk and seed; answers the row as it was (undefined when there was none). */
+export async function destroyVm(ctx: ComputeContext, vm: VmRow | undefined) {
+  if (!vm) return undefined;
+  await ctx.db.updateTable('vms').set({ state: 'deleting' }).where('id', '=', vm.id).execute();
+  const host = await hostOf(ctx, vm.host);
+  const pool = await ctx.catalogue.pool(vm.pool);
+  await ctx.hypervisor.destroy(host.libvirt_uri, vm.domain);
+  await ctx.hypervisor.undefine(host.libvirt_uri, vm.domain);
+  if (pool) await ctx.storage.removeVmDir(host.address, pool.path, vm.dir);
+  await ctx.db.deleteFrom('vms').where('id', '=', vm.id).execute();
+  return vm;
+}
+
+/** Renames the record and adds or removes private NICs to match `networks_after`. */
+export async function updateVm(ctx: ComputeContext, t: TaskMessage) {
+  const vm = await vmByName(ctx, t.owner, t.name);
+  if (!vm) throw new Error(`vm ${t.owner}/${t.name} is not on any host`);
+  const host = await hostOf(ctx, vm.host);
+  const u = (t.update_dict ?? {}) as { name?: string };
+  const after = t.networks_after as { name: string }[] | undefined;
+  const added: NicRecord[] = [];
+  const removed: NicRecord[] = [];
+  let nics = vm.nics;
+  if (after) {
+    const want = new Set(after.map((n) => n.name));
+    for (const n of nics) if (n.network && !want.has(n.network)) removed.push(n);
+    let next = Math.max(...nics.map((n) => Number(n.dev.split('n').pop()))) + 1;
+    for (const n of after) {
+      if (nics.some((x) => x.network === n.name)) continue;
+      added.push({ dev: devFor(vm.task_id, next), mac: macFor(vm.task_id, next), bridge: ctx.config.PRIVATE_BRIDGE, network: n.name });
+      next++;
+    }
+    const live = new Set((await ctx.hypervisor.interfaces(host.libvirt_uri, vm.domain)).map((i) => i.mac));
+    for (const n of removed) if (live.has(n.mac)) await ctx.hypervisor.detachDevice(host.libvirt_uri, vm.domain, nicXml(n));
+    for (const n of added) if (!live.has(n.mac)) await ctx.hypervisor.attachDevice(host.libvirt_uri, vm.domain, nicXml(n));
+    nics = [...nics.filter((n) => !removed.includes(n)), ...added];
+  }
+  await ctx.db.updateTable('vms').set({ name: u.name ?? vm.name, nics: JSON.stringify(nics) }).where('id', '=', vm.id).execute();
+  return { vm, host, added, removed };
+}
+
+export const portsOf = (nics: NicRecord[]) => nics.filter((n) => n.network).map((n) => ({ dev: n.dev, mac: n.mac, network: n.network! }));
