@@ -1,0 +1,230 @@
+// Fan-out latency: 1,000 clients in one room, 1,000 messages, through the Kloudak notification service (one
+// in-process instance, no Redis) and through a bare `ws` broadcast server in the same run.
+// Usage: npx tsx bench/notification-fanout.ts [clients=1000] [messages=1000] [gap ms=0] [budget s=55]
+// A busy machine may not fit every message in the time budget: the run then stops early (both rooms at the
+// same message) and says so on stderr, with the number of messages measured.
+// Prints one JSON line per figure: {"figure","kloudak","baseline","ratio"} (milliseconds); target p99 ratio <= 2.
+//
+// The servers run on the main thread; the clients and the sender share one worker thread, so send and
+// receive times come from one clock. The sender sends the next message once the last one reached every
+// member (closed loop), so the figure is the latency of one broadcast to the whole room, not the queueing
+// of a saturated machine: a blasted or fixed-rate load on a two-core box measures its backlog instead.
+// The two rooms take turns message by message, so whatever else runs on the machine weighs on both alike.
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import { generateKeyPair } from 'jose';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createTokenSigner, createTokenVerifier } from '../src/lib/auth.ts';
+import { createLogger } from '../src/lib/log.ts';
+import { roomPath } from '../src/lib/notify.ts';
+import { createNotificationService } from '../src/notification/index.ts';
+
+interface Target {
+  name: 'kloudak' | 'baseline';
+  /** Where members connect. */
+  memberUrl: string;
+  /** Where the sender connects; its messages go to every member. */
+  senderUrl: string;
+}
+
+interface Run {
+  targets: Target[];
+  clients: number;
+  messages: number;
+  warmup: number;
+  /** Pause after a message reached every member, before the next one. */
+  gapMs: number;
+  /** Date.now() past which no new message is sent (both rooms stop at the same message). */
+  deadline: number;
+}
+
+interface Result {
+  p50: number;
+  p99: number;
+  max: number;
+  received: number;
+  expected: number;
+  /** Messages measured (fewer than asked when the time budget ran out). */
+  messages: number;
+  /** Rounds that did not reach every member within 2 s. */
+  lost: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- worker: members and the sender ----
+
+async function openAll(urls: string[], batch = 100): Promise<WebSocket[]> {
+  const out: WebSocket[] = [];
+  for (let i = 0; i < urls.length; i += batch) {
+    const opened = await Promise.all(
+      urls.slice(i, i + batch).map(
+        (u) =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(u, { perMessageDeflate: false });
+            ws.once('open', () => resolve(ws));
+            ws.once('error', reject);
+          }),
+      ),
+    );
+    out.push(...opened);
+  }
+  return out;
+}
+
+interface Room {
+  target: Target;
+  members: WebSocket[];
+  sender: WebSocket;
+  samples: Float64Array;
+  count: number;
+  lost: number;
+}
+
+async function measure(run: Run): Promise<Record<Target['name'], Result>> {
+  const total = run.warmup + run.messages;
+  let inRound = 0;
+  let roundDone: () => void = () => {};
+  const rooms: Room[] = [];
+  for (const target of run.targets) {
+    const room: Room = {
+      target,
+      members: await openAll(Array.from({ length: run.clients }, () => target.memberUrl)),
+      sender: (await openAll([target.senderUrl]))[0],
+      samples: new Float64Array(run.clients * run.messages),
+      count: 0,
+      lost: 0,
+    };
+    for (const ws of room.members) {
+      ws.on('message', (data) => {
+        const now = process.hrtime.bigint();
+        const m = JSON.parse((data as Buffer).toString()) as { seq: number; t: string };
+        if (m.seq >= run.warmup) room.samples[room.count++] = Number(now - BigInt(m.t)) / 1e6;
+        if (++inRound === run.clients) roundDone();
+      });
+    }
+    rooms.push(room);
+  }
+  await sleep(200);
+  let seq = 0;
+  for (; seq < total && Date.now() < run.deadline; seq++) {
+    // Interleaved, first one then the other, so load from elsewhere on the machine hits both alike.
+    for (const room of seq % 2 ? [...rooms].reverse() : rooms) {
+      inRound = 0;
+      const round = new Promise<boolean>((r) => {
+        roundDone = () => r(true);
+        setTimeout(() => r(false), 2000).unref();
+      });
+      room.sender.send(JSON.stringify({ seq, t: process.hrtime.bigint().toString(), type: 'vm', status: 'successful' }));
+      if (!(await round)) room.lost++;
+      if (run.gapMs) await sleep(run.gapMs);
+    }
+  }
+  const out = {} as Record<Target['name'], Result>;
+  for (const room of rooms) {
+    for (const ws of [...room.members, room.sender]) ws.terminate();
+    const n = room.count;
+    const sorted = room.samples.subarray(0, n).sort();
+    const at = (q: number) => sorted[Math.min(n - 1, Math.floor(q * n))] ?? NaN;
+    out[room.target.name] = {
+      p50: at(0.5),
+      p99: at(0.99),
+      max: sorted[n - 1] ?? NaN,
+      received: n,
+      expected: run.clients * Math.max(0, seq - run.warmup),
+      messages: Math.max(0, seq - run.warmup),
+      lost: room.lost,
+    };
+  }
+  return out;
+}
+
+if (!isMainThread) {
+  parentPort!.on('message', (run: Run) => {
+    measure(run).then(
+      (r) => parentPort!.postMessage(r),
+      (e: Error) => parentPort!.postMessage({ error: e.message }),
+    );
+  });
+}
+
+// ---- main: the two servers ----
+
+async function main(): Promise<void> {
+  const [clients = 1000, messages = 1000, gapMs = 0, budgetSeconds = 55] = process.argv.slice(2).map(Number);
+  const started = Date.now() - process.uptime() * 1000;
+  const log = createLogger('bench', 'warn');
+  const keys = await generateKeyPair('EdDSA');
+  const signer = createTokenSigner(keys.privateKey, 'bench');
+  const workspace = 'bench-room';
+  const userToken = await signer.sign({ username: 'watcher', email: 'w@example.com', [workspace]: { vm_can_add: true } }, 3600);
+  const serviceToken = await signer.sign({ username: 'kloudak-controller', kloudak_service: true }, 3600);
+
+  const kloudak = await createNotificationService({
+    port: 0,
+    host: '127.0.0.1',
+    verifier: createTokenVerifier(keys.publicKey),
+    log,
+  });
+
+  // The bare figure: the textbook ws broadcast, every message to every other client.
+  const bare = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  await new Promise<void>((r) => bare.once('listening', () => r()));
+  bare.on('connection', (ws) => {
+    ws.on('message', (data, isBinary) => {
+      for (const c of bare.clients) if (c !== ws && c.readyState === WebSocket.OPEN) c.send(data, { binary: isBinary });
+    });
+  });
+  const barePort = (bare.address() as { port: number }).port;
+
+  // A worker does not inherit tsx's loader: it registers it, then loads this file.
+  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`;
+  const worker = new Worker(boot, { eval: true });
+  const k = `ws://127.0.0.1:${kloudak.port}`;
+  const bareUrl = `ws://127.0.0.1:${barePort}/`;
+  const results = await new Promise<Record<Target['name'], Result>>((resolve, reject) => {
+    worker.once('message', (r: Record<Target['name'], Result> & { error?: string }) =>
+      r.error ? reject(new Error(r.error)) : resolve(r),
+    );
+    worker.once('error', reject);
+    const run: Run = {
+      targets: [
+        { name: 'baseline', memberUrl: bareUrl, senderUrl: bareUrl },
+        { name: 'kloudak', memberUrl: k + roomPath(workspace, userToken), senderUrl: k + roomPath(workspace, serviceToken, true) },
+      ],
+      clients,
+      messages,
+      warmup: Math.min(20, messages),
+      gapMs,
+      deadline: started + budgetSeconds * 1000,
+    };
+    worker.postMessage(run);
+  });
+  const { baseline, kloudak: ours } = results;
+  await worker.terminate();
+  bare.close();
+  await kloudak.close();
+
+  process.stderr.write(
+    `${JSON.stringify({ clients, messages, gapMs, seconds: Math.round((Date.now() - started) / 100) / 10, baseline, kloudak: ours })}\n`,
+  );
+  if (ours.messages < messages)
+    process.stderr.write(`time budget of ${budgetSeconds} s ran out: measured ${ours.messages} of ${messages} messages\n`);
+  for (const figure of ['p50', 'p99'] as const) {
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    console.log(
+      JSON.stringify({
+        figure: `${figure}_ms`,
+        kloudak: round(ours[figure]),
+        baseline: round(baseline[figure]),
+        ratio: round(ours[figure] / baseline[figure]),
+      }),
+    );
+  }
+}
+
+if (isMainThread) {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
