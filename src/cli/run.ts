@@ -10,6 +10,7 @@ import { createInventory } from '../inventory/service.ts';
 import { startNotification } from '../notification/index.ts';
 import { createController } from '../controller/service.ts';
 import { createCompute } from '../compute/service.ts';
+import { createNetworkService } from '../network/service.ts';
 
 interface Running {
   name: string;
@@ -31,6 +32,7 @@ const starters: Record<string, Starter> = {
       config,
       log,
       onAdminCreated: (u, p) => process.stdout.write(`\nFirst admin created: ${u} / ${p}\n(shown once; change it after logging in)\n\n`),
+      extraRoutes: async (app) => (await import('../inventory/dashboard.ts')).dashboardRoutes(app, { config }),
     });
     const port = await listen(inv.app, config.BIND, config.INVENTORY_PORT);
     log.info({ port }, 'inventory listening');
@@ -53,6 +55,10 @@ const starters: Record<string, Starter> = {
   compute: async (rt) => {
     const c = await createCompute({ config: rt.config, log: createLogger('compute', rt.config.LOG_LEVEL), bus: await rt.bus() });
     return { name: 'compute', close: () => c.close() };
+  },
+  network: async (rt) => {
+    const n = await createNetworkService({ config: rt.config, log: createLogger('network', rt.config.LOG_LEVEL), bus: await rt.bus() });
+    return { name: 'network', close: () => n.close() };
   },
 };
 

@@ -39,10 +39,10 @@ async function placeOnce(ctx: ComputeContext, t: TaskMessage): Promise<VmRow> {
   const pool = await ctx.placement.pool({ area: area.name, sizeGib: template.disk });
   const poolRec = await ctx.catalogue.pool(pool);
   if (!poolRec) throw new Error(`pool ${pool} vanished from the catalogue`);
-  const networks = (t.networks as { name: string }[] | undefined) ?? [];
+  const networks = (t.networks as { name: string; ip?: string | null }[] | undefined) ?? [];
   const nics: NicRecord[] = [
     { dev: devFor(t.task_id, 0), mac: macFor(t.task_id, 0), bridge: ctx.config.PUBLIC_BRIDGE },
-    ...networks.map((n, i) => ({ dev: devFor(t.task_id, i + 1), mac: macFor(t.task_id, i + 1), bridge: ctx.config.PRIVATE_BRIDGE, network: n.name })),
+    ...networks.map((n, i) => ({ dev: devFor(t.task_id, i + 1), mac: macFor(t.task_id, i + 1), bridge: ctx.config.PRIVATE_BRIDGE, network: n.name, ip: n.ip ?? null })),
   ];
   const domain = domainName(t.task_id);
   await ctx.db

@@ -25,7 +25,10 @@ const VmPost = Type.Object({
   networks: Type.Optional(Networks),
   area: Name('area'),
   template: Name('template'),
-  password: Type.String({ minLength: 1, maxLength: 128, description: 'root password of the guest' }),
+  password: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\n\\r\\x00]*$', description: 'root password of the guest' }),
+  runcmd: Type.Optional(
+    Type.Array(Type.String({ minLength: 1, maxLength: 1024, pattern: '^[^\\n\\r\\x00]*$' }), { maxItems: 32, description: 'shell lines the guest runs at first boot' }),
+  ),
 });
 const VmPut = Type.Object({
   owner: Owner,

@@ -91,7 +91,8 @@ export const VmBody = Type.Object({
   networks: Type.Optional(Type.Array(Name('network'), { maxItems: 16, uniqueItems: true })),
   host: Type.Optional(Type.Union([Name('host'), Type.Null()])),
 });
-export const VmInterface = Type.Object({ network: Name('network'), ip: Type.Optional(Type.Union([Ip, Type.Null()])), mac: Type.Optional(Mac) });
+const IpOrCidr = Type.String({ pattern: '^[0-9.]{7,15}(/[0-9]{1,2})?$', description: 'IPv4 address, optionally with /prefix' });
+export const VmInterface = Type.Object({ network: Name('network'), ip: Type.Optional(Type.Union([IpOrCidr, Type.Null()])), mac: Type.Optional(Mac) });
 export const VmUpdate = Type.Object({
   name: Type.Optional(Name()),
   description: Type.Optional(Text(1024)),

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'url' | 'secret';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'url' | 'secret' | 'ranges';
 interface Spec<K extends Kind = Kind> {
   kind: K;
   default?: string;
@@ -22,6 +22,7 @@ const spec = {
   NOTIFICATION_PORT: { kind: 'int', default: '3000', min: 0, max: 65535, doc: 'notification websocket port' },
   INVENTORY_URL: { kind: 'url', default: 'http://127.0.0.1:5000', protocols: ['http:', 'https:'], doc: 'how services reach inventory' },
   NOTIFICATION_URL: { kind: 'url', default: 'ws://127.0.0.1:3000', protocols: ['ws:', 'wss:'], doc: 'how services reach notification' },
+  CONTROLLER_URL: { kind: 'url', default: 'http://127.0.0.1:8000', protocols: ['http:', 'https:'], doc: "where inventory forwards the dashboard's /api/controller/ calls" },
   INVENTORY_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL; PGlite under the data dir when unset' },
   CONTROLLER_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for the controller' },
   COMPUTE_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for compute' },
@@ -46,6 +47,8 @@ const spec = {
   PRIVATE_BRIDGE: { kind: 'string', default: 'private-br', doc: "hosts' OVS bridge for VMs' network NICs (VLAN trunk)" },
   RECONCILE_INTERVAL: { kind: 'number', default: '60', min: 1, max: 86400, doc: 'seconds between reconciliations of hosts with records' },
   ORPHAN_GRACE: { kind: 'number', default: '600', min: 0, max: 604800, doc: 'seconds an orphan domain, disk or port may live before removal' },
+  VLANS: { kind: 'ranges', default: '2-4094', min: 1, max: 4094, doc: 'VLAN ids networks may take, e.g. 100-999,2000-2999' },
+  VLANS_RESERVED: { kind: 'ranges', default: '', min: 1, max: 4094, doc: 'VLAN ids never given to networks (in use on the physical network)' },
   RETRIES: { kind: 'int', default: '2', min: 0, max: 100, doc: 'times a failed task is resubmitted before rollback' },
   RETRY_WAIT: { kind: 'number', default: '1', min: 0, max: 3600, doc: 'seconds between a failure and its resubmission' },
   HTTP_TIMEOUT: { kind: 'number', default: '10', min: 0.1, max: 600, doc: 'seconds before an outbound HTTP call gives up' },
@@ -55,6 +58,8 @@ const spec = {
 export type ConfigKey = keyof typeof spec;
 type ValueOf<S> = S extends { kind: 'int' | 'number' }
   ? number
+  : S extends { kind: 'ranges' }
+    ? [number, number][]
   : S extends { kind: 'bool' }
     ? boolean
     : string;
@@ -92,6 +97,17 @@ function parseOne(name: string, s: Spec, raw: string): { value?: unknown; proble
       if (s.protocols && !s.protocols.includes(u.protocol))
         return { problem: `${name}: protocol must be one of ${s.protocols.join(' ')}` };
       return { value: raw.replace(/\/+$/, '') };
+    }
+    case 'ranges': {
+      const out: [number, number][] = [];
+      for (const part of raw.split(',').map((x) => x.trim()).filter(Boolean)) {
+        const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+        const lo = Number(m?.[1]);
+        const hi = Number(m?.[2] ?? m?.[1]);
+        if (!m || lo > hi || lo < (s.min ?? 0) || hi > (s.max ?? Infinity)) return { problem: `${name}: ${JSON.stringify(part)} is not a range within ${s.min}-${s.max}` };
+        out.push([lo, hi]);
+      }
+      return { value: out };
     }
     case 'secret':
       if (raw.length < 8) return { problem: `${name}: must be at least 8 characters` };

@@ -6,7 +6,8 @@ import { labStatus, labUp, type LabStatus } from '../../src/lab/index.ts';
 import { registerLab, type Registered } from '../../src/cli/lab-register.ts';
 import { createVirshHypervisor } from '../../src/compute/hypervisor.ts';
 
-export const LAB_DIR = process.env.KLOUDAK_TEST_LAB_DIR ?? '/var/lib/kloudak/test-lab';
+// One lab per machine (fixed addresses): every system test uses the same state directory.
+export const LAB_DIR = process.env.KLOUDAK_LAB_DIR ?? '/tmp/kloudak-lab-test';
 
 let lab: Promise<LabStatus> | undefined;
 

@@ -12,6 +12,8 @@ export interface VmCreate {
   template: string;
   networks?: string[];
   password: string;
+  /** Shell lines the guest runs at first boot (cloud-init runcmd). */
+  runcmd?: string[];
 }
 
 async function requireNetworks(ctx: ControllerContext, owner: string, names: string[], requestId: string) {
@@ -39,8 +41,9 @@ export async function createVm(ctx: ControllerContext, p: Principal, b: VmCreate
     throw e;
   }) as { ip: string };
   const record = { name: b.name, description: b.description ?? '', ip, state: 'C_D', area: b.area, template: b.template, networks: b.networks ?? [] };
+  let created: { interfaces: { network: string; ip: string | null }[] };
   try {
-    await ctx.inventory.post(`/${b.owner}/vms/`, record, requestId);
+    created = await ctx.inventory.post(`/${b.owner}/vms/`, record, requestId);
   } catch (e) {
     await ctx.inventory.del(`/address/${b.area}/${ip}/`, requestId).catch(() => undefined);
     throw e;
@@ -58,8 +61,10 @@ export async function createVm(ctx: ControllerContext, p: Principal, b: VmCreate
       ip,
       area: { name: area.name, subnet: area.subnet, gateway: area.gateway },
       template,
-      networks,
+      // Inventory gave each NIC on a network with a subnet its address; the guest gets it in its seed.
+      networks: networks.map((n) => ({ ...n, ip: created.interfaces.find((i) => i.network === n.name)?.ip ?? null })),
       password: b.password,
+      runcmd: b.runcmd,
     },
     undo: () => ctx.inventory.del(`/${b.owner}/vms/${b.name}/`, requestId),
   });

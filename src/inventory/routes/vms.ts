@@ -6,7 +6,7 @@ import { isUniqueViolation } from '../../lib/db.ts';
 import type { App } from '../../lib/http.ts';
 import { membership, pageSize, principal, requireServiceWriter } from '../access.ts';
 import type { InventoryContext } from '../context.ts';
-import { inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
+import { formatIp, inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
 import type { InventoryDB } from '../schema.ts';
 import { ListQuery, VmBody, VmUpdate, WsNameParams, WsParams } from '../schemas.ts';
 
@@ -49,6 +49,24 @@ async function networkIds(db: Tx, workspaceId: number, names: string[]): Promise
   const missing = names.find((n) => !found.has(n));
   if (missing) throw inputError('networks', `no network ${missing} in this workspace`);
   return found;
+}
+
+/**
+ * The address of a VM's NIC on a network with a subnet: the lowest free one. The first host address stays
+ * free for a router interface (the conventional gateway); router interfaces' addresses are skipped too.
+ */
+async function nicAddress(tx: Tx, net: { id: number; subnet: string | null }): Promise<string | null> {
+  const s = net.subnet ? parseSubnet(net.subnet, 8) : undefined;
+  if (!s) return null;
+  await tx.selectFrom('networks').select('id').where('id', '=', net.id).forUpdate().execute();
+  const used = new Set(
+    [
+      ...(await tx.selectFrom('vm_networks').select('ip').where('network_id', '=', net.id).execute()),
+      ...(await tx.selectFrom('router_interfaces').select('ip').where('network_id', '=', net.id).execute()),
+    ].map((r) => r.ip?.split('/')[0]),
+  );
+  for (let ip = s.first + 1; ip <= s.last; ip++) if (!used.has(formatIp(ip))) return `${formatIp(ip)}/${s.prefix}`;
+  throw conflict('networks', `no free address left on network subnet ${net.subnet}`);
 }
 
 /** Ties the VM's address to it: takes the area lease made by get_ip, or leases the address now. */
@@ -115,7 +133,7 @@ export function vmRoutes(app: App, ctx: InventoryContext): void {
           })
           .returning('id')
           .executeTakeFirstOrThrow();
-        if (nets.size) await tx.insertInto('vm_networks').values([...nets.values()].map((n) => ({ vm_id: vm.id, network_id: n.id }))).execute();
+        for (const n of nets.values()) await tx.insertInto('vm_networks').values({ vm_id: vm.id, network_id: n.id, ip: await nicAddress(tx, n) }).execute();
         if (b.ip) await attachLease(tx, vm.id, area.id, b.ip);
       });
     } catch (e) {
@@ -141,19 +159,16 @@ export function vmRoutes(app: App, ctx: InventoryContext): void {
           let del = tx.deleteFrom('vm_networks').where('vm_id', '=', vm.id);
           if (ids.length) del = del.where('network_id', 'not in', ids);
           await del.execute();
-          if (ids.length)
-            await tx
-              .insertInto('vm_networks')
-              .values(ids.map((network_id) => ({ vm_id: vm.id, network_id })))
-              .onConflict((oc) => oc.columns(['vm_id', 'network_id']).doNothing())
-              .execute();
+          const present = new Set((await tx.selectFrom('vm_networks').select('network_id').where('vm_id', '=', vm.id).execute()).map((r) => r.network_id));
+          for (const n of nets.values())
+            if (!present.has(n.id)) await tx.insertInto('vm_networks').values({ vm_id: vm.id, network_id: n.id, ip: await nicAddress(tx, n) }).execute();
         }
         for (const i of b.interfaces ?? []) {
           const n = (await networkIds(tx, m.workspaceId, [i.network])).get(i.network)!;
           const ip = i.ip ?? null;
           if (ip !== null) {
-            const s = n.subnet ? parseSubnet(n.subnet) : undefined;
-            const a = parseIp(ip);
+            const s = n.subnet ? parseSubnet(n.subnet, 8) : undefined;
+            const a = parseIp(ip.split('/')[0]!);
             if (a === undefined || (s && !inSubnet(a, s))) throw inputError('interfaces', `ip ${ip} is not in network ${i.network}`);
           }
           const r = await tx.updateTable('vm_networks').set({ ip, ...(i.mac ? { mac: i.mac } : {}) }).where('vm_id', '=', vm.id).where('network_id', '=', n.id).executeTakeFirst();

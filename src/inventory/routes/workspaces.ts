@@ -28,6 +28,14 @@ async function listMembers(ctx: InventoryContext, workspaceId: number, name?: st
 
 export function workspaceRoutes(app: App, ctx: InventoryContext): void {
   const tags = ['workspaces'];
+  // First path segments of the inventory's own routes: a workspace of such a name would be shadowed by them
+  // (GET /templates/vms/ is the template "vms"), so those names are refused. The ones registered before this
+  // point are listed; later ones (catalogue, dashboard) are collected as they are registered.
+  const routeNames = new Set(['signup', 'login', 'logout', 'get_token', 'service_token', '.well-known', 'workspaces', 'healthz', 'metrics', 'openapi.json']);
+  app.addHook('onRoute', (r) => {
+    const first = r.url.split('/')[1];
+    if (first && !first.startsWith(':') && !first.startsWith('*')) routeNames.add(first);
+  });
   app.get('/workspaces/', { schema: { querystring: ListQuery, tags } }, async (req) => {
     const p = await principal(ctx, req);
     let q = ctx.db.selectFrom('workspaces').select('workspaces.name').orderBy('workspaces.name').limit(pageSize(req.query.limit));
@@ -43,7 +51,7 @@ export function workspaceRoutes(app: App, ctx: InventoryContext): void {
   app.post('/workspaces/', { schema: { body: WorkspaceBody, tags } }, async (req, reply) => {
     const p = await principal(ctx, req);
     const { name } = req.body;
-    if (RESERVED_CLAIM_NAMES.has(name)) throw inputError('name', `workspace name ${name} is reserved`);
+    if (RESERVED_CLAIM_NAMES.has(name) || routeNames.has(name)) throw inputError('name', `workspace name ${name} is reserved`);
     const user = await ctx.db.selectFrom('users').select('id').where('username', '=', p.username).executeTakeFirst();
     if (!user) throw notAllowed('only user accounts create workspaces');
     try {

@@ -1,0 +1,18 @@
+import type { Kysely } from 'kysely';
+import type { Bus } from '../lib/bus/bus.ts';
+import type { Config } from '../lib/config.ts';
+import type { HostDirectory } from '../lib/hosts.ts';
+import type { Logger } from '../lib/log.ts';
+import type { SwitchDriver } from './ovs.ts';
+import type { RouterHost } from './routers.ts';
+import type { NetworkDB } from './schema.ts';
+
+export interface NetworkContext {
+  db: Kysely<NetworkDB>;
+  bus: Bus;
+  hosts: HostDirectory;
+  ovs: SwitchDriver;
+  routers: RouterHost;
+  config: Pick<Config, 'PRIVATE_BRIDGE' | 'VLANS' | 'VLANS_RESERVED'>;
+  log: Logger;
+}

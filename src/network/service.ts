@@ -1,0 +1,54 @@
+// The Network service: network worker, rollback worker and tag reconciler.
+import { join } from 'node:path';
+import type { Bus, Consumer } from '../lib/bus/bus.ts';
+import type { Config } from '../lib/config.ts';
+import { openDatabase, type Database } from '../lib/db.ts';
+import { createHostDirectory } from '../lib/hosts.ts';
+import type { Logger } from '../lib/log.ts';
+import { serviceSecret } from '../lib/secrets.ts';
+import { createServiceTokenSource } from '../lib/servicetoken.ts';
+import { createSshShell, type HostShell } from '../lib/ssh.ts';
+import type { NetworkContext } from './context.ts';
+import { networkMigrations } from './migrations.ts';
+import { createOvsSwitch } from './ovs.ts';
+import { startTagReconciler } from './reconcile.ts';
+import { createNetnsRouterHost } from './routers.ts';
+import type { NetworkDB } from './schema.ts';
+import { networkHandler } from './worker.ts';
+
+export interface NetworkService {
+  ctx: NetworkContext;
+  database: Database<NetworkDB>;
+  close(): Promise<void>;
+}
+
+export async function createNetworkService(o: { config: Config; log: Logger; bus: Bus; shell?: HostShell }): Promise<NetworkService> {
+  const { config, log, bus } = o;
+  const database = await openDatabase<NetworkDB>({ url: config.NETWORK_DB, dir: join(config.DATA_DIR, 'network', 'db'), migrations: networkMigrations, log });
+  const token = createServiceTokenSource(config.INVENTORY_URL, 'network', serviceSecret(config.SERVICE_SECRET, config.DATA_DIR));
+  const shell = o.shell ?? createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });
+  const ovs = createOvsSwitch(shell);
+  const ctx: NetworkContext = {
+    db: database.db,
+    bus,
+    hosts: createHostDirectory(config.INVENTORY_URL, token),
+    ovs,
+    routers: createNetnsRouterHost(shell, ovs),
+    config,
+    log,
+  };
+  const consumers: Consumer[] = [
+    await bus.consume('network', networkHandler(ctx, 'task'), { prefetch: 8 }),
+    await bus.consume('network_rollback', networkHandler(ctx, 'rollback'), { prefetch: 4 }),
+  ];
+  const reconciler = startTagReconciler(ctx, config.RECONCILE_INTERVAL);
+  return {
+    ctx,
+    database,
+    async close() {
+      for (const c of consumers) await c.cancel();
+      await reconciler.stop();
+      await database.close();
+    },
+  };
+}
