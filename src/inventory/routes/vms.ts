@@ -165,13 +165,14 @@ export function vmRoutes(app: App, ctx: InventoryContext): void {
         }
         for (const i of b.interfaces ?? []) {
           const n = (await networkIds(tx, m.workspaceId, [i.network])).get(i.network)!;
-          const ip = i.ip ?? null;
-          if (ip !== null) {
+          // An absent ip keeps the address inventory gave; null clears it.
+          const ip = i.ip === undefined ? undefined : i.ip;
+          if (ip) {
             const s = n.subnet ? parseSubnet(n.subnet, 8) : undefined;
             const a = parseIp(ip.split('/')[0]!);
             if (a === undefined || (s && !inSubnet(a, s))) throw inputError('interfaces', `ip ${ip} is not in network ${i.network}`);
           }
-          const r = await tx.updateTable('vm_networks').set({ ip, ...(i.mac ? { mac: i.mac } : {}) }).where('vm_id', '=', vm.id).where('network_id', '=', n.id).executeTakeFirst();
+          const r = await tx.updateTable('vm_networks').set({ ...(ip !== undefined ? { ip } : {}), ...(i.mac ? { mac: i.mac } : {}) }).where('vm_id', '=', vm.id).where('network_id', '=', n.id).executeTakeFirst();
           if (!r.numUpdatedRows) throw inputError('interfaces', `vm is not on network ${i.network}`);
         }
       });
