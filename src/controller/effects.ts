@@ -42,7 +42,8 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Res
   switch (task.method) {
     case 'POST': {
       const extra = task.type === 'network' ? { vlan: r.vlan ?? null } : hostPart;
-      const interfaces = Array.isArray(r.interfaces) ? { interfaces: (r.interfaces).map(({ network, ip, mac }) => ({ network, ip, mac })) } : {};
+      // Workers report each NIC's MAC; the address stays the one inventory gave when the VM was made.
+      const interfaces = Array.isArray(r.interfaces) ? { interfaces: r.interfaces.map(({ network, mac }) => ({ network, mac })) } : {};
       await inv.put(pathOf(task), { state: 'U', ...extra, ...(task.type === 'vm' ? interfaces : {}) }, rid);
       return { pending: false, stage: 'U', state: 'U' };
     }

@@ -54,3 +54,21 @@ export function readConsole(s: LabStatus, taskId: string): string {
     return '';
   }
 }
+
+/** Removes every VM a compute service still holds (after a failed test, so no guest outlives its test). */
+export async function destroyComputeVms(compute: { ctx: import('../../src/compute/context.ts').ComputeContext }): Promise<void> {
+  const { destroyVm } = await import('../../src/compute/vms.ts');
+  for (const vm of await compute.ctx.db.selectFrom('vms').selectAll().execute()) await destroyVm(compute.ctx, vm).catch(() => undefined);
+}
+
+/** Router namespaces and their OVS ports left on lab hosts by an earlier, failed run. */
+export async function removeLeftoverRouters(s: LabStatus): Promise<void> {
+  const { createSshShell } = await import('../../src/lib/ssh.ts');
+  const shell = createSshShell({ user: s.ssh.user, key: s.ssh.key, knownHosts: s.ssh.knownHosts });
+  for (const h of s.hosts) {
+    const ports = (await shell.run(h.ip, ['ovs-vsctl', '--timeout=10', 'list-ports', 'private-br'])).split('\n').filter((p) => /^kr[0-9a-f]{8}v\d+$/.test(p));
+    for (const p of ports) await shell.run(h.ip, ['ovs-vsctl', '--timeout=10', '--if-exists', 'del-port', 'private-br', p]);
+    const spaces = (await shell.run(h.ip, ['ip', 'netns', 'list'])).split('\n').map((l) => l.split(' ')[0]!).filter((n) => /^kr-[0-9a-f]{8}$/.test(n));
+    for (const n of spaces) await shell.run(h.ip, ['ip', 'netns', 'delete', n]);
+  }
+}

@@ -8,7 +8,7 @@ import { createCompute, type Compute } from '../../src/compute/service.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import type { LabStatus } from '../../src/lab/index.ts';
 import { uniqueName } from '../support/env.ts';
-import { ensureLab, labConfig, labDomains, readConsole, registerTestLab, vmDirExists } from '../support/lab.ts';
+import { destroyComputeVms, ensureLab, labConfig, labDomains, readConsole, registerTestLab, vmDirExists } from '../support/lab.ts';
 import { joinRoom, startPlatform, until, type TestPlatform } from '../support/platform.ts';
 
 const BOOT_TIMEOUT = 90_000;
@@ -39,6 +39,7 @@ describe('compute on a lab of two hosts (PGlite, in-process bus)', () => {
     compute = await createCompute({ config, log: createLogger('compute', process.env.KLOUDAK_TEST_LOG ?? 'silent'), bus: p.bus });
   });
   after(async () => {
+    if (compute) await destroyComputeVms(compute);
     await compute?.close();
     await p?.close();
   });
