@@ -49,10 +49,20 @@ const spec = {
   ORPHAN_GRACE: { kind: 'number', default: '600', min: 0, max: 604800, doc: 'seconds an orphan domain, disk or port may live before removal' },
   VLANS: { kind: 'ranges', default: '2-4094', min: 1, max: 4094, doc: 'VLAN ids networks may take, e.g. 100-999,2000-2999' },
   VLANS_RESERVED: { kind: 'ranges', default: '', min: 1, max: 4094, doc: 'VLAN ids never given to networks (in use on the physical network)' },
+  LAB_DIR: { kind: 'string', default: '/var/lib/kloudak/lab', doc: 'state directory of `kloudak lab` hosts' },
+  LAB_DOMAIN_TYPE: { kind: 'string', default: 'auto', doc: 'domain type of lab hosts: kvm, qemu or auto (probe)' },
   RETRIES: { kind: 'int', default: '2', min: 0, max: 100, doc: 'times a failed task is resubmitted before rollback' },
   RETRY_WAIT: { kind: 'number', default: '1', min: 0, max: 3600, doc: 'seconds between a failure and its resubmission' },
   HTTP_TIMEOUT: { kind: 'number', default: '10', min: 0.1, max: 600, doc: 'seconds before an outbound HTTP call gives up' },
   HTTP_RETRIES: { kind: 'int', default: '3', min: 0, max: 20, doc: 'attempts after the first for idempotent outbound calls' },
+  MONITOR_INTERVAL: { kind: 'number', default: '10', min: 0.5, max: 3600, doc: 'seconds between monitoring cycles (host checks, usage collection)' },
+  MONITOR_CHECK_TIMEOUT: { kind: 'number', default: '8', min: 0.5, max: 600, doc: 'seconds one host check may take before it counts as failed' },
+  MONITOR_CONCURRENCY: { kind: 'int', default: '8', min: 1, max: 256, doc: 'hosts one monitoring worker checks at once' },
+  MONITOR_RETENTION: { kind: 'number', default: '86400', min: 60, max: 31536000, doc: 'seconds usage samples are kept in the monitor database' },
+  HOST_FAILURE_CHECKS: { kind: 'int', default: '3', min: 1, max: 100, doc: 'failed checks in a row before a host is marked down and host_failure is published' },
+  STATS_PORT: { kind: 'int', default: '8100', min: 0, max: 65535, doc: 'monitoring stats API port' },
+  ZK_SESSION_TIMEOUT: { kind: 'number', default: '10', min: 2, max: 120, doc: 'ZooKeeper session timeout in seconds (a dead monitoring leader is replaced after about this long)' },
+  FENCE_COMMAND: { kind: 'string', doc: 'program compute runs (argv: host, address, domains...) to power off a failed host or its guests before restarting them elsewhere' },
 } satisfies Record<string, Spec>;
 
 export type ConfigKey = keyof typeof spec;
