@@ -8,6 +8,11 @@ import type { Placement } from './placement.ts';
 import type { ComputeDB } from './schema.ts';
 import type { Storage } from './storage.ts';
 
+/** What compute asks inventory about a VM: whether its record still exists (undefined: could not tell). */
+export interface VmRecords {
+  exists(workspace: string, name: string): Promise<boolean | undefined>;
+}
+
 export interface ComputeContext {
   db: Kysely<ComputeDB>;
   bus: Bus;
@@ -15,6 +20,7 @@ export interface ComputeContext {
   placement: Placement;
   hypervisor: Hypervisor;
   storage: Storage;
+  records: VmRecords;
   config: Pick<Config, 'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'ORPHAN_GRACE'>;
   log: Logger;
 }

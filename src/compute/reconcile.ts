@@ -1,19 +1,23 @@
-// Reconciliation (DESIGN "Reliability principles"): domains and VM directories on hosts that no record owns
-// are reported, and removed once they have stayed orphaned for ORPHAN_GRACE seconds.
+// Reconciliation (DESIGN "Reliability principles"): domains and VM directories on hosts that no record owns,
+// and VMs whose inventory record is gone, are reported, and removed once orphaned for ORPHAN_GRACE seconds.
 import type { ComputeContext } from './context.ts';
+import { destroyVm } from './vms.ts';
 
+type OrphanKind = 'domain' | 'dir' | 'record';
 export interface ReconcileReport {
-  orphans: { host: string; kind: 'domain' | 'dir'; ref: string }[];
-  removed: { host: string; kind: 'domain' | 'dir'; ref: string }[];
+  orphans: { host: string; kind: OrphanKind; ref: string }[];
+  removed: { host: string; kind: OrphanKind; ref: string }[];
 }
 
 export async function reconcileOnce(ctx: ComputeContext): Promise<ReconcileReport> {
   const report: ReconcileReport = { orphans: [], removed: [] };
-  const owned = await ctx.db.selectFrom('vms').select(['domain', 'dir']).execute();
+  const owned = await ctx.db.selectFrom('vms').select(['id', 'domain', 'dir', 'workspace', 'name', 'host', 'state']).execute();
   const domains = new Set(owned.map((v) => v.domain));
   const dirs = new Set(owned.map((v) => v.dir));
   const hosts = await ctx.db.selectFrom('hosts').selectAll().where('up', '=', true).execute();
-  const seen: { host: string; kind: 'domain' | 'dir'; ref: string }[] = [];
+  const seen: { host: string; kind: OrphanKind; ref: string }[] = [];
+  // A running VM whose inventory record is gone (its workspace was deleted) is an orphan too.
+  for (const v of owned) if (v.state === 'running' && (await ctx.records.exists(v.workspace, v.name)) === false) seen.push({ host: v.host, kind: 'record', ref: v.domain });
   for (const h of hosts) {
     try {
       for (const d of await ctx.hypervisor.list(h.libvirt_uri)) if (d.startsWith('kloudak-') && !domains.has(d)) seen.push({ host: h.name, kind: 'domain', ref: d });
@@ -35,9 +39,12 @@ export async function reconcileOnce(ctx: ComputeContext): Promise<ReconcileRepor
       ctx.log.warn(s, 'orphan on host');
       continue;
     }
-    const h = hosts.find((x) => x.name === s.host)!;
+    const h = hosts.find((x) => x.name === s.host);
+    if (!h) continue;
     try {
-      if (s.kind === 'domain') {
+      if (s.kind === 'record') {
+        await destroyVm(ctx, await ctx.db.selectFrom('vms').selectAll().where('domain', '=', s.ref).executeTakeFirst());
+      } else if (s.kind === 'domain') {
         await ctx.hypervisor.destroy(h.libvirt_uri, s.ref);
         await ctx.hypervisor.undefine(h.libvirt_uri, s.ref);
       } else {

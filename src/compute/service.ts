@@ -8,11 +8,14 @@ import type { Logger } from '../lib/log.ts';
 import { serviceSecret } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import { createSshShell, type HostShell } from '../lib/ssh.ts';
+import { callJson } from '../lib/httpclient.ts';
 import { createCatalogue } from './catalogue.ts';
 import type { ComputeContext } from './context.ts';
 import { createVirshHypervisor, type Hypervisor } from './hypervisor.ts';
 import { computeMigrations } from './migrations.ts';
 import { createLocalPlacement } from './placement.ts';
+import { createRpcPlacement } from './rpc-placement.ts';
+import { createCommandFencer, startFailover } from './failover.ts';
 import { startReconciler } from './reconcile.ts';
 import type { ComputeDB } from './schema.ts';
 import { createHostStorage } from './storage.ts';
@@ -44,9 +47,17 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     db: database.db,
     bus,
     catalogue,
-    placement: createLocalPlacement(database.db),
+    placement: createRpcPlacement(bus, createLocalPlacement(database.db), log),
     hypervisor: o.hypervisor ?? createVirshHypervisor(),
     storage: createHostStorage(shell),
+    records: {
+      async exists(ws, name) {
+        const a = await callJson('GET', `${config.INVENTORY_URL}/${ws}/vms/${name}/`, { token: await token(), timeout: 10 }).catch(() => undefined);
+        if (a?.status === 200) return true;
+        // 404 for the VM, and 404 for a workspace that is gone, both mean no record.
+        return a?.status === 404 ? false : undefined;
+      },
+    },
     config,
     log,
   };
@@ -62,6 +73,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     consumers.push(await bus.consume('vm', fresh(vmHandler(ctx, 'task')), { prefetch: 4 }));
     consumers.push(await bus.consume('vm_rollback', fresh(vmHandler(ctx, 'rollback')), { prefetch: 4 }));
   }
+  const failover = o.consume !== false ? await startFailover({ ctx, inventoryUrl: config.INVENTORY_URL, token, notificationUrl: config.NOTIFICATION_URL, fencer: config.FENCE_COMMAND ? createCommandFencer(config.FENCE_COMMAND) : undefined }) : undefined;
   const reconciler = startReconciler(ctx, config.RECONCILE_INTERVAL);
   return {
     ctx,
@@ -69,6 +81,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     async close() {
       clearInterval(refresher);
       for (const c of consumers) await c.cancel();
+      await failover?.stop();
       await reconciler.stop();
       await database.close();
     },

@@ -4,7 +4,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { createCompute, type Compute } from '../../src/compute/service.ts';
+import { reconcileOnce } from '../../src/compute/reconcile.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import type { LabStatus } from '../../src/lab/index.ts';
 import { uniqueName } from '../support/env.ts';
@@ -88,6 +91,41 @@ describe('compute on a lab of two hosts (PGlite, in-process bus)', () => {
     } finally {
       room.close();
     }
+  });
+});
+
+describe('compute reconciliation', () => {
+  let lab: LabStatus;
+  let p: TestPlatform;
+  let compute: Compute;
+
+  before(async () => {
+    lab = await ensureLab(2);
+    p = await startPlatform('pglite', 'memory', labConfig(lab));
+    compute = await createCompute({ config: p.serviceConfig({ RECONCILE_INTERVAL: '3600' }), log: createLogger('compute', 'silent'), bus: p.bus });
+  });
+  after(async () => {
+    if (compute) await destroyComputeVms(compute);
+    await compute?.close();
+    await p?.close();
+  });
+
+  test('a stray VM directory and a VM whose workspace was deleted are removed after the grace period', async () => {
+    const { ws, token } = await setup(p, lab);
+    const r = await p.call('POST', '/vms/', token, { name: uniqueName('vm'), owner: ws, area: 'lab', template: 'kloudak-test', password: 'pw' });
+    assert.equal((await p.call('GET', `/task/${r.body.task_id}/?wait=60`, token)).body.status, 'successful');
+    const stray = join(lab.pool.localPath, 'vms', `kloudak-${uniqueName('stray')}`);
+    mkdirSync(stray, { recursive: true });
+    assert.equal((await p.inv.call('DELETE', `/workspaces/${ws}/`, token)).status, 200);
+    const patient = await reconcileOnce(compute.ctx);
+    assert.ok(patient.orphans.some((o) => o.kind === 'record' && o.ref === `kloudak-${r.body.task_id}`), 'the VM is reported');
+    assert.ok(patient.orphans.some((o) => o.kind === 'dir' && o.ref.endsWith(basename(stray))), 'the directory is reported');
+    assert.deepEqual(patient.removed, [], 'nothing removed within the grace period');
+    const now = await reconcileOnce({ ...compute.ctx, config: { ...compute.ctx.config, ORPHAN_GRACE: 0 } });
+    assert.ok(now.removed.some((o) => o.kind === 'record'));
+    assert.equal(existsSync(stray), false);
+    assert.ok(!(await allDomains(lab)).includes(`kloudak-${r.body.task_id}`));
+    assert.equal(vmDirExists(lab, r.body.task_id), false);
   });
 });
 
