@@ -10,28 +10,53 @@ export function createCatalogue(db: Kysely<ComputeDB>, inventoryUrl: string, tok
     const a = await callJson(`GET`, `${inventoryUrl}/${kind}/?limit=1000`, { token: await token(), timeout: 10 });
     return expectOk(a, `inventory ${kind}`)[kind] as Record<string, any>[];
   };
-  const refresh = async () => {
+  // Upserts, then removes what inventory no longer lists: several compute instances may refresh at once.
+  const sync = async () => {
     const [hosts, pools, areas, templates] = await Promise.all([list('hosts'), list('pools'), list('areas'), list('templates')]);
     await db.transaction().execute(async (tx) => {
-      // Host liveness ('up') is compute's and monitoring's knowledge, not inventory's: keep it across refreshes.
-      const known = new Map((await tx.selectFrom('hosts').select(['name', 'up']).execute()).map((h) => [h.name, h.up]));
-      await tx.deleteFrom('hosts').execute();
-      await tx.deleteFrom('pools').execute();
-      await tx.deleteFrom('areas').execute();
-      await tx.deleteFrom('templates').execute();
-      if (hosts.length)
-        await tx
-          .insertInto('hosts')
-          .values(hosts.map((h) => ({ name: h.name, address: h.address, libvirt_uri: h.libvirt_uri, area: h.area, cpus: h.cpus, memory: h.memory, domain_type: h.domain_type, up: known.get(h.name) ?? true })))
-          .execute();
-      if (pools.length) await tx.insertInto('pools').values(pools.map((p) => ({ name: p.name, path: p.path, area: p.area, size: p.size }))).execute();
-      if (areas.length) await tx.insertInto('areas').values(areas.map((a) => ({ name: a.name, subnet: a.subnet, gateway: a.gateway }))).execute();
-      if (templates.length) await tx.insertInto('templates').values(templates.map((t) => ({ name: t.name, spec: JSON.stringify(t) }))).execute();
+      for (const h of hosts) {
+        // Host liveness ('up') is compute's and monitoring's knowledge, not inventory's: an upsert keeps it.
+        const row = { address: h.address, libvirt_uri: h.libvirt_uri, area: h.area, cpus: h.cpus, memory: h.memory, domain_type: h.domain_type };
+        await tx.insertInto('hosts').values({ name: h.name, ...row }).onConflict((oc) => oc.column('name').doUpdateSet(row)).execute();
+      }
+      for (const p of pools) {
+        const row = { path: p.path, area: p.area, size: p.size };
+        await tx.insertInto('pools').values({ name: p.name, ...row }).onConflict((oc) => oc.column('name').doUpdateSet(row)).execute();
+      }
+      for (const a of areas) {
+        const row = { subnet: a.subnet, gateway: a.gateway };
+        await tx.insertInto('areas').values({ name: a.name, ...row }).onConflict((oc) => oc.column('name').doUpdateSet(row)).execute();
+      }
+      for (const t of templates) {
+        const row = { spec: JSON.stringify(t) };
+        await tx.insertInto('templates').values({ name: t.name, ...row }).onConflict((oc) => oc.column('name').doUpdateSet(row)).execute();
+      }
+      const prune = async (table: 'hosts' | 'pools' | 'areas' | 'templates', names: string[]) => {
+        let q = tx.deleteFrom(table);
+        if (names.length) q = q.where('name', 'not in', names);
+        await q.execute();
+      };
+      await prune('hosts', hosts.map((h) => h.name));
+      await prune('pools', pools.map((p) => p.name));
+      await prune('areas', areas.map((a) => a.name));
+      await prune('templates', templates.map((t) => t.name));
     });
+    lastSync = Date.now();
+  };
+  let lastSync = 0;
+  let pending: Promise<void> | undefined;
+  const refresh = async () => {
+    pending ??= sync().finally(() => (pending = undefined));
+    return pending;
+  };
+  /** Refreshes unless it did within `maxAgeMs` (a task in a burst need not read the catalogue again). */
+  const fresh = async (maxAgeMs = 2000) => {
+    if (Date.now() - lastSync > maxAgeMs) await refresh();
   };
   const withRefresh = async <T>(get: () => Promise<T | undefined>): Promise<T | undefined> => (await get()) ?? (await refresh(), await get());
   return {
     refresh,
+    fresh,
     host: (name: string) => withRefresh(() => db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst()),
     pool: (name: string) => withRefresh(() => db.selectFrom('pools').selectAll().where('name', '=', name).executeTakeFirst()),
     hostsOf: (area: string) => db.selectFrom('hosts').selectAll().where('area', '=', area).orderBy('name').execute(),

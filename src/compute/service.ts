@@ -67,7 +67,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
   if (o.consume !== false) {
     // Refresh before every task so a host or template registered a second ago is known.
     const fresh = (h: ReturnType<typeof vmHandler>): ReturnType<typeof vmHandler> => async (d) => {
-      await catalogue.refresh().catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
+      await catalogue.fresh().catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
       return h(d);
     };
     consumers.push(await bus.consume('vm', fresh(vmHandler(ctx, 'task')), { prefetch: 4 }));

@@ -1,0 +1,132 @@
+// A distributed deployment on one machine: every service as its own `kloudak serve` process against the real
+// PostgreSQL, RabbitMQ, Redis and ZooKeeper, as docs/deployment.md describes, for tests that SIGKILL them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../../src/lib/exec.ts';
+import { TEST_AMQP, TEST_PG, TEST_REDIS, TEST_ZOOKEEPER, uniqueName } from './env.ts';
+
+export interface ServiceProcess {
+  service: string;
+  index: number;
+  port?: number;
+  child: ChildProcess;
+  output: string[];
+}
+
+export interface Cluster {
+  dir: string;
+  env: Record<string, string>;
+  inventoryUrl: string;
+  controllerUrls: string[];
+  notificationUrls: string[];
+  adminPassword: string;
+  procs: ServiceProcess[];
+  start(service: string, index: number): Promise<ServiceProcess>;
+  kill(p: ServiceProcess): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitHealthy(url: string, p: ServiceProcess, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (p.child.exitCode !== null) throw new Error(`${p.service}#${p.index} exited: ${p.output.join('').slice(-2000)}`);
+    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${p.service}#${p.index} not healthy: ${p.output.join('').slice(-2000)}`);
+}
+
+/** Consumers RabbitMQ counts on a queue: how we know a worker process is ready. */
+export async function consumers(queue: string): Promise<number> {
+  const out = await run('rabbitmqctl', ['-q', 'list_queues', 'name', 'consumers'], { timeoutMs: 30_000 });
+  const line = out.split('\n').find((l) => l.split(/\s+/)[0] === queue);
+  return line ? Number(line.split(/\s+/)[1]) : 0;
+}
+
+export async function startCluster(counts: Record<string, number>, extraEnv: Record<string, string> = {}): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'kloudak-cluster-'));
+  const db = (s: string) => `${TEST_PG}/${uniqueName(`kc_${s}`).replace(/-/g, '_')}`;
+  const adminPassword = 'cluster-admin-password';
+  const inventoryPort = await freePort();
+  const controllerPorts = await Promise.all(Array.from({ length: counts.controller ?? 0 }, freePort));
+  const notificationPorts = await Promise.all(Array.from({ length: counts.notification ?? 0 }, freePort));
+  const inventoryUrl = `http://127.0.0.1:${inventoryPort}`;
+  const env: Record<string, string> = {
+    KLOUDAK_INVENTORY_URL: inventoryUrl,
+    KLOUDAK_INVENTORY_DB: db('inventory'),
+    KLOUDAK_CONTROLLER_DB: db('controller'),
+    KLOUDAK_COMPUTE_DB: db('compute'),
+    KLOUDAK_NETWORK_DB: db('network'),
+    KLOUDAK_MONITOR_DB: db('monitor'),
+    KLOUDAK_BUS: TEST_AMQP,
+    KLOUDAK_REDIS: TEST_REDIS,
+    KLOUDAK_ZOOKEEPER: TEST_ZOOKEEPER,
+    KLOUDAK_SERVICE_SECRET: 'cluster-service-secret',
+    KLOUDAK_JWT_KEY_FILE: join(dir, 'jwt-ed25519.pem'),
+    KLOUDAK_ADMIN_PASSWORD: adminPassword,
+    KLOUDAK_BIND: '127.0.0.1',
+    KLOUDAK_RETRY_WAIT: '0.5',
+    KLOUDAK_LOG_LEVEL: 'warn',
+    ...extraEnv,
+  };
+  const procs: ServiceProcess[] = [];
+  const start = async (service: string, index: number): Promise<ServiceProcess> => {
+    const own: Record<string, string> = { KLOUDAK_DATA_DIR: join(dir, `${service}-${index}`) };
+    let port: number | undefined;
+    if (service === 'inventory') own.KLOUDAK_INVENTORY_PORT = String((port = inventoryPort));
+    if (service === 'controller') {
+      own.KLOUDAK_CONTROLLER_PORT = String((port = controllerPorts[index]!));
+      own.KLOUDAK_NOTIFICATION_URL = `ws://127.0.0.1:${notificationPorts[index % notificationPorts.length]}`;
+    }
+    if (service === 'notification') own.KLOUDAK_NOTIFICATION_PORT = String((port = notificationPorts[index]!));
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLOUDAK_'))) as Record<string, string>;
+    const child = spawn(process.execPath, ['bin/kloudak.js', 'serve', service], { env: { ...base, ...env, ...own }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p: ServiceProcess = { service, index, port, child, output: [] };
+    child.stdout!.on('data', (b) => p.output.push(String(b)));
+    child.stderr!.on('data', (b) => p.output.push(String(b)));
+    procs.push(p);
+    if (port) await waitHealthy(`http://127.0.0.1:${port}`, p);
+    return p;
+  };
+  const kill = async (p: ServiceProcess) => {
+    if (p.child.exitCode !== null) return;
+    const gone = new Promise((r) => p.child.once('exit', r));
+    p.child.kill('SIGKILL');
+    await gone;
+  };
+  const cluster: Cluster = {
+    dir,
+    env,
+    inventoryUrl,
+    controllerUrls: controllerPorts.map((p) => `http://127.0.0.1:${p}`),
+    notificationUrls: notificationPorts.map((p) => `ws://127.0.0.1:${p}`),
+    adminPassword,
+    procs,
+    start,
+    kill,
+    async stop() {
+      for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 1500));
+      for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await start('inventory', 0);
+  for (const s of ['notification', 'controller', 'compute', 'network', 'monitoring'])
+    for (let i = 0; i < (counts[s] ?? 0); i++) await start(s, i);
+  return cluster;
+}
