@@ -39,4 +39,9 @@ export const controllerMigrations: Record<string, Migration> = {
       await db.schema.createIndex('outbox_unpublished').on('outbox').columns(['published_at', 'not_before']).execute();
     },
   },
+  '002_accepting': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('tasks').addColumn('undos', 'jsonb').execute();
+    },
+  },
 };

@@ -98,8 +98,8 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
   app.get('/task/:id/', { schema: { params: TaskParams, querystring: WaitQuery, ...kinds } }, async (req) => {
     const p = await who(req);
     let t = await getTask(ctx.db, req.params.id);
-    if (!t) throw notFound('id', `no task ${req.params.id}`);
-    canSeeWorkspace(p, t.workspace);
+    // A task of another workspace answers as an unknown one: its id tells nothing, not even the workspace name.
+    if (!t || (!p.isService && !p.isAdmin && !p.workspaces[t.workspace])) throw notFound('id', `no task ${req.params.id}`);
     // Like Incus's operations/wait: block until the task ends or the wait runs out.
     const deadline = Date.now() + Math.min(Number(req.query.wait ?? 0), 120) * 1000;
     while (!FINISHED.includes(t.status) && Date.now() < deadline) {

@@ -1,7 +1,7 @@
 // Controller tables: tasks, and the outbox whose rows commit with them (DESIGN "Reliability principles").
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 
-export type TaskStatus = 'pending' | 'running' | 'successful' | 'rolling_back' | 'rolled_back' | 'failed';
+export type TaskStatus = 'accepting' | 'pending' | 'running' | 'successful' | 'rolling_back' | 'rolled_back' | 'failed';
 export const FINISHED: TaskStatus[] = ['successful', 'rolled_back', 'failed'];
 
 export interface ControllerDB {
@@ -20,6 +20,8 @@ export interface ControllerDB {
     body: JSONColumnType<Record<string, unknown>>;
     /** What rollback needs to restore (e.g. the inventory record as it was). */
     previous: JSONColumnType<Record<string, unknown> | null>;
+    /** While 'accepting': the inventory calls that undo what the request wrote so far. */
+    undos: JSONColumnType<unknown[] | null>;
     error: string | null;
     username: string;
     request_id: string;

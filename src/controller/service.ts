@@ -16,10 +16,12 @@ import { controllerMigrations } from './migrations.ts';
 import { startRelay, type Relay } from './relay.ts';
 import { consumeResults } from './results.ts';
 import { controllerRoutes } from './routes.ts';
+import { sweepAccepting } from './usecases/accept.ts';
 import type { ControllerDB } from './schema.ts';
 
 export interface Controller {
   app: App;
+  ctx: ControllerContext;
   database: Database<ControllerDB>;
   close(): Promise<void>;
 }
@@ -56,6 +58,8 @@ export async function createController(o: ControllerOptions): Promise<Controller
     log,
   };
   const consumers: Consumer[] = o.relay === false ? [] : await consumeResults(ctx, bus);
+  // Accepts a dead controller left halfway are undone by whichever controller sweeps first.
+  const sweeper = o.relay === false ? undefined : setInterval(() => void sweepAccepting(ctx).catch((e) => log.warn({ err: e }, 'accept sweep failed')), 30_000);
   const app = await createApp({
     service: 'controller',
     log,
@@ -66,8 +70,10 @@ export async function createController(o: ControllerOptions): Promise<Controller
   await app.ready();
   return {
     app,
+    ctx,
     database,
     async close() {
+      clearInterval(sweeper);
       for (const c of consumers) await c.cancel();
       await relay.stop();
       await app.close();

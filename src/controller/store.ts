@@ -35,22 +35,38 @@ export async function enqueue(tx: Tx | Db, taskId: string, queue: string, body: 
     .execute();
 }
 
-export async function createTask(db: Db, t: NewTask, queue: string): Promise<void> {
+/** The row of a request being accepted: no message yet, so nothing is sent until releaseTask. */
+export async function createAcceptingTask(db: Db, t: Omit<NewTask, 'body'>): Promise<void> {
+  await db
+    .insertInto('tasks')
+    .values({ ...t, status: 'accepting', attempt: 1, body: JSON.stringify({}), previous: JSON.stringify(t.previous ?? null), undos: JSON.stringify([]), error: null, finished_at: null })
+    .execute();
+}
+
+export async function recordUndos(db: Db, id: string, undos: unknown[]): Promise<void> {
+  await db.updateTable('tasks').set({ undos: JSON.stringify(undos) }).where('id', '=', id).execute();
+}
+
+/** The task and its first message commit together. */
+export async function releaseTask(db: Db, id: string, body: Record<string, unknown>, queue: string): Promise<void> {
   await db.transaction().execute(async (tx) => {
-    await tx
-      .insertInto('tasks')
-      .values({
-        ...t,
-        status: 'pending',
-        attempt: 1,
-        body: JSON.stringify(t.body),
-        previous: JSON.stringify(t.previous ?? null),
-        error: null,
-        finished_at: null,
-      })
-      .execute();
-    await enqueue(tx, t.id, queue, t.body, t.request_id);
+    const r = await tx.updateTable('tasks').set({ status: 'pending', body: JSON.stringify(body), undos: JSON.stringify([]), updated_at: new Date() }).where('id', '=', id).where('status', '=', 'accepting').executeTakeFirst();
+    if (!r.numUpdatedRows) throw new Error(`task ${id} is no longer being accepted`);
+    await enqueue(tx, id, queue, body, String(body.request_id ?? ''));
   });
+}
+
+export async function forgetTask(db: Db, id: string): Promise<void> {
+  await db.deleteFrom('tasks').where('id', '=', id).where('status', '=', 'accepting').execute();
+}
+
+export function staleAccepting(db: Db, olderThanSeconds: number) {
+  return db
+    .selectFrom('tasks')
+    .select(['id', 'undos', 'request_id'])
+    .where('status', '=', 'accepting')
+    .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`)
+    .execute();
 }
 
 export function getTask(db: Db | Tx, id: string) {

@@ -50,6 +50,7 @@ const spec = {
   VLANS: { kind: 'ranges', default: '2-4094', min: 1, max: 4094, doc: 'VLAN ids networks may take, e.g. 100-999,2000-2999' },
   VLANS_RESERVED: { kind: 'ranges', default: '', min: 1, max: 4094, doc: 'VLAN ids never given to networks (in use on the physical network)' },
   LAB_DIR: { kind: 'string', default: '/var/lib/kloudak/lab', doc: 'state directory of `kloudak lab` hosts' },
+  UP_LAB: { kind: 'string', default: '1', doc: '`kloudak up` brings up a one-host lab (0 to skip, like --no-lab)' },
   LAB_DOMAIN_TYPE: { kind: 'string', default: 'auto', doc: 'domain type of lab hosts: kvm, qemu or auto (probe)' },
   RETRIES: { kind: 'int', default: '2', min: 0, max: 100, doc: 'times a failed task is resubmitted before rollback' },
   RETRY_WAIT: { kind: 'number', default: '1', min: 0, max: 3600, doc: 'seconds between a failure and its resubmission' },

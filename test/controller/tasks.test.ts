@@ -212,3 +212,42 @@ for (const [backend, busKind] of COMBOS) {
     });
   });
 }
+
+describe('an accept interrupted halfway', () => {
+  let p: TestPlatform;
+  before(async () => {
+    p = await startPlatform('pglite', 'memory');
+    await p.inv.call('POST', '/templates/', await p.inv.adminToken(), { name: 'tiny', cpu: 1, ram: 0.125, disk: 1 });
+  });
+  after(async () => p?.close());
+
+  test('is undone by the sweeper: no record, no address, no task', async () => {
+    const admin = await p.inv.adminToken();
+    const user = uniqueName('u');
+    const ws = uniqueName('ws');
+    await p.inv.call('POST', '/workspaces/', await p.inv.user(user), { name: ws });
+    const token = await p.inv.login(user);
+    const area = uniqueName('area');
+    assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet: '10.77.0.0/29' })).status, 201);
+    // What a controller that died after its inventory writes, before releasing the task, leaves behind.
+    const { createAcceptingTask, recordUndos } = await import('../../src/controller/store.ts');
+    const { sweepAccepting } = await import('../../src/controller/usecases/accept.ts');
+    const svc = await p.inv.serviceToken();
+    const { ip } = (await p.inv.call('GET', `/address/${area}/get_ip/`, svc)).body;
+    const id = '11111111-2222-4333-8444-555555555555';
+    await createAcceptingTask(p.controller.database.db, { id, workspace: ws, type: 'vm', method: 'POST', object: 'half', stage: 'C_D', retries_left: 2, previous: null, username: user, request_id: 'r' });
+    await p.inv.call('POST', `/${ws}/vms/`, svc, { name: 'half', area, template: 'tiny', ip });
+    await recordUndos(p.controller.database.db, id, [
+      { method: 'DELETE', path: `/address/${area}/${ip}/` },
+      { method: 'DELETE', path: `/${ws}/vms/half/` },
+    ]);
+    assert.equal((await p.call('GET', `/tasks/${ws}/`, token)).body.tasks.length, 1);
+    const swept = await sweepAccepting(p.controller.ctx, 0);
+    assert.equal(swept, 1);
+    assert.equal((await p.inv.call('GET', `/${ws}/vms/half/`, token)).status, 404);
+    assert.deepEqual((await p.call('GET', `/tasks/${ws}/`, token)).body.tasks, []);
+    const ips = [];
+    for (let i = 0; i < 5; i++) ips.push((await p.inv.call('GET', `/address/${area}/get_ip/`, svc)).body.ip);
+    assert.ok(ips.includes(ip), 'the address came back');
+  });
+});

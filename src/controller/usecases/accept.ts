@@ -1,10 +1,13 @@
-// Accepting a request: the task row and its first message commit together, then the relay publishes.
+// Accepting a request. The task row is written first (status 'accepting'), then the inventory writes the
+// request needs, each recorded with its undo; then the task and its first message commit together and the
+// relay publishes. A failure undoes the writes; a controller that dies midway leaves a row the sweeper finds
+// and undoes (sweepAccepting). So a request is either accepted and delivered, or leaves nothing behind.
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../lib/auth.ts';
 import { conflict, inputError, notFound } from '../../lib/errors.ts';
 import type { Method, ObjectType } from '../../lib/messages.ts';
 import type { ControllerContext } from '../context.ts';
-import { busyTask, createTask } from '../store.ts';
+import { busyTask, createAcceptingTask, forgetTask, recordUndos, releaseTask, staleAccepting } from '../store.ts';
 import { notifyTask } from './notify.ts';
 
 export const QUEUE_OF: Record<ObjectType, 'vm' | 'network'> = { vm: 'vm', network: 'network', router: 'network', interface: 'network' };
@@ -27,48 +30,90 @@ export interface AcceptInput {
   stage: string;
   payload: Record<string, unknown>;
   previous?: Record<string, unknown>;
-  /** Undo of what was written to inventory before the task, when the task row cannot be written. */
-  undo?: () => Promise<unknown>;
+  /** Inventory writes the task needs before it is sent; answers more payload. */
+  prepare?: (steps: Steps) => Promise<Record<string, unknown> | void>;
+}
+
+/** An inventory call that undoes a write of an accept in progress. */
+export interface Undo {
+  method: 'DELETE' | 'PUT';
+  path: string;
+  body?: unknown;
+}
+
+export interface Steps {
+  /** Records how to undo a write just made (durably, before the next step). */
+  made(u: Undo): Promise<void>;
 }
 
 export async function accept(ctx: ControllerContext, a: AcceptInput): Promise<Accepted> {
   const task_id = randomUUID();
-  const body = {
-    ...a.payload,
-    task_id,
+  await createAcceptingTask(ctx.db, {
+    id: task_id,
+    workspace: a.owner,
     type: a.type,
     method: a.method,
-    owner: a.owner,
-    name: a.name,
-    retries: ctx.config.RETRIES,
-    attempt: 1,
+    object: a.name,
+    stage: a.stage,
+    retries_left: ctx.config.RETRIES,
+    previous: a.previous ?? null,
+    username: a.principal.username,
     request_id: a.requestId,
+  });
+  const undos: Undo[] = [];
+  const steps: Steps = {
+    async made(u) {
+      undos.push(u);
+      await recordUndos(ctx.db, task_id, undos);
+    },
   };
+  let body: Record<string, unknown>;
   try {
-    await createTask(
-      ctx.db,
-      {
-        id: task_id,
-        workspace: a.owner,
-        type: a.type,
-        method: a.method,
-        object: a.name,
-        stage: a.stage,
-        retries_left: ctx.config.RETRIES,
-        body,
-        previous: a.previous ?? null,
-        username: a.principal.username,
-        request_id: a.requestId,
-      },
-      QUEUE_OF[a.type],
-    );
+    const extra = (await a.prepare?.(steps)) ?? {};
+    body = {
+      ...a.payload,
+      ...extra,
+      task_id,
+      type: a.type,
+      method: a.method,
+      owner: a.owner,
+      name: a.name,
+      retries: ctx.config.RETRIES,
+      attempt: 1,
+      request_id: a.requestId,
+    };
+    await releaseTask(ctx.db, task_id, body, QUEUE_OF[a.type]);
   } catch (e) {
-    await a.undo?.().catch((u) => ctx.log.error({ err: u, reqId: a.requestId }, 'undo after a failed task write failed'));
+    await compensate(ctx, task_id, undos, a.requestId);
     throw e;
   }
   ctx.relay.kick();
   void notifyTask(ctx, { id: task_id, workspace: a.owner, type: a.type, method: a.method, object: a.name, status: 'pending', stage: a.stage });
   return { task_id, status: 'pending', type: a.type, method: a.method, name: a.name };
+}
+
+/** Undoes an unfinished accept's inventory writes (last first) and forgets its task row. */
+export async function compensate(ctx: ControllerContext, taskId: string, undos: Undo[], requestId: string): Promise<void> {
+  try {
+    for (const u of [...undos].reverse()) {
+      if (u.method === 'DELETE') await ctx.inventory.del(u.path, requestId);
+      else await ctx.inventory.put(u.path, u.body, requestId);
+    }
+    await forgetTask(ctx.db, taskId);
+  } catch (e) {
+    // The row stays 'accepting'; the sweeper tries again.
+    ctx.log.error({ err: e, reqId: requestId, task: taskId }, 'undoing an interrupted accept failed');
+  }
+}
+
+/** Finishes accepts that a dead controller left halfway: their writes are undone, their rows removed. */
+export async function sweepAccepting(ctx: ControllerContext, olderThanSeconds = 60): Promise<number> {
+  let n = 0;
+  for (const t of await staleAccepting(ctx.db, olderThanSeconds)) {
+    await compensate(ctx, t.id, (t.undos ?? []) as Undo[], t.request_id);
+    n++;
+  }
+  return n;
 }
 
 /** The workspace must exist (a token's claims may outlive it). */

@@ -15,7 +15,6 @@ export async function createNetwork(
   await requireWorkspace(ctx, b.owner, requestId);
   if (b.subnet !== undefined && !parseSubnet(b.subnet, 8)) throw inputError('subnet', 'subnet must be an IPv4 network a.b.c.d/p (prefix 8-30)');
   if (await ctx.inventory.get(`/${b.owner}/networks/${b.name}/`, requestId)) throw conflict('name', `network ${b.name} exists`);
-  await ctx.inventory.post(`/${b.owner}/networks/`, { name: b.name, description: b.description ?? '', state: 'C', subnet: b.subnet ?? null }, requestId);
   return accept(ctx, {
     principal: p,
     requestId,
@@ -25,7 +24,10 @@ export async function createNetwork(
     name: b.name,
     stage: 'C',
     payload: { description: b.description ?? '', subnet: b.subnet ?? null },
-    undo: () => ctx.inventory.del(`/${b.owner}/networks/${b.name}/`, requestId),
+    prepare: async (steps) => {
+      await ctx.inventory.post(`/${b.owner}/networks/`, { name: b.name, description: b.description ?? '', state: 'C', subnet: b.subnet ?? null }, requestId);
+      await steps.made({ method: 'DELETE', path: `/${b.owner}/networks/${b.name}/` });
+    },
   });
 }
 
@@ -57,7 +59,6 @@ export async function deleteNetwork(ctx: ControllerContext, p: Principal, b: { o
     if (await ctx.inventory.get(`/${b.owner}/routers/${r.name}/interfaces/${b.name}/`, requestId))
       throw conflict('name', `network ${b.name} has an interface of router ${r.name}`);
   }
-  await ctx.inventory.put(`/${b.owner}/networks/${b.name}/`, { state: 'X' }, requestId);
   return accept(ctx, {
     principal: p,
     requestId,
@@ -68,7 +69,10 @@ export async function deleteNetwork(ctx: ControllerContext, p: Principal, b: { o
     stage: 'X',
     payload: { vlan: net.vlan },
     previous: net,
-    undo: () => ctx.inventory.put(`/${b.owner}/networks/${b.name}/`, { state: net.state }, requestId),
+    prepare: async (steps) => {
+      await ctx.inventory.put(`/${b.owner}/networks/${b.name}/`, { state: 'X' }, requestId);
+      await steps.made({ method: 'PUT', path: `/${b.owner}/networks/${b.name}/`, body: { state: net.state } });
+    },
   });
 }
 
@@ -76,10 +80,12 @@ export async function createRouter(ctx: ControllerContext, p: Principal, b: { ow
   requirePermission(p, b.owner, 'router_can_add');
   await requireWorkspace(ctx, b.owner, requestId);
   if (await ctx.inventory.get(`/${b.owner}/routers/${b.name}/`, requestId)) throw conflict('name', `router ${b.name} exists`);
-  await ctx.inventory.post(`/${b.owner}/routers/`, { name: b.name, state: 'C' }, requestId);
   return accept(ctx, {
     principal: p, requestId, owner: b.owner, type: 'router', method: 'POST', name: b.name, stage: 'C', payload: {},
-    undo: () => ctx.inventory.del(`/${b.owner}/routers/${b.name}/`, requestId),
+    prepare: async (steps) => {
+      await ctx.inventory.post(`/${b.owner}/routers/`, { name: b.name, state: 'C' }, requestId);
+      await steps.made({ method: 'DELETE', path: `/${b.owner}/routers/${b.name}/` });
+    },
   });
 }
 
@@ -88,11 +94,13 @@ export async function deleteRouter(ctx: ControllerContext, p: Principal, b: { ow
   const router = await requireObject<any>(ctx, `/${b.owner}/routers/${b.name}/`, requestId, 'name', `router ${b.name}`);
   await requireIdle(ctx, b.owner, 'router', b.name);
   const { interfaces } = (await ctx.inventory.get(`/${b.owner}/routers/${b.name}/interfaces/`, requestId)) ?? { interfaces: [] };
-  await ctx.inventory.put(`/${b.owner}/routers/${b.name}/`, { state: 'X' }, requestId);
   return accept(ctx, {
     principal: p, requestId, owner: b.owner, type: 'router', method: 'DELETE', name: b.name, stage: 'X',
     payload: { host: router.host, interfaces }, previous: router,
-    undo: () => ctx.inventory.put(`/${b.owner}/routers/${b.name}/`, { state: router.state }, requestId),
+    prepare: async (steps) => {
+      await ctx.inventory.put(`/${b.owner}/routers/${b.name}/`, { state: 'X' }, requestId);
+      await steps.made({ method: 'PUT', path: `/${b.owner}/routers/${b.name}/`, body: { state: router.state } });
+    },
   });
 }
 

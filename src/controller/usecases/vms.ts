@@ -36,18 +36,7 @@ export async function createVm(ctx: ControllerContext, p: Principal, b: VmCreate
   if (!area) throw inputError('area', `no area ${b.area}`);
   const networks = await requireNetworks(ctx, b.owner, b.networks ?? [], requestId);
 
-  const { ip } = await ctx.inventory.get<{ ip: string }>(`/address/${b.area}/get_ip/`, requestId).catch((e) => {
-    if (e instanceof AppError && e.kind === 'conflict') throw conflict('area', e.message);
-    throw e;
-  }) as { ip: string };
-  const record = { name: b.name, description: b.description ?? '', ip, state: 'C_D', area: b.area, template: b.template, networks: b.networks ?? [] };
-  let created: { interfaces: { network: string; ip: string | null }[] };
-  try {
-    created = await ctx.inventory.post(`/${b.owner}/vms/`, record, requestId);
-  } catch (e) {
-    await ctx.inventory.del(`/address/${b.area}/${ip}/`, requestId).catch(() => undefined);
-    throw e;
-  }
+  let ip = '';
   const accepted = await accept(ctx, {
     principal: p,
     requestId,
@@ -56,17 +45,19 @@ export async function createVm(ctx: ControllerContext, p: Principal, b: VmCreate
     method: 'POST',
     name: b.name,
     stage: 'C_D',
-    payload: {
-      description: b.description ?? '',
-      ip,
-      area: { name: area.name, subnet: area.subnet, gateway: area.gateway },
-      template,
+    payload: { description: b.description ?? '', area: { name: area.name, subnet: area.subnet, gateway: area.gateway }, template, password: b.password, runcmd: b.runcmd },
+    prepare: async (steps) => {
+      ({ ip } = await ctx.inventory.get<{ ip: string }>(`/address/${b.area}/get_ip/`, requestId).catch((e) => {
+        if (e instanceof AppError && e.kind === 'conflict') throw conflict('area', e.message);
+        throw e;
+      }) as { ip: string });
+      await steps.made({ method: 'DELETE', path: `/address/${b.area}/${ip}/` });
+      const record = { name: b.name, description: b.description ?? '', ip, state: 'C_D', area: b.area, template: b.template, networks: b.networks ?? [] };
+      const created = await ctx.inventory.post<{ interfaces: { network: string; ip: string | null }[] }>(`/${b.owner}/vms/`, record, requestId);
+      await steps.made({ method: 'DELETE', path: `/${b.owner}/vms/${b.name}/` });
       // Inventory gave each NIC on a network with a subnet its address; the guest gets it in its seed.
-      networks: networks.map((n) => ({ ...n, ip: created.interfaces.find((i) => i.network === n.name)?.ip ?? null })),
-      password: b.password,
-      runcmd: b.runcmd,
+      return { ip, networks: networks.map((n) => ({ ...n, ip: created.interfaces.find((i) => i.network === n.name)?.ip ?? null })) };
     },
-    undo: () => ctx.inventory.del(`/${b.owner}/vms/${b.name}/`, requestId),
   });
   return { ...accepted, ip };
 }
@@ -104,7 +95,6 @@ export async function deleteVm(ctx: ControllerContext, p: Principal, b: { owner:
   requirePermission(p, b.owner, 'vm_can_delete');
   const vm = await requireObject<any>(ctx, `/${b.owner}/vms/${b.name}/`, requestId, 'name', `vm ${b.name}`);
   await requireIdle(ctx, b.owner, 'vm', b.name);
-  await ctx.inventory.put(`/${b.owner}/vms/${b.name}/`, { state: 'X' }, requestId);
   return accept(ctx, {
     principal: p,
     requestId,
@@ -115,6 +105,9 @@ export async function deleteVm(ctx: ControllerContext, p: Principal, b: { owner:
     stage: 'X',
     payload: { ip: vm.ip, area: vm.area, host: vm.host, networks: vm.networks, interfaces: vm.interfaces },
     previous: vm,
-    undo: () => ctx.inventory.put(`/${b.owner}/vms/${b.name}/`, { state: vm.state }, requestId),
+    prepare: async (steps) => {
+      await ctx.inventory.put(`/${b.owner}/vms/${b.name}/`, { state: 'X' }, requestId);
+      await steps.made({ method: 'PUT', path: `/${b.owner}/vms/${b.name}/`, body: { state: vm.state } });
+    },
   });
 }
