@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { createBus } from '../lib/bus/index.ts';
 import type { Bus } from '../lib/bus/bus.ts';
-import { ConfigError, loadConfig, type Config } from '../lib/config.ts';
+import { ConfigError, loadConfig, type Config, type ConfigKey } from '../lib/config.ts';
 import { listen } from '../lib/http.ts';
 import { createLogger } from '../lib/log.ts';
 import { createInventory } from '../inventory/service.ts';
@@ -11,6 +11,7 @@ import { startNotification } from '../notification/index.ts';
 import { createController } from '../controller/service.ts';
 import { createCompute } from '../compute/service.ts';
 import { createNetworkService } from '../network/service.ts';
+import { createMonitoring } from '../monitoring/service.ts';
 
 interface Running {
   name: string;
@@ -60,11 +61,18 @@ const starters: Record<string, Starter> = {
     const n = await createNetworkService({ config: rt.config, log: createLogger('network', rt.config.LOG_LEVEL), bus: await rt.bus() });
     return { name: 'network', close: () => n.close() };
   },
+  monitoring: async (rt) => {
+    const log = createLogger('monitoring', rt.config.LOG_LEVEL);
+    const m = await createMonitoring({ config: rt.config, log, bus: await rt.bus() });
+    const port = await listen(m.app, rt.config.BIND, rt.config.STATS_PORT);
+    log.info({ port }, 'monitoring stats API listening');
+    return { name: 'monitoring', close: () => m.close() };
+  },
 };
 
-function configOrExit(): Config {
+function configOrExit(overrides: Partial<Record<ConfigKey, string>> = {}): Config {
   try {
-    return loadConfig();
+    return loadConfig(process.env, overrides);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`kloudak: ${e.message}\n`);
@@ -85,8 +93,19 @@ function runtime(config: Config): Runtime & { closeBus(): Promise<void> } {
   };
 }
 
-async function run(names: string[]): Promise<void> {
-  const config = configOrExit();
+interface RunOptions {
+  /** Settings over the environment's (e.g. the admin password `kloudak up` keeps in the data dir). */
+  overrides?: (config: Config) => Promise<Partial<Record<ConfigKey, string>>>;
+  /** Runs once every service is up; a signal meanwhile still stops everything cleanly. */
+  afterStart?: (config: Config) => Promise<void>;
+}
+
+async function run(names: string[], opts: RunOptions = {}): Promise<void> {
+  let config = configOrExit();
+  if (opts.overrides) {
+    const overrides = await opts.overrides(config);
+    config = configOrExit(overrides);
+  }
   const rt = runtime(config);
   const running: Running[] = [];
   const stopAll = async () => {
@@ -101,16 +120,21 @@ async function run(names: string[]): Promise<void> {
     process.exit(1);
   }
   if (names.length > 1) process.stdout.write(`Kloudak is up: dashboard and inventory at http://127.0.0.1:${config.INVENTORY_PORT}/\n`);
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  if (opts.afterStart) await Promise.race([opts.afterStart(config).catch((e) => process.stderr.write(`kloudak: ${(e as Error).message}\n`)), stopped]);
+  await stopped;
   await stopAll();
   process.exit(0);
 }
 
-export async function upCommand(): Promise<void> {
-  await run(Object.keys(starters));
+/** `kloudak up`: every service, then (unless --no-lab or KLOUDAK_UP_LAB=0) a one-host lab registered as a host. */
+export async function upCommand(o: { lab?: boolean } = {}): Promise<void> {
+  const { upLab, upOverrides, upLabWanted } = await import('./commands/up.ts');
+  const lab = upLabWanted(o.lab);
+  await run(Object.keys(starters), { overrides: (c) => upOverrides(c, lab), afterStart: (c) => upLab(c, lab) });
 }
 
 export async function serveCommand(service: string): Promise<void> {

@@ -1,0 +1,19 @@
+// Registers the user and operator commands (docs/cli.md) on the `kloudak` program.
+import type { Command } from 'commander';
+import { authCommands } from './auth.ts';
+import { networkCommands } from './networks.ts';
+import { operatorCommands } from './operator.ts';
+import { taskCommands } from './tasks.ts';
+import { vmCommands } from './vms.ts';
+import { workspaceCommands } from './workspaces.ts';
+
+export { CliError, EXIT } from './client.ts';
+
+export function registerCommands(program: Command): void {
+  authCommands(program);
+  workspaceCommands(program);
+  vmCommands(program);
+  networkCommands(program);
+  taskCommands(program);
+  operatorCommands(program);
+}

@@ -1,0 +1,128 @@
+// `kloudak vm create|list|show|edit|delete`: reads from inventory, changes through the controller.
+import type { Command } from 'commander';
+import { Client, seg, usage } from './client.ts';
+import { ask, printList, printObject } from './output.ts';
+import { submit, waitable, type WaitOptions } from './tasks.ts';
+
+export const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+interface Vm {
+  name: string;
+  description: string;
+  ip: string | null;
+  state: string;
+  host: string | null;
+  area: string;
+  template: string;
+  networks: string[];
+  interfaces: { network: string; ip: string | null; mac: string | null }[];
+}
+
+const wsOption = (c: Command) => c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
+
+const summary = (vm: Vm) => `vm ${vm.name}: ${vm.state}  ip ${vm.ip ?? '-'}  host ${vm.host ?? '-'}${vm.networks.length ? `  networks ${vm.networks.join(',')}` : ''}`;
+
+async function finalVm(client: Client, ws: string, name: string) {
+  const vm = await client.inventory<Vm>('GET', `/${seg(ws)}/vms/${seg(name)}/`);
+  return { json: vm, text: summary(vm) };
+}
+
+/** The only area, when --area is not given and there is exactly one. */
+async function defaultArea(client: Client): Promise<string> {
+  const areas = await client.list<{ name: string }>('/areas/', 'areas');
+  if (areas.length === 1) return areas[0].name;
+  throw usage(`--area is required${areas.length ? ` (one of: ${areas.map((a) => a.name).join(', ')})` : ' (no area exists yet: an admin adds one with kloudak areas create)'}`, 'area');
+}
+
+interface CreateOptions extends WaitOptions {
+  template: string;
+  area?: string;
+  network?: string[];
+  password?: string;
+  description?: string;
+  runcmd?: string[];
+}
+
+export function vmCommands(program: Command): void {
+  const vm = program.command('vm').description('virtual machines of a workspace');
+
+  waitable(wsOption(vm.command('create')))
+    .description('create a VM from a template, on the area subnet and the given networks')
+    .argument('<name>', 'VM name')
+    .requiredOption('-t, --template <template>', 'template (kloudak templates list)')
+    .option('-a, --area <area>', 'area (default: the only one)')
+    .option('-n, --network <network>', 'a network to join (repeatable)', collect)
+    .option('-p, --password <password>', "guest root password (asked when not given and stdin is a terminal)")
+    .option('-d, --description <text>', 'description')
+    .option('--runcmd <line>', 'a shell line the guest runs at first boot (repeatable)', collect)
+    .action(async (name: string, o: CreateOptions, cmd: Command) => {
+      const client = Client.of(cmd);
+      const ws = client.workspace(o.workspace);
+      let password = o.password;
+      if (password === undefined) {
+        if (!process.stdin.isTTY) throw usage('--password is required (stdin is not a terminal to ask on)', 'password');
+        password = await ask('Guest root password: ', true);
+      }
+      const area = o.area ?? (await defaultArea(client));
+      const body = { owner: ws, name, area, template: o.template, password, networks: o.network ?? [], description: o.description, runcmd: o.runcmd };
+      await submit(client, ws, 'POST', '/vms/', body, `vm ${name}`, o, () => finalVm(client, ws, name));
+    });
+
+  wsOption(vm.command('list'))
+    .description('VMs of the workspace')
+    .option('--json', 'print JSON')
+    .action(async (o: { workspace?: string; json?: boolean }, cmd: Command) => {
+      const client = Client.of(cmd);
+      const rows = await client.list<Vm>(`/${seg(client.workspace(o.workspace))}/vms/`, 'vms');
+      printList(o.json, rows, [
+        ['NAME', (v) => v.name],
+        ['STATE', (v) => v.state],
+        ['IP', (v) => v.ip],
+        ['HOST', (v) => v.host],
+        ['AREA', (v) => v.area],
+        ['TEMPLATE', (v) => v.template],
+        ['NETWORKS', (v) => v.networks],
+      ]);
+    });
+
+  wsOption(vm.command('show'))
+    .description('one VM with its interfaces')
+    .argument('<name>', 'VM name')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: { workspace?: string; json?: boolean }, cmd: Command) => {
+      const client = Client.of(cmd);
+      const v = await client.inventory<Vm>('GET', `/${seg(client.workspace(o.workspace))}/vms/${seg(name)}/`);
+      if (o.json) return printObject(true, v as unknown as Record<string, unknown>);
+      const { interfaces, ...rest } = v;
+      printObject(false, { ...rest, interfaces: interfaces.map((i) => `${i.network}=${i.ip ?? '-'}/${i.mac ?? '-'}`) });
+    });
+
+  waitable(wsOption(vm.command('edit')))
+    .description('rename a VM, change its description or the networks it is on')
+    .argument('<name>', 'VM name')
+    .option('--name <new>', 'new name')
+    .option('-d, --description <text>', 'new description')
+    .option('-n, --network <network>', 'the networks it should be on, all of them (repeatable)', collect)
+    .option('--no-networks', 'take it off every network')
+    .action(async (name: string, o: WaitOptions & { name?: string; description?: string; network?: string[]; networks?: boolean }, cmd: Command) => {
+      const client = Client.of(cmd);
+      const ws = client.workspace(o.workspace);
+      if (o.networks === false && o.network) throw usage('give --network or --no-networks, not both', 'networks');
+      const update: Record<string, unknown> = {};
+      if (o.name !== undefined) update.name = o.name;
+      if (o.description !== undefined) update.description = o.description;
+      if (o.network) update.networks = o.network;
+      if (o.networks === false) update.networks = [];
+      if (!Object.keys(update).length) throw usage('nothing to change: give --name, --description, --network or --no-networks', 'update_dict');
+      await submit(client, ws, 'PUT', '/vms/', { owner: ws, name, update_dict: update }, `vm ${name}`, o, () => finalVm(client, ws, o.name ?? name));
+    });
+
+  waitable(wsOption(vm.command('delete')))
+    .description('delete a VM (its disk, domain and address go)')
+    .argument('<name>', 'VM name')
+    .action(async (name: string, o: WaitOptions, cmd: Command) => {
+      const client = Client.of(cmd);
+      const ws = client.workspace(o.workspace);
+      await submit(client, ws, 'DELETE', '/vms/', { owner: ws, name }, `vm ${name}`, o, async (t) => ({ json: t, text: `vm ${name}: deleted` }));
+    });
+}

@@ -1,0 +1,136 @@
+// `kloudak workspaces list|create|delete|use` and `kloudak users list|add|edit|remove` (workspace members).
+import type { Command } from 'commander';
+import { Client, seg, usage } from './client.ts';
+import { note, printList, printObject } from './output.ts';
+
+const KINDS = ['vm', 'network', 'router', 'user'] as const;
+const ACTIONS = ['add', 'edit', 'delete'] as const;
+/** vm_can_add ... user_can_delete: the permission fields of the API. */
+export const PERMISSIONS = KINDS.flatMap((k) => ACTIONS.map((a) => `${k}_can_${a}`));
+const camel = (p: string) => p.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+type Member = { name: string; email?: string } & Record<string, unknown>;
+
+/** `aed` for add, edit, delete; `-` for each missing one. */
+const permsOf = (kind: string) => (u: Member) => ACTIONS.map((a) => (u[`${kind}_can_${a}`] ? a[0] : '-')).join('');
+
+function permissionOptions(c: Command, withNone: boolean): Command {
+  c.option('--all', 'every permission');
+  if (withNone) c.option('--none', 'no permission (then add some back with the flags)');
+  for (const p of PERMISSIONS) {
+    const flag = p.replace(/_/g, '-');
+    c.option(`--${flag}`, `grant ${p}`).option(`--no-${flag}`, `revoke ${p}`);
+  }
+  return c;
+}
+
+function permissionBody(o: Record<string, unknown>): Record<string, boolean> {
+  const body: Record<string, boolean> = {};
+  if (o.all && o.none) throw usage('give --all or --none, not both');
+  for (const p of PERMISSIONS) {
+    if (o.all) body[p] = true;
+    if (o.none) body[p] = false;
+    const v = o[camel(p)];
+    if (typeof v === 'boolean') body[p] = v;
+  }
+  return body;
+}
+
+const wsOption = (c: Command) => c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
+
+export function workspaceCommands(program: Command): void {
+  const ws = program.command('workspaces').description('workspaces you belong to');
+  ws.command('list')
+    .description('workspaces you belong to (an admin sees all); * marks the default')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const client = Client.of(cmd);
+      const rows = (await client.list<{ name: string }>('/workspaces/', 'workspaces')).map((w) => ({ ...w, default: w.name === client.cfg.workspace }));
+      printList(o.json, rows, [
+        ['NAME', (w) => w.name],
+        ['DEFAULT', (w) => (w.default ? '*' : '')],
+      ]);
+    });
+  ws.command('create')
+    .description('create a workspace; you become a member with every permission')
+    .argument('<name>', 'workspace name')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const client = Client.of(cmd);
+      await client.inventory('POST', '/workspaces/', { body: { name } });
+      // The token's claims list the caller's workspaces: take one that knows the new one.
+      await client.renewToken();
+      if (!client.cfg.workspace) {
+        client.cfg.workspace = name;
+        client.save();
+        note(`workspace ${name} created (and is now the default)`);
+      } else note(`workspace ${name} created`);
+    });
+  ws.command('delete')
+    .description('delete a workspace and every VM, network and router record in it')
+    .argument('<name>', 'workspace name')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const client = Client.of(cmd);
+      await client.inventory('DELETE', `/workspaces/${seg(name)}/`);
+      if (client.cfg.workspace === name) {
+        client.cfg.workspace = undefined;
+        client.save();
+      }
+      note(`workspace ${name} deleted`);
+    });
+  ws.command('use')
+    .description('make a workspace the default of --workspace')
+    .argument('<name>', 'workspace name')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const client = Client.of(cmd);
+      await client.inventory('GET', `/workspaces/${seg(name)}/`);
+      client.cfg.workspace = name;
+      client.save();
+      note(`default workspace: ${name}`);
+    });
+
+  const users = program.command('users').description('members of a workspace and their permissions');
+  wsOption(users.command('list'))
+    .description('members; permissions shown as a(dd) e(dit) d(elete) per kind')
+    .option('--json', 'print JSON')
+    .action(async (o: { workspace?: string; json?: boolean }, cmd: Command) => {
+      const client = Client.of(cmd);
+      const rows = await client.list<Member>(`/${seg(client.workspace(o.workspace))}/users/`, 'users');
+      printList(o.json, rows, [
+        ['NAME', (u) => u.name],
+        ['EMAIL', (u) => u.email],
+        ['VMS', permsOf('vm')],
+        ['NETWORKS', permsOf('network')],
+        ['ROUTERS', permsOf('router')],
+        ['USERS', permsOf('user')],
+      ]);
+    });
+  permissionOptions(wsOption(users.command('add')), false)
+    .description('add an existing user to the workspace (no permission unless granted)')
+    .argument('<user>', 'user name')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: Record<string, unknown> & { workspace?: string; json?: boolean }, cmd: Command) => {
+      const client = Client.of(cmd);
+      const m = await client.inventory<Member>('POST', `/${seg(client.workspace(o.workspace))}/users/`, { body: { name, ...permissionBody(o) } });
+      printObject(o.json, m);
+    });
+  permissionOptions(wsOption(users.command('edit')), true)
+    .description("change a member's permissions (only the flags given change)")
+    .argument('<user>', 'user name')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: Record<string, unknown> & { workspace?: string; json?: boolean }, cmd: Command) => {
+      const body = permissionBody(o);
+      if (!Object.keys(body).length) throw usage('nothing to change: give permission flags (see --help)', 'permissions');
+      const client = Client.of(cmd);
+      const m = await client.inventory<Member>('PUT', `/${seg(client.workspace(o.workspace))}/users/${seg(name)}/`, { body });
+      printObject(o.json, m);
+    });
+  wsOption(users.command('remove'))
+    .description('remove a member from the workspace')
+    .argument('<user>', 'user name')
+    .action(async (name: string, o: { workspace?: string }, cmd: Command) => {
+      const client = Client.of(cmd);
+      const w = client.workspace(o.workspace);
+      await client.inventory('DELETE', `/${seg(w)}/users/${seg(name)}/`);
+      note(`${name} removed from ${w}`);
+    });
+}

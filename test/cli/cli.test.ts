@@ -1,0 +1,211 @@
+// Issue 8: the real `kloudak` bin against a platform (inventory, notification, controller on PGlite and the
+// in-process bus) with scripted workers: login, workspaces, users, networks, VMs with --wait, tasks, exit codes.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { uniqueName } from '../support/env.ts';
+import { startPlatform, type TestPlatform } from '../support/platform.ts';
+import { scriptedWorker, type ScriptedWorker } from '../support/workers.ts';
+import { cliEnv, kloudak, twoStepVmWorker } from './support.ts';
+
+describe('kloudak CLI', () => {
+  let p: TestPlatform;
+  let env: NodeJS.ProcessEnv;
+  let home: string;
+  let vmWorker: { stop(): Promise<void> };
+  let netWorker: ScriptedWorker;
+  const ws = uniqueName('ws');
+  const user = uniqueName('u');
+  const area = uniqueName('area');
+  const cli = (...args: string[]) => kloudak(env, args);
+  const configFile = () => join(home, 'kloudak', 'config.json');
+
+  before(async () => {
+    p = await startPlatform('pglite', 'memory');
+    const admin = await p.inv.adminToken();
+    assert.equal((await p.inv.call('POST', '/templates/', admin, { name: 'tiny', cpu: 1, ram: 0.125, disk: 1 })).status, 201);
+    assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet: '10.77.0.0/24' })).status, 201);
+    await p.inv.user(user);
+    ({ env, home } = cliEnv());
+    vmWorker = await twoStepVmWorker(p.bus, ws, 300);
+    netWorker = await scriptedWorker(p.bus, 'network', ws, () => ({ status: 'successful', vlan: 321 }));
+  });
+  after(async () => {
+    await vmWorker?.stop();
+    await netWorker?.stop();
+    await p?.close();
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  const login = (password: string) =>
+    cli('login', '--user', user, '--password', password, '--inventory', p.inv.url, '--controller', p.controllerUrl, '--notification', p.notificationUrl);
+
+  test('a wrong password exits 3; an unreachable inventory exits 5', async () => {
+    const r = await login('not-the-password');
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /wrong username or password/);
+    const gone = await cli('login', '--user', user, '--password', 'x', '--inventory', 'http://127.0.0.1:1');
+    assert.equal(gone.code, 5, gone.stderr);
+  });
+
+  test('commands before login exit 3', async () => {
+    const r = await cli('vm', 'list', '-w', ws);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /not logged in/);
+  });
+
+  test('login keeps URLs and the token in a 0600 config file and prints no secret', async () => {
+    const r = await login(`${user}-password`);
+    assert.equal(r.code, 0, r.stderr);
+    const st = statSync(configFile());
+    assert.equal(st.mode & 0o777, 0o600);
+    const cfg = JSON.parse(readFileSync(configFile(), 'utf8'));
+    assert.equal(cfg.inventory_url, p.inv.url);
+    assert.equal(cfg.controller_url, p.controllerUrl);
+    assert.equal(cfg.notification_url, p.notificationUrl);
+    assert.equal(cfg.username, user);
+    assert.ok(cfg.token && cfg.session);
+    assert.ok(!r.stdout.includes(cfg.token) && !r.stderr.includes(cfg.token));
+    assert.ok(!r.stderr.includes(`${user}-password`));
+  });
+
+  test('workspaces create and list --json; the first becomes the default', async () => {
+    const c = await cli('workspaces', 'create', ws);
+    assert.equal(c.code, 0, c.stderr);
+    const l = await cli('workspaces', 'list', '--json');
+    assert.equal(l.code, 0, l.stderr);
+    assert.deepEqual(JSON.parse(l.stdout), [{ name: ws, default: true }]);
+    const table = await cli('workspaces', 'list');
+    assert.match(table.stdout, /^NAME\s+DEFAULT\n/);
+    assert.match(table.stdout, new RegExp(`${ws}\\s+\\*`));
+    const dup = await cli('workspaces', 'create', ws);
+    assert.equal(dup.code, 2);
+    assert.match(dup.stderr, /exists \(field: name\)/);
+  });
+
+  test('users add with permission flags, list --json, edit, remove', async () => {
+    const other = uniqueName('o');
+    await p.inv.user(other);
+    const add = await cli('users', 'add', other, '--vm-can-add', '--network-can-add');
+    assert.equal(add.code, 0, add.stderr);
+    const list = JSON.parse((await cli('users', 'list', '--json')).stdout);
+    const m = list.find((u: any) => u.name === other);
+    assert.equal(m.vm_can_add, true);
+    assert.equal(m.network_can_add, true);
+    assert.equal(m.vm_can_delete, false);
+    const edit = await cli('users', 'edit', other, '--no-vm-can-add', '--vm-can-delete', '--json');
+    assert.equal(edit.code, 0, edit.stderr);
+    const e = JSON.parse(edit.stdout);
+    assert.equal(e.vm_can_add, false);
+    assert.equal(e.vm_can_delete, true);
+    assert.equal((await cli('users', 'edit', other)).code, 2, 'no flags: nothing to change');
+    assert.equal((await cli('users', 'remove', other)).code, 0);
+    assert.equal((await cli('users', 'remove', other)).code, 4);
+  });
+
+  test('networks create --wait, list --json', async () => {
+    const c = await cli('networks', 'create', 'net1', '--subnet', '192.168.50.0/24', '--wait');
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /network net1: U {2}vlan 321 {2}subnet 192\.168\.50\.0\/24/);
+    const l = JSON.parse((await cli('networks', 'list', '--json')).stdout);
+    assert.deepEqual(
+      l.map((n: any) => [n.name, n.state, n.vlan]),
+      [['net1', 'U', 321]],
+    );
+  });
+
+  test('vm create --wait follows the stages and ends with the final state (exit 0)', async () => {
+    const r = await cli('vm', 'create', 'web-1', '--template', 'tiny', '--area', area, '--network', 'net1', '--password', 'pw-123456', '--wait');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^vm web-1: U {2}ip 10\.77\.0\.\d+ {2}host h1 {2}networks net1\n$/);
+    // stderr is not a terminal: one line per new stage.
+    const stages = r.stderr.split('\n').filter(Boolean).map((l) => /^vm web-1: (\S+) \((\w+)\)/.exec(l)?.slice(1, 3).join(' '));
+    assert.deepEqual(stages.filter((s, i) => s && s !== stages[i - 1]).slice(-2), ['C_N running', 'U successful'], r.stderr);
+    assert.ok(stages[0]?.startsWith('C_D'), r.stderr);
+    assert.ok(!r.stdout.includes('pw-123456') && !r.stderr.includes('pw-123456'));
+  });
+
+  test('vm create that the worker always fails exits 1 and prints the error', async () => {
+    const r = await cli('vm', 'create', 'fail-1', '--template', 'tiny', '--area', area, '--password', 'pw-123456', '--wait');
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /vm fail-1: task [0-9a-f-]{36} rolled back: disk exploded/);
+    assert.equal(r.stdout, '');
+  });
+
+  test('vm list --json and show', async () => {
+    const l = await cli('vm', 'list', '--json');
+    assert.equal(l.code, 0, l.stderr);
+    const vms = JSON.parse(l.stdout);
+    assert.deepEqual(
+      vms.map((v: any) => [v.name, v.state, v.host, v.networks]),
+      [['web-1', 'U', 'h1', ['net1']]],
+    );
+    const table = await cli('vm', 'list');
+    assert.match(table.stdout, /^NAME\s+STATE\s+IP\s+HOST\s+AREA\s+TEMPLATE\s+NETWORKS\nweb-1\s+U\s+10\.77\.0\.\d+\s+h1\s+/);
+    const show = await cli('vm', 'show', 'web-1');
+    assert.match(show.stdout, /^interfaces:\s+net1=192\.168\.50\.\d+\/24\/-$/m);
+    assert.equal((await cli('vm', 'show', 'nope')).code, 4);
+  });
+
+  test('bad input exits 2 and names the field', async () => {
+    const t = await cli('vm', 'create', 'web-2', '--template', 'no-such', '--area', area, '--password', 'pw-123456');
+    assert.equal(t.code, 2, t.stderr);
+    assert.match(t.stderr, /no template no-such \(field: template\)/);
+    const n = await cli('vm', 'create', 'bad name!', '--template', 'tiny', '--area', area, '--password', 'pw-123456');
+    assert.equal(n.code, 2, n.stderr);
+    assert.match(n.stderr, /\(field: name\)/);
+    const missing = await cli('vm', 'create', 'web-3', '--area', area, '--password', 'x');
+    assert.equal(missing.code, 2, 'a required option missing is a usage error');
+    assert.match(missing.stderr, /--template/);
+    const nopw = await cli('vm', 'create', 'web-3', '--template', 'tiny', '--area', area);
+    assert.equal(nopw.code, 2);
+    assert.match(nopw.stderr, /field: password/);
+  });
+
+  test('tasks list --json and --finished', async () => {
+    const all = JSON.parse((await cli('tasks', 'list', '--json')).stdout);
+    assert.ok(all.some((t: any) => t.object === 'web-1' && t.status === 'successful'));
+    assert.ok(all.some((t: any) => t.object === 'fail-1' && t.status === 'rolled_back'));
+    assert.ok(!JSON.stringify(all).includes('pw-123456'));
+    const running = JSON.parse((await cli('tasks', 'list', '--running', '--json')).stdout);
+    assert.deepEqual(running, []);
+    const one = all.find((t: any) => t.object === 'web-1');
+    const show = await cli('tasks', 'show', one.task_id, '--json');
+    assert.equal(JSON.parse(show.stdout).status, 'successful');
+  });
+
+  test('vm delete --wait, then the list is empty', async () => {
+    const r = await cli('vm', 'delete', 'web-1', '--wait');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'vm web-1: deleted\n');
+    assert.deepEqual(JSON.parse((await cli('vm', 'list', '--json')).stdout), []);
+    const again = await cli('vm', 'delete', 'web-1', '--wait');
+    assert.equal(again.code, 4, again.stderr);
+  });
+
+  test('an expired token is renewed through the login session', async () => {
+    const cfg = JSON.parse(readFileSync(configFile(), 'utf8'));
+    cfg.token = 'expired.token.value';
+    const { writeConfig } = await import('../../src/cli/config-file.ts');
+    writeConfig(configFile(), cfg);
+    const r = await cli('networks', 'list', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.notEqual(JSON.parse(readFileSync(configFile(), 'utf8')).token, 'expired.token.value');
+  });
+
+  test('operator commands: a user is refused (3), --config points elsewhere', async () => {
+    const r = await cli('hosts', 'list');
+    assert.equal(r.code, 3, r.stderr);
+    const elsewhere = await cli('--config', join(home, 'other.json'), 'vm', 'list');
+    assert.equal(elsewhere.code, 3, 'a fresh config file: not logged in');
+  });
+
+  test('logout forgets the token', async () => {
+    assert.equal((await cli('logout')).code, 0);
+    const cfg = JSON.parse(readFileSync(configFile(), 'utf8'));
+    assert.equal(cfg.token, undefined);
+    assert.equal(cfg.workspace, ws, 'the default workspace stays');
+    assert.equal((await cli('vm', 'list')).code, 3);
+  });
+});
