@@ -17,6 +17,16 @@ function pathOf(task: TaskRow): string {
   return `/${task.workspace}/${PLURAL[task.type as keyof typeof PLURAL]}/${task.object}/`;
 }
 
+/** The stage of a VM task whose network answer came before compute's. */
+const NETWORK_FIRST = 'network answered';
+
+/** Workers report each NIC's MAC; the address stays the one inventory gave when the VM was made. */
+function macsOf(r: ResultMessage): { interfaces?: { network: string; mac: string }[] } {
+  if (!Array.isArray(r.interfaces)) return {};
+  const nics = (r.interfaces as { network?: string; mac?: string }[]).filter((i) => i.network && i.mac);
+  return nics.length ? { interfaces: nics.map((i) => ({ network: i.network!, mac: i.mac! })) } : {};
+}
+
 export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: ResultMessage): Promise<Outcome> {
   const inv = ctx.inventory;
   const rid = task.request_id;
@@ -33,18 +43,20 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Res
     return { pending: false, stage: 'done' };
   }
 
-  if (r.network_pending) {
+  // A VM step has two answers, compute's and (when it has ports) network's, on two queues: either may come
+  // first. The task ends on the second one; the first only moves the stage on.
+  const computeDone = task.stage === 'C_N' || task.stage === 'network';
+  if (task.type === 'vm' && r.from === 'network' && !computeDone) return { pending: true, stage: NETWORK_FIRST };
+  if (r.network_pending && task.stage !== NETWORK_FIRST) {
     const state = task.method === 'POST' ? 'C_N' : undefined;
-    if (state || r.host) await inv.put(pathOf(task), { ...(state ? { state } : {}), ...hostPart }, rid);
+    if (state || r.host) await inv.put(pathOf(task), { ...(state ? { state } : {}), ...hostPart, ...macsOf(r) }, rid);
     return { pending: true, stage: state ?? 'network', state };
   }
 
   switch (task.method) {
     case 'POST': {
       const extra = task.type === 'network' ? { vlan: r.vlan ?? null } : hostPart;
-      // Workers report each NIC's MAC; the address stays the one inventory gave when the VM was made.
-      const interfaces = Array.isArray(r.interfaces) ? { interfaces: r.interfaces.map(({ network, mac }) => ({ network, mac })) } : {};
-      await inv.put(pathOf(task), { state: 'U', ...extra, ...(task.type === 'vm' ? interfaces : {}) }, rid);
+      await inv.put(pathOf(task), { state: 'U', ...extra, ...(task.type === 'vm' ? macsOf(r) : {}) }, rid);
       return { pending: false, stage: 'U', state: 'U' };
     }
     case 'PUT': {

@@ -156,6 +156,29 @@ for (const [backend, busKind] of COMBOS) {
       });
     }
 
+    test('the network answer may come before the compute one: the task ends on the second, with the host', async () => {
+      const { ws, token, area } = await workspace();
+      const consumer = await p.bus.consume('vm', async (d) => {
+        if (d.body.owner !== ws) return;
+        const base = { task_id: d.body.task_id, attempt: d.body.attempt };
+        await p.bus.publish('network_notification', { ...base, from: 'network', status: 'successful', interfaces: [] });
+        await new Promise((r) => setTimeout(r, 300));
+        await p.bus.publish('vm_notification', { ...base, from: 'compute', status: 'successful', network_pending: true, host: 'h9' });
+      });
+      try {
+        const body = vmBody(ws, area);
+        const r = await p.call('POST', '/vms/', token, body);
+        const t = await waitTask(r.body.task_id, token);
+        assert.equal(t.status, 'successful');
+        assert.equal(t.deliveries, 2);
+        const vm = await p.inv.call('GET', `/${ws}/vms/${body.name}/`, token);
+        assert.equal(vm.body.state, 'U');
+        assert.equal(vm.body.host, 'h9');
+      } finally {
+        await consumer.cancel();
+      }
+    });
+
     test('bad input and permissions: 4xx naming the field, nothing written', async () => {
       const { ws, token, area, user } = await workspace();
       const cases: [unknown, number, string][] = [
