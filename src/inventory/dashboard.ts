@@ -48,7 +48,8 @@ const TYPES: Record<string, string> = {
 
 // The page talks to its own origin only (fetch and websockets); styles come from its bundle and inline
 // style attributes (charts, progress bars).
-const CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Kloudak</title>
 <p style="font:16px system-ui;margin:3em">The dashboard is not built on this server: run <code>npm run build:web</code>.
@@ -64,7 +65,11 @@ const STATS_PREFIX = '/api/stats';
 
 export async function dashboardRoutes(app: App, opts: DashboardOptions = {}): Promise<void> {
   const dist = await realpath(opts.distDir ?? DEFAULT_DIST).catch(() => undefined);
-  const controllerUrl = (opts.controllerUrl ?? opts.config?.CONTROLLER_URL ?? 'http://127.0.0.1:8000').replace(/\/+$/, '');
+  const controllerUrl = (
+    opts.controllerUrl ??
+    opts.config?.CONTROLLER_URL ??
+    'http://127.0.0.1:8000'
+  ).replace(/\/+$/, '');
   const notificationUrl = opts.notificationUrl ?? opts.config?.NOTIFICATION_URL ?? 'ws://127.0.0.1:3000';
   const statsUrl = opts.statsUrl?.replace(/\/+$/, '');
   const timeoutMs = ((opts.config?.HTTP_TIMEOUT ?? 10) + 125) * 1000; // task waits last up to 120 s
@@ -73,7 +78,9 @@ export async function dashboardRoutes(app: App, opts: DashboardOptions = {}): Pr
     // Bodies pass through untouched: the controller validates them itself.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-    scope.all(`${API_PREFIX}/*`, async (req, reply) => forward(req, reply, controllerUrl, API_PREFIX, timeoutMs, 'controller'));
+    scope.all(`${API_PREFIX}/*`, async (req, reply) =>
+      forward(req, reply, controllerUrl, API_PREFIX, timeoutMs, 'controller'),
+    );
     scope.get(`${STATS_PREFIX}/*`, async (req, reply) => {
       if (!statsUrl) throw unavailable('no data yet: the monitoring stats API is not configured');
       return forward(req, reply, statsUrl, STATS_PREFIX, 30_000, 'monitoring');
@@ -82,7 +89,10 @@ export async function dashboardRoutes(app: App, opts: DashboardOptions = {}): Pr
 
   const sendIndex = async (reply: FastifyReply) => {
     const html = dist ? await readFile(join(dist, 'index.html')).catch(() => undefined) : undefined;
-    void reply.header('cache-control', 'no-cache').header('content-security-policy', CSP).header('x-frame-options', 'DENY');
+    void reply
+      .header('cache-control', 'no-cache')
+      .header('content-security-policy', CSP)
+      .header('x-frame-options', 'DENY');
     void reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
     if (!html) return reply.status(503).type('text/html; charset=utf-8').send(NOT_BUILT);
     return reply.type('text/html; charset=utf-8').send(html);
@@ -96,7 +106,9 @@ export async function dashboardRoutes(app: App, opts: DashboardOptions = {}): Pr
       const immutable = path.startsWith('/assets/');
       void reply.header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
       void reply.header('x-content-type-options', 'nosniff');
-      return reply.type(TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream').send(await readFile(file));
+      return reply
+        .type(TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream')
+        .send(await readFile(file));
     }
     // A page of the app (no trailing slash) asked for by a browser gets the app; anything else (scripts,
     // missing assets, API paths) keeps the API's JSON 404.
@@ -116,7 +128,12 @@ export async function staticFile(dist: string, urlPath: string): Promise<string 
   } catch {
     return undefined;
   }
-  if (rel.includes('\0') || rel.includes('\\') || rel.split('/').some((s) => s === '..' || (s.startsWith('.') && s.length > 1))) return undefined;
+  if (
+    rel.includes('\0') ||
+    rel.includes('\\') ||
+    rel.split('/').some((s) => s === '..' || (s.startsWith('.') && s.length > 1))
+  )
+    return undefined;
   const candidate = normalize(join(dist, rel));
   if (!candidate.startsWith(dist + sep)) return undefined;
   try {
@@ -128,14 +145,22 @@ export async function staticFile(dist: string, urlPath: string): Promise<string 
   }
 }
 
-async function forward(req: FastifyRequest, reply: FastifyReply, base: string, prefix: string, timeoutMs: number, what: string) {
+async function forward(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  base: string,
+  prefix: string,
+  timeoutMs: number,
+  what: string,
+) {
   const target = base + req.url.slice(prefix.length);
   const headers: Record<string, string> = { 'x-request-id': req.id };
   for (const h of FORWARD_REQUEST) {
     const v = req.headers[h];
     if (typeof v === 'string') headers[h] = v;
   }
-  const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && Buffer.isBuffer(req.body) && req.body.length > 0;
+  const hasBody =
+    req.method !== 'GET' && req.method !== 'HEAD' && Buffer.isBuffer(req.body) && req.body.length > 0;
   let res: Response;
   try {
     res = await fetch(target, {
@@ -146,7 +171,10 @@ async function forward(req: FastifyRequest, reply: FastifyReply, base: string, p
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (e) {
-    req.log.warn({ err: (e as Error).message, reqId: req.id }, `${what} unreachable from the dashboard forwarder`);
+    req.log.warn(
+      { err: (e as Error).message, reqId: req.id },
+      `${what} unreachable from the dashboard forwarder`,
+    );
     throw unavailable(`the ${what} service is unreachable; try again`);
   }
   for (const h of FORWARD_ANSWER) {
@@ -171,7 +199,8 @@ function proxyWebsockets(app: App, notificationUrl: string): void {
     const url = req.url ?? '/';
     if (!url.startsWith(WS_PREFIX)) {
       // Nothing else on this port takes upgrades.
-      if (app.server.listenerCount('upgrade') === 1) socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+      if (app.server.listenerCount('upgrade') === 1)
+        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
       return;
     }
     socket.on('error', () => socket.destroy());
@@ -187,7 +216,8 @@ function proxyWebsockets(app: App, notificationUrl: string): void {
       upstream.destroy();
     };
     upstream.on('error', () => {
-      if (socket.writable && !upstream.bytesRead) socket.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\n');
+      if (socket.writable && !upstream.bytesRead)
+        socket.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\n');
       done();
     });
     upstream.on('close', done);

@@ -1,0 +1,265 @@
+// Talking to Kloudak from the page. Everything is same-origin: inventory's API at its own paths, the
+// controller through inventory's /api/controller/ forwarder, the workspace room at /api/notification/.
+// Errors are the APIs' own {error, field}, kept as ApiError so forms can put them next to the field.
+
+export const PERMISSIONS = [
+  'user_can_add',
+  'user_can_edit',
+  'user_can_delete',
+  'vm_can_add',
+  'vm_can_edit',
+  'vm_can_delete',
+  'network_can_add',
+  'network_can_edit',
+  'network_can_delete',
+  'router_can_add',
+  'router_can_edit',
+  'router_can_delete',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+export type Perms = Record<Permission, boolean>;
+export const NO_PERMS = Object.fromEntries(PERMISSIONS.map((p) => [p, false])) as Perms;
+export const ALL_PERMS = Object.fromEntries(PERMISSIONS.map((p) => [p, true])) as Perms;
+
+const RESERVED = new Set([
+  'username',
+  'email',
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'nbf',
+  'iat',
+  'jti',
+  'kloudak_service',
+  'kloudak_admin',
+]);
+
+export interface Claims {
+  username: string;
+  email?: string;
+  exp: number;
+  admin: boolean;
+  /** Workspace name -> the permissions signed into the token (what the controller checks). */
+  workspaces: Record<string, Perms>;
+}
+
+/** The token's payload, read without checking it (the services check it; the page only needs to know). */
+export function decodeClaims(token: string): Claims {
+  const part = token.split('.')[1] ?? '';
+  const json = atob(
+    part
+      .replace(/-/g, '+')
+      .replace(/_/g, '/')
+      .padEnd(Math.ceil(part.length / 4) * 4, '='),
+  );
+  const payload = JSON.parse(
+    new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0))),
+  ) as Record<string, unknown>;
+  const workspaces: Record<string, Perms> = {};
+  for (const [k, v] of Object.entries(payload)) {
+    if (RESERVED.has(k) || !v || typeof v !== 'object' || Array.isArray(v)) continue;
+    const perms = { ...NO_PERMS };
+    for (const p of PERMISSIONS) perms[p] = (v as Record<string, unknown>)[p] === true;
+    workspaces[k] = perms;
+  }
+  return {
+    username: String(payload.username ?? ''),
+    email: typeof payload.email === 'string' ? payload.email : undefined,
+    exp: typeof payload.exp === 'number' ? payload.exp : 0,
+    admin: payload.kloudak_admin === true,
+    workspaces,
+  };
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export function asApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  return new ApiError(0, e instanceof Error ? e.message : String(e));
+}
+
+// The token lives in memory only; the session cookie (httpOnly) gets a fresh one after a reload.
+let token: string | undefined;
+let renew: (() => Promise<string | undefined>) | undefined;
+let signedOut: (() => void) | undefined;
+
+export function setToken(t: string | undefined): void {
+  token = t;
+}
+export function getToken(): string | undefined {
+  return token;
+}
+/** How a 401 is recovered from (a fresh token from the session), and what to do when it cannot be. */
+export function onAuthTrouble(
+  renewToken: () => Promise<string | undefined>,
+  whenSignedOut: () => void,
+): void {
+  renew = renewToken;
+  signedOut = whenSignedOut;
+}
+
+type Service = 'inventory' | 'controller' | 'stats';
+const BASE: Record<Service, string> = { inventory: '', controller: '/api/controller', stats: '/api/stats' };
+
+async function once(method: string, url: string, body: unknown, auth: boolean): Promise<Response> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (auth && token) headers.token = token;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return fetch(url, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
+}
+
+/** Calls an API and answers its JSON; throws ApiError with the API's message and field. */
+export async function call<T = any>(
+  method: string,
+  path: string,
+  body?: unknown,
+  service: Service = 'inventory',
+  auth = true,
+): Promise<T> {
+  const url = BASE[service] + path;
+  let res: Response;
+  try {
+    res = await once(method, url, body, auth);
+    if (res.status === 401 && auth && renew) {
+      const fresh = await renew().catch(() => undefined);
+      if (fresh) res = await once(method, url, body, auth);
+      else signedOut?.();
+    }
+  } catch {
+    throw new ApiError(0, 'the server cannot be reached; check your connection');
+  }
+  const text = await res.text();
+  let parsed: any;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = text;
+  }
+  if (!res.ok) {
+    const message = typeof parsed?.error === 'string' ? parsed.error : `${res.status} ${res.statusText}`;
+    throw new ApiError(res.status, message, typeof parsed?.field === 'string' ? parsed.field : undefined);
+  }
+  return parsed as T;
+}
+
+export const inv = {
+  get: <T = any>(path: string) => call<T>('GET', path),
+  post: <T = any>(path: string, body: unknown) => call<T>('POST', path, body),
+  put: <T = any>(path: string, body: unknown) => call<T>('PUT', path, body),
+  del: <T = any>(path: string) => call<T>('DELETE', path),
+};
+
+export interface Accepted {
+  task_id: string;
+  status: string;
+  type: string;
+  method: string;
+  name: string;
+  ip?: string;
+}
+
+export const ctl = {
+  send: (
+    method: 'POST' | 'PUT' | 'DELETE',
+    kind: 'vms' | 'networks' | 'routers' | 'interfaces',
+    body: Record<string, unknown>,
+  ) => call<Accepted>(method, `/${kind}/`, body, 'controller'),
+  get: <T = any>(path: string) => call<T>('GET', path, undefined, 'controller'),
+};
+
+export const enc = encodeURIComponent;
+
+// Shapes of what the APIs answer (only the fields the page reads).
+export interface Vm {
+  name: string;
+  description: string;
+  ip: string | null;
+  state: string;
+  host: string | null;
+  area: string;
+  template: string;
+  networks: string[];
+  interfaces: { network: string; ip: string | null; mac: string | null }[];
+}
+export interface Network {
+  name: string;
+  description: string;
+  state: string;
+  vlan: number | null;
+  subnet: string | null;
+}
+export interface Router {
+  name: string;
+  state: string;
+  host: string | null;
+}
+export interface RouterInterface {
+  network: string;
+  ip: string;
+  vlan: number | null;
+  subnet: string | null;
+}
+export interface Member extends Perms {
+  name: string;
+  email: string;
+}
+export interface Task {
+  task_id: string;
+  workspace: string;
+  type: string;
+  method: string;
+  object: string;
+  status: string;
+  stage: string;
+  retries_left: number;
+  attempt: number;
+  error: string | null;
+  username: string;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
+export interface Template {
+  name: string;
+  description: string;
+  os: string;
+  cpu: number;
+  ram: number;
+  disk: number;
+  image?: string;
+}
+export interface Area {
+  name: string;
+  subnet: string;
+  gateway: string;
+  next_ip: string;
+}
+export interface RoomMessage {
+  kind?: string;
+  task_id?: string;
+  workspace?: string;
+  type?: string;
+  method?: string;
+  object?: string;
+  status?: string;
+  stage?: string;
+  state?: string;
+  error?: string | null;
+  retries_left?: number;
+  [k: string]: unknown;
+}
