@@ -1,63 +1,10 @@
 // Command wrappers of the lab: every external program runs through execFile with an argument array and a
 // timeout, so no variable ever passes through a shell.
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 
-const execFileP = promisify(execFile);
-
-export interface RunOptions {
-  timeoutMs?: number;
-  input?: string;
-  env?: NodeJS.ProcessEnv;
-}
-
-export class CommandError extends Error {
-  constructor(
-    readonly cmd: string[],
-    readonly code: number | string | null,
-    readonly stderr: string,
-  ) {
-    super(`${cmd.join(' ')} failed (${code}): ${stderr.trim().slice(0, 500)}`);
-  }
-}
-
-/** Runs a program to completion and returns its stdout; throws CommandError on failure or timeout. */
-export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
-  const timeout = opts.timeoutMs ?? 30_000;
-  if (opts.input !== undefined) return runWithInput(cmd, args, opts.input, timeout);
-  try {
-    const { stdout } = await execFileP(cmd, args, {
-      timeout,
-      killSignal: 'SIGKILL',
-      maxBuffer: 16 * 1024 * 1024,
-      env: opts.env ?? process.env,
-    });
-    return stdout;
-  } catch (e) {
-    const err = e as { code?: number | string; stderr?: string; killed?: boolean; message: string };
-    throw new CommandError([cmd, ...args], err.killed ? 'timeout' : (err.code ?? null), err.stderr || err.message);
-  }
-}
-
-/** Like run, but ignores failure (cleanup of things that may not exist); returns whether it succeeded. */
-export async function tryRun(cmd: string, args: string[], opts: RunOptions = {}): Promise<boolean> {
-  try {
-    await run(cmd, args, opts);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function runWithInput(cmd: string, args: string[], input: string, timeout: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { timeout, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      if (err) reject(new CommandError([cmd, ...args], err.code ?? null, stderr || err.message));
-      else resolve(stdout);
-    });
-    child.stdin?.end(input);
-  });
-}
+// The lab runs programs like every adapter does (src/lib/exec.ts); what it adds is namespaces and daemons.
+export { CommandError, run, tryRun, type RunOptions } from '../lib/exec.ts';
+import { CommandError, run, tryRun, type RunOptions } from '../lib/exec.ts';
 
 /**
  * Starts a self-daemonizing program (libvirtd -d, sshd, ovs-ctl): its stdio goes to /dev/null so a daemon
