@@ -92,7 +92,8 @@ export function createJwksVerifier(inventoryUrl: string): TokenVerifier {
 
 export function principalOf(payload: JWTPayload): Principal {
   if (typeof payload.username !== 'string') throw unauthenticated('token has no username');
-  const workspaces: Record<string, Permissions> = {};
+  // No prototype: a workspace named "constructor" or "__proto__" must not be found in every token.
+  const workspaces: Record<string, Permissions> = Object.create(null) as Record<string, Permissions>;
   for (const [k, v] of Object.entries(payload)) {
     if (RESERVED_CLAIM_NAMES.has(k) || !v || typeof v !== 'object' || Array.isArray(v)) continue;
     const perms = { ...NO_PERMISSIONS };

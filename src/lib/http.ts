@@ -1,6 +1,7 @@
 // The HTTP app every service builds on: request ids, one error table, OpenAPI, /healthz and /metrics.
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as prom from 'prom-client';
@@ -40,6 +41,19 @@ export async function createApp(opts: AppOptions): Promise<App> {
     ajv: {
       // Wrong types are refused, not coerced: {"cpu": "2"} is a 400, not a 2.
       customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: true },
+    },
+    // The router's own refusals (bad percent-encoding, an over-long parameter) and HTTP parse errors skip the
+    // hooks and the error handler: answer them in the one error shape too, with the request id.
+    frameworkErrors: (err, req, reply) => {
+      const error = err.code === 'FST_ERR_BAD_URL' ? 'malformed URL: bad percent-encoding' : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'path parameter too long' : err.message;
+      void (reply as unknown as FastifyReply).status(err.statusCode ?? 400).header('x-request-id', req.id).send({ error });
+    },
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const body = JSON.stringify({ error: status === 431 ? 'request headers too large' : status === 408 ? 'request timed out' : 'malformed HTTP request' });
+      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.destroy(err);
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 

@@ -51,7 +51,8 @@ export function workspaceRoutes(app: App, ctx: InventoryContext): void {
   app.post('/workspaces/', { schema: { body: WorkspaceBody, tags } }, async (req, reply) => {
     const p = await principal(ctx, req);
     const { name } = req.body;
-    if (RESERVED_CLAIM_NAMES.has(name) || routeNames.has(name)) throw inputError('name', `workspace name ${name} is reserved`);
+    // Workspace names become keys of token claims: Object.prototype's own names (__proto__, constructor...) are refused.
+    if (RESERVED_CLAIM_NAMES.has(name) || routeNames.has(name) || name in Object.prototype) throw inputError('name', `workspace name ${name} is reserved`);
     const user = await ctx.db.selectFrom('users').select('id').where('username', '=', p.username).executeTakeFirst();
     if (!user) throw notAllowed('only user accounts create workspaces');
     try {
