@@ -144,12 +144,21 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
     for (const vm of vms) await relocate(vm, down.find((h) => h.name === vm.host)!.area, downNames);
   }
 
-  /** Brings one 'restarting' VM up on its (new) host; idempotent, so a retry resumes where it stopped. */
-  async function restart(vm: VmRow): Promise<void> {
+  /** Defines a 'restarting' VM on its new host (not started): done while the failed host is being fenced. */
+  async function prepare(vm: VmRow): Promise<{ host: HostRow; state: Awaited<ReturnType<typeof ctx.hypervisor.state>> }> {
     const host = await ctx.catalogue.host(vm.host);
     if (!host) throw new Error(`host ${vm.host} is not in the catalogue`);
-    const state = await ctx.hypervisor.state(host.libvirt_uri, vm.domain);
-    if (state === undefined) await ctx.hypervisor.define(host.libvirt_uri, await xmlFor(vm, host));
+    let state = await ctx.hypervisor.state(host.libvirt_uri, vm.domain);
+    if (state === undefined) {
+      await ctx.hypervisor.define(host.libvirt_uri, await xmlFor(vm, host));
+      state = 'shut off';
+    }
+    return { host, state };
+  }
+
+  /** Brings one 'restarting' VM up on its (new) host; idempotent, so a retry resumes where it stopped. */
+  async function restart(vm: VmRow): Promise<void> {
+    const { host, state } = await prepare(vm);
     if (state !== 'running') await ctx.hypervisor.start(host.libvirt_uri, vm.domain);
     const ports = portsOf(vm.nics);
     if (ports.length)
@@ -180,8 +189,8 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
         .catch((e) => log.warn({ err: e }, 'room notification failed'));
   }
 
-  async function restartAll(): Promise<void> {
-    const vms = await ctx.db
+  const restarting = () =>
+    ctx.db
       .selectFrom('vms')
       .innerJoin('hosts', 'hosts.name', 'vms.host')
       .selectAll('vms')
@@ -189,6 +198,9 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
       .where('hosts.up', '=', true)
       .orderBy('vms.id')
       .execute();
+
+  async function restartAll(): Promise<void> {
+    const vms = await restarting();
     await Promise.all(
       vms.map((vm) =>
         restart(vm).catch((e) => {
@@ -237,11 +249,20 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
     await ctx.db.updateTable('hosts').set({ up: false }).where('name', '=', name).execute();
     const vms = await ctx.db.selectFrom('vms').select('domain').where('host', '=', name).where('state', 'in', ['running', 'restarting']).execute();
     log.warn({ host: name, area: host.area, vms: vms.length }, 'host failed: restarting its VMs elsewhere');
-    if (o.fencer && vms.length)
-      await o.fencer.fence(host, vms.map((v) => v.domain)).then(
-        () => log.warn({ host: name }, 'failed host fenced'),
-        (e) => log.warn({ host: name, err: (e as Error).message }, 'fencing failed: the lock manager still keeps a disk from being opened twice'),
-      );
+    // Fencing runs while the new hosts are chosen and the domains defined there; only the starts wait for it.
+    const fencing =
+      o.fencer && vms.length
+        ? o.fencer.fence(host, vms.map((v) => v.domain)).then(
+            () => log.warn({ host: name }, 'failed host fenced'),
+            (e) => log.warn({ host: name, err: (e as Error).message }, 'fencing failed: the lock manager still keeps a disk from being opened twice'),
+          )
+        : Promise.resolve();
+    try {
+      await relocateAll();
+      await Promise.all((await restarting()).map((vm) => prepare(vm).catch((e) => log.warn({ err: e, vm: vm.name }, 'defining the VM on its new host failed; will retry'))));
+    } finally {
+      await fencing;
+    }
     await tick();
   }
 

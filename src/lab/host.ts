@@ -75,13 +75,27 @@ async function prepareHostDirs(h: HostHandle): Promise<void> {
     // life) take no ownership xattrs, and two hosts must not fight over them either.
     await appendFile(join(etc, 'qemu.conf'), '\n# kloudak lab\nuser = "root"\ngroup = "root"\nremember_owner = 0\n');
   }
+  await ensureLockManagerConfig(etc);
   for (const [, target] of BINDS) if (!existsSync(target)) await mkdir(target, { recursive: true, mode: 0o700 });
   await mkdir(HOST_POOL_PATH, { recursive: true });
+}
+
+// libvirt's lock manager (issue 6): virtlockd takes a lease per disk in a directory on the shared pool, so
+// two hosts never run domains on the same disk at once, even in a split brain. Added to an existing host's
+// config too (a lab created before it); ensureDaemons restarts a libvirtd started without it.
+export const LEASES_DIR = '.leases';
+const LOCKD_CONF = `auto_disk_leases = 1\nrequire_lease_for_disks = 1\nfile_lockspace_dir = "${HOST_POOL_PATH}/${LEASES_DIR}"\n`;
+
+async function ensureLockManagerConfig(etc: string): Promise<void> {
+  const qemuConf = join(etc, 'qemu.conf');
+  if (!/^lock_manager\s*=\s*"lockd"/m.test(await readFile(qemuConf, 'utf8'))) await appendFile(qemuConf, 'lock_manager = "lockd"\n');
+  if ((await readFile(join(etc, 'qemu-lockd.conf'), 'utf8').catch(() => '')) !== LOCKD_CONF) await writeFile(join(etc, 'qemu-lockd.conf'), LOCKD_CONF);
 }
 
 /** Creates the host's namespaces and mounts unless they exist (a lab up on a running lab keeps them). */
 export async function ensureNamespaces(paths: LabPaths, h: HostHandle): Promise<void> {
   await prepareHostDirs(h);
+  await mkdir(join(paths.pool, LEASES_DIR), { recursive: true, mode: 0o700 });
   if (!(await tryRun('ip', ['netns', 'exec', h.netns, 'true']))) {
     await tryRun('ip', ['netns', 'del', h.netns]);
     await run('ip', ['netns', 'add', h.netns]);
@@ -114,7 +128,7 @@ export function daemonPids(procs: ProcInfo[]): Record<string, number> {
   const out: Record<string, number> = {};
   const byPid = new Map(procs.map((p) => [p.pid, p]));
   for (const p of procs) {
-    if (['virtlogd', 'libvirtd', 'ovsdb-server', 'ovs-vswitchd'].includes(p.comm)) out[p.comm] = p.pid;
+    if (['virtlogd', 'virtlockd', 'libvirtd', 'ovsdb-server', 'ovs-vswitchd'].includes(p.comm)) out[p.comm] = p.pid;
     if (p.comm === 'sshd' && byPid.get(p.ppid)?.comm !== 'sshd') out.sshd = p.pid;
   }
   return out;
@@ -139,6 +153,16 @@ export async function ensureDaemons(paths: LabPaths, h: HostHandle): Promise<Rec
   const ip = hostIp(h.index);
 
   if (!running.virtlogd) await runDaemon('nsenter', [...ns, 'virtlogd', '-d']);
+  if (!running.virtlockd) {
+    await runDaemon('nsenter', [...ns, 'virtlockd', '-d']);
+    // A libvirtd started before virtlockd runs without the lock manager: restart it (guests keep running).
+    if (running.libvirtd) {
+      process.kill(running.libvirtd, 'SIGTERM');
+      const pid = running.libvirtd;
+      await waitFor(`libvirtd ${pid} of ${h.name} to stop`, async () => (daemonPids(await hostProcs(h)).libvirtd === pid ? undefined : true), 30_000, 200);
+      delete running.libvirtd;
+    }
+  }
   if (!running.libvirtd) {
     await seedCapsCache(paths, h);
     await runDaemon('nsenter', [...ns, 'libvirtd', '-d']);

@@ -57,7 +57,7 @@ const spec = {
   HTTP_TIMEOUT: { kind: 'number', default: '10', min: 0.1, max: 600, doc: 'seconds before an outbound HTTP call gives up' },
   HTTP_RETRIES: { kind: 'int', default: '3', min: 0, max: 20, doc: 'attempts after the first for idempotent outbound calls' },
   MONITOR_INTERVAL: { kind: 'number', default: '10', min: 0.5, max: 3600, doc: 'seconds between monitoring cycles (host checks, usage collection)' },
-  MONITOR_CHECK_TIMEOUT: { kind: 'number', default: '8', min: 0.5, max: 600, doc: 'seconds one host check may take before it counts as failed' },
+  MONITOR_CHECK_TIMEOUT: { kind: 'number', default: '15', min: 0.5, max: 600, doc: 'seconds a host\'s usage collection may take before the check counts as failed (reachability itself is checked within 3 s)' },
   MONITOR_CONCURRENCY: { kind: 'int', default: '8', min: 1, max: 256, doc: 'hosts one monitoring worker checks at once' },
   MONITOR_RETENTION: { kind: 'number', default: '86400', min: 60, max: 31536000, doc: 'seconds usage samples are kept in the monitor database' },
   HOST_FAILURE_CHECKS: { kind: 'int', default: '3', min: 1, max: 100, doc: 'failed checks in a row before a host is marked down and host_failure is published' },

@@ -1,0 +1,213 @@
+// A monitoring worker's share of one cycle: check each host it was given (libvirt through the probe), keep
+// the host's current figures and a sample of its and its running VMs' usage, count failed checks, and mark
+// a host down (publishing `host_failure` once) after HOST_FAILURE_CHECKS failures in a row, or up again
+// (publishing `host_up`) at its first good check after that. Pools: size and free space.
+import type { Kysely } from 'kysely';
+import type { Bus } from '../lib/bus/bus.ts';
+import { QUEUES } from '../lib/bus/bus.ts';
+import type { Logger } from '../lib/log.ts';
+import type { HostFacts, HostProbe } from './probe.ts';
+import type { MonitorDB } from './schema.ts';
+
+const REACH_TIMEOUT_MS = 3000;
+
+/** Queue on which monitoring announces a host seen up again after it was marked down. */
+export const HOST_UP_QUEUE = 'host_up';
+
+export interface HostWork {
+  name: string;
+  area: string;
+  libvirt_uri: string;
+}
+
+export interface PoolWork {
+  name: string;
+  path: string;
+  /** Address of an up host of the pool's area, where the pool is mounted. */
+  via: string;
+}
+
+export interface WorkMessage {
+  cycle: number;
+  leader: string;
+  hosts: HostWork[];
+  pools: PoolWork[];
+}
+
+export interface WorkReport {
+  member: string;
+  hosts: number;
+  failed: number;
+  pools: number;
+  ms: number;
+}
+
+export interface CollectorOptions {
+  member: string;
+  db: Kysely<MonitorDB>;
+  bus: Bus;
+  probe: HostProbe;
+  log: Logger;
+  failureChecks: number;
+  timeoutMs: number;
+  concurrency: number;
+}
+
+/** Runs fn over items with at most `limit` at once. */
+export async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  });
+  await Promise.all(lanes);
+}
+
+/**
+ * Publishes a host's up/down change when it has not been published yet, then records that it was. Called by
+ * the worker that made the change and, for changes left unpublished (a crash, the bus down), by the leader.
+ */
+export async function announce(db: Kysely<MonitorDB>, bus: Bus, log: Logger, host: { name: string; area: string; up: boolean; changed_at: Date }): Promise<void> {
+  const body = { host: host.name, area: host.area, at: new Date(host.changed_at).toISOString() };
+  await bus.publish(host.up ? HOST_UP_QUEUE : QUEUES.hostFailure, body);
+  await db.updateTable('hosts').set({ notified: true }).where('name', '=', host.name).where('up', '=', host.up).execute();
+  log.warn({ host: host.name, area: host.area }, host.up ? 'host up again: host_up published' : 'host down: host_failure published');
+}
+
+function busyFraction(prev: Record<string, number> | null, now: HostFacts['cpuTimes']): number | null {
+  if (!prev || !now) return null;
+  const busy = now.user + now.system - (prev.user + prev.system);
+  const all = busy + now.idle + now.iowait - (prev.idle + prev.iowait);
+  return all > 0 && busy >= 0 ? Math.min(1, busy / all) : null;
+}
+
+export function createCollector(o: CollectorOptions) {
+  const { db, log } = o;
+
+  async function seen(h: HostWork, f: HostFacts, at: Date): Promise<void> {
+    const prev = await db.selectFrom('hosts').select(['up', 'cpu_prev']).where('name', '=', h.name).executeTakeFirst();
+    if (!prev) return; // removed from inventory meanwhile
+    const allocMib = f.domains.reduce((s, d) => s + d.maxMemoryKib / 1024, 0);
+    const allocVcpus = f.domains.reduce((s, d) => s + d.vcpus, 0);
+    const cpuBusy = busyFraction(prev.cpu_prev, f.cpuTimes);
+    await db
+      .updateTable('hosts')
+      .set({
+        failures: 0,
+        checked_at: at,
+        seen_at: at,
+        last_error: null,
+        cpus: f.cpus,
+        memory_mib: f.memoryMib,
+        free_mib: f.freeMib,
+        alloc_mib: allocMib,
+        alloc_vcpus: allocVcpus,
+        running: f.domains.length,
+        cpu_busy: cpuBusy,
+        cpu_prev: f.cpuTimes ? JSON.stringify(f.cpuTimes) : null,
+      })
+      .where('name', '=', h.name)
+      .execute();
+    await db.insertInto('host_samples').values({ host: h.name, at, free_mib: f.freeMib, alloc_mib: allocMib, alloc_vcpus: allocVcpus, running: f.domains.length, cpu_busy: cpuBusy }).execute();
+    if (f.domains.length)
+      await db
+        .insertInto('vm_samples')
+        .values(
+          f.domains.map((d) => {
+            const slash = d.title?.indexOf('/') ?? -1;
+            return {
+              domain: d.name,
+              workspace: slash > 0 ? d.title!.slice(0, slash) : null,
+              vm: slash > 0 ? d.title!.slice(slash + 1) : null,
+              host: h.name,
+              at,
+              cpu_time_ns: d.cpuTimeNs,
+              cpu_user_ns: d.cpuUserNs,
+              cpu_system_ns: d.cpuSystemNs,
+              memory_kib: d.memoryKib,
+              rss_kib: d.rssKib ?? null,
+              vcpus: d.vcpus,
+            };
+          }),
+        )
+        .execute();
+    if (!prev.up) {
+      // Only the one who flips the flag announces: two workers seeing the same host cannot both publish.
+      const flipped = await db
+        .updateTable('hosts')
+        .set({ up: true, notified: false, changed_at: at })
+        .where('name', '=', h.name)
+        .where('up', '=', false)
+        .returning(['name', 'area', 'up', 'changed_at'])
+        .executeTakeFirst();
+      if (flipped) await announce(db, o.bus, log, flipped).catch((e) => log.warn({ err: e, host: h.name }, 'host_up not published yet; the leader will retry'));
+    }
+  }
+
+  async function failed(h: HostWork, err: unknown, at: Date): Promise<void> {
+    const message = (err as Error)?.message?.slice(0, 500) ?? String(err);
+    const row = await db
+      .updateTable('hosts')
+      .set((eb) => ({ failures: eb('failures', '+', 1), checked_at: at, last_error: message }))
+      .where('name', '=', h.name)
+      .returning(['failures', 'up'])
+      .executeTakeFirst();
+    if (!row) return;
+    log.warn({ host: h.name, failures: row.failures, err: message }, 'host check failed');
+    if (!row.up || row.failures < o.failureChecks) return;
+    const flipped = await db
+      .updateTable('hosts')
+      .set({ up: false, notified: false, changed_at: at })
+      .where('name', '=', h.name)
+      .where('up', '=', true)
+      .returning(['name', 'area', 'up', 'changed_at'])
+      .executeTakeFirst();
+    if (flipped) await announce(db, o.bus, log, flipped).catch((e) => log.warn({ err: e, host: h.name }, 'host_failure not published yet; the leader will retry'));
+  }
+
+  async function checkHost(h: HostWork): Promise<boolean> {
+    const at = new Date();
+    let facts: HostFacts;
+    try {
+      // Reachability first, with a short bound: a host cut off fails its check in seconds, not at the
+      // collection's timeout, so HOST_FAILURE_CHECKS checks take about as many intervals.
+      await o.probe.reach?.(h.libvirt_uri, Math.min(o.timeoutMs, REACH_TIMEOUT_MS));
+      facts = await o.probe.host(h.libvirt_uri, o.timeoutMs);
+    } catch (e) {
+      await failed(h, e, at);
+      return false;
+    }
+    await seen(h, facts, at);
+    return true;
+  }
+
+  async function checkPool(p: PoolWork): Promise<void> {
+    const at = new Date();
+    try {
+      const f = await o.probe.pool(p.via, p.path, o.timeoutMs);
+      await db.updateTable('pools').set({ checked_at: at, last_error: null, fs_size_gib: f.fsSizeGib, fs_free_gib: f.fsFreeGib, used_gib: f.usedGib }).where('name', '=', p.name).execute();
+      await db.insertInto('pool_samples').values({ pool: p.name, at, fs_free_gib: f.fsFreeGib, used_gib: f.usedGib }).execute();
+    } catch (e) {
+      log.warn({ pool: p.name, via: p.via, err: (e as Error).message }, 'pool check failed');
+      await db.updateTable('pools').set({ checked_at: at, last_error: (e as Error).message.slice(0, 500) }).where('name', '=', p.name).execute();
+    }
+  }
+
+  return {
+    async run(w: WorkMessage): Promise<WorkReport> {
+      const start = performance.now();
+      let failedCount = 0;
+      await Promise.all([
+        eachLimit(w.hosts, o.concurrency, async (h) => {
+          try {
+            if (!(await checkHost(h))) failedCount++;
+          } catch (e) {
+            failedCount++;
+            log.error({ err: e, host: h.name }, 'recording a host check failed');
+          }
+        }),
+        eachLimit(w.pools, o.concurrency, (p) => checkPool(p).catch((e) => log.error({ err: e, pool: p.name }, 'recording a pool check failed'))),
+      ]);
+      return { member: o.member, hosts: w.hosts.length, failed: failedCount, pools: w.pools.length, ms: Math.round(performance.now() - start) };
+    },
+  };
+}

@@ -1,0 +1,174 @@
+// The Monitoring service (book chapters 9 and 12). Every process: a worker serving its share of each cycle
+// on `monitor.<member>`, placement RPC servers on `placement_host` and `placement_pool`, and the stats API.
+// The elected leader runs the cycle every MONITOR_INTERVAL seconds. docs/monitoring.md describes it.
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { createJwksVerifier, type TokenVerifier } from '../lib/auth.ts';
+import { QUEUES, type Bus, type Consumer } from '../lib/bus/bus.ts';
+import type { Config } from '../lib/config.ts';
+import { openDatabase, type Database } from '../lib/db.ts';
+import type { App } from '../lib/http.ts';
+import type { Logger } from '../lib/log.ts';
+import { serviceSecret } from '../lib/secrets.ts';
+import { createServiceTokenSource } from '../lib/servicetoken.ts';
+import { createSshShell, type HostShell } from '../lib/ssh.ts';
+import { createCollector, type WorkMessage } from './collector.ts';
+import { createSingleElection, createZkElection, type Election } from './election.ts';
+import { createInventoryCatalogue, createLeader, workQueue, type Catalogue, type CycleReport } from './leader.ts';
+import { createPlacementServer } from './placement.ts';
+import { createVirshProbe, type HostProbe } from './probe.ts';
+import { monitorMigrations, type MonitorDB } from './schema.ts';
+import { createStatsApp } from './stats.ts';
+
+export interface MonitoringOptions {
+  config: Config;
+  log: Logger;
+  bus: Bus;
+  /** Default: ZooKeeper when config.ZOOKEEPER is set, else this process alone (leader). */
+  election?: Election;
+  /** Default: virsh over each host's libvirt URI, df over SSH for pools. */
+  probe?: HostProbe;
+  /** Default: inventory's hosts and pools, read with the monitoring service token. */
+  catalogue?: Catalogue;
+  /** Default: inventory's JWKS. */
+  verifier?: TokenVerifier;
+  shell?: HostShell;
+}
+
+export interface Monitoring {
+  /** The stats API, to listen on STATS_PORT. */
+  app: App;
+  election: Election;
+  database: Database<MonitorDB>;
+  /** Runs a leader cycle now (undefined when this process does not lead): for tests and benchmarks. */
+  cycle(): Promise<CycleReport | undefined>;
+  /** Called after every cycle this process leads. */
+  onCycle(fn: (r: CycleReport) => void): void;
+  close(): Promise<void>;
+}
+
+export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring> {
+  const { config, log, bus } = o;
+  const database = await openDatabase<MonitorDB>({ url: config.MONITOR_DB, dir: join(config.DATA_DIR, 'monitoring', 'db'), migrations: monitorMigrations, log });
+  const db = database.db;
+  const election =
+    o.election ??
+    (config.ZOOKEEPER
+      ? createZkElection({ connect: config.ZOOKEEPER, sessionTimeoutMs: config.ZK_SESSION_TIMEOUT * 1000, log })
+      : createSingleElection());
+  const token = createServiceTokenSource(config.INVENTORY_URL, 'monitoring', serviceSecret(config.SERVICE_SECRET, config.DATA_DIR));
+  const catalogue = o.catalogue ?? createInventoryCatalogue(config.INVENTORY_URL, token);
+  const probe = o.probe ?? createVirshProbe(o.shell ?? createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS, retries: 0 }));
+  const mlog = log.child({ member: election.id });
+
+  const collector = createCollector({
+    member: election.id,
+    db,
+    bus,
+    probe,
+    log: mlog,
+    failureChecks: config.HOST_FAILURE_CHECKS,
+    timeoutMs: config.MONITOR_CHECK_TIMEOUT * 1000,
+    concurrency: config.MONITOR_CONCURRENCY,
+  });
+  const placement = createPlacementServer(db, Math.max(30, 3 * config.MONITOR_INTERVAL));
+  const consumers: Consumer[] = [];
+  // The worker listens before joining, so a leader never hands work to a queue nobody serves yet.
+  consumers.push(await bus.serveRpc(workQueue(election.id), async (body) => collector.run(body as unknown as WorkMessage), { prefetch: 1 }));
+  consumers.push(await bus.serveRpc(QUEUES.placeHost, (body) => placement.host(body), { prefetch: 8 }));
+  consumers.push(await bus.serveRpc(QUEUES.placePool, (body) => placement.pool(body), { prefetch: 8 }));
+
+  const leader = createLeader({
+    db,
+    bus,
+    election,
+    catalogue,
+    log: mlog,
+    intervalSeconds: config.MONITOR_INTERVAL,
+    checkTimeoutSeconds: config.MONITOR_CHECK_TIMEOUT,
+    concurrency: config.MONITOR_CONCURRENCY,
+    retentionSeconds: config.MONITOR_RETENTION,
+  });
+  const cycleListeners = new Set<(r: CycleReport) => void>();
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<CycleReport | undefined> | undefined;
+
+  const runCycle = (): Promise<CycleReport | undefined> => {
+    if (running) return running;
+    if (!election.isLeader() || closed) return Promise.resolve(undefined);
+    running = leader
+      .cycle()
+      .then((r) => {
+        mlog.debug({ cycle: r.cycle, ms: r.ms, members: r.members.length, hosts: r.hosts, missing: r.missing }, 'monitoring cycle');
+        for (const fn of cycleListeners) fn(r);
+        return r;
+      })
+      .catch((e) => {
+        mlog.warn({ err: e }, 'monitoring cycle failed');
+        return undefined;
+      })
+      .finally(() => (running = undefined));
+    return running;
+  };
+  const schedule = (ms: number) => {
+    clearTimeout(timer);
+    if (!closed) timer = setTimeout(() => void tick(), ms);
+  };
+  const tick = async () => {
+    const start = Date.now();
+    await runCycle();
+    schedule(Math.max(0, config.MONITOR_INTERVAL * 1000 - (Date.now() - start)));
+  };
+  // A new leader starts at once; members joining or leaving are rebalanced at the next cycle.
+  let wasLeader = false;
+  election.onChange(() => {
+    const now = election.isLeader();
+    if (now && !wasLeader && !running) schedule(0);
+    wasLeader = now;
+  });
+
+  const joinLoop = async () => {
+    for (let attempt = 1; !closed; attempt++) {
+      try {
+        await election.start();
+        return;
+      } catch (e) {
+        mlog.warn({ err: e, attempt }, 'monitoring could not join the election; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * attempt)));
+      }
+    }
+  };
+  // The first attempt is awaited (a configuration error shows at start); later ones run in the background.
+  try {
+    await election.start();
+  } catch (e) {
+    mlog.warn({ err: e }, 'monitoring could not join the election yet; retrying in the background');
+    void joinLoop();
+  }
+  schedule(election.isLeader() ? 0 : config.MONITOR_INTERVAL * 1000);
+
+  const app = await createStatsApp({
+    db,
+    verifier: o.verifier ?? createJwksVerifier(config.INVENTORY_URL),
+    log,
+    health: async () => void (await sql`select 1`.execute(db)),
+  });
+
+  return {
+    app,
+    election,
+    database,
+    cycle: runCycle,
+    onCycle: (fn) => void cycleListeners.add(fn),
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      for (const c of consumers) await c.cancel().catch(() => undefined);
+      await running;
+      await election.close();
+      await app.close();
+      await database.close();
+    },
+  };
+}
