@@ -44,7 +44,7 @@ try {
   const deadline = Date.now() + SECONDS * 1000;
   await Promise.all(
     users.map(async (u, i) => {
-      const controller = cluster.controllerUrls[i % cluster.controllerUrls.length]!;
+      const controller = cluster.controllerUrls[i % cluster.controllerUrls.length];
       let n = 0;
       while (Date.now() < deadline) {
         await timed('list vms', () => callJson('GET', `${inv}/${u.name}/vms/`, { token: u.token, retries: 0 }), [200]);

@@ -158,7 +158,11 @@ export function createVirshProbe(shell: HostShell): HostProbe {
       // run() closes stdin at once: libvirt's libssh transport cannot ask whether to trust an unknown key.
       let out: string;
       try {
-        out = await run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs });
+        out = await run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs }).catch((e: unknown) => {
+          // virsh 9.0 over libssh now and then dies of a segfault (no exit code): one more try, not a failure.
+          if (e instanceof CommandError && e.code === null) return run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs });
+          throw e;
+        });
       } catch (e) {
         // The message without the command line (long, and it carries the key file's path).
         if (e instanceof CommandError) throw new Error(`virsh ${e.code === 'timeout' ? `timed out after ${timeoutMs} ms` : `failed (${e.code ?? 'signal'})`}: ${e.stderr.replace(/^Command failed:.*\n?/, '').trim().slice(-300) || 'no message'}`);

@@ -81,7 +81,7 @@ export async function runTask(ctx: NetworkContext, t: TaskMessage): Promise<Reco
       if (!host) {
         const load = await ctx.db.selectFrom('routers').select(['host', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('host').execute();
         const count = (h: string) => Number(load.find((l) => l.host === h)?.n ?? 0);
-        host = [...hosts].sort((a, b) => count(a.name) - count(b.name) || a.name.localeCompare(b.name))[0]!.name;
+        host = [...hosts].sort((a, b) => count(a.name) - count(b.name) || a.name.localeCompare(b.name))[0].name;
         await ctx.db.insertInto('routers').values({ workspace: t.owner, name: t.name, host, namespace: `kr-${hex8(t.task_id)}`, task_id: t.task_id }).execute();
       }
       const r = await router(ctx, t.owner, t.name);

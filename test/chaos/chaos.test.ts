@@ -22,7 +22,7 @@ describe('chaos', () => {
   const ws = uniqueName('chaos');
   const net = 'chaos-net';
 
-  const controller = (i: number) => cluster.controllerUrls[i % cluster.controllerUrls.length]!;
+  const controller = (i: number) => cluster.controllerUrls[i % cluster.controllerUrls.length];
   /** A request retried through outages: 5xx and unreachable are retried; the answer is the first other one. */
   const persist = async (method: string, url: string, body?: unknown) => {
     for (let i = 0; ; i++) {
@@ -68,11 +68,11 @@ describe('chaos', () => {
         await sleep(3000);
         if (step % 3 === 2 && middleware.length) {
           const [name, cmd] = middleware.shift()!;
-          await run(cmd[0]!, cmd.slice(1), { timeoutMs: 180_000 }).catch((e) => process.stderr.write(`restart ${name}: ${String(e)}\n`));
+          await run(cmd[0], cmd.slice(1), { timeoutMs: 180_000 }).catch((e) => process.stderr.write(`restart ${name}: ${String(e)}\n`));
           killed.add(name);
         } else {
           const pending = services.filter((s) => !killed.has(s));
-          const service = pending.length ? pending[0]! : services[Math.floor(Math.random() * services.length)]!;
+          const service = pending.length ? pending[0] : services[Math.floor(Math.random() * services.length)];
           const live = cluster.procs.filter((p) => p.service === service && p.child.exitCode === null);
           const victim = live[Math.floor(Math.random() * live.length)];
           if (victim) {

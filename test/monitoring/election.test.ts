@@ -125,7 +125,7 @@ describe('monitoring election on ZooKeeper (three processes)', () => {
     }
   });
 
-  test('one leader; hosts split evenly; SIGKILL of the leader: a new leader within the session timeout + 5 s', async () => {
+  test('one leader; hosts split evenly; SIGKILL of the leader: a new leader within the session timeout + 5 s', async (t) => {
     for (let i = 0; i < 3; i++) await start();
     // Exactly one leader (the first to join holds the lowest znode).
     await until('a leader', () => (alive().filter(isLeader).length === 1 ? true : undefined), 15_000);
@@ -160,7 +160,7 @@ describe('monitoring election on ZooKeeper (three processes)', () => {
     );
     assert.ok(even(two.assignment), `even split: ${JSON.stringify(two.assignment)}`);
     assert.ok(!Object.keys(two.assignment).includes(leader.id), 'the dead member gets nothing');
-    process.stderr.write(`# new leader ${tookMs} ms after SIGKILL (session timeout ${SESSION_TIMEOUT_S} s)\n`);
+    t.diagnostic(`new leader ${tookMs} ms after SIGKILL (session timeout ${SESSION_TIMEOUT_S} s)`);
 
     // A member joining is given its share at the next cycle.
     const fourth = await start();

@@ -96,8 +96,8 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLOUDAK_'))) as Record<string, string>;
     const child = spawn(process.execPath, ['bin/kloudak.js', 'serve', service], { env: { ...base, ...env, ...own }, stdio: ['ignore', 'pipe', 'pipe'] });
     const p: ServiceProcess = { service, index, port, child, output: [] };
-    child.stdout!.on('data', (b) => p.output.push(String(b)));
-    child.stderr!.on('data', (b) => p.output.push(String(b)));
+    child.stdout.on('data', (b) => p.output.push(String(b)));
+    child.stderr.on('data', (b) => p.output.push(String(b)));
     procs.push(p);
     if (port) await waitHealthy(`http://127.0.0.1:${port}`, p);
     return p;

@@ -68,7 +68,7 @@ export async function removeLeftoverRouters(s: LabStatus): Promise<void> {
   for (const h of s.hosts) {
     const ports = (await shell.run(h.ip, ['ovs-vsctl', '--timeout=10', 'list-ports', 'private-br'])).split('\n').filter((p) => /^kr[0-9a-f]{8}v\d+$/.test(p));
     for (const p of ports) await shell.run(h.ip, ['ovs-vsctl', '--timeout=10', '--if-exists', 'del-port', 'private-br', p]);
-    const spaces = (await shell.run(h.ip, ['ip', 'netns', 'list'])).split('\n').map((l) => l.split(' ')[0]!).filter((n) => /^kr-[0-9a-f]{8}$/.test(n));
+    const spaces = (await shell.run(h.ip, ['ip', 'netns', 'list'])).split('\n').map((l) => l.split(' ')[0]).filter((n) => /^kr-[0-9a-f]{8}$/.test(n));
     for (const n of spaces) await shell.run(h.ip, ['ip', 'netns', 'delete', n]);
   }
 }

@@ -28,7 +28,7 @@ describe('a distributed deployment (every service its own process)', () => {
     await callJson('POST', `${cluster.inventoryUrl}/signup/`, { body: { username: user, password: `${user}-password`, email: `${user}@example.test` } });
     const login = await kloudak(env, [
       'login', '--user', user, '--password', `${user}-password`,
-      '--inventory', cluster.inventoryUrl, '--controller', cluster.controllerUrls[0]!, '--notification', cluster.notificationUrls[0]!,
+      '--inventory', cluster.inventoryUrl, '--controller', cluster.controllerUrls[0], '--notification', cluster.notificationUrls[0],
     ]);
     assert.equal(login.code, 0, login.stderr);
     assert.equal((await kloudak(env, ['workspaces', 'create', ws])).code, 0);

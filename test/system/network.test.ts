@@ -54,7 +54,7 @@ describe('networks on a lab of two hosts', () => {
   const vm = async (name: string, networks: string[], runcmd: string[] = []) => {
     const a = await finish(await p.call('POST', '/vms/', token, { name, owner: ws, area: 'lab', template: 'kloudak-test', password: 'pw', networks, runcmd }));
     const rec = (await p.inv.call('GET', `/${ws}/vms/${name}/`, token)).body;
-    return { task: a.task_id as string, ip: a.ip as string, host: rec.host as string, nic: String(rec.interfaces[0]?.ip ?? '').split('/')[0]! };
+    return { task: a.task_id as string, ip: a.ip as string, host: rec.host as string, nic: String(rec.interfaces[0]?.ip ?? '').split('/')[0] };
   };
   const up = (task: string, name: string, ip: string) =>
     until(`${name} up`, () => readConsole(lab, task).includes(`kloudak-guest up ${name} ${ip}`) || undefined, 120_000, 500);

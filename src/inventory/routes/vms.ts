@@ -169,7 +169,7 @@ export function vmRoutes(app: App, ctx: InventoryContext): void {
           const ip = i.ip === undefined ? undefined : i.ip;
           if (ip) {
             const s = n.subnet ? parseSubnet(n.subnet, 8) : undefined;
-            const a = parseIp(ip.split('/')[0]!);
+            const a = parseIp(ip.split('/')[0]);
             if (a === undefined || (s && !inSubnet(a, s))) throw inputError('interfaces', `ip ${ip} is not in network ${i.network}`);
           }
           const r = await tx.updateTable('vm_networks').set({ ...(ip !== undefined ? { ip } : {}), ...(i.mac ? { mac: i.mac } : {}) }).where('vm_id', '=', vm.id).where('network_id', '=', n.id).executeTakeFirst();
