@@ -19,6 +19,8 @@ export interface ServiceProcess {
 export interface Cluster {
   dir: string;
   env: Record<string, string>;
+  /** The deployment's RabbitMQ virtual host. */
+  vhost: string;
   inventoryUrl: string;
   controllerUrls: string[];
   notificationUrls: string[];
@@ -51,14 +53,18 @@ async function waitHealthy(url: string, p: ServiceProcess, timeoutMs = 60_000) {
 }
 
 /** Consumers RabbitMQ counts on a queue: how we know a worker process is ready. */
-export async function consumers(queue: string): Promise<number> {
-  const out = await run('rabbitmqctl', ['-q', 'list_queues', 'name', 'consumers'], { timeoutMs: 30_000 });
+export async function consumers(queue: string, vhost = '/'): Promise<number> {
+  const out = await run('rabbitmqctl', ['-q', 'list_queues', '-p', vhost, 'name', 'consumers'], { timeoutMs: 30_000 });
   const line = out.split('\n').find((l) => l.split(/\s+/)[0] === queue);
   return line ? Number(line.split(/\s+/)[1]) : 0;
 }
 
 export async function startCluster(counts: Record<string, number>, extraEnv: Record<string, string> = {}): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'kloudak-cluster-'));
+  // A RabbitMQ virtual host of its own: two deployments on one broker must not share queues.
+  const vhost = uniqueName('kloudak');
+  await run('rabbitmqctl', ['-q', 'add_vhost', vhost], { timeoutMs: 30_000 });
+  await run('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], { timeoutMs: 30_000 });
   const db = (s: string) => `${TEST_PG}/${uniqueName(`kc_${s}`).replace(/-/g, '_')}`;
   const adminPassword = 'cluster-admin-password';
   const inventoryPort = await freePort();
@@ -72,7 +78,7 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
     KLOUDAK_COMPUTE_DB: db('compute'),
     KLOUDAK_NETWORK_DB: db('network'),
     KLOUDAK_MONITOR_DB: db('monitor'),
-    KLOUDAK_BUS: TEST_AMQP,
+    KLOUDAK_BUS: `${TEST_AMQP}/${vhost}`,
     KLOUDAK_REDIS: TEST_REDIS,
     KLOUDAK_ZOOKEEPER: TEST_ZOOKEEPER,
     KLOUDAK_SERVICE_SECRET: 'cluster-service-secret',
@@ -111,6 +117,7 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
   const cluster: Cluster = {
     dir,
     env,
+    vhost,
     inventoryUrl,
     controllerUrls: controllerPorts.map((p) => `http://127.0.0.1:${p}`),
     notificationUrls: notificationPorts.map((p) => `ws://127.0.0.1:${p}`),
@@ -122,6 +129,7 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
       for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 1500));
       for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      await run('rabbitmqctl', ['-q', 'delete_vhost', vhost], { timeoutMs: 30_000 }).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
   };
