@@ -8,14 +8,21 @@ import { isAppError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { HostRequest, Placement } from './placement.ts';
 
-export function createRpcPlacement(bus: Bus, fallback: Placement, log: Logger, timeoutSeconds = 3): Placement {
+export function createRpcPlacement(bus: Bus, fallback: Placement, log: Logger, timeoutSeconds = 3, quietSeconds = 60): Placement {
+  // After monitoring failed to answer in time, compute decides alone for a while instead of waiting out the
+  // timeout on every request (a deployment without monitoring pays it once a minute, not per VM).
+  let askAgainAt = 0;
   const ask = async <T>(queue: string, body: Record<string, unknown>, local: () => Promise<T>, pick: (answer: Record<string, unknown>) => unknown): Promise<T> => {
+    if (Date.now() < askAgainAt) return local();
     let answer: Record<string, unknown>;
+    const start = Date.now();
     try {
       answer = await bus.rpc<Record<string, unknown>>(queue, body, { timeout: timeoutSeconds });
     } catch (e) {
       if (isAppError(e) && e.kind === 'unavailable') {
-        log.warn({ queue, err: e.message }, 'monitoring did not place: compute decides from its own records');
+        const silent = Date.now() - start >= timeoutSeconds * 900;
+        if (silent) askAgainAt = Date.now() + quietSeconds * 1000;
+        log.warn({ queue, err: e.message }, silent ? `monitoring does not answer: compute places from its own records for ${quietSeconds} s` : 'monitoring cannot place yet: compute decides from its own records');
         return local();
       }
       throw e;

@@ -81,43 +81,38 @@ export async function createVm(ctx: ComputeContext, t: TaskMessage) {
   const area = t.area as { subnet: string; gateway: string };
   const disk = posix.join(vm.dir, 'disk.qcow2');
   const seed = posix.join(vm.dir, 'seed.iso');
-  const state = await ctx.hypervisor.state(host.libvirt_uri, vm.domain);
-  if (state !== 'running') {
-    await ctx.storage.makeDir(host.address, vm.dir);
-    await ctx.storage.overlay(host.address, poolFile(pool.path, template.image), disk, template.disk);
-    const prefix = parseSubnet(area.subnet)?.prefix ?? 24;
-    const iso = await seedIso({
-      instanceId: t.task_id,
-      hostname: t.name,
-      password: typeof t.password === 'string' ? t.password : undefined,
-      runcmd: Array.isArray(t.runcmd) ? (t.runcmd as string[]) : undefined,
-      nics: vm.nics.map((n, i) =>
-        i === 0 ? { mac: n.mac, addresses: [`${vm.ip}/${prefix}`], gateway: area.gateway } : { mac: n.mac, addresses: n.ip ? [n.ip] : [] },
-      ),
-    });
-    await ctx.storage.write(host.address, seed, iso);
-    if (!state) {
-      await ctx.hypervisor.define(
-        host.libvirt_uri,
-        domainXml({
-          name: vm.domain,
-          uuid: t.task_id,
-          title: `${t.owner}/${t.name}`,
-          type: host.domain_type === 'kvm' ? 'kvm' : 'qemu',
-          memoryMib: vm.memory_mib,
-          vcpus: vm.vcpus,
-          disk,
-          seed,
-          console: posix.join(vm.dir, 'console.log'),
-          kernel: template.kernel ? poolFile(pool.path, template.kernel) : null,
-          initrd: template.initrd ? poolFile(pool.path, template.initrd) : null,
-          cmdline: template.cmdline,
-          nics: vm.nics,
-        }),
-      );
-    }
-    await ctx.hypervisor.start(host.libvirt_uri, vm.domain);
-  }
+  // Every step is idempotent (an existing disk is kept, define replaces the same definition, starting a
+  // running domain is done), so a redelivered create after a crash just runs them again.
+  const prefix = parseSubnet(area.subnet)?.prefix ?? 24;
+  const iso = await seedIso({
+    instanceId: t.task_id,
+    hostname: t.name,
+    password: typeof t.password === 'string' ? t.password : undefined,
+    runcmd: Array.isArray(t.runcmd) ? (t.runcmd as string[]) : undefined,
+    nics: vm.nics.map((n, i) =>
+      i === 0 ? { mac: n.mac, addresses: [`${vm.ip}/${prefix}`], gateway: area.gateway } : { mac: n.mac, addresses: n.ip ? [n.ip] : [] },
+    ),
+  });
+  await ctx.storage.prepareVolumes(host.address, { dir: vm.dir, base: poolFile(pool.path, template.image), disk, sizeGib: template.disk, seed, seedBytes: iso });
+  await ctx.hypervisor.define(
+    host.libvirt_uri,
+    domainXml({
+      name: vm.domain,
+      uuid: t.task_id,
+      title: `${t.owner}/${t.name}`,
+      type: host.domain_type === 'kvm' ? 'kvm' : 'qemu',
+      memoryMib: vm.memory_mib,
+      vcpus: vm.vcpus,
+      disk,
+      seed,
+      console: posix.join(vm.dir, 'console.log'),
+      kernel: template.kernel ? poolFile(pool.path, template.kernel) : null,
+      initrd: template.initrd ? poolFile(pool.path, template.initrd) : null,
+      cmdline: template.cmdline,
+      nics: vm.nics,
+    }),
+  );
+  await ctx.hypervisor.start(host.libvirt_uri, vm.domain);
   await ctx.db.updateTable('vms').set({ state: 'running' }).where('id', '=', vm.id).execute();
   return { vm, host };
 }
