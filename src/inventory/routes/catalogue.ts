@@ -197,6 +197,18 @@ export async function allocateIp(db: Tx, areaName: string): Promise<string> {
     const s = parseSubnet(area.subnet)!;
     const gw = parseIp(area.gateway)!;
     const next = parseIp(area.next_ip) ?? s.first;
+    // Usually the address after the last one handed out is free: look there first (an index range read),
+    // and scan the whole subnet only when that window is full.
+    const window = Math.min(next + 63, s.last);
+    const taken = new Set(
+      (await tx.selectFrom('ip_leases').select('ip').where('area_id', '=', area.id).where('ip', '>=', next).where('ip', '<=', window).execute()).map((r) => Number(r.ip)),
+    );
+    for (let ip = next; ip <= window; ip++) {
+      if (ip === gw || taken.has(ip)) continue;
+      await tx.insertInto('ip_leases').values({ area_id: area.id, ip, vm_id: null }).execute();
+      await tx.updateTable('areas').set({ next_ip: formatIp(ip >= s.last ? s.first : ip + 1) }).where('id', '=', area.id).execute();
+      return formatIp(ip);
+    }
     const { rows } = await sql<{ ip: number }>`
       SELECT g.ip FROM generate_series(${s.first}::bigint, ${s.last}::bigint) AS g(ip)
       WHERE g.ip <> ${gw} AND NOT EXISTS (SELECT 1 FROM ip_leases l WHERE l.area_id = ${area.id} AND l.ip = g.ip)
