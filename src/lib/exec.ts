@@ -34,6 +34,8 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
         reject(new CommandError([cmd, ...args], e.killed ? 'timeout' : (e.code ?? null), String(stderr || e.message)));
       },
     );
+    // A program may exit without reading its input: that is its answer, not a crash of ours (EPIPE).
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.input);
   });
 }

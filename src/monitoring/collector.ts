@@ -82,6 +82,8 @@ function busyFraction(prev: Record<string, number> | null, now: HostFacts['cpuTi
 
 export function createCollector(o: CollectorOptions) {
   const { db, log } = o;
+  const poolsInFlight = new Set<string>();
+  const background = new Set<Promise<void>>();
 
   async function seen(h: HostWork, f: HostFacts, at: Date): Promise<void> {
     const prev = await db.selectFrom('hosts').select(['up', 'cpu_prev']).where('name', '=', h.name).executeTakeFirst();
@@ -193,21 +195,31 @@ export function createCollector(o: CollectorOptions) {
   }
 
   return {
+    /** Resolves when the pool reads still running in the background are done. */
+    idle: async () => void (await Promise.all([...background])),
     async run(w: WorkMessage): Promise<WorkReport> {
       const start = performance.now();
       let failedCount = 0;
-      await Promise.all([
-        eachLimit(w.hosts, o.concurrency, async (h) => {
-          try {
-            if (!(await checkHost(h))) failedCount++;
-          } catch (e) {
-            failedCount++;
-            log.error({ err: e, host: h.name }, 'recording a host check failed');
-          }
-        }),
-        eachLimit(w.pools, o.concurrency, (p) => checkPool(p).catch((e) => log.error({ err: e, pool: p.name }, 'recording a pool check failed'))),
-      ]);
-      return { member: o.member, hosts: w.hosts.length, failed: failedCount, pools: w.pools.length, ms: Math.round(performance.now() - start) };
+      // Pools are read in the background: a pool read through a host that just went away (an SSH session
+      // hanging until its keepalive gives up) must not hold up the host checks that detect failures.
+      const pools = w.pools.filter((p) => !poolsInFlight.has(p.name));
+      for (const p of pools) poolsInFlight.add(p.name);
+      const reading = eachLimit(pools, o.concurrency, (p) =>
+        checkPool(p)
+          .catch((e) => log.error({ err: e, pool: p.name }, 'recording a pool check failed'))
+          .finally(() => poolsInFlight.delete(p.name)),
+      );
+      background.add(reading);
+      void reading.finally(() => background.delete(reading));
+      await eachLimit(w.hosts, o.concurrency, async (h) => {
+        try {
+          if (!(await checkHost(h))) failedCount++;
+        } catch (e) {
+          failedCount++;
+          log.error({ err: e, host: h.name }, 'recording a host check failed');
+        }
+      });
+      return { member: o.member, hosts: w.hosts.length, failed: failedCount, pools: pools.length, ms: Math.round(performance.now() - start) };
     },
   };
 }

@@ -166,6 +166,7 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
       clearTimeout(timer);
       for (const c of consumers) await c.cancel().catch(() => undefined);
       await running;
+      await collector.idle();
       await election.close();
       await app.close();
       await database.close();
