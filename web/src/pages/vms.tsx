@@ -293,7 +293,7 @@ function ProgressSteps({ progress }: { progress: Progress }) {
               ? progress.failed
                 ? 'failed'
                 : 'current'
-              : 'todo';
+              : 'waiting';
         return (
           <li key={s.key} className={`step step-${state}`} data-step={s.key}>
             <span className="step-mark">
