@@ -28,6 +28,8 @@ export interface Cluster {
   procs: ServiceProcess[];
   start(service: string, index: number): Promise<ServiceProcess>;
   kill(p: ServiceProcess): Promise<void>;
+  /** Starts again every instance whose process has exited, as systemd's Restart=always would. */
+  revive(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -125,6 +127,11 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
     procs,
     start,
     kill,
+    async revive() {
+      const latest = new Map<string, ServiceProcess>();
+      for (const p of procs) latest.set(`${p.service}/${p.index}`, p);
+      for (const p of latest.values()) if (p.child.exitCode !== null || p.child.signalCode !== null) await start(p.service, p.index).catch(() => undefined);
+    },
     async stop() {
       for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 1500));
