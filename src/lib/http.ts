@@ -144,7 +144,16 @@ function errorAnswer(err: FastifyError): { status: number; body: ErrorBody } {
     const field = err.code?.startsWith('FST_ERR_CTP') || err instanceof SyntaxError ? 'body' : undefined;
     return { status: err.statusCode, body: field ? { error: `body: ${err.message}`, field } : { error: err.message } };
   }
+  if (isDatabaseUnavailable(err)) return { status: 503, body: { error: 'database unavailable; try again' } };
   return { status: 500, body: { error: 'internal error' } };
+}
+
+// PostgreSQL restarting or unreachable: a 503 tells clients to retry; nothing was written.
+const DB_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+function isDatabaseUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && DB_DOWN_CODES.has(code)) return true;
+  return /Connection terminated|connection timeout|the database system is (starting up|shutting down)/i.test(String((err as Error)?.message ?? ''));
 }
 
 /** Listens and answers the bound port (0 picks a free one, for tests). */
