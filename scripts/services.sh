@@ -14,7 +14,7 @@ start_postgres() {
   if ! pg_lsclusters -h 2>/dev/null | grep -q online; then
     local v; v=$(pg_lsclusters -h | awk 'NR==1{print $1}')
     [ -n "$v" ] || { pg_createcluster 15 main >/dev/null; v=15; }
-    pg_ctlcluster "$v" main start
+    pg_ctlcluster "$v" main start >&2
   fi
   wait_for postgres 30 su postgres -c "psql -qAtc 'select 1'"
   su postgres -c "psql -qc \"ALTER USER postgres PASSWORD '$PG_PASSWORD'\"" >/dev/null
@@ -23,7 +23,7 @@ start_postgres() {
 
 start_rabbitmq() {
   if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
-    service rabbitmq-server start >/dev/null 2>&1 || rabbitmq-server -detached
+    service rabbitmq-server start >/dev/null 2>&1 || rabbitmq-server -detached >&2
   fi
   wait_for rabbitmq 90 rabbitmq-diagnostics -q ping
   echo "KLOUDAK_TEST_AMQP=amqp://guest:guest@127.0.0.1:5672"

@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-while IFS= read -r line; do export "${line?}"; done < <(scripts/services.sh postgres rabbitmq redis zookeeper)
+# Only the KLOUDAK_TEST_* lines are settings; daemons may print notes of their own (pg_ctlcluster's
+# "Removed stale pid file." once broke this).
+while IFS= read -r line; do
+  if [[ $line =~ ^KLOUDAK_TEST_[A-Z_]+= ]]; then export "${line?}"; else echo "$line" >&2; fi
+done < <(scripts/services.sh postgres rabbitmq redis zookeeper)
 export KLOUDAK_LAB_DIR=${KLOUDAK_LAB_DIR:-/tmp/kloudak-lab-test}
 
 if [ $# -gt 0 ]; then
