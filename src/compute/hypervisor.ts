@@ -34,8 +34,23 @@ export interface Hypervisor {
 const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching/i;
 const NOT_RUNNING = /domain is not running|not running/i;
 
-export function createVirshHypervisor(timeoutMs = 60_000): Hypervisor {
-  const virsh = (uri: string, args: string[]) => run('virsh', ['-q', '-c', uri, ...args], { timeoutMs });
+/** virsh dying of a signal (its libssh transport crashes now and then) or losing its connection is worth
+ * another try: every command here is safe to repeat. */
+const TRANSIENT = /Cannot recv data|End of file while reading|Connection reset by peer/i;
+const isTransient = (e: unknown) =>
+  e instanceof CommandError && ((typeof e.code === 'string' && e.code.startsWith('SIG')) || TRANSIENT.test(e.stderr));
+
+export function createVirshHypervisor(timeoutMs = 60_000, attempts = 3): Hypervisor {
+  const virsh = async (uri: string, args: string[]): Promise<string> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run('virsh', ['-q', '-c', uri, ...args], { timeoutMs });
+      } catch (e) {
+        if (attempt >= attempts || !isTransient(e)) throw e;
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+  };
   const withFile = async <T>(xml: string, fn: (file: string) => Promise<T>): Promise<T> => {
     const file = join(tmpdir(), `kloudak-${randomUUID()}.xml`);
     await writeFile(file, xml, { mode: 0o600 });

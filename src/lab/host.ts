@@ -92,6 +92,18 @@ async function ensureLockManagerConfig(etc: string): Promise<void> {
   if ((await readFile(join(etc, 'qemu-lockd.conf'), 'utf8').catch(() => '')) !== LOCKD_CONF) await writeFile(join(etc, 'qemu-lockd.conf'), LOCKD_CONF);
 }
 
+/** The host directories not bind-mounted in its mount namespace (all of them when there is none). */
+export async function missingBinds(h: HostHandle): Promise<[string, string][]> {
+  let info: string;
+  try {
+    info = await run('nsenter', [`--mount=${h.nsFile}`, '--', 'cat', '/proc/self/mountinfo']);
+  } catch {
+    return BINDS;
+  }
+  const mounted = new Set(info.split('\n').map((l) => l.split(' ')[4]));
+  return BINDS.filter(([, target]) => !mounted.has(target));
+}
+
 /** Creates the host's namespaces and mounts unless they exist (a lab up on a running lab keeps them). */
 export async function ensureNamespaces(paths: LabPaths, h: HostHandle): Promise<void> {
   await prepareHostDirs(h);
@@ -106,10 +118,14 @@ export async function ensureNamespaces(paths: LabPaths, h: HostHandle): Promise<
     await writeFile(uts, '');
     await run('unshare', [`--uts=${uts}`, 'hostname', h.name]);
   }
-  if (await isMountpoint(h.nsFile)) return;
+  const inNs = (cmd: string, args: string[]) => run('nsenter', [`--mount=${h.nsFile}`, '--', cmd, ...args]);
+  if (await isMountpoint(h.nsFile)) {
+    // A namespace made by an older version may lack a bind added since (root-ssh once): add what is missing.
+    for (const [sub, target] of await missingBinds(h)) await inNs('mount', ['--bind', join(h.dir, sub), target]);
+    return;
+  }
   await writeFile(h.nsFile, '');
   await run('unshare', [`--mount=${h.nsFile}`, '--propagation', 'private', 'true']);
-  const inNs = (cmd: string, args: string[]) => run('nsenter', [`--mount=${h.nsFile}`, '--', cmd, ...args]);
   // Other hosts' namespace files were copied in: drop them, so no host pins another's namespace.
   await tryRun('nsenter', [`--mount=${h.nsFile}`, '--', 'umount', '-l', paths.nsDir]);
   await inNs('mount', ['-t', 'tmpfs', '-o', 'mode=755', 'lab-run', '/run']);

@@ -5,7 +5,7 @@ import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises
 import { existsSync } from 'node:fs';
 import { run, tryRun } from './exec.ts';
 import { ensureRootNet, removeRootNet, setHostLinks, netnsList, labRootLinks } from './net.ts';
-import { ensureNsDir, ensureHost, destroyHost, hostHandle, hostProcs, daemonPids, hostPublicKey, isMountpoint, mountsUnder } from './host.ts';
+import { ensureNsDir, ensureHost, destroyHost, hostHandle, hostProcs, daemonPids, hostPublicKey, isMountpoint, missingBinds, mountsUnder } from './host.ts';
 import { detectDomainType, ensureGuestTemplate, templatePaths } from './guest.ts';
 import {
   NET,
@@ -185,7 +185,9 @@ export async function labStatus(stateDir: string): Promise<LabStatus> {
   const domainType = rec?.domainType ?? 'qemu';
   const hosts: LabHostStatus[] = [];
   for (const h of rec?.hosts ?? []) {
-    const pids = daemonPids(await hostProcs(hostHandle(paths, h.index)));
+    const handle = hostHandle(paths, h.index);
+    const pids = daemonPids(await hostProcs(handle));
+    const mountsComplete = (await missingBinds(handle)).length === 0;
     hosts.push({
       name: h.name,
       ip: h.ip,
@@ -194,7 +196,7 @@ export async function labStatus(stateDir: string): Promise<LabStatus> {
       pool: HOST_POOL_PATH,
       domainType,
       bridges: { public: NET.hostPublicBridge, private: NET.hostPrivateBridge },
-      healthy: ['virtlogd', 'libvirtd', 'ovsdb-server', 'ovs-vswitchd', 'sshd'].every((d) => pids[d] !== undefined),
+      healthy: mountsComplete && ['virtlogd', 'libvirtd', 'ovsdb-server', 'ovs-vswitchd', 'sshd'].every((d) => pids[d] !== undefined),
       cut: rec?.cut.includes(h.name) ?? false,
       pids,
     });

@@ -30,8 +30,9 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       { timeout: opts.timeoutMs ?? 30_000, killSignal: 'SIGKILL', maxBuffer: 32 << 20, env: opts.env ?? process.env },
       (err, stdout, stderr) => {
         if (!err) return resolve(stdout);
-        const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
-        reject(new CommandError([cmd, ...args], e.killed ? 'timeout' : (e.code ?? null), String(stderr || e.message)));
+        const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string; signal?: string | null };
+        const code = e.killed ? 'timeout' : (e.code ?? e.signal ?? null);
+        reject(new CommandError([cmd, ...args], code, String(stderr || e.message)));
       },
     );
     // A program may exit without reading its input: that is its answer, not a crash of ours (EPIPE).

@@ -160,7 +160,7 @@ export function createVirshProbe(shell: HostShell): HostProbe {
       try {
         out = await run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs }).catch((e: unknown) => {
           // virsh 9.0 over libssh now and then dies of a segfault (no exit code): one more try, not a failure.
-          if (e instanceof CommandError && e.code === null) return run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs });
+          if (e instanceof CommandError && (e.code === null || String(e.code).startsWith('SIG'))) return run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs });
           throw e;
         });
       } catch (e) {
