@@ -146,4 +146,12 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // The controller task that made a record or took an address: an interrupted accept's undo (recorded before
+  // the write) removes only what its own task made, and a repeated get_ip answers the same address.
+  '002_created_by_task': {
+    async up(db: Kysely<any>) {
+      for (const table of ['vms', 'networks', 'routers', 'ip_leases']) await db.schema.alterTable(table).addColumn('task', 'text').execute();
+      await db.schema.createIndex('ip_leases_task').on('ip_leases').column('task').execute();
+    },
+  },
 };

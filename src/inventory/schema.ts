@@ -51,7 +51,7 @@ export interface InventoryDB {
     created_at: Created;
   };
   pools: { id: Generated<number>; name: string; path: string; area_id: number; size: number; created_at: Created };
-  ip_leases: { area_id: number; ip: number; vm_id: number | null; leased_at: Generated<Date> };
+  ip_leases: { area_id: number; ip: number; vm_id: number | null; task: string | null; leased_at: Generated<Date> };
   vms: {
     id: Generated<number>;
     workspace_id: number;
@@ -62,6 +62,7 @@ export interface InventoryDB {
     area_id: number;
     template_id: number;
     host: string | null;
+    task: string | null;
     created_at: Created;
     updated_at: Generated<Date>;
   };
@@ -74,6 +75,7 @@ export interface InventoryDB {
     state: string;
     vlan: number | null;
     subnet: string | null;
+    task: string | null;
     created_at: Created;
   };
   routers: {
@@ -82,6 +84,7 @@ export interface InventoryDB {
     name: string;
     state: string;
     host: string | null;
+    task: string | null;
     created_at: Created;
   };
   router_interfaces: { router_id: number; network_id: number; ip: string };

@@ -78,6 +78,9 @@ export const PoolBody = Type.Object({
 });
 
 const Ip = Type.String({ pattern: '^[0-9.]{7,15}$', description: 'IPv4 address' });
+/** The controller task creating a record or taking an address (see migration 002). */
+const TaskId = Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$', description: 'id of the controller task that makes it' });
+export const TaskQuery = Type.Object({ task: Type.Optional(TaskId) });
 const Mac = Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' });
 const VmState = Type.Union(['C_D', 'C_N', 'U', 'D', 'E', 'X'].map((s) => Type.Literal(s)));
 
@@ -90,6 +93,7 @@ export const VmBody = Type.Object({
   template: Name('template'),
   networks: Type.Optional(Type.Array(Name('network'), { maxItems: 16, uniqueItems: true })),
   host: Type.Optional(Type.Union([Name('host'), Type.Null()])),
+  task: Type.Optional(TaskId),
 });
 const IpOrCidr = Type.String({ pattern: '^[0-9.]{7,15}(/[0-9]{1,2})?$', description: 'IPv4 address, optionally with /prefix' });
 export const VmInterface = Type.Object({ network: Name('network'), ip: Type.Optional(Type.Union([IpOrCidr, Type.Null()])), mac: Type.Optional(Mac) });
@@ -103,19 +107,21 @@ export const VmUpdate = Type.Object({
 });
 
 const NetState = Type.Union(['C', 'U', 'E', 'X'].map((s) => Type.Literal(s)));
-export const NetworkBody = Type.Object({
+const networkFields = {
   name: Name(),
   description: Type.Optional(Text(1024)),
   state: Type.Optional(NetState),
   vlan: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 4094 }), Type.Null()])),
   subnet: Type.Optional(Type.Union([Type.String({ maxLength: 18 }), Type.Null()])),
-});
-export const NetworkUpdate = Type.Partial(NetworkBody);
+};
+export const NetworkBody = Type.Object({ ...networkFields, task: Type.Optional(TaskId) });
+export const NetworkUpdate = Type.Partial(Type.Object(networkFields));
 
-export const RouterBody = Type.Object({
+const routerFields = {
   name: Name(),
   state: Type.Optional(NetState),
   host: Type.Optional(Type.Union([Name('host'), Type.Null()])),
-});
-export const RouterUpdate = Type.Partial(RouterBody);
+};
+export const RouterBody = Type.Object({ ...routerFields, task: Type.Optional(TaskId) });
+export const RouterUpdate = Type.Partial(Type.Object(routerFields));
 export const InterfaceBody = Type.Object({ network: Name('network'), ip: Ip });

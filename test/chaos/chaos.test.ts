@@ -8,7 +8,7 @@ import { run } from '../../src/lib/exec.ts';
 import { callJson } from '../../src/lib/httpclient.ts';
 import { createOvsSwitch } from '../../src/network/ovs.ts';
 import { createSshShell } from '../../src/lib/ssh.ts';
-import { startCluster, type Cluster } from '../support/cluster.ts';
+import { isAlive, startCluster, type Cluster } from '../support/cluster.ts';
 import { uniqueName } from '../support/env.ts';
 import { ensureLab, labConfig, labDomains, registerTestLab, vmDirExists } from '../support/lab.ts';
 
@@ -73,7 +73,7 @@ describe('chaos', () => {
         } else {
           const pending = services.filter((s) => !killed.has(s));
           const service = pending.length ? pending[0] : services[Math.floor(Math.random() * services.length)];
-          const live = cluster.procs.filter((p) => p.service === service && p.child.exitCode === null);
+          const live = cluster.procs.filter((p) => p.service === service && isAlive(p));
           const victim = live[Math.floor(Math.random() * live.length)];
           if (victim) {
             await cluster.kill(victim);

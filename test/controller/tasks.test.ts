@@ -252,22 +252,29 @@ describe('an accept interrupted halfway', () => {
     const token = await p.inv.login(user);
     const area = uniqueName('area');
     assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet: '10.77.0.0/29' })).status, 201);
-    // What a controller that died after its inventory writes, before releasing the task, leaves behind.
+    // What a controller that died after its inventory writes, before releasing the task, leaves behind: the
+    // undos were recorded before the writes (write-ahead), and name what this task made.
     const { createAcceptingTask, recordUndos } = await import('../../src/controller/store.ts');
     const { sweepAccepting } = await import('../../src/controller/usecases/accept.ts');
     const svc = await p.inv.serviceToken();
-    const { ip } = (await p.inv.call('GET', `/address/${area}/get_ip/`, svc)).body;
     const id = '11111111-2222-4333-8444-555555555555';
     await createAcceptingTask(p.controller.database.db, { id, workspace: ws, type: 'vm', method: 'POST', object: 'half', stage: 'C_D', retries_left: 2, previous: null, username: user, request_id: 'r' });
-    await p.inv.call('POST', `/${ws}/vms/`, svc, { name: 'half', area, template: 'tiny', ip });
     await recordUndos(p.controller.database.db, id, [
-      { method: 'DELETE', path: `/address/${area}/${ip}/` },
-      { method: 'DELETE', path: `/${ws}/vms/half/` },
+      { method: 'DELETE', path: `/address/${area}/task/${id}/` },
+      { method: 'DELETE', path: `/${ws}/vms/half/?task=${id}` },
+      // An undo recorded for a write that never happened (the controller died first) must spare what
+      // another task made under the same name.
+      { method: 'DELETE', path: `/${ws}/vms/other/?task=${id}` },
     ]);
+    const { ip } = (await p.inv.call('GET', `/address/${area}/get_ip/?task=${id}`, svc)).body;
+    assert.equal((await p.inv.call('GET', `/address/${area}/get_ip/?task=${id}`, svc)).body.ip, ip, 'asking again answers the same address');
+    await p.inv.call('POST', `/${ws}/vms/`, svc, { name: 'half', area, template: 'tiny', ip, task: id });
+    assert.equal((await p.inv.call('POST', `/${ws}/vms/`, svc, { name: 'other', area, template: 'tiny', task: 'another-task' })).status, 201);
     assert.equal((await p.call('GET', `/tasks/${ws}/`, token)).body.tasks.length, 1);
     const swept = await sweepAccepting(p.controller.ctx, 0);
     assert.equal(swept, 1);
     assert.equal((await p.inv.call('GET', `/${ws}/vms/half/`, token)).status, 404);
+    assert.equal((await p.inv.call('GET', `/${ws}/vms/other/`, token)).status, 200, "another task's record stays");
     assert.deepEqual((await p.call('GET', `/tasks/${ws}/`, token)).body.tasks, []);
     const ips = [];
     for (let i = 0; i < 5; i++) ips.push((await p.inv.call('GET', `/address/${area}/get_ip/`, svc)).body.ip);

@@ -142,6 +142,21 @@ for (const backend of BACKENDS) {
       assert.equal((await leases(a)).find((l) => l.vm_id !== null)?.ip, parseIp(ips[0] ?? ''));
     });
 
+    void test('get_ip for a task answers the same address again; releasing by task frees only unattached ones', async () => {
+      const a = await area('10.59.0.0/29');
+      const [t1, t2] = [uniqueName('task'), uniqueName('task')];
+      const first = (await inv.call('GET', `/address/${a}/get_ip/?task=${t1}`, service)).body.ip;
+      assert.equal((await inv.call('GET', `/address/${a}/get_ip/?task=${t1}`, service)).body.ip, first);
+      const second = (await inv.call('GET', `/address/${a}/get_ip/?task=${t2}`, service)).body.ip;
+      assert.notEqual(second, first);
+      assert.equal((await vm(a, second)).status, 201);
+      assert.deepEqual((await inv.call('DELETE', `/address/${a}/task/${t1}/`, service)).body, { released: 1 });
+      assert.deepEqual((await inv.call('DELETE', `/address/${a}/task/${t2}/`, service)).body, { released: 0 }, 'a VM holds it');
+      assert.equal((await leases(a)).length, 1);
+      const bad = await inv.call('GET', `/address/${a}/get_ip/?task=${encodeURIComponent('x y')}`, service);
+      assert.deepEqual([bad.status, bad.body.field], [400, 'task']);
+    });
+
     void test('get_ip on an unknown area is 404 naming the area', async () => {
       const r = await getIp(uniqueName('nowhere'));
       assert.equal(r.status, 404);

@@ -33,6 +33,9 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** Neither exited nor killed by a signal (a SIGKILLed child has exitCode null and must not count as live). */
+export const isAlive = (p: ServiceProcess) => p.child.exitCode === null && p.child.signalCode === null;
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -46,7 +49,7 @@ async function freePort(): Promise<number> {
 async function waitHealthy(url: string, p: ServiceProcess, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (p.child.exitCode !== null) throw new Error(`${p.service}#${p.index} exited: ${p.output.join('').slice(-2000)}`);
+    if (!isAlive(p)) throw new Error(`${p.service}#${p.index} exited: ${p.output.join('').slice(-2000)}`);
     const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
     if (ok) return;
     await new Promise((r) => setTimeout(r, 250));
@@ -111,7 +114,7 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
     return p;
   };
   const kill = async (p: ServiceProcess) => {
-    if (p.child.exitCode !== null) return;
+    if (!isAlive(p)) return;
     const gone = new Promise((r) => p.child.once('exit', r));
     p.child.kill('SIGKILL');
     await gone;
@@ -130,12 +133,12 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
     async revive() {
       const latest = new Map<string, ServiceProcess>();
       for (const p of procs) latest.set(`${p.service}/${p.index}`, p);
-      for (const p of latest.values()) if (p.child.exitCode !== null || p.child.signalCode !== null) await start(p.service, p.index).catch(() => undefined);
+      for (const p of latest.values()) if (!isAlive(p)) await start(p.service, p.index).catch(() => undefined);
     },
     async stop() {
-      for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGTERM');
+      for (const p of procs) if (isAlive(p)) p.child.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 1500));
-      for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      for (const p of procs) if (isAlive(p)) p.child.kill('SIGKILL');
       await run('rabbitmqctl', ['-q', 'delete_vhost', vhost], { timeoutMs: 30_000 }).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },

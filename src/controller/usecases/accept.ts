@@ -1,7 +1,8 @@
 // Accepting a request. The task row is written first (status 'accepting'), then the inventory writes the
-// request needs, each recorded with its undo; then the task and its first message commit together and the
-// relay publishes. A failure undoes the writes; a controller that dies midway leaves a row the sweeper finds
-// and undoes (sweepAccepting). So a request is either accepted and delivered, or leaves nothing behind.
+// request needs, each preceded by its undo (write-ahead: a controller killed, or a database lost, between a
+// write and its record must not leave the write behind); then the task and its first message commit together
+// and the relay publishes. A failure undoes the writes; a controller that dies midway leaves a row the sweeper
+// finds and undoes (sweepAccepting). So a request is either accepted and delivered, or leaves nothing behind.
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../lib/auth.ts';
 import { conflict, inputError, notFound } from '../../lib/errors.ts';
@@ -42,8 +43,11 @@ export interface Undo {
 }
 
 export interface Steps {
-  /** Records how to undo a write just made (durably, before the next step). */
-  made(u: Undo): Promise<void>;
+  /** The task being accepted: inventory tags what it makes with it, so an undo removes only that. */
+  taskId: string;
+  /** Records durably, before a write, how to undo it. The undo must be harmless when the write never happened
+   * (hence DELETE ...?task=<id>, or restoring the value that is still there). */
+  willUndo(u: Undo): Promise<void>;
 }
 
 export async function accept(ctx: ControllerContext, a: AcceptInput): Promise<Accepted> {
@@ -62,7 +66,8 @@ export async function accept(ctx: ControllerContext, a: AcceptInput): Promise<Ac
   });
   const undos: Undo[] = [];
   const steps: Steps = {
-    async made(u) {
+    taskId: task_id,
+    async willUndo(u) {
       undos.push(u);
       await recordUndos(ctx.db, task_id, undos);
     },

@@ -25,8 +25,8 @@ export async function createNetwork(
     stage: 'C',
     payload: { description: b.description ?? '', subnet: b.subnet ?? null },
     prepare: async (steps) => {
-      await ctx.inventory.post(`/${b.owner}/networks/`, { name: b.name, description: b.description ?? '', state: 'C', subnet: b.subnet ?? null }, requestId);
-      await steps.made({ method: 'DELETE', path: `/${b.owner}/networks/${b.name}/` });
+      await steps.willUndo({ method: 'DELETE', path: `/${b.owner}/networks/${b.name}/?task=${steps.taskId}` });
+      await ctx.inventory.post(`/${b.owner}/networks/`, { name: b.name, description: b.description ?? '', state: 'C', subnet: b.subnet ?? null, task: steps.taskId }, requestId);
     },
   });
 }
@@ -70,8 +70,8 @@ export async function deleteNetwork(ctx: ControllerContext, p: Principal, b: { o
     payload: { vlan: net.vlan },
     previous: net,
     prepare: async (steps) => {
+      await steps.willUndo({ method: 'PUT', path: `/${b.owner}/networks/${b.name}/`, body: { state: net.state } });
       await ctx.inventory.put(`/${b.owner}/networks/${b.name}/`, { state: 'X' }, requestId);
-      await steps.made({ method: 'PUT', path: `/${b.owner}/networks/${b.name}/`, body: { state: net.state } });
     },
   });
 }
@@ -83,8 +83,8 @@ export async function createRouter(ctx: ControllerContext, p: Principal, b: { ow
   return accept(ctx, {
     principal: p, requestId, owner: b.owner, type: 'router', method: 'POST', name: b.name, stage: 'C', payload: {},
     prepare: async (steps) => {
-      await ctx.inventory.post(`/${b.owner}/routers/`, { name: b.name, state: 'C' }, requestId);
-      await steps.made({ method: 'DELETE', path: `/${b.owner}/routers/${b.name}/` });
+      await steps.willUndo({ method: 'DELETE', path: `/${b.owner}/routers/${b.name}/?task=${steps.taskId}` });
+      await ctx.inventory.post(`/${b.owner}/routers/`, { name: b.name, state: 'C', task: steps.taskId }, requestId);
     },
   });
 }
@@ -98,8 +98,8 @@ export async function deleteRouter(ctx: ControllerContext, p: Principal, b: { ow
     principal: p, requestId, owner: b.owner, type: 'router', method: 'DELETE', name: b.name, stage: 'X',
     payload: { host: router.host, interfaces }, previous: router,
     prepare: async (steps) => {
+      await steps.willUndo({ method: 'PUT', path: `/${b.owner}/routers/${b.name}/`, body: { state: router.state } });
       await ctx.inventory.put(`/${b.owner}/routers/${b.name}/`, { state: 'X' }, requestId);
-      await steps.made({ method: 'PUT', path: `/${b.owner}/routers/${b.name}/`, body: { state: router.state } });
     },
   });
 }

@@ -47,14 +47,14 @@ export async function createVm(ctx: ControllerContext, p: Principal, b: VmCreate
     stage: 'C_D',
     payload: { description: b.description ?? '', area: { name: area.name, subnet: area.subnet, gateway: area.gateway }, template, password: b.password, runcmd: b.runcmd },
     prepare: async (steps) => {
-      ({ ip } = await ctx.inventory.get<{ ip: string }>(`/address/${b.area}/get_ip/`, requestId).catch((e) => {
+      await steps.willUndo({ method: 'DELETE', path: `/address/${b.area}/task/${steps.taskId}/` });
+      ({ ip } = await ctx.inventory.get<{ ip: string }>(`/address/${b.area}/get_ip/?task=${steps.taskId}`, requestId).catch((e) => {
         if (e instanceof AppError && e.kind === 'conflict') throw conflict('area', e.message);
         throw e;
       }) as { ip: string });
-      await steps.made({ method: 'DELETE', path: `/address/${b.area}/${ip}/` });
-      const record = { name: b.name, description: b.description ?? '', ip, state: 'C_D', area: b.area, template: b.template, networks: b.networks ?? [] };
+      await steps.willUndo({ method: 'DELETE', path: `/${b.owner}/vms/${b.name}/?task=${steps.taskId}` });
+      const record = { name: b.name, description: b.description ?? '', ip, state: 'C_D', area: b.area, template: b.template, networks: b.networks ?? [], task: steps.taskId };
       const created = await ctx.inventory.post<{ interfaces: { network: string; ip: string | null }[] }>(`/${b.owner}/vms/`, record, requestId);
-      await steps.made({ method: 'DELETE', path: `/${b.owner}/vms/${b.name}/` });
       // Inventory gave each NIC on a network with a subnet its address; the guest gets it in its seed.
       return { ip, networks: networks.map((n) => ({ ...n, ip: created.interfaces.find((i) => i.network === n.name)?.ip ?? null })) };
     },
@@ -106,8 +106,8 @@ export async function deleteVm(ctx: ControllerContext, p: Principal, b: { owner:
     payload: { ip: vm.ip, area: vm.area, host: vm.host, networks: vm.networks, interfaces: vm.interfaces },
     previous: vm,
     prepare: async (steps) => {
+      await steps.willUndo({ method: 'PUT', path: `/${b.owner}/vms/${b.name}/`, body: { state: vm.state } });
       await ctx.inventory.put(`/${b.owner}/vms/${b.name}/`, { state: 'X' }, requestId);
-      await steps.made({ method: 'PUT', path: `/${b.owner}/vms/${b.name}/`, body: { state: vm.state } });
     },
   });
 }

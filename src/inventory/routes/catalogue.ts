@@ -10,7 +10,7 @@ import { pageSize, principal } from '../access.ts';
 import type { InventoryContext } from '../context.ts';
 import { formatIp, inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
 import type { InventoryDB } from '../schema.ts';
-import { AreaBody, HostBody, ListQuery, NameParams, PoolBody, TemplateBody } from '../schemas.ts';
+import { AreaBody, HostBody, ListQuery, NameParams, PoolBody, TaskQuery, TemplateBody } from '../schemas.ts';
 import { Type } from 'typebox';
 
 type Tx = Kysely<InventoryDB>;
@@ -178,9 +178,15 @@ export function catalogueRoutes(app: App, ctx: InventoryContext): void {
   }
 
   const AreaParams = Type.Object({ area: NameParams.properties.name });
-  app.get('/address/:area/get_ip/', { schema: { params: AreaParams, tags: ['catalogue'] } }, async (req) => {
+  // ?task=: the address is the task's; asking again answers the same one, and it can be released by task.
+  app.get('/address/:area/get_ip/', { schema: { params: AreaParams, querystring: TaskQuery, tags: ['catalogue'] } }, async (req) => {
     requireAdmin(await principal(ctx, req));
-    return { ip: await allocateIp(ctx.db, req.params.area) };
+    return { ip: await allocateIp(ctx.db, req.params.area, req.query.task) };
+  });
+  const TaskLeaseParams = Type.Object({ area: NameParams.properties.name, task: Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$' }) });
+  app.delete('/address/:area/task/:task/', { schema: { params: TaskLeaseParams, tags: ['catalogue'] } }, async (req) => {
+    requireAdmin(await principal(ctx, req));
+    return { released: await releaseTaskIps(ctx.db, req.params.area, req.params.task) };
   });
   const ReleaseParams = Type.Object({ area: NameParams.properties.name, ip: Type.String({ maxLength: 15 }) });
   app.delete('/address/:area/:ip/', { schema: { params: ReleaseParams, tags: ['catalogue'] } }, async (req) => {
@@ -190,10 +196,14 @@ export function catalogueRoutes(app: App, ctx: InventoryContext): void {
 }
 
 /** Hands out the next free address of the area (never network, gateway or broadcast), each once. */
-export async function allocateIp(db: Tx, areaName: string): Promise<string> {
+export async function allocateIp(db: Tx, areaName: string, task?: string): Promise<string> {
   return db.transaction().execute(async (tx) => {
     const area = await tx.selectFrom('areas').selectAll().where('name', '=', areaName).forUpdate().executeTakeFirst();
     if (!area) throw notFound('area', `no area ${areaName}`);
+    if (task) {
+      const held = await tx.selectFrom('ip_leases').select('ip').where('area_id', '=', area.id).where('task', '=', task).executeTakeFirst();
+      if (held) return formatIp(Number(held.ip));
+    }
     const s = parseSubnet(area.subnet)!;
     const gw = parseIp(area.gateway)!;
     const next = parseIp(area.next_ip) ?? s.first;
@@ -205,7 +215,7 @@ export async function allocateIp(db: Tx, areaName: string): Promise<string> {
     );
     for (let ip = next; ip <= window; ip++) {
       if (ip === gw || taken.has(ip)) continue;
-      await tx.insertInto('ip_leases').values({ area_id: area.id, ip, vm_id: null }).execute();
+      await tx.insertInto('ip_leases').values({ area_id: area.id, ip, vm_id: null, task: task ?? null }).execute();
       await tx.updateTable('areas').set({ next_ip: formatIp(ip >= s.last ? s.first : ip + 1) }).where('id', '=', area.id).execute();
       return formatIp(ip);
     }
@@ -215,10 +225,18 @@ export async function allocateIp(db: Tx, areaName: string): Promise<string> {
       ORDER BY (g.ip < ${next}), g.ip LIMIT 1`.execute(tx);
     const ip = rows[0] ? Number(rows[0].ip) : undefined;
     if (ip === undefined) throw conflict('area', `no free address left in area ${areaName}`);
-    await tx.insertInto('ip_leases').values({ area_id: area.id, ip, vm_id: null }).execute();
+    await tx.insertInto('ip_leases').values({ area_id: area.id, ip, vm_id: null, task: task ?? null }).execute();
     await tx.updateTable('areas').set({ next_ip: formatIp(ip >= s.last ? s.first : ip + 1) }).where('id', '=', area.id).execute();
     return formatIp(ip);
   });
+}
+
+/** Gives back the addresses a task took that no VM holds (the undo of an interrupted accept). */
+export async function releaseTaskIps(db: Tx, areaName: string, task: string): Promise<number> {
+  const area = await db.selectFrom('areas').select('id').where('name', '=', areaName).executeTakeFirst();
+  if (!area) throw notFound('area', `no area ${areaName}`);
+  const r = await db.deleteFrom('ip_leases').where('area_id', '=', area.id).where('task', '=', task).where('vm_id', 'is', null).executeTakeFirst();
+  return Number(r.numDeletedRows);
 }
 
 /** Gives back an address no VM holds (a VM's address goes back when its record is deleted). */

@@ -5,7 +5,7 @@ import type { App } from '../../lib/http.ts';
 import { membership, pageSize, principal, requireServiceWriter } from '../access.ts';
 import type { InventoryContext } from '../context.ts';
 import { inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
-import { InterfaceBody, ListQuery, NetworkBody, NetworkUpdate, RouterBody, RouterNetParams, RouterUpdate, WsNameParams, WsParams } from '../schemas.ts';
+import { InterfaceBody, ListQuery, NetworkBody, NetworkUpdate, RouterBody, RouterNetParams, RouterUpdate, TaskQuery, WsNameParams, WsParams } from '../schemas.ts';
 
 const NETWORK_COLUMNS = ['name', 'description', 'state', 'vlan', 'subnet'] as const;
 const ROUTER_COLUMNS = ['name', 'state', 'host'] as const;
@@ -53,6 +53,7 @@ export function networkRoutes(app: App, ctx: InventoryContext): void {
       checkSubnet(b.subnet as string | undefined);
       const row: Record<string, unknown> = { ...k.defaults, workspace_id: m.workspaceId };
       for (const c of k.columns) if (b[c] !== undefined) row[c] = b[c];
+      if (b.task) row.task = b.task;
       await write(() => ctx.db.insertInto(k.table).values(row as never).execute(), b.name);
       return reply.status(201).send(await one(m.workspaceId, b.name));
     });
@@ -71,11 +72,14 @@ export function networkRoutes(app: App, ctx: InventoryContext): void {
       if (!updated) throw notFound('name', `no ${k.kind} ${req.params.name}`);
       return one(m.workspaceId, String(b.name ?? req.params.name));
     });
-    app.delete(`/:ws/${k.table}/:name/`, { schema: { params: WsNameParams, tags } }, async (req) => {
+    // ?task=: only a record that task created (the undo of an interrupted accept).
+    app.delete(`/:ws/${k.table}/:name/`, { schema: { params: WsNameParams, querystring: TaskQuery, tags } }, async (req) => {
       const m = await requireServiceWriter(ctx, await principal(ctx, req), req.params.ws);
       let deleted = 0n;
       await write(async () => {
-        const r = await ctx.db.deleteFrom(k.table).where('workspace_id', '=', m.workspaceId).where('name', '=', req.params.name).executeTakeFirst();
+        let q = ctx.db.deleteFrom(k.table).where('workspace_id', '=', m.workspaceId).where('name', '=', req.params.name);
+        if (req.query.task) q = q.where('task', '=', req.query.task);
+        const r = await q.executeTakeFirst();
         deleted = r.numDeletedRows;
       }, req.params.name);
       if (!deleted) throw notFound('name', `no ${k.kind} ${req.params.name}`);

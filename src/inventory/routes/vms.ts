@@ -8,7 +8,7 @@ import { membership, pageSize, principal, requireServiceWriter } from '../access
 import type { InventoryContext } from '../context.ts';
 import { formatIp, inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
 import type { InventoryDB } from '../schema.ts';
-import { ListQuery, VmBody, VmUpdate, WsNameParams, WsParams } from '../schemas.ts';
+import { ListQuery, TaskQuery, VmBody, VmUpdate, WsNameParams, WsParams } from '../schemas.ts';
 
 type Tx = Kysely<InventoryDB>;
 
@@ -130,6 +130,7 @@ export function vmRoutes(app: App, ctx: InventoryContext): void {
             area_id: area.id,
             template_id: template.id,
             host: b.host ?? null,
+            task: b.task ?? null,
           })
           .returning('id')
           .executeTakeFirstOrThrow();
@@ -183,9 +184,12 @@ export function vmRoutes(app: App, ctx: InventoryContext): void {
     return get(m.workspaceId, b.name ?? req.params.name);
   });
 
-  app.delete('/:ws/vms/:name/', { schema: { params: WsNameParams, tags } }, async (req) => {
+  // ?task=: only a record that task created (the undo of an interrupted accept).
+  app.delete('/:ws/vms/:name/', { schema: { params: WsNameParams, querystring: TaskQuery, tags } }, async (req) => {
     const m = await requireServiceWriter(ctx, await principal(ctx, req), req.params.ws);
-    const r = await ctx.db.deleteFrom('vms').where('workspace_id', '=', m.workspaceId).where('name', '=', req.params.name).executeTakeFirst();
+    let q = ctx.db.deleteFrom('vms').where('workspace_id', '=', m.workspaceId).where('name', '=', req.params.name);
+    if (req.query.task) q = q.where('task', '=', req.query.task);
+    const r = await q.executeTakeFirst();
     if (!r.numDeletedRows) throw notFound('name', `no vm ${req.params.name}`);
     return { name: req.params.name, deleted: true };
   });
