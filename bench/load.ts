@@ -28,17 +28,21 @@ try {
       )),
     );
   }
-  const samples = new Map<string, { ms: number[]; errors: number }>();
-  const record = (kind: string, ms: number, ok: boolean) => {
-    const s = samples.get(kind) ?? { ms: [], errors: 0 };
+  // Errors by status (0: no answer), so a bad error rate says where it comes from.
+  const samples = new Map<string, { ms: number[]; errors: number; statuses: Record<number, number> }>();
+  const record = (kind: string, ms: number, status: number, ok: boolean) => {
+    const s = samples.get(kind) ?? { ms: [], errors: 0, statuses: {} };
     s.ms.push(ms);
-    if (!ok) s.errors++;
+    if (!ok) {
+      s.errors++;
+      s.statuses[status] = (s.statuses[status] ?? 0) + 1;
+    }
     samples.set(kind, s);
   };
   const timed = async (kind: string, f: () => Promise<{ status: number }>, okStatus: number[]) => {
     const t = performance.now();
     const r = await f().catch(() => ({ status: 0 }));
-    record(kind, performance.now() - t, okStatus.includes(r.status));
+    record(kind, performance.now() - t, r.status, okStatus.includes(r.status));
     return r;
   };
   const deadline = Date.now() + SECONDS * 1000;
@@ -61,7 +65,7 @@ try {
   for (const [kind, s] of samples) {
     total += s.ms.length;
     errors += s.errors;
-    out({ figure: `load ${kind}: p99 latency`, kloudak: Number(pct(s.ms, 99).toFixed(1)), unit: 'ms', p50: Number(pct(s.ms, 50).toFixed(1)), requests: s.ms.length, errors: s.errors });
+    out({ figure: `load ${kind}: p99 latency`, kloudak: Number(pct(s.ms, 99).toFixed(1)), unit: 'ms', p50: Number(pct(s.ms, 50).toFixed(1)), requests: s.ms.length, errors: s.errors, error_statuses: s.statuses });
   }
   out({ figure: `load: ${USERS} users for ${SECONDS} s, requests per second`, kloudak: Number((total / SECONDS).toFixed(1)), unit: 'req/s' });
   out({ figure: 'load: error rate', kloudak: Number(((100 * errors) / Math.max(total, 1)).toFixed(3)), unit: '%' });
