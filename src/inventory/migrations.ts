@@ -154,4 +154,16 @@ export const inventoryMigrations: Record<string, Migration> = {
       await db.schema.createIndex('ip_leases_task').on('ip_leases').column('task').execute();
     },
   },
+  // Failed logins, shared by every inventory instance (ratelimit.ts).
+  '003_login_failures': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('login_failures')
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('failed_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('login_failures_key').on('login_failures').columns(['key', 'failed_at']).execute();
+      await db.schema.createIndex('login_failures_at').on('login_failures').column('failed_at').execute();
+    },
+  },
 };

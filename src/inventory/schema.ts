@@ -15,6 +15,7 @@ export interface InventoryDB {
     created_at: Created;
   };
   sessions: { id_hash: string; user_id: number; expires_at: Date };
+  login_failures: { key: string; failed_at: Date };
   workspaces: { id: Generated<number>; name: string; created_at: Created };
   members: { workspace_id: number; user_id: number } & PermissionColumns;
   templates: {

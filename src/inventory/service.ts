@@ -54,8 +54,8 @@ export async function createInventory({ config, log, onAdminCreated, extraRoutes
       // Inventory checks its own tokens with its own key: no JWKS round trip.
       verifier: createTokenVerifier(createPublicKey(signingKey.privateKey)),
       serviceSecret: serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
-      userThrottle: createThrottle(config.LOGIN_MAX_FAILURES_PER_USER, config.LOGIN_WINDOW),
-      addressThrottle: createThrottle(config.LOGIN_MAX_FAILURES_PER_ADDRESS, config.LOGIN_WINDOW),
+      userThrottle: createThrottle(database.db, config.LOGIN_MAX_FAILURES_PER_USER, config.LOGIN_WINDOW),
+      addressThrottle: createThrottle(database.db, config.LOGIN_MAX_FAILURES_PER_ADDRESS, config.LOGIN_WINDOW),
     };
     await ensureAdmin(ctx, onAdminCreated);
 

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
 import { ADMIN_CLAIM, ISSUER, PERMISSIONS, SERVICE_CLAIM } from '../../src/lib/auth.ts';
-import { uniqueName } from '../support/env.ts';
+import { pgDatabaseUrl, uniqueName } from '../support/env.ts';
 import { BACKENDS, startInventory, type TestInventory } from '../support/inventory.ts';
 import { algNoneToken, claimsOf, expiredToken, inventoryKey, otherKeyToken, signRaw, tamperedToken, wrongIssuerToken } from '../support/tokens.ts';
 
@@ -225,6 +225,25 @@ for (const backend of BACKENDS) {
         assert.ok(Number(byAddress.headers.get('retry-after')) > 0);
       } finally {
         await small.close();
+      }
+    });
+
+    void test('two inventory instances on one database count the same failed logins', async () => {
+      if (backend !== 'postgres') return; // PGlite is one process's database
+      const shared = { LOGIN_MAX_FAILURES_PER_USER: '3', INVENTORY_DB: pgDatabaseUrl('kshared') };
+      const first = await startInventory(backend, shared);
+      const second = await startInventory(backend, shared);
+      try {
+        const u = uniqueName('twice');
+        await first.call('POST', '/signup/', undefined, { username: u, password: `${u}-password`, email: `${u}@x.test` });
+        const at = (i: TestInventory, password: string) => i.call('POST', '/login/', undefined, { username: u, password });
+        assert.equal((await at(first, 'wrong-password')).status, 401);
+        assert.equal((await at(second, 'wrong-password')).status, 401);
+        assert.equal((await at(first, 'wrong-password')).status, 401);
+        assert.equal((await at(second, `${u}-password`)).status, 429, 'failures made at either instance count');
+      } finally {
+        await first.close();
+        await second.close();
       }
     });
 

@@ -64,7 +64,7 @@ export function identityRoutes(app: App, ctx: InventoryContext): void {
     const { username, password } = req.body;
     const userKey = `u:${username}`;
     const addrKey = `a:${req.ip}`;
-    const wait = Math.max(ctx.userThrottle.retryAfter(userKey), ctx.addressThrottle.retryAfter(addrKey));
+    const wait = Math.max(await ctx.userThrottle.retryAfter(userKey), await ctx.addressThrottle.retryAfter(addrKey));
     if (wait > 0) {
       void reply.header('retry-after', String(wait));
       throw tooMany(`too many failed logins; try again in ${wait} s`);
@@ -72,11 +72,11 @@ export function identityRoutes(app: App, ctx: InventoryContext): void {
     const user = await ctx.db.selectFrom('users').select(['id', 'password_hash']).where('username', '=', username).executeTakeFirst();
     const ok = await verifyPassword(password, user?.password_hash ?? DUMMY_HASH);
     if (!user || !ok) {
-      ctx.userThrottle.fail(userKey);
-      ctx.addressThrottle.fail(addrKey);
+      await ctx.userThrottle.fail(userKey);
+      await ctx.addressThrottle.fail(addrKey);
       throw unauthenticated('wrong username or password');
     }
-    ctx.userThrottle.reset(userKey);
+    await ctx.userThrottle.reset(userKey);
     const sid = randomBytes(32).toString('base64url');
     const expires_at = new Date(Date.now() + ctx.config.SESSION_TTL * 1000);
     await ctx.db.deleteFrom('sessions').where('expires_at', '<', new Date()).execute();
@@ -99,14 +99,14 @@ export function identityRoutes(app: App, ctx: InventoryContext): void {
   app.post('/service_token/', { schema: { body: ServiceTokenRequest, response: { 200: TokenAnswer }, tags: ['identity'] } }, async (req, reply) => {
     const { service, secret } = req.body;
     const addrKey = `s:${req.ip}`;
-    const wait = ctx.addressThrottle.retryAfter(addrKey);
+    const wait = await ctx.addressThrottle.retryAfter(addrKey);
     if (wait > 0) {
       void reply.header('retry-after', String(wait));
       throw tooMany(`too many failed attempts; try again in ${wait} s`);
     }
     if (!(SERVICES as readonly string[]).includes(service)) throw inputError('service', `unknown service ${service}`);
     if (!sameSecret(secret, ctx.serviceSecret)) {
-      ctx.addressThrottle.fail(addrKey);
+      await ctx.addressThrottle.fail(addrKey);
       throw unauthenticated('wrong service secret');
     }
     return { token: await ctx.signer.sign({ username: `kloudak-${service}`, [SERVICE_CLAIM]: true }, ctx.config.TOKEN_TTL) };
