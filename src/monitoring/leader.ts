@@ -37,6 +37,8 @@ export function createInventoryCatalogue(inventoryUrl: string, token: () => Prom
 }
 
 export const workQueue = (member: string) => `monitor.${member}`;
+/** A member's queue outlives it by a minute at most (publisher and consumer declare it alike). */
+export const WORK_QUEUE_OPTIONS = { expiresAfter: 60_000 } as const;
 
 export interface CycleReport {
   cycle: number;
@@ -156,7 +158,7 @@ export function createLeader(o: LeaderOptions) {
           const rounds = Math.ceil(Math.max(work.hosts.length, work.pools.length) / o.concurrency);
           const timeout = Math.max(o.intervalSeconds, rounds * (o.checkTimeoutSeconds + 3) + 5);
           try {
-            reports.push(await o.bus.rpc<WorkReport>(workQueue(m), work as unknown as Record<string, unknown>, { timeout }));
+            reports.push(await o.bus.rpc<WorkReport>(workQueue(m), work as unknown as Record<string, unknown>, { timeout, ...WORK_QUEUE_OPTIONS }));
           } catch (e) {
             missing.push(m);
             log.warn({ member: m, err: (e as Error).message }, 'monitoring member did not report its share');

@@ -14,7 +14,7 @@ import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import { createSshShell, type HostShell } from '../lib/ssh.ts';
 import { createCollector, type WorkMessage } from './collector.ts';
 import { createSingleElection, createZkElection, type Election } from './election.ts';
-import { createInventoryCatalogue, createLeader, workQueue, type Catalogue, type CycleReport } from './leader.ts';
+import { createInventoryCatalogue, createLeader, workQueue, WORK_QUEUE_OPTIONS, type Catalogue, type CycleReport } from './leader.ts';
 import { createPlacementServer } from './placement.ts';
 import { createVirshProbe, type HostProbe } from './probe.ts';
 import { monitorMigrations, type MonitorDB } from './schema.ts';
@@ -74,7 +74,7 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
   const placement = createPlacementServer(db, Math.max(30, 3 * config.MONITOR_INTERVAL));
   const consumers: Consumer[] = [];
   // The worker listens before joining, so a leader never hands work to a queue nobody serves yet.
-  consumers.push(await bus.serveRpc(workQueue(election.id), async (body) => collector.run(body as unknown as WorkMessage), { prefetch: 1 }));
+  consumers.push(await bus.serveRpc(workQueue(election.id), async (body) => collector.run(body as unknown as WorkMessage), { prefetch: 1, ...WORK_QUEUE_OPTIONS }));
   consumers.push(await bus.serveRpc(QUEUES.placeHost, (body) => placement.host(body), { prefetch: 8 }));
   consumers.push(await bus.serveRpc(QUEUES.placePool, (body) => placement.pool(body), { prefetch: 8 }));
 

@@ -295,6 +295,26 @@ void describe('amqp bus: broker faults', { timeout: 60_000 }, () => {
     await bus.close();
   });
 
+  void test("an expiring queue (a member's own) serves rpc, then the broker deletes it once its consumer is gone", async () => {
+    const bus = await createAmqpBus({ url: TEST_AMQP, log, timeoutMs: 5000 });
+    const q = uniqueName('member');
+    queues.push(q, `${q}.dead`);
+    const server = await bus.serveRpc(q, async (body) => ({ echo: body.n }), { expiresAfter: 1000 });
+    // Publisher and consumer declare the queue alike (x-expires), so neither is refused as inequivalent.
+    assert.deepEqual(await bus.rpc(q, { n: 7 }, { timeout: 5, expiresAfter: 1000 }), { echo: 7 });
+    await server.cancel();
+    // Asked from outside: a passive declare would renew the queue's lease.
+    const listed = async () => (await sh('rabbitmqctl', ['-q', 'list_queues', '--no-table-headers', 'name'])).stdout.split('\n').map((l) => l.trim());
+    let left = true;
+    for (let i = 0; i < 30 && left; i++) {
+      await sleep(500);
+      const names = await listed();
+      left = names.includes(q) || names.includes(`${q}.dead`);
+    }
+    await bus.close();
+    assert.equal(left, false, 'queue and dead-letter queue deleted by the broker');
+  });
+
   void test('the bus reconnects and resumes consuming after the broker drops its connection', async (t) => {
     const list = () =>
       sh('rabbitmqctl', ['-q', 'list_connections', '--no-table-headers', 'pid', 'client_properties']);

@@ -12,7 +12,13 @@ import {
 } from 'amqplib';
 import { isAppError, unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Bus, Consumer, Handler, PublishOptions } from './bus.ts';
+import type { Bus, ConsumeOptions, Consumer, Handler, PublishOptions } from './bus.ts';
+
+/** Durable; an expiring queue (QueueOptions.expiresAfter) gets RabbitMQ's x-expires. */
+const declaration = (expiresAfter?: number): Options.AssertQueue => ({
+  durable: true,
+  ...(expiresAfter ? { arguments: { 'x-expires': expiresAfter } } : {}),
+});
 import { deliver, PendingCalls, readRpcReply, rpcServer, withTimeout, type Settle } from './delivery.ts';
 
 export interface AmqpBus extends Bus {
@@ -26,6 +32,7 @@ interface Sub {
   queue: string;
   prefetch: number;
   handlerOf: (msg: ConsumeMessage) => Handler;
+  expiresAfter?: number;
   ch?: Channel;
   /** Connection generation `ch` belongs to: a channel of a dead connection is not a live consumer. */
   gen: number;
@@ -161,12 +168,12 @@ export async function createAmqpBus(opts: {
     });
 
   // The default exchange drops messages for a queue that does not exist: declare it first (once per connection).
-  const publishTo = (queue: string, content: Buffer, props: Options.Publish, deadline?: number) =>
+  const publishTo = (queue: string, content: Buffer, props: Options.Publish, deadline?: number, expiresAfter?: number) =>
     withBroker(
       `publish to ${queue}`,
       async (ch) => {
         if (!asserted.has(queue)) {
-          await ch.assertQueue(queue, { durable: true });
+          await ch.assertQueue(queue, declaration(expiresAfter));
           asserted.add(queue);
         }
         await send(ch, queue, content, props);
@@ -207,8 +214,8 @@ export async function createAmqpBus(opts: {
           s.ch = undefined;
           if (conn === c) later(s); // closed alone (not with the connection): restart it ourselves
         });
-        await mine.assertQueue(s.queue, { durable: true });
-        await mine.assertQueue(`${s.queue}.dead`, { durable: true });
+        await mine.assertQueue(s.queue, declaration(s.expiresAfter));
+        await mine.assertQueue(`${s.queue}.dead`, declaration(s.expiresAfter));
         await mine.prefetch(s.prefetch);
         if (s.cancelled || closed) return void (await mine.close());
         s.ch = mine;
@@ -253,10 +260,13 @@ export async function createAmqpBus(opts: {
         try {
           const p = msg.properties;
           const headers = { ...p.headers, 'x-dead-reason': reason, 'x-dead-queue': s.queue };
-          await publishTo(`${s.queue}.dead`, msg.content, {
-            ...propsOf({ messageId: p.messageId as string | undefined }, headers),
-            contentType: p.contentType as string | undefined,
-          });
+          await publishTo(
+            `${s.queue}.dead`,
+            msg.content,
+            { ...propsOf({ messageId: p.messageId as string | undefined }, headers), contentType: p.contentType as string | undefined },
+            undefined,
+            s.expiresAfter,
+          );
           void settle.ack();
         } catch (err) {
           log.error({ err, queue: s.queue }, 'amqp: dead-lettering failed, message requeued');
@@ -285,11 +295,12 @@ export async function createAmqpBus(opts: {
     if (ch) await withTimeout(ch.close(), timeoutMs, 'amqp channel close').catch(noop);
   }
 
-  async function listen(queue: string, prefetch: number | undefined, handlerOf: Sub['handlerOf']) {
+  async function listen(queue: string, o: ConsumeOptions | undefined, handlerOf: Sub['handlerOf']) {
     open_();
     const s: Sub = {
       queue,
-      prefetch: prefetch ?? opts.prefetch ?? 1,
+      prefetch: o?.prefetch ?? opts.prefetch ?? 1,
+      expiresAfter: o?.expiresAfter,
       handlerOf,
       gen: 0,
       cancelled: false,
@@ -343,14 +354,14 @@ export async function createAmqpBus(opts: {
   return {
     connectionName,
     async publish(queue, body, o) {
-      await publishTo(queue, Buffer.from(JSON.stringify(body)), propsOf(o));
+      await publishTo(queue, Buffer.from(JSON.stringify(body)), propsOf(o), undefined, o?.expiresAfter);
     },
     async publishRaw(queue, content) {
       await publishTo(queue, Buffer.from(content), propsOf());
     },
-    consume: (queue, handler, o) => listen(queue, o?.prefetch, () => handler as unknown as Handler),
+    consume: (queue, handler, o) => listen(queue, o, () => handler as unknown as Handler),
     serveRpc: (queue, handler, o) =>
-      listen(queue, o?.prefetch, (msg) =>
+      listen(queue, o, (msg) =>
         rpcServer(
           handler,
           textOf(msg.properties.replyTo),
@@ -376,7 +387,7 @@ export async function createAmqpBus(opts: {
           correlationId,
           expiration: String(Math.max(1, deadline - Date.now())),
         };
-        await publishTo(queue, content, props, deadline);
+        await publishTo(queue, content, props, deadline, o?.expiresAfter);
       } catch (err) {
         calls.fail(correlationId, err as Error);
       }

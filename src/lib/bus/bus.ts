@@ -14,7 +14,14 @@ export const QUEUES = {
   placePool: 'placement_pool',
 } as const;
 
-export interface PublishOptions {
+/** How a queue is declared; publishers and consumers of one queue must give the same. */
+export interface QueueOptions {
+  /** A process's own queue (monitor.<member>): the broker deletes it, and its dead-letter queue, after this
+   * many milliseconds without a consumer, so members that die leave no queues behind. */
+  expiresAfter?: number;
+}
+
+export interface PublishOptions extends QueueOptions {
   /** Travels with the message so every log line of the task carries it. */
   requestId?: string;
   /** Stable id for deduplication by consumers (the outbox row id). */
@@ -41,7 +48,7 @@ export class MalformedMessage extends Error {
   }
 }
 
-export interface ConsumeOptions {
+export interface ConsumeOptions extends QueueOptions {
   /** Unacked messages this consumer holds at once. */
   prefetch?: number;
 }
