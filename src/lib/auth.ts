@@ -3,22 +3,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type KeyObject, type CryptoKey } from 'jose';
 import { notAllowed, unauthenticated } from './errors.ts';
+import { PERMISSIONS, type Permission } from './permissions.ts';
 
-export const PERMISSIONS = [
-  'user_can_add',
-  'user_can_edit',
-  'user_can_delete',
-  'vm_can_add',
-  'vm_can_edit',
-  'vm_can_delete',
-  'network_can_add',
-  'network_can_edit',
-  'network_can_delete',
-  'router_can_add',
-  'router_can_edit',
-  'router_can_delete',
-] as const;
-export type Permission = (typeof PERMISSIONS)[number];
+export { PERMISSIONS, type Permission };
 export type Permissions = Record<Permission, boolean>;
 
 export const ISSUER = 'kloudak-inventory';

@@ -2,21 +2,8 @@
 // controller through inventory's /api/controller/ forwarder, the workspace room at /api/notification/.
 // Errors are the APIs' own {error, field}, kept as ApiError so forms can put them next to the field.
 
-export const PERMISSIONS = [
-  'user_can_add',
-  'user_can_edit',
-  'user_can_delete',
-  'vm_can_add',
-  'vm_can_edit',
-  'vm_can_delete',
-  'network_can_add',
-  'network_can_edit',
-  'network_can_delete',
-  'router_can_add',
-  'router_can_edit',
-  'router_can_delete',
-] as const;
-export type Permission = (typeof PERMISSIONS)[number];
+import { PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
+export { PERMISSIONS, type Permission };
 export type Perms = Record<Permission, boolean>;
 export const NO_PERMS = Object.fromEntries(PERMISSIONS.map((p) => [p, false])) as Perms;
 export const ALL_PERMS = Object.fromEntries(PERMISSIONS.map((p) => [p, true])) as Perms;
