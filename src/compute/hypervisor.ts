@@ -40,14 +40,15 @@ const TRANSIENT = /Cannot recv data|End of file while reading|Connection reset b
 const isTransient = (e: unknown) =>
   e instanceof CommandError && ((typeof e.code === 'string' && e.code.startsWith('SIG')) || TRANSIENT.test(e.stderr));
 
-export function createVirshHypervisor(timeoutMs = 60_000, attempts = 3): Hypervisor {
+export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervisor {
   const virsh = async (uri: string, args: string[]): Promise<string> => {
     for (let attempt = 1; ; attempt++) {
       try {
         return await run('virsh', ['-q', '-c', uri, ...args], { timeoutMs });
       } catch (e) {
         if (attempt >= attempts || !isTransient(e)) throw e;
-        await new Promise((r) => setTimeout(r, 500 * attempt));
+        // Crashes come in bursts: back off 1, 2, 3, 4 s.
+        await new Promise((r) => setTimeout(r, 1000 * attempt));
       }
     }
   };

@@ -158,11 +158,17 @@ export function createVirshProbe(shell: HostShell): HostProbe {
       // run() closes stdin at once: libvirt's libssh transport cannot ask whether to trust an unknown key.
       let out: string;
       try {
-        out = await run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs }).catch((e: unknown) => {
-          // virsh 9.0 over libssh now and then dies of a segfault (no exit code): one more try, not a failure.
-          if (e instanceof CommandError && (e.code === null || String(e.code).startsWith('SIG'))) return run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs });
-          throw e;
-        });
+        // virsh 9.0 over libssh now and then dies of a segfault, sometimes a few times running: up to two more
+        // tries, not a failed check (three failed checks mark a host down).
+        const crashed = (e: unknown) => e instanceof CommandError && (e.code === null || String(e.code).startsWith('SIG'));
+        for (let attempt = 1; ; attempt++) {
+          try {
+            out = await run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs });
+            break;
+          } catch (e) {
+            if (attempt >= 3 || !crashed(e)) throw e;
+          }
+        }
       } catch (e) {
         // The message without the command line (long, and it carries the key file's path).
         if (e instanceof CommandError) throw new Error(`virsh ${e.code === 'timeout' ? `timed out after ${timeoutMs} ms` : `failed (${e.code ?? 'signal'})`}: ${e.stderr.replace(/^Command failed:.*\n?/, '').trim().slice(-300) || 'no message'}`);

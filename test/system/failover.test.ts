@@ -35,16 +35,6 @@ async function lockedLab(): Promise<LabStatus> {
 
 const count = (text: string, needle: string) => text.split(needle).length - 1;
 
-/** virsh 9.0 over libssh now and then dies of a segfault: such a call is tried once more. */
-async function virshRetry<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if ((e as { code?: unknown }).code !== null) throw e;
-    return fn();
-  }
-}
-
 describe('libvirt lock manager on the lab', () => {
   let lab: LabStatus;
   const name = uniqueName('locktest');
@@ -72,20 +62,20 @@ describe('libvirt lock manager on the lab', () => {
   <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${t.kernel}</kernel><initrd>${t.initrd}</initrd><cmdline>console=ttyS0 panic=-1</cmdline></os>
   <devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${disk}'/><target dev='vda' bus='virtio'/></disk>
   <serial type='file'><source path='${lab.pool.path}/${name}/console.log'/><target port='0'/></serial><memballoon model='none'/></devices></domain>`;
-    await virshRetry(() => hv.define(h1.uri, xml));
-    await virshRetry(() => hv.define(h2.uri, xml));
-    await virshRetry(() => hv.start(h1.uri, name));
+    await hv.define(h1.uri, xml);
+    await hv.define(h2.uri, xml);
+    await hv.start(h1.uri, name);
 
     // virtlockd of host 1 holds the disk's lease: a file named by the disk path's SHA-256 on the shared pool.
     const lease = join(lab.pool.localPath, LEASES_DIR, createHash('sha256').update(disk).digest('hex'));
     assert.ok(existsSync(lease), 'the lease file exists on the pool');
     await assert.rejects(hv.start(h2.uri, name), /lock|busy/i, 'host 2 cannot start a domain on the disk host 1 runs');
-    assert.equal(await virshRetry(() => hv.state(h2.uri, name)), 'shut off');
-    assert.equal(await virshRetry(() => hv.state(h1.uri, name)), 'running', 'the first keeps running');
+    assert.equal(await hv.state(h2.uri, name), 'shut off');
+    assert.equal(await hv.state(h1.uri, name), 'running', 'the first keeps running');
 
     // The refusal is the lock manager's own: with host 1's domain gone and the lease held by someone else
     // (here this test, standing in for a third host's virtlockd), qemu's image lock plays no part.
-    await virshRetry(() => hv.destroy(h1.uri, name));
+    await hv.destroy(h1.uri, name);
     const py = spawnSync('python3', ['-c', 'print(1)']);
     if (py.status === 0) {
       const holder = `import fcntl, sys, time\nf = open(sys.argv[1], 'a+')\nfcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nprint('held', flush=True)\nsys.stdin.read()\n`;
@@ -101,8 +91,8 @@ describe('libvirt lock manager on the lab', () => {
         await new Promise((r) => child.once('exit', r));
       }
     }
-    await virshRetry(() => hv.start(h2.uri, name));
-    assert.equal(await virshRetry(() => hv.state(h2.uri, name)), 'running', 'once the lease is free, host 2 starts it');
+    await hv.start(h2.uri, name);
+    assert.equal(await hv.state(h2.uri, name), 'running', 'once the lease is free, host 2 starts it');
   });
 });
 
@@ -178,7 +168,7 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
     }
     t.diagnostic(`first boot: both guests up ${((Date.now() - createdAt) / 1000).toFixed(1)} s after the create requests`);
     const macs = new Map<string, string[]>();
-    for (const g of guests) macs.set(g.name, (await virshRetry(() => hv.interfaces(h1.uri, g.domain))).map((i) => i.mac).sort());
+    for (const g of guests) macs.set(g.name, (await hv.interfaces(h1.uri, g.domain)).map((i) => i.mac).sort());
 
     // Host 2 joins the area; monitoring checks it before the cut.
     await registerTestLab(lab, p.inv.url, admin);
@@ -207,8 +197,8 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
       assert.ok(took <= FAILOVER_BUDGET_MS, `failover took ${took} ms`);
 
       for (const g of guests) {
-        assert.equal(await virshRetry(() => hv.state(h2.uri, g.domain)), 'running', `${g.name} runs on ${h2.name}`);
-        assert.deepEqual((await virshRetry(() => hv.interfaces(h2.uri, g.domain))).map((i) => i.mac).sort(), macs.get(g.name), 'same MACs');
+        assert.equal(await hv.state(h2.uri, g.domain), 'running', `${g.name} runs on ${h2.name}`);
+        assert.deepEqual((await hv.interfaces(h2.uri, g.domain)).map((i) => i.mac).sort(), macs.get(g.name), 'same MACs');
         const rec = await compute.ctx.db.selectFrom('vms').selectAll().where('domain', '=', g.domain).executeTakeFirstOrThrow();
         assert.equal(rec.host, h2.name, 'compute says host 2');
         assert.equal(rec.state, 'running');
@@ -235,14 +225,14 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
     await until(
       'the stale copies on host 1 to be gone',
       async () => {
-        const onH1 = (await virshRetry(() => labDomains(lab))).get(h1.name) ?? [];
+        const onH1 = (await labDomains(lab)).get(h1.name) ?? [];
         return guests.every((g) => !onH1.includes(g.domain)) ? true : undefined;
       },
       60_000,
       1000,
     );
     assert.equal((await compute.ctx.db.selectFrom('hosts').select('up').where('name', '=', h1.name).executeTakeFirstOrThrow()).up, true, 'host 1 placeable again');
-    for (const g of guests) assert.equal(await virshRetry(() => hv.state(h2.uri, g.domain)), 'running');
+    for (const g of guests) assert.equal(await hv.state(h2.uri, g.domain), 'running');
     for (const g of guests) {
       const c = readConsole(lab, g.task);
       assert.ok(c.includes('disk vda boots=2') && !c.includes('boots=3'), `${g.name} booted twice in all, never a third time`);
