@@ -3,19 +3,19 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type KeyObject, type CryptoKey } from 'jose';
 import { notAllowed, unauthenticated } from './errors.ts';
-import { PERMISSIONS, type Permission } from './permissions.ts';
-
-export { PERMISSIONS, type Permission };
-export type Permissions = Record<Permission, boolean>;
+import { ADMIN_CLAIM, SERVICE_CLAIM, workspaceClaims, type Permission, type Permissions } from './permissions.ts';
+export {
+  ADMIN_CLAIM,
+  ALL_PERMISSIONS,
+  NO_PERMISSIONS,
+  PERMISSIONS,
+  RESERVED_CLAIM_NAMES,
+  SERVICE_CLAIM,
+  type Permission,
+  type Permissions,
+} from './permissions.ts';
 
 export const ISSUER = 'kloudak-inventory';
-export const SERVICE_CLAIM = 'kloudak_service';
-export const ADMIN_CLAIM = 'kloudak_admin';
-
-/** Claim names a workspace may not take, since workspaces are top-level keys of the token (book chapter 3). */
-export const RESERVED_CLAIM_NAMES = new Set([
-  'username', 'email', 'iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', SERVICE_CLAIM, ADMIN_CLAIM,
-]);
 
 export interface Principal {
   username: string;
@@ -26,8 +26,6 @@ export interface Principal {
   workspaces: Record<string, Permissions>;
 }
 
-export const ALL_PERMISSIONS: Permissions = Object.fromEntries(PERMISSIONS.map((p) => [p, true])) as Permissions;
-export const NO_PERMISSIONS: Permissions = Object.fromEntries(PERMISSIONS.map((p) => [p, false])) as Permissions;
 
 export interface TokenSigner {
   sign(claims: Record<string, unknown>, ttlSeconds: number): Promise<string>;
@@ -79,14 +77,7 @@ export function createJwksVerifier(inventoryUrl: string): TokenVerifier {
 
 export function principalOf(payload: JWTPayload): Principal {
   if (typeof payload.username !== 'string') throw unauthenticated('token has no username');
-  // No prototype: a workspace named "constructor" or "__proto__" must not be found in every token.
-  const workspaces: Record<string, Permissions> = Object.create(null) as Record<string, Permissions>;
-  for (const [k, v] of Object.entries(payload)) {
-    if (RESERVED_CLAIM_NAMES.has(k) || !v || typeof v !== 'object' || Array.isArray(v)) continue;
-    const perms = { ...NO_PERMISSIONS };
-    for (const p of PERMISSIONS) perms[p] = (v as Record<string, unknown>)[p] === true;
-    workspaces[k] = perms;
-  }
+  const workspaces = workspaceClaims(payload);
   return {
     username: payload.username,
     email: typeof payload.email === 'string' ? payload.email : undefined,

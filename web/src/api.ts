@@ -2,25 +2,17 @@
 // controller through inventory's /api/controller/ forwarder, the workspace room at /api/notification/.
 // Errors are the APIs' own {error, field}, kept as ApiError so forms can put them next to the field.
 
-import { PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
-export { PERMISSIONS, type Permission };
-export type Perms = Record<Permission, boolean>;
-export const NO_PERMS = Object.fromEntries(PERMISSIONS.map((p) => [p, false])) as Perms;
-export const ALL_PERMS = Object.fromEntries(PERMISSIONS.map((p) => [p, true])) as Perms;
-
-const RESERVED = new Set([
-  'username',
-  'email',
-  'iss',
-  'sub',
-  'aud',
-  'exp',
-  'nbf',
-  'iat',
-  'jti',
-  'kloudak_service',
-  'kloudak_admin',
-]);
+import {
+  ALL_PERMISSIONS,
+  ADMIN_CLAIM,
+  NO_PERMISSIONS,
+  workspaceClaims,
+  type Permissions,
+} from '../../src/lib/permissions.ts';
+export { PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
+export type Perms = Permissions;
+export const NO_PERMS = NO_PERMISSIONS;
+export const ALL_PERMS = ALL_PERMISSIONS;
 
 export interface Claims {
   username: string;
@@ -43,18 +35,12 @@ export function decodeClaims(token: string): Claims {
   const payload = JSON.parse(
     new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0))),
   ) as Record<string, unknown>;
-  const workspaces: Record<string, Perms> = {};
-  for (const [k, v] of Object.entries(payload)) {
-    if (RESERVED.has(k) || !v || typeof v !== 'object' || Array.isArray(v)) continue;
-    const perms = { ...NO_PERMS };
-    for (const p of PERMISSIONS) perms[p] = (v as Record<string, unknown>)[p] === true;
-    workspaces[k] = perms;
-  }
+  const workspaces = workspaceClaims(payload);
   return {
     username: String(payload.username ?? ''),
     email: typeof payload.email === 'string' ? payload.email : undefined,
     exp: typeof payload.exp === 'number' ? payload.exp : 0,
-    admin: payload.kloudak_admin === true,
+    admin: payload[ADMIN_CLAIM] === true,
     workspaces,
   };
 }
