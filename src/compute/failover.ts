@@ -11,16 +11,13 @@
 // retried every few seconds, until the old copy is fenced or destroyed. A restart is a state in compute's
 // record ('restarting' on the new host), so a crash or a redelivery resumes it instead of doing it twice.
 import { randomUUID } from 'node:crypto';
-import { posix } from 'node:path';
 import type { Consumer, Delivery } from '../lib/bus/bus.ts';
 import { MalformedMessage, QUEUES } from '../lib/bus/bus.ts';
 import { run } from '../lib/exec.ts';
 import { callJson, expectOk } from '../lib/httpclient.ts';
 import { createNotifier, type Notifier } from '../lib/notify.ts';
 import type { ComputeContext } from './context.ts';
-import { domainXml } from './domain.ts';
-import { poolFile } from './storage.ts';
-import { portsOf, type VmRow } from './vms.ts';
+import { portsOf, vmDomainXml, type BootSpec, type VmRow } from './vms.ts';
 
 /** Where monitoring announces a host seen up again (src/monitoring/collector.ts HOST_UP_QUEUE). */
 export const HOST_UP_QUEUE = 'host_up';
@@ -58,19 +55,13 @@ export interface Failover {
   stop(): Promise<void>;
 }
 
-interface TemplateSpec {
-  kernel?: string | null;
-  initrd?: string | null;
-  cmdline?: string | null;
-}
-
 const LOCKED = /resource busy|is locked|Failed to get "write" lock|Failed to acquire lock/i;
 
 export async function startFailover(o: FailoverOptions): Promise<Failover> {
   const { ctx } = o;
   const log = ctx.log.child({ worker: 'failover' });
   const notifier: Notifier | undefined = o.notificationUrl ? createNotifier({ url: o.notificationUrl, token: o.token, log, timeoutMs: 3000, retries: 1 }) : undefined;
-  const templates = new Map<string, TemplateSpec>();
+  const templates = new Map<string, BootSpec>();
   const movedFrom = new Map<number, string>();
   const lastWarn = new Map<string, number>();
   const warnOnce = (key: string, obj: Record<string, unknown>, msg: string) => {
@@ -79,14 +70,14 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
     log.warn(obj, msg);
   };
 
-  async function templateOf(vm: VmRow): Promise<TemplateSpec> {
+  async function templateOf(vm: VmRow): Promise<BootSpec> {
     const cached = templates.get(vm.task_id);
     if (cached) return cached;
     const a = await callJson<{ template?: string }>('GET', `${o.inventoryUrl}/${encodeURIComponent(vm.workspace)}/vms/${encodeURIComponent(vm.name)}/`, { token: await o.token(), timeout: 10 });
     const name = expectOk(a, `inventory vm ${vm.workspace}/${vm.name}`).template;
     const row = name ? await ctx.db.selectFrom('templates').select('spec').where('name', '=', name).executeTakeFirst() : undefined;
     if (!row) throw new Error(`template ${name ?? '?'} of vm ${vm.workspace}/${vm.name} is not in the catalogue`);
-    const spec = row.spec as TemplateSpec;
+    const spec = row.spec as BootSpec;
     templates.set(vm.task_id, spec);
     return spec;
   }
@@ -95,22 +86,7 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
   async function xmlFor(vm: VmRow, host: HostRow): Promise<string> {
     const pool = await ctx.catalogue.pool(vm.pool);
     if (!pool) throw new Error(`pool ${vm.pool} is not in the catalogue`);
-    const t = await templateOf(vm);
-    return domainXml({
-      name: vm.domain,
-      uuid: vm.task_id,
-      title: `${vm.workspace}/${vm.name}`,
-      type: host.domain_type === 'kvm' ? 'kvm' : 'qemu',
-      memoryMib: vm.memory_mib,
-      vcpus: vm.vcpus,
-      disk: posix.join(vm.dir, 'disk.qcow2'),
-      seed: posix.join(vm.dir, 'seed.iso'),
-      console: posix.join(vm.dir, 'console.log'),
-      kernel: t.kernel ? poolFile(pool.path, t.kernel) : null,
-      initrd: t.initrd ? poolFile(pool.path, t.initrd) : null,
-      cmdline: t.cmdline,
-      nics: vm.nics,
-    });
+    return vmDomainXml(vm, host, pool.path, await templateOf(vm));
   }
 
   const downHosts = async () => ctx.db.selectFrom('hosts').selectAll().where('up', '=', false).execute();

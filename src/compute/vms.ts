@@ -16,14 +16,39 @@ export const vmByTask = (ctx: ComputeContext, taskId: string) => ctx.db.selectFr
 export const vmByName = (ctx: ComputeContext, ws: string, name: string) =>
   ctx.db.selectFrom('vms').selectAll().where('workspace', '=', ws).where('name', '=', name).executeTakeFirst();
 
-interface Template {
+/** How a template boots: straight into its kernel when it names one, else from its disk. */
+export interface BootSpec {
+  kernel?: string | null;
+  initrd?: string | null;
+  cmdline?: string | null;
+}
+
+interface Template extends BootSpec {
   cpu: number;
   ram: number;
   disk: number;
   image: string;
-  kernel?: string | null;
-  initrd?: string | null;
-  cmdline?: string | null;
+}
+
+/** A VM's files in its directory on the pool. */
+const filesOf = (dir: string) => ({ disk: posix.join(dir, 'disk.qcow2'), seed: posix.join(dir, 'seed.iso'), console: posix.join(dir, 'console.log') });
+
+/** The VM's domain on `host`. Every path is on the shared pool, so any host of the area defines the same
+ * domain (createVm first, the failover worker on another host later). */
+export function vmDomainXml(vm: VmRow, host: { domain_type: string }, poolPath: string, boot: BootSpec): string {
+  return domainXml({
+    name: vm.domain,
+    uuid: vm.task_id,
+    title: `${vm.workspace}/${vm.name}`,
+    type: host.domain_type === 'kvm' ? 'kvm' : 'qemu',
+    memoryMib: vm.memory_mib,
+    vcpus: vm.vcpus,
+    ...filesOf(vm.dir),
+    kernel: boot.kernel ? poolFile(poolPath, boot.kernel) : null,
+    initrd: boot.initrd ? poolFile(poolPath, boot.initrd) : null,
+    cmdline: boot.cmdline,
+    nics: vm.nics,
+  });
 }
 
 /** Places the VM and records the placement before touching any host, so a redelivery reuses it. */
@@ -79,8 +104,7 @@ export async function createVm(ctx: ComputeContext, t: TaskMessage) {
   const pool = (await ctx.catalogue.pool(vm.pool))!;
   const template = t.template as Template;
   const area = t.area as { subnet: string; gateway: string };
-  const disk = posix.join(vm.dir, 'disk.qcow2');
-  const seed = posix.join(vm.dir, 'seed.iso');
+  const { disk, seed } = filesOf(vm.dir);
   // Every step is idempotent (an existing disk is kept, define replaces the same definition, starting a
   // running domain is done), so a redelivered create after a crash just runs them again.
   const prefix = parseSubnet(area.subnet)?.prefix ?? 24;
@@ -94,24 +118,7 @@ export async function createVm(ctx: ComputeContext, t: TaskMessage) {
     ),
   });
   await ctx.storage.prepareVolumes(host.address, { dir: vm.dir, base: poolFile(pool.path, template.image), disk, sizeGib: template.disk, seed, seedBytes: iso });
-  await ctx.hypervisor.define(
-    host.libvirt_uri,
-    domainXml({
-      name: vm.domain,
-      uuid: t.task_id,
-      title: `${t.owner}/${t.name}`,
-      type: host.domain_type === 'kvm' ? 'kvm' : 'qemu',
-      memoryMib: vm.memory_mib,
-      vcpus: vm.vcpus,
-      disk,
-      seed,
-      console: posix.join(vm.dir, 'console.log'),
-      kernel: template.kernel ? poolFile(pool.path, template.kernel) : null,
-      initrd: template.initrd ? poolFile(pool.path, template.initrd) : null,
-      cmdline: template.cmdline,
-      nics: vm.nics,
-    }),
-  );
+  await ctx.hypervisor.define(host.libvirt_uri, vmDomainXml(vm, host, pool.path, template));
   await ctx.hypervisor.start(host.libvirt_uri, vm.domain);
   await ctx.db.updateTable('vms').set({ state: 'running' }).where('id', '=', vm.id).execute();
   return { vm, host };
