@@ -34,13 +34,14 @@ export async function ensurePostgresDatabase(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: u.toString(), connectionTimeoutMillis: 10_000 });
   await client.connect();
   try {
-    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (found.rowCount === 0) {
-      try {
-        await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
-      } catch (e) {
-        if ((e as { code?: string }).code !== '42P04') throw e; // created meanwhile by another instance
-      }
+    const exists = async () => (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount !== 0;
+    if (await exists()) return;
+    try {
+      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+    } catch (e) {
+      // Instances starting together race to create it: the loser sees 42P04 (duplicate_database) or, when
+      // both were inside CREATE at once, 23505 on pg_database's unique index. Either way it exists now.
+      if (!(await exists())) throw e;
     }
   } finally {
     await client.end();

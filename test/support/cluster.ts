@@ -28,6 +28,8 @@ export interface Cluster {
   procs: ServiceProcess[];
   start(service: string, index: number): Promise<ServiceProcess>;
   kill(p: ServiceProcess): Promise<void>;
+  /** The last lines each process wrote, for a failing test's report. */
+  logs(chars?: number): string;
   /** Starts again every instance whose process has exited, as systemd's Restart=always would. */
   revive(): Promise<void>;
   stop(): Promise<void>;
@@ -44,6 +46,20 @@ async function freePort(): Promise<number> {
       s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/** Compute and network serve no HTTP: they are ready when RabbitMQ counts every instance on its queue. */
+async function workersReady(cluster: Cluster, counts: Record<string, number>, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (const [service, queue] of [['compute', 'vm'], ['network', 'network']] as const) {
+    const want = counts[service] ?? 0;
+    while ((await consumers(queue, cluster.vhost)) < want) {
+      const dead = cluster.procs.find((p) => p.service === service && !isAlive(p));
+      if (dead) throw new Error(`${service}#${dead.index} exited: ${dead.output.join('').slice(-2000)}`);
+      if (Date.now() > deadline) throw new Error(`${service}: fewer than ${want} consumers on ${queue}\n${cluster.logs()}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 async function waitHealthy(url: string, p: ServiceProcess, timeoutMs = 60_000) {
@@ -75,6 +91,8 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
   const inventoryPort = await freePort();
   const controllerPorts = await Promise.all(Array.from({ length: counts.controller ?? 0 }, freePort));
   const notificationPorts = await Promise.all(Array.from({ length: counts.notification ?? 0 }, freePort));
+  // Each monitoring process serves the stats API: on one machine each needs its own port.
+  const statsPorts = await Promise.all(Array.from({ length: counts.monitoring ?? 0 }, freePort));
   const inventoryUrl = `http://127.0.0.1:${inventoryPort}`;
   const env: Record<string, string> = {
     KLOUDAK_INVENTORY_URL: inventoryUrl,
@@ -91,7 +109,8 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
     KLOUDAK_ADMIN_PASSWORD: adminPassword,
     KLOUDAK_BIND: '127.0.0.1',
     KLOUDAK_RETRY_WAIT: '0.5',
-    KLOUDAK_LOG_LEVEL: 'warn',
+    // KLOUDAK_TEST_CLUSTER_LOG_LEVEL=info to follow a task through every process when a test fails.
+    KLOUDAK_LOG_LEVEL: process.env.KLOUDAK_TEST_CLUSTER_LOG_LEVEL ?? 'warn',
     ...extraEnv,
   };
   const procs: ServiceProcess[] = [];
@@ -104,6 +123,7 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
       own.KLOUDAK_NOTIFICATION_URL = `ws://127.0.0.1:${notificationPorts[index % notificationPorts.length]}`;
     }
     if (service === 'notification') own.KLOUDAK_NOTIFICATION_PORT = String((port = notificationPorts[index]!));
+    if (service === 'monitoring') own.KLOUDAK_STATS_PORT = String((port = statsPorts[index]!));
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLOUDAK_'))) as Record<string, string>;
     const child = spawn(process.execPath, ['bin/kloudak.js', 'serve', service], { env: { ...base, ...env, ...own }, stdio: ['ignore', 'pipe', 'pipe'] });
     const p: ServiceProcess = { service, index, port, child, output: [] };
@@ -130,6 +150,7 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
     procs,
     start,
     kill,
+    logs: (chars = 4000) => procs.map((p) => `--- ${p.service}#${p.index} (pid ${p.child.pid})\n${p.output.join('').slice(-chars)}`).join('\n'),
     async revive() {
       const latest = new Map<string, ServiceProcess>();
       for (const p of procs) latest.set(`${p.service}/${p.index}`, p);
@@ -146,5 +167,6 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
   await start('inventory', 0);
   for (const s of ['notification', 'controller', 'compute', 'network', 'monitoring'])
     for (let i = 0; i < (counts[s] ?? 0); i++) await start(s, i);
+  await workersReady(cluster, counts);
   return cluster;
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { LabStatus } from '../../src/lab/index.ts';
 import { callJson } from '../../src/lib/httpclient.ts';
 import { cliEnv, kloudak } from '../cli/support.ts';
-import { startCluster, type Cluster } from '../support/cluster.ts';
+import { isAlive, startCluster, type Cluster } from '../support/cluster.ts';
 import { uniqueName } from '../support/env.ts';
 import { ensureLab, labConfig, labDomains, readConsole, registerTestLab } from '../support/lab.ts';
 import { until } from '../support/platform.ts';
@@ -50,7 +50,18 @@ describe('a distributed deployment (every service its own process)', () => {
     assert.equal((await kloudak(env, ['vm', 'show', name, '-w', ws])).code, 4);
   });
 
-  test('SIGKILL of one instance of each service during a create does not stop it', async () => {
+  test('SIGKILL of one instance of each service during a create does not stop it', async (t) => {
+    try {
+      await createWhileKilling();
+    } catch (e) {
+      t.diagnostic(cluster.logs());
+      throw e;
+    }
+  });
+
+  async function createWhileKilling() {
+    // A process that died on its own before the kills would make this test prove less than it says.
+    assert.deepEqual(cluster.procs.filter((p) => !isAlive(p)).map((p) => `${p.service}#${p.index}`), [], 'every instance up');
     const name = uniqueName('vm');
     const create = kloudak(env, ['vm', 'create', name, '-w', ws, '--template', 'kloudak-test', '--area', 'lab', '--password', 'pw-secret', '--wait'], 240_000);
     // The CLI talks to controller 0 and notification 0; the second instance of each, one compute, one
@@ -69,5 +80,5 @@ describe('a distributed deployment (every service its own process)', () => {
     await until('the guest up line', () => readConsole(lab, task.task_id).includes(`kloudak-guest up ${name} ${show.ip}`) || undefined, 120_000, 500);
     const gone = await kloudak(env, ['vm', 'delete', name, '-w', ws, '--wait'], 120_000);
     assert.equal(gone.code, 0, gone.stderr);
-  });
+  }
 });
