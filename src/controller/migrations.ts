@@ -44,4 +44,10 @@ export const controllerMigrations: Record<string, Migration> = {
       await db.schema.alterTable('tasks').addColumn('undos', 'jsonb').execute();
     },
   },
+  '003_unfinished_index': {
+    // Metrics and the accept sweeper look only at unfinished tasks, a handful among all the finished ones.
+    async up(db: Kysely<any>) {
+      await db.schema.createIndex('tasks_unfinished').on('tasks').columns(['status', 'created_at']).where(sql.ref('finished_at'), 'is', null).execute();
+    },
+  },
 };

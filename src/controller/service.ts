@@ -12,6 +12,7 @@ import { serviceSecret } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import type { ControllerContext, RoomNotifier } from './context.ts';
 import { createInventoryApi } from './inventory.ts';
+import { createControllerMetrics } from './metrics.ts';
 import { controllerMigrations } from './migrations.ts';
 import { startRelay, type Relay } from './relay.ts';
 import { consumeResults } from './results.ts';
@@ -67,6 +68,7 @@ export async function createController(o: ControllerOptions): Promise<Controller
     health: async () => void (await sql`select 1`.execute(database.db)),
   });
   controllerRoutes(app, ctx);
+  createControllerMetrics(app.metrics, database.db, log);
   await app.ready();
   return {
     app,

@@ -64,6 +64,7 @@ export function staleAccepting(db: Db, olderThanSeconds: number) {
   return db
     .selectFrom('tasks')
     .select(['id', 'undos', 'request_id'])
+    .where('finished_at', 'is', null) // lets the partial index tasks_unfinished answer
     .where('status', '=', 'accepting')
     .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`)
     .execute();

@@ -233,6 +233,32 @@ for (const [backend, busKind] of COMBOS) {
         await worker.stop();
       }
     });
+
+    test('/metrics counts a task no worker takes, and forgets it once it ends', async () => {
+      const { ws, token, area } = await workspace();
+      const scrape = async () => {
+        const text = await (await fetch(`${p.controllerUrl}/metrics`)).text();
+        // A sample line: name{labels} value (every service adds its own label, service="controller").
+        const value = (name: string, label = '') =>
+          Number(text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label))?.split(' ').pop());
+        return { pending: value('kloudak_controller_unfinished_tasks', 'status="pending"'), oldest: value('kloudak_controller_oldest_unfinished_task_seconds'), outbox: value('kloudak_controller_outbox_unpublished') };
+      };
+      const before = await scrape();
+      assert.ok(Number.isFinite(before.pending) && Number.isFinite(before.oldest) && Number.isFinite(before.outbox), JSON.stringify(before));
+      const r = await p.call('POST', '/vms/', token, vmBody(ws, area)); // no worker of this workspace is listening
+      assert.equal(r.status, 202);
+      await new Promise((res) => setTimeout(res, 1100));
+      const waiting = await scrape();
+      assert.equal(waiting.pending, before.pending + 1, 'the task counts as pending');
+      assert.ok(waiting.oldest >= 1, `the oldest unfinished task is at least a second old (${waiting.oldest})`);
+      const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'successful', host: 'h1' }));
+      try {
+        assert.equal((await waitTask(r.body.task_id, token)).status, 'successful');
+        assert.equal((await scrape()).pending, before.pending, 'no longer counted once successful');
+      } finally {
+        await worker.stop();
+      }
+    });
   });
 }
 
