@@ -20,9 +20,9 @@ const spec = {
   INVENTORY_PORT: { kind: 'int', default: '5000', min: 0, max: 65535, doc: 'inventory and dashboard port' },
   CONTROLLER_PORT: { kind: 'int', default: '8000', min: 0, max: 65535, doc: 'controller port' },
   NOTIFICATION_PORT: { kind: 'int', default: '3000', min: 0, max: 65535, doc: 'notification websocket port' },
-  INVENTORY_URL: { kind: 'url', default: 'http://127.0.0.1:5000', protocols: ['http:', 'https:'], doc: 'how services reach inventory' },
-  NOTIFICATION_URL: { kind: 'url', default: 'ws://127.0.0.1:3000', protocols: ['ws:', 'wss:'], doc: 'how services reach notification' },
-  CONTROLLER_URL: { kind: 'url', default: 'http://127.0.0.1:8000', protocols: ['http:', 'https:'], doc: "where inventory forwards the dashboard's /api/controller/ calls" },
+  INVENTORY_URL: { kind: 'url', default: 'http://127.0.0.1:5000', protocols: ['http:', 'https:'], doc: 'how services reach inventory (unset: 127.0.0.1 at KLOUDAK_INVENTORY_PORT)' },
+  NOTIFICATION_URL: { kind: 'url', default: 'ws://127.0.0.1:3000', protocols: ['ws:', 'wss:'], doc: 'how services reach notification (unset: 127.0.0.1 at KLOUDAK_NOTIFICATION_PORT)' },
+  CONTROLLER_URL: { kind: 'url', default: 'http://127.0.0.1:8000', protocols: ['http:', 'https:'], doc: "where inventory forwards the dashboard's /api/controller/ calls (unset: 127.0.0.1 at KLOUDAK_CONTROLLER_PORT)" },
   INVENTORY_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL; PGlite under the data dir when unset' },
   CONTROLLER_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for the controller' },
   COMPUTE_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for compute' },
@@ -129,6 +129,19 @@ function parseOne(name: string, s: Spec, raw: string): { value?: unknown; proble
   }
 }
 
+// On one machine a service moved to another port is still found: an unset URL follows its service's port
+// (a bad port is reported as itself, not again as a bad URL).
+type Given = (k: ConfigKey) => string | undefined;
+const onPort = (scheme: string, port: ConfigKey) => (given: Given) => {
+  const p = given(port)?.trim();
+  return p && /^[1-9]\d*$/.test(p) ? `${scheme}://127.0.0.1:${p}` : undefined; // 0 is any port: unknown here
+};
+const LOCAL_URLS: Partial<Record<ConfigKey, (given: Given) => string | undefined>> = {
+  INVENTORY_URL: onPort('http', 'INVENTORY_PORT'),
+  CONTROLLER_URL: onPort('http', 'CONTROLLER_PORT'),
+  NOTIFICATION_URL: onPort('ws', 'NOTIFICATION_PORT'),
+};
+
 /** Parses the configuration once; throws ConfigError naming every bad value (secrets never echoed). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<ConfigKey, string>> = {}): Config {
   const problems: string[] = [];
@@ -152,10 +165,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       problems.push(`${key}: unknown setting`);
   }
   const out: Record<string, unknown> = {};
-  for (const [short, s] of Object.entries(spec) as [ConfigKey, Spec][]) {
+  const given = (short: ConfigKey) => {
     const name = `KLOUDAK_${short}`;
     const fromFile = file[name] ?? file[short];
-    const raw = overrides[short] ?? env[name] ?? (fromFile === undefined ? undefined : String(fromFile)) ?? s.default;
+    return overrides[short] ?? env[name] ?? (fromFile === undefined ? undefined : String(fromFile));
+  };
+  for (const [short, s] of Object.entries(spec) as [ConfigKey, Spec][]) {
+    const name = `KLOUDAK_${short}`;
+    const raw = given(short) ?? LOCAL_URLS[short]?.(given) ?? s.default;
     if (raw === undefined) continue;
     const { value, problem } = parseOne(name, s, raw);
     if (problem) problems.push(s.kind === 'secret' ? problem.replace(/=.*?:/, ':') : problem);

@@ -38,7 +38,7 @@ export interface Cluster {
 /** Neither exited nor killed by a signal (a SIGKILLed child has exitCode null and must not count as live). */
 export const isAlive = (p: ServiceProcess) => p.child.exitCode === null && p.child.signalCode === null;
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.listen(0, '127.0.0.1', () => {
