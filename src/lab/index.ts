@@ -4,7 +4,7 @@
 import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { run, tryRun } from './exec.ts';
-import { ensureRootNet, removeRootNet, setHostLinks, netnsList, labRootLinks } from './net.ts';
+import { ensureRootNet, removeRootNet, setHostLinks, waitHostReachable, netnsList, labRootLinks } from './net.ts';
 import { ensureNsDir, ensureHost, destroyHost, hostHandle, hostProcs, daemonPids, hostPublicKey, isMountpoint, missingBinds, mountsUnder } from './host.ts';
 import { detectDomainType, ensureGuestTemplate, templatePaths } from './guest.ts';
 import {
@@ -227,6 +227,7 @@ async function setCut(stateDir: string, name: string, cut: boolean): Promise<voi
   const host = rec?.hosts.find((h) => h.name === name);
   if (!rec || !host) throw new Error(`no lab host ${name} in ${paths.record}`);
   await setHostLinks(host.index, !cut);
+  if (!cut) await waitHostReachable(host.index);
   rec.cut = cut ? [...new Set([...rec.cut, name])] : rec.cut.filter((n) => n !== name);
   await writeRecord(paths, rec);
 }
