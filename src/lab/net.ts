@@ -1,7 +1,7 @@
 // Root-namespace side of the lab network: three plain Linux bridges (management, public uplink, private
 // trunk) and, per host, one veth pair into each. Plain bridges forward 802.1Q-tagged frames unchanged,
 // which is all a trunk between OVS bridges needs (vlan_filtering is missing in this kernel anyway).
-import { createConnection } from 'node:net';
+import { tcpReach } from '../lib/tcp.ts';
 import { run, tryRun, waitFor } from './exec.ts';
 import { NET, hostLinks, hostIp } from './state.ts';
 
@@ -81,21 +81,7 @@ export async function waitHostReachable(index: number): Promise<void> {
   // While cut, the host's address was marked unreachable (a FAILED neighbour entry): connections fail with
   // "No route to host" for seconds after the links are up. Restored means sshd answers again.
   await tryIp(['neigh', 'flush', 'to', hostIp(index)]);
-  await waitFor(`${hostIp(index)}:22 to answer after the links came up`, async () => ((await tcpAnswers(hostIp(index), 22, 1000)) ? true : undefined), 30_000, 250);
-}
-
-/** Whether a TCP connection to ip:port opens within timeoutMs (closed at once). */
-function tcpAnswers(address: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: address, port, timeout: timeoutMs });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('timeout', () => done(false));
-    socket.once('error', () => done(false));
-  });
+  await waitFor(`${hostIp(index)}:22 to answer after the links came up`, () => tcpReach(hostIp(index), 22, 1000).then(() => true, () => undefined), 30_000, 250);
 }
 
 export async function netnsList(): Promise<string[]> {

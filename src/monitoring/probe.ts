@@ -1,8 +1,8 @@
 // What a monitoring worker reads from a host: libvirt's node facts and running domains' stats (one virsh
 // invocation per host per cycle: one connection), and a pool's size and free space (df over SSH). The role
 // is `HostProbe`; the adapter runs virsh and ssh with argument arrays and a timeout.
-import { connect } from 'node:net';
 import { CommandError, run } from '../lib/exec.ts';
+import { tcpReach } from '../lib/tcp.ts';
 import type { HostShell } from '../lib/ssh.ts';
 
 export interface DomainFacts {
@@ -130,22 +130,6 @@ export function endpointOf(uri: string): { host: string; port: number } | undefi
   const transport = /^[a-z0-9]+\+([a-z0-9]+):$/.exec(u.protocol)?.[1] ?? 'tls';
   const port = u.port ? Number(u.port) : DEFAULT_PORTS[transport];
   return port ? { host: u.hostname.replace(/^\[|\]$/g, ''), port } : undefined;
-}
-
-/** A TCP connection to host:port within timeoutMs, closed at once. */
-export function tcpReach(host: string, port: number, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const sock = connect({ host, port });
-    const done = (e?: Error) => {
-      clearTimeout(timer);
-      sock.destroy();
-      if (e) reject(e);
-      else resolve();
-    };
-    const timer = setTimeout(() => done(new Error(`${host}:${port} unreachable: no answer within ${timeoutMs} ms`)), timeoutMs);
-    sock.once('connect', () => done());
-    sock.once('error', (e) => done(new Error(`${host}:${port} unreachable: ${e.message}`)));
-  });
 }
 
 export function createVirshProbe(shell: HostShell): HostProbe {

@@ -79,13 +79,14 @@ describe('kloudak up on one machine', () => {
 
     // Every service answers, and they reach each other: a network task goes controller -> bus -> network
     // -> controller and ends successful.
-    let token = (await callJson<{ token: string }>('POST', `${inv}/login/`, { body: { username: 'admin', password } })).body.token;
+    const login = async () => (await callJson<{ token?: string }>('POST', `${inv}/login/`, { body: { username: 'admin', password } })).body.token;
+    let token = await login();
     assert.ok(token, 'the printed password logs in');
     const ws = uniqueName('upws');
     const net = uniqueName('n');
     assert.equal((await callJson('POST', `${inv}/workspaces/`, { token, body: { name: ws } })).status, 201);
     // A token carries the workspaces of its moment: log in again to act in the new one.
-    token = (await callJson<{ token: string }>('POST', `${inv}/login/`, { body: { username: 'admin', password } })).body.token;
+    token = await login();
     const made = await callJson<{ task_id: string }>('POST', `${ctl}/networks/`, { token, body: { owner: ws, name: net } });
     assert.equal(made.status, 202, JSON.stringify(made.body));
     const task = await callJson<{ status: string }>('GET', `${ctl}/task/${made.body.task_id}/?wait=60`, { token, timeout: 70 });
@@ -95,8 +96,8 @@ describe('kloudak up on one machine', () => {
 
     const second = await up(env);
     assert.match(second.out(), /Admin: +admin \(password in \S+admin-password\)/, 'the password is not printed again');
-    assert.doesNotMatch(second.out(), new RegExp(password.replace(/[-]/g, '\\-')), 'nor anywhere else');
-    const again = (await callJson<{ token: string }>('POST', `${inv}/login/`, { body: { username: 'admin', password } })).body.token;
+    assert.ok(!second.out().includes(password), 'nor anywhere else');
+    const again = await login();
     assert.ok(again, 'the same admin password still logs in');
     const kept = await callJson<{ name: string }>('GET', `${inv}/${ws}/networks/${net}/`, { token: again });
     assert.equal(kept.status, 200, 'the network made before the restart is still there');

@@ -23,13 +23,13 @@ test('four instances opening a database that does not exist yet all start, and m
   const url = pgDatabaseUrl('kt_race');
   const opened = await Promise.allSettled(Array.from({ length: 4 }, () => openDatabase<Db>({ url, dir: '', migrations })));
   const errors = opened.flatMap((o) => (o.status === 'rejected' ? [String(o.reason)] : []));
+  const databases = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
   try {
     assert.deepEqual(errors, []);
-    const db = (opened[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof openDatabase<Db>>>>).value.db;
-    const applied = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db);
+    const applied = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(databases[0].db);
     assert.deepEqual(applied.rows.map((r) => r.name), ['001']);
   } finally {
-    for (const o of opened) if (o.status === 'fulfilled') await o.value.close();
+    for (const d of databases) await d.close();
     const admin = new pg.Client({ connectionString: `${TEST_PG}/postgres` });
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS "${new URL(url).pathname.slice(1)}"`);
