@@ -10,7 +10,14 @@ import { labCutHost, labRestoreHost, labUp } from '../src/lab/index.ts';
 import { createLogger } from '../src/lib/log.ts';
 import { createMonitoring } from '../src/monitoring/service.ts';
 import { uniqueName } from '../test/support/env.ts';
-import { destroyComputeVms, ensureLab, LAB_DIR, labConfig, readConsole, registerTestLab } from '../test/support/lab.ts';
+import {
+  destroyComputeVms,
+  ensureLab,
+  LAB_DIR,
+  labConfig,
+  readConsole,
+  registerTestLab,
+} from '../test/support/lab.ts';
 import { startPlatform, until } from '../test/support/platform.ts';
 import { benchMain, emit, note, onCleanup, round } from './support.ts';
 
@@ -37,7 +44,15 @@ await benchMain(async () => {
   const monitoring = await createMonitoring({ config, log: log('monitoring'), bus: p.bus });
   onCleanup('monitoring', () => monitoring.close());
   const mdb = monitoring.database.db;
-  const seen = (host: string) => until(`monitoring to check ${host}`, async () => (await mdb.selectFrom('hosts').select('seen_at').where('name', '=', host).executeTakeFirst())?.seen_at ?? undefined, 60_000, 200);
+  const seen = (host: string) =>
+    until(
+      `monitoring to check ${host}`,
+      async () =>
+        (await mdb.selectFrom('hosts').select('seen_at').where('name', '=', host).executeTakeFirst())
+          ?.seen_at ?? undefined,
+      60_000,
+      200,
+    );
 
   const admin = await p.inv.adminToken();
   const ws = uniqueName('ws');
@@ -52,14 +67,31 @@ await benchMain(async () => {
   const names = [uniqueName('fa'), uniqueName('fb')];
   const guests = await Promise.all(
     names.map(async (name) => {
-      const r = await p.call('POST', '/vms/', token, { name, owner: ws, area: 'lab', template: 'kloudak-test', password: 'pw' });
+      const r = await p.call('POST', '/vms/', token, {
+        name,
+        owner: ws,
+        area: 'lab',
+        template: 'kloudak-test',
+        password: 'pw',
+      });
       if (r.status !== 202) throw new Error(JSON.stringify(r.body));
       const t = await p.call('GET', `/task/${r.body.task_id}/?wait=180`, token);
       if (t.body.status !== 'successful') throw new Error(JSON.stringify(t.body));
-      return { name, task: r.body.task_id as string, ip: r.body.ip as string, domain: `kloudak-${r.body.task_id}` };
+      return {
+        name,
+        task: r.body.task_id as string,
+        ip: r.body.ip as string,
+        domain: `kloudak-${r.body.task_id}`,
+      };
     }),
   );
-  for (const g of guests) await until(`${g.name} up`, () => readConsole(lab, g.task).includes(`kloudak-guest up ${g.name} ${g.ip}`) || undefined, 180_000, 500);
+  for (const g of guests)
+    await until(
+      `${g.name} up`,
+      () => readConsole(lab, g.task).includes(`kloudak-guest up ${g.name} ${g.ip}`) || undefined,
+      180_000,
+      500,
+    );
   await registerTestLab(lab, p.inv.url, admin);
   await seen(h2.name);
 
@@ -74,10 +106,24 @@ await benchMain(async () => {
     await until(
       'failover',
       async () => {
-        if (!detectedAt && (await mdb.selectFrom('hosts').select('up').where('name', '=', h1.name).executeTakeFirst())?.up === false) detectedAt = Date.now();
+        if (
+          !detectedAt &&
+          (await mdb.selectFrom('hosts').select('up').where('name', '=', h1.name).executeTakeFirst())?.up ===
+            false
+        )
+          detectedAt = Date.now();
         if (!restartedAt) {
-          const rows = await compute.ctx.db.selectFrom('vms').select(['host', 'state']).where('domain', 'in', guests.map((g) => g.domain)).execute();
-          if (rows.length === guests.length && rows.every((r) => r.host === h2.name && r.state === 'running')) restartedAt = Date.now();
+          const rows = await compute.ctx.db
+            .selectFrom('vms')
+            .select(['host', 'state'])
+            .where(
+              'domain',
+              'in',
+              guests.map((g) => g.domain),
+            )
+            .execute();
+          if (rows.length === guests.length && rows.every((r) => r.host === h2.name && r.state === 'running'))
+            restartedAt = Date.now();
         }
         const up = guests.every((g) => {
           const c = readConsole(lab, g.task);
@@ -93,7 +139,20 @@ await benchMain(async () => {
     await labRestoreHost(LAB_DIR, h1.name);
   }
   const s = (ms: number) => round(ms / 1000, 1);
-  emit({ figure: 'failover: host cut to both guests up on the other host', kloudak: s(upAt - cutAt), baseline: null, unit: 's', detection: s(detectedAt - cutAt), restart: s(restartedAt - detectedAt), boot: s(upAt - restartedAt) });
-  emit({ figure: `failover: detection (${CHECKS} checks, ${INTERVAL} s interval)`, kloudak: s(detectedAt - cutAt), baseline: CHECKS * INTERVAL, unit: 's' });
+  emit({
+    figure: 'failover: host cut to both guests up on the other host',
+    kloudak: s(upAt - cutAt),
+    baseline: null,
+    unit: 's',
+    detection: s(detectedAt - cutAt),
+    restart: s(restartedAt - detectedAt),
+    boot: s(upAt - restartedAt),
+  });
+  emit({
+    figure: `failover: detection (${CHECKS} checks, ${INTERVAL} s interval)`,
+    kloudak: s(detectedAt - cutAt),
+    baseline: CHECKS * INTERVAL,
+    unit: 's',
+  });
   for (const g of guests) await p.call('DELETE', '/vms/', token, { owner: ws, name: g.name });
 });

@@ -39,9 +39,16 @@ Promise.all(Array.from({ length: connections }, loop)).then(() => {
 });
 `;
 
-function load(url: string, headers: Record<string, string>, seconds: number): Promise<{ rps: number; failed: number; bytes: number }> {
+function load(
+  url: string,
+  headers: Record<string, string>,
+  seconds: number,
+): Promise<{ rps: number; failed: number; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(LOADGEN, { eval: true, workerData: { url, headers, seconds, connections: CONNECTIONS } });
+    const w = new Worker(LOADGEN, {
+      eval: true,
+      workerData: { url, headers, seconds, connections: CONNECTIONS },
+    });
     w.once('message', resolve);
     w.once('error', reject);
   });
@@ -62,25 +69,44 @@ try {
   await inv.call('POST', '/templates/', admin, { name: 'bench-tpl', cpu: 1, ram: 1, disk: 10 });
   const db = inv.inventory.database.db;
   const w = await db.selectFrom('workspaces').select('id').where('name', '=', ws).executeTakeFirstOrThrow();
-  const area = await db.selectFrom('areas').select('id').where('name', '=', 'bench-area').executeTakeFirstOrThrow();
-  const tpl = await db.selectFrom('templates').select('id').where('name', '=', 'bench-tpl').executeTakeFirstOrThrow();
+  const area = await db
+    .selectFrom('areas')
+    .select('id')
+    .where('name', '=', 'bench-area')
+    .executeTakeFirstOrThrow();
+  const tpl = await db
+    .selectFrom('templates')
+    .select('id')
+    .where('name', '=', 'bench-tpl')
+    .executeTakeFirstOrThrow();
   const nets = await db
     .insertInto('networks')
-    .values([0, 1, 2, 3].map((i) => ({ workspace_id: w.id, name: `net-${i}`, description: '', state: 'U', vlan: 100 + i, subnet: null })))
+    .values(
+      [0, 1, 2, 3].map((i) => ({
+        workspace_id: w.id,
+        name: `net-${i}`,
+        description: '',
+        state: 'U',
+        vlan: 100 + i,
+        subnet: null,
+      })),
+    )
     .returning('id')
     .execute();
   const vms = await db
     .insertInto('vms')
-    .values(Array.from({ length: VMS }, (_, i) => ({
-      workspace_id: w.id,
-      name: `vm-${String(i).padStart(4, '0')}`,
-      description: `bench vm ${i}`,
-      ip: `10.99.${i >> 8}.${(i & 255) + 0}`,
-      state: 'U',
-      area_id: area.id,
-      template_id: tpl.id,
-      host: `kvm${i % 4}`,
-    })))
+    .values(
+      Array.from({ length: VMS }, (_, i) => ({
+        workspace_id: w.id,
+        name: `vm-${String(i).padStart(4, '0')}`,
+        description: `bench vm ${i}`,
+        ip: `10.99.${i >> 8}.${(i & 255) + 0}`,
+        state: 'U',
+        area_id: area.id,
+        template_id: tpl.id,
+        host: `kvm${i % 4}`,
+      })),
+    )
     .returning('id')
     .execute();
   await db
@@ -91,7 +117,16 @@ try {
   // The bare endpoint: the same two queries vmViews sends (the second with one parameter per VM, as Kysely
   // compiles an IN list), the same JSON shape, no token, no membership lookup.
   bare.get<{ Params: { ws: string } }>('/:ws/vms/', async () => {
-    const { rows: list } = await pool.query<{ id: number; name: string; description: string; ip: string | null; state: string; host: string | null; area: string; template: string }>(
+    const { rows: list } = await pool.query<{
+      id: number;
+      name: string;
+      description: string;
+      ip: string | null;
+      state: string;
+      host: string | null;
+      area: string;
+      template: string;
+    }>(
       `select "vms"."id", "vms"."name", "vms"."description", "vms"."ip", "vms"."state", "vms"."host", "areas"."name" as "area", "templates"."name" as "template"
        from "vms" inner join "areas" on "areas"."id" = "vms"."area_id" inner join "templates" on "templates"."id" = "vms"."template_id"
        where "vms"."workspace_id" = $1 order by "vms"."name" limit $2`,
@@ -99,7 +134,12 @@ try {
     );
     if (!list.length) return { vms: [] };
     const ids = list.map((v) => v.id);
-    const { rows: links } = await pool.query<{ vm_id: number; network: string; ip: string | null; mac: string | null }>(
+    const { rows: links } = await pool.query<{
+      vm_id: number;
+      network: string;
+      ip: string | null;
+      mac: string | null;
+    }>(
       `select "vm_networks"."vm_id", "networks"."name" as "network", "vm_networks"."ip", "vm_networks"."mac"
        from "vm_networks" inner join "networks" on "networks"."id" = "vm_networks"."network_id"
        where "vm_networks"."vm_id" in (${ids.map((_, i) => `$${i + 1}`).join(', ')}) order by "networks"."name"`,
@@ -108,7 +148,11 @@ try {
     return {
       vms: list.map(({ id, ...v }) => {
         const mine = links.filter((n) => n.vm_id === id);
-        return { ...v, networks: mine.map((n) => n.network), interfaces: mine.map(({ network, ip, mac }) => ({ network, ip, mac })) };
+        return {
+          ...v,
+          networks: mine.map((n) => n.network),
+          interfaces: mine.map(({ network, ip, mac }) => ({ network, ip, mac })),
+        };
       }),
     };
   });
@@ -120,7 +164,8 @@ try {
   // Same answer from both, or the comparison means nothing.
   const a = (await (await fetch(kloudakUrl, { headers: auth })).json()) as { vms: unknown[] };
   const b = (await (await fetch(bareUrl)).json()) as { vms: unknown[] };
-  if (a.vms.length !== VMS || JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`answers differ: ${a.vms.length} vs ${b.vms.length} VMs`);
+  if (a.vms.length !== VMS || JSON.stringify(a) !== JSON.stringify(b))
+    throw new Error(`answers differ: ${a.vms.length} vs ${b.vms.length} VMs`);
 
   await load(bareUrl, {}, 2);
   await load(kloudakUrl, auth, 2);

@@ -19,10 +19,16 @@ try {
       ...(await Promise.all(
         Array.from({ length: Math.min(20, USERS - i) }, async () => {
           const name = uniqueName('load');
-          await callJson('POST', `${inv}/signup/`, { body: { username: name, password: `${name}-pw`, email: `${name}@load.test` } });
-          let token = (await callJson('POST', `${inv}/login/`, { body: { username: name, password: `${name}-pw` } })).body.token as string;
+          await callJson('POST', `${inv}/signup/`, {
+            body: { username: name, password: `${name}-pw`, email: `${name}@load.test` },
+          });
+          let token = (
+            await callJson('POST', `${inv}/login/`, { body: { username: name, password: `${name}-pw` } })
+          ).body.token as string;
           await callJson('POST', `${inv}/workspaces/`, { token, body: { name } });
-          token = (await callJson('POST', `${inv}/login/`, { body: { username: name, password: `${name}-pw` } })).body.token as string;
+          token = (
+            await callJson('POST', `${inv}/login/`, { body: { username: name, password: `${name}-pw` } })
+          ).body.token as string;
           return { name, token };
         }),
       )),
@@ -51,24 +57,58 @@ try {
       const controller = cluster.controllerUrls[i % cluster.controllerUrls.length];
       let n = 0;
       while (Date.now() < deadline) {
-        await timed('list vms', () => callJson('GET', `${inv}/${u.name}/vms/`, { token: u.token, retries: 0 }), [200]);
-        await timed('list networks', () => callJson('GET', `${inv}/${u.name}/networks/`, { token: u.token, retries: 0 }), [200]);
+        await timed(
+          'list vms',
+          () => callJson('GET', `${inv}/${u.name}/vms/`, { token: u.token, retries: 0 }),
+          [200],
+        );
+        await timed(
+          'list networks',
+          () => callJson('GET', `${inv}/${u.name}/networks/`, { token: u.token, retries: 0 }),
+          [200],
+        );
         const name = `net-${n++}`;
-        await timed('create network', () => callJson('POST', `${controller}/networks/`, { token: u.token, body: { owner: u.name, name } }), [202]);
-        await timed('list tasks', () => callJson('GET', `${controller}/tasks/${u.name}/?limit=20`, { token: u.token, retries: 0 }), [200]);
+        await timed(
+          'create network',
+          () =>
+            callJson('POST', `${controller}/networks/`, { token: u.token, body: { owner: u.name, name } }),
+          [202],
+        );
+        await timed(
+          'list tasks',
+          () => callJson('GET', `${controller}/tasks/${u.name}/?limit=20`, { token: u.token, retries: 0 }),
+          [200],
+        );
       }
     }),
   );
-  const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
+  const pct = (xs: number[], p: number) =>
+    [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
   let total = 0;
   let errors = 0;
   for (const [kind, s] of samples) {
     total += s.ms.length;
     errors += s.errors;
-    out({ figure: `load ${kind}: p99 latency`, kloudak: Number(pct(s.ms, 99).toFixed(1)), unit: 'ms', p50: Number(pct(s.ms, 50).toFixed(1)), requests: s.ms.length, errors: s.errors, error_statuses: s.statuses });
+    out({
+      figure: `load ${kind}: p99 latency`,
+      kloudak: Number(pct(s.ms, 99).toFixed(1)),
+      unit: 'ms',
+      p50: Number(pct(s.ms, 50).toFixed(1)),
+      requests: s.ms.length,
+      errors: s.errors,
+      error_statuses: s.statuses,
+    });
   }
-  out({ figure: `load: ${USERS} users for ${SECONDS} s, requests per second`, kloudak: Number((total / SECONDS).toFixed(1)), unit: 'req/s' });
-  out({ figure: 'load: error rate', kloudak: Number(((100 * errors) / Math.max(total, 1)).toFixed(3)), unit: '%' });
+  out({
+    figure: `load: ${USERS} users for ${SECONDS} s, requests per second`,
+    kloudak: Number((total / SECONDS).toFixed(1)),
+    unit: 'req/s',
+  });
+  out({
+    figure: 'load: error rate',
+    kloudak: Number(((100 * errors) / Math.max(total, 1)).toFixed(3)),
+    unit: '%',
+  });
 } finally {
   await cluster.stop();
 }

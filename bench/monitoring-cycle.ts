@@ -51,7 +51,16 @@ function withLatency(p: HostProbe, ms: number): HostProbe {
 async function cycleMs(workers: number, latencyMs: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'kloudak-bench-mon-'));
   const dbUrl = await createDatabase('kbench_mon');
-  const config = loadConfig({}, { DATA_DIR: dir, MONITOR_DB: dbUrl, MONITOR_INTERVAL: '3600', LOG_LEVEL: 'silent', SERVICE_SECRET: 'bench-secret-0123' });
+  const config = loadConfig(
+    {},
+    {
+      DATA_DIR: dir,
+      MONITOR_DB: dbUrl,
+      MONITOR_INTERVAL: '3600',
+      LOG_LEVEL: 'silent',
+      SERVICE_SECRET: 'bench-secret-0123',
+    },
+  );
   const bus = await createMemoryBus({ log });
   const group = createElectionGroup();
   const base = createVirshProbe(noShell);
@@ -75,7 +84,8 @@ async function cycleMs(workers: number, latencyMs: number): Promise<number> {
     const times: number[] = [];
     for (let c = 0; c < CYCLES; c++) {
       const r = await leader.cycle();
-      if (!r || r.missing.length || r.reports.length !== workers) throw new Error(`cycle incomplete: ${JSON.stringify(r)}`);
+      if (!r || r.missing.length || r.reports.length !== workers)
+        throw new Error(`cycle incomplete: ${JSON.stringify(r)}`);
       const failed = r.reports.reduce((s, x) => s + x.failed, 0);
       if (failed) throw new Error(`${failed} host checks failed`);
       times.push(r.ms);

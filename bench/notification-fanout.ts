@@ -114,7 +114,9 @@ async function measure(run: Run): Promise<Record<Target['name'], Result>> {
         roundDone = () => r(true);
         setTimeout(() => r(false), 2000).unref();
       });
-      room.sender.send(JSON.stringify({ seq, t: process.hrtime.bigint().toString(), type: 'vm', status: 'successful' }));
+      room.sender.send(
+        JSON.stringify({ seq, t: process.hrtime.bigint().toString(), type: 'vm', status: 'successful' }),
+      );
       if (!(await round)) room.lost++;
       if (run.gapMs) await sleep(run.gapMs);
     }
@@ -156,7 +158,10 @@ async function main(): Promise<void> {
   const keys = await generateKeyPair('EdDSA');
   const signer = createTokenSigner(keys.privateKey, 'bench');
   const workspace = 'bench-room';
-  const userToken = await signer.sign({ username: 'watcher', email: 'w@example.com', [workspace]: { vm_can_add: true } }, 3600);
+  const userToken = await signer.sign(
+    { username: 'watcher', email: 'w@example.com', [workspace]: { vm_can_add: true } },
+    3600,
+  );
   const serviceToken = await signer.sign({ username: 'kloudak-controller', kloudak_service: true }, 3600);
 
   const kloudak = await createNotificationService({
@@ -171,7 +176,8 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => bare.once('listening', () => r()));
   bare.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => {
-      for (const c of bare.clients) if (c !== ws && c.readyState === WebSocket.OPEN) c.send(data, { binary: isBinary });
+      for (const c of bare.clients)
+        if (c !== ws && c.readyState === WebSocket.OPEN) c.send(data, { binary: isBinary });
     });
   });
   const barePort = (bare.address() as { port: number }).port;
@@ -189,7 +195,11 @@ async function main(): Promise<void> {
     const run: Run = {
       targets: [
         { name: 'baseline', memberUrl: bareUrl, senderUrl: bareUrl },
-        { name: 'kloudak', memberUrl: k + roomPath(workspace, userToken), senderUrl: k + roomPath(workspace, serviceToken, true) },
+        {
+          name: 'kloudak',
+          memberUrl: k + roomPath(workspace, userToken),
+          senderUrl: k + roomPath(workspace, serviceToken, true),
+        },
       ],
       clients,
       messages,
@@ -208,7 +218,9 @@ async function main(): Promise<void> {
     `${JSON.stringify({ clients, messages, gapMs, seconds: Math.round((Date.now() - started) / 100) / 10, baseline, kloudak: ours })}\n`,
   );
   if (ours.messages < messages)
-    process.stderr.write(`time budget of ${budgetSeconds} s ran out: measured ${ours.messages} of ${messages} messages\n`);
+    process.stderr.write(
+      `time budget of ${budgetSeconds} s ran out: measured ${ours.messages} of ${messages} messages\n`,
+    );
   for (const figure of ['p50', 'p99'] as const) {
     const round = (x: number) => Math.round(x * 1000) / 1000;
     console.log(

@@ -7,16 +7,26 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { jwtVerify } from 'jose';
-import { ALL_PERMISSIONS, createTokenSigner, createTokenVerifier, ISSUER, NO_PERMISSIONS } from '../src/lib/auth.ts';
+import {
+  ALL_PERMISSIONS,
+  createTokenSigner,
+  createTokenVerifier,
+  ISSUER,
+  NO_PERMISSIONS,
+} from '../src/lib/auth.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 
 // jose verifies through WebCrypto, which runs on libuv's pool: pin the process so "one core" holds.
 if (!process.env.KLOUDAK_BENCH_PINNED && existsSync('/usr/bin/taskset')) {
-  const r = spawnSync('/usr/bin/taskset', ['-c', '0', process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url)], {
-    stdio: 'inherit',
-    env: { ...process.env, KLOUDAK_BENCH_PINNED: '1', UV_THREADPOOL_SIZE: '1' },
-  });
+  const r = spawnSync(
+    '/usr/bin/taskset',
+    ['-c', '0', process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, KLOUDAK_BENCH_PINNED: '1', UV_THREADPOOL_SIZE: '1' },
+    },
+  );
   process.exit(r.status ?? 1);
 }
 
@@ -34,7 +44,13 @@ async function rate(seconds: number, verify: () => Promise<unknown>): Promise<nu
 const { privateKey } = generateKeyPairSync('ed25519');
 const publicKey = createPublicKey(privateKey);
 const token = await createTokenSigner(privateKey, 'bench').sign(
-  { username: 'alice', email: 'alice@example.test', 'ws-one': ALL_PERMISSIONS, 'ws-two': NO_PERMISSIONS, 'ws-three': { ...NO_PERMISSIONS, vm_can_add: true } },
+  {
+    username: 'alice',
+    email: 'alice@example.test',
+    'ws-one': ALL_PERMISSIONS,
+    'ws-two': NO_PERMISSIONS,
+    'ws-three': { ...NO_PERMISSIONS, vm_can_add: true },
+  },
   3600,
 );
 const verifier = createTokenVerifier(publicKey);

@@ -13,6 +13,18 @@ while IFS= read -r line; do
 done < <(scripts/services.sh postgres rabbitmq redis zookeeper)
 export KLOUDAK_LAB_DIR=${KLOUDAK_LAB_DIR:-/tmp/kloudak-lab-test}
 
+# The lab's hosts have fixed names and addresses, and the chaos test restarts the middleware: both are one
+# per machine. A run that uses them takes this machine-wide lock, so two checkouts testing at once wait for
+# each other instead of breaking each other's hosts.
+needs_machine=$(( $# == 0 ))
+for f in "$@"; do
+  case $f in *test/system/* | *test/chaos/* | *test/hardening/secrets* | *bench/*) needs_machine=1 ;; esac
+done
+if [ "$needs_machine" = 1 ]; then
+  exec 9>"${KLOUDAK_TEST_LOCK:-/tmp/kloudak-test.lock}"
+  flock -n 9 || { echo "== waiting for another run's lab (${KLOUDAK_TEST_LOCK:-/tmp/kloudak-test.lock})"; flock 9; }
+fi
+
 if [ $# -gt 0 ]; then
   files=("$@")
 else

@@ -20,7 +20,10 @@ export interface CliConfig {
 
 export function configPath(explicit?: string): string {
   if (explicit) return resolve(explicit);
-  const base = process.env.XDG_CONFIG_HOME && process.env.XDG_CONFIG_HOME.startsWith('/') ? process.env.XDG_CONFIG_HOME : join(homedir(), '.config');
+  const base =
+    process.env.XDG_CONFIG_HOME && process.env.XDG_CONFIG_HOME.startsWith('/')
+      ? process.env.XDG_CONFIG_HOME
+      : join(homedir(), '.config');
   return join(base, 'kloudak', 'config.json');
 }
 
@@ -33,7 +36,8 @@ export function readConfig(path: string): CliConfig {
     throw e;
   }
   const parsed: unknown = JSON.parse(text);
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${path}: not a JSON object`);
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new Error(`${path}: not a JSON object`);
   return parsed;
 }
 

@@ -10,19 +10,35 @@ export interface Registered {
   hosts: string[];
 }
 
-export async function registerLab(lab: LabStatus, inventoryUrl: string, adminToken: string, names: { area?: string; pool?: string } = {}): Promise<Registered> {
+export async function registerLab(
+  lab: LabStatus,
+  inventoryUrl: string,
+  adminToken: string,
+  names: { area?: string; pool?: string } = {},
+): Promise<Registered> {
   const area = names.area ?? 'lab';
   const pool = names.pool ?? 'lab-pool';
   const put = async (kind: string, body: Record<string, unknown> & { name: string }) => {
     const created = await callJson('POST', `${inventoryUrl}/${kind}/`, { token: adminToken, body });
     if (created.status === 409 && created.body?.field === 'name') {
-      expectOk(await callJson('PUT', `${inventoryUrl}/${kind}/${body.name}/`, { token: adminToken, body }), `update ${kind} ${body.name}`);
+      expectOk(
+        await callJson('PUT', `${inventoryUrl}/${kind}/${body.name}/`, { token: adminToken, body }),
+        `update ${kind} ${body.name}`,
+      );
     } else expectOk(created, `register ${kind} ${body.name}`);
   };
   // Guests' public NICs sit on the lab's public subnet; the root namespace holds its gateway.
   await put('areas', { name: area, subnet: lab.network.publicSubnet, gateway: lab.network.publicGateway });
   for (const h of lab.hosts)
-    await put('hosts', { name: h.name, address: h.ip, libvirt_uri: h.uri, area, cpus: 2, memory: 2, domain_type: h.domainType });
+    await put('hosts', {
+      name: h.name,
+      address: h.ip,
+      libvirt_uri: h.uri,
+      area,
+      cpus: 2,
+      memory: 2,
+      domain_type: h.domainType,
+    });
   await put('pools', { name: pool, path: lab.pool.path, area, size: 20 });
   if (!lab.template) throw new Error('the lab has no test guest template (lab up --guest)');
   const t = lab.template;

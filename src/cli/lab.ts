@@ -37,11 +37,24 @@ export function labCommands(program: Command): void {
     .command('register')
     .description("register the lab's area, hosts, pool and test template with inventory (as an admin)")
     .option('--dir <path>', 'lab state directory', DEFAULT_LAB_DIR)
-    .option('--inventory <url>', 'inventory URL', process.env.KLOUDAK_INVENTORY_URL ?? 'http://127.0.0.1:5000')
+    .option(
+      '--inventory <url>',
+      'inventory URL',
+      process.env.KLOUDAK_INVENTORY_URL ?? 'http://127.0.0.1:5000',
+    )
     .option('--user <name>', 'admin user', process.env.KLOUDAK_ADMIN_USER ?? 'admin')
-    .requiredOption('--password <password>', 'admin password (or KLOUDAK_ADMIN_PASSWORD)', process.env.KLOUDAK_ADMIN_PASSWORD)
+    .requiredOption(
+      '--password <password>',
+      'admin password (or KLOUDAK_ADMIN_PASSWORD)',
+      process.env.KLOUDAK_ADMIN_PASSWORD,
+    )
     .action(async (o: { dir?: string; inventory: string; user: string; password: string }) => {
-      const login = expectOk(await callJson<{ token: string }>('POST', `${o.inventory}/login/`, { body: { username: o.user, password: o.password } }), 'login');
+      const login = expectOk(
+        await callJson<{ token: string }>('POST', `${o.inventory}/login/`, {
+          body: { username: o.user, password: o.password },
+        }),
+        'login',
+      );
       const r = await registerLab(await labStatus(dir(o)), o.inventory, login.token);
       process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     });

@@ -5,7 +5,10 @@ import { CliError, EXIT, registerCommands } from './commands/index.ts';
 
 const program = new Command('kloudak')
   .description('Kloudak: a private cloud for Linux/KVM hosts')
-  .option('--config <file>', 'CLI config file (default: $XDG_CONFIG_HOME/kloudak/config.json or ~/.config/kloudak/config.json)')
+  .option(
+    '--config <file>',
+    'CLI config file (default: $XDG_CONFIG_HOME/kloudak/config.json or ~/.config/kloudak/config.json)',
+  )
   .showHelpAfterError()
   // Usage errors exit 2 (docs/cli.md), not commander's 1: set before any subcommand, which inherits it.
   .exitOverride();
@@ -13,13 +16,17 @@ const program = new Command('kloudak')
 // The services load lazily: the user commands start without them.
 program
   .command('up')
-  .description('run every service in one process on the embedded backends (data under ./data or KLOUDAK_DATA_DIR), then a one-host lab')
+  .description(
+    'run every service in one process on the embedded backends (data under ./data or KLOUDAK_DATA_DIR), then a one-host lab',
+  )
   .option('--no-lab', 'do not bring up and register the one-host lab (also KLOUDAK_UP_LAB=0)')
   .action(async (o: { lab?: boolean }) => (await import('./run.ts')).upCommand(o));
 
 program
   .command('serve')
-  .description('run one service (for many machines: PostgreSQL, RabbitMQ, Redis and ZooKeeper from KLOUDAK_* settings)')
+  .description(
+    'run one service (for many machines: PostgreSQL, RabbitMQ, Redis and ZooKeeper from KLOUDAK_* settings)',
+  )
   .argument('<service>', 'inventory | controller | notification | compute | network | monitoring')
   .action(async (service: string) => (await import('./run.ts')).serveCommand(service));
 

@@ -181,10 +181,14 @@ export async function followTask(src: FollowSource, id: string, o: FollowOptions
       }
       if (t) {
         // With the room up, a poll may answer a stage the room already moved past: only new stages count.
-        if (!wsUp || !progress.seen.includes(t.stage) || FINISHED.includes(t.status)) progress.update(t.stage, t.status, t.error);
+        if (!wsUp || !progress.seen.includes(t.stage) || FINISHED.includes(t.status))
+          progress.update(t.stage, t.status, t.error);
         if (FINISHED.includes(t.status)) return t;
       }
-      if (Date.now() >= deadline) throw new FollowTimeout(`task ${id} still ${t?.status ?? 'running'} after ${o.timeout} s (kloudak tasks show ${id} --wait)`);
+      if (Date.now() >= deadline)
+        throw new FollowTimeout(
+          `task ${id} still ${t?.status ?? 'running'} after ${o.timeout} s (kloudak tasks show ${id} --wait)`,
+        );
     }
   } finally {
     process.off('SIGINT', onSigint);

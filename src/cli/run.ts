@@ -32,8 +32,12 @@ const starters: Record<string, Starter> = {
     const inv = await createInventory({
       config,
       log,
-      onAdminCreated: (u, p) => process.stdout.write(`\nFirst admin created: ${u} / ${p}\n(shown once; change it after logging in)\n\n`),
-      extraRoutes: async (app) => (await import('../inventory/dashboard.ts')).dashboardRoutes(app, { config }),
+      onAdminCreated: (u, p) =>
+        process.stdout.write(
+          `\nFirst admin created: ${u} / ${p}\n(shown once; change it after logging in)\n\n`,
+        ),
+      extraRoutes: async (app) =>
+        (await import('../inventory/dashboard.ts')).dashboardRoutes(app, { config }),
     });
     const port = await listen(inv.app, config.BIND, config.INVENTORY_PORT);
     log.info({ port }, 'inventory listening');
@@ -54,11 +58,19 @@ const starters: Record<string, Starter> = {
     return { name: 'controller', close: () => c.close() };
   },
   compute: async (rt) => {
-    const c = await createCompute({ config: rt.config, log: createLogger('compute', rt.config.LOG_LEVEL), bus: await rt.bus() });
+    const c = await createCompute({
+      config: rt.config,
+      log: createLogger('compute', rt.config.LOG_LEVEL),
+      bus: await rt.bus(),
+    });
     return { name: 'compute', close: () => c.close() };
   },
   network: async (rt) => {
-    const n = await createNetworkService({ config: rt.config, log: createLogger('network', rt.config.LOG_LEVEL), bus: await rt.bus() });
+    const n = await createNetworkService({
+      config: rt.config,
+      log: createLogger('network', rt.config.LOG_LEVEL),
+      bus: await rt.bus(),
+    });
     return { name: 'network', close: () => n.close() };
   },
   monitoring: async (rt) => {
@@ -86,7 +98,12 @@ function runtime(config: Config): Runtime & { closeBus(): Promise<void> } {
   let bus: Promise<Bus> | undefined;
   return {
     config,
-    bus: () => (bus ??= createBus({ url: config.BUS, journalDir: join(config.DATA_DIR, 'bus'), log: createLogger('bus', config.LOG_LEVEL) })),
+    bus: () =>
+      (bus ??= createBus({
+        url: config.BUS,
+        journalDir: join(config.DATA_DIR, 'bus'),
+        log: createLogger('bus', config.LOG_LEVEL),
+      })),
     closeBus: async () => {
       if (bus) await (await bus).close();
     },
@@ -109,7 +126,8 @@ async function run(names: string[], opts: RunOptions = {}): Promise<void> {
   const rt = runtime(config);
   const running: Running[] = [];
   const stopAll = async () => {
-    for (const s of [...running].reverse()) await s.close().catch((e) => process.stderr.write(`stopping ${s.name}: ${String(e)}\n`));
+    for (const s of [...running].reverse())
+      await s.close().catch((e) => process.stderr.write(`stopping ${s.name}: ${String(e)}\n`));
     await rt.closeBus();
   };
   try {
@@ -119,12 +137,19 @@ async function run(names: string[], opts: RunOptions = {}): Promise<void> {
     await stopAll();
     process.exit(1);
   }
-  if (names.length > 1) process.stdout.write(`Kloudak is up: dashboard and inventory at http://127.0.0.1:${config.INVENTORY_PORT}/\n`);
+  if (names.length > 1)
+    process.stdout.write(
+      `Kloudak is up: dashboard and inventory at http://127.0.0.1:${config.INVENTORY_PORT}/\n`,
+    );
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  if (opts.afterStart) await Promise.race([opts.afterStart(config).catch((e) => process.stderr.write(`kloudak: ${(e as Error).message}\n`)), stopped]);
+  if (opts.afterStart)
+    await Promise.race([
+      opts.afterStart(config).catch((e) => process.stderr.write(`kloudak: ${(e as Error).message}\n`)),
+      stopped,
+    ]);
   await stopped;
   await stopAll();
   process.exit(0);
@@ -134,12 +159,17 @@ async function run(names: string[], opts: RunOptions = {}): Promise<void> {
 export async function upCommand(o: { lab?: boolean } = {}): Promise<void> {
   const { upLab, upOverrides, upLabWanted } = await import('./commands/up.ts');
   const lab = upLabWanted(o.lab);
-  await run(Object.keys(starters), { overrides: (c) => upOverrides(c, lab), afterStart: (c) => upLab(c, lab) });
+  await run(Object.keys(starters), {
+    overrides: (c) => upOverrides(c, lab),
+    afterStart: (c) => upLab(c, lab),
+  });
 }
 
 export async function serveCommand(service: string): Promise<void> {
   if (!starters[service]) {
-    process.stderr.write(`kloudak: unknown service ${service}; one of: ${Object.keys(starters).join(', ')}\n`);
+    process.stderr.write(
+      `kloudak: unknown service ${service}; one of: ${Object.keys(starters).join(', ')}\n`,
+    );
     process.exit(2);
   }
   await run([service]);

@@ -4,42 +4,84 @@ import type { Kysely } from 'kysely';
 import { callJson, expectOk } from '../lib/httpclient.ts';
 import type { ComputeDB } from './schema.ts';
 
-
 export function createCatalogue(db: Kysely<ComputeDB>, inventoryUrl: string, token: () => Promise<string>) {
   const list = async (kind: string) => {
-    const a = await callJson(`GET`, `${inventoryUrl}/${kind}/?limit=1000`, { token: await token(), timeout: 10 });
+    const a = await callJson(`GET`, `${inventoryUrl}/${kind}/?limit=1000`, {
+      token: await token(),
+      timeout: 10,
+    });
     return expectOk(a, `inventory ${kind}`)[kind] as Record<string, any>[];
   };
   // Upserts, then removes what inventory no longer lists: several compute instances may refresh at once.
   const sync = async () => {
-    const [hosts, pools, areas, templates] = await Promise.all([list('hosts'), list('pools'), list('areas'), list('templates')]);
+    const [hosts, pools, areas, templates] = await Promise.all([
+      list('hosts'),
+      list('pools'),
+      list('areas'),
+      list('templates'),
+    ]);
     await db.transaction().execute(async (tx) => {
       for (const h of hosts) {
         // Host liveness ('up') is compute's and monitoring's knowledge, not inventory's: an upsert keeps it.
-        const row = { address: h.address, libvirt_uri: h.libvirt_uri, area: h.area, cpus: h.cpus, memory: h.memory, domain_type: h.domain_type };
-        await tx.insertInto('hosts').values({ name: h.name, ...row }).onConflict((oc) => oc.column('name').doUpdateSet(row)).execute();
+        const row = {
+          address: h.address,
+          libvirt_uri: h.libvirt_uri,
+          area: h.area,
+          cpus: h.cpus,
+          memory: h.memory,
+          domain_type: h.domain_type,
+        };
+        await tx
+          .insertInto('hosts')
+          .values({ name: h.name, ...row })
+          .onConflict((oc) => oc.column('name').doUpdateSet(row))
+          .execute();
       }
       for (const p of pools) {
         const row = { path: p.path, area: p.area, size: p.size };
-        await tx.insertInto('pools').values({ name: p.name, ...row }).onConflict((oc) => oc.column('name').doUpdateSet(row)).execute();
+        await tx
+          .insertInto('pools')
+          .values({ name: p.name, ...row })
+          .onConflict((oc) => oc.column('name').doUpdateSet(row))
+          .execute();
       }
       for (const a of areas) {
         const row = { subnet: a.subnet, gateway: a.gateway };
-        await tx.insertInto('areas').values({ name: a.name, ...row }).onConflict((oc) => oc.column('name').doUpdateSet(row)).execute();
+        await tx
+          .insertInto('areas')
+          .values({ name: a.name, ...row })
+          .onConflict((oc) => oc.column('name').doUpdateSet(row))
+          .execute();
       }
       for (const t of templates) {
         const row = { spec: JSON.stringify(t) };
-        await tx.insertInto('templates').values({ name: t.name, ...row }).onConflict((oc) => oc.column('name').doUpdateSet(row)).execute();
+        await tx
+          .insertInto('templates')
+          .values({ name: t.name, ...row })
+          .onConflict((oc) => oc.column('name').doUpdateSet(row))
+          .execute();
       }
       const prune = async (table: 'hosts' | 'pools' | 'areas' | 'templates', names: string[]) => {
         let q = tx.deleteFrom(table);
         if (names.length) q = q.where('name', 'not in', names);
         await q.execute();
       };
-      await prune('hosts', hosts.map((h) => h.name));
-      await prune('pools', pools.map((p) => p.name));
-      await prune('areas', areas.map((a) => a.name));
-      await prune('templates', templates.map((t) => t.name));
+      await prune(
+        'hosts',
+        hosts.map((h) => h.name),
+      );
+      await prune(
+        'pools',
+        pools.map((p) => p.name),
+      );
+      await prune(
+        'areas',
+        areas.map((a) => a.name),
+      );
+      await prune(
+        'templates',
+        templates.map((t) => t.name),
+      );
     });
     lastSync = Date.now();
   };
@@ -53,14 +95,19 @@ export function createCatalogue(db: Kysely<ComputeDB>, inventoryUrl: string, tok
   const fresh = async (maxAgeMs = 2000) => {
     if (Date.now() - lastSync > maxAgeMs) await refresh();
   };
-  const withRefresh = async <T>(get: () => Promise<T | undefined>): Promise<T | undefined> => (await get()) ?? (await refresh(), await get());
+  const withRefresh = async <T>(get: () => Promise<T | undefined>): Promise<T | undefined> =>
+    (await get()) ?? (await refresh(), await get());
   return {
     refresh,
     fresh,
-    host: (name: string) => withRefresh(() => db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst()),
-    pool: (name: string) => withRefresh(() => db.selectFrom('pools').selectAll().where('name', '=', name).executeTakeFirst()),
-    hostsOf: (area: string) => db.selectFrom('hosts').selectAll().where('area', '=', area).orderBy('name').execute(),
-    poolsOf: (area: string) => db.selectFrom('pools').selectAll().where('area', '=', area).orderBy('name').execute(),
+    host: (name: string) =>
+      withRefresh(() => db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst()),
+    pool: (name: string) =>
+      withRefresh(() => db.selectFrom('pools').selectAll().where('name', '=', name).executeTakeFirst()),
+    hostsOf: (area: string) =>
+      db.selectFrom('hosts').selectAll().where('area', '=', area).orderBy('name').execute(),
+    poolsOf: (area: string) =>
+      db.selectFrom('pools').selectAll().where('area', '=', area).orderBy('name').execute(),
   };
 }
 

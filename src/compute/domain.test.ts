@@ -37,7 +37,13 @@ test('MACs and port names are stable, unicast and short enough for OVS', () => {
 });
 
 test('seed documents quote hostile strings and refuse newlines', () => {
-  const docs = seedDocuments({ instanceId: 'i', hostname: 'h', password: 'p"\\q', nics: [], runcmd: ['echo "hi" \\ there'] });
+  const docs = seedDocuments({
+    instanceId: 'i',
+    hostname: 'h',
+    password: 'p"\\q',
+    nics: [],
+    runcmd: ['echo "hi" \\ there'],
+  });
   assert.match(docs['user-data'], /password: "p\\"\\\\q"/);
   assert.match(docs['user-data'], /  - "echo \\"hi\\" \\\\ there"/);
   assert.throws(() => seedDocuments({ instanceId: 'i', hostname: 'h', nics: [], runcmd: ['a\nb'] }));

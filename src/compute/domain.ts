@@ -3,7 +3,12 @@
 import { createHash } from 'node:crypto';
 
 export const xml = (s: string | number) =>
-  String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+  String(s)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/'/g, '&apos;')
+    .replace(/"/g, '&quot;');
 
 export interface Nic {
   mac: string;
@@ -37,7 +42,9 @@ export function domainName(taskId: string): string {
 /** A locally administered unicast MAC in QEMU's range, stable for (seed, index). */
 export function macFor(seed: string, index: number): string {
   const h = createHash('sha256').update(`${seed}/${index}`).digest();
-  return ['52', '54', '00', h[0], h[1], h[2]].map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b)).join(':');
+  return ['52', '54', '00', h[0], h[1], h[2]]
+    .map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b))
+    .join(':');
 }
 
 /** The OVS port of NIC `index`: 'k' + 8 hex of the id + 'n' + index (OVS allows 15 characters). */

@@ -60,7 +60,9 @@ const LOCKED = /resource busy|is locked|Failed to get "write" lock|Failed to acq
 export async function startFailover(o: FailoverOptions): Promise<Failover> {
   const { ctx } = o;
   const log = ctx.log.child({ worker: 'failover' });
-  const notifier: Notifier | undefined = o.notificationUrl ? createNotifier({ url: o.notificationUrl, token: o.token, log, timeoutMs: 3000, retries: 1 }) : undefined;
+  const notifier: Notifier | undefined = o.notificationUrl
+    ? createNotifier({ url: o.notificationUrl, token: o.token, log, timeoutMs: 3000, retries: 1 })
+    : undefined;
   const templates = new Map<string, BootSpec>();
   const movedFrom = new Map<number, string>();
   const lastWarn = new Map<string, number>();
@@ -73,10 +75,17 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
   async function templateOf(vm: VmRow): Promise<BootSpec> {
     const cached = templates.get(vm.task_id);
     if (cached) return cached;
-    const a = await callJson<{ template?: string }>('GET', `${o.inventoryUrl}/${encodeURIComponent(vm.workspace)}/vms/${encodeURIComponent(vm.name)}/`, { token: await o.token(), timeout: 10 });
+    const a = await callJson<{ template?: string }>(
+      'GET',
+      `${o.inventoryUrl}/${encodeURIComponent(vm.workspace)}/vms/${encodeURIComponent(vm.name)}/`,
+      { token: await o.token(), timeout: 10 },
+    );
     const name = expectOk(a, `inventory vm ${vm.workspace}/${vm.name}`).template;
-    const row = name ? await ctx.db.selectFrom('templates').select('spec').where('name', '=', name).executeTakeFirst() : undefined;
-    if (!row) throw new Error(`template ${name ?? '?'} of vm ${vm.workspace}/${vm.name} is not in the catalogue`);
+    const row = name
+      ? await ctx.db.selectFrom('templates').select('spec').where('name', '=', name).executeTakeFirst()
+      : undefined;
+    if (!row)
+      throw new Error(`template ${name ?? '?'} of vm ${vm.workspace}/${vm.name} is not in the catalogue`);
     const spec = row.spec as BootSpec;
     templates.set(vm.task_id, spec);
     return spec;
@@ -97,7 +106,11 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
     try {
       target = await ctx.placement.host({ area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: down });
     } catch (e) {
-      warnOnce(`place ${vm.id}`, { vm: `${vm.workspace}/${vm.name}`, err: (e as Error).message }, 'no host to restart the VM on yet; will retry');
+      warnOnce(
+        `place ${vm.id}`,
+        { vm: `${vm.workspace}/${vm.name}`, err: (e as Error).message },
+        'no host to restart the VM on yet; will retry',
+      );
       return;
     }
     const claimed = await ctx.db
@@ -109,19 +122,30 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
       .executeTakeFirst();
     if (!claimed.numUpdatedRows) return;
     movedFrom.set(vm.id, vm.host);
-    log.warn({ vm: `${vm.workspace}/${vm.name}`, from: vm.host, to: target }, 'restarting the VM of a failed host on another host');
+    log.warn(
+      { vm: `${vm.workspace}/${vm.name}`, from: vm.host, to: target },
+      'restarting the VM of a failed host on another host',
+    );
   }
 
   async function relocateAll(): Promise<void> {
     const down = await downHosts();
     if (!down.length) return;
     const downNames = down.map((h) => h.name);
-    const vms = await ctx.db.selectFrom('vms').selectAll().where('host', 'in', downNames).where('state', 'in', ['running', 'restarting']).orderBy('id').execute();
+    const vms = await ctx.db
+      .selectFrom('vms')
+      .selectAll()
+      .where('host', 'in', downNames)
+      .where('state', 'in', ['running', 'restarting'])
+      .orderBy('id')
+      .execute();
     for (const vm of vms) await relocate(vm, down.find((h) => h.name === vm.host)!.area, downNames);
   }
 
   /** Defines a 'restarting' VM on its new host (not started): done while the failed host is being fenced. */
-  async function prepare(vm: VmRow): Promise<{ host: HostRow; state: Awaited<ReturnType<typeof ctx.hypervisor.state>> }> {
+  async function prepare(
+    vm: VmRow,
+  ): Promise<{ host: HostRow; state: Awaited<ReturnType<typeof ctx.hypervisor.state>> }> {
     const host = await ctx.catalogue.host(vm.host);
     if (!host) throw new Error(`host ${vm.host} is not in the catalogue`);
     let state = await ctx.hypervisor.state(host.libvirt_uri, vm.domain);
@@ -152,16 +176,36 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
         notify: false,
       });
     expectOk(
-      await callJson('PUT', `${o.inventoryUrl}/${encodeURIComponent(vm.workspace)}/vms/${encodeURIComponent(vm.name)}/`, { token: await o.token(), body: { host: host.name }, timeout: 10 }),
+      await callJson(
+        'PUT',
+        `${o.inventoryUrl}/${encodeURIComponent(vm.workspace)}/vms/${encodeURIComponent(vm.name)}/`,
+        { token: await o.token(), body: { host: host.name }, timeout: 10 },
+      ),
       `inventory vm ${vm.workspace}/${vm.name}`,
     );
-    await ctx.db.updateTable('vms').set({ state: 'running' }).where('id', '=', vm.id).where('state', '=', 'restarting').where('host', '=', vm.host).execute();
+    await ctx.db
+      .updateTable('vms')
+      .set({ state: 'running' })
+      .where('id', '=', vm.id)
+      .where('state', '=', 'restarting')
+      .where('host', '=', vm.host)
+      .execute();
     const from = movedFrom.get(vm.id);
     movedFrom.delete(vm.id);
-    log.warn({ vm: `${vm.workspace}/${vm.name}`, host: host.name, from }, 'VM restarted after its host failed');
+    log.warn(
+      { vm: `${vm.workspace}/${vm.name}`, host: host.name, from },
+      'VM restarted after its host failed',
+    );
     if (notifier)
       await notifier
-        .send(vm.workspace, { kind: 'vm_moved', workspace: vm.workspace, name: vm.name, host: host.name, from: from ?? null, reason: 'host failure' })
+        .send(vm.workspace, {
+          kind: 'vm_moved',
+          workspace: vm.workspace,
+          name: vm.name,
+          host: host.name,
+          from: from ?? null,
+          reason: 'host failure',
+        })
         .catch((e) => log.warn({ err: e }, 'room notification failed'));
   }
 
@@ -181,7 +225,13 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
       vms.map((vm) =>
         restart(vm).catch((e) => {
           const msg = (e as Error).message;
-          warnOnce(`start ${vm.id}`, { vm: `${vm.workspace}/${vm.name}`, host: vm.host, err: msg }, LOCKED.test(msg) ? 'the disk is still held by the old copy (lock manager): waiting for it to be fenced or destroyed' : 'VM restart failed; will retry');
+          warnOnce(
+            `start ${vm.id}`,
+            { vm: `${vm.workspace}/${vm.name}`, host: vm.host, err: msg },
+            LOCKED.test(msg)
+              ? 'the disk is still held by the old copy (lock manager): waiting for it to be fenced or destroyed'
+              : 'VM restart failed; will retry',
+          );
         }),
       ),
     );
@@ -216,26 +266,48 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
 
   async function onFailure(d: Delivery): Promise<void> {
     const name = hostOf(d);
-    await ctx.catalogue.refresh().catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
+    await ctx.catalogue
+      .refresh()
+      .catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
     const host = await ctx.catalogue.host(name);
     if (!host) {
       log.warn({ host: name }, 'host_failure for a host compute does not know');
       return;
     }
     await ctx.db.updateTable('hosts').set({ up: false }).where('name', '=', name).execute();
-    const vms = await ctx.db.selectFrom('vms').select('domain').where('host', '=', name).where('state', 'in', ['running', 'restarting']).execute();
+    const vms = await ctx.db
+      .selectFrom('vms')
+      .select('domain')
+      .where('host', '=', name)
+      .where('state', 'in', ['running', 'restarting'])
+      .execute();
     log.warn({ host: name, area: host.area, vms: vms.length }, 'host failed: restarting its VMs elsewhere');
     // Fencing runs while the new hosts are chosen and the domains defined there; only the starts wait for it.
     const fencing =
       o.fencer && vms.length
-        ? o.fencer.fence(host, vms.map((v) => v.domain)).then(
-            () => log.warn({ host: name }, 'failed host fenced'),
-            (e) => log.warn({ host: name, err: (e as Error).message }, 'fencing failed: the lock manager still keeps a disk from being opened twice'),
-          )
+        ? o.fencer
+            .fence(
+              host,
+              vms.map((v) => v.domain),
+            )
+            .then(
+              () => log.warn({ host: name }, 'failed host fenced'),
+              (e) =>
+                log.warn(
+                  { host: name, err: (e as Error).message },
+                  'fencing failed: the lock manager still keeps a disk from being opened twice',
+                ),
+            )
         : Promise.resolve();
     try {
       await relocateAll();
-      await Promise.all((await restarting()).map((vm) => prepare(vm).catch((e) => log.warn({ err: e, vm: vm.name }, 'defining the VM on its new host failed; will retry'))));
+      await Promise.all(
+        (await restarting()).map((vm) =>
+          prepare(vm).catch((e) =>
+            log.warn({ err: e, vm: vm.name }, 'defining the VM on its new host failed; will retry'),
+          ),
+        ),
+      );
     } finally {
       await fencing;
     }
@@ -248,17 +320,36 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
     if (!host) return;
     // Throws when the host cannot be read after all: the message comes back and we try again.
     const domains = (await ctx.hypervisor.list(host.libvirt_uri)).filter((x) => x.startsWith('kloudak-'));
-    const rows = domains.length ? await ctx.db.selectFrom('vms').selectAll().where('domain', 'in', domains).execute() : [];
+    const rows = domains.length
+      ? await ctx.db.selectFrom('vms').selectAll().where('domain', 'in', domains).execute()
+      : [];
     for (const vm of rows) {
       if (vm.host !== name) {
         // A copy left behind by a move: destroyed and undefined here, never started.
         await ctx.hypervisor.destroy(host.libvirt_uri, vm.domain);
         await ctx.hypervisor.undefine(host.libvirt_uri, vm.domain);
-        log.warn({ host: name, vm: `${vm.workspace}/${vm.name}`, now_on: vm.host }, 'stale copy of a moved VM destroyed');
+        log.warn(
+          { host: name, vm: `${vm.workspace}/${vm.name}`, now_on: vm.host },
+          'stale copy of a moved VM destroyed',
+        );
         const ports = portsOf(vm.nics);
         if (ports.length)
-          await ctx.bus.publish(QUEUES.network, { task_id: `failover-drop-${vm.task_id}-${randomUUID()}`, type: 'vm', method: 'DELETE', owner: vm.workspace, name: vm.name, retries: 0, attempt: 1, host: name, interfaces: ports, notify: false });
-      } else if (vm.state === 'running' && (await ctx.hypervisor.state(host.libvirt_uri, vm.domain)) !== 'running') {
+          await ctx.bus.publish(QUEUES.network, {
+            task_id: `failover-drop-${vm.task_id}-${randomUUID()}`,
+            type: 'vm',
+            method: 'DELETE',
+            owner: vm.workspace,
+            name: vm.name,
+            retries: 0,
+            attempt: 1,
+            host: name,
+            interfaces: ports,
+            notify: false,
+          });
+      } else if (
+        vm.state === 'running' &&
+        (await ctx.hypervisor.state(host.libvirt_uri, vm.domain)) !== 'running'
+      ) {
         // Still recorded here (it found no other host): it runs here again.
         await ctx.hypervisor.start(host.libvirt_uri, vm.domain);
         log.warn({ host: name, vm: `${vm.workspace}/${vm.name}` }, 'VM started again on its recovered host');
@@ -276,11 +367,14 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const loop = () => {
-    timer = setTimeout(() => {
-      void tick().finally(() => {
-        if (!stopped) loop();
-      });
-    }, (o.retrySeconds ?? 3) * 1000);
+    timer = setTimeout(
+      () => {
+        void tick().finally(() => {
+          if (!stopped) loop();
+        });
+      },
+      (o.retrySeconds ?? 3) * 1000,
+    );
   };
   loop();
   return {

@@ -38,7 +38,8 @@ const NOT_RUNNING = /domain is not running|not running/i;
  * another try: every command here is safe to repeat. */
 const TRANSIENT = /Cannot recv data|End of file while reading|Connection reset by peer/i;
 const isTransient = (e: unknown) =>
-  e instanceof CommandError && ((typeof e.code === 'string' && e.code.startsWith('SIG')) || TRANSIENT.test(e.stderr));
+  e instanceof CommandError &&
+  ((typeof e.code === 'string' && e.code.startsWith('SIG')) || TRANSIENT.test(e.stderr));
 
 export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervisor {
   const virsh = async (uri: string, args: string[]): Promise<string> => {
@@ -71,19 +72,25 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
   return {
     define: (uri, xml) => withFile(xml, (f) => virsh(uri, ['define', f]).then(() => undefined)),
     start: (uri, name) => unless(virsh(uri, ['start', name]), /already active/i),
-    destroy: (uri, name) => unless(virsh(uri, ['destroy', name]), new RegExp(`${NO_DOMAIN.source}|${NOT_RUNNING.source}`, 'i')),
+    destroy: (uri, name) =>
+      unless(virsh(uri, ['destroy', name]), new RegExp(`${NO_DOMAIN.source}|${NOT_RUNNING.source}`, 'i')),
     undefine: (uri, name) => unless(virsh(uri, ['undefine', name]), NO_DOMAIN),
     async state(uri, name) {
       try {
         const s = (await virsh(uri, ['domstate', name])).trim();
-        return (['running', 'shut off', 'paused', 'crashed'] as const).find((x) => s.startsWith(x)) ?? 'other';
+        return (
+          (['running', 'shut off', 'paused', 'crashed'] as const).find((x) => s.startsWith(x)) ?? 'other'
+        );
       } catch (e) {
         if (e instanceof CommandError && NO_DOMAIN.test(e.stderr)) return undefined;
         throw e;
       }
     },
     async list(uri) {
-      return (await virsh(uri, ['list', '--all', '--name'])).split('\n').map((l) => l.trim()).filter(Boolean);
+      return (await virsh(uri, ['list', '--all', '--name']))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
     },
     async interfaces(uri, name) {
       const out = await virsh(uri, ['domiflist', name]);
@@ -94,14 +101,24 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
         .filter((c) => c.length >= 5)
         .map(([dev, , bridge, , mac]) => ({ dev: dev, bridge: bridge, mac: mac }));
     },
-    attachDevice: (uri, name, xml) => withFile(xml, (f) => virsh(uri, ['attach-device', name, f, '--live', '--config']).then(() => undefined)),
-    detachDevice: (uri, name, xml) => withFile(xml, (f) => virsh(uri, ['detach-device', name, f, '--live', '--config']).then(() => undefined)),
+    attachDevice: (uri, name, xml) =>
+      withFile(xml, (f) =>
+        virsh(uri, ['attach-device', name, f, '--live', '--config']).then(() => undefined),
+      ),
+    detachDevice: (uri, name, xml) =>
+      withFile(xml, (f) =>
+        virsh(uri, ['detach-device', name, f, '--live', '--config']).then(() => undefined),
+      ),
     async nodeInfo(uri) {
       const info = await virsh(uri, ['nodeinfo']);
       const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(info)?.[1] ?? 0);
       const free = await virsh(uri, ['freecell', '--all']).catch(() => '');
       const freeKib = Number(/Total:\s+(\d+)\s+KiB/.exec(free)?.[1] ?? 0);
-      return { cpus: num('CPU\\(s\\)'), memoryMib: Math.floor(num('Memory size') / 1024), freeMib: Math.floor(freeKib / 1024) };
+      return {
+        cpus: num('CPU\\(s\\)'),
+        memoryMib: Math.floor(num('Memory size') / 1024),
+        freeMib: Math.floor(freeKib / 1024),
+      };
     },
   };
 }

@@ -24,24 +24,42 @@ export const CPU_OVERCOMMIT = 4;
 export function createLocalPlacement(db: Kysely<ComputeDB>): Placement {
   return {
     async host(r) {
-      const hosts = await db.selectFrom('hosts').selectAll().where('area', '=', r.area).where('up', '=', true).execute();
+      const hosts = await db
+        .selectFrom('hosts')
+        .selectAll()
+        .where('area', '=', r.area)
+        .where('up', '=', true)
+        .execute();
       const used = await db
         .selectFrom('vms')
-        .select(['host', (eb) => eb.fn.sum<number>('memory_mib').as('mem'), (eb) => eb.fn.sum<number>('vcpus').as('cpu')])
+        .select([
+          'host',
+          (eb) => eb.fn.sum<number>('memory_mib').as('mem'),
+          (eb) => eb.fn.sum<number>('vcpus').as('cpu'),
+        ])
         .groupBy('host')
         .execute();
       const usage = new Map(used.map((u) => [u.host, { mem: Number(u.mem), cpu: Number(u.cpu) }]));
       const fits = hosts
         .filter((h) => !r.exclude?.includes(h.name))
-        .map((h) => ({ name: h.name, free: h.memory * 1024 - (usage.get(h.name)?.mem ?? 0), cpuLeft: h.cpus * CPU_OVERCOMMIT - (usage.get(h.name)?.cpu ?? 0) }))
+        .map((h) => ({
+          name: h.name,
+          free: h.memory * 1024 - (usage.get(h.name)?.mem ?? 0),
+          cpuLeft: h.cpus * CPU_OVERCOMMIT - (usage.get(h.name)?.cpu ?? 0),
+        }))
         .filter((h) => h.free >= r.memoryMib && h.cpuLeft >= r.vcpus)
         .sort((a, b) => b.free - a.free || a.name.localeCompare(b.name));
-      if (!fits[0]) throw conflict('area', `no host in area ${r.area} has ${r.memoryMib} MiB and ${r.vcpus} vCPU free`);
+      if (!fits[0])
+        throw conflict('area', `no host in area ${r.area} has ${r.memoryMib} MiB and ${r.vcpus} vCPU free`);
       return fits[0].name;
     },
     async pool(r) {
       const pools = await db.selectFrom('pools').selectAll().where('area', '=', r.area).execute();
-      const used = await db.selectFrom('vms').select(['pool', (eb) => eb.fn.sum<number>('disk_gib').as('disk')]).groupBy('pool').execute();
+      const used = await db
+        .selectFrom('vms')
+        .select(['pool', (eb) => eb.fn.sum<number>('disk_gib').as('disk')])
+        .groupBy('pool')
+        .execute();
       const usage = new Map(used.map((u) => [u.pool, Number(u.disk)]));
       const fits = pools
         .map((p) => ({ name: p.name, free: p.size - (usage.get(p.name) ?? 0) }))

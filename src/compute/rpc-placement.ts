@@ -8,11 +8,22 @@ import { isAppError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { HostRequest, Placement } from './placement.ts';
 
-export function createRpcPlacement(bus: Bus, fallback: Placement, log: Logger, timeoutSeconds = 3, quietSeconds = 60): Placement {
+export function createRpcPlacement(
+  bus: Bus,
+  fallback: Placement,
+  log: Logger,
+  timeoutSeconds = 3,
+  quietSeconds = 60,
+): Placement {
   // After monitoring failed to answer in time, compute decides alone for a while instead of waiting out the
   // timeout on every request (a deployment without monitoring pays it once a minute, not per VM).
   let askAgainAt = 0;
-  const ask = async <T>(queue: string, body: Record<string, unknown>, local: () => Promise<T>, pick: (answer: Record<string, unknown>) => unknown): Promise<T> => {
+  const ask = async <T>(
+    queue: string,
+    body: Record<string, unknown>,
+    local: () => Promise<T>,
+    pick: (answer: Record<string, unknown>) => unknown,
+  ): Promise<T> => {
     if (Date.now() < askAgainAt) return local();
     let answer: Record<string, unknown>;
     const start = Date.now();
@@ -22,7 +33,12 @@ export function createRpcPlacement(bus: Bus, fallback: Placement, log: Logger, t
       if (isAppError(e) && e.kind === 'unavailable') {
         const silent = Date.now() - start >= timeoutSeconds * 900;
         if (silent) askAgainAt = Date.now() + quietSeconds * 1000;
-        log.warn({ queue, err: e.message }, silent ? `monitoring does not answer: compute places from its own records for ${quietSeconds} s` : 'monitoring cannot place yet: compute decides from its own records');
+        log.warn(
+          { queue, err: e.message },
+          silent
+            ? `monitoring does not answer: compute places from its own records for ${quietSeconds} s`
+            : 'monitoring cannot place yet: compute decides from its own records',
+        );
         return local();
       }
       throw e;
@@ -36,7 +52,23 @@ export function createRpcPlacement(bus: Bus, fallback: Placement, log: Logger, t
   };
   return {
     host: (r: HostRequest) =>
-      ask(QUEUES.placeHost, { area: r.area, memoryMib: r.memoryMib, vcpus: r.vcpus, ...(r.exclude?.length ? { exclude: r.exclude } : {}) }, () => fallback.host(r), (a) => a.host),
-    pool: (r) => ask(QUEUES.placePool, { area: r.area, sizeGib: r.sizeGib }, () => fallback.pool(r), (a) => a.pool),
+      ask(
+        QUEUES.placeHost,
+        {
+          area: r.area,
+          memoryMib: r.memoryMib,
+          vcpus: r.vcpus,
+          ...(r.exclude?.length ? { exclude: r.exclude } : {}),
+        },
+        () => fallback.host(r),
+        (a) => a.host,
+      ),
+    pool: (r) =>
+      ask(
+        QUEUES.placePool,
+        { area: r.area, sizeGib: r.sizeGib },
+        () => fallback.pool(r),
+        (a) => a.pool,
+      ),
   };
 }

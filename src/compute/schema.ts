@@ -35,7 +35,16 @@ export interface ComputeDB {
     result: JSONColumnType<Record<string, unknown>>;
   };
   orphans: { host: string; kind: string; ref: string; first_seen: Generated<Date> };
-  hosts: { name: string; address: string; libvirt_uri: string; area: string; cpus: number; memory: number; domain_type: string; up: Generated<boolean> };
+  hosts: {
+    name: string;
+    address: string;
+    libvirt_uri: string;
+    area: string;
+    cpus: number;
+    memory: number;
+    domain_type: string;
+    up: Generated<boolean>;
+  };
   pools: { name: string; path: string; area: string; size: number };
   areas: { name: string; subnet: string; gateway: string };
   templates: { name: string; spec: JSONColumnType<Record<string, unknown>> };

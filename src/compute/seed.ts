@@ -30,7 +30,8 @@ const q = (s: string) => {
 export function seedDocuments(seed: Seed): Record<'meta-data' | 'user-data' | 'network-config', string> {
   const meta = `instance-id: ${q(seed.instanceId)}\nlocal-hostname: ${q(seed.hostname)}\n`;
   let user = `#cloud-config\nhostname: ${q(seed.hostname)}\n`;
-  if (seed.password !== undefined) user += `password: ${q(seed.password)}\nchpasswd: { expire: false }\nssh_pwauth: true\n`;
+  if (seed.password !== undefined)
+    user += `password: ${q(seed.password)}\nchpasswd: { expire: false }\nssh_pwauth: true\n`;
   if (seed.runcmd?.length) user += `runcmd:\n${seed.runcmd.map((c) => `  - ${q(c)}\n`).join('')}`;
   let net = 'version: 2\nethernets:\n';
   seed.nics.forEach((n, i) => {
@@ -48,7 +49,16 @@ export async function seedIso(seed: Seed): Promise<Buffer> {
     const docs = seedDocuments(seed);
     for (const [name, text] of Object.entries(docs)) await writeFile(join(dir, name), text, { mode: 0o600 });
     const iso = join(dir, 'seed.iso');
-    await run('genisoimage', ['-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', ...Object.keys(docs).map((n) => join(dir, n))]);
+    await run('genisoimage', [
+      '-quiet',
+      '-output',
+      iso,
+      '-volid',
+      'cidata',
+      '-joliet',
+      '-rock',
+      ...Object.keys(docs).map((n) => join(dir, n)),
+    ]);
     return await readFile(iso);
   } finally {
     await rm(dir, { recursive: true, force: true });

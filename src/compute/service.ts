@@ -39,9 +39,20 @@ export interface ComputeOptions {
 
 export async function createCompute(o: ComputeOptions): Promise<Compute> {
   const { config, log, bus } = o;
-  const database = await openDatabase<ComputeDB>({ url: config.COMPUTE_DB, dir: join(config.DATA_DIR, 'compute', 'db'), migrations: computeMigrations, log });
-  const token = createServiceTokenSource(config.INVENTORY_URL, 'compute', serviceSecret(config.SERVICE_SECRET, config.DATA_DIR));
-  const shell = o.shell ?? createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });
+  const database = await openDatabase<ComputeDB>({
+    url: config.COMPUTE_DB,
+    dir: join(config.DATA_DIR, 'compute', 'db'),
+    migrations: computeMigrations,
+    log,
+  });
+  const token = createServiceTokenSource(
+    config.INVENTORY_URL,
+    'compute',
+    serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
+  );
+  const shell =
+    o.shell ??
+    createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });
   const catalogue = createCatalogue(database.db, config.INVENTORY_URL, token);
   const ctx: ComputeContext = {
     db: database.db,
@@ -52,7 +63,10 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     storage: createHostStorage(shell),
     records: {
       async exists(ws, name) {
-        const a = await callJson('GET', `${config.INVENTORY_URL}/${ws}/vms/${name}/`, { token: await token(), timeout: 10 }).catch(() => undefined);
+        const a = await callJson('GET', `${config.INVENTORY_URL}/${ws}/vms/${name}/`, {
+          token: await token(),
+          timeout: 10,
+        }).catch(() => undefined);
         if (a?.status === 200) return true;
         // 404 for the VM, and 404 for a workspace that is gone, both mean no record.
         return a?.status === 404 ? false : undefined;
@@ -62,18 +76,34 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     log,
   };
   await catalogue.refresh().catch((e) => log.warn({ err: e }, 'catalogue not loaded yet; will retry'));
-  const refresher = setInterval(() => void catalogue.refresh().catch((e) => log.warn({ err: e }, 'catalogue refresh failed')), 30_000);
+  const refresher = setInterval(
+    () => void catalogue.refresh().catch((e) => log.warn({ err: e }, 'catalogue refresh failed')),
+    30_000,
+  );
   const consumers: Consumer[] = [];
   if (o.consume !== false) {
     // Refresh before every task so a host or template registered a second ago is known.
-    const fresh = (h: ReturnType<typeof vmHandler>): ReturnType<typeof vmHandler> => async (d) => {
-      await catalogue.fresh().catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
-      return h(d);
-    };
+    const fresh =
+      (h: ReturnType<typeof vmHandler>): ReturnType<typeof vmHandler> =>
+      async (d) => {
+        await catalogue
+          .fresh()
+          .catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
+        return h(d);
+      };
     consumers.push(await bus.consume('vm', fresh(vmHandler(ctx, 'task')), { prefetch: 4 }));
     consumers.push(await bus.consume('vm_rollback', fresh(vmHandler(ctx, 'rollback')), { prefetch: 4 }));
   }
-  const failover = o.consume !== false ? await startFailover({ ctx, inventoryUrl: config.INVENTORY_URL, token, notificationUrl: config.NOTIFICATION_URL, fencer: config.FENCE_COMMAND ? createCommandFencer(config.FENCE_COMMAND) : undefined }) : undefined;
+  const failover =
+    o.consume !== false
+      ? await startFailover({
+          ctx,
+          inventoryUrl: config.INVENTORY_URL,
+          token,
+          notificationUrl: config.NOTIFICATION_URL,
+          fencer: config.FENCE_COMMAND ? createCommandFencer(config.FENCE_COMMAND) : undefined,
+        })
+      : undefined;
   const reconciler = startReconciler(ctx, config.RECONCILE_INTERVAL);
   return {
     ctx,

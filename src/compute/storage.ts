@@ -49,19 +49,44 @@ export function createHostStorage(shell: HostShell): Storage {
       const format = v.base.endsWith('.qcow2') ? 'qcow2' : 'raw';
       // A fixed script; every value is a positional argument, never part of the script text. Files are
       // made under a .part name and renamed, so a crash never leaves a half-made disk or seed.
-      await shell.run(address, ['sh', '-c', PREPARE_SCRIPT, 'kloudak-prepare', v.dir, v.base, v.disk, `${Math.ceil(v.sizeGib * 1024)}M`, format, v.seed], {
-        input: v.seedBytes,
-      });
+      await shell.run(
+        address,
+        [
+          'sh',
+          '-c',
+          PREPARE_SCRIPT,
+          'kloudak-prepare',
+          v.dir,
+          v.base,
+          v.disk,
+          `${Math.ceil(v.sizeGib * 1024)}M`,
+          format,
+          v.seed,
+        ],
+        {
+          input: v.seedBytes,
+        },
+      );
     },
     async removeVmDir(address, poolPath, dir) {
       const root = vmsDir(poolPath);
       const normal = posix.normalize(dir);
-      if (posix.dirname(normal) !== root) throw new Error(`refusing to remove ${dir}: not a VM directory of ${poolPath}`);
+      if (posix.dirname(normal) !== root)
+        throw new Error(`refusing to remove ${dir}: not a VM directory of ${poolPath}`);
       await shell.run(address, ['rm', '-rf', '--', normal]);
     },
     async listVmDirs(address, poolPath) {
-      const out = await shell.run(address, ['sh', '-c', 'ls -1 "$1" 2>/dev/null || true', 'sh', vmsDir(poolPath)]);
-      return out.split('\n').filter(Boolean).map((n) => posix.join(vmsDir(poolPath), n));
+      const out = await shell.run(address, [
+        'sh',
+        '-c',
+        'ls -1 "$1" 2>/dev/null || true',
+        'sh',
+        vmsDir(poolPath),
+      ]);
+      return out
+        .split('\n')
+        .filter(Boolean)
+        .map((n) => posix.join(vmsDir(poolPath), n));
     },
   };
 }

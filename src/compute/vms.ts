@@ -12,9 +12,15 @@ import { poolFile, vmsDir } from './storage.ts';
 
 export type VmRow = Awaited<ReturnType<typeof vmByTask>> & {};
 
-export const vmByTask = (ctx: ComputeContext, taskId: string) => ctx.db.selectFrom('vms').selectAll().where('task_id', '=', taskId).executeTakeFirst();
+export const vmByTask = (ctx: ComputeContext, taskId: string) =>
+  ctx.db.selectFrom('vms').selectAll().where('task_id', '=', taskId).executeTakeFirst();
 export const vmByName = (ctx: ComputeContext, ws: string, name: string) =>
-  ctx.db.selectFrom('vms').selectAll().where('workspace', '=', ws).where('name', '=', name).executeTakeFirst();
+  ctx.db
+    .selectFrom('vms')
+    .selectAll()
+    .where('workspace', '=', ws)
+    .where('name', '=', name)
+    .executeTakeFirst();
 
 /** How a template boots: straight into its kernel when it names one, else from its disk. */
 export interface BootSpec {
@@ -31,11 +37,20 @@ interface Template extends BootSpec {
 }
 
 /** A VM's files in its directory on the pool. */
-const filesOf = (dir: string) => ({ disk: posix.join(dir, 'disk.qcow2'), seed: posix.join(dir, 'seed.iso'), console: posix.join(dir, 'console.log') });
+const filesOf = (dir: string) => ({
+  disk: posix.join(dir, 'disk.qcow2'),
+  seed: posix.join(dir, 'seed.iso'),
+  console: posix.join(dir, 'console.log'),
+});
 
 /** The VM's domain on `host`. Every path is on the shared pool, so any host of the area defines the same
  * domain (createVm first, the failover worker on another host later). */
-export function vmDomainXml(vm: VmRow, host: { domain_type: string }, poolPath: string, boot: BootSpec): string {
+export function vmDomainXml(
+  vm: VmRow,
+  host: { domain_type: string },
+  poolPath: string,
+  boot: BootSpec,
+): string {
   return domainXml({
     name: vm.domain,
     uuid: vm.task_id,
@@ -67,7 +82,13 @@ async function placeOnce(ctx: ComputeContext, t: TaskMessage): Promise<VmRow> {
   const networks = (t.networks as { name: string; ip?: string | null }[] | undefined) ?? [];
   const nics: NicRecord[] = [
     { dev: devFor(t.task_id, 0), mac: macFor(t.task_id, 0), bridge: ctx.config.PUBLIC_BRIDGE },
-    ...networks.map((n, i) => ({ dev: devFor(t.task_id, i + 1), mac: macFor(t.task_id, i + 1), bridge: ctx.config.PRIVATE_BRIDGE, network: n.name, ip: n.ip ?? null })),
+    ...networks.map((n, i) => ({
+      dev: devFor(t.task_id, i + 1),
+      mac: macFor(t.task_id, i + 1),
+      bridge: ctx.config.PRIVATE_BRIDGE,
+      network: n.name,
+      ip: n.ip ?? null,
+    })),
   ];
   const domain = domainName(t.task_id);
   await ctx.db
@@ -114,10 +135,19 @@ export async function createVm(ctx: ComputeContext, t: TaskMessage) {
     password: typeof t.password === 'string' ? t.password : undefined,
     runcmd: Array.isArray(t.runcmd) ? (t.runcmd as string[]) : undefined,
     nics: vm.nics.map((n, i) =>
-      i === 0 ? { mac: n.mac, addresses: [`${vm.ip}/${prefix}`], gateway: area.gateway } : { mac: n.mac, addresses: n.ip ? [n.ip] : [] },
+      i === 0
+        ? { mac: n.mac, addresses: [`${vm.ip}/${prefix}`], gateway: area.gateway }
+        : { mac: n.mac, addresses: n.ip ? [n.ip] : [] },
     ),
   });
-  await ctx.storage.prepareVolumes(host.address, { dir: vm.dir, base: poolFile(pool.path, template.image), disk, sizeGib: template.disk, seed, seedBytes: iso });
+  await ctx.storage.prepareVolumes(host.address, {
+    dir: vm.dir,
+    base: poolFile(pool.path, template.image),
+    disk,
+    sizeGib: template.disk,
+    seed,
+    seedBytes: iso,
+  });
   await ctx.hypervisor.define(host.libvirt_uri, vmDomainXml(vm, host, pool.path, template));
   await ctx.hypervisor.start(host.libvirt_uri, vm.domain);
   await ctx.db.updateTable('vms').set({ state: 'running' }).where('id', '=', vm.id).execute();
@@ -153,16 +183,28 @@ export async function updateVm(ctx: ComputeContext, t: TaskMessage) {
     let next = Math.max(...nics.map((n) => Number(n.dev.split('n').pop()))) + 1;
     for (const n of after) {
       if (nics.some((x) => x.network === n.name)) continue;
-      added.push({ dev: devFor(vm.task_id, next), mac: macFor(vm.task_id, next), bridge: ctx.config.PRIVATE_BRIDGE, network: n.name });
+      added.push({
+        dev: devFor(vm.task_id, next),
+        mac: macFor(vm.task_id, next),
+        bridge: ctx.config.PRIVATE_BRIDGE,
+        network: n.name,
+      });
       next++;
     }
     const live = new Set((await ctx.hypervisor.interfaces(host.libvirt_uri, vm.domain)).map((i) => i.mac));
-    for (const n of removed) if (live.has(n.mac)) await ctx.hypervisor.detachDevice(host.libvirt_uri, vm.domain, nicXml(n));
-    for (const n of added) if (!live.has(n.mac)) await ctx.hypervisor.attachDevice(host.libvirt_uri, vm.domain, nicXml(n));
+    for (const n of removed)
+      if (live.has(n.mac)) await ctx.hypervisor.detachDevice(host.libvirt_uri, vm.domain, nicXml(n));
+    for (const n of added)
+      if (!live.has(n.mac)) await ctx.hypervisor.attachDevice(host.libvirt_uri, vm.domain, nicXml(n));
     nics = [...nics.filter((n) => !removed.includes(n)), ...added];
   }
-  await ctx.db.updateTable('vms').set({ name: u.name ?? vm.name, nics: JSON.stringify(nics) }).where('id', '=', vm.id).execute();
+  await ctx.db
+    .updateTable('vms')
+    .set({ name: u.name ?? vm.name, nics: JSON.stringify(nics) })
+    .where('id', '=', vm.id)
+    .execute();
   return { vm, host, added, removed };
 }
 
-export const portsOf = (nics: NicRecord[]) => nics.filter((n) => n.network).map((n) => ({ dev: n.dev, mac: n.mac, network: n.network! }));
+export const portsOf = (nics: NicRecord[]) =>
+  nics.filter((n) => n.network).map((n) => ({ dev: n.dev, mac: n.mac, network: n.network! }));

@@ -14,14 +14,27 @@ interface Outcome {
 type Kind = 'task' | 'rollback';
 
 async function run(ctx: ComputeContext, t: TaskMessage, kind: Kind): Promise<Outcome> {
-  const base = { task_id: t.task_id, type: 'vm' as const, owner: t.owner, name: t.name, retries: t.retries, attempt: t.attempt, request_id: t.request_id };
+  const base = {
+    task_id: t.task_id,
+    type: 'vm' as const,
+    owner: t.owner,
+    name: t.name,
+    retries: t.retries,
+    attempt: t.attempt,
+    request_id: t.request_id,
+  };
   if (kind === 'rollback') return rollback(ctx, t, base);
   switch (t.method) {
     case 'POST': {
       const { vm, host } = await createVm(ctx, t);
       const ports = portsOf(vm.nics);
       return {
-        result: { status: 'successful', host: host.name, network_pending: ports.length > 0, interfaces: vm.nics.map(({ network, mac, ip }) => ({ network, mac, ip })).filter((n) => n.network) },
+        result: {
+          status: 'successful',
+          host: host.name,
+          network_pending: ports.length > 0,
+          interfaces: vm.nics.map(({ network, mac, ip }) => ({ network, mac, ip })).filter((n) => n.network),
+        },
         network: ports.length ? { ...base, method: 'POST', host: host.name, interfaces: ports } : undefined,
       };
     }
@@ -38,23 +51,37 @@ async function run(ctx: ComputeContext, t: TaskMessage, kind: Kind): Promise<Out
       const changed = added.length + removed.length > 0;
       return {
         result: { status: 'successful', host: host.name, network_pending: changed },
-        network: changed ? { ...base, method: 'PUT', host: host.name, interfaces: portsOf(added), removed: portsOf(removed) } : undefined,
+        network: changed
+          ? { ...base, method: 'PUT', host: host.name, interfaces: portsOf(added), removed: portsOf(removed) }
+          : undefined,
       };
     }
   }
 }
 
 /** Undoes a failed task: a half-made VM goes entirely; a failed delete brings the VM back up when it can. */
-async function rollback(ctx: ComputeContext, t: TaskMessage, base: Record<string, unknown>): Promise<Outcome> {
+async function rollback(
+  ctx: ComputeContext,
+  t: TaskMessage,
+  base: Record<string, unknown>,
+): Promise<Outcome> {
   if (t.method === 'POST') {
     const vm = await destroyVm(ctx, await vmByTask(ctx, t.task_id));
     const ports = vm ? portsOf(vm.nics) : [];
     // Ports the network service may have tagged go too; it answers nobody (notify: false).
-    return { result: { status: 'successful', rollback: true }, network: ports.length ? { ...base, method: 'DELETE', host: vm!.host, interfaces: ports, notify: false } : undefined };
+    return {
+      result: { status: 'successful', rollback: true },
+      network: ports.length
+        ? { ...base, method: 'DELETE', host: vm!.host, interfaces: ports, notify: false }
+        : undefined,
+    };
   }
   if (t.method === 'DELETE') {
     const vm = await vmByName(ctx, t.owner, t.name);
-    if (!vm) return { result: { status: 'failed', rollback: true, error: 'the VM was already removed from its host' } };
+    if (!vm)
+      return {
+        result: { status: 'failed', rollback: true, error: 'the VM was already removed from its host' },
+      };
     const host = await ctx.catalogue.host(vm.host);
     if (host) await ctx.hypervisor.start(host.libvirt_uri, vm.domain);
     await ctx.db.updateTable('vms').set({ state: 'running' }).where('id', '=', vm.id).execute();
@@ -64,14 +91,29 @@ async function rollback(ctx: ComputeContext, t: TaskMessage, base: Record<string
 
 async function publish(ctx: ComputeContext, t: TaskMessage, o: Outcome) {
   if (o.network) await ctx.bus.publish('network', o.network, { requestId: t.request_id });
-  await ctx.bus.publish('vm_notification', { task_id: t.task_id, attempt: t.attempt, retries: t.retries, from: 'compute', ...o.result }, { requestId: t.request_id });
+  await ctx.bus.publish(
+    'vm_notification',
+    { task_id: t.task_id, attempt: t.attempt, retries: t.retries, from: 'compute', ...o.result },
+    { requestId: t.request_id },
+  );
 }
 
 export function vmHandler(ctx: ComputeContext, kind: Kind) {
   return async (d: Delivery) => {
     const t = parseTask(d.body);
-    const log = ctx.log.child({ reqId: t.request_id ?? d.requestId, task: t.task_id, method: t.method, kind });
-    const done = await ctx.db.selectFrom('handled').select('result').where('task_id', '=', t.task_id).where('attempt', '=', t.attempt).where('kind', '=', kind).executeTakeFirst();
+    const log = ctx.log.child({
+      reqId: t.request_id ?? d.requestId,
+      task: t.task_id,
+      method: t.method,
+      kind,
+    });
+    const done = await ctx.db
+      .selectFrom('handled')
+      .select('result')
+      .where('task_id', '=', t.task_id)
+      .where('attempt', '=', t.attempt)
+      .where('kind', '=', kind)
+      .executeTakeFirst();
     if (done) {
       log.info('task already handled; answering its recorded result again');
       return publish(ctx, t, done.result as unknown as Outcome);

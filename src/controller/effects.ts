@@ -27,7 +27,11 @@ function macsOf(r: ResultMessage): { interfaces?: { network: string; mac: string
   return nics.length ? { interfaces: nics.map((i) => ({ network: i.network!, mac: i.mac! })) } : {};
 }
 
-export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: ResultMessage): Promise<Outcome> {
+export async function applySuccess(
+  ctx: ControllerContext,
+  task: TaskRow,
+  r: ResultMessage,
+): Promise<Outcome> {
   const inv = ctx.inventory;
   const rid = task.request_id;
   const body = task.body;
@@ -46,10 +50,12 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Res
   // A VM step has two answers, compute's and (when it has ports) network's, on two queues: either may come
   // first. The task ends on the second one; the first only moves the stage on.
   const computeDone = task.stage === 'C_N' || task.stage === 'network';
-  if (task.type === 'vm' && r.from === 'network' && !computeDone) return { pending: true, stage: NETWORK_FIRST };
+  if (task.type === 'vm' && r.from === 'network' && !computeDone)
+    return { pending: true, stage: NETWORK_FIRST };
   if (r.network_pending && task.stage !== NETWORK_FIRST) {
     const state = task.method === 'POST' ? 'C_N' : undefined;
-    if (state || r.host) await inv.put(pathOf(task), { ...(state ? { state } : {}), ...hostPart, ...macsOf(r) }, rid);
+    if (state || r.host)
+      await inv.put(pathOf(task), { ...(state ? { state } : {}), ...hostPart, ...macsOf(r) }, rid);
     return { pending: true, stage: state ?? 'network', state };
   }
 
@@ -71,7 +77,11 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Res
 }
 
 /** Undoes the request's own inventory writes; answers the object's state afterwards. */
-export async function applyRollback(ctx: ControllerContext, task: TaskRow, r: ResultMessage): Promise<string | undefined> {
+export async function applyRollback(
+  ctx: ControllerContext,
+  task: TaskRow,
+  r: ResultMessage,
+): Promise<string | undefined> {
   if (task.type === 'interface') return undefined;
   const rid = task.request_id;
   switch (task.method) {

@@ -11,9 +11,20 @@ export interface InventoryApi {
   del(path: string, requestId: string): Promise<boolean>;
 }
 
-export function createInventoryApi(baseUrl: string, token: () => Promise<string>, timeout = 10, retries = 3): InventoryApi {
+export function createInventoryApi(
+  baseUrl: string,
+  token: () => Promise<string>,
+  timeout = 10,
+  retries = 3,
+): InventoryApi {
   const call = async (method: string, path: string, requestId: string, body?: unknown) =>
-    callJson(method, baseUrl + path, { token: await token(), requestId, body, timeout, retries: method === 'POST' ? 0 : retries });
+    callJson(method, baseUrl + path, {
+      token: await token(),
+      requestId,
+      body,
+      timeout,
+      retries: method === 'POST' ? 0 : retries,
+    });
   return {
     async get(path, requestId) {
       const a = await call('GET', path, requestId);

@@ -24,7 +24,10 @@ export function createControllerMetrics(registry: prom.Registry, db: Db, log: Lo
       .groupBy('status')
       .execute();
     const oldest = Math.min(...rows.map((r) => new Date(r.oldest).getTime()));
-    return { byStatus: new Map(rows.map((r) => [r.status, r.n])), oldestSeconds: Number.isFinite(oldest) ? Math.max(0, (Date.now() - oldest) / 1000) : 0 };
+    return {
+      byStatus: new Map(rows.map((r) => [r.status, r.n])),
+      oldestSeconds: Number.isFinite(oldest) ? Math.max(0, (Date.now() - oldest) / 1000) : 0,
+    };
   };
   // A scrape collects every gauge at once: the two task gauges share one query.
   let census: Promise<Census | undefined> | undefined;
@@ -57,7 +60,11 @@ export function createControllerMetrics(registry: prom.Registry, db: Db, log: Lo
     registers,
     async collect() {
       try {
-        const r = await db.selectFrom('outbox').select(sql<number>`count(*)::int`.as('n')).where('published_at', 'is', null).executeTakeFirst();
+        const r = await db
+          .selectFrom('outbox')
+          .select(sql<number>`count(*)::int`.as('n'))
+          .where('published_at', 'is', null)
+          .executeTakeFirst();
         this.set(r?.n ?? 0);
       } catch (err) {
         log.warn({ err }, 'metrics: outbox not counted');

@@ -25,7 +25,11 @@ export const controllerMigrations: Record<string, Migration> = {
         .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
         .addColumn('finished_at', 'timestamptz')
         .execute();
-      await db.schema.createIndex('tasks_ws_created').on('tasks').columns(['workspace', 'created_at']).execute();
+      await db.schema
+        .createIndex('tasks_ws_created')
+        .on('tasks')
+        .columns(['workspace', 'created_at'])
+        .execute();
       await db.schema
         .createTable('outbox')
         .addColumn('id', 'bigserial', (c) => c.primaryKey())
@@ -36,7 +40,11 @@ export const controllerMigrations: Record<string, Migration> = {
         .addColumn('not_before', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
         .addColumn('published_at', 'timestamptz')
         .execute();
-      await db.schema.createIndex('outbox_unpublished').on('outbox').columns(['published_at', 'not_before']).execute();
+      await db.schema
+        .createIndex('outbox_unpublished')
+        .on('outbox')
+        .columns(['published_at', 'not_before'])
+        .execute();
     },
   },
   '002_accepting': {
@@ -47,7 +55,12 @@ export const controllerMigrations: Record<string, Migration> = {
   '003_unfinished_index': {
     // Metrics and the accept sweeper look only at unfinished tasks, a handful among all the finished ones.
     async up(db: Kysely<any>) {
-      await db.schema.createIndex('tasks_unfinished').on('tasks').columns(['status', 'created_at']).where(sql.ref('finished_at'), 'is', null).execute();
+      await db.schema
+        .createIndex('tasks_unfinished')
+        .on('tasks')
+        .columns(['status', 'created_at'])
+        .where(sql.ref('finished_at'), 'is', null)
+        .execute();
     },
   },
 };

@@ -13,7 +13,11 @@ import { applyRollback, applySuccess } from './effects.ts';
 
 const ROLLBACK_QUEUE = { vm: 'vm_rollback', network: 'network_rollback' } as const;
 
-export async function handleResult(ctx: ControllerContext, raw: Record<string, unknown>, requestId?: string): Promise<void> {
+export async function handleResult(
+  ctx: ControllerContext,
+  raw: Record<string, unknown>,
+  requestId?: string,
+): Promise<void> {
   const r = parseResult(raw);
   const log = ctx.log.child({ reqId: requestId ?? r.request_id, task: r.task_id });
   const event = await ctx.db.transaction().execute((tx) => step(ctx, tx, r, log));
@@ -23,14 +27,22 @@ export async function handleResult(ctx: ControllerContext, raw: Record<string, u
   }
 }
 
-async function step(ctx: ControllerContext, tx: Tx, r: ResultMessage, log: Logger): Promise<TaskEvent | undefined> {
+async function step(
+  ctx: ControllerContext,
+  tx: Tx,
+  r: ResultMessage,
+  log: Logger,
+): Promise<TaskEvent | undefined> {
   const task = await lockTask(tx, r.task_id);
   if (!task) {
     log.warn({ status: r.status }, 'result for an unknown task dropped');
     return undefined;
   }
   if (FINISHED.includes(task.status) || (r.attempt !== undefined && r.attempt !== task.attempt)) {
-    log.info({ status: r.status, attempt: r.attempt, current: task.attempt }, 'stale or duplicate result ignored');
+    log.info(
+      { status: r.status, attempt: r.attempt, current: task.attempt },
+      'stale or duplicate result ignored',
+    );
     return undefined;
   }
   const rollingBack = task.status === 'rolling_back';
@@ -39,13 +51,23 @@ async function step(ctx: ControllerContext, tx: Tx, r: ResultMessage, log: Logge
     return undefined;
   }
   const event = (status: TaskStatus, stage: string, extra: Partial<TaskEvent> = {}): TaskEvent => ({
-    id: task.id, workspace: task.workspace, type: task.type, method: task.method, object: task.object, status, stage, ...extra,
+    id: task.id,
+    workspace: task.workspace,
+    type: task.type,
+    method: task.method,
+    object: task.object,
+    status,
+    stage,
+    ...extra,
   });
   const deliveries = task.deliveries + 1;
 
   if (rollingBack) {
     const state = await applyRollback(ctx, task, r);
-    const error = r.status === 'failed' ? `${task.error ?? 'failed'}; rollback failed: ${r.error ?? 'unknown'}` : task.error;
+    const error =
+      r.status === 'failed'
+        ? `${task.error ?? 'failed'}; rollback failed: ${r.error ?? 'unknown'}`
+        : task.error;
     const status: TaskStatus = r.status === 'successful' ? 'rolled_back' : 'failed';
     await updateTask(tx, task.id, { status, stage: 'rolled back', error, deliveries });
     log.info({ status }, 'rollback finished');
@@ -80,14 +102,28 @@ async function fail(
     const attempt = task.attempt + 1;
     const body = { ...task.body, retries: retries_left, attempt };
     await enqueue(tx, task.id, queue, body, task.request_id, ctx.config.RETRY_WAIT);
-    await updateTask(tx, task.id, { status: 'running', stage: 'retrying', retries_left, attempt, error, body, deliveries });
+    await updateTask(tx, task.id, {
+      status: 'running',
+      stage: 'retrying',
+      retries_left,
+      attempt,
+      error,
+      body,
+      deliveries,
+    });
     log.warn({ error, retries_left }, 'task failed; resubmitted');
     return event('running', 'retrying', { error, retries_left });
   }
   const attempt = task.attempt + 1;
   const body = { ...task.body, retries: 0, attempt, rollback: true, error, failed_stage: task.stage };
   await enqueue(tx, task.id, ROLLBACK_QUEUE[queue], body, task.request_id);
-  await updateTask(tx, task.id, { status: 'rolling_back', stage: 'rolling back', attempt, error, deliveries });
+  await updateTask(tx, task.id, {
+    status: 'rolling_back',
+    stage: 'rolling back',
+    attempt,
+    error,
+    deliveries,
+  });
   log.warn({ error }, 'task failed with no retries left; rolling back');
   return event('rolling_back', 'rolling back', { error, retries_left: 0 });
 }
@@ -95,5 +131,8 @@ async function fail(
 /** Consumes both result queues until cancelled. */
 export async function consumeResults(ctx: ControllerContext, bus: import('../lib/bus/bus.ts').Bus) {
   const handler = async (d: import('../lib/bus/bus.ts').Delivery) => handleResult(ctx, d.body, d.requestId);
-  return Promise.all([bus.consume('vm_notification', handler, { prefetch: 16 }), bus.consume('network_notification', handler, { prefetch: 16 })]);
+  return Promise.all([
+    bus.consume('vm_notification', handler, { prefetch: 16 }),
+    bus.consume('network_notification', handler, { prefetch: 16 }),
+  ]);
 }

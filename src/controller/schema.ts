@@ -1,7 +1,8 @@
 // Controller tables: tasks, and the outbox whose rows commit with them (DESIGN "Reliability principles").
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 
-export type TaskStatus = 'accepting' | 'pending' | 'running' | 'successful' | 'rolling_back' | 'rolled_back' | 'failed';
+export type TaskStatus =
+  'accepting' | 'pending' | 'running' | 'successful' | 'rolling_back' | 'rolled_back' | 'failed';
 export const FINISHED: TaskStatus[] = ['successful', 'rolled_back', 'failed'];
 
 export interface ControllerDB {

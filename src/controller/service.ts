@@ -46,9 +46,16 @@ export async function createController(o: ControllerOptions): Promise<Controller
     migrations: controllerMigrations,
     log,
   });
-  const token = createServiceTokenSource(config.INVENTORY_URL, 'controller', serviceSecret(config.SERVICE_SECRET, config.DATA_DIR));
+  const token = createServiceTokenSource(
+    config.INVENTORY_URL,
+    'controller',
+    serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
+  );
   const notifier = o.notifier ?? createNotifier({ url: config.NOTIFICATION_URL, token, log });
-  const relay: Relay = o.relay === false ? { kick: () => undefined, stop: async () => undefined } : startRelay(database.db, bus, log);
+  const relay: Relay =
+    o.relay === false
+      ? { kick: () => undefined, stop: async () => undefined }
+      : startRelay(database.db, bus, log);
   const ctx: ControllerContext = {
     db: database.db,
     inventory: createInventoryApi(config.INVENTORY_URL, token, config.HTTP_TIMEOUT, config.HTTP_RETRIES),
@@ -60,11 +67,18 @@ export async function createController(o: ControllerOptions): Promise<Controller
   };
   const consumers: Consumer[] = o.relay === false ? [] : await consumeResults(ctx, bus);
   // Accepts a dead controller left halfway are undone by whichever controller sweeps first.
-  const sweeper = o.relay === false ? undefined : setInterval(() => void sweepAccepting(ctx).catch((e) => log.warn({ err: e }, 'accept sweep failed')), 30_000);
+  const sweeper =
+    o.relay === false
+      ? undefined
+      : setInterval(
+          () => void sweepAccepting(ctx).catch((e) => log.warn({ err: e }, 'accept sweep failed')),
+          30_000,
+        );
   const app = await createApp({
     service: 'controller',
     log,
-    description: 'The only API that creates, edits or deletes VMs, networks, routers and interfaces; tasks, retries and rollbacks.',
+    description:
+      'The only API that creates, edits or deletes VMs, networks, routers and interfaces; tasks, retries and rollbacks.',
     health: async () => void (await sql`select 1`.execute(database.db)),
   });
   controllerRoutes(app, ctx);

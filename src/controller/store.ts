@@ -21,7 +21,14 @@ export interface NewTask {
   request_id: string;
 }
 
-export async function enqueue(tx: Tx | Db, taskId: string, queue: string, body: Record<string, unknown>, requestId: string, delaySeconds = 0) {
+export async function enqueue(
+  tx: Tx | Db,
+  taskId: string,
+  queue: string,
+  body: Record<string, unknown>,
+  requestId: string,
+  delaySeconds = 0,
+) {
   await tx
     .insertInto('outbox')
     .values({
@@ -39,18 +46,46 @@ export async function enqueue(tx: Tx | Db, taskId: string, queue: string, body: 
 export async function createAcceptingTask(db: Db, t: Omit<NewTask, 'body'>): Promise<void> {
   await db
     .insertInto('tasks')
-    .values({ ...t, status: 'accepting', attempt: 1, body: JSON.stringify({}), previous: JSON.stringify(t.previous ?? null), undos: JSON.stringify([]), error: null, finished_at: null })
+    .values({
+      ...t,
+      status: 'accepting',
+      attempt: 1,
+      body: JSON.stringify({}),
+      previous: JSON.stringify(t.previous ?? null),
+      undos: JSON.stringify([]),
+      error: null,
+      finished_at: null,
+    })
     .execute();
 }
 
 export async function recordUndos(db: Db, id: string, undos: unknown[]): Promise<void> {
-  await db.updateTable('tasks').set({ undos: JSON.stringify(undos) }).where('id', '=', id).execute();
+  await db
+    .updateTable('tasks')
+    .set({ undos: JSON.stringify(undos) })
+    .where('id', '=', id)
+    .execute();
 }
 
 /** The task and its first message commit together. */
-export async function releaseTask(db: Db, id: string, body: Record<string, unknown>, queue: string): Promise<void> {
+export async function releaseTask(
+  db: Db,
+  id: string,
+  body: Record<string, unknown>,
+  queue: string,
+): Promise<void> {
   await db.transaction().execute(async (tx) => {
-    const r = await tx.updateTable('tasks').set({ status: 'pending', body: JSON.stringify(body), undos: JSON.stringify([]), updated_at: new Date() }).where('id', '=', id).where('status', '=', 'accepting').executeTakeFirst();
+    const r = await tx
+      .updateTable('tasks')
+      .set({
+        status: 'pending',
+        body: JSON.stringify(body),
+        undos: JSON.stringify([]),
+        updated_at: new Date(),
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'accepting')
+      .executeTakeFirst();
     if (!r.numUpdatedRows) throw new Error(`task ${id} is no longer being accepted`);
     await enqueue(tx, id, queue, body, String(body.request_id ?? ''));
   });
@@ -81,7 +116,15 @@ export function lockTask(tx: Tx, id: string) {
 export async function updateTask(
   tx: Tx,
   id: string,
-  set: Partial<{ status: TaskStatus; stage: string; retries_left: number; attempt: number; error: string | null; body: Record<string, unknown>; deliveries: number }>,
+  set: Partial<{
+    status: TaskStatus;
+    stage: string;
+    retries_left: number;
+    attempt: number;
+    error: string | null;
+    body: Record<string, unknown>;
+    deliveries: number;
+  }>,
 ) {
   const finished = set.status && FINISHED.includes(set.status);
   await tx
@@ -99,7 +142,12 @@ export async function updateTask(
 export type TaskFilter = 'all' | 'running' | 'finished';
 
 export function listTasks(db: Db, workspace: string, filter: TaskFilter, limit: number, before?: Date) {
-  let q = db.selectFrom('tasks').selectAll().where('workspace', '=', workspace).orderBy('created_at', 'desc').limit(limit);
+  let q = db
+    .selectFrom('tasks')
+    .selectAll()
+    .where('workspace', '=', workspace)
+    .orderBy('created_at', 'desc')
+    .limit(limit);
   if (filter === 'running') q = q.where('status', 'not in', FINISHED);
   if (filter === 'finished') q = q.where('status', 'in', FINISHED);
   if (before) q = q.where('created_at', '<', before);

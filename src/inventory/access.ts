@@ -2,7 +2,13 @@
 // claims can be minutes old). A non-member gets the same 403 whether the workspace exists or not, so
 // workspace names of others never leak.
 import type { FastifyRequest } from 'fastify';
-import { authenticate, ALL_PERMISSIONS, type Permission, type Permissions, type Principal } from '../lib/auth.ts';
+import {
+  authenticate,
+  ALL_PERMISSIONS,
+  type Permission,
+  type Permissions,
+  type Principal,
+} from '../lib/auth.ts';
 import { notAllowed, notFound } from '../lib/errors.ts';
 import { PERMISSIONS } from '../lib/auth.ts';
 import type { InventoryContext } from './context.ts';
@@ -36,9 +42,15 @@ export async function membership(ctx: InventoryContext, p: Principal, ws: string
   return { workspaceId: row.workspaceId, perms };
 }
 
-export async function requireMember(ctx: InventoryContext, p: Principal, ws: string, permission?: Permission) {
+export async function requireMember(
+  ctx: InventoryContext,
+  p: Principal,
+  ws: string,
+  permission?: Permission,
+) {
   const m = await membership(ctx, p, ws);
-  if (permission && !m.perms[permission]) throw notAllowed(`missing permission ${permission} in workspace ${ws}`);
+  if (permission && !m.perms[permission])
+    throw notAllowed(`missing permission ${permission} in workspace ${ws}`);
   return m;
 }
 

@@ -30,10 +30,13 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
       let members = db.schema
         .createTable('members')
-        .addColumn('workspace_id', 'integer', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
+        .addColumn('workspace_id', 'integer', (c) =>
+          c.notNull().references('workspaces.id').onDelete('cascade'),
+        )
         .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
         .addPrimaryKeyConstraint('members_pk', ['workspace_id', 'user_id']);
-      for (const p of PERMISSIONS) members = members.addColumn(p, 'boolean', (c) => c.notNull().defaultTo(false));
+      for (const p of PERMISSIONS)
+        members = members.addColumn(p, 'boolean', (c) => c.notNull().defaultTo(false));
       await members.execute();
       await db.schema.createIndex('members_user').on('members').column('user_id').execute();
 
@@ -86,7 +89,9 @@ export const inventoryMigrations: Record<string, Migration> = {
       await db.schema
         .createTable('vms')
         .addColumn('id', 'serial', (c) => c.primaryKey())
-        .addColumn('workspace_id', 'integer', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
+        .addColumn('workspace_id', 'integer', (c) =>
+          c.notNull().references('workspaces.id').onDelete('cascade'),
+        )
         .addColumn('name', 'text', (c) => c.notNull())
         .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
         .addColumn('ip', 'text')
@@ -109,7 +114,9 @@ export const inventoryMigrations: Record<string, Migration> = {
       await db.schema
         .createTable('networks')
         .addColumn('id', 'serial', (c) => c.primaryKey())
-        .addColumn('workspace_id', 'integer', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
+        .addColumn('workspace_id', 'integer', (c) =>
+          c.notNull().references('workspaces.id').onDelete('cascade'),
+        )
         .addColumn('name', 'text', (c) => c.notNull())
         .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
         .addColumn('state', 'text', (c) => c.notNull())
@@ -130,7 +137,9 @@ export const inventoryMigrations: Record<string, Migration> = {
       await db.schema
         .createTable('routers')
         .addColumn('id', 'serial', (c) => c.primaryKey())
-        .addColumn('workspace_id', 'integer', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
+        .addColumn('workspace_id', 'integer', (c) =>
+          c.notNull().references('workspaces.id').onDelete('cascade'),
+        )
         .addColumn('name', 'text', (c) => c.notNull())
         .addColumn('state', 'text', (c) => c.notNull())
         .addColumn('host', 'text')
@@ -150,7 +159,8 @@ export const inventoryMigrations: Record<string, Migration> = {
   // the write) removes only what its own task made, and a repeated get_ip answers the same address.
   '002_created_by_task': {
     async up(db: Kysely<any>) {
-      for (const table of ['vms', 'networks', 'routers', 'ip_leases']) await db.schema.alterTable(table).addColumn('task', 'text').execute();
+      for (const table of ['vms', 'networks', 'routers', 'ip_leases'])
+        await db.schema.alterTable(table).addColumn('task', 'text').execute();
       await db.schema.createIndex('ip_leases_task').on('ip_leases').column('task').execute();
     },
   },
@@ -162,7 +172,11 @@ export const inventoryMigrations: Record<string, Migration> = {
         .addColumn('key', 'text', (c) => c.notNull())
         .addColumn('failed_at', 'timestamptz', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('login_failures_key').on('login_failures').columns(['key', 'failed_at']).execute();
+      await db.schema
+        .createIndex('login_failures_key')
+        .on('login_failures')
+        .columns(['key', 'failed_at'])
+        .execute();
       await db.schema.createIndex('login_failures_at').on('login_failures').column('failed_at').execute();
     },
   },

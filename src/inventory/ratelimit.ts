@@ -11,7 +11,12 @@ export interface Throttle {
   reset(key: string): Promise<void>;
 }
 
-export function createThrottle(db: Kysely<InventoryDB>, limit: number, windowSeconds: number, now: () => number = Date.now): Throttle {
+export function createThrottle(
+  db: Kysely<InventoryDB>,
+  limit: number,
+  windowSeconds: number,
+  now: () => number = Date.now,
+): Throttle {
   const windowMs = windowSeconds * 1000;
   const cutoff = () => new Date(now() - windowMs);
   return {
@@ -30,7 +35,10 @@ export function createThrottle(db: Kysely<InventoryDB>, limit: number, windowSec
       return Math.max(1, Math.ceil((oldest + windowMs - now()) / 1000));
     },
     async fail(key) {
-      await db.insertInto('login_failures').values({ key, failed_at: new Date(now()) }).execute();
+      await db
+        .insertInto('login_failures')
+        .values({ key, failed_at: new Date(now()) })
+        .execute();
       // Failures out of the window count for nothing: drop them (every key's, so the table stays small).
       await db.deleteFrom('login_failures').where('failed_at', '<=', cutoff()).execute();
     },

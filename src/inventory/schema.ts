@@ -51,8 +51,21 @@ export interface InventoryDB {
     domain_type: string;
     created_at: Created;
   };
-  pools: { id: Generated<number>; name: string; path: string; area_id: number; size: number; created_at: Created };
-  ip_leases: { area_id: number; ip: number; vm_id: number | null; task: string | null; leased_at: Generated<Date> };
+  pools: {
+    id: Generated<number>;
+    name: string;
+    path: string;
+    area_id: number;
+    size: number;
+    created_at: Created;
+  };
+  ip_leases: {
+    area_id: number;
+    ip: number;
+    vm_id: number | null;
+    task: string | null;
+    leased_at: Generated<Date>;
+  };
   vms: {
     id: Generated<number>;
     workspace_id: number;

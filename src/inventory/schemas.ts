@@ -5,7 +5,8 @@ import { Name } from '../lib/names.ts';
 
 // PostgreSQL text cannot hold a NUL byte: refused here (400 naming the field) rather than by the database (500).
 const NO_NUL = '^[^\\u0000]*$';
-const Text = (max: number, description?: string) => Type.String({ maxLength: max, pattern: NO_NUL, description });
+const Text = (max: number, description?: string) =>
+  Type.String({ maxLength: max, pattern: NO_NUL, description });
 // A filesystem path that can be put in XML and command arguments without escaping surprises.
 const PATH_PATTERN = '^[A-Za-z0-9_./+@:-]{1,1024}$';
 const Path = (description: string) => Type.String({ pattern: PATH_PATTERN, description });
@@ -13,7 +14,11 @@ const Path = (description: string) => Type.String({ pattern: PATH_PATTERN, descr
 export const WsParams = Type.Object({ ws: Name('workspace') });
 export const WsNameParams = Type.Object({ ws: Name('workspace'), name: Name() });
 export const NameParams = Type.Object({ name: Name() });
-export const RouterNetParams = Type.Object({ ws: Name('workspace'), name: Name('router'), net: Name('network') });
+export const RouterNetParams = Type.Object({
+  ws: Name('workspace'),
+  name: Name('router'),
+  net: Name('network'),
+});
 export const ListQuery = Type.Object({
   limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: 'at most this many (1-1000)' })),
   marker: Type.Optional(Name('the last name of the previous page')),
@@ -47,7 +52,9 @@ export const TemplateBody = Type.Object({
   cpu: Type.Integer({ minimum: 1, maximum: 256 }),
   ram: Type.Number({ exclusiveMinimum: 0, maximum: 4096, description: 'GiB (0.125 = 128 MiB)' }),
   disk: Type.Number({ exclusiveMinimum: 0, maximum: 65536, description: 'GiB' }),
-  image: Type.Optional(Path('base disk (qcow2 or raw): absolute, or relative to the pool; default <name>.qcow2')),
+  image: Type.Optional(
+    Path('base disk (qcow2 or raw): absolute, or relative to the pool; default <name>.qcow2'),
+  ),
   kernel: Type.Optional(Path('kernel for direct boot')),
   initrd: Type.Optional(Path('initrd for direct boot')),
   cmdline: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_./=:,+ -]{0,512}$' })),
@@ -72,14 +79,20 @@ export const HostBody = Type.Object({
 
 export const PoolBody = Type.Object({
   name: Name(),
-  path: Type.String({ pattern: '^/[A-Za-z0-9_./-]{0,1023}$', description: 'mounted at this path on every host of the area' }),
+  path: Type.String({
+    pattern: '^/[A-Za-z0-9_./-]{0,1023}$',
+    description: 'mounted at this path on every host of the area',
+  }),
   area: Name('area'),
   size: Type.Number({ exclusiveMinimum: 0, description: 'GiB' }),
 });
 
 const Ip = Type.String({ pattern: '^[0-9.]{7,15}$', description: 'IPv4 address' });
 /** The controller task creating a record or taking an address (see migration 002). */
-const TaskId = Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$', description: 'id of the controller task that makes it' });
+const TaskId = Type.String({
+  pattern: '^[A-Za-z0-9-]{1,64}$',
+  description: 'id of the controller task that makes it',
+});
 export const TaskQuery = Type.Object({ task: Type.Optional(TaskId) });
 const Mac = Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' });
 const VmState = Type.Union(['C_D', 'C_N', 'U', 'D', 'E', 'X'].map((s) => Type.Literal(s)));
@@ -95,8 +108,15 @@ export const VmBody = Type.Object({
   host: Type.Optional(Type.Union([Name('host'), Type.Null()])),
   task: Type.Optional(TaskId),
 });
-const IpOrCidr = Type.String({ pattern: '^[0-9.]{7,15}(/[0-9]{1,2})?$', description: 'IPv4 address, optionally with /prefix' });
-export const VmInterface = Type.Object({ network: Name('network'), ip: Type.Optional(Type.Union([IpOrCidr, Type.Null()])), mac: Type.Optional(Mac) });
+const IpOrCidr = Type.String({
+  pattern: '^[0-9.]{7,15}(/[0-9]{1,2})?$',
+  description: 'IPv4 address, optionally with /prefix',
+});
+export const VmInterface = Type.Object({
+  network: Name('network'),
+  ip: Type.Optional(Type.Union([IpOrCidr, Type.Null()])),
+  mac: Type.Optional(Mac),
+});
 export const VmUpdate = Type.Object({
   name: Type.Optional(Name()),
   description: Type.Optional(Text(1024)),

@@ -36,7 +36,12 @@ export interface InventoryOptions {
   extraRoutes?: (app: App) => Promise<void> | void;
 }
 
-export async function createInventory({ config, log, onAdminCreated, extraRoutes }: InventoryOptions): Promise<Inventory> {
+export async function createInventory({
+  config,
+  log,
+  onAdminCreated,
+  extraRoutes,
+}: InventoryOptions): Promise<Inventory> {
   const database = await openDatabase<InventoryDB>({
     url: config.INVENTORY_DB,
     dir: join(config.DATA_DIR, 'inventory', 'db'),
@@ -44,7 +49,9 @@ export async function createInventory({ config, log, onAdminCreated, extraRoutes
     log,
   });
   try {
-    const signingKey = await loadOrCreateSigningKey(config.JWT_KEY_FILE ?? join(config.DATA_DIR, 'inventory', 'jwt-ed25519.pem'));
+    const signingKey = await loadOrCreateSigningKey(
+      config.JWT_KEY_FILE ?? join(config.DATA_DIR, 'inventory', 'jwt-ed25519.pem'),
+    );
     const ctx: InventoryContext = {
       db: database.db,
       config,
@@ -55,7 +62,11 @@ export async function createInventory({ config, log, onAdminCreated, extraRoutes
       verifier: createTokenVerifier(createPublicKey(signingKey.privateKey)),
       serviceSecret: serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
       userThrottle: createThrottle(database.db, config.LOGIN_MAX_FAILURES_PER_USER, config.LOGIN_WINDOW),
-      addressThrottle: createThrottle(database.db, config.LOGIN_MAX_FAILURES_PER_ADDRESS, config.LOGIN_WINDOW),
+      addressThrottle: createThrottle(
+        database.db,
+        config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+        config.LOGIN_WINDOW,
+      ),
     };
     await ensureAdmin(ctx, onAdminCreated);
 
@@ -67,9 +78,13 @@ export async function createInventory({ config, log, onAdminCreated, extraRoutes
     });
     await app.register(cookie);
     // The book's dashboard posts login and signup forms.
-    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(body as string)));
-    });
+    app.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string' },
+      (_req, body, done) => {
+        done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      },
+    );
     identityRoutes(app, ctx);
     workspaceRoutes(app, ctx);
     catalogueRoutes(app, ctx);
@@ -93,12 +108,21 @@ export async function createInventory({ config, log, onAdminCreated, extraRoutes
 
 async function ensureAdmin(ctx: InventoryContext, onCreated?: (u: string, p: string) => void): Promise<void> {
   const username = ctx.config.ADMIN_USER;
-  const exists = await ctx.db.selectFrom('users').select('id').where('username', '=', username).executeTakeFirst();
+  const exists = await ctx.db
+    .selectFrom('users')
+    .select('id')
+    .where('username', '=', username)
+    .executeTakeFirst();
   if (exists) return;
   const password = ctx.config.ADMIN_PASSWORD ?? randomBytes(12).toString('base64url');
   const inserted = await ctx.db
     .insertInto('users')
-    .values({ username, email: `${username}@localhost`, password_hash: await hashPassword(password), is_admin: true })
+    .values({
+      username,
+      email: `${username}@localhost`,
+      password_hash: await hashPassword(password),
+      is_admin: true,
+    })
     .onConflict((oc) => oc.column('username').doNothing())
     .returning('id')
     .executeTakeFirst();

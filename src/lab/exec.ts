@@ -24,7 +24,10 @@ export function runDaemon(cmd: string, args: string[], timeoutMs = 60_000): Prom
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve();
-      else reject(new CommandError([cmd, ...args], code ?? signal, 'launcher failed (its output went to /dev/null)'));
+      else
+        reject(
+          new CommandError([cmd, ...args], code ?? signal, 'launcher failed (its output went to /dev/null)'),
+        );
     });
   });
 }
@@ -38,18 +41,35 @@ export function nsenterArgs(mntNsFile: string, netns: string): string[] {
 }
 
 /** Runs a program inside a lab host (its mount + network namespace). */
-export function runIn(mntNsFile: string, netns: string, cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
+export function runIn(
+  mntNsFile: string,
+  netns: string,
+  cmd: string,
+  args: string[],
+  opts: RunOptions = {},
+): Promise<string> {
   return run('nsenter', [...nsenterArgs(mntNsFile, netns), cmd, ...args], opts);
 }
 
-export function tryRunIn(mntNsFile: string, netns: string, cmd: string, args: string[], opts: RunOptions = {}): Promise<boolean> {
+export function tryRunIn(
+  mntNsFile: string,
+  netns: string,
+  cmd: string,
+  args: string[],
+  opts: RunOptions = {},
+): Promise<boolean> {
   return tryRun('nsenter', [...nsenterArgs(mntNsFile, netns), cmd, ...args], opts);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls check until it returns a value other than undefined, or throws after timeoutMs. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

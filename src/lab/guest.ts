@@ -56,13 +56,35 @@ export async function detectDomainType(kernel: string, log: (l: string) => void)
   try {
     await run(
       'timeout',
-      ['6', 'qemu-system-x86_64', '-accel', 'kvm', '-machine', 'pc', '-nodefaults', '-display', 'none', '-m', '64',
-        '-kernel', kernel, '-append', 'console=ttyS0 panic=-1', '-serial', `file:${serial}`, '-no-reboot'],
+      [
+        '6',
+        'qemu-system-x86_64',
+        '-accel',
+        'kvm',
+        '-machine',
+        'pc',
+        '-nodefaults',
+        '-display',
+        'none',
+        '-m',
+        '64',
+        '-kernel',
+        kernel,
+        '-append',
+        'console=ttyS0 panic=-1',
+        '-serial',
+        `file:${serial}`,
+        '-no-reboot',
+      ],
       { timeoutMs: 15_000 },
     ).catch(() => undefined);
     const out = existsSync(serial) ? await readFile(serial, 'utf8') : '';
     const ok = out.includes('Linux version');
-    log(ok ? 'KVM works: domain type kvm' : 'KVM present but a probe guest printed nothing: domain type qemu (TCG)');
+    log(
+      ok
+        ? 'KVM works: domain type kvm'
+        : 'KVM present but a probe guest printed nothing: domain type qemu (TCG)',
+    );
     return ok ? 'kvm' : 'qemu';
   } finally {
     await rm(serial, { force: true });

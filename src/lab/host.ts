@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { run, tryRun, runIn, tryRunIn, runDaemon, nsenterArgs, utsNsFile, waitFor } from './exec.ts';
 import { pidsInNamespaces, procInfo, nsInode, killAll, type ProcInfo } from './procs.ts';
 import { ensureHostLinks, removeHostLinks, HOST_IFACES } from './net.ts';
-import { NET, HOST_POOL_PATH, hostDir, hostIp, hostLinks, hostName, mntNsFile, type LabHostRecord, type LabPaths } from './state.ts';
+import {
+  NET,
+  HOST_POOL_PATH,
+  hostDir,
+  hostIp,
+  hostLinks,
+  hostName,
+  mntNsFile,
+  type LabHostRecord,
+  type LabPaths,
+} from './state.ts';
 
 /** Per-host directories bind-mounted over the system paths the daemons write to. */
 const BINDS: [string, string][] = [
@@ -34,7 +44,8 @@ export async function isMountpoint(path: string): Promise<boolean> {
 /** Mount points strictly below dir, deepest first. */
 export async function mountsUnder(dir: string): Promise<string[]> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
-  const unesc = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const unesc = (p: string) =>
+    p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   return info
     .split('\n')
     .map((l) => unesc(l.split(' ')[4] ?? ''))
@@ -69,14 +80,19 @@ async function prepareHostDirs(h: HostHandle): Promise<void> {
   const etc = join(h.dir, 'etc-libvirt');
   if (!existsSync(join(etc, 'qemu.conf'))) {
     // Only the daemons' config files: domains, networks and autostart links of the machine stay out.
-    for (const f of await readdir('/etc/libvirt')) if (f.endsWith('.conf')) await copyFile(join('/etc/libvirt', f), join(etc, f));
+    for (const f of await readdir('/etc/libvirt'))
+      if (f.endsWith('.conf')) await copyFile(join('/etc/libvirt', f), join(etc, f));
     // qemu as root: /dev/kvm is root-only here, and libvirt probing as libvirt-qemu finds KVM "usable" at
     // probe time but not at lookup, so it re-probes QEMU (seconds) on every call. Shared pools (NFS in real
     // life) take no ownership xattrs, and two hosts must not fight over them either.
-    await appendFile(join(etc, 'qemu.conf'), '\n# kloudak lab\nuser = "root"\ngroup = "root"\nremember_owner = 0\n');
+    await appendFile(
+      join(etc, 'qemu.conf'),
+      '\n# kloudak lab\nuser = "root"\ngroup = "root"\nremember_owner = 0\n',
+    );
   }
   await ensureLockManagerConfig(etc);
-  for (const [, target] of BINDS) if (!existsSync(target)) await mkdir(target, { recursive: true, mode: 0o700 });
+  for (const [, target] of BINDS)
+    if (!existsSync(target)) await mkdir(target, { recursive: true, mode: 0o700 });
   await mkdir(HOST_POOL_PATH, { recursive: true });
 }
 
@@ -88,8 +104,10 @@ const LOCKD_CONF = `auto_disk_leases = 1\nrequire_lease_for_disks = 1\nfile_lock
 
 async function ensureLockManagerConfig(etc: string): Promise<void> {
   const qemuConf = join(etc, 'qemu.conf');
-  if (!/^lock_manager\s*=\s*"lockd"/m.test(await readFile(qemuConf, 'utf8'))) await appendFile(qemuConf, 'lock_manager = "lockd"\n');
-  if ((await readFile(join(etc, 'qemu-lockd.conf'), 'utf8').catch(() => '')) !== LOCKD_CONF) await writeFile(join(etc, 'qemu-lockd.conf'), LOCKD_CONF);
+  if (!/^lock_manager\s*=\s*"lockd"/m.test(await readFile(qemuConf, 'utf8')))
+    await appendFile(qemuConf, 'lock_manager = "lockd"\n');
+  if ((await readFile(join(etc, 'qemu-lockd.conf'), 'utf8').catch(() => '')) !== LOCKD_CONF)
+    await writeFile(join(etc, 'qemu-lockd.conf'), LOCKD_CONF);
 }
 
 /** The host directories not bind-mounted in its mount namespace (all of them when there is none). */
@@ -121,7 +139,8 @@ export async function ensureNamespaces(paths: LabPaths, h: HostHandle): Promise<
   const inNs = (cmd: string, args: string[]) => run('nsenter', [`--mount=${h.nsFile}`, '--', cmd, ...args]);
   if (await isMountpoint(h.nsFile)) {
     // A namespace made by an older version may lack a bind added since (root-ssh once): add what is missing.
-    for (const [sub, target] of await missingBinds(h)) await inNs('mount', ['--bind', join(h.dir, sub), target]);
+    for (const [sub, target] of await missingBinds(h))
+      await inNs('mount', ['--bind', join(h.dir, sub), target]);
     return;
   }
   await writeFile(h.nsFile, '');
@@ -144,7 +163,8 @@ export function daemonPids(procs: ProcInfo[]): Record<string, number> {
   const out: Record<string, number> = {};
   const byPid = new Map(procs.map((p) => [p.pid, p]));
   for (const p of procs) {
-    if (['virtlogd', 'virtlockd', 'libvirtd', 'ovsdb-server', 'ovs-vswitchd'].includes(p.comm)) out[p.comm] = p.pid;
+    if (['virtlogd', 'virtlockd', 'libvirtd', 'ovsdb-server', 'ovs-vswitchd'].includes(p.comm))
+      out[p.comm] = p.pid;
     if (p.comm === 'sshd' && byPid.get(p.ppid)?.comm !== 'sshd') out.sshd = p.pid;
   }
   return out;
@@ -175,7 +195,12 @@ export async function ensureDaemons(paths: LabPaths, h: HostHandle): Promise<Rec
     if (running.libvirtd) {
       process.kill(running.libvirtd, 'SIGTERM');
       const pid = running.libvirtd;
-      await waitFor(`libvirtd ${pid} of ${h.name} to stop`, async () => (daemonPids(await hostProcs(h)).libvirtd === pid ? undefined : true), 30_000, 200);
+      await waitFor(
+        `libvirtd ${pid} of ${h.name} to stop`,
+        async () => (daemonPids(await hostProcs(h)).libvirtd === pid ? undefined : true),
+        30_000,
+        200,
+      );
       delete running.libvirtd;
     }
   }
@@ -184,9 +209,14 @@ export async function ensureDaemons(paths: LabPaths, h: HostHandle): Promise<Rec
     await runDaemon('nsenter', [...ns, 'libvirtd', '-d']);
   }
   if (!running['ovs-vswitchd'] || !running['ovsdb-server']) {
-    await runDaemon('nsenter', [...ns, OVS_CTL, 'start', '--system-id=random', '--no-mlockall', '--no-record-hostname'], 90_000);
+    await runDaemon(
+      'nsenter',
+      [...ns, OVS_CTL, 'start', '--system-id=random', '--no-mlockall', '--no-record-hostname'],
+      90_000,
+    );
   }
-  const vsctl = (args: string[]) => runIn(h.nsFile, h.netns, 'ovs-vsctl', ['--timeout=20', ...args], { timeoutMs: 30_000 });
+  const vsctl = (args: string[]) =>
+    runIn(h.nsFile, h.netns, 'ovs-vsctl', ['--timeout=20', ...args], { timeoutMs: 30_000 });
   for (const [br, uplink] of [
     [NET.hostPublicBridge, HOST_IFACES.public],
     [NET.hostPrivateBridge, HOST_IFACES.private],
@@ -222,7 +252,10 @@ export async function ensureDaemons(paths: LabPaths, h: HostHandle): Promise<Rec
   }
   await waitFor(
     `libvirtd of ${h.name}`,
-    async () => ((await tryRunIn(h.nsFile, h.netns, 'virsh', ['-c', 'qemu:///system', 'version'], { timeoutMs: 10_000 })) ? true : undefined),
+    async () =>
+      (await tryRunIn(h.nsFile, h.netns, 'virsh', ['-c', 'qemu:///system', 'version'], { timeoutMs: 10_000 }))
+        ? true
+        : undefined,
     30_000,
     300,
   );
@@ -240,7 +273,8 @@ async function seedCapsCache(paths: LabPaths, h: HostHandle): Promise<void> {
   if (!existsSync(from)) return;
   const to = join(h.dir, 'cache-libvirt', CAPS);
   await mkdir(to, { recursive: true });
-  for (const f of await readdir(from)) if (!existsSync(join(to, f))) await copyFile(join(from, f), join(to, f));
+  for (const f of await readdir(from))
+    if (!existsSync(join(to, f))) await copyFile(join(from, f), join(to, f));
 }
 
 async function saveCapsCache(paths: LabPaths, h: HostHandle): Promise<void> {

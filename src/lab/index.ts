@@ -4,8 +4,26 @@
 import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { run, tryRun } from './exec.ts';
-import { ensureRootNet, removeRootNet, setHostLinks, waitHostReachable, netnsList, labRootLinks } from './net.ts';
-import { ensureNsDir, ensureHost, destroyHost, hostHandle, hostProcs, daemonPids, hostPublicKey, isMountpoint, missingBinds, mountsUnder } from './host.ts';
+import {
+  ensureRootNet,
+  removeRootNet,
+  setHostLinks,
+  waitHostReachable,
+  netnsList,
+  labRootLinks,
+} from './net.ts';
+import {
+  ensureNsDir,
+  ensureHost,
+  destroyHost,
+  hostHandle,
+  hostProcs,
+  daemonPids,
+  hostPublicKey,
+  isMountpoint,
+  missingBinds,
+  mountsUnder,
+} from './host.ts';
 import { detectDomainType, ensureGuestTemplate, templatePaths } from './guest.ts';
 import {
   NET,
@@ -73,7 +91,12 @@ export interface LabStatus {
  */
 export function hostUri(paths: LabPaths, ip: string): string {
   const enc = (v: string) => encodeURIComponent(v).replace(/%2F/g, '/');
-  const q = [`keyfile=${enc(paths.key)}`, `known_hosts=${enc(paths.knownHosts)}`, 'known_hosts_verify=normal', 'sshauth=privkey'];
+  const q = [
+    `keyfile=${enc(paths.key)}`,
+    `known_hosts=${enc(paths.knownHosts)}`,
+    'known_hosts_verify=normal',
+    'sshauth=privkey',
+  ];
   return `qemu+libssh://root@${ip}/system?${q.join('&')}`;
 }
 
@@ -83,12 +106,14 @@ async function readDomainType(paths: LabPaths): Promise<DomainType | undefined> 
 }
 
 async function ensureClientKey(paths: LabPaths): Promise<void> {
-  if (!existsSync(paths.key)) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'kloudak-lab', '-f', paths.key]);
+  if (!existsSync(paths.key))
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'kloudak-lab', '-f', paths.key]);
 }
 
 export async function labUp(opts: LabUpOptions): Promise<LabStatus> {
   const log = opts.log ?? (() => undefined);
-  if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 200) throw new Error('hosts must be 1..200');
+  if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 200)
+    throw new Error('hosts must be 1..200');
   const paths = labPaths(opts.stateDir);
   await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
   await mkdir(paths.pool, { recursive: true });
@@ -111,7 +136,8 @@ export async function labUp(opts: LabUpOptions): Promise<LabStatus> {
     log('building the test guest (scripts/guest/build.sh)');
     await ensureGuestTemplate(paths);
   }
-  const requested = opts.domainType ?? (process.env.KLOUDAK_LAB_DOMAIN_TYPE as DomainType | 'auto' | undefined) ?? 'auto';
+  const requested =
+    opts.domainType ?? (process.env.KLOUDAK_LAB_DOMAIN_TYPE as DomainType | 'auto' | undefined) ?? 'auto';
   if (requested !== 'auto') domainType = requested;
   else if (!domainType) {
     domainType = await detectDomainType(templatePaths(paths).localKernel, log);
@@ -129,7 +155,9 @@ export async function labUp(opts: LabUpOptions): Promise<LabStatus> {
   // Without a capabilities cache yet, the first host probes QEMU alone and the others reuse its results.
   const first = existsSync(paths.capsCache) ? [] : [await one(1)];
   const hosts = [...first, ...(await Promise.all(indexes.slice(first.length).map(one)))];
-  const knownHosts = await Promise.all(hosts.map(async (h) => `${h.ip} ${await hostPublicKey(hostHandle(paths, h.index))}\n`));
+  const knownHosts = await Promise.all(
+    hosts.map(async (h) => `${h.ip} ${await hostPublicKey(hostHandle(paths, h.index))}\n`),
+  );
   await writeFile(paths.knownHosts, knownHosts.join(''), { mode: 0o644 });
 
   // A cut host stays cut across a repair: failover tests decide when it comes back.
@@ -196,7 +224,9 @@ export async function labStatus(stateDir: string): Promise<LabStatus> {
       pool: HOST_POOL_PATH,
       domainType,
       bridges: { public: NET.hostPublicBridge, private: NET.hostPrivateBridge },
-      healthy: mountsComplete && ['virtlogd', 'libvirtd', 'ovsdb-server', 'ovs-vswitchd', 'sshd'].every((d) => pids[d] !== undefined),
+      healthy:
+        mountsComplete &&
+        ['virtlogd', 'libvirtd', 'ovsdb-server', 'ovs-vswitchd', 'sshd'].every((d) => pids[d] !== undefined),
       cut: rec?.cut.includes(h.name) ?? false,
       pids,
     });
@@ -208,7 +238,9 @@ export async function labStatus(stateDir: string): Promise<LabStatus> {
     domainType,
     ssh,
     pool: { path: HOST_POOL_PATH, localPath: paths.pool },
-    template: existsSync(t.localDisk) ? { name: t.name, kernel: t.kernel, initrd: t.initrd, disk: t.disk } : undefined,
+    template: existsSync(t.localDisk)
+      ? { name: t.name, kernel: t.kernel, initrd: t.initrd, disk: t.disk }
+      : undefined,
     network: {
       mgmtBridge: NET.mgmtBridge,
       mgmtGateway: `${NET.mgmtPrefix}.1`,

@@ -33,6 +33,8 @@ switch (cmd) {
     await (cmd === 'cut' ? labCutHost(stateDir, arg) : labRestoreHost(stateDir, arg));
     break;
   default:
-    console.error('usage: main.ts up --hosts N | down | status | cut <host> | restore <host>  [--state-dir DIR]');
+    console.error(
+      'usage: main.ts up --hosts N | down | status | cut <host> | restore <host>  [--state-dir DIR]',
+    );
     process.exitCode = 2;
 }

@@ -31,7 +31,8 @@ export async function ensureRootNet(): Promise<void> {
 }
 
 export async function removeRootNet(): Promise<void> {
-  for (const b of [NET.mgmtBridge, NET.publicBridge, NET.privateBridge]) await tryIp(['link', 'del', 'dev', b]);
+  for (const b of [NET.mgmtBridge, NET.publicBridge, NET.privateBridge])
+    await tryIp(['link', 'del', 'dev', b]);
 }
 
 /** Inside-namespace names of the three veth ends. */
@@ -73,7 +74,8 @@ export async function removeHostLinks(index: number): Promise<void> {
 /** Cuts a host off every lab network (or reconnects it) at the root-side veth ends. */
 export async function setHostLinks(index: number, up: boolean): Promise<void> {
   const links = hostLinks(index);
-  for (const l of [links.mgmt, links.public, links.private]) await ip(['link', 'set', 'dev', l, up ? 'up' : 'down']);
+  for (const l of [links.mgmt, links.public, links.private])
+    await ip(['link', 'set', 'dev', l, up ? 'up' : 'down']);
 }
 
 /** Waits until a restored host's sshd answers on its management address. */
@@ -81,7 +83,16 @@ export async function waitHostReachable(index: number): Promise<void> {
   // While cut, the host's address was marked unreachable (a FAILED neighbour entry): connections fail with
   // "No route to host" for seconds after the links are up. Restored means sshd answers again.
   await tryIp(['neigh', 'flush', 'to', hostIp(index)]);
-  await waitFor(`${hostIp(index)}:22 to answer after the links came up`, () => tcpReach(hostIp(index), 22, 1000).then(() => true, () => undefined), 30_000, 250);
+  await waitFor(
+    `${hostIp(index)}:22 to answer after the links came up`,
+    () =>
+      tcpReach(hostIp(index), 22, 1000).then(
+        () => true,
+        () => undefined,
+      ),
+    30_000,
+    250,
+  );
 }
 
 export async function netnsList(): Promise<string[]> {

@@ -22,13 +22,17 @@ async function linkInode(pid: string, kind: 'net' | 'mnt'): Promise<number | und
 }
 
 /** Pids of processes living in the given net or mnt namespaces (inodes), this process excluded. */
-export async function pidsInNamespaces(netIno: number | undefined, mntIno: number | undefined): Promise<number[]> {
+export async function pidsInNamespaces(
+  netIno: number | undefined,
+  mntIno: number | undefined,
+): Promise<number[]> {
   if (netIno === undefined && mntIno === undefined) return [];
   const pids: number[] = [];
   for (const p of await readdir('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     const [net, mnt] = await Promise.all([linkInode(p, 'net'), linkInode(p, 'mnt')]);
-    if ((netIno !== undefined && net === netIno) || (mntIno !== undefined && mnt === mntIno)) pids.push(Number(p));
+    if ((netIno !== undefined && net === netIno) || (mntIno !== undefined && mnt === mntIno))
+      pids.push(Number(p));
   }
   return pids;
 }

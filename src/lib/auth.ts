@@ -1,9 +1,22 @@
 // Tokens and permissions (DESIGN "Tokens and permissions"): inventory signs Ed25519 JWTs; every service
 // verifies them with inventory's public key from its JWKS endpoint, fetched once and cached.
 import type { IncomingHttpHeaders } from 'node:http';
-import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type KeyObject, type CryptoKey } from 'jose';
+import {
+  createRemoteJWKSet,
+  jwtVerify,
+  SignJWT,
+  type JWTPayload,
+  type KeyObject,
+  type CryptoKey,
+} from 'jose';
 import { notAllowed, unauthenticated } from './errors.ts';
-import { ADMIN_CLAIM, SERVICE_CLAIM, workspaceClaims, type Permission, type Permissions } from './permissions.ts';
+import {
+  ADMIN_CLAIM,
+  SERVICE_CLAIM,
+  workspaceClaims,
+  type Permission,
+  type Permissions,
+} from './permissions.ts';
 export {
   ADMIN_CLAIM,
   ALL_PERMISSIONS,
@@ -25,7 +38,6 @@ export interface Principal {
   /** Workspace name -> permissions, as signed into the token. */
   workspaces: Record<string, Permissions>;
 }
-
 
 export interface TokenSigner {
   sign(claims: Record<string, unknown>, ttlSeconds: number): Promise<string>;
@@ -96,7 +108,10 @@ export function tokenOf(headers: IncomingHttpHeaders): string | undefined {
   return undefined;
 }
 
-export async function authenticate(verifier: TokenVerifier, headers: IncomingHttpHeaders): Promise<Principal> {
+export async function authenticate(
+  verifier: TokenVerifier,
+  headers: IncomingHttpHeaders,
+): Promise<Principal> {
   const token = tokenOf(headers);
   if (!token) throw unauthenticated('missing token');
   return verifier.verify(token);

@@ -20,50 +20,206 @@ const spec = {
   INVENTORY_PORT: { kind: 'int', default: '5000', min: 0, max: 65535, doc: 'inventory and dashboard port' },
   CONTROLLER_PORT: { kind: 'int', default: '8000', min: 0, max: 65535, doc: 'controller port' },
   NOTIFICATION_PORT: { kind: 'int', default: '3000', min: 0, max: 65535, doc: 'notification websocket port' },
-  INVENTORY_URL: { kind: 'url', default: 'http://127.0.0.1:5000', protocols: ['http:', 'https:'], doc: 'how services reach inventory (unset: 127.0.0.1 at KLOUDAK_INVENTORY_PORT)' },
-  NOTIFICATION_URL: { kind: 'url', default: 'ws://127.0.0.1:3000', protocols: ['ws:', 'wss:'], doc: 'how services reach notification (unset: 127.0.0.1 at KLOUDAK_NOTIFICATION_PORT)' },
-  CONTROLLER_URL: { kind: 'url', default: 'http://127.0.0.1:8000', protocols: ['http:', 'https:'], doc: "where inventory forwards the dashboard's /api/controller/ calls (unset: 127.0.0.1 at KLOUDAK_CONTROLLER_PORT)" },
-  INVENTORY_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL; PGlite under the data dir when unset' },
-  CONTROLLER_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for the controller' },
+  INVENTORY_URL: {
+    kind: 'url',
+    default: 'http://127.0.0.1:5000',
+    protocols: ['http:', 'https:'],
+    doc: 'how services reach inventory (unset: 127.0.0.1 at KLOUDAK_INVENTORY_PORT)',
+  },
+  NOTIFICATION_URL: {
+    kind: 'url',
+    default: 'ws://127.0.0.1:3000',
+    protocols: ['ws:', 'wss:'],
+    doc: 'how services reach notification (unset: 127.0.0.1 at KLOUDAK_NOTIFICATION_PORT)',
+  },
+  CONTROLLER_URL: {
+    kind: 'url',
+    default: 'http://127.0.0.1:8000',
+    protocols: ['http:', 'https:'],
+    doc: "where inventory forwards the dashboard's /api/controller/ calls (unset: 127.0.0.1 at KLOUDAK_CONTROLLER_PORT)",
+  },
+  INVENTORY_DB: {
+    kind: 'url',
+    protocols: ['postgres:', 'postgresql:'],
+    doc: 'PostgreSQL URL; PGlite under the data dir when unset',
+  },
+  CONTROLLER_DB: {
+    kind: 'url',
+    protocols: ['postgres:', 'postgresql:'],
+    doc: 'PostgreSQL URL for the controller',
+  },
   COMPUTE_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for compute' },
   NETWORK_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for network' },
   MONITOR_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for monitoring' },
   BUS: { kind: 'url', protocols: ['amqp:', 'amqps:'], doc: 'RabbitMQ URL; the in-process bus when unset' },
-  REDIS: { kind: 'url', protocols: ['redis:', 'rediss:'], doc: 'Redis URL for notification fan-out between instances' },
+  REDIS: {
+    kind: 'url',
+    protocols: ['redis:', 'rediss:'],
+    doc: 'Redis URL for notification fan-out between instances',
+  },
   ZOOKEEPER: { kind: 'string', doc: 'ZooKeeper connection string host:port[,host:port]' },
   ADMIN_USER: { kind: 'string', default: 'admin', doc: 'the first admin account, created at first start' },
   ADMIN_PASSWORD: { kind: 'secret', doc: 'its password; generated and printed once when unset' },
-  SERVICE_SECRET: { kind: 'secret', doc: 'shared secret of the service (superuser) accounts; generated in the data dir when unset' },
-  JWT_KEY_FILE: { kind: 'string', doc: 'PEM file of the token signing key (Ed25519); generated in the data dir when unset' },
+  SERVICE_SECRET: {
+    kind: 'secret',
+    doc: 'shared secret of the service (superuser) accounts; generated in the data dir when unset',
+  },
+  JWT_KEY_FILE: {
+    kind: 'string',
+    doc: 'PEM file of the token signing key (Ed25519); generated in the data dir when unset',
+  },
   TOKEN_TTL: { kind: 'int', default: '3600', min: 30, max: 604800, doc: 'token lifetime in seconds' },
-  SESSION_TTL: { kind: 'int', default: '86400', min: 60, max: 2592000, doc: 'browser session lifetime in seconds' },
-  LOGIN_MAX_FAILURES_PER_USER: { kind: 'int', default: '5', min: 1, max: 1000, doc: 'failed logins per user per window' },
-  LOGIN_MAX_FAILURES_PER_ADDRESS: { kind: 'int', default: '20', min: 1, max: 100000, doc: 'failed logins per client address per window' },
-  LOGIN_WINDOW: { kind: 'int', default: '900', min: 1, max: 86400, doc: 'login rate-limit window in seconds' },
+  SESSION_TTL: {
+    kind: 'int',
+    default: '86400',
+    min: 60,
+    max: 2592000,
+    doc: 'browser session lifetime in seconds',
+  },
+  LOGIN_MAX_FAILURES_PER_USER: {
+    kind: 'int',
+    default: '5',
+    min: 1,
+    max: 1000,
+    doc: 'failed logins per user per window',
+  },
+  LOGIN_MAX_FAILURES_PER_ADDRESS: {
+    kind: 'int',
+    default: '20',
+    min: 1,
+    max: 100000,
+    doc: 'failed logins per client address per window',
+  },
+  LOGIN_WINDOW: {
+    kind: 'int',
+    default: '900',
+    min: 1,
+    max: 86400,
+    doc: 'login rate-limit window in seconds',
+  },
   SSH_USER: { kind: 'string', default: 'root', doc: 'user compute and network log in as on hosts' },
   SSH_KEY: { kind: 'string', doc: 'private key for hosts; ssh defaults when unset' },
   SSH_KNOWN_HOSTS: { kind: 'string', doc: 'known_hosts file host keys are checked against (never skipped)' },
   PUBLIC_BRIDGE: { kind: 'string', default: 'public-br', doc: "hosts' OVS bridge for VMs' public NICs" },
-  PRIVATE_BRIDGE: { kind: 'string', default: 'private-br', doc: "hosts' OVS bridge for VMs' network NICs (VLAN trunk)" },
-  RECONCILE_INTERVAL: { kind: 'number', default: '60', min: 1, max: 86400, doc: 'seconds between reconciliations of hosts with records' },
-  ORPHAN_GRACE: { kind: 'number', default: '600', min: 0, max: 604800, doc: 'seconds an orphan domain, disk or port may live before removal' },
-  VLANS: { kind: 'ranges', default: '2-4094', min: 1, max: 4094, doc: 'VLAN ids networks may take, e.g. 100-999,2000-2999' },
-  VLANS_RESERVED: { kind: 'ranges', default: '', min: 1, max: 4094, doc: 'VLAN ids never given to networks (in use on the physical network)' },
+  PRIVATE_BRIDGE: {
+    kind: 'string',
+    default: 'private-br',
+    doc: "hosts' OVS bridge for VMs' network NICs (VLAN trunk)",
+  },
+  RECONCILE_INTERVAL: {
+    kind: 'number',
+    default: '60',
+    min: 1,
+    max: 86400,
+    doc: 'seconds between reconciliations of hosts with records',
+  },
+  ORPHAN_GRACE: {
+    kind: 'number',
+    default: '600',
+    min: 0,
+    max: 604800,
+    doc: 'seconds an orphan domain, disk or port may live before removal',
+  },
+  VLANS: {
+    kind: 'ranges',
+    default: '2-4094',
+    min: 1,
+    max: 4094,
+    doc: 'VLAN ids networks may take, e.g. 100-999,2000-2999',
+  },
+  VLANS_RESERVED: {
+    kind: 'ranges',
+    default: '',
+    min: 1,
+    max: 4094,
+    doc: 'VLAN ids never given to networks (in use on the physical network)',
+  },
   LAB_DIR: { kind: 'string', default: '/var/lib/kloudak/lab', doc: 'state directory of `kloudak lab` hosts' },
-  UP_LAB: { kind: 'string', default: '1', doc: '`kloudak up` brings up a one-host lab (0 to skip, like --no-lab)' },
-  LAB_DOMAIN_TYPE: { kind: 'string', default: 'auto', doc: 'domain type of lab hosts: kvm, qemu or auto (probe)' },
-  RETRIES: { kind: 'int', default: '2', min: 0, max: 100, doc: 'times a failed task is resubmitted before rollback' },
-  RETRY_WAIT: { kind: 'number', default: '1', min: 0, max: 3600, doc: 'seconds between a failure and its resubmission' },
-  HTTP_TIMEOUT: { kind: 'number', default: '10', min: 0.1, max: 600, doc: 'seconds before an outbound HTTP call gives up' },
-  HTTP_RETRIES: { kind: 'int', default: '3', min: 0, max: 20, doc: 'attempts after the first for idempotent outbound calls' },
-  MONITOR_INTERVAL: { kind: 'number', default: '10', min: 0.5, max: 3600, doc: 'seconds between monitoring cycles (host checks, usage collection)' },
-  MONITOR_CHECK_TIMEOUT: { kind: 'number', default: '15', min: 0.5, max: 600, doc: 'seconds a host\'s usage collection may take before the check counts as failed (reachability itself is checked within 3 s)' },
-  MONITOR_CONCURRENCY: { kind: 'int', default: '8', min: 1, max: 256, doc: 'hosts one monitoring worker checks at once' },
-  MONITOR_RETENTION: { kind: 'number', default: '86400', min: 60, max: 31536000, doc: 'seconds usage samples are kept in the monitor database' },
-  HOST_FAILURE_CHECKS: { kind: 'int', default: '3', min: 1, max: 100, doc: 'failed checks in a row before a host is marked down and host_failure is published' },
+  UP_LAB: {
+    kind: 'string',
+    default: '1',
+    doc: '`kloudak up` brings up a one-host lab (0 to skip, like --no-lab)',
+  },
+  LAB_DOMAIN_TYPE: {
+    kind: 'string',
+    default: 'auto',
+    doc: 'domain type of lab hosts: kvm, qemu or auto (probe)',
+  },
+  RETRIES: {
+    kind: 'int',
+    default: '2',
+    min: 0,
+    max: 100,
+    doc: 'times a failed task is resubmitted before rollback',
+  },
+  RETRY_WAIT: {
+    kind: 'number',
+    default: '1',
+    min: 0,
+    max: 3600,
+    doc: 'seconds between a failure and its resubmission',
+  },
+  HTTP_TIMEOUT: {
+    kind: 'number',
+    default: '10',
+    min: 0.1,
+    max: 600,
+    doc: 'seconds before an outbound HTTP call gives up',
+  },
+  HTTP_RETRIES: {
+    kind: 'int',
+    default: '3',
+    min: 0,
+    max: 20,
+    doc: 'attempts after the first for idempotent outbound calls',
+  },
+  MONITOR_INTERVAL: {
+    kind: 'number',
+    default: '10',
+    min: 0.5,
+    max: 3600,
+    doc: 'seconds between monitoring cycles (host checks, usage collection)',
+  },
+  MONITOR_CHECK_TIMEOUT: {
+    kind: 'number',
+    default: '15',
+    min: 0.5,
+    max: 600,
+    doc: "seconds a host's usage collection may take before the check counts as failed (reachability itself is checked within 3 s)",
+  },
+  MONITOR_CONCURRENCY: {
+    kind: 'int',
+    default: '8',
+    min: 1,
+    max: 256,
+    doc: 'hosts one monitoring worker checks at once',
+  },
+  MONITOR_RETENTION: {
+    kind: 'number',
+    default: '86400',
+    min: 60,
+    max: 31536000,
+    doc: 'seconds usage samples are kept in the monitor database',
+  },
+  HOST_FAILURE_CHECKS: {
+    kind: 'int',
+    default: '3',
+    min: 1,
+    max: 100,
+    doc: 'failed checks in a row before a host is marked down and host_failure is published',
+  },
   STATS_PORT: { kind: 'int', default: '8100', min: 0, max: 65535, doc: 'monitoring stats API port' },
-  ZK_SESSION_TIMEOUT: { kind: 'number', default: '10', min: 2, max: 120, doc: 'ZooKeeper session timeout in seconds (a dead monitoring leader is replaced after about this long)' },
-  FENCE_COMMAND: { kind: 'string', doc: 'program compute runs (argv: host, address, domains...) to power off a failed host or its guests before restarting them elsewhere' },
+  ZK_SESSION_TIMEOUT: {
+    kind: 'number',
+    default: '10',
+    min: 2,
+    max: 120,
+    doc: 'ZooKeeper session timeout in seconds (a dead monitoring leader is replaced after about this long)',
+  },
+  FENCE_COMMAND: {
+    kind: 'string',
+    doc: 'program compute runs (argv: host, address, domains...) to power off a failed host or its guests before restarting them elsewhere',
+  },
 } satisfies Record<string, Spec>;
 
 export type ConfigKey = keyof typeof spec;
@@ -71,9 +227,9 @@ type ValueOf<S> = S extends { kind: 'int' | 'number' }
   ? number
   : S extends { kind: 'ranges' }
     ? [number, number][]
-  : S extends { kind: 'bool' }
-    ? boolean
-    : string;
+    : S extends { kind: 'bool' }
+      ? boolean
+      : string;
 type Defaulted<S> = S extends { default: string } ? ValueOf<S> : ValueOf<S> | undefined;
 export type Config = { [K in ConfigKey]: Defaulted<(typeof spec)[K]> };
 
@@ -90,13 +246,16 @@ function parseOne(name: string, s: Spec, raw: string): { value?: unknown; proble
     case 'number': {
       const n = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(n) || (s.kind === 'int' && !Number.isInteger(n)))
-        return { problem: `${name}=${JSON.stringify(raw)}: not ${s.kind === 'int' ? 'an integer' : 'a number'}` };
+        return {
+          problem: `${name}=${JSON.stringify(raw)}: not ${s.kind === 'int' ? 'an integer' : 'a number'}`,
+        };
       if ((s.min !== undefined && n < s.min) || (s.max !== undefined && n > s.max))
         return { problem: `${name}=${raw}: must be between ${s.min} and ${s.max}` };
       return { value: n };
     }
     case 'bool':
-      if (!['true', 'false', '1', '0'].includes(raw)) return { problem: `${name}=${JSON.stringify(raw)}: not true or false` };
+      if (!['true', 'false', '1', '0'].includes(raw))
+        return { problem: `${name}=${JSON.stringify(raw)}: not true or false` };
       return { value: raw === 'true' || raw === '1' };
     case 'url': {
       let u: URL;
@@ -111,11 +270,15 @@ function parseOne(name: string, s: Spec, raw: string): { value?: unknown; proble
     }
     case 'ranges': {
       const out: [number, number][] = [];
-      for (const part of raw.split(',').map((x) => x.trim()).filter(Boolean)) {
+      for (const part of raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)) {
         const m = /^(\d+)(?:-(\d+))?$/.exec(part);
         const lo = Number(m?.[1]);
         const hi = Number(m?.[2] ?? m?.[1]);
-        if (!m || lo > hi || lo < (s.min ?? 0) || hi > (s.max ?? Infinity)) return { problem: `${name}: ${JSON.stringify(part)} is not a range within ${s.min}-${s.max}` };
+        if (!m || lo > hi || lo < (s.min ?? 0) || hi > (s.max ?? Infinity))
+          return { problem: `${name}: ${JSON.stringify(part)} is not a range within ${s.min}-${s.max}` };
         out.push([lo, hi]);
       }
       return { value: out };
@@ -143,14 +306,18 @@ const LOCAL_URLS: Partial<Record<ConfigKey, (given: Given) => string | undefined
 };
 
 /** Parses the configuration once; throws ConfigError naming every bad value (secrets never echoed). */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<ConfigKey, string>> = {}): Config {
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Record<ConfigKey, string>> = {},
+): Config {
   const problems: string[] = [];
   let file: Record<string, unknown> = {};
   const filePath = env.KLOUDAK_CONFIG;
   if (filePath) {
     try {
       const parsed: unknown = JSON.parse(readFileSync(filePath, 'utf8'));
-      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) problems.push(`KLOUDAK_CONFIG ${filePath}: not a JSON object`);
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+        problems.push(`KLOUDAK_CONFIG ${filePath}: not a JSON object`);
       else file = parsed as Record<string, unknown>;
     } catch (e) {
       problems.push(`KLOUDAK_CONFIG ${filePath}: ${(e as Error).message}`);

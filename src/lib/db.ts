@@ -34,7 +34,8 @@ export async function ensurePostgresDatabase(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: u.toString(), connectionTimeoutMillis: 10_000 });
   await client.connect();
   try {
-    const exists = async () => (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount !== 0;
+    const exists = async () =>
+      (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount !== 0;
     if (await exists()) return;
     try {
       await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
@@ -83,7 +84,9 @@ async function migrate<DB>(db: Kysely<DB>, migrations: Record<string, Migration>
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
-    throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${(error as Error).message ?? String(error)}`);
+    throw new Error(
+      `migration ${failed?.migrationName ?? '?'} failed: ${(error as Error).message ?? String(error)}`,
+    );
   }
 }
 

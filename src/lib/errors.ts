@@ -1,13 +1,7 @@
 // The few typed errors every service throws; mapped to HTTP in one table (httpStatusOf).
 
 export type ErrorKind =
-  | 'input'
-  | 'unauthenticated'
-  | 'not_allowed'
-  | 'not_found'
-  | 'conflict'
-  | 'too_many'
-  | 'unavailable';
+  'input' | 'unauthenticated' | 'not_allowed' | 'not_found' | 'conflict' | 'too_many' | 'unavailable';
 
 export class AppError extends Error {
   constructor(
@@ -21,10 +15,12 @@ export class AppError extends Error {
 }
 
 export const inputError = (field: string, message: string) => new AppError('input', message, field);
-export const unauthenticated = (message = 'missing or invalid token') => new AppError('unauthenticated', message);
+export const unauthenticated = (message = 'missing or invalid token') =>
+  new AppError('unauthenticated', message);
 export const notAllowed = (message: string, field?: string) => new AppError('not_allowed', message, field);
 export const notFound = (field: string, message: string) => new AppError('not_found', message, field);
-export const conflict = (field: string | undefined, message: string) => new AppError('conflict', message, field);
+export const conflict = (field: string | undefined, message: string) =>
+  new AppError('conflict', message, field);
 export const tooMany = (message: string) => new AppError('too_many', message);
 export const unavailable = (message: string) => new AppError('unavailable', message);
 

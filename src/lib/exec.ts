@@ -27,10 +27,19 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     const child = execFile(
       cmd,
       args,
-      { timeout: opts.timeoutMs ?? 30_000, killSignal: 'SIGKILL', maxBuffer: 32 << 20, env: opts.env ?? process.env },
+      {
+        timeout: opts.timeoutMs ?? 30_000,
+        killSignal: 'SIGKILL',
+        maxBuffer: 32 << 20,
+        env: opts.env ?? process.env,
+      },
       (err, stdout, stderr) => {
         if (!err) return resolve(stdout);
-        const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string; signal?: string | null };
+        const e = err as NodeJS.ErrnoException & {
+          killed?: boolean;
+          code?: number | string;
+          signal?: string | null;
+        };
         const code = e.killed ? 'timeout' : (e.code ?? e.signal ?? null);
         reject(new CommandError([cmd, ...args], code, String(stderr || e.message)));
       },

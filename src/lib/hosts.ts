@@ -17,10 +17,17 @@ export interface HostDirectory {
   get(name: string): Promise<HostRecord | undefined>;
 }
 
-export function createHostDirectory(inventoryUrl: string, token: () => Promise<string>, ttlMs = 5000): HostDirectory {
+export function createHostDirectory(
+  inventoryUrl: string,
+  token: () => Promise<string>,
+  ttlMs = 5000,
+): HostDirectory {
   let cache: { at: number; hosts: HostRecord[] } | undefined;
   const load = async () => {
-    const a = await callJson<{ hosts: HostRecord[] }>('GET', `${inventoryUrl}/hosts/?limit=1000`, { token: await token(), timeout: 10 });
+    const a = await callJson<{ hosts: HostRecord[] }>('GET', `${inventoryUrl}/hosts/?limit=1000`, {
+      token: await token(),
+      timeout: 10,
+    });
     cache = { at: Date.now(), hosts: expectOk(a, 'inventory hosts').hosts };
     return cache.hosts;
   };

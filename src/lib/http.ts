@@ -1,7 +1,13 @@
 // The HTTP app every service builds on: request ids, one error table, OpenAPI, /healthz and /metrics.
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type FastifyReply } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyBaseLogger,
+  type FastifyReply,
+} from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as prom from 'prom-client';
@@ -45,14 +51,33 @@ export async function createApp(opts: AppOptions): Promise<App> {
     // The router's own refusals (bad percent-encoding, an over-long parameter) and HTTP parse errors skip the
     // hooks and the error handler: answer them in the one error shape too, with the request id.
     frameworkErrors: (err, req, reply) => {
-      const error = err.code === 'FST_ERR_BAD_URL' ? 'malformed URL: bad percent-encoding' : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'path parameter too long' : err.message;
-      void (reply as unknown as FastifyReply).status(err.statusCode ?? 400).header('x-request-id', req.id).send({ error });
+      const error =
+        err.code === 'FST_ERR_BAD_URL'
+          ? 'malformed URL: bad percent-encoding'
+          : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? 'path parameter too long'
+            : err.message;
+      void (reply as unknown as FastifyReply)
+        .status(err.statusCode ?? 400)
+        .header('x-request-id', req.id)
+        .send({ error });
     },
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const body = JSON.stringify({ error: status === 431 ? 'request headers too large' : status === 408 ? 'request timed out' : 'malformed HTTP request' });
-      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const body = JSON.stringify({
+        error:
+          status === 431
+            ? 'request headers too large'
+            : status === 408
+              ? 'request timed out'
+              : 'malformed HTTP request',
+      });
+      if (socket.writable)
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
       socket.destroy(err);
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
@@ -81,7 +106,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const { status, body } = errorAnswer(err);
-    if (status >= 500) req.log.error({ err, reqId: req.id, url: req.url, method: req.method }, 'request failed');
+    if (status >= 500)
+      req.log.error({ err, reqId: req.id, url: req.url, method: req.method }, 'request failed');
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -106,7 +132,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
       await opts.health?.();
       return { status: 'ok', service: opts.service };
     } catch (e) {
-      return reply.status(503).send({ status: 'unavailable', service: opts.service, error: (e as Error).message });
+      return reply
+        .status(503)
+        .send({ status: 'unavailable', service: opts.service, error: (e as Error).message });
     }
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
@@ -138,22 +166,39 @@ function errorAnswer(err: FastifyError): { status: number; body: ErrorBody } {
     const what = missing ? 'is required' : extra ? 'is not a known field' : (v.message ?? 'is invalid');
     return { status: 400, body: { error: `${field} ${what}`, field } };
   }
-  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, body: { error: 'body: unsupported content type', field: 'body' } };
-  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: { error: 'body: too large', field: 'body' } };
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return { status: 415, body: { error: 'body: unsupported content type', field: 'body' } };
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return { status: 413, body: { error: 'body: too large', field: 'body' } };
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     const field = err.code?.startsWith('FST_ERR_CTP') || err instanceof SyntaxError ? 'body' : undefined;
-    return { status: err.statusCode, body: field ? { error: `body: ${err.message}`, field } : { error: err.message } };
+    return {
+      status: err.statusCode,
+      body: field ? { error: `body: ${err.message}`, field } : { error: err.message },
+    };
   }
   if (isDatabaseUnavailable(err)) return { status: 503, body: { error: 'database unavailable; try again' } };
   return { status: 500, body: { error: 'internal error' } };
 }
 
 // PostgreSQL restarting or unreachable: a 503 tells clients to retry; nothing was written.
-const DB_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+const DB_DOWN_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+]);
 function isDatabaseUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && DB_DOWN_CODES.has(code)) return true;
-  return /Connection terminated|connection timeout|the database system is (starting up|shutting down)/i.test(String((err as Error)?.message ?? ''));
+  return /Connection terminated|connection timeout|the database system is (starting up|shutting down)/i.test(
+    String((err as Error)?.message ?? ''),
+  );
 }
 
 /** Listens and answers the bound port (0 picks a free one, for tests). */

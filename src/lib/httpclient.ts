@@ -20,7 +20,11 @@ export interface Answer<T = unknown> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Answers any HTTP status; throws `unavailable` only when the peer cannot be reached (or answers 5xx) after the retries. */
-export async function callJson<T = any>(method: string, url: string, opts: CallOptions = {}): Promise<Answer<T>> {
+export async function callJson<T = any>(
+  method: string,
+  url: string,
+  opts: CallOptions = {},
+): Promise<Answer<T>> {
   const retries = opts.retries ?? (method === 'GET' || method === 'PUT' || method === 'DELETE' ? 3 : 0);
   let lastError = '';
   for (let attempt = 0; attempt <= retries; attempt++) {

@@ -5,7 +5,8 @@ import { formatIp, inSubnet, parseIp, parseSubnet } from './ipv4.ts';
 test('parses and formats addresses', () => {
   assert.equal(parseIp('10.0.0.1'), 0x0a000001);
   assert.equal(formatIp(0xc0a80aff), '192.168.10.255');
-  for (const bad of ['10.0.0', '256.1.1.1', '01.2.3.4', 'a.b.c.d', '1.2.3.4.5', '']) assert.equal(parseIp(bad), undefined, bad);
+  for (const bad of ['10.0.0', '256.1.1.1', '01.2.3.4', 'a.b.c.d', '1.2.3.4.5', ''])
+    assert.equal(parseIp(bad), undefined, bad);
 });
 
 test('subnets exclude network and broadcast, refuse host bits and huge ranges', () => {

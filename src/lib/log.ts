@@ -25,12 +25,21 @@ const HIDDEN_ERROR_KEYS = new Set(['params', 'detail', 'queryOptions']);
 function withoutValues(v: unknown, depth = 0): unknown {
   if (!v || typeof v !== 'object' || depth > 8) return v;
   if (Array.isArray(v)) return v.map((x) => withoutValues(x, depth + 1));
-  return Object.fromEntries(Object.entries(v).filter(([k]) => !HIDDEN_ERROR_KEYS.has(k)).map(([k, x]) => [k, withoutValues(x, depth + 1)]));
+  return Object.fromEntries(
+    Object.entries(v)
+      .filter(([k]) => !HIDDEN_ERROR_KEYS.has(k))
+      .map(([k, x]) => [k, withoutValues(x, depth + 1)]),
+  );
 }
 const err = (e: unknown) => withoutValues(pino.stdSerializers.err(e as Error));
 
 /** A logger; `destination` (default stdout) lets tests read what would be written. */
 export function createLogger(service: string, level = 'info', destination?: DestinationStream): Logger {
-  const opts = { level, base: { service }, redact: { paths: REDACT, censor: '[redacted]' }, serializers: { err } };
+  const opts = {
+    level,
+    base: { service },
+    redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: { err },
+  };
   return destination ? pino(opts, destination) : pino(opts);
 }

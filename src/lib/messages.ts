@@ -50,12 +50,14 @@ export function parseTask(body: Record<string, unknown>): TaskMessage {
   if (typeof body.task_id !== 'string' || !body.task_id) throw new MalformedMessage('task without task_id');
   if (!TYPES.has(body.type as string)) throw new MalformedMessage(`task ${body.task_id}: bad type`);
   if (!METHODS.has(body.method as string)) throw new MalformedMessage(`task ${body.task_id}: bad method`);
-  if (typeof body.owner !== 'string' || typeof body.name !== 'string') throw new MalformedMessage(`task ${body.task_id}: no owner or name`);
+  if (typeof body.owner !== 'string' || typeof body.name !== 'string')
+    throw new MalformedMessage(`task ${body.task_id}: no owner or name`);
   return { retries: 0, attempt: 1, ...body } as TaskMessage;
 }
 
 export function parseResult(body: Record<string, unknown>): ResultMessage {
   if (typeof body.task_id !== 'string' || !body.task_id) throw new MalformedMessage('result without task_id');
-  if (body.status !== 'successful' && body.status !== 'failed') throw new MalformedMessage(`result ${body.task_id}: bad status`);
+  if (body.status !== 'successful' && body.status !== 'failed')
+    throw new MalformedMessage(`result ${body.task_id}: bad status`);
   return body as ResultMessage;
 }

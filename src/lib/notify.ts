@@ -117,7 +117,8 @@ export function createNotifier(opts: NotifierOptions): Notifier {
       } catch {
         return;
       }
-      const n = typeof frame.ack === 'number' ? frame.ack : typeof frame.seq === 'number' ? frame.seq : undefined;
+      const n =
+        typeof frame.ack === 'number' ? frame.ack : typeof frame.seq === 'number' ? frame.seq : undefined;
       const p = n === undefined ? undefined : link.pending.get(n);
       if (!p || n === undefined) return;
       link.pending.delete(n);
@@ -209,7 +210,10 @@ export function createNotifier(opts: NotifierOptions): Notifier {
           opts.log.warn({ workspace, attempt, err: last.message }, 'notification send failed; retrying');
         }
       }
-      const err = new AppError('unavailable', `notification to ${workspace} not delivered: ${last?.message ?? 'unknown'}`);
+      const err = new AppError(
+        'unavailable',
+        `notification to ${workspace} not delivered: ${last?.message ?? 'unknown'}`,
+      );
       opts.log.error({ workspace, err: err.message }, 'notification dropped');
       throw err;
     },

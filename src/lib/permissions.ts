@@ -17,15 +17,29 @@ export const PERMISSIONS = [
 export type Permission = (typeof PERMISSIONS)[number];
 export type Permissions = Record<Permission, boolean>;
 
-export const ALL_PERMISSIONS: Permissions = Object.fromEntries(PERMISSIONS.map((p) => [p, true])) as Permissions;
-export const NO_PERMISSIONS: Permissions = Object.fromEntries(PERMISSIONS.map((p) => [p, false])) as Permissions;
+export const ALL_PERMISSIONS: Permissions = Object.fromEntries(
+  PERMISSIONS.map((p) => [p, true]),
+) as Permissions;
+export const NO_PERMISSIONS: Permissions = Object.fromEntries(
+  PERMISSIONS.map((p) => [p, false]),
+) as Permissions;
 
 export const SERVICE_CLAIM = 'kloudak_service';
 export const ADMIN_CLAIM = 'kloudak_admin';
 
 /** Claim names a workspace may not take, since workspaces are top-level keys of the token. */
 export const RESERVED_CLAIM_NAMES = new Set([
-  'username', 'email', 'iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', SERVICE_CLAIM, ADMIN_CLAIM,
+  'username',
+  'email',
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'nbf',
+  'iat',
+  'jti',
+  SERVICE_CLAIM,
+  ADMIN_CLAIM,
 ]);
 
 /** The workspace claims of a token's payload: name -> flags (a flag is on only when it is `true`). */

@@ -6,7 +6,11 @@ import { callJson, expectOk } from './httpclient.ts';
 export const SERVICES = ['controller', 'compute', 'network', 'monitoring', 'notification', 'cli'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
-export function createServiceTokenSource(inventoryUrl: string, service: ServiceName, secret: string): () => Promise<string> {
+export function createServiceTokenSource(
+  inventoryUrl: string,
+  service: ServiceName,
+  secret: string,
+): () => Promise<string> {
   let token = '';
   let renewAt = 0;
   let pending: Promise<string> | undefined;

@@ -15,19 +15,31 @@ export interface SshOptions {
 
 /** Runs programs on a host: the role compute and network use to reach hypervisors. */
 export interface HostShell {
-  run(address: string, argv: string[], opts?: { input?: string | Buffer; timeoutMs?: number }): Promise<string>;
+  run(
+    address: string,
+    argv: string[],
+    opts?: { input?: string | Buffer; timeoutMs?: number },
+  ): Promise<string>;
 }
 
 export function createSshShell(o: SshOptions): HostShell {
   const base = [
-    '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', `ConnectTimeout=${o.connectTimeoutSeconds ?? 10}`,
-    '-o', 'ServerAliveInterval=5',
-    '-o', 'ServerAliveCountMax=3',
-    '-o', 'ControlMaster=auto',
-    '-o', 'ControlPath=/tmp/kloudak-ssh-%C',
-    '-o', 'ControlPersist=120',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `ConnectTimeout=${o.connectTimeoutSeconds ?? 10}`,
+    '-o',
+    'ServerAliveInterval=5',
+    '-o',
+    'ServerAliveCountMax=3',
+    '-o',
+    'ControlMaster=auto',
+    '-o',
+    'ControlPath=/tmp/kloudak-ssh-%C',
+    '-o',
+    'ControlPersist=120',
     ...(o.knownHosts ? ['-o', `UserKnownHostsFile=${o.knownHosts}`] : []),
     ...(o.key ? ['-i', o.key, '-o', 'IdentitiesOnly=yes'] : []),
   ];

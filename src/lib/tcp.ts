@@ -12,7 +12,10 @@ export function tcpReach(host: string, port: number, timeoutMs: number): Promise
       if (e) reject(e);
       else resolve();
     };
-    const timer = setTimeout(() => done(new Error(`${host}:${port} unreachable: no answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => done(new Error(`${host}:${port} unreachable: no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     sock.once('connect', () => done());
     sock.once('error', (e) => done(new Error(`${host}:${port} unreachable: ${e.message}`)));
   });

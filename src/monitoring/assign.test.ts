@@ -28,8 +28,15 @@ test('rebalancing after members come and go stays even and moves few hosts', () 
       fc.uniqueArray(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 8 }),
       (n, a, b) => {
         const items = hosts(n);
-        const first = assignEvenly(items, a.map((i) => `m${i}`));
-        const second = assignEvenly(items, b.map((i) => `m${i}`), ownersOf(first));
+        const first = assignEvenly(
+          items,
+          a.map((i) => `m${i}`),
+        );
+        const second = assignEvenly(
+          items,
+          b.map((i) => `m${i}`),
+          ownersOf(first),
+        );
         assertEven(second, items);
         // A host moves only if its owner left or had more than its new quota.
         const before = ownersOf(first);
@@ -37,7 +44,12 @@ test('rebalancing after members come and go stays even and moves few hosts', () 
         const quota = Math.ceil(n / b.length);
         for (const [h, m] of after) {
           const prev = before.get(h)!;
-          if (prev !== m && second.has(prev)) assert.ok((first.get(prev)?.length ?? 0) > Math.floor(n / b.length) || second.get(prev)!.length >= Math.floor(n / b.length), `${h} moved from ${prev} needlessly (quota ${quota})`);
+          if (prev !== m && second.has(prev))
+            assert.ok(
+              (first.get(prev)?.length ?? 0) > Math.floor(n / b.length) ||
+                second.get(prev)!.length >= Math.floor(n / b.length),
+              `${h} moved from ${prev} needlessly (quota ${quota})`,
+            );
         }
       },
     ),

@@ -6,7 +6,11 @@
  * previous owner (`previous`: item -> member) while that owner is a member with room; the rest fill the
  * members with the fewest, in order. Deterministic for the same inputs.
  */
-export function assignEvenly(items: string[], members: string[], previous: ReadonlyMap<string, string> = new Map()): Map<string, string[]> {
+export function assignEvenly(
+  items: string[],
+  members: string[],
+  previous: ReadonlyMap<string, string> = new Map(),
+): Map<string, string[]> {
   const out = new Map<string, string[]>();
   const ms = [...new Set(members)].sort();
   for (const m of ms) out.set(m, []);

@@ -66,11 +66,24 @@ export async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => P
  * Publishes a host's up/down change when it has not been published yet, then records that it was. Called by
  * the worker that made the change and, for changes left unpublished (a crash, the bus down), by the leader.
  */
-export async function announce(db: Kysely<MonitorDB>, bus: Bus, log: Logger, host: { name: string; area: string; up: boolean; changed_at: Date }): Promise<void> {
+export async function announce(
+  db: Kysely<MonitorDB>,
+  bus: Bus,
+  log: Logger,
+  host: { name: string; area: string; up: boolean; changed_at: Date },
+): Promise<void> {
   const body = { host: host.name, area: host.area, at: new Date(host.changed_at).toISOString() };
   await bus.publish(host.up ? HOST_UP_QUEUE : QUEUES.hostFailure, body);
-  await db.updateTable('hosts').set({ notified: true }).where('name', '=', host.name).where('up', '=', host.up).execute();
-  log.warn({ host: host.name, area: host.area }, host.up ? 'host up again: host_up published' : 'host down: host_failure published');
+  await db
+    .updateTable('hosts')
+    .set({ notified: true })
+    .where('name', '=', host.name)
+    .where('up', '=', host.up)
+    .execute();
+  log.warn(
+    { host: host.name, area: host.area },
+    host.up ? 'host up again: host_up published' : 'host down: host_failure published',
+  );
 }
 
 function busyFraction(prev: Record<string, number> | null, now: HostFacts['cpuTimes']): number | null {
@@ -86,7 +99,11 @@ export function createCollector(o: CollectorOptions) {
   const background = new Set<Promise<void>>();
 
   async function seen(h: HostWork, f: HostFacts, at: Date): Promise<void> {
-    const prev = await db.selectFrom('hosts').select(['up', 'cpu_prev']).where('name', '=', h.name).executeTakeFirst();
+    const prev = await db
+      .selectFrom('hosts')
+      .select(['up', 'cpu_prev'])
+      .where('name', '=', h.name)
+      .executeTakeFirst();
     if (!prev) return; // removed from inventory meanwhile
     const allocMib = f.domains.reduce((s, d) => s + d.maxMemoryKib / 1024, 0);
     const allocVcpus = f.domains.reduce((s, d) => s + d.vcpus, 0);
@@ -109,7 +126,18 @@ export function createCollector(o: CollectorOptions) {
       })
       .where('name', '=', h.name)
       .execute();
-    await db.insertInto('host_samples').values({ host: h.name, at, free_mib: f.freeMib, alloc_mib: allocMib, alloc_vcpus: allocVcpus, running: f.domains.length, cpu_busy: cpuBusy }).execute();
+    await db
+      .insertInto('host_samples')
+      .values({
+        host: h.name,
+        at,
+        free_mib: f.freeMib,
+        alloc_mib: allocMib,
+        alloc_vcpus: allocVcpus,
+        running: f.domains.length,
+        cpu_busy: cpuBusy,
+      })
+      .execute();
     if (f.domains.length)
       await db
         .insertInto('vm_samples')
@@ -141,7 +169,10 @@ export function createCollector(o: CollectorOptions) {
         .where('up', '=', false)
         .returning(['name', 'area', 'up', 'changed_at'])
         .executeTakeFirst();
-      if (flipped) await announce(db, o.bus, log, flipped).catch((e) => log.warn({ err: e, host: h.name }, 'host_up not published yet; the leader will retry'));
+      if (flipped)
+        await announce(db, o.bus, log, flipped).catch((e) =>
+          log.warn({ err: e, host: h.name }, 'host_up not published yet; the leader will retry'),
+        );
     }
   }
 
@@ -163,7 +194,10 @@ export function createCollector(o: CollectorOptions) {
       .where('up', '=', true)
       .returning(['name', 'area', 'up', 'changed_at'])
       .executeTakeFirst();
-    if (flipped) await announce(db, o.bus, log, flipped).catch((e) => log.warn({ err: e, host: h.name }, 'host_failure not published yet; the leader will retry'));
+    if (flipped)
+      await announce(db, o.bus, log, flipped).catch((e) =>
+        log.warn({ err: e, host: h.name }, 'host_failure not published yet; the leader will retry'),
+      );
   }
 
   async function checkHost(h: HostWork): Promise<boolean> {
@@ -186,11 +220,28 @@ export function createCollector(o: CollectorOptions) {
     const at = new Date();
     try {
       const f = await o.probe.pool(p.via, p.path, o.timeoutMs);
-      await db.updateTable('pools').set({ checked_at: at, last_error: null, fs_size_gib: f.fsSizeGib, fs_free_gib: f.fsFreeGib, used_gib: f.usedGib }).where('name', '=', p.name).execute();
-      await db.insertInto('pool_samples').values({ pool: p.name, at, fs_free_gib: f.fsFreeGib, used_gib: f.usedGib }).execute();
+      await db
+        .updateTable('pools')
+        .set({
+          checked_at: at,
+          last_error: null,
+          fs_size_gib: f.fsSizeGib,
+          fs_free_gib: f.fsFreeGib,
+          used_gib: f.usedGib,
+        })
+        .where('name', '=', p.name)
+        .execute();
+      await db
+        .insertInto('pool_samples')
+        .values({ pool: p.name, at, fs_free_gib: f.fsFreeGib, used_gib: f.usedGib })
+        .execute();
     } catch (e) {
       log.warn({ pool: p.name, via: p.via, err: (e as Error).message }, 'pool check failed');
-      await db.updateTable('pools').set({ checked_at: at, last_error: (e as Error).message.slice(0, 500) }).where('name', '=', p.name).execute();
+      await db
+        .updateTable('pools')
+        .set({ checked_at: at, last_error: (e as Error).message.slice(0, 500) })
+        .where('name', '=', p.name)
+        .execute();
     }
   }
 
@@ -219,7 +270,13 @@ export function createCollector(o: CollectorOptions) {
           log.error({ err: e, host: h.name }, 'recording a host check failed');
         }
       });
-      return { member: o.member, hosts: w.hosts.length, failed: failedCount, pools: pools.length, ms: Math.round(performance.now() - start) };
+      return {
+        member: o.member,
+        hosts: w.hosts.length,
+        failed: failedCount,
+        pools: pools.length,
+        ms: Math.round(performance.now() - start),
+      };
     },
   };
 }

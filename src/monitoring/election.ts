@@ -25,7 +25,12 @@ export interface Election {
 
 /** A member id: host name and pid plus random bits, reduced to [a-z0-9-]. */
 export function newMemberId(): string {
-  const host = hostname().toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'host';
+  const host =
+    hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 24) || 'host';
   return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -128,7 +133,10 @@ export function createZkElection(o: ZkElectionOptions): Election {
     notify();
   };
 
-  const call = <T>(what: string, fn: (c: zookeeper.Client, cb: (err: Error | null, v: T) => void) => void): Promise<T> => {
+  const call = <T>(
+    what: string,
+    fn: (c: zookeeper.Client, cb: (err: Error | null, v: T) => void) => void,
+  ): Promise<T> => {
     const c = client;
     if (!c) return Promise.reject(unavailable('zookeeper: not connected'));
     return withTimeout(
@@ -141,7 +149,11 @@ export function createZkElection(o: ZkElectionOptions): Election {
   const code = (e: unknown) => (e as zookeeper.ZkError)?.getCode?.();
 
   async function connectClient(): Promise<void> {
-    const c = zookeeper.createClient(o.connect, { sessionTimeout: o.sessionTimeoutMs, spinDelay: 200, retries: 2 });
+    const c = zookeeper.createClient(o.connect, {
+      sessionTimeout: o.sessionTimeoutMs,
+      spinDelay: 200,
+      retries: 2,
+    });
     client = c;
     c.on('state', (s: { name?: string }) => log.debug({ state: s?.name }, 'zookeeper state'));
     c.on('disconnected', () => {
@@ -179,11 +191,15 @@ export function createZkElection(o: ZkElectionOptions): Election {
     await connectClient();
     await call<string>('mkdirp', (c, cb) => c.mkdirp(root, cb));
     // Guard against a create whose answer was lost: our id in the name tells us whether it happened.
-    const mine = orderMembers(await call<string[]>('list members', (c, cb) => c.getChildren(root, cb))).find((m) => m.id === id);
+    const mine = orderMembers(await call<string[]>('list members', (c, cb) => c.getChildren(root, cb))).find(
+      (m) => m.id === id,
+    );
     if (mine) node = mine.node;
     else {
       const data = Buffer.from(JSON.stringify({ id, pid: process.pid, host: hostname() }));
-      const path = await call<string>('create member', (c, cb) => c.create(`${root}/m_${id}_`, data, zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, cb));
+      const path = await call<string>('create member', (c, cb) =>
+        c.create(`${root}/m_${id}_`, data, zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, cb),
+      );
       node = path.slice(root.length + 1);
     }
     log.info({ node }, 'joined the monitoring group');
@@ -229,7 +245,9 @@ export function createZkElection(o: ZkElectionOptions): Election {
         again = false;
         if (closed || !node || !connected) return;
         try {
-          const members = orderMembers(await call<string[]>('list members', (c, cb) => c.getChildren(root, null, cb)));
+          const members = orderMembers(
+            await call<string[]>('list members', (c, cb) => c.getChildren(root, null, cb)),
+          );
           const idx = members.findIndex((m) => m.node === node);
           if (idx < 0) {
             // Our znode is gone (session replaced): join again.
@@ -245,7 +263,9 @@ export function createZkElection(o: ZkElectionOptions): Election {
           }
           setLeader(false);
           const pred = `${root}/${members[idx - 1].node}`;
-          const stat = await call<zookeeper.Stat | null>('watch predecessor', (c, cb) => c.exists(pred, onPredecessor, cb));
+          const stat = await call<zookeeper.Stat | null>('watch predecessor', (c, cb) =>
+            c.exists(pred, onPredecessor, cb),
+          );
           if (!stat) again = true; // gone between the two calls
         } catch (e) {
           if (code(e) === zookeeper.Exception.NO_NODE) again = true;
@@ -280,7 +300,11 @@ export function createZkElection(o: ZkElectionOptions): Election {
       if (!c) return;
       // Deleting our znode first makes the hand-over immediate; closing the session would do it too.
       if (node && connected)
-        await withTimeout(new Promise<void>((r) => c.remove(`${root}/${node}`, -1, () => r())), 2000, 'leave').catch(() => undefined);
+        await withTimeout(
+          new Promise<void>((r) => c.remove(`${root}/${node}`, -1, () => r())),
+          2000,
+          'leave',
+        ).catch(() => undefined);
       c.close();
     },
   };

@@ -30,7 +30,10 @@ export function createInventoryCatalogue(inventoryUrl: string, token: () => Prom
   return {
     hosts: () => hosts.all(),
     async pools() {
-      const a = await callJson<{ pools: PoolRecord[] }>('GET', `${inventoryUrl}/pools/?limit=1000`, { token: await token(), timeout: 10 });
+      const a = await callJson<{ pools: PoolRecord[] }>('GET', `${inventoryUrl}/pools/?limit=1000`, {
+        token: await token(),
+        timeout: 10,
+      });
       return expectOk(a, 'inventory pools').pools;
     },
   };
@@ -83,18 +86,42 @@ export function createLeader(o: LeaderOptions) {
     }
     await db.transaction().execute(async (tx) => {
       for (const h of hosts) {
-        const row = { area: h.area, address: h.address, libvirt_uri: h.libvirt_uri, reg_cpus: h.cpus, reg_memory_mib: h.memory * 1024 };
-        await tx.insertInto('hosts').values({ name: h.name, ...row }).onConflict((oc) => oc.column('name').doUpdateSet(row)).execute();
+        const row = {
+          area: h.area,
+          address: h.address,
+          libvirt_uri: h.libvirt_uri,
+          reg_cpus: h.cpus,
+          reg_memory_mib: h.memory * 1024,
+        };
+        await tx
+          .insertInto('hosts')
+          .values({ name: h.name, ...row })
+          .onConflict((oc) => oc.column('name').doUpdateSet(row))
+          .execute();
       }
       let gone = tx.deleteFrom('hosts');
-      if (hosts.length) gone = gone.where('name', 'not in', hosts.map((h) => h.name));
+      if (hosts.length)
+        gone = gone.where(
+          'name',
+          'not in',
+          hosts.map((h) => h.name),
+        );
       await gone.execute();
       for (const p of pools) {
         const row = { area: p.area, path: p.path, reg_size_gib: p.size };
-        await tx.insertInto('pools').values({ name: p.name, ...row }).onConflict((oc) => oc.column('name').doUpdateSet(row)).execute();
+        await tx
+          .insertInto('pools')
+          .values({ name: p.name, ...row })
+          .onConflict((oc) => oc.column('name').doUpdateSet(row))
+          .execute();
       }
       let poolsGone = tx.deleteFrom('pools');
-      if (pools.length) poolsGone = poolsGone.where('name', 'not in', pools.map((p) => p.name));
+      if (pools.length)
+        poolsGone = poolsGone.where(
+          'name',
+          'not in',
+          pools.map((p) => p.name),
+        );
       await poolsGone.execute();
     });
   }
@@ -112,7 +139,10 @@ export function createLeader(o: LeaderOptions) {
       .where('notified', '=', false)
       .where('changed_at', '<', new Date(Date.now() - 10_000))
       .execute();
-    for (const h of stale) await announce(db, o.bus, log, h).catch((e) => log.warn({ err: e, host: h.name }, 'host state change still not published'));
+    for (const h of stale)
+      await announce(db, o.bus, log, h).catch((e) =>
+        log.warn({ err: e, host: h.name }, 'host state change still not published'),
+      );
   }
 
   return {
@@ -123,16 +153,29 @@ export function createLeader(o: LeaderOptions) {
       await sync();
       let members = await o.election.members();
       if (!members.length) members = [o.election.id];
-      const hosts = await db.selectFrom('hosts').select(['name', 'area', 'libvirt_uri', 'address', 'up', 'seen_at', 'failures']).orderBy('name').execute();
+      const hosts = await db
+        .selectFrom('hosts')
+        .select(['name', 'area', 'libvirt_uri', 'address', 'up', 'seen_at', 'failures'])
+        .orderBy('name')
+        .execute();
       const pools = await db.selectFrom('pools').select(['name', 'area', 'path']).orderBy('name').execute();
       // A pool is read on an up host of its area (it is mounted on all of them): one whose last check passed.
       const via = new Map<string, string>();
-      for (const h of hosts) if (h.up && h.seen_at && h.failures === 0 && !via.has(h.area)) via.set(h.area, h.address);
+      for (const h of hosts)
+        if (h.up && h.seen_at && h.failures === 0 && !via.has(h.area)) via.set(h.area, h.address);
       for (const h of hosts) if (h.up && !via.has(h.area)) via.set(h.area, h.address);
       const checkable = pools.filter((p) => via.has(p.area));
 
-      const hostSplit = assignEvenly(hosts.map((h) => h.name), members, hostOwners);
-      const poolSplit = assignEvenly(checkable.map((p) => p.name), members, poolOwners);
+      const hostSplit = assignEvenly(
+        hosts.map((h) => h.name),
+        members,
+        hostOwners,
+      );
+      const poolSplit = assignEvenly(
+        checkable.map((p) => p.name),
+        members,
+        poolOwners,
+      );
       hostOwners = ownersOf(hostSplit);
       poolOwners = ownersOf(poolSplit);
       const hostBy = new Map(hosts.map((h) => [h.name, h]));
@@ -158,7 +201,12 @@ export function createLeader(o: LeaderOptions) {
           const rounds = Math.ceil(Math.max(work.hosts.length, work.pools.length) / o.concurrency);
           const timeout = Math.max(o.intervalSeconds, rounds * (o.checkTimeoutSeconds + 3) + 5);
           try {
-            reports.push(await o.bus.rpc<WorkReport>(workQueue(m), work as unknown as Record<string, unknown>, { timeout, ...WORK_QUEUE_OPTIONS }));
+            reports.push(
+              await o.bus.rpc<WorkReport>(workQueue(m), work as unknown as Record<string, unknown>, {
+                timeout,
+                ...WORK_QUEUE_OPTIONS,
+              }),
+            );
           } catch (e) {
             missing.push(m);
             log.warn({ member: m, err: (e as Error).message }, 'monitoring member did not report its share');

@@ -29,7 +29,12 @@ test('measured free memory caps the registered room', () => {
 
 test('down, unchecked and CPU-full hosts are never chosen', () => {
   const full = CPU_OVERCOMMIT * 2;
-  const hosts = [host('a', { up: false }), host('b', { seen: false }), host('c', { allocVcpus: full }), host('d', { allocVcpus: full - 1, allocMib: 3000 })];
+  const hosts = [
+    host('a', { up: false }),
+    host('b', { seen: false }),
+    host('c', { allocVcpus: full }),
+    host('d', { allocVcpus: full - 1, allocMib: 3000 }),
+  ];
   assert.equal(chooseHost(hosts, { memoryMib: 64, vcpus: 1 })?.name, 'd');
   assert.equal(chooseHost(hosts, { memoryMib: 64, vcpus: 2 }), undefined);
 });
@@ -85,7 +90,13 @@ Domain: 'other'
   assert.equal(f.cpuTimes?.idle, 1714320000000);
   assert.equal(f.domains.length, 2);
   assert.deepEqual(
-    { name: f.domains[0].name, title: f.domains[0].title, mem: f.domains[0].maxMemoryKib, vcpus: f.domains[0].vcpus, cpu: f.domains[0].cpuTimeNs },
+    {
+      name: f.domains[0].name,
+      title: f.domains[0].title,
+      mem: f.domains[0].maxMemoryKib,
+      vcpus: f.domains[0].vcpus,
+      cpu: f.domains[0].cpuTimeNs,
+    },
     { name: 'kloudak-a', title: 'ws-1/guest-a', mem: 98304, vcpus: 1, cpu: 6035289000 },
   );
   assert.equal(f.domains[1].title, undefined);
@@ -93,14 +104,19 @@ Domain: 'other'
 });
 
 test('df and du output parse into pool facts', () => {
-  const p = parsePoolOutput('Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 104857600 52428800 52428800 50% /\n2097152\t/var/lib/kloudak/pool/vms\n');
+  const p = parsePoolOutput(
+    'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 104857600 52428800 52428800 50% /\n2097152\t/var/lib/kloudak/pool/vms\n',
+  );
   assert.equal(p.fsSizeGib, 100);
   assert.equal(p.fsFreeGib, 50);
   assert.equal(p.usedGib, 2);
 });
 
 test('the TCP endpoint of a libvirt URI, for the reachability check', () => {
-  assert.deepEqual(endpointOf('qemu+libssh://root@10.213.0.11/system?keyfile=/k'), { host: '10.213.0.11', port: 22 });
+  assert.deepEqual(endpointOf('qemu+libssh://root@10.213.0.11/system?keyfile=/k'), {
+    host: '10.213.0.11',
+    port: 22,
+  });
   assert.deepEqual(endpointOf('qemu+ssh://root@kvm-1:2222/system'), { host: 'kvm-1', port: 2222 });
   assert.deepEqual(endpointOf('qemu+tcp://kvm-2/system'), { host: 'kvm-2', port: 16509 });
   assert.deepEqual(endpointOf('qemu://kvm-3/system'), { host: 'kvm-3', port: 16514 });

@@ -39,7 +39,10 @@ export function hostRoom(h: HostView): HostFit {
 }
 
 /** The host the rule picks, or undefined when none fits. */
-export function chooseHost(hosts: HostView[], r: { memoryMib: number; vcpus: number; exclude?: string[] }): HostFit | undefined {
+export function chooseHost(
+  hosts: HostView[],
+  r: { memoryMib: number; vcpus: number; exclude?: string[] },
+): HostFit | undefined {
   return hosts
     .filter((h) => h.up && h.seen && !r.exclude?.includes(h.name))
     .map(hostRoom)
@@ -60,7 +63,10 @@ export function poolFree(p: PoolView): number {
   return p.fsFreeGib === null ? byRecord : Math.min(byRecord, p.fsFreeGib);
 }
 
-export function choosePool(pools: PoolView[], sizeGib: number): { name: string; freeGib: number } | undefined {
+export function choosePool(
+  pools: PoolView[],
+  sizeGib: number,
+): { name: string; freeGib: number } | undefined {
   return pools
     .filter((p) => p.seen)
     .map((p) => ({ name: p.name, freeGib: poolFree(p) }))
@@ -77,8 +83,10 @@ export interface HostRequestBody {
 
 function parseHostRequest(b: Record<string, unknown>): HostRequestBody {
   if (typeof b.area !== 'string' || !b.area) throw inputError('area', 'area is required');
-  if (typeof b.memoryMib !== 'number' || !(b.memoryMib > 0)) throw inputError('memoryMib', 'memoryMib must be a positive number');
-  if (typeof b.vcpus !== 'number' || !Number.isInteger(b.vcpus) || b.vcpus < 1) throw inputError('vcpus', 'vcpus must be a positive integer');
+  if (typeof b.memoryMib !== 'number' || !(b.memoryMib > 0))
+    throw inputError('memoryMib', 'memoryMib must be a positive number');
+  if (typeof b.vcpus !== 'number' || !Number.isInteger(b.vcpus) || b.vcpus < 1)
+    throw inputError('vcpus', 'vcpus must be a positive integer');
   if (b.exclude !== undefined && (!Array.isArray(b.exclude) || b.exclude.some((x) => typeof x !== 'string')))
     throw inputError('exclude', 'exclude must be a list of host names');
   return { area: b.area, memoryMib: b.memoryMib, vcpus: b.vcpus, exclude: b.exclude as string[] | undefined };
@@ -96,14 +104,29 @@ export function createPlacementServer(db: Kysely<MonitorDB>, reserveSeconds: num
       const r = parseHostRequest(body);
       return db.transaction().execute(async (tx) => {
         // Row locks on the area's hosts: concurrent placement servers answer one request at a time per area.
-        const rows = await tx.selectFrom('hosts').selectAll().where('area', '=', r.area).orderBy('name').forUpdate().execute();
+        const rows = await tx
+          .selectFrom('hosts')
+          .selectAll()
+          .where('area', '=', r.area)
+          .orderBy('name')
+          .forUpdate()
+          .execute();
         if (!rows.length) throw unavailable(`monitoring knows no host of area ${r.area} yet`);
-        if (!rows.some((h) => h.seen_at)) throw unavailable(`monitoring has not checked the hosts of area ${r.area} yet`);
+        if (!rows.some((h) => h.seen_at))
+          throw unavailable(`monitoring has not checked the hosts of area ${r.area} yet`);
         await tx.deleteFrom('reservations').where('expires_at', '<', new Date()).execute();
         const reserved = await tx
           .selectFrom('reservations')
-          .select(['host', (eb) => eb.fn.sum<number>('memory_mib').as('mem'), (eb) => eb.fn.sum<number>('vcpus').as('cpu')])
-          .where('host', 'in', rows.map((h) => h.name))
+          .select([
+            'host',
+            (eb) => eb.fn.sum<number>('memory_mib').as('mem'),
+            (eb) => eb.fn.sum<number>('vcpus').as('cpu'),
+          ])
+          .where(
+            'host',
+            'in',
+            rows.map((h) => h.name),
+          )
           .groupBy('host')
           .execute();
         const res = new Map(reserved.map((x) => [x.host, { mem: Number(x.mem), cpu: Number(x.cpu) }]));
@@ -120,23 +143,44 @@ export function createPlacementServer(db: Kysely<MonitorDB>, reserveSeconds: num
         const best = chooseHost(views, r);
         if (!best) {
           const down = rows.filter((h) => !h.up).map((h) => h.name);
-          throw conflict('area', `no host in area ${r.area} has ${r.memoryMib} MiB and ${r.vcpus} vCPU free${down.length ? ` (down: ${down.join(', ')})` : ''}`);
+          throw conflict(
+            'area',
+            `no host in area ${r.area} has ${r.memoryMib} MiB and ${r.vcpus} vCPU free${down.length ? ` (down: ${down.join(', ')})` : ''}`,
+          );
         }
         await tx
           .insertInto('reservations')
-          .values({ host: best.name, memory_mib: r.memoryMib, vcpus: r.vcpus, expires_at: new Date(Date.now() + reserveSeconds * 1000) })
+          .values({
+            host: best.name,
+            memory_mib: r.memoryMib,
+            vcpus: r.vcpus,
+            expires_at: new Date(Date.now() + reserveSeconds * 1000),
+          })
           .execute();
         return { host: best.name, freeMib: best.freeMib };
       });
     },
     async pool(body) {
       if (typeof body.area !== 'string' || !body.area) throw inputError('area', 'area is required');
-      if (typeof body.sizeGib !== 'number' || !(body.sizeGib > 0)) throw inputError('sizeGib', 'sizeGib must be a positive number');
-      const rows = await db.selectFrom('pools').selectAll().where('area', '=', body.area).orderBy('name').execute();
+      if (typeof body.sizeGib !== 'number' || !(body.sizeGib > 0))
+        throw inputError('sizeGib', 'sizeGib must be a positive number');
+      const rows = await db
+        .selectFrom('pools')
+        .selectAll()
+        .where('area', '=', body.area)
+        .orderBy('name')
+        .execute();
       if (!rows.length) throw unavailable(`monitoring knows no pool of area ${body.area} yet`);
-      if (!rows.some((p) => p.checked_at && !p.last_error)) throw unavailable(`monitoring has not checked the pools of area ${body.area} yet`);
+      if (!rows.some((p) => p.checked_at && !p.last_error))
+        throw unavailable(`monitoring has not checked the pools of area ${body.area} yet`);
       const best = choosePool(
-        rows.map((p) => ({ name: p.name, seen: p.fs_size_gib !== null, sizeGib: p.reg_size_gib > 0 ? p.reg_size_gib : (p.fs_size_gib ?? 0), fsFreeGib: p.fs_free_gib, usedGib: p.used_gib })),
+        rows.map((p) => ({
+          name: p.name,
+          seen: p.fs_size_gib !== null,
+          sizeGib: p.reg_size_gib > 0 ? p.reg_size_gib : (p.fs_size_gib ?? 0),
+          fsFreeGib: p.fs_free_gib,
+          usedGib: p.used_gib,
+        })),
         body.sizeGib,
       );
       if (!best) throw conflict('area', `no pool in area ${body.area} has ${body.sizeGib} GiB free`);

@@ -64,23 +64,35 @@ export function parseHostBatch(out: string): HostFacts {
   sections.set('nodeinfo', parts[0] ?? '');
   for (let i = 1; i < parts.length; i += 2) sections.set(parts[i], parts[i + 1] ?? '');
   const info = sections.get('nodeinfo')!;
-  const num = (text: string, label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(text)?.[1] ?? NaN);
+  const num = (text: string, label: string) =>
+    Number(new RegExp(`${label}:\\s+(\\d+)`).exec(text)?.[1] ?? NaN);
   const cpus = num(info, 'CPU\\(s\\)');
   const memKib = num(info, 'Memory size');
-  if (!Number.isFinite(cpus) || !Number.isFinite(memKib)) throw new Error(`virsh nodeinfo answered nothing usable: ${info.slice(0, 200)}`);
+  if (!Number.isFinite(cpus) || !Number.isFinite(memKib))
+    throw new Error(`virsh nodeinfo answered nothing usable: ${info.slice(0, 200)}`);
   // freecell -q lists cells without the Total line: sum the cells (or take Total when present).
   const free = sections.get('free') ?? '';
   const total = /Total:\s+(\d+)\s+KiB/.exec(free);
-  const freeKib = total ? Number(total[1]) : [...free.matchAll(/^\s*\d+:\s+(\d+)\s+KiB/gm)].reduce((s, m) => s + Number(m[1]), 0);
+  const freeKib = total
+    ? Number(total[1])
+    : [...free.matchAll(/^\s*\d+:\s+(\d+)\s+KiB/gm)].reduce((s, m) => s + Number(m[1]), 0);
   const cpuText = sections.get('cpu') ?? '';
   const cpuTimes = /user:/.test(cpuText)
-    ? { user: num(cpuText, 'user'), system: num(cpuText, 'system'), idle: num(cpuText, 'idle'), iowait: num(cpuText, 'iowait') || 0 }
+    ? {
+        user: num(cpuText, 'user'),
+        system: num(cpuText, 'system'),
+        idle: num(cpuText, 'idle'),
+        iowait: num(cpuText, 'iowait') || 0,
+      }
     : undefined;
 
   const titles = new Map<string, string>();
   for (const line of (sections.get('list') ?? '').split('\n')) {
     // " 3   kloudak-<id>   running   ws/vm" (title may be empty)
-    const m = /^\s*(\d+|-)\s+(\S+)\s+(running|idle|paused|in shutdown|shut off|crashed|pmsuspended|blocked|dying)\s*(.*)$/.exec(line);
+    const m =
+      /^\s*(\d+|-)\s+(\S+)\s+(running|idle|paused|in shutdown|shut off|crashed|pmsuspended|blocked|dying)\s*(.*)$/.exec(
+        line,
+      );
     if (m && m[4].trim()) titles.set(m[2], m[4].trim());
   }
   const domains: DomainFacts[] = [];
@@ -102,7 +114,13 @@ export function parseHostBatch(out: string): HostFacts {
       vcpus: g('vcpu.current') || g('vcpu.maximum'),
     });
   }
-  return { cpus, memoryMib: Math.floor(memKib / 1024), freeMib: Math.floor(freeKib / 1024), cpuTimes, domains };
+  return {
+    cpus,
+    memoryMib: Math.floor(memKib / 1024),
+    freeMib: Math.floor(freeKib / 1024),
+    cpuTimes,
+    domains,
+  };
 }
 
 /** Parses `df -Pk <path>` followed by `du -sk <path>/vms`. */
@@ -144,7 +162,8 @@ export function createVirshProbe(shell: HostShell): HostProbe {
       try {
         // virsh 9.0 over libssh now and then dies of a segfault, sometimes a few times running: up to two more
         // tries, not a failed check (three failed checks mark a host down).
-        const crashed = (e: unknown) => e instanceof CommandError && (e.code === null || String(e.code).startsWith('SIG'));
+        const crashed = (e: unknown) =>
+          e instanceof CommandError && (e.code === null || String(e.code).startsWith('SIG'));
         for (let attempt = 1; ; attempt++) {
           try {
             out = await run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs });
@@ -155,7 +174,15 @@ export function createVirshProbe(shell: HostShell): HostProbe {
         }
       } catch (e) {
         // The message without the command line (long, and it carries the key file's path).
-        if (e instanceof CommandError) throw new Error(`virsh ${e.code === 'timeout' ? `timed out after ${timeoutMs} ms` : `failed (${e.code ?? 'signal'})`}: ${e.stderr.replace(/^Command failed:.*\n?/, '').trim().slice(-300) || 'no message'}`);
+        if (e instanceof CommandError)
+          throw new Error(
+            `virsh ${e.code === 'timeout' ? `timed out after ${timeoutMs} ms` : `failed (${e.code ?? 'signal'})`}: ${
+              e.stderr
+                .replace(/^Command failed:.*\n?/, '')
+                .trim()
+                .slice(-300) || 'no message'
+            }`,
+          );
         throw e;
       }
       return parseHostBatch(out);

@@ -3,7 +3,6 @@
 import { sql, type ColumnType, type Generated, type Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
 
-
 export interface MonitorDB {
   hosts: {
     name: string;
@@ -119,7 +118,11 @@ export const monitorMigrations: Record<string, Migration> = {
         .addColumn('running', 'integer', (c) => c.notNull())
         .addColumn('cpu_busy', 'double precision')
         .execute();
-      await db.schema.createIndex('host_samples_host_at').on('host_samples').columns(['host', 'at']).execute();
+      await db.schema
+        .createIndex('host_samples_host_at')
+        .on('host_samples')
+        .columns(['host', 'at'])
+        .execute();
       await db.schema.createIndex('host_samples_at').on('host_samples').column('at').execute();
       await db.schema
         .createTable('pool_samples')
@@ -128,7 +131,11 @@ export const monitorMigrations: Record<string, Migration> = {
         .addColumn('fs_free_gib', 'double precision', (c) => c.notNull())
         .addColumn('used_gib', 'double precision', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('pool_samples_pool_at').on('pool_samples').columns(['pool', 'at']).execute();
+      await db.schema
+        .createIndex('pool_samples_pool_at')
+        .on('pool_samples')
+        .columns(['pool', 'at'])
+        .execute();
       await db.schema
         .createTable('vm_samples')
         .addColumn('domain', 'text', (c) => c.notNull())
@@ -143,7 +150,11 @@ export const monitorMigrations: Record<string, Migration> = {
         .addColumn('rss_kib', 'double precision')
         .addColumn('vcpus', 'integer', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('vm_samples_ws_vm_at').on('vm_samples').columns(['workspace', 'vm', 'at']).execute();
+      await db.schema
+        .createIndex('vm_samples_ws_vm_at')
+        .on('vm_samples')
+        .columns(['workspace', 'vm', 'at'])
+        .execute();
       await db.schema.createIndex('vm_samples_at').on('vm_samples').column('at').execute();
       await db.schema
         .createTable('reservations')

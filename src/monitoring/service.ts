@@ -14,7 +14,14 @@ import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import { createSshShell, type HostShell } from '../lib/ssh.ts';
 import { createCollector, type WorkMessage } from './collector.ts';
 import { createSingleElection, createZkElection, type Election } from './election.ts';
-import { createInventoryCatalogue, createLeader, workQueue, WORK_QUEUE_OPTIONS, type Catalogue, type CycleReport } from './leader.ts';
+import {
+  createInventoryCatalogue,
+  createLeader,
+  workQueue,
+  WORK_QUEUE_OPTIONS,
+  type Catalogue,
+  type CycleReport,
+} from './leader.ts';
 import { createPlacementServer } from './placement.ts';
 import { createVirshProbe, type HostProbe } from './probe.ts';
 import { monitorMigrations, type MonitorDB } from './schema.ts';
@@ -49,16 +56,39 @@ export interface Monitoring {
 
 export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring> {
   const { config, log, bus } = o;
-  const database = await openDatabase<MonitorDB>({ url: config.MONITOR_DB, dir: join(config.DATA_DIR, 'monitoring', 'db'), migrations: monitorMigrations, log });
+  const database = await openDatabase<MonitorDB>({
+    url: config.MONITOR_DB,
+    dir: join(config.DATA_DIR, 'monitoring', 'db'),
+    migrations: monitorMigrations,
+    log,
+  });
   const db = database.db;
   const election =
     o.election ??
     (config.ZOOKEEPER
-      ? createZkElection({ connect: config.ZOOKEEPER, sessionTimeoutMs: config.ZK_SESSION_TIMEOUT * 1000, log })
+      ? createZkElection({
+          connect: config.ZOOKEEPER,
+          sessionTimeoutMs: config.ZK_SESSION_TIMEOUT * 1000,
+          log,
+        })
       : createSingleElection());
-  const token = createServiceTokenSource(config.INVENTORY_URL, 'monitoring', serviceSecret(config.SERVICE_SECRET, config.DATA_DIR));
+  const token = createServiceTokenSource(
+    config.INVENTORY_URL,
+    'monitoring',
+    serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
+  );
   const catalogue = o.catalogue ?? createInventoryCatalogue(config.INVENTORY_URL, token);
-  const probe = o.probe ?? createVirshProbe(o.shell ?? createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS, retries: 0 }));
+  const probe =
+    o.probe ??
+    createVirshProbe(
+      o.shell ??
+        createSshShell({
+          user: config.SSH_USER,
+          key: config.SSH_KEY,
+          knownHosts: config.SSH_KNOWN_HOSTS,
+          retries: 0,
+        }),
+    );
   const mlog = log.child({ member: election.id });
 
   const collector = createCollector({
@@ -74,7 +104,13 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
   const placement = createPlacementServer(db, Math.max(30, 3 * config.MONITOR_INTERVAL));
   const consumers: Consumer[] = [];
   // The worker listens before joining, so a leader never hands work to a queue nobody serves yet.
-  consumers.push(await bus.serveRpc(workQueue(election.id), async (body) => collector.run(body as unknown as WorkMessage), { prefetch: 1, ...WORK_QUEUE_OPTIONS }));
+  consumers.push(
+    await bus.serveRpc(
+      workQueue(election.id),
+      async (body) => collector.run(body as unknown as WorkMessage),
+      { prefetch: 1, ...WORK_QUEUE_OPTIONS },
+    ),
+  );
   consumers.push(await bus.serveRpc(QUEUES.placeHost, (body) => placement.host(body), { prefetch: 8 }));
   consumers.push(await bus.serveRpc(QUEUES.placePool, (body) => placement.pool(body), { prefetch: 8 }));
 
@@ -100,7 +136,10 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
     running = leader
       .cycle()
       .then((r) => {
-        mlog.debug({ cycle: r.cycle, ms: r.ms, members: r.members.length, hosts: r.hosts, missing: r.missing }, 'monitoring cycle');
+        mlog.debug(
+          { cycle: r.cycle, ms: r.ms, members: r.members.length, hosts: r.hosts, missing: r.missing },
+          'monitoring cycle',
+        );
         for (const fn of cycleListeners) fn(r);
         return r;
       })

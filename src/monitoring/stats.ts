@@ -12,11 +12,17 @@ import { Name } from '../lib/names.ts';
 import type { MonitorDB } from './schema.ts';
 
 const Window = Type.Object({
-  minutes: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: 'samples of the last N minutes (1-1440, default 60)' })),
+  minutes: Type.Optional(
+    Type.String({
+      pattern: '^[0-9]{1,4}$',
+      description: 'samples of the last N minutes (1-1440, default 60)',
+    }),
+  ),
 });
 const MAX_POINTS = 1000;
 
-const since = (q: { minutes?: string }) => new Date(Date.now() - Math.min(1440, Math.max(1, Number(q.minutes ?? 60))) * 60_000);
+const since = (q: { minutes?: string }) =>
+  new Date(Date.now() - Math.min(1440, Math.max(1, Number(q.minutes ?? 60))) * 60_000);
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
 function requireMember(p: Principal, ws: string): void {
@@ -25,7 +31,9 @@ function requireMember(p: Principal, ws: string): void {
 }
 
 /** CPU use between consecutive samples of one VM: fraction of its vCPUs busy (0..1). */
-function withCpu<T extends { at: Date; cpu_time_ns: number; vcpus: number; domain: string }>(rows: T[]): (T & { cpu: number | null })[] {
+function withCpu<T extends { at: Date; cpu_time_ns: number; vcpus: number; domain: string }>(
+  rows: T[],
+): (T & { cpu: number | null })[] {
   return rows.map((r, i) => {
     const prev = rows[i - 1];
     if (!prev || prev.domain !== r.domain) return { ...r, cpu: null };
@@ -35,9 +43,19 @@ function withCpu<T extends { at: Date; cpu_time_ns: number; vcpus: number; domai
   });
 }
 
-export async function createStatsApp(o: { db: Kysely<MonitorDB>; verifier: TokenVerifier; log: Logger; health?: () => Promise<void> }): Promise<App> {
+export async function createStatsApp(o: {
+  db: Kysely<MonitorDB>;
+  verifier: TokenVerifier;
+  log: Logger;
+  health?: () => Promise<void>;
+}): Promise<App> {
   const { db } = o;
-  const app = await createApp({ service: 'monitoring', log: o.log, description: 'Kloudak monitoring: usage of hosts, pools and VMs', health: o.health });
+  const app = await createApp({
+    service: 'monitoring',
+    log: o.log,
+    description: 'Kloudak monitoring: usage of hosts, pools and VMs',
+    health: o.health,
+  });
   const who = (headers: Parameters<typeof authenticate>[1]) => authenticate(o.verifier, headers);
   const tags = ['stats'];
 
@@ -75,58 +93,87 @@ export async function createStatsApp(o: { db: Kysely<MonitorDB>; verifier: Token
     return { hosts: (await db.selectFrom('hosts').selectAll().orderBy('name').execute()).map(hostView) };
   });
 
-  app.get('/stats/hosts/:name/', { schema: { params: Type.Object({ name: Name('host') }), querystring: Window, tags } }, async (req) => {
-    requireAdmin(await who(req.headers));
-    const h = await db.selectFrom('hosts').selectAll().where('name', '=', req.params.name).executeTakeFirst();
-    if (!h) throw notFound('name', `no host ${req.params.name}`);
-    const samples = await db
-      .selectFrom('host_samples')
-      .select(['at', 'free_mib', 'alloc_mib', 'alloc_vcpus', 'running', 'cpu_busy'])
-      .where('host', '=', h.name)
-      .where('at', '>=', since(req.query))
-      .orderBy('at', 'desc')
-      .limit(MAX_POINTS)
-      .execute();
-    return { host: hostView(h), samples: samples.reverse().map((s) => ({ ...s, at: iso(s.at) })) };
-  });
+  app.get(
+    '/stats/hosts/:name/',
+    { schema: { params: Type.Object({ name: Name('host') }), querystring: Window, tags } },
+    async (req) => {
+      requireAdmin(await who(req.headers));
+      const h = await db
+        .selectFrom('hosts')
+        .selectAll()
+        .where('name', '=', req.params.name)
+        .executeTakeFirst();
+      if (!h) throw notFound('name', `no host ${req.params.name}`);
+      const samples = await db
+        .selectFrom('host_samples')
+        .select(['at', 'free_mib', 'alloc_mib', 'alloc_vcpus', 'running', 'cpu_busy'])
+        .where('host', '=', h.name)
+        .where('at', '>=', since(req.query))
+        .orderBy('at', 'desc')
+        .limit(MAX_POINTS)
+        .execute();
+      return { host: hostView(h), samples: samples.reverse().map((s) => ({ ...s, at: iso(s.at) })) };
+    },
+  );
 
   app.get('/stats/pools/', { schema: { tags } }, async (req) => {
     requireAdmin(await who(req.headers));
     return { pools: (await db.selectFrom('pools').selectAll().orderBy('name').execute()).map(poolView) };
   });
 
-  app.get('/stats/pools/:name/', { schema: { params: Type.Object({ name: Name('pool') }), querystring: Window, tags } }, async (req) => {
-    requireAdmin(await who(req.headers));
-    const p = await db.selectFrom('pools').selectAll().where('name', '=', req.params.name).executeTakeFirst();
-    if (!p) throw notFound('name', `no pool ${req.params.name}`);
-    const samples = await db
-      .selectFrom('pool_samples')
-      .select(['at', 'fs_free_gib', 'used_gib'])
-      .where('pool', '=', p.name)
-      .where('at', '>=', since(req.query))
-      .orderBy('at', 'desc')
-      .limit(MAX_POINTS)
-      .execute();
-    return { pool: poolView(p), samples: samples.reverse().map((s) => ({ ...s, at: iso(s.at) })) };
-  });
+  app.get(
+    '/stats/pools/:name/',
+    { schema: { params: Type.Object({ name: Name('pool') }), querystring: Window, tags } },
+    async (req) => {
+      requireAdmin(await who(req.headers));
+      const p = await db
+        .selectFrom('pools')
+        .selectAll()
+        .where('name', '=', req.params.name)
+        .executeTakeFirst();
+      if (!p) throw notFound('name', `no pool ${req.params.name}`);
+      const samples = await db
+        .selectFrom('pool_samples')
+        .select(['at', 'fs_free_gib', 'used_gib'])
+        .where('pool', '=', p.name)
+        .where('at', '>=', since(req.query))
+        .orderBy('at', 'desc')
+        .limit(MAX_POINTS)
+        .execute();
+      return { pool: poolView(p), samples: samples.reverse().map((s) => ({ ...s, at: iso(s.at) })) };
+    },
+  );
 
-  app.get('/stats/vms/:ws/', { schema: { params: Type.Object({ ws: Name('workspace') }), tags } }, async (req) => {
-    requireMember(await who(req.headers), req.params.ws);
-    // The latest sample of each VM of the workspace seen in the last ten minutes.
-    const rows = await db
-      .selectFrom('vm_samples')
-      .selectAll()
-      .where('workspace', '=', req.params.ws)
-      .where('at', '>=', new Date(Date.now() - 10 * 60_000))
-      .orderBy('vm')
-      .orderBy('at', 'desc')
-      .execute();
-    const latest = new Map<string, (typeof rows)[number]>();
-    for (const r of rows) if (r.vm && !latest.has(r.vm)) latest.set(r.vm, r);
-    return {
-      vms: [...latest.values()].map((r) => ({ name: r.vm, host: r.host, domain: r.domain, at: iso(r.at), memory_kib: r.memory_kib, rss_kib: r.rss_kib, vcpus: r.vcpus, cpu_time_ns: r.cpu_time_ns })),
-    };
-  });
+  app.get(
+    '/stats/vms/:ws/',
+    { schema: { params: Type.Object({ ws: Name('workspace') }), tags } },
+    async (req) => {
+      requireMember(await who(req.headers), req.params.ws);
+      // The latest sample of each VM of the workspace seen in the last ten minutes.
+      const rows = await db
+        .selectFrom('vm_samples')
+        .selectAll()
+        .where('workspace', '=', req.params.ws)
+        .where('at', '>=', new Date(Date.now() - 10 * 60_000))
+        .orderBy('vm')
+        .orderBy('at', 'desc')
+        .execute();
+      const latest = new Map<string, (typeof rows)[number]>();
+      for (const r of rows) if (r.vm && !latest.has(r.vm)) latest.set(r.vm, r);
+      return {
+        vms: [...latest.values()].map((r) => ({
+          name: r.vm,
+          host: r.host,
+          domain: r.domain,
+          at: iso(r.at),
+          memory_kib: r.memory_kib,
+          rss_kib: r.rss_kib,
+          vcpus: r.vcpus,
+          cpu_time_ns: r.cpu_time_ns,
+        })),
+      };
+    },
+  );
 
   app.get(
     '/stats/vms/:ws/:vm/',

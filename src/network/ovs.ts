@@ -18,7 +18,8 @@ export interface SwitchDriver {
 }
 
 export function createOvsSwitch(shell: HostShell): SwitchDriver {
-  const vsctl = (address: string, args: string[]) => shell.run(address, ['ovs-vsctl', '--timeout=10', ...args], { timeoutMs: 20_000 });
+  const vsctl = (address: string, args: string[]) =>
+    shell.run(address, ['ovs-vsctl', '--timeout=10', ...args], { timeoutMs: 20_000 });
   return {
     async setPortTag(address, port, vlan) {
       await vsctl(address, ['set', 'Port', port, `tag=${vlan}`]);
@@ -30,14 +31,28 @@ export function createOvsSwitch(shell: HostShell): SwitchDriver {
       return out === '[]' ? undefined : Number(out);
     },
     async listPorts(address, bridge) {
-      const names = (await vsctl(address, ['list-ports', bridge])).split('\n').map((l) => l.trim()).filter(Boolean);
+      const names = (await vsctl(address, ['list-ports', bridge]))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
       if (!names.length) return [];
       const out = await vsctl(address, ['--format=json', '--columns=name,tag', 'list', 'Port', ...names]);
       const data = JSON.parse(out) as { data: [string, unknown][] };
       return data.data.map(([name, tag]) => ({ name, tag: typeof tag === 'number' ? tag : undefined }));
     },
     async addInternalPort(address, bridge, port, vlan) {
-      await vsctl(address, ['--may-exist', 'add-port', bridge, port, `tag=${vlan}`, '--', 'set', 'Interface', port, 'type=internal']);
+      await vsctl(address, [
+        '--may-exist',
+        'add-port',
+        bridge,
+        port,
+        `tag=${vlan}`,
+        '--',
+        'set',
+        'Interface',
+        port,
+        'type=internal',
+      ]);
     },
     async deletePort(address, bridge, port) {
       await vsctl(address, ['--if-exists', 'del-port', bridge, port]);

@@ -11,7 +11,11 @@ export interface Drift {
 export async function reconcileTags(ctx: NetworkContext): Promise<Drift[]> {
   const drift: Drift[] = [];
   const ports = await ctx.db.selectFrom('ports').select(['host', 'dev', 'vlan']).execute();
-  const routerPorts = await ctx.db.selectFrom('router_ports').innerJoin('routers', 'routers.id', 'router_ports.router_id').select(['routers.host', 'router_ports.dev', 'router_ports.vlan']).execute();
+  const routerPorts = await ctx.db
+    .selectFrom('router_ports')
+    .innerJoin('routers', 'routers.id', 'router_ports.router_id')
+    .select(['routers.host', 'router_ports.dev', 'router_ports.vlan'])
+    .execute();
   const want = [...ports, ...routerPorts];
   for (const h of await ctx.hosts.all()) {
     let live;
@@ -25,8 +29,13 @@ export async function reconcileTags(ctx: NetworkContext): Promise<Drift[]> {
       const l = live.find((p) => p.name === w.dev);
       if (!l || l.tag === w.vlan) continue;
       drift.push({ host: h.name, dev: w.dev, expected: w.vlan, found: l.tag });
-      ctx.log.warn({ host: h.name, dev: w.dev, expected: w.vlan, found: l.tag }, 'port tag drift; correcting');
-      await ctx.ovs.setPortTag(h.address, w.dev, w.vlan).catch((e) => ctx.log.warn({ err: e }, 'correcting a tag failed'));
+      ctx.log.warn(
+        { host: h.name, dev: w.dev, expected: w.vlan, found: l.tag },
+        'port tag drift; correcting',
+      );
+      await ctx.ovs
+        .setPortTag(h.address, w.dev, w.vlan)
+        .catch((e) => ctx.log.warn({ err: e }, 'correcting a tag failed'));
     }
   }
   return drift;

@@ -7,14 +7,23 @@ import type { SwitchDriver } from './ovs.ts';
 export interface RouterHost {
   ensureNamespace(address: string, ns: string): Promise<void>;
   deleteNamespace(address: string, ns: string): Promise<void>;
-  addInterface(address: string, ns: string, bridge: string, dev: string, vlan: number, cidr: string): Promise<void>;
+  addInterface(
+    address: string,
+    ns: string,
+    bridge: string,
+    dev: string,
+    vlan: number,
+    cidr: string,
+  ): Promise<void>;
   removeInterface(address: string, bridge: string, dev: string): Promise<void>;
 }
 
 export function createNetnsRouterHost(shell: HostShell, ovs: SwitchDriver): RouterHost {
   const sh = (address: string, argv: string[]) => shell.run(address, argv, { timeoutMs: 20_000 });
-  const inNs = (address: string, ns: string, argv: string[]) => sh(address, ['ip', 'netns', 'exec', ns, ...argv]);
-  const nsExists = async (address: string, ns: string) => (await sh(address, ['ip', 'netns', 'list'])).split('\n').some((l) => l.split(' ')[0] === ns);
+  const inNs = (address: string, ns: string, argv: string[]) =>
+    sh(address, ['ip', 'netns', 'exec', ns, ...argv]);
+  const nsExists = async (address: string, ns: string) =>
+    (await sh(address, ['ip', 'netns', 'list'])).split('\n').some((l) => l.split(' ')[0] === ns);
   return {
     async ensureNamespace(address, ns) {
       if (!(await nsExists(address, ns))) await sh(address, ['ip', 'netns', 'add', ns]);

@@ -3,9 +3,38 @@
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 
 export interface NetworkDB {
-  networks: { id: Generated<number>; workspace: string; name: string; vlan: number; subnet: string | null; task_id: string };
-  ports: { host: string; dev: string; mac: string; workspace: string; vm: string; network: string; vlan: number; task_id: string };
-  routers: { id: Generated<number>; workspace: string; name: string; host: string; namespace: string; task_id: string };
+  networks: {
+    id: Generated<number>;
+    workspace: string;
+    name: string;
+    vlan: number;
+    subnet: string | null;
+    task_id: string;
+  };
+  ports: {
+    host: string;
+    dev: string;
+    mac: string;
+    workspace: string;
+    vm: string;
+    network: string;
+    vlan: number;
+    task_id: string;
+  };
+  routers: {
+    id: Generated<number>;
+    workspace: string;
+    name: string;
+    host: string;
+    namespace: string;
+    task_id: string;
+  };
   router_ports: { router_id: number; network: string; dev: string; vlan: number; ip: string };
-  handled: { task_id: string; attempt: number; kind: string; result: JSONColumnType<Record<string, unknown>>; at: ColumnType<Date, never, never> };
+  handled: {
+    task_id: string;
+    attempt: number;
+    kind: string;
+    result: JSONColumnType<Record<string, unknown>>;
+    at: ColumnType<Date, never, never>;
+  };
 }

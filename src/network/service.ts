@@ -22,11 +22,27 @@ export interface NetworkService {
   close(): Promise<void>;
 }
 
-export async function createNetworkService(o: { config: Config; log: Logger; bus: Bus; shell?: HostShell }): Promise<NetworkService> {
+export async function createNetworkService(o: {
+  config: Config;
+  log: Logger;
+  bus: Bus;
+  shell?: HostShell;
+}): Promise<NetworkService> {
   const { config, log, bus } = o;
-  const database = await openDatabase<NetworkDB>({ url: config.NETWORK_DB, dir: join(config.DATA_DIR, 'network', 'db'), migrations: networkMigrations, log });
-  const token = createServiceTokenSource(config.INVENTORY_URL, 'network', serviceSecret(config.SERVICE_SECRET, config.DATA_DIR));
-  const shell = o.shell ?? createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });
+  const database = await openDatabase<NetworkDB>({
+    url: config.NETWORK_DB,
+    dir: join(config.DATA_DIR, 'network', 'db'),
+    migrations: networkMigrations,
+    log,
+  });
+  const token = createServiceTokenSource(
+    config.INVENTORY_URL,
+    'network',
+    serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
+  );
+  const shell =
+    o.shell ??
+    createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });
   const ovs = createOvsSwitch(shell);
   const ctx: NetworkContext = {
     db: database.db,

@@ -17,13 +17,24 @@ async function hostAddress(ctx: NetworkContext, name: unknown): Promise<string> 
 }
 
 async function network(ctx: NetworkContext, workspace: string, name: string) {
-  const n = await ctx.db.selectFrom('networks').selectAll().where('workspace', '=', workspace).where('name', '=', name).executeTakeFirst();
-  if (!n) throw new Error(`network ${workspace}/${name} has no VLAN (not created through the network service)`);
+  const n = await ctx.db
+    .selectFrom('networks')
+    .selectAll()
+    .where('workspace', '=', workspace)
+    .where('name', '=', name)
+    .executeTakeFirst();
+  if (!n)
+    throw new Error(`network ${workspace}/${name} has no VLAN (not created through the network service)`);
   return n;
 }
 
 async function router(ctx: NetworkContext, workspace: string, name: string) {
-  const r = await ctx.db.selectFrom('routers').selectAll().where('workspace', '=', workspace).where('name', '=', name).executeTakeFirst();
+  const r = await ctx.db
+    .selectFrom('routers')
+    .selectAll()
+    .where('workspace', '=', workspace)
+    .where('name', '=', name)
+    .executeTakeFirst();
   if (!r) throw new Error(`router ${workspace}/${name} does not exist on any host`);
   return r;
 }
@@ -36,8 +47,21 @@ export async function tagPorts(ctx: NetworkContext, t: TaskMessage, ports: Port[
     await ctx.ovs.setPortTag(address, p.dev, n.vlan);
     await ctx.db
       .insertInto('ports')
-      .values({ host: String(t.host), dev: p.dev, mac: p.mac, workspace: t.owner, vm: t.name, network: p.network, vlan: n.vlan, task_id: t.task_id })
-      .onConflict((oc) => oc.columns(['host', 'dev']).doUpdateSet({ vlan: n.vlan, network: p.network, mac: p.mac, vm: t.name, workspace: t.owner }))
+      .values({
+        host: String(t.host),
+        dev: p.dev,
+        mac: p.mac,
+        workspace: t.owner,
+        vm: t.name,
+        network: p.network,
+        vlan: n.vlan,
+        task_id: t.task_id,
+      })
+      .onConflict((oc) =>
+        oc
+          .columns(['host', 'dev'])
+          .doUpdateSet({ vlan: n.vlan, network: p.network, mac: p.mac, vm: t.name, workspace: t.owner }),
+      )
       .execute();
     out.push({ network: p.network, mac: p.mac, vlan: n.vlan });
   }
@@ -56,33 +80,76 @@ export async function dropPorts(ctx: NetworkContext, t: TaskMessage, ports: Port
 export async function runTask(ctx: NetworkContext, t: TaskMessage): Promise<Record<string, unknown>> {
   switch (`${t.type} ${t.method}`) {
     case 'network POST': {
-      const vlan = await insertWithVlan(ctx.db, { workspace: t.owner, name: t.name, subnet: (t.subnet as string | null) ?? null, task_id: t.task_id }, ctx.config.VLANS, ctx.config.VLANS_RESERVED);
+      const vlan = await insertWithVlan(
+        ctx.db,
+        { workspace: t.owner, name: t.name, subnet: (t.subnet as string | null) ?? null, task_id: t.task_id },
+        ctx.config.VLANS,
+        ctx.config.VLANS_RESERVED,
+      );
       return { vlan };
     }
     case 'network PUT': {
       const u = (t.update_dict ?? {}) as { name?: string };
       if (u.name && u.name !== t.name) {
-        await ctx.db.updateTable('networks').set({ name: u.name }).where('workspace', '=', t.owner).where('name', '=', t.name).execute();
-        await ctx.db.updateTable('ports').set({ network: u.name }).where('workspace', '=', t.owner).where('network', '=', t.name).execute();
+        await ctx.db
+          .updateTable('networks')
+          .set({ name: u.name })
+          .where('workspace', '=', t.owner)
+          .where('name', '=', t.name)
+          .execute();
+        await ctx.db
+          .updateTable('ports')
+          .set({ network: u.name })
+          .where('workspace', '=', t.owner)
+          .where('network', '=', t.name)
+          .execute();
       }
       return {};
     }
     case 'network DELETE': {
-      const inUse = await ctx.db.selectFrom('ports').select('vm').where('workspace', '=', t.owner).where('network', '=', t.name).executeTakeFirst();
+      const inUse = await ctx.db
+        .selectFrom('ports')
+        .select('vm')
+        .where('workspace', '=', t.owner)
+        .where('network', '=', t.name)
+        .executeTakeFirst();
       if (inUse) throw new Error(`network ${t.name} still has a port of VM ${inUse.vm}`);
-      await ctx.db.deleteFrom('networks').where('workspace', '=', t.owner).where('name', '=', t.name).execute();
+      await ctx.db
+        .deleteFrom('networks')
+        .where('workspace', '=', t.owner)
+        .where('name', '=', t.name)
+        .execute();
       return {};
     }
     case 'router POST': {
       const hosts = await ctx.hosts.all();
       if (!hosts.length) throw new Error('no host registered for a router');
-      const existing = await ctx.db.selectFrom('routers').selectAll().where('workspace', '=', t.owner).where('name', '=', t.name).executeTakeFirst();
+      const existing = await ctx.db
+        .selectFrom('routers')
+        .selectAll()
+        .where('workspace', '=', t.owner)
+        .where('name', '=', t.name)
+        .executeTakeFirst();
       let host = existing?.host;
       if (!host) {
-        const load = await ctx.db.selectFrom('routers').select(['host', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('host').execute();
+        const load = await ctx.db
+          .selectFrom('routers')
+          .select(['host', (eb) => eb.fn.countAll<number>().as('n')])
+          .groupBy('host')
+          .execute();
         const count = (h: string) => Number(load.find((l) => l.host === h)?.n ?? 0);
-        host = [...hosts].sort((a, b) => count(a.name) - count(b.name) || a.name.localeCompare(b.name))[0].name;
-        await ctx.db.insertInto('routers').values({ workspace: t.owner, name: t.name, host, namespace: `kr-${hex8(t.task_id)}`, task_id: t.task_id }).execute();
+        host = [...hosts].sort((a, b) => count(a.name) - count(b.name) || a.name.localeCompare(b.name))[0]
+          .name;
+        await ctx.db
+          .insertInto('routers')
+          .values({
+            workspace: t.owner,
+            name: t.name,
+            host,
+            namespace: `kr-${hex8(t.task_id)}`,
+            task_id: t.task_id,
+          })
+          .execute();
       }
       const r = await router(ctx, t.owner, t.name);
       await ctx.routers.ensureNamespace(await hostAddress(ctx, r.host), r.namespace);
@@ -96,7 +163,14 @@ export async function runTask(ctx: NetworkContext, t: TaskMessage): Promise<Reco
       const n = await network(ctx, t.owner, String(t.network));
       const prefix = parseSubnet(String(t.subnet ?? n.subnet ?? ''), 8)?.prefix ?? 24;
       const dev = `kr${hex8(r.task_id)}v${n.vlan}`;
-      await ctx.routers.addInterface(await hostAddress(ctx, r.host), r.namespace, ctx.config.PRIVATE_BRIDGE, dev, n.vlan, `${String(t.ip)}/${prefix}`);
+      await ctx.routers.addInterface(
+        await hostAddress(ctx, r.host),
+        r.namespace,
+        ctx.config.PRIVATE_BRIDGE,
+        dev,
+        n.vlan,
+        `${String(t.ip)}/${prefix}`,
+      );
       await ctx.db
         .insertInto('router_ports')
         .values({ router_id: r.id, network: n.name, dev, vlan: n.vlan, ip: String(t.ip) })
@@ -106,10 +180,19 @@ export async function runTask(ctx: NetworkContext, t: TaskMessage): Promise<Reco
     }
     case 'interface DELETE': {
       const r = await router(ctx, t.owner, String(t.router));
-      const p = await ctx.db.selectFrom('router_ports').selectAll().where('router_id', '=', r.id).where('network', '=', String(t.network)).executeTakeFirst();
+      const p = await ctx.db
+        .selectFrom('router_ports')
+        .selectAll()
+        .where('router_id', '=', r.id)
+        .where('network', '=', String(t.network))
+        .executeTakeFirst();
       if (p) {
         await ctx.routers.removeInterface(await hostAddress(ctx, r.host), ctx.config.PRIVATE_BRIDGE, p.dev);
-        await ctx.db.deleteFrom('router_ports').where('router_id', '=', r.id).where('network', '=', p.network).execute();
+        await ctx.db
+          .deleteFrom('router_ports')
+          .where('router_id', '=', r.id)
+          .where('network', '=', p.network)
+          .execute();
       }
       return {};
     }
@@ -127,7 +210,12 @@ export async function runTask(ctx: NetworkContext, t: TaskMessage): Promise<Reco
 }
 
 export async function removeRouter(ctx: NetworkContext, workspace: string, name: string) {
-  const r = await ctx.db.selectFrom('routers').selectAll().where('workspace', '=', workspace).where('name', '=', name).executeTakeFirst();
+  const r = await ctx.db
+    .selectFrom('routers')
+    .selectAll()
+    .where('workspace', '=', workspace)
+    .where('name', '=', name)
+    .executeTakeFirst();
   if (!r) return;
   const address = await hostAddress(ctx, r.host);
   for (const p of await ctx.db.selectFrom('router_ports').selectAll().where('router_id', '=', r.id).execute())
@@ -139,7 +227,13 @@ export async function removeRouter(ctx: NetworkContext, workspace: string, name:
 /** Undoes a failed network, router or interface creation; other rollbacks have nothing to undo here. */
 export async function rollbackTask(ctx: NetworkContext, t: TaskMessage): Promise<void> {
   if (t.method !== 'POST') return;
-  if (t.type === 'network') await ctx.db.deleteFrom('networks').where('workspace', '=', t.owner).where('name', '=', t.name).where('task_id', '=', t.task_id).execute();
+  if (t.type === 'network')
+    await ctx.db
+      .deleteFrom('networks')
+      .where('workspace', '=', t.owner)
+      .where('name', '=', t.name)
+      .where('task_id', '=', t.task_id)
+      .execute();
   if (t.type === 'router') await removeRouter(ctx, t.owner, t.name);
   if (t.type === 'interface') await runTask(ctx, { ...t, method: 'DELETE' });
 }

@@ -24,13 +24,22 @@ export async function insertWithVlan(
   for (let attempt = 0; attempt < 20; attempt++) {
     const used = new Set((await db.selectFrom('networks').select('vlan').execute()).map((r) => r.vlan));
     const vlan = firstFree(allowed, reserved, used);
-    if (vlan === undefined) throw conflict('vlan', 'no free VLAN left in the configured ranges (KLOUDAK_VLANS)');
+    if (vlan === undefined)
+      throw conflict('vlan', 'no free VLAN left in the configured ranges (KLOUDAK_VLANS)');
     try {
-      await db.insertInto('networks').values({ ...row, vlan }).execute();
+      await db
+        .insertInto('networks')
+        .values({ ...row, vlan })
+        .execute();
       return vlan;
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;
-      const mine = await db.selectFrom('networks').select(['vlan', 'task_id']).where('workspace', '=', row.workspace).where('name', '=', row.name).executeTakeFirst();
+      const mine = await db
+        .selectFrom('networks')
+        .select(['vlan', 'task_id'])
+        .where('workspace', '=', row.workspace)
+        .where('name', '=', row.name)
+        .executeTakeFirst();
       if (mine) {
         if (mine.task_id === row.task_id) return mine.vlan;
         throw conflict('name', `network ${row.workspace}/${row.name} exists`);

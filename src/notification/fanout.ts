@@ -45,9 +45,16 @@ export function createRedisFanout(o: RedisFanoutOptions): Fanout {
   const origin = Buffer.from(`${o.instanceId}\n`);
   const originId = origin.subarray(0, origin.length - 1);
   // Subscriptions are ours to restore (on 'ready'), so a room joined during an outage is subscribed too.
-  const sub = new Redis(o.url, { autoResubscribe: false, maxRetriesPerRequest: null, connectionName: `kloudak-notification-sub-${o.instanceId}` });
+  const sub = new Redis(o.url, {
+    autoResubscribe: false,
+    maxRetriesPerRequest: null,
+    connectionName: `kloudak-notification-sub-${o.instanceId}`,
+  });
   // A publish fails fast during an outage: local members still get the message, remote ones miss it.
-  const pub = new Redis(o.url, { maxRetriesPerRequest: 2, connectionName: `kloudak-notification-pub-${o.instanceId}` });
+  const pub = new Redis(o.url, {
+    maxRetriesPerRequest: 2,
+    connectionName: `kloudak-notification-pub-${o.instanceId}`,
+  });
   const refs = new Map<string, number>();
   const subscribed = new Map<string, Promise<void>>();
   let down = false;
@@ -55,7 +62,10 @@ export function createRedisFanout(o: RedisFanoutOptions): Fanout {
   const onError = (which: string) => (e: Error) => {
     if (down) return;
     down = true;
-    o.log.warn({ err: e.message, connection: which }, 'redis unreachable; notification fan-out degraded to this instance');
+    o.log.warn(
+      { err: e.message, connection: which },
+      'redis unreachable; notification fan-out degraded to this instance',
+    );
   };
   sub.on('error', onError('subscriber'));
   pub.on('error', onError('publisher'));
@@ -64,7 +74,9 @@ export function createRedisFanout(o: RedisFanoutOptions): Fanout {
     down = false;
     const channels = [...refs.keys()].map((w) => CHANNEL_PREFIX + w);
     if (channels.length)
-      sub.subscribe(...channels).catch((e: Error) => o.log.warn({ err: e.message }, 'redis resubscribe failed'));
+      sub
+        .subscribe(...channels)
+        .catch((e: Error) => o.log.warn({ err: e.message }, 'redis resubscribe failed'));
   });
   sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
     const nl = message.indexOf(NEWLINE);

@@ -15,7 +15,10 @@ export interface Census {
   rooms: number;
 }
 
-export function createNotificationMetrics(registry: prom.Registry, census: () => Census): NotificationMetrics {
+export function createNotificationMetrics(
+  registry: prom.Registry,
+  census: () => Census,
+): NotificationMetrics {
   const registers = [registry];
   // Gauges read the live maps at scrape time instead of being kept in step by every join and leave.
   new prom.Gauge({

@@ -161,7 +161,13 @@ export async function createNotificationService(o: NotificationOptions): Promise
     });
   }
 
-  function attach(ws: WebSocket, path: RoomPath, principal: Principal, exp: number | undefined, release: () => void): void {
+  function attach(
+    ws: WebSocket,
+    path: RoomPath,
+    principal: Principal,
+    exp: number | undefined,
+    release: () => void,
+  ): void {
     const c: Conn = {
       socket: ws,
       workspace: path.workspace,
@@ -179,7 +185,10 @@ export async function createNotificationService(o: NotificationOptions): Promise
       c.expiry = setTimeout(() => ws.close(CLOSE.unauthenticated, 'token expired'), Math.max(ms, 0));
       c.expiry.unref();
     }
-    log.debug({ workspace: c.workspace, username: c.username, sendOnly: c.sendOnly }, 'notification connection opened');
+    log.debug(
+      { workspace: c.workspace, username: c.username, sendOnly: c.sendOnly },
+      'notification connection opened',
+    );
     ws.on('pong', () => (c.alive = true));
     ws.on('error', (e) => log.debug({ err: e.message, workspace: c.workspace }, 'notification socket error'));
     ws.on('message', (data, isBinary) => onMessage(c, data, isBinary));

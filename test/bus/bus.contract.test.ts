@@ -304,7 +304,10 @@ void describe('amqp bus: broker faults', { timeout: 60_000 }, () => {
     assert.deepEqual(await bus.rpc(q, { n: 7 }, { timeout: 5, expiresAfter: 1000 }), { echo: 7 });
     await server.cancel();
     // Asked from outside: a passive declare would renew the queue's lease.
-    const listed = async () => (await sh('rabbitmqctl', ['-q', 'list_queues', '--no-table-headers', 'name'])).stdout.split('\n').map((l) => l.trim());
+    const listed = async () =>
+      (await sh('rabbitmqctl', ['-q', 'list_queues', '--no-table-headers', 'name'])).stdout
+        .split('\n')
+        .map((l) => l.trim());
     let left = true;
     for (let i = 0; i < 30 && left; i++) {
       await sleep(500);

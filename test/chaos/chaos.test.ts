@@ -26,29 +26,49 @@ describe('chaos', () => {
   /** A request retried through outages: 5xx and unreachable are retried; the answer is the first other one. */
   const persist = async (method: string, url: string, body?: unknown) => {
     for (let i = 0; ; i++) {
-      const a = await callJson(method, url, { token, body, retries: 0, timeout: 15 }).catch(() => ({ status: 0, body: undefined }));
+      const a = await callJson(method, url, { token, body, retries: 0, timeout: 15 }).catch(() => ({
+        status: 0,
+        body: undefined,
+      }));
       if (a.status !== 0 && a.status < 500 && a.status !== 401) return a;
       if (i > 120) throw new Error(`${method} ${url} kept failing: ${a.status}`);
       await sleep(1000);
     }
   };
   const login = async () => {
-    const a = await persist('POST', `${cluster.inventoryUrl}/login/`, { username: 'chaos-user', password: 'chaos-user-password' });
+    const a = await persist('POST', `${cluster.inventoryUrl}/login/`, {
+      username: 'chaos-user',
+      password: 'chaos-user-password',
+    });
     token = a.body.token;
   };
-  const tasks = async () => (await persist('GET', `${controller(0)}/tasks/${ws}/?limit=1000`)).body.tasks as any[];
+  const tasks = async () =>
+    (await persist('GET', `${controller(0)}/tasks/${ws}/?limit=1000`)).body.tasks as any[];
 
   before(async () => {
     lab = await ensureLab(2);
     const labEnv = Object.fromEntries(Object.entries(labConfig(lab)).map(([k, v]) => [`KLOUDAK_${k}`, v]));
-    cluster = await startCluster({ notification: 2, controller: 2, compute: 2, network: 2, monitoring: 2 }, labEnv);
-    const admin = (await callJson('POST', `${cluster.inventoryUrl}/login/`, { body: { username: 'admin', password: cluster.adminPassword } })).body.token;
+    cluster = await startCluster(
+      { notification: 2, controller: 2, compute: 2, network: 2, monitoring: 2 },
+      labEnv,
+    );
+    const admin = (
+      await callJson('POST', `${cluster.inventoryUrl}/login/`, {
+        body: { username: 'admin', password: cluster.adminPassword },
+      })
+    ).body.token;
     await registerTestLab(lab, cluster.inventoryUrl, admin);
-    await callJson('POST', `${cluster.inventoryUrl}/signup/`, { body: { username: 'chaos-user', password: 'chaos-user-password', email: 'c@example.test' } });
+    await callJson('POST', `${cluster.inventoryUrl}/signup/`, {
+      body: { username: 'chaos-user', password: 'chaos-user-password', email: 'c@example.test' },
+    });
     await login();
     await persist('POST', `${cluster.inventoryUrl}/workspaces/`, { name: ws });
     await login();
-    const n = await persist('POST', `${controller(0)}/networks/`, { owner: ws, name: net, subnet: '10.60.0.0/24' });
+    const n = await persist('POST', `${controller(0)}/networks/`, {
+      owner: ws,
+      name: net,
+      subnet: '10.60.0.0/24',
+    });
     await persist('GET', `${controller(0)}/task/${n.body.task_id}/?wait=60`);
   });
   after(async () => cluster?.stop());
@@ -68,7 +88,9 @@ describe('chaos', () => {
         await sleep(3000);
         if (step % 3 === 2 && middleware.length) {
           const [name, cmd] = middleware.shift()!;
-          await run(cmd[0], cmd.slice(1), { timeoutMs: 180_000 }).catch((e) => process.stderr.write(`restart ${name}: ${String(e)}\n`));
+          await run(cmd[0], cmd.slice(1), { timeoutMs: 180_000 }).catch((e) =>
+            process.stderr.write(`restart ${name}: ${String(e)}\n`),
+          );
           killed.add(name);
         } else {
           const pending = services.filter((s) => !killed.has(s));
@@ -92,9 +114,17 @@ describe('chaos', () => {
       const name = `cvm-${i}`;
       const r: (typeof results)[number] = { name };
       results.push(r);
-      const c = await persist('POST', `${controller(i)}/vms/`, { owner: ws, name, area: 'lab', template: 'kloudak-test', password: 'pw', networks: [net] });
+      const c = await persist('POST', `${controller(i)}/vms/`, {
+        owner: ws,
+        name,
+        area: 'lab',
+        template: 'kloudak-test',
+        password: 'pw',
+        networks: [net],
+      });
       if (c.status === 202) r.create = c.body.task_id;
-      else if (c.status === 409) r.create = (await tasks()).find((t) => t.object === name && t.method === 'POST')?.task_id;
+      else if (c.status === 409)
+        r.create = (await tasks()).find((t) => t.object === name && t.method === 'POST')?.task_id;
       else assert.fail(`create ${name}: ${c.status} ${JSON.stringify(c.body)}`);
       const t = await persist('GET', `${controller(i + 1)}/task/${r.create}/?wait=120`);
       if (t.body.status !== 'successful') return;
@@ -109,7 +139,8 @@ describe('chaos', () => {
       }
     };
     try {
-      for (let wave = 0; wave < VMS; wave += 5) await Promise.all(Array.from({ length: Math.min(5, VMS - wave) }, (_, k) => one(wave + k)));
+      for (let wave = 0; wave < VMS; wave += 5)
+        await Promise.all(Array.from({ length: Math.min(5, VMS - wave) }, (_, k) => one(wave + k)));
     } finally {
       burstDone = true;
       await chaos;
@@ -122,40 +153,71 @@ describe('chaos', () => {
     // Nothing stuck: every task ends.
     const deadline = Date.now() + 300_000;
     let all = await tasks();
-    while (all.some((t) => !['successful', 'rolled_back', 'failed'].includes(t.status)) && Date.now() < deadline) {
+    while (
+      all.some((t) => !['successful', 'rolled_back', 'failed'].includes(t.status)) &&
+      Date.now() < deadline
+    ) {
       await sleep(2000);
       all = await tasks();
     }
     const counts: Record<string, number> = {};
     for (const t of all) counts[t.status] = (counts[t.status] ?? 0) + 1;
-    process.stdout.write(`chaos: killed/restarted ${[...killed].join(', ')}; tasks ${JSON.stringify(counts)}\n`);
-    assert.deepEqual(all.filter((t) => !['successful', 'rolled_back'].includes(t.status)).map((t) => `${t.method} ${t.object}: ${t.status} ${t.error}`), []);
+    process.stdout.write(
+      `chaos: killed/restarted ${[...killed].join(', ')}; tasks ${JSON.stringify(counts)}\n`,
+    );
+    assert.deepEqual(
+      all
+        .filter((t) => !['successful', 'rolled_back'].includes(t.status))
+        .map((t) => `${t.method} ${t.object}: ${t.status} ${t.error}`),
+      [],
+    );
 
     // Deleting what remains (creates whose delete never ran) leaves the workspace empty.
-    for (const v of (await persist('GET', `${cluster.inventoryUrl}/${ws}/vms/`)).body.vms as { name: string }[]) {
+    for (const v of (await persist('GET', `${cluster.inventoryUrl}/${ws}/vms/`)).body.vms as {
+      name: string;
+    }[]) {
       const d = await persist('DELETE', `${controller(0)}/vms/`, { owner: ws, name: v.name });
       if (d.status === 202) await persist('GET', `${controller(0)}/task/${d.body.task_id}/?wait=120`);
     }
-    assert.deepEqual((await persist('GET', `${cluster.inventoryUrl}/${ws}/vms/`)).body.vms, [], 'no VM record left');
+    assert.deepEqual(
+      (await persist('GET', `${cluster.inventoryUrl}/${ws}/vms/`)).body.vms,
+      [],
+      'no VM record left',
+    );
 
     const taskIds = all.filter((t) => t.type === 'vm' && t.method === 'POST').map((t) => t.task_id as string);
     const domains = [...(await labDomains(lab)).values()].flat();
     const orphanDomains = domains.filter((d) => taskIds.some((id) => d === `kloudak-${id}`));
     const orphanDirs = taskIds.filter((id) => vmDirExists(lab, id));
     const vlan = (await persist('GET', `${cluster.inventoryUrl}/${ws}/networks/${net}/`)).body.vlan as number;
-    const ovs = createOvsSwitch(createSshShell({ user: 'root', key: lab.ssh.key, knownHosts: lab.ssh.knownHosts }));
-    const ports = (await Promise.all(lab.hosts.map((h) => ovs.listPorts(h.ip, 'private-br')))).flat().filter((p) => p.tag === vlan);
+    const ovs = createOvsSwitch(
+      createSshShell({ user: 'root', key: lab.ssh.key, knownHosts: lab.ssh.knownHosts }),
+    );
+    const ports = (await Promise.all(lab.hosts.map((h) => ovs.listPorts(h.ip, 'private-br'))))
+      .flat()
+      .filter((p) => p.tag === vlan);
     // Every address of the area can be handed out again except those other VMs hold: ours all came back.
-    const admin = (await persist('POST', `${cluster.inventoryUrl}/login/`, { username: 'admin', password: cluster.adminPassword })).body.token;
+    const admin = (
+      await persist('POST', `${cluster.inventoryUrl}/login/`, {
+        username: 'admin',
+        password: cluster.adminPassword,
+      })
+    ).body.token;
     const mine = new Set(results.map((r) => r.name));
-    process.stdout.write(`chaos: ${results.length} VMs, ${results.filter((r) => r.create).length} creates, ${results.filter((r) => r.remove).length} deletes; orphans: ${orphanDomains.length} domains, ${orphanDirs.length} dirs, ${ports.length} ports\n`);
+    process.stdout.write(
+      `chaos: ${results.length} VMs, ${results.filter((r) => r.create).length} creates, ${results.filter((r) => r.remove).length} deletes; orphans: ${orphanDomains.length} domains, ${orphanDirs.length} dirs, ${ports.length} ports\n`,
+    );
     assert.deepEqual(orphanDomains, [], 'no orphan domain');
     assert.deepEqual(orphanDirs, [], 'no orphan disk or seed');
     assert.deepEqual(ports, [], 'no orphan OVS port');
     assert.equal(mine.size, results.length, 'no duplicate VM');
     const dn = await persist('DELETE', `${controller(0)}/networks/`, { owner: ws, name: net });
     assert.equal(dn.status, 202, JSON.stringify(dn.body));
-    assert.equal((await persist('GET', `${controller(0)}/task/${dn.body.task_id}/?wait=60`)).body.status, 'successful', 'the VLAN is released');
+    assert.equal(
+      (await persist('GET', `${controller(0)}/task/${dn.body.task_id}/?wait=60`)).body.status,
+      'successful',
+      'the VLAN is released',
+    );
     // No address leaked: this deployment's inventory holds no other VM, so the whole area can be handed out.
     const handed: string[] = [];
     for (;;) {
@@ -163,7 +225,8 @@ describe('chaos', () => {
       if (a.status !== 200) break;
       handed.push(a.body.ip);
     }
-    for (const ip of handed) await callJson('DELETE', `${cluster.inventoryUrl}/address/lab/${ip}/`, { token: admin });
+    for (const ip of handed)
+      await callJson('DELETE', `${cluster.inventoryUrl}/address/lab/${ip}/`, { token: admin });
     process.stdout.write(`chaos: ${handed.length} of 253 area addresses free afterwards\n`);
     assert.equal(handed.length, 253, 'no orphan IP');
   });

@@ -24,8 +24,14 @@ describe('kloudak CLI', () => {
   before(async () => {
     p = await startPlatform('pglite', 'memory');
     const admin = await p.inv.adminToken();
-    assert.equal((await p.inv.call('POST', '/templates/', admin, { name: 'tiny', cpu: 1, ram: 0.125, disk: 1 })).status, 201);
-    assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet: '10.77.0.0/24' })).status, 201);
+    assert.equal(
+      (await p.inv.call('POST', '/templates/', admin, { name: 'tiny', cpu: 1, ram: 0.125, disk: 1 })).status,
+      201,
+    );
+    assert.equal(
+      (await p.inv.call('POST', '/areas/', admin, { name: area, subnet: '10.77.0.0/24' })).status,
+      201,
+    );
     await p.inv.user(user);
     ({ env, home } = cliEnv());
     vmWorker = await twoStepVmWorker(p.bus, ws, 300);
@@ -39,7 +45,19 @@ describe('kloudak CLI', () => {
   });
 
   const login = (password: string) =>
-    cli('login', '--user', user, '--password', password, '--inventory', p.inv.url, '--controller', p.controllerUrl, '--notification', p.notificationUrl);
+    cli(
+      'login',
+      '--user',
+      user,
+      '--password',
+      password,
+      '--inventory',
+      p.inv.url,
+      '--controller',
+      p.controllerUrl,
+      '--notification',
+      p.notificationUrl,
+    );
 
   test('a wrong password exits 3; an unreachable inventory exits 5', async () => {
     const r = await login('not-the-password');
@@ -116,18 +134,49 @@ describe('kloudak CLI', () => {
   });
 
   test('vm create --wait follows the stages and ends with the final state (exit 0)', async () => {
-    const r = await cli('vm', 'create', 'web-1', '--template', 'tiny', '--area', area, '--network', 'net1', '--password', 'pw-123456', '--wait');
+    const r = await cli(
+      'vm',
+      'create',
+      'web-1',
+      '--template',
+      'tiny',
+      '--area',
+      area,
+      '--network',
+      'net1',
+      '--password',
+      'pw-123456',
+      '--wait',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^vm web-1: U {2}ip 10\.77\.0\.\d+ {2}host h1 {2}networks net1\n$/);
     // stderr is not a terminal: one line per new stage.
-    const stages = r.stderr.split('\n').filter(Boolean).map((l) => /^vm web-1: (\S+) \((\w+)\)/.exec(l)?.slice(1, 3).join(' '));
-    assert.deepEqual(stages.filter((s, i) => s && s !== stages[i - 1]).slice(-2), ['C_N running', 'U successful'], r.stderr);
+    const stages = r.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => /^vm web-1: (\S+) \((\w+)\)/.exec(l)?.slice(1, 3).join(' '));
+    assert.deepEqual(
+      stages.filter((s, i) => s && s !== stages[i - 1]).slice(-2),
+      ['C_N running', 'U successful'],
+      r.stderr,
+    );
     assert.ok(stages[0]?.startsWith('C_D'), r.stderr);
     assert.ok(!r.stdout.includes('pw-123456') && !r.stderr.includes('pw-123456'));
   });
 
   test('vm create that the worker always fails exits 1 and prints the error', async () => {
-    const r = await cli('vm', 'create', 'fail-1', '--template', 'tiny', '--area', area, '--password', 'pw-123456', '--wait');
+    const r = await cli(
+      'vm',
+      'create',
+      'fail-1',
+      '--template',
+      'tiny',
+      '--area',
+      area,
+      '--password',
+      'pw-123456',
+      '--wait',
+    );
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /vm fail-1: task [0-9a-f-]{36} rolled back: disk exploded/);
     assert.equal(r.stdout, '');
@@ -142,17 +191,40 @@ describe('kloudak CLI', () => {
       [['web-1', 'U', 'h1', ['net1']]],
     );
     const table = await cli('vm', 'list');
-    assert.match(table.stdout, /^NAME\s+STATE\s+IP\s+HOST\s+AREA\s+TEMPLATE\s+NETWORKS\nweb-1\s+U\s+10\.77\.0\.\d+\s+h1\s+/);
+    assert.match(
+      table.stdout,
+      /^NAME\s+STATE\s+IP\s+HOST\s+AREA\s+TEMPLATE\s+NETWORKS\nweb-1\s+U\s+10\.77\.0\.\d+\s+h1\s+/,
+    );
     const show = await cli('vm', 'show', 'web-1');
     assert.match(show.stdout, /^interfaces:\s+net1=192\.168\.50\.\d+\/24\/-$/m);
     assert.equal((await cli('vm', 'show', 'nope')).code, 4);
   });
 
   test('bad input exits 2 and names the field', async () => {
-    const t = await cli('vm', 'create', 'web-2', '--template', 'no-such', '--area', area, '--password', 'pw-123456');
+    const t = await cli(
+      'vm',
+      'create',
+      'web-2',
+      '--template',
+      'no-such',
+      '--area',
+      area,
+      '--password',
+      'pw-123456',
+    );
     assert.equal(t.code, 2, t.stderr);
     assert.match(t.stderr, /no template no-such \(field: template\)/);
-    const n = await cli('vm', 'create', 'bad name!', '--template', 'tiny', '--area', area, '--password', 'pw-123456');
+    const n = await cli(
+      'vm',
+      'create',
+      'bad name!',
+      '--template',
+      'tiny',
+      '--area',
+      area,
+      '--password',
+      'pw-123456',
+    );
     assert.equal(n.code, 2, n.stderr);
     assert.match(n.stderr, /\(field: name\)/);
     const missing = await cli('vm', 'create', 'web-3', '--area', area, '--password', 'x');

@@ -7,12 +7,23 @@ import { followTask, Progress, type TaskView } from '../../src/cli/progress.ts';
 
 const ID = '00000000-0000-4000-8000-000000000001';
 const view = (status: string, stage: string, error: string | null = null): TaskView => ({
-  task_id: ID, workspace: 'w', type: 'vm', method: 'POST', object: 'web-1', status, stage, error,
+  task_id: ID,
+  workspace: 'w',
+  type: 'vm',
+  method: 'POST',
+  object: 'web-1',
+  status,
+  stage,
+  error,
 });
 
 function capture(tty: boolean, columns = 80) {
   const chunks: string[] = [];
-  const out = { isTTY: tty, columns, write: (s: string) => chunks.push(s) > 0 } as unknown as NodeJS.WriteStream;
+  const out = {
+    isTTY: tty,
+    columns,
+    write: (s: string) => chunks.push(s) > 0,
+  } as unknown as NodeJS.WriteStream;
   return { out, text: () => chunks.join('') };
 }
 
@@ -47,18 +58,37 @@ test('stages from the room; polls that never see them still end the task', async
   };
   const { out, text } = capture(false);
   try {
-    const t = await followTask({ getTask, roomUrl: `ws://127.0.0.1:${port}/w/tok` }, ID, { label: 'vm web-1', out });
+    const t = await followTask({ getTask, roomUrl: `ws://127.0.0.1:${port}/w/tok` }, ID, {
+      label: 'vm web-1',
+      out,
+    });
     assert.equal(t.status, 'successful');
-    const lines = text().trim().split('\n').map((l) => l.replace(/\s+\[.*$/, ''));
-    assert.deepEqual(lines, ['vm web-1: C_D (pending)', 'vm web-1: C_N (running)', 'vm web-1: U (successful)']);
-    assert.deepEqual(polls, [0, 10, 0], 'one long poll (10 s with the room), abandoned when the room told the end');
+    const lines = text()
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/\s+\[.*$/, ''));
+    assert.deepEqual(lines, [
+      'vm web-1: C_D (pending)',
+      'vm web-1: C_N (running)',
+      'vm web-1: U (successful)',
+    ]);
+    assert.deepEqual(
+      polls,
+      [0, 10, 0],
+      'one long poll (10 s with the room), abandoned when the room told the end',
+    );
   } finally {
     wss.close();
   }
 });
 
 test('no room: short polls show each stage; a failure ends it with the error', async () => {
-  const answers = [view('pending', 'C_D'), view('running', 'retrying', 'boom'), view('rolling_back', 'rolling back', 'boom'), view('rolled_back', 'rolled back', 'boom')];
+  const answers = [
+    view('pending', 'C_D'),
+    view('running', 'retrying', 'boom'),
+    view('rolling_back', 'rolling back', 'boom'),
+    view('rolled_back', 'rolled back', 'boom'),
+  ];
   let i = 0;
   const polls: number[] = [];
   const getTask = async (_id: string, wait: number) => {

@@ -26,10 +26,15 @@ export function cliEnv(): { env: NodeJS.ProcessEnv; home: string } {
 
 export function kloudak(env: NodeJS.ProcessEnv, args: string[], timeoutMs = 90_000): Promise<CliResult> {
   return new Promise((done) => {
-    const child = execFile(process.execPath, [BIN, ...args], { env, timeout: timeoutMs, maxBuffer: 10 * 2 ** 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      done({ code, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env, timeout: timeoutMs, maxBuffer: 10 * 2 ** 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
     child.stdin?.end();
   });
 }
@@ -41,7 +46,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * `network_pending` (the VM state becomes C_N), then the network's result (U). Deletes succeed at once.
  * VMs whose name starts with `fail` fail every attempt.
  */
-export async function twoStepVmWorker(bus: Bus, workspace: string, pauseMs: number): Promise<{ stop(): Promise<void> }> {
+export async function twoStepVmWorker(
+  bus: Bus,
+  workspace: string,
+  pauseMs: number,
+): Promise<{ stop(): Promise<void> }> {
   const consumers: Consumer[] = [];
   consumers.push(
     await bus.consume('vm', async (d) => {
@@ -49,7 +58,12 @@ export async function twoStepVmWorker(bus: Bus, workspace: string, pauseMs: numb
       if (t.owner !== workspace) return;
       const base = { task_id: t.task_id, attempt: t.attempt, retries: t.retries };
       if (String(t.name).startsWith('fail')) {
-        await bus.publish('vm_notification', { ...base, from: 'compute', status: 'failed', error: 'disk exploded' });
+        await bus.publish('vm_notification', {
+          ...base,
+          from: 'compute',
+          status: 'failed',
+          error: 'disk exploded',
+        });
         return;
       }
       if (t.method !== 'POST') {
@@ -57,7 +71,13 @@ export async function twoStepVmWorker(bus: Bus, workspace: string, pauseMs: numb
         return;
       }
       await sleep(pauseMs);
-      await bus.publish('vm_notification', { ...base, from: 'compute', status: 'successful', network_pending: true, host: 'h1' });
+      await bus.publish('vm_notification', {
+        ...base,
+        from: 'compute',
+        status: 'successful',
+        network_pending: true,
+        host: 'h1',
+      });
       await sleep(pauseMs);
       await bus.publish('network_notification', { ...base, from: 'network', status: 'successful' });
     }),
@@ -65,7 +85,12 @@ export async function twoStepVmWorker(bus: Bus, workspace: string, pauseMs: numb
   consumers.push(
     await bus.consume('vm_rollback', async (d) => {
       if (d.body.owner !== workspace) return;
-      await bus.publish('vm_notification', { task_id: d.body.task_id, attempt: d.body.attempt, status: 'successful', rollback: true });
+      await bus.publish('vm_notification', {
+        task_id: d.body.task_id,
+        attempt: d.body.attempt,
+        status: 'successful',
+        rollback: true,
+      });
     }),
   );
   return {

@@ -18,18 +18,45 @@ test('vm create --wait in tmux: the progress line moves through the stages in pl
   const area = uniqueName('area');
   const socket = uniqueName('kloudak-test');
   const { env, home } = cliEnv();
-  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { env, encoding: 'utf8' });
+  const tmux = (...args: string[]) =>
+    execFileSync('tmux', ['-L', socket, ...args], { env, encoding: 'utf8' });
   const worker = await twoStepVmWorker(p.bus, ws, 1500);
   try {
     const admin = await p.inv.adminToken();
     await p.inv.call('POST', '/templates/', admin, { name: 'tiny', cpu: 1, ram: 0.125, disk: 1 });
     await p.inv.call('POST', '/areas/', admin, { name: area, subnet: '10.78.0.0/24' });
     await p.inv.user(user);
-    const login = await kloudak(env, ['login', '--user', user, '--password', `${user}-password`, '--inventory', p.inv.url, '--controller', p.controllerUrl, '--notification', p.notificationUrl]);
+    const login = await kloudak(env, [
+      'login',
+      '--user',
+      user,
+      '--password',
+      `${user}-password`,
+      '--inventory',
+      p.inv.url,
+      '--controller',
+      p.controllerUrl,
+      '--notification',
+      p.notificationUrl,
+    ]);
     assert.equal(login.code, 0, login.stderr);
     assert.equal((await kloudak(env, ['workspaces', 'create', ws])).code, 0);
 
-    tmux('new-session', '-d', '-s', 'cli', '-x', '120', '-y', '30', 'env', 'PS1=$ ', 'bash', '--noprofile', '--norc');
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      'cli',
+      '-x',
+      '120',
+      '-y',
+      '30',
+      'env',
+      'PS1=$ ',
+      'bash',
+      '--noprofile',
+      '--norc',
+    );
     const line = `XDG_CONFIG_HOME=${quote(home)} ${quote(process.execPath)} ${quote(BIN)} vm create web-1 --template tiny --area ${area} --password pw-123456 --wait; echo "EXIT=$?"`;
     tmux('send-keys', '-t', 'cli', line, 'Enter');
 

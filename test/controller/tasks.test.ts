@@ -38,7 +38,13 @@ for (const [backend, busKind] of COMBOS) {
       return { ws, user, token, area };
     }
 
-    const vmBody = (ws: string, area: string, name = uniqueName('vm')) => ({ name, owner: ws, area, template: 'tiny', password: 'pw-123456' });
+    const vmBody = (ws: string, area: string, name = uniqueName('vm')) => ({
+      name,
+      owner: ws,
+      area,
+      template: 'tiny',
+      password: 'pw-123456',
+    });
 
     const waitTask = async (id: string, token: string) => {
       const r = await p.call('GET', `/task/${id}/?wait=30`, token);
@@ -49,7 +55,9 @@ for (const [backend, busKind] of COMBOS) {
     test('a VM POST becomes one task; failed twice then successful: three deliveries, room told each step', async () => {
       const { ws, token, area } = await workspace();
       const room = await joinRoom(p.notificationUrl, ws, token);
-      const worker = await scriptedWorker(p.bus, 'vm', ws, (_t, n) => (n < 3 ? { status: 'failed', error: `boom ${n}` } : { status: 'successful', host: 'h1' }));
+      const worker = await scriptedWorker(p.bus, 'vm', ws, (_t, n) =>
+        n < 3 ? { status: 'failed', error: `boom ${n}` } : { status: 'successful', host: 'h1' },
+      );
       try {
         const body = vmBody(ws, area);
         const r = await p.call('POST', '/vms/', token, body);
@@ -64,7 +72,10 @@ for (const [backend, busKind] of COMBOS) {
         assert.equal(t.deliveries, 3);
         assert.equal(t.retries_left, 0);
         assert.equal(worker.received.length, 3);
-        assert.deepEqual(worker.received.map((m) => m.attempt), [1, 2, 3]);
+        assert.deepEqual(
+          worker.received.map((m) => m.attempt),
+          [1, 2, 3],
+        );
         assert.ok(worker.received.every((m) => m.task_id === r.body.task_id));
         const vm = await p.inv.call('GET', `/${ws}/vms/${body.name}/`, token);
         assert.equal(vm.body.state, 'U');
@@ -73,7 +84,10 @@ for (const [backend, busKind] of COMBOS) {
           const m = room.messages.filter((x) => x.task_id === r.body.task_id);
           return m.some((x) => x.status === 'successful') ? m : undefined;
         });
-        assert.deepEqual(mine.map((m) => m.status), ['pending', 'running', 'running', 'successful']);
+        assert.deepEqual(
+          mine.map((m) => m.status),
+          ['pending', 'running', 'running', 'successful'],
+        );
         assert.equal(mine.filter((m) => m.stage === 'retrying').length, 2);
         const tasks = await p.call('GET', `/tasks/${ws}/`, token);
         assert.equal(tasks.body.tasks.filter((x: any) => x.object === body.name).length, 1);
@@ -87,7 +101,10 @@ for (const [backend, busKind] of COMBOS) {
     test('a worker that always fails: retries, then rollback; record gone, address free, room told', async () => {
       const { ws, token, area } = await workspace();
       const room = await joinRoom(p.notificationUrl, ws, token);
-      const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'failed', error: 'disk exploded' }));
+      const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({
+        status: 'failed',
+        error: 'disk exploded',
+      }));
       try {
         const body = vmBody(ws, area);
         const r = await p.call('POST', '/vms/', token, body);
@@ -101,11 +118,16 @@ for (const [backend, busKind] of COMBOS) {
         // The /29 has five addresses: all five can be handed out again, so the VM's came back.
         const svc = await p.inv.serviceToken();
         const ips = [];
-        for (let i = 0; i < 5; i++) ips.push((await p.inv.call('GET', `/address/${area}/get_ip/`, svc)).body.ip);
+        for (let i = 0; i < 5; i++)
+          ips.push((await p.inv.call('GET', `/address/${area}/get_ip/`, svc)).body.ip);
         assert.ok(ips.includes(r.body.ip), `${r.body.ip} handed out again`);
-        const fail = await until('failure in the room', () => room.messages.find((m) => m.task_id === r.body.task_id && m.status === 'rolling_back'));
+        const fail = await until('failure in the room', () =>
+          room.messages.find((m) => m.task_id === r.body.task_id && m.status === 'rolling_back'),
+        );
         assert.match(fail.error, /disk exploded/);
-        await until('rolled back in the room', () => room.messages.find((m) => m.task_id === r.body.task_id && m.status === 'rolled_back'));
+        await until('rolled back in the room', () =>
+          room.messages.find((m) => m.task_id === r.body.task_id && m.status === 'rolled_back'),
+        );
       } finally {
         room.close();
         await worker.stop();
@@ -118,7 +140,11 @@ for (const [backend, busKind] of COMBOS) {
       await p.controller.close();
       const crashed = await p.startController({ relay: false });
       const body = vmBody(ws, area);
-      const post = await fetch(`${crashed.url}/vms/`, { method: 'POST', headers: { token, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const post = await fetch(`${crashed.url}/vms/`, {
+        method: 'POST',
+        headers: { token, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       assert.equal(post.status, 202);
       const { task_id } = (await post.json()) as { task_id: string };
       await crashed.controller.close(); // gone before its relay ever ran
@@ -129,7 +155,11 @@ for (const [backend, busKind] of COMBOS) {
         const t = await waitTask(task_id, token);
         assert.equal(t.status, 'successful');
         await new Promise((r) => setTimeout(r, 1500));
-        assert.equal(worker.received.filter((m) => m.task_id === task_id).length, 1, 'published exactly once');
+        assert.equal(
+          worker.received.filter((m) => m.task_id === task_id).length,
+          1,
+          'published exactly once',
+        );
       } finally {
         await worker.stop();
       }
@@ -161,9 +191,20 @@ for (const [backend, busKind] of COMBOS) {
       const consumer = await p.bus.consume('vm', async (d) => {
         if (d.body.owner !== ws) return;
         const base = { task_id: d.body.task_id, attempt: d.body.attempt };
-        await p.bus.publish('network_notification', { ...base, from: 'network', status: 'successful', interfaces: [] });
+        await p.bus.publish('network_notification', {
+          ...base,
+          from: 'network',
+          status: 'successful',
+          interfaces: [],
+        });
         await new Promise((r) => setTimeout(r, 300));
-        await p.bus.publish('vm_notification', { ...base, from: 'compute', status: 'successful', network_pending: true, host: 'h9' });
+        await p.bus.publish('vm_notification', {
+          ...base,
+          from: 'compute',
+          status: 'successful',
+          network_pending: true,
+          host: 'h9',
+        });
       });
       try {
         const body = vmBody(ws, area);
@@ -224,7 +265,10 @@ for (const [backend, busKind] of COMBOS) {
         const again = await p.call('POST', '/vms/', token, body);
         assert.equal(again.status, 409);
         assert.equal(again.body.field, 'name');
-        await p.bus.publish('vm_notification', { task_id: '00000000-0000-0000-0000-000000000000', status: 'successful' });
+        await p.bus.publish('vm_notification', {
+          task_id: '00000000-0000-0000-0000-000000000000',
+          status: 'successful',
+        });
         await p.bus.publish('vm_notification', { no_task: true });
         // The consumers live on: the next task still completes.
         const r2 = await p.call('POST', '/vms/', token, vmBody(ws, area));
@@ -240,17 +284,33 @@ for (const [backend, busKind] of COMBOS) {
         const text = await (await fetch(`${p.controllerUrl}/metrics`)).text();
         // A sample line: name{labels} value (every service adds its own label, service="controller").
         const value = (name: string, label = '') =>
-          Number(text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label))?.split(' ').pop());
-        return { pending: value('kloudak_controller_unfinished_tasks', 'status="pending"'), oldest: value('kloudak_controller_oldest_unfinished_task_seconds'), outbox: value('kloudak_controller_outbox_unpublished') };
+          Number(
+            text
+              .split('\n')
+              .find((l) => l.startsWith(`${name}{`) && l.includes(label))
+              ?.split(' ')
+              .pop(),
+          );
+        return {
+          pending: value('kloudak_controller_unfinished_tasks', 'status="pending"'),
+          oldest: value('kloudak_controller_oldest_unfinished_task_seconds'),
+          outbox: value('kloudak_controller_outbox_unpublished'),
+        };
       };
       const before = await scrape();
-      assert.ok(Number.isFinite(before.pending) && Number.isFinite(before.oldest) && Number.isFinite(before.outbox), JSON.stringify(before));
+      assert.ok(
+        Number.isFinite(before.pending) && Number.isFinite(before.oldest) && Number.isFinite(before.outbox),
+        JSON.stringify(before),
+      );
       const r = await p.call('POST', '/vms/', token, vmBody(ws, area)); // no worker of this workspace is listening
       assert.equal(r.status, 202);
       await new Promise((res) => setTimeout(res, 1100));
       const waiting = await scrape();
       assert.equal(waiting.pending, before.pending + 1, 'the task counts as pending');
-      assert.ok(waiting.oldest >= 1, `the oldest unfinished task is at least a second old (${waiting.oldest})`);
+      assert.ok(
+        waiting.oldest >= 1,
+        `the oldest unfinished task is at least a second old (${waiting.oldest})`,
+      );
       const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'successful', host: 'h1' }));
       try {
         assert.equal((await waitTask(r.body.task_id, token)).status, 'successful');
@@ -266,7 +326,12 @@ describe('an accept interrupted halfway', () => {
   let p: TestPlatform;
   before(async () => {
     p = await startPlatform('pglite', 'memory');
-    await p.inv.call('POST', '/templates/', await p.inv.adminToken(), { name: 'tiny', cpu: 1, ram: 0.125, disk: 1 });
+    await p.inv.call('POST', '/templates/', await p.inv.adminToken(), {
+      name: 'tiny',
+      cpu: 1,
+      ram: 0.125,
+      disk: 1,
+    });
   });
   after(async () => p?.close());
 
@@ -277,14 +342,28 @@ describe('an accept interrupted halfway', () => {
     await p.inv.call('POST', '/workspaces/', await p.inv.user(user), { name: ws });
     const token = await p.inv.login(user);
     const area = uniqueName('area');
-    assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet: '10.77.0.0/29' })).status, 201);
+    assert.equal(
+      (await p.inv.call('POST', '/areas/', admin, { name: area, subnet: '10.77.0.0/29' })).status,
+      201,
+    );
     // What a controller that died after its inventory writes, before releasing the task, leaves behind: the
     // undos were recorded before the writes (write-ahead), and name what this task made.
     const { createAcceptingTask, recordUndos } = await import('../../src/controller/store.ts');
     const { sweepAccepting } = await import('../../src/controller/usecases/accept.ts');
     const svc = await p.inv.serviceToken();
     const id = '11111111-2222-4333-8444-555555555555';
-    await createAcceptingTask(p.controller.database.db, { id, workspace: ws, type: 'vm', method: 'POST', object: 'half', stage: 'C_D', retries_left: 2, previous: null, username: user, request_id: 'r' });
+    await createAcceptingTask(p.controller.database.db, {
+      id,
+      workspace: ws,
+      type: 'vm',
+      method: 'POST',
+      object: 'half',
+      stage: 'C_D',
+      retries_left: 2,
+      previous: null,
+      username: user,
+      request_id: 'r',
+    });
     await recordUndos(p.controller.database.db, id, [
       { method: 'DELETE', path: `/address/${area}/task/${id}/` },
       { method: 'DELETE', path: `/${ws}/vms/half/?task=${id}` },
@@ -293,14 +372,32 @@ describe('an accept interrupted halfway', () => {
       { method: 'DELETE', path: `/${ws}/vms/other/?task=${id}` },
     ]);
     const { ip } = (await p.inv.call('GET', `/address/${area}/get_ip/?task=${id}`, svc)).body;
-    assert.equal((await p.inv.call('GET', `/address/${area}/get_ip/?task=${id}`, svc)).body.ip, ip, 'asking again answers the same address');
+    assert.equal(
+      (await p.inv.call('GET', `/address/${area}/get_ip/?task=${id}`, svc)).body.ip,
+      ip,
+      'asking again answers the same address',
+    );
     await p.inv.call('POST', `/${ws}/vms/`, svc, { name: 'half', area, template: 'tiny', ip, task: id });
-    assert.equal((await p.inv.call('POST', `/${ws}/vms/`, svc, { name: 'other', area, template: 'tiny', task: 'another-task' })).status, 201);
+    assert.equal(
+      (
+        await p.inv.call('POST', `/${ws}/vms/`, svc, {
+          name: 'other',
+          area,
+          template: 'tiny',
+          task: 'another-task',
+        })
+      ).status,
+      201,
+    );
     assert.equal((await p.call('GET', `/tasks/${ws}/`, token)).body.tasks.length, 1);
     const swept = await sweepAccepting(p.controller.ctx, 0);
     assert.equal(swept, 1);
     assert.equal((await p.inv.call('GET', `/${ws}/vms/half/`, token)).status, 404);
-    assert.equal((await p.inv.call('GET', `/${ws}/vms/other/`, token)).status, 200, "another task's record stays");
+    assert.equal(
+      (await p.inv.call('GET', `/${ws}/vms/other/`, token)).status,
+      200,
+      "another task's record stays",
+    );
     assert.deepEqual((await p.call('GET', `/tasks/${ws}/`, token)).body.tasks, []);
     const ips = [];
     for (let i = 0; i < 5; i++) ips.push((await p.inv.call('GET', `/address/${area}/get_ip/`, svc)).body.ip);

@@ -11,7 +11,15 @@ import { createLogger } from '../../src/lib/log.ts';
 import { createNotifier, roomPath, type Notifier } from '../../src/lib/notify.ts';
 import { uniqueName } from '../support/env.ts';
 import { startPlatform, until, type TestPlatform } from '../support/platform.ts';
-import { algNoneToken, claimsOf, expiredToken, inventoryKey, otherKeyToken, signRaw, tamperedToken } from '../support/tokens.ts';
+import {
+  algNoneToken,
+  claimsOf,
+  expiredToken,
+  inventoryKey,
+  otherKeyToken,
+  signRaw,
+  tamperedToken,
+} from '../support/tokens.ts';
 import { seedDataset, startStats, type Dataset, type Stats } from './fixture.ts';
 
 type Kind = 'invalid' | 'outsider' | 'lacking' | 'holding' | 'service' | 'admin';
@@ -45,9 +53,19 @@ void describe('authorization matrix: controller, notification, stats', () => {
   const allBut = new Map<Permission, string>();
   const log = createLogger('test', 'silent');
 
-  const send = async (base: string, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<Answer> => {
+  const send = async (
+    base: string,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: unknown,
+  ): Promise<Answer> => {
     const h = { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
-    const res = await fetch(base + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(base + path, {
+      method,
+      headers: h,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await res.text();
     let parsed: Record<string, unknown> | undefined;
     try {
@@ -63,11 +81,16 @@ void describe('authorization matrix: controller, notification, stats', () => {
   };
   /** No answer may carry another workspace's names; errors are {error, field?}. */
   const checkAnswer = (who: string, r: Answer, mine: string[] = []) => {
-    for (const name of [...d.foreign, ...d.tasksB]) assert.ok(!r.text.includes(name), `${who}: answer leaks ${name} of workspace B: ${r.text}`);
-    for (const name of mine) assert.ok(!r.text.includes(name), `${who}: answer shows ${name} to a non-member: ${r.text}`);
+    for (const name of [...d.foreign, ...d.tasksB])
+      assert.ok(!r.text.includes(name), `${who}: answer leaks ${name} of workspace B: ${r.text}`);
+    for (const name of mine)
+      assert.ok(!r.text.includes(name), `${who}: answer shows ${name} to a non-member: ${r.text}`);
     if (r.status >= 400) {
       assert.equal(typeof r.body?.error, 'string', `${who}: error body ${r.text}`);
-      assert.ok(Object.keys(r.body!).every((k) => k === 'error' || k === 'field'), `${who}: only error and field in ${r.text}`);
+      assert.ok(
+        Object.keys(r.body!).every((k) => k === 'error' || k === 'field'),
+        `${who}: only error and field in ${r.text}`,
+      );
     }
   };
 
@@ -76,7 +99,17 @@ void describe('authorization matrix: controller, notification, stats', () => {
     d = await seedDataset(p);
     stats = await startStats(p, d);
     notifier = createNotifier({ url: p.notificationUrl, token: () => p.inv.serviceToken('compute'), log });
-    const perms: Permission[] = ['vm_can_add', 'vm_can_edit', 'vm_can_delete', 'network_can_add', 'network_can_edit', 'network_can_delete', 'router_can_add', 'router_can_edit', 'router_can_delete'];
+    const perms: Permission[] = [
+      'vm_can_add',
+      'vm_can_edit',
+      'vm_can_delete',
+      'network_can_add',
+      'network_can_edit',
+      'network_can_delete',
+      'router_can_add',
+      'router_can_edit',
+      'router_can_delete',
+    ];
     for (const perm of perms) {
       for (const [into, grant] of [
         [only, (x: Permission) => x === perm],
@@ -84,7 +117,9 @@ void describe('authorization matrix: controller, notification, stats', () => {
       ] as const) {
         const name = uniqueName(into === only ? 'only' : 'allbut');
         await p.inv.user(name);
-        const flags = Object.fromEntries(Object.keys(ALL_PERMISSIONS).map((x) => [x, grant(x as Permission)]));
+        const flags = Object.fromEntries(
+          Object.keys(ALL_PERMISSIONS).map((x) => [x, grant(x as Permission)]),
+        );
         const r = await p.inv.call('POST', `/${d.A}/users/`, d.tokens.owner, { name, ...flags });
         assert.equal(r.status, 201, JSON.stringify(r.body));
         into.set(perm, await p.inv.login(name));
@@ -96,14 +131,46 @@ void describe('authorization matrix: controller, notification, stats', () => {
       { name: 'no token', kind: 'invalid', headers: {} },
       { name: 'garbage token', kind: 'invalid', headers: { token: 'not.a.token' } },
       { name: 'expired (owner)', kind: 'invalid', headers: { token: await expiredToken(cfg, t.owner) } },
-      { name: 'expired (service)', kind: 'invalid', headers: { authorization: `Bearer ${await expiredToken(cfg, t.service)}` } },
-      { name: 'alg none (owner claims)', kind: 'invalid', headers: { token: algNoneToken(claimsOf(t.owner)) } },
-      { name: 'alg none (service claims)', kind: 'invalid', headers: { token: algNoneToken(claimsOf(t.service)) } },
-      { name: 'wrong key (owner claims)', kind: 'invalid', headers: { token: await otherKeyToken(cfg, t.owner) } },
-      { name: 'wrong key (service claims)', kind: 'invalid', headers: { token: await otherKeyToken(cfg, t.service) } },
-      { name: 'tampered (member given every permission)', kind: 'invalid', headers: { token: tamperedToken(t.weak, { [d.A]: ALL_PERMISSIONS }) } },
-      { name: 'tampered (outsider made service)', kind: 'invalid', headers: { token: tamperedToken(t.outsider, { [SERVICE_CLAIM]: true }) } },
-      { name: 'tampered (outsider made member of A)', kind: 'invalid', headers: { token: tamperedToken(t.outsider, { [d.A]: ALL_PERMISSIONS }) } },
+      {
+        name: 'expired (service)',
+        kind: 'invalid',
+        headers: { authorization: `Bearer ${await expiredToken(cfg, t.service)}` },
+      },
+      {
+        name: 'alg none (owner claims)',
+        kind: 'invalid',
+        headers: { token: algNoneToken(claimsOf(t.owner)) },
+      },
+      {
+        name: 'alg none (service claims)',
+        kind: 'invalid',
+        headers: { token: algNoneToken(claimsOf(t.service)) },
+      },
+      {
+        name: 'wrong key (owner claims)',
+        kind: 'invalid',
+        headers: { token: await otherKeyToken(cfg, t.owner) },
+      },
+      {
+        name: 'wrong key (service claims)',
+        kind: 'invalid',
+        headers: { token: await otherKeyToken(cfg, t.service) },
+      },
+      {
+        name: 'tampered (member given every permission)',
+        kind: 'invalid',
+        headers: { token: tamperedToken(t.weak, { [d.A]: ALL_PERMISSIONS }) },
+      },
+      {
+        name: 'tampered (outsider made service)',
+        kind: 'invalid',
+        headers: { token: tamperedToken(t.outsider, { [SERVICE_CLAIM]: true }) },
+      },
+      {
+        name: 'tampered (outsider made member of A)',
+        kind: 'invalid',
+        headers: { token: tamperedToken(t.outsider, { [d.A]: ALL_PERMISSIONS }) },
+      },
     ];
   });
 
@@ -125,18 +192,67 @@ void describe('authorization matrix: controller, notification, stats', () => {
     body?: (n: string) => unknown;
   }
   const A = () => d.A;
-  const vm = async (n: string) => svc('POST', `/${A()}/vms/`, { name: n, area: d.area, template: d.template, state: 'U' });
+  const vm = async (n: string) =>
+    svc('POST', `/${A()}/vms/`, { name: n, area: d.area, template: d.template, state: 'U' });
   const net = async (n: string) => svc('POST', `/${A()}/networks/`, { name: n, state: 'U' });
   const router = async (n: string) => svc('POST', `/${A()}/routers/`, { name: n, state: 'U' });
   const controllerEndpoints: Endpoint[] = [
-    { method: 'POST', label: '/vms/', path: '/vms/', perm: 'vm_can_add', body: (n) => ({ owner: A(), name: n, area: d.area, template: d.template, password: 'guest-root-pw' }) },
-    { method: 'PUT', label: '/vms/', path: '/vms/', perm: 'vm_can_edit', body: async (n) => (await vm(n), { owner: A(), name: n, update_dict: { description: 'edited' } }) },
-    { method: 'DELETE', label: '/vms/', path: '/vms/', perm: 'vm_can_delete', body: async (n) => (await vm(n), { owner: A(), name: n }) },
-    { method: 'POST', label: '/networks/', path: '/networks/', perm: 'network_can_add', body: (n) => ({ owner: A(), name: n }) },
-    { method: 'PUT', label: '/networks/', path: '/networks/', perm: 'network_can_edit', body: async (n) => (await net(n), { owner: A(), name: n, update_dict: { description: 'edited' } }) },
-    { method: 'DELETE', label: '/networks/', path: '/networks/', perm: 'network_can_delete', body: async (n) => (await net(n), { owner: A(), name: n }) },
-    { method: 'POST', label: '/routers/', path: '/routers/', perm: 'router_can_add', body: (n) => ({ owner: A(), name: n }) },
-    { method: 'DELETE', label: '/routers/', path: '/routers/', perm: 'router_can_delete', body: async (n) => (await router(n), { owner: A(), name: n }) },
+    {
+      method: 'POST',
+      label: '/vms/',
+      path: '/vms/',
+      perm: 'vm_can_add',
+      body: (n) => ({ owner: A(), name: n, area: d.area, template: d.template, password: 'guest-root-pw' }),
+    },
+    {
+      method: 'PUT',
+      label: '/vms/',
+      path: '/vms/',
+      perm: 'vm_can_edit',
+      body: async (n) => (await vm(n), { owner: A(), name: n, update_dict: { description: 'edited' } }),
+    },
+    {
+      method: 'DELETE',
+      label: '/vms/',
+      path: '/vms/',
+      perm: 'vm_can_delete',
+      body: async (n) => (await vm(n), { owner: A(), name: n }),
+    },
+    {
+      method: 'POST',
+      label: '/networks/',
+      path: '/networks/',
+      perm: 'network_can_add',
+      body: (n) => ({ owner: A(), name: n }),
+    },
+    {
+      method: 'PUT',
+      label: '/networks/',
+      path: '/networks/',
+      perm: 'network_can_edit',
+      body: async (n) => (await net(n), { owner: A(), name: n, update_dict: { description: 'edited' } }),
+    },
+    {
+      method: 'DELETE',
+      label: '/networks/',
+      path: '/networks/',
+      perm: 'network_can_delete',
+      body: async (n) => (await net(n), { owner: A(), name: n }),
+    },
+    {
+      method: 'POST',
+      label: '/routers/',
+      path: '/routers/',
+      perm: 'router_can_add',
+      body: (n) => ({ owner: A(), name: n }),
+    },
+    {
+      method: 'DELETE',
+      label: '/routers/',
+      path: '/routers/',
+      perm: 'router_can_delete',
+      body: async (n) => (await router(n), { owner: A(), name: n }),
+    },
     {
       method: 'POST',
       label: '/interfaces/',
@@ -169,14 +285,22 @@ void describe('authorization matrix: controller, notification, stats', () => {
   const callersFor = (perm?: Permission): Caller[] => [
     ...forged,
     { name: 'other workspace', kind: 'outsider', headers: { token: d.tokens.outsider } },
-    { name: 'member without permissions', kind: perm ? 'lacking' : 'holding', headers: { token: d.tokens.weak } },
+    {
+      name: 'member without permissions',
+      kind: perm ? 'lacking' : 'holding',
+      headers: { token: d.tokens.weak },
+    },
     ...(perm
       ? ([
           { name: `member holding all but ${perm}`, kind: 'lacking', headers: { token: allBut.get(perm)! } },
           { name: `member holding only ${perm}`, kind: 'holding', headers: { token: only.get(perm)! } },
         ] as Caller[])
       : []),
-    { name: 'member with every permission', kind: 'holding', headers: { authorization: `Bearer ${d.tokens.owner}` } },
+    {
+      name: 'member with every permission',
+      kind: 'holding',
+      headers: { authorization: `Bearer ${d.tokens.owner}` },
+    },
     { name: 'service', kind: 'service', headers: { token: d.tokens.service } },
     { name: 'admin', kind: 'admin', headers: { token: d.tokens.admin } },
   ];
@@ -197,7 +321,13 @@ void describe('authorization matrix: controller, notification, stats', () => {
         want[c.name] = expected;
         got[c.name] = r.status;
         // A non-member sees nothing of A beyond the name it sent itself (and not even that for a task id).
-        const hidden = [d.v1, d.n1, d.r1, ...d.tasksA.filter((id) => !path().includes(id)), ...(path().startsWith('/task/') ? [d.A] : [])];
+        const hidden = [
+          d.v1,
+          d.n1,
+          d.r1,
+          ...d.tasksA.filter((id) => !path().includes(id)),
+          ...(path().startsWith('/task/') ? [d.A] : []),
+        ];
         checkAnswer(c.name, r, c.kind === 'outsider' || c.kind === 'invalid' ? hidden : []);
         if (r.status === 202) {
           assert.match(String(r.body?.task_id), /^[0-9a-f-]{36}$/);
@@ -205,7 +335,10 @@ void describe('authorization matrix: controller, notification, stats', () => {
         }
         if (r.status === 200 && 'tasks' in (r.body ?? {})) {
           const tasks = r.body!.tasks as { workspace: string }[];
-          assert.ok(tasks.every((t) => t.workspace === d.A), `${c.name}: tasks of another workspace in ${r.text.slice(0, 300)}`);
+          assert.ok(
+            tasks.every((t) => t.workspace === d.A),
+            `${c.name}: tasks of another workspace in ${r.text.slice(0, 300)}`,
+          );
           assert.ok(!r.text.includes('guest-root-pw'), 'the password never shows');
         }
       }
@@ -216,7 +349,11 @@ void describe('authorization matrix: controller, notification, stats', () => {
   void test("controller: a member of A cannot reach or reference workspace B's objects, nor act in B by naming it", async () => {
     const owner = { token: d.tokens.owner };
     const cases: [string, string, unknown][] = [
-      ['POST', '/vms/', { owner: d.B, name: uniqueName('x'), area: d.area, template: d.template, password: 'pw-pw-pw' }],
+      [
+        'POST',
+        '/vms/',
+        { owner: d.B, name: uniqueName('x'), area: d.area, template: d.template, password: 'pw-pw-pw' },
+      ],
       ['DELETE', '/vms/', { owner: d.B, name: d.vB }],
       ['DELETE', '/networks/', { owner: d.B, name: d.nB }],
       ['DELETE', '/routers/', { owner: d.B, name: d.rB }],
@@ -228,7 +365,18 @@ void describe('authorization matrix: controller, notification, stats', () => {
     }
     // Naming B's objects inside A finds nothing (never B's object).
     const inA: [string, string, unknown][] = [
-      ['POST', '/vms/', { owner: d.A, name: uniqueName('x'), area: d.area, template: d.template, password: 'pw-pw-pw', networks: [d.nB] }],
+      [
+        'POST',
+        '/vms/',
+        {
+          owner: d.A,
+          name: uniqueName('x'),
+          area: d.area,
+          template: d.template,
+          password: 'pw-pw-pw',
+          networks: [d.nB],
+        },
+      ],
       ['PUT', '/vms/', { owner: d.A, name: d.vB, update_dict: { description: 'x' } }],
       ['DELETE', '/networks/', { owner: d.A, name: d.nB }],
       ['POST', '/interfaces/', { owner: d.A, router: d.rB, network: d.n2, ip: '10.1.1.1' }],
@@ -236,7 +384,10 @@ void describe('authorization matrix: controller, notification, stats', () => {
     ];
     for (const [method, path, body] of inA) {
       const r = await send(p.controllerUrl, method, path, owner, body);
-      assert.ok(r.status === 400 || r.status === 404, `${method} ${path} naming B's object: ${r.status} ${r.text}`);
+      assert.ok(
+        r.status === 400 || r.status === 404,
+        `${method} ${path} naming B's object: ${r.status} ${r.text}`,
+      );
     }
     for (const id of d.tasksB) {
       const r = await send(p.controllerUrl, 'GET', `/task/${id}/`, owner);
@@ -244,8 +395,11 @@ void describe('authorization matrix: controller, notification, stats', () => {
       assert.ok(!r.text.includes(d.B), r.text);
     }
     const mine = await send(p.controllerUrl, 'GET', `/tasks/${d.A}/?limit=1000`, owner);
-    for (const name of [...d.foreign, ...d.tasksB]) assert.ok(!mine.text.includes(name), `A's tasks show ${name}`);
-    const names = ((await p.inv.call('GET', `/${d.B}/vms/`, d.tokens.service)).body.vms as { name: string }[]).map((v) => v.name);
+    for (const name of [...d.foreign, ...d.tasksB])
+      assert.ok(!mine.text.includes(name), `A's tasks show ${name}`);
+    const names = (
+      (await p.inv.call('GET', `/${d.B}/vms/`, d.tokens.service)).body.vms as { name: string }[]
+    ).map((v) => v.name);
     assert.deepEqual(names, [d.vB], 'nothing was created in B');
   });
 
@@ -276,7 +430,9 @@ void describe('authorization matrix: controller, notification, stats', () => {
       socket.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     });
     opened.catch(() => undefined);
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })),
+    );
     return { socket, messages, opened, closed };
   };
   /** Proves membership: a message a service sends to the room arrives (or the connection closes: fails). */
@@ -285,14 +441,22 @@ void describe('authorization matrix: controller, notification, stats', () => {
     await notifier.send(ws, { probe });
     await Promise.race([
       until(`probe ${probe}`, () => (c.messages.some((m) => m.probe === probe) ? true : undefined)),
-      c.closed.then(({ code, reason }) => Promise.reject(new Error(`closed ${code} ${reason} instead of hearing the room`))),
+      c.closed.then(({ code, reason }) =>
+        Promise.reject(new Error(`closed ${code} ${reason} instead of hearing the room`)),
+      ),
     ]);
   };
 
   void test('notification: every caller joins room A, or is closed with the promised code', async () => {
     const t = d.tokens;
     const cases: [string, string, number | 'member'][] = [
-      ...forged.filter((c) => c.name !== 'no token').map((c): [string, string, number] => [c.name, roomPath(d.A, (c.headers.token ?? c.headers.authorization ?? '').replace(/^Bearer /, '')), 4401]),
+      ...forged
+        .filter((c) => c.name !== 'no token')
+        .map((c): [string, string, number] => [
+          c.name,
+          roomPath(d.A, (c.headers.token ?? c.headers.authorization ?? '').replace(/^Bearer /, '')),
+          4401,
+        ]),
       ['no token (path without one)', `/${d.A}/`, 4404],
       ['other workspace', roomPath(d.A, t.outsider), 4403],
       ['admin (an operator, not a member)', roomPath(d.A, t.admin), 4403],
@@ -316,7 +480,8 @@ void describe('authorization matrix: controller, notification, stats', () => {
       } else {
         const { code, reason } = await c.closed;
         got[name] = code;
-        for (const n of [d.A, ...d.foreign]) if (expected !== 4403) assert.ok(!reason.includes(n), `${name}: close reason ${reason}`);
+        for (const n of [d.A, ...d.foreign])
+          if (expected !== 4403) assert.ok(!reason.includes(n), `${name}: close reason ${reason}`);
       }
     }
     assert.deepEqual(got, want);
@@ -337,14 +502,24 @@ void describe('authorization matrix: controller, notification, stats', () => {
     // Rooms deliver in order: once a later service message arrived, the user's message never will.
     const secret = uniqueName('for-a-only');
     await notifier.send(d.A, { secret });
-    await until('A hears the service message', () => (listener.messages.some((m) => m.secret === secret) ? true : undefined));
+    await until('A hears the service message', () =>
+      listener.messages.some((m) => m.secret === secret) ? true : undefined,
+    );
     await hears(outsider, d.B);
     assert.ok(!listener.messages.some((m) => m.forged), 'a user message reached the room');
     assert.ok(!outsider.messages.some((m) => m.secret === secret || m.forged), 'room B heard room A');
     // The controller's own task notifications go to the task's workspace only.
-    const r = await send(p.controllerUrl, 'POST', '/networks/', { token: d.tokens.owner }, { owner: d.A, name: uniqueName('n') });
+    const r = await send(
+      p.controllerUrl,
+      'POST',
+      '/networks/',
+      { token: d.tokens.owner },
+      { owner: d.A, name: uniqueName('n') },
+    );
     assert.equal(r.status, 202);
-    await until('A hears its task', () => (listener.messages.some((m) => m.task_id === r.body?.task_id) ? true : undefined));
+    await until('A hears its task', () =>
+      listener.messages.some((m) => m.task_id === r.body?.task_id) ? true : undefined,
+    );
     await hears(outsider, d.B);
     assert.ok(!outsider.messages.some((m) => m.task_id === r.body?.task_id), "room B heard A's task");
     listener.socket.close();
@@ -362,13 +537,33 @@ void describe('authorization matrix: controller, notification, stats', () => {
   // ---------------------------------------------------------------------------------------------------------
   // Stats
 
-  const statsEndpoints: { label: string; path: () => string; rule: 'operator' | 'member'; mine: () => string[] }[] = [
+  const statsEndpoints: {
+    label: string;
+    path: () => string;
+    rule: 'operator' | 'member';
+    mine: () => string[];
+  }[] = [
     { label: '/stats/hosts/', path: () => '/stats/hosts/', rule: 'operator', mine: () => [] },
-    { label: '/stats/hosts/<host>/', path: () => `/stats/hosts/${d.host}/`, rule: 'operator', mine: () => [] },
+    {
+      label: '/stats/hosts/<host>/',
+      path: () => `/stats/hosts/${d.host}/`,
+      rule: 'operator',
+      mine: () => [],
+    },
     { label: '/stats/pools/', path: () => '/stats/pools/', rule: 'operator', mine: () => [] },
-    { label: '/stats/pools/<pool>/', path: () => `/stats/pools/${d.pool}/`, rule: 'operator', mine: () => [] },
+    {
+      label: '/stats/pools/<pool>/',
+      path: () => `/stats/pools/${d.pool}/`,
+      rule: 'operator',
+      mine: () => [],
+    },
     { label: '/stats/vms/<ws>/', path: () => `/stats/vms/${d.A}/`, rule: 'member', mine: () => [d.v1, d.v2] },
-    { label: '/stats/vms/<ws>/<vm>/', path: () => `/stats/vms/${d.A}/${d.v1}/`, rule: 'member', mine: () => [d.v1] },
+    {
+      label: '/stats/vms/<ws>/<vm>/',
+      path: () => `/stats/vms/${d.A}/${d.v1}/`,
+      rule: 'member',
+      mine: () => [d.v1],
+    },
   ];
   for (const e of statsEndpoints) {
     void test(`stats GET ${e.label} answers each caller as promised`, async () => {
@@ -377,10 +572,20 @@ void describe('authorization matrix: controller, notification, stats', () => {
       for (const c of callersFor()) {
         const r = await send(stats.url, 'GET', e.path(), c.headers);
         want[c.name] =
-          c.kind === 'invalid' ? 401 : e.rule === 'operator' ? (c.kind === 'admin' || c.kind === 'service' ? 200 : 403) : c.kind === 'outsider' ? 403 : 200;
+          c.kind === 'invalid'
+            ? 401
+            : e.rule === 'operator'
+              ? c.kind === 'admin' || c.kind === 'service'
+                ? 200
+                : 403
+              : c.kind === 'outsider'
+                ? 403
+                : 200;
         got[c.name] = r.status;
         checkAnswer(c.name, r, c.kind === 'outsider' || c.kind === 'invalid' ? [d.v1, d.v2] : []);
-        if (r.status === 200) for (const n of e.mine()) assert.ok(r.text.includes(n), `${c.name}: ${n} missing from ${r.text.slice(0, 200)}`);
+        if (r.status === 200)
+          for (const n of e.mine())
+            assert.ok(r.text.includes(n), `${c.name}: ${n} missing from ${r.text.slice(0, 200)}`);
       }
       assert.deepEqual(got, want);
     });
@@ -395,7 +600,11 @@ void describe('authorization matrix: controller, notification, stats', () => {
     const owner = await p.inv.user(uniqueName('proto'));
     for (const name of PROTO_NAMES) {
       const r = await p.inv.call('POST', '/workspaces/', owner, { name });
-      assert.deepEqual([r.status, r.body?.field], [400, 'name'], `workspace ${name}: ${JSON.stringify(r.body)}`);
+      assert.deepEqual(
+        [r.status, r.body?.field],
+        [400, 'name'],
+        `workspace ${name}: ${JSON.stringify(r.body)}`,
+      );
     }
   });
 
@@ -407,19 +616,47 @@ void describe('authorization matrix: controller, notification, stats', () => {
     for (const ws of PROTO_NAMES) {
       // As if created before names were checked: the row, and a member's token as inventory signs it.
       await p.inv.inventory.database.db.insertInto('workspaces').values({ name: ws }).execute();
-      const claims = JSON.parse(JSON.stringify({ username: victim, email: `${victim}@example.test` }).replace(/}$/, `,${JSON.stringify(ws)}:${JSON.stringify(ALL_PERMISSIONS)}}`)) as Record<string, unknown>;
+      const claims = JSON.parse(
+        JSON.stringify({ username: victim, email: `${victim}@example.test` }).replace(
+          /}$/,
+          `,${JSON.stringify(ws)}:${JSON.stringify(ALL_PERMISSIONS)}}`,
+        ),
+      ) as Record<string, unknown>;
       const member = await signRaw(key, claims);
-      const task = await send(p.controllerUrl, 'POST', '/networks/', { token: member }, { owner: ws, name: uniqueName('n') });
+      const task = await send(
+        p.controllerUrl,
+        'POST',
+        '/networks/',
+        { token: member },
+        { owner: ws, name: uniqueName('n') },
+      );
       assert.equal(task.status, 202, `the member works in ${ws}: ${task.text}`);
       for (const [who, token] of [
         ['stranger', stranger],
         ['outsider', d.tokens.outsider],
       ] as const) {
         const label = `${who} in workspace ${ws}`;
-        assert.equal((await send(p.controllerUrl, 'GET', `/tasks/${ws}/`, { token })).status, 403, `${label}: task list`);
-        assert.equal((await send(p.controllerUrl, 'GET', `/task/${String(task.body?.task_id)}/`, { token })).status, 404, `${label}: task`);
-        assert.equal((await send(p.controllerUrl, 'POST', '/routers/', { token }, { owner: ws, name: uniqueName('r') })).status, 403, `${label}: router create`);
-        assert.equal((await send(stats.url, 'GET', `/stats/vms/${ws}/`, { token })).status, 403, `${label}: stats`);
+        assert.equal(
+          (await send(p.controllerUrl, 'GET', `/tasks/${ws}/`, { token })).status,
+          403,
+          `${label}: task list`,
+        );
+        assert.equal(
+          (await send(p.controllerUrl, 'GET', `/task/${String(task.body?.task_id)}/`, { token })).status,
+          404,
+          `${label}: task`,
+        );
+        assert.equal(
+          (await send(p.controllerUrl, 'POST', '/routers/', { token }, { owner: ws, name: uniqueName('r') }))
+            .status,
+          403,
+          `${label}: router create`,
+        );
+        assert.equal(
+          (await send(stats.url, 'GET', `/stats/vms/${ws}/`, { token })).status,
+          403,
+          `${label}: stats`,
+        );
         const c = connect(roomPath(ws, token));
         assert.equal((await c.closed).code, 4403, `${label}: room`);
       }

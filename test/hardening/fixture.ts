@@ -80,21 +80,48 @@ export async function seedDataset(p: TestPlatform): Promise<Dataset> {
   const weak = await inv.login(d.weakName);
   outsider = await inv.login(d.outsiderName);
 
-  await must('template', inv.call('POST', '/templates/', admin, { name: d.template, os: 'debian', cpu: 1, ram: 0.5, disk: 4 }));
+  await must(
+    'template',
+    inv.call('POST', '/templates/', admin, { name: d.template, os: 'debian', cpu: 1, ram: 0.5, disk: 4 }),
+  );
   await must('area', inv.call('POST', '/areas/', admin, { name: d.area, subnet: '10.77.0.0/24' }));
-  await must('host', inv.call('POST', '/hosts/', admin, { name: d.host, address: '10.77.0.9', libvirt_uri: 'qemu+ssh://root@10.77.0.9/system', area: d.area, cpus: 4, memory: 8 }));
-  await must('pool', inv.call('POST', '/pools/', admin, { name: d.pool, path: '/srv/kloudak-pool', area: d.area, size: 100 }));
+  await must(
+    'host',
+    inv.call('POST', '/hosts/', admin, {
+      name: d.host,
+      address: '10.77.0.9',
+      libvirt_uri: 'qemu+ssh://root@10.77.0.9/system',
+      area: d.area,
+      cpus: 4,
+      memory: 8,
+    }),
+  );
+  await must(
+    'pool',
+    inv.call('POST', '/pools/', admin, { name: d.pool, path: '/srv/kloudak-pool', area: d.area, size: 100 }),
+  );
 
-  const svc = (what: string, method: string, path: string, body?: unknown) => must(what, inv.call(method, path, service, body));
+  const svc = (what: string, method: string, path: string, body?: unknown) =>
+    must(what, inv.call(method, path, service, body));
   await svc('n1', 'POST', `/${d.A}/networks/`, { name: d.n1, subnet: '172.20.1.0/24', vlan: 101 });
   await svc('n2', 'POST', `/${d.A}/networks/`, { name: d.n2, vlan: 102 });
   await svc('r1', 'POST', `/${d.A}/routers/`, { name: d.r1 });
   await svc('interface', 'POST', `/${d.A}/routers/${d.r1}/interfaces/`, { network: d.n1, ip: '172.20.1.1' });
-  await svc('v1', 'POST', `/${d.A}/vms/`, { name: d.v1, area: d.area, template: d.template, networks: [d.n1] });
+  await svc('v1', 'POST', `/${d.A}/vms/`, {
+    name: d.v1,
+    area: d.area,
+    template: d.template,
+    networks: [d.n1],
+  });
   await svc('v2', 'POST', `/${d.A}/vms/`, { name: d.v2, area: d.area, template: d.template });
   await svc('nB', 'POST', `/${d.B}/networks/`, { name: d.nB, vlan: 201 });
   await svc('rB', 'POST', `/${d.B}/routers/`, { name: d.rB });
-  await svc('vB', 'POST', `/${d.B}/vms/`, { name: d.vB, area: d.area, template: d.template, networks: [d.nB] });
+  await svc('vB', 'POST', `/${d.B}/vms/`, {
+    name: d.vB,
+    area: d.area,
+    template: d.template,
+    networks: [d.nB],
+  });
 
   // Pending tasks (no worker runs): they show in the task lists and keep their objects busy.
   const tasksA: string[] = [];
@@ -123,7 +150,11 @@ export async function seedDataset(p: TestPlatform): Promise<Dataset> {
 /** Waits until the controller's relay has published every accepted task (so the store is at rest). */
 export async function outboxDrained(p: TestPlatform): Promise<void> {
   await until('outbox drained', async () => {
-    const row = await p.controller.database.db.selectFrom('outbox').select((e) => e.fn.countAll<number>().as('n')).where('published_at', 'is', null).executeTakeFirstOrThrow();
+    const row = await p.controller.database.db
+      .selectFrom('outbox')
+      .select((e) => e.fn.countAll<number>().as('n'))
+      .where('published_at', 'is', null)
+      .executeTakeFirstOrThrow();
     return Number(row.n) === 0 ? true : undefined;
   });
 }
@@ -157,18 +188,83 @@ export interface Stats {
 }
 
 /** The monitoring stats API on its own PGlite database, verifying the platform's tokens, with samples of A's and B's VMs. */
-export async function startStats(p: TestPlatform, d: Dataset, log: Logger = createLogger('monitoring', 'silent')): Promise<Stats> {
-  const database = await openDatabase<MonitorDB>({ dir: join(p.config.DATA_DIR, 'monitoring-hardening', 'db'), migrations: monitorMigrations, log });
+export async function startStats(
+  p: TestPlatform,
+  d: Dataset,
+  log: Logger = createLogger('monitoring', 'silent'),
+): Promise<Stats> {
+  const database = await openDatabase<MonitorDB>({
+    dir: join(p.config.DATA_DIR, 'monitoring-hardening', 'db'),
+    migrations: monitorMigrations,
+    log,
+  });
   const db = database.db;
   const now = Date.now();
-  await db.insertInto('hosts').values({ name: d.host, area: d.area, address: '10.77.0.9', libvirt_uri: 'qemu+ssh://root@10.77.0.9/system', reg_cpus: 4, reg_memory_mib: 8192, cpus: 4, memory_mib: 8192, free_mib: 4096, checked_at: new Date(now), seen_at: new Date(now) }).execute();
-  await db.insertInto('pools').values({ name: d.pool, area: d.area, path: '/srv/kloudak-pool', reg_size_gib: 100, fs_size_gib: 100, fs_free_gib: 60, used_gib: 40, checked_at: new Date(now) }).execute();
+  await db
+    .insertInto('hosts')
+    .values({
+      name: d.host,
+      area: d.area,
+      address: '10.77.0.9',
+      libvirt_uri: 'qemu+ssh://root@10.77.0.9/system',
+      reg_cpus: 4,
+      reg_memory_mib: 8192,
+      cpus: 4,
+      memory_mib: 8192,
+      free_mib: 4096,
+      checked_at: new Date(now),
+      seen_at: new Date(now),
+    })
+    .execute();
+  await db
+    .insertInto('pools')
+    .values({
+      name: d.pool,
+      area: d.area,
+      path: '/srv/kloudak-pool',
+      reg_size_gib: 100,
+      fs_size_gib: 100,
+      fs_free_gib: 60,
+      used_gib: 40,
+      checked_at: new Date(now),
+    })
+    .execute();
   for (let i = 0; i < 3; i++) {
     const at = new Date(now - (3 - i) * 60_000);
-    await db.insertInto('host_samples').values({ host: d.host, at, free_mib: 4096, alloc_mib: 1024, alloc_vcpus: 2, running: 2, cpu_busy: 0.1 }).execute();
+    await db
+      .insertInto('host_samples')
+      .values({
+        host: d.host,
+        at,
+        free_mib: 4096,
+        alloc_mib: 1024,
+        alloc_vcpus: 2,
+        running: 2,
+        cpu_busy: 0.1,
+      })
+      .execute();
     await db.insertInto('pool_samples').values({ pool: d.pool, at, fs_free_gib: 60, used_gib: 40 }).execute();
-    for (const [ws, vm] of [[d.A, d.v1], [d.A, d.v2], [d.B, d.vB]] as const)
-      await db.insertInto('vm_samples').values({ domain: `kloudak-${ws}-${vm}`, workspace: ws, vm, host: d.host, at, cpu_time_ns: 1e9 * (i + 1), cpu_user_ns: 5e8 * (i + 1), cpu_system_ns: 1e8 * (i + 1), memory_kib: 524288, rss_kib: 200000, vcpus: 1 }).execute();
+    for (const [ws, vm] of [
+      [d.A, d.v1],
+      [d.A, d.v2],
+      [d.B, d.vB],
+    ] as const)
+      await db
+        .insertInto('vm_samples')
+        .values({
+          domain: `kloudak-${ws}-${vm}`,
+          workspace: ws,
+          vm,
+          host: d.host,
+          at,
+          cpu_time_ns: 1e9 * (i + 1),
+          cpu_user_ns: 5e8 * (i + 1),
+          cpu_system_ns: 1e8 * (i + 1),
+          memory_kib: 524288,
+          rss_kib: 200000,
+          vcpus: 1,
+        })
+        .execute();
   }
   const verifier = createTokenVerifier(createPublicKey(inventoryKey(p.inv.config)));
   const app = await createStatsApp({ db, verifier, log });

@@ -84,7 +84,9 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
   });
 
   after(async () => {
-    console.log(`fuzz seed ${SEED}; requests by part: ${JSON.stringify(counts)}; statuses: ${JSON.stringify(statuses)}`);
+    console.log(
+      `fuzz seed ${SEED}; requests by part: ${JSON.stringify(counts)}; statuses: ${JSON.stringify(statuses)}`,
+    );
     closeAgent();
     await stats?.close();
     await p?.close();
@@ -97,10 +99,12 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
   ];
   const fingerprint = async () => {
     const out: Record<string, string> = {};
-    for (const [name, db] of dbs()) for (const [table, h] of Object.entries(await digest(db))) out[`${name}.${table}`] = h;
+    for (const [name, db] of dbs())
+      for (const [table, h] of Object.entries(await digest(db))) out[`${name}.${table}`] = h;
     return out;
   };
-  const changed = (a: Record<string, string>, b: Record<string, string>) => Object.keys({ ...a, ...b }).filter((k) => a[k] !== b[k]);
+  const changed = (a: Record<string, string>, b: Record<string, string>) =>
+    Object.keys({ ...a, ...b }).filter((k) => a[k] !== b[k]);
 
   /** Every list an operator or member could read, through the APIs (names and full objects). */
   async function snapshot() {
@@ -111,10 +115,13 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
       return r.json as Record<string, { name: string }[]>;
     };
     const out: Record<string, unknown> = {};
-    for (const kind of ['workspaces', 'templates', 'areas', 'hosts', 'pools']) out[kind] = await get(p.inv.url, `/${kind}/?limit=1000`);
+    for (const kind of ['workspaces', 'templates', 'areas', 'hosts', 'pools'])
+      out[kind] = await get(p.inv.url, `/${kind}/?limit=1000`);
     for (const { name: ws } of (out.workspaces as { workspaces: { name: string }[] }).workspaces) {
-      for (const kind of ['users', 'vms', 'networks', 'routers']) out[`${ws}/${kind}`] = await get(p.inv.url, `/${ws}/${kind}/?limit=1000`);
-      for (const { name: r } of (out[`${ws}/routers`] as { routers: { name: string }[] }).routers) out[`${ws}/${r}/interfaces`] = await get(p.inv.url, `/${ws}/routers/${r}/interfaces/`);
+      for (const kind of ['users', 'vms', 'networks', 'routers'])
+        out[`${ws}/${kind}`] = await get(p.inv.url, `/${ws}/${kind}/?limit=1000`);
+      for (const { name: r } of (out[`${ws}/routers`] as { routers: { name: string }[] }).routers)
+        out[`${ws}/${r}/interfaces`] = await get(p.inv.url, `/${ws}/routers/${r}/interfaces/`);
       out[`${ws}/tasks`] = await get(p.controllerUrl, `/tasks/${ws}/?limit=1000`);
     }
     for (const kind of ['hosts', 'pools']) out[`stats/${kind}`] = await get(stats.url, `/stats/${kind}/`);
@@ -138,7 +145,13 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
     if (mustRefuse && a.status < 400) out.push(`invalid request accepted ${at}`);
     const breach = errorContractBreach(a);
     if (breach) out.push(`error contract (${breach}) ${at}`);
-    if (mustRefuse && a.status === 400 && why.includes('body') && typeof (a.json as { field?: unknown })?.field !== 'string') out.push(`400 without field ${at}`);
+    if (
+      mustRefuse &&
+      a.status === 400 &&
+      why.includes('body') &&
+      typeof (a.json as { field?: unknown })?.field !== 'string'
+    )
+      out.push(`400 without field ${at}`);
     if (!a.headers['x-request-id']) out.push(`no X-Request-Id ${at}`);
     return out;
   }
@@ -154,7 +167,10 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
         const drafts = invalidDraftsOf(op);
         if (!drafts) continue;
         covered++;
-        const cases = fc.sample(fc.tuple(drafts, fc.constantFrom(...principals)), { numRuns: RUNS_INVALID, seed: SEED + si * 1000 + oi });
+        const cases = fc.sample(fc.tuple(drafts, fc.constantFrom(...principals)), {
+          numRuns: RUNS_INVALID,
+          seed: SEED + si * 1000 + oi,
+        });
         for (const [draft, [who, auth]] of cases) {
           const req = build(op, draft, auth);
           const a = await send(s.url, req);
@@ -182,19 +198,54 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
       const paths = [...new Set(s.ops.map((o) => o.path))];
       for (const path of paths) {
         const concrete = path.replace(/\{[^}]+\}/g, 'x');
-        cases.push([s, { method: 'PATCH', path: concrete, headers: { token: d.tokens.admin, 'content-type': 'application/json' }, body: '{}' }]);
+        cases.push([
+          s,
+          {
+            method: 'PATCH',
+            path: concrete,
+            headers: { token: d.tokens.admin, 'content-type': 'application/json' },
+            body: '{}',
+          },
+        ]);
       }
       const post = s.ops.find((o) => o.method === 'POST');
       const anyGet = s.ops.find((o) => o.method === 'GET')!;
       const getPath = anyGet.path.replace(/\{[^}]+\}/g, 'x');
       if (post) {
         const path = post.path.replace(/\{[^}]+\}/g, d.A);
-        cases.push([s, { method: 'POST', path, headers: { token: d.tokens.service, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', pad: 'p'.repeat(2 << 20) }) }]);
-        cases.push([s, { method: 'POST', path, headers: { token: d.tokens.service, 'content-type': 'application/json' }, body: `${'['.repeat(5000)}${']'.repeat(5000)}` }]);
-        cases.push([s, { method: 'POST', path, headers: { token: d.tokens.service, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', a: Array.from({ length: 20000 }, (_, i) => i) }) }]);
+        cases.push([
+          s,
+          {
+            method: 'POST',
+            path,
+            headers: { token: d.tokens.service, 'content-type': 'application/json' },
+            body: JSON.stringify({ name: 'x', pad: 'p'.repeat(2 << 20) }),
+          },
+        ]);
+        cases.push([
+          s,
+          {
+            method: 'POST',
+            path,
+            headers: { token: d.tokens.service, 'content-type': 'application/json' },
+            body: `${'['.repeat(5000)}${']'.repeat(5000)}`,
+          },
+        ]);
+        cases.push([
+          s,
+          {
+            method: 'POST',
+            path,
+            headers: { token: d.tokens.service, 'content-type': 'application/json' },
+            body: JSON.stringify({ name: 'x', a: Array.from({ length: 20000 }, (_, i) => i) }),
+          },
+        ]);
       }
       cases.push([s, { method: 'GET', path: `/${'a'.repeat(3000)}/`, headers: { token: d.tokens.admin } }]);
-      cases.push([s, { method: 'GET', path: `${getPath}?${'q=1&'.repeat(3000)}`, headers: { token: d.tokens.admin } }]);
+      cases.push([
+        s,
+        { method: 'GET', path: `${getPath}?${'q=1&'.repeat(3000)}`, headers: { token: d.tokens.admin } },
+      ]);
       const odd: Record<string, string>[] = [
         { token: 'x'.repeat(8000) },
         { token: 'x'.repeat(20000) },
@@ -212,7 +263,8 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
     for (const [s, req] of cases) {
       const a = await send(s.url, req);
       count('malformed', a);
-      if (a.status >= 500) problems.push(`5xx ${s.name} ${describeRequest(req)} -> ${a.status} ${a.text.slice(0, 200)}`);
+      if (a.status >= 500)
+        problems.push(`5xx ${s.name} ${describeRequest(req)} -> ${a.status} ${a.text.slice(0, 200)}`);
       const breach = errorContractBreach(a);
       if (breach) problems.push(`error contract ${s.name} ${describeRequest(req)}: ${breach}`);
     }
@@ -222,21 +274,111 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
   });
 
   void test(`valid-shaped requests with wrong, foreign and odd values (${RUNS_SHAPED} per operation): never a 5xx; a refused one changes no stored row`, async (t) => {
-    const odd = ['...', '-', '_', '.a', 'a.', '-rf', '--help', 'CON', 'NUL', 'constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'healthz', 'metrics', 'openapi.json', 'login', 'kloudak-controller', 'x'.repeat(64), '0'];
-    const known = [d.A, d.B, d.template, d.area, d.host, d.pool, d.n1, d.n2, d.r1, d.v1, d.v2, d.nB, d.rB, d.vB, d.ownerName, d.weakName, d.outsiderName, 'admin'];
+    const odd = [
+      '...',
+      '-',
+      '_',
+      '.a',
+      'a.',
+      '-rf',
+      '--help',
+      'CON',
+      'NUL',
+      'constructor',
+      '__proto__',
+      'toString',
+      'hasOwnProperty',
+      'valueOf',
+      'healthz',
+      'metrics',
+      'openapi.json',
+      'login',
+      'kloudak-controller',
+      'x'.repeat(64),
+      '0',
+    ];
+    const known = [
+      d.A,
+      d.B,
+      d.template,
+      d.area,
+      d.host,
+      d.pool,
+      d.n1,
+      d.n2,
+      d.r1,
+      d.v1,
+      d.v2,
+      d.nB,
+      d.rB,
+      d.vB,
+      d.ownerName,
+      d.weakName,
+      d.outsiderName,
+      'admin',
+    ];
     const fresh = fc.stringMatching(/^[0-9a-f]{8}$/).map((h) => `fz-${h}`);
-    const name = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...known) }, { weight: 3, arbitrary: fc.constantFrom(...odd) }, { weight: 3, arbitrary: fresh });
+    const name = fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom(...known) },
+      { weight: 3, arbitrary: fc.constantFrom(...odd) },
+      { weight: 3, arbitrary: fresh },
+    );
     const hints: Hints = {};
-    for (const k of ['ws', 'name', 'net', 'area', 'vm', 'owner', 'template', 'router', 'network', 'networks[]', 'username', 'marker']) hints[k] = name;
+    for (const k of [
+      'ws',
+      'name',
+      'net',
+      'area',
+      'vm',
+      'owner',
+      'template',
+      'router',
+      'network',
+      'networks[]',
+      'username',
+      'marker',
+    ])
+      hints[k] = name;
     // Lean towards the right workspace, area and template now and then, so requests get past the lookups.
-    const often = (right: string) => fc.oneof({ weight: 2, arbitrary: fc.constant(right) }, { weight: 3, arbitrary: name });
-    Object.assign(hints, { owner: often(d.A), ws: often(d.A), area: often(d.area), template: often(d.template) });
+    const often = (right: string) =>
+      fc.oneof({ weight: 2, arbitrary: fc.constant(right) }, { weight: 3, arbitrary: name });
+    Object.assign(hints, {
+      owner: often(d.A),
+      ws: often(d.A),
+      area: often(d.area),
+      template: often(d.template),
+    });
     hints.id = fc.oneof(fc.constantFrom(...d.tasksA, ...d.tasksB), fc.uuid());
     hints.wait = fc.constantFrom('0', '00', '1');
-    hints.ip = fc.oneof(fc.ipV4(), fc.constantFrom('10.77.0.5', '10.77.0.0', '10.77.0.255', '0.0.0.0', '255.255.255.255', '172.20.1.1', '172.20.1.300'));
-    hints.subnet = fc.constantFrom('10.88.0.0/24', '10.77.0.0/24', '0.0.0.0/0', '10.0.0.0/8', '192.168.1.1/32', '172.20.1.0/24', '10.1.0.0/31');
-    hints.password = fc.oneof(fc.string({ minLength: 8, maxLength: 40 }), fc.constantFrom(`${d.ownerName}-password`, 'admin-password-1', '日本語のパスワード', 'pass\u0000word'));
-    hints.secret = fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), fc.constant('service-secret-for-tests '));
+    hints.ip = fc.oneof(
+      fc.ipV4(),
+      fc.constantFrom(
+        '10.77.0.5',
+        '10.77.0.0',
+        '10.77.0.255',
+        '0.0.0.0',
+        '255.255.255.255',
+        '172.20.1.1',
+        '172.20.1.300',
+      ),
+    );
+    hints.subnet = fc.constantFrom(
+      '10.88.0.0/24',
+      '10.77.0.0/24',
+      '0.0.0.0/0',
+      '10.0.0.0/8',
+      '192.168.1.1/32',
+      '172.20.1.0/24',
+      '10.1.0.0/31',
+    );
+    hints.password = fc.oneof(
+      fc.string({ minLength: 8, maxLength: 40 }),
+      fc.constantFrom(`${d.ownerName}-password`, 'admin-password-1', '日本語のパスワード', 'pass\u0000word'),
+    );
+    hints.secret = fc.oneof(
+      fc.string({ minLength: 1, maxLength: 40 }),
+      fc.constant('service-secret-for-tests '),
+    );
 
     // Mostly real callers (so requests get past authentication), sometimes a forged or missing token.
     const pick = (names: string[]) => fc.constantFrom(...principals.filter(([n]) => names.includes(n)));
@@ -251,16 +393,34 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
     let accepted = 0;
     // Controller and stats first, deletions last: a fuzzed DELETE /workspaces/<A>/ that succeeds must not leave
     // the rest with nothing to reach.
-    const order = [services[1], services[2], services[0]].map((s) => ({ ...s, ops: [...s.ops].sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE')) }));
+    const order = [services[1], services[2], services[0]].map((s) => ({
+      ...s,
+      ops: [...s.ops].sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE')),
+    }));
     for (const [si, s] of order.entries()) {
       for (const [oi, op] of s.ops.entries()) {
-        const cases = fc.sample(fc.tuple(shapedDraftsOf(op, hints), caller, fc.boolean()), { numRuns: RUNS_SHAPED, seed: SEED + 7 + si * 1000 + oi });
+        const cases = fc.sample(fc.tuple(shapedDraftsOf(op, hints), caller, fc.boolean()), {
+          numRuns: RUNS_SHAPED,
+          seed: SEED + 7 + si * 1000 + oi,
+        });
         for (const [draft, [who, auth], form] of cases) {
           const req = build(op, draft, auth);
           // The inventory also parses HTML forms (the dashboard's login): the same body as a form, at times.
-          if (form && s.name === 'inventory' && draft.body && 'json' in draft.body && typeof draft.body.json === 'object' && draft.body.json) {
+          if (
+            form &&
+            s.name === 'inventory' &&
+            draft.body &&
+            'json' in draft.body &&
+            typeof draft.body.json === 'object' &&
+            draft.body.json
+          ) {
             req.headers['content-type'] = 'application/x-www-form-urlencoded';
-            req.body = new URLSearchParams(Object.entries(draft.body.json).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])).toString();
+            req.body = new URLSearchParams(
+              Object.entries(draft.body.json).map(([k, v]) => [
+                k,
+                typeof v === 'string' ? v : JSON.stringify(v),
+              ]),
+            ).toString();
           }
           const a = await send(s.url, req);
           count('shaped', a);
@@ -274,7 +434,10 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
           } else {
             const now = await fingerprint();
             const diff = changed(rows, now);
-            if (diff.length) problems.push(`refused but changed ${diff.join(', ')}: ${who}: ${describeRequest(req)} -> ${a.status} ${a.text.slice(0, 200)}`);
+            if (diff.length)
+              problems.push(
+                `refused but changed ${diff.join(', ')}: ${who}: ${describeRequest(req)} -> ${a.status} ${a.text.slice(0, 200)}`,
+              );
             rows = now;
           }
         }
@@ -287,7 +450,10 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
 
   void test('the fuzzing above reached every operation of every service, and its fingerprint sees one changed row', async () => {
     const before = await fingerprint();
-    await stats.db.insertInto('reservations').values({ host: d.host, memory_mib: 1, vcpus: 1, expires_at: new Date() }).execute();
+    await stats.db
+      .insertInto('reservations')
+      .values({ host: d.host, memory_mib: 1, vcpus: 1, expires_at: new Date() })
+      .execute();
     assert.deepEqual(changed(before, await fingerprint()), ['monitoring.reservations']);
     await stats.db.deleteFrom('reservations').execute();
     assert.deepEqual(changed(before, await fingerprint()), []);

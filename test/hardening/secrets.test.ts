@@ -63,14 +63,40 @@ void describe('secrets never reach the logs', () => {
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'kloudak-secrets-'));
     const log = createLogger('kloudak', 'trace', dest);
-    const invConfig = loadConfig({}, { DATA_DIR: dataDir, BIND: '127.0.0.1', INVENTORY_PORT: '0', ADMIN_PASSWORD: s.admin, SERVICE_SECRET: s.service, LOG_LEVEL: 'trace' });
+    const invConfig = loadConfig(
+      {},
+      {
+        DATA_DIR: dataDir,
+        BIND: '127.0.0.1',
+        INVENTORY_PORT: '0',
+        ADMIN_PASSWORD: s.admin,
+        SERVICE_SECRET: s.service,
+        LOG_LEVEL: 'trace',
+      },
+    );
     inventory = await createInventory({ config: invConfig, log: log.child({ service: 'inventory' }) });
     invUrl = `http://127.0.0.1:${await listen(inventory.app, '127.0.0.1', 0)}`;
     const pem = readFileSync(join(dataDir, 'inventory', 'jwt-ed25519.pem'), 'utf8');
     const verifier = createTokenVerifier(createPublicKey(pem));
-    notification = await createNotificationService({ port: 0, host: '127.0.0.1', verifier, log: log.child({ service: 'notification' }) });
+    notification = await createNotificationService({
+      port: 0,
+      host: '127.0.0.1',
+      verifier,
+      log: log.child({ service: 'notification' }),
+    });
     wsUrl = `ws://127.0.0.1:${notification.port}`;
-    const config = loadConfig({}, { DATA_DIR: dataDir, INVENTORY_URL: invUrl, NOTIFICATION_URL: wsUrl, SERVICE_SECRET: s.service, RETRY_WAIT: '0.2', HTTP_RETRIES: '1', LOG_LEVEL: 'trace' });
+    const config = loadConfig(
+      {},
+      {
+        DATA_DIR: dataDir,
+        INVENTORY_URL: invUrl,
+        NOTIFICATION_URL: wsUrl,
+        SERVICE_SECRET: s.service,
+        RETRY_WAIT: '0.2',
+        HTTP_RETRIES: '1',
+        LOG_LEVEL: 'trace',
+      },
+    );
     bus = await createBus({ journalDir: join(dataDir, 'bus'), log });
     controller = await createController({ config, log: log.child({ service: 'controller' }), bus, verifier });
     ctlUrl = `http://127.0.0.1:${await listen(controller.app, '127.0.0.1', 0)}`;
@@ -84,12 +110,21 @@ void describe('secrets never reach the logs', () => {
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const call = async (base: string, method: string, path: string, o: { token?: string; cookie?: string; body?: unknown } = {}) => {
+  const call = async (
+    base: string,
+    method: string,
+    path: string,
+    o: { token?: string; cookie?: string; body?: unknown } = {},
+  ) => {
     const headers: Record<string, string> = {};
     if (o.token) headers.authorization = `Bearer ${o.token}`;
     if (o.cookie) headers.cookie = o.cookie;
     if (o.body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(base + path, { method, headers, body: o.body === undefined ? undefined : JSON.stringify(o.body) });
+    const res = await fetch(base + path, {
+      method,
+      headers,
+      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+    });
     const text = await res.text();
     const body = text ? (JSON.parse(text) as Record<string, any>) : {};
     if (typeof body.token === 'string') seen.push(body.token);
@@ -101,24 +136,58 @@ void describe('secrets never reach the logs', () => {
 
   void test('sign-up, logins, cookies, service tokens, a VM with a password, and provoked 5xx: nothing secret is logged', async () => {
     const user = uniqueName('user');
-    assert.equal((await call(invUrl, 'POST', '/signup/', { body: { username: user, password: s.user, email: `${user}@example.test` } })).status, 201);
-    for (let i = 0; i < 3; i++) assert.equal((await call(invUrl, 'POST', '/login/', { body: { username: user, password: s.wrong } })).status, 401);
+    assert.equal(
+      (
+        await call(invUrl, 'POST', '/signup/', {
+          body: { username: user, password: s.user, email: `${user}@example.test` },
+        })
+      ).status,
+      201,
+    );
+    for (let i = 0; i < 3; i++)
+      assert.equal(
+        (await call(invUrl, 'POST', '/login/', { body: { username: user, password: s.wrong } })).status,
+        401,
+      );
     const login = await call(invUrl, 'POST', '/login/', { body: { username: user, password: s.user } });
     assert.equal(login.status, 200);
     assert.ok(login.cookie, 'a session cookie');
     assert.equal((await call(invUrl, 'GET', '/get_token/', { cookie: login.cookie })).status, 200);
     assert.equal((await call(invUrl, 'GET', '/logout/', { cookie: login.cookie })).status, 200);
-    assert.equal((await call(invUrl, 'POST', '/service_token/', { body: { service: 'compute', secret: s.wrongSecret } })).status, 401);
-    const service = (await call(invUrl, 'POST', '/service_token/', { body: { service: 'compute', secret: s.service } })).body.token as string;
-    const admin = (await call(invUrl, 'POST', '/login/', { body: { username: 'admin', password: s.admin } })).body.token as string;
+    assert.equal(
+      (await call(invUrl, 'POST', '/service_token/', { body: { service: 'compute', secret: s.wrongSecret } }))
+        .status,
+      401,
+    );
+    const service = (
+      await call(invUrl, 'POST', '/service_token/', { body: { service: 'compute', secret: s.service } })
+    ).body.token as string;
+    const admin = (await call(invUrl, 'POST', '/login/', { body: { username: 'admin', password: s.admin } }))
+      .body.token as string;
     assert.ok(service && admin);
 
     const ws = uniqueName('ws');
     const area = uniqueName('area');
-    assert.equal((await call(invUrl, 'POST', '/templates/', { token: admin, body: { name: 'tiny', cpu: 1, ram: 0.125, disk: 1 } })).status, 201);
-    assert.equal((await call(invUrl, 'POST', '/areas/', { token: admin, body: { name: area, subnet: '10.66.0.0/24' } })).status, 201);
-    assert.equal((await call(invUrl, 'POST', '/workspaces/', { token: login.body.token, body: { name: ws } })).status, 201);
-    const token = (await call(invUrl, 'POST', '/login/', { body: { username: user, password: s.user } })).body.token as string;
+    assert.equal(
+      (
+        await call(invUrl, 'POST', '/templates/', {
+          token: admin,
+          body: { name: 'tiny', cpu: 1, ram: 0.125, disk: 1 },
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (await call(invUrl, 'POST', '/areas/', { token: admin, body: { name: area, subnet: '10.66.0.0/24' } }))
+        .status,
+      201,
+    );
+    assert.equal(
+      (await call(invUrl, 'POST', '/workspaces/', { token: login.body.token, body: { name: ws } })).status,
+      201,
+    );
+    const token = (await call(invUrl, 'POST', '/login/', { body: { username: user, password: s.user } })).body
+      .token as string;
 
     // A room member (the token is in the URL) and a service sender.
     const room = new WebSocket(wsUrl + roomPath(ws, token));
@@ -130,16 +199,29 @@ void describe('secrets never reach the logs', () => {
     bad.on('error', () => undefined);
     await new Promise((resolve) => bad.once('close', resolve));
 
-    const vm = { owner: ws, name: uniqueName('vm'), area, template: 'tiny', password: s.vm, runcmd: [`echo ${s.runcmd} > /root/setup`] };
+    const vm = {
+      owner: ws,
+      name: uniqueName('vm'),
+      area,
+      template: 'tiny',
+      password: s.vm,
+      runcmd: [`echo ${s.runcmd} > /root/setup`],
+    };
     const created = await call(ctlUrl, 'POST', '/vms/', { token, body: vm });
     assert.equal(created.status, 202, created.text);
-    assert.ok(!(await call(ctlUrl, 'GET', `/tasks/${ws}/`, { token })).text.includes(s.vm), 'the task list shows no password');
+    assert.ok(
+      !(await call(ctlUrl, 'GET', `/tasks/${ws}/`, { token })).text.includes(s.vm),
+      'the task list shows no password',
+    );
 
     // 5xx: the database refuses the task's outgoing message (its body holds the guest password) ...
     const ctlDb = controller.database.db;
     await sql`alter table outbox add constraint hardening_refuse check (false) not valid`.execute(ctlDb);
     try {
-      const r = await call(ctlUrl, 'POST', '/vms/', { token, body: { ...vm, name: uniqueName('vm'), password: s.vmFailing } });
+      const r = await call(ctlUrl, 'POST', '/vms/', {
+        token,
+        body: { ...vm, name: uniqueName('vm'), password: s.vmFailing },
+      });
       assert.equal(r.status, 500, r.text);
       assert.deepEqual(r.body, { error: 'internal error' });
     } finally {
@@ -151,8 +233,18 @@ void describe('secrets never reach the logs', () => {
     await sql`alter table sessions add constraint hardening_refuse check (false) not valid`.execute(invDb);
     try {
       const u = uniqueName('user');
-      assert.equal((await call(invUrl, 'POST', '/signup/', { body: { username: u, password: s.signupFailing, email: `${u}@example.test` } })).status, 500);
-      assert.equal((await call(invUrl, 'POST', '/login/', { body: { username: user, password: s.user } })).status, 500);
+      assert.equal(
+        (
+          await call(invUrl, 'POST', '/signup/', {
+            body: { username: u, password: s.signupFailing, email: `${u}@example.test` },
+          })
+        ).status,
+        500,
+      );
+      assert.equal(
+        (await call(invUrl, 'POST', '/login/', { body: { username: user, password: s.user } })).status,
+        500,
+      );
     } finally {
       await sql`alter table users drop constraint hardening_refuse`.execute(invDb);
       await sql`alter table sessions drop constraint hardening_refuse`.execute(invDb);
@@ -161,8 +253,16 @@ void describe('secrets never reach the logs', () => {
     room.close();
     sender.close();
     await notification.close();
-    assert.equal((await call(ctlUrl, 'POST', '/networks/', { token, body: { owner: ws, name: uniqueName('net') } })).status, 202);
-    await until('the failed room notification logged', () => (lines.some((l) => l.includes('room notification failed')) ? true : undefined), 60_000);
+    assert.equal(
+      (await call(ctlUrl, 'POST', '/networks/', { token, body: { owner: ws, name: uniqueName('net') } }))
+        .status,
+      202,
+    );
+    await until(
+      'the failed room notification logged',
+      () => (lines.some((l) => l.includes('room notification failed')) ? true : undefined),
+      60_000,
+    );
     // Inventory down: the controller answers 503 and logs it.
     await inventory.close();
     const down = await call(ctlUrl, 'POST', '/vms/', { token, body: { ...vm, name: uniqueName('vm') } });
@@ -172,16 +272,24 @@ void describe('secrets never reach the logs', () => {
     const parsed = lines.map((l) => JSON.parse(l) as { level: number; msg: string; err?: unknown });
     const failed = parsed.filter((l) => l.msg === 'request failed' && l.level >= 50);
     assert.ok(failed.length >= 4, `5xx lines: ${failed.length}`);
-    assert.ok(failed.some((l) => JSON.stringify(l.err).includes('hardening_refuse')), 'the database error itself is logged');
+    assert.ok(
+      failed.some((l) => JSON.stringify(l.err).includes('hardening_refuse')),
+      'the database error itself is logged',
+    );
     // ... and nothing secret is in any line.
-    const secrets: [string, string][] = [...Object.entries(s), ...seen.map((x, i): [string, string] => [`token or cookie #${i}`, x])];
+    const secrets: [string, string][] = [
+      ...Object.entries(s),
+      ...seen.map((x, i): [string, string] => [`token or cookie #${i}`, x]),
+    ];
     assert.ok(seen.length >= 6, `tokens and cookies seen: ${seen.length}`);
     const leaks: string[] = [];
     for (const line of lines) {
-      for (const [what, value] of secrets) if (line.includes(value)) leaks.push(`${what} in ${line.slice(0, 300)}`);
+      for (const [what, value] of secrets)
+        if (line.includes(value)) leaks.push(`${what} in ${line.slice(0, 300)}`);
       for (const t of seen) {
         const sig = t.split('.')[2];
-        if (sig && sig.length > 20 && line.includes(sig)) leaks.push(`a token signature in ${line.slice(0, 300)}`);
+        if (sig && sig.length > 20 && line.includes(sig))
+          leaks.push(`a token signature in ${line.slice(0, 300)}`);
       }
       if (JWT.test(line)) leaks.push(`a JWT in ${line.slice(0, 300)}`);
       if (line.includes('scrypt$')) leaks.push(`a password hash in ${line.slice(0, 300)}`);
@@ -205,7 +313,13 @@ void describe('SSH host keys are checked, never trusted blindly', () => {
     // A user of its own keeps this test off any connection other tests hold open (ControlMaster is per
     // user@host); the host key is checked before any user is authenticated.
     const probe = 'kloudak-hostkey-probe';
-    const refused = await createSshShell({ user: probe, key: lab.ssh.key, knownHosts: empty, retries: 0, connectTimeoutSeconds: 10 })
+    const refused = await createSshShell({
+      user: probe,
+      key: lab.ssh.key,
+      knownHosts: empty,
+      retries: 0,
+      connectTimeoutSeconds: 10,
+    })
       .run(host.ip, ['true'])
       .then(
         () => undefined,
@@ -215,7 +329,13 @@ void describe('SSH host keys are checked, never trusted blindly', () => {
     assert.equal(refused.code, 255);
     assert.match(refused.stderr, /Host key verification failed/);
     // With the lab's known_hosts the same connection gets past the host key (and fails on the unknown user) ...
-    const known = await createSshShell({ user: probe, key: lab.ssh.key, knownHosts: lab.ssh.knownHosts, retries: 0, connectTimeoutSeconds: 10 })
+    const known = await createSshShell({
+      user: probe,
+      key: lab.ssh.key,
+      knownHosts: lab.ssh.knownHosts,
+      retries: 0,
+      connectTimeoutSeconds: 10,
+    })
       .run(host.ip, ['true'])
       .then(
         () => undefined,
@@ -225,7 +345,17 @@ void describe('SSH host keys are checked, never trusted blindly', () => {
     assert.doesNotMatch(known.stderr, /Host key verification failed/);
     assert.match(known.stderr, /Permission denied/);
     // ... and root, as compute and network log in, runs the command.
-    assert.equal((await createSshShell({ user: lab.ssh.user, key: lab.ssh.key, knownHosts: lab.ssh.knownHosts, retries: 0 }).run(host.ip, ['echo', 'ok'])).trim(), 'ok');
+    assert.equal(
+      (
+        await createSshShell({
+          user: lab.ssh.user,
+          key: lab.ssh.key,
+          knownHosts: lab.ssh.knownHosts,
+          retries: 0,
+        }).run(host.ip, ['echo', 'ok'])
+      ).trim(),
+      'ok',
+    );
 
     // libvirt's libssh transport (the URI compute uses) with the same empty known_hosts refuses the host too.
     const uri = new URL(host.uri);

@@ -23,7 +23,10 @@ for (const backend of BACKENDS) {
       ws = uniqueName('ws');
       template = uniqueName('tpl');
       assert.equal((await inv.call('POST', '/workspaces/', owner, { name: ws })).status, 201);
-      assert.equal((await inv.call('POST', '/templates/', admin, { name: template, cpu: 1, ram: 1, disk: 5 })).status, 201);
+      assert.equal(
+        (await inv.call('POST', '/templates/', admin, { name: template, cpu: 1, ram: 1, disk: 5 })).status,
+        201,
+      );
     });
     after(async () => {
       await inv?.close();
@@ -62,7 +65,10 @@ for (const backend of BACKENDS) {
     void test('50 concurrent get_ip calls on one area give 50 distinct host addresses', async () => {
       const a = await area('10.50.0.0/24');
       const answers = await Promise.all(Array.from({ length: 50 }, () => getIp(a)));
-      assert.deepEqual(answers.map((r) => r.status), Array(50).fill(200));
+      assert.deepEqual(
+        answers.map((r) => r.status),
+        Array(50).fill(200),
+      );
       const ips = answers.map((r) => r.body.ip as string);
       assert.equal(new Set(ips).size, 50, `duplicates in ${ips.join(' ')}`);
       const s = parseSubnet('10.50.0.0/24')!;
@@ -87,9 +93,21 @@ for (const backend of BACKENDS) {
 
     void test('network, gateway and broadcast are never handed out; an exhausted subnet answers 409', async () => {
       const a = await area('10.52.0.0/29');
-      assert.deepEqual((await drain(a)).sort(), ['10.52.0.2', '10.52.0.3', '10.52.0.4', '10.52.0.5', '10.52.0.6']);
+      assert.deepEqual((await drain(a)).sort(), [
+        '10.52.0.2',
+        '10.52.0.3',
+        '10.52.0.4',
+        '10.52.0.5',
+        '10.52.0.6',
+      ]);
       const mid = await area('10.52.0.8/29', { gateway: '10.52.0.12' });
-      assert.deepEqual((await drain(mid)).sort(), ['10.52.0.10', '10.52.0.11', '10.52.0.13', '10.52.0.14', '10.52.0.9']);
+      assert.deepEqual((await drain(mid)).sort(), [
+        '10.52.0.10',
+        '10.52.0.11',
+        '10.52.0.13',
+        '10.52.0.14',
+        '10.52.0.9',
+      ]);
       const tiny = await area('10.52.0.16/30');
       assert.deepEqual(await drain(tiny), ['10.52.0.18']);
       const again = await getIp(tiny);
@@ -134,7 +152,9 @@ for (const backend of BACKENDS) {
       const again = await getIp(a);
       assert.equal(again.body.ip, ips[1], 'the released address, not the attached one');
       assert.equal((await getIp(a)).status, 409);
-      assert.deepEqual((await inv.call('DELETE', `/address/${a}/10.55.0.7/`, service)).body, { released: false });
+      assert.deepEqual((await inv.call('DELETE', `/address/${a}/10.55.0.7/`, service)).body, {
+        released: false,
+      });
       const bad = await inv.call('DELETE', `/address/${a}/10.55.0.999/`, service);
       assert.deepEqual([bad.status, bad.body.field], [400, 'ip']);
       const noArea = await inv.call('DELETE', `/address/${uniqueName('nowhere')}/10.55.0.2/`, service);
@@ -150,8 +170,14 @@ for (const backend of BACKENDS) {
       const second = (await inv.call('GET', `/address/${a}/get_ip/?task=${t2}`, service)).body.ip;
       assert.notEqual(second, first);
       assert.equal((await vm(a, second)).status, 201);
-      assert.deepEqual((await inv.call('DELETE', `/address/${a}/task/${t1}/`, service)).body, { released: 1 });
-      assert.deepEqual((await inv.call('DELETE', `/address/${a}/task/${t2}/`, service)).body, { released: 0 }, 'a VM holds it');
+      assert.deepEqual((await inv.call('DELETE', `/address/${a}/task/${t1}/`, service)).body, {
+        released: 1,
+      });
+      assert.deepEqual(
+        (await inv.call('DELETE', `/address/${a}/task/${t2}/`, service)).body,
+        { released: 0 },
+        'a VM holds it',
+      );
       assert.equal((await leases(a)).length, 1);
       const bad = await inv.call('GET', `/address/${a}/get_ip/?task=${encodeURIComponent('x y')}`, service);
       assert.deepEqual([bad.status, bad.body.field], [400, 'task']);
@@ -170,10 +196,20 @@ for (const backend of BACKENDS) {
         const r = await vm(a, ip, name);
         assert.equal(r.status, 400, `${ip}: ${JSON.stringify(r.body)}`);
         assert.equal(r.body.field, 'ip', ip);
-        assert.equal((await inv.call('GET', `/${ws}/vms/${name}/`, service)).status, 404, `${ip}: no VM left`);
+        assert.equal(
+          (await inv.call('GET', `/${ws}/vms/${name}/`, service)).status,
+          404,
+          `${ip}: no VM left`,
+        );
       }
       const noNet = uniqueName('vm');
-      const r = await inv.call('POST', `/${ws}/vms/`, service, { name: noNet, area: a, template, ip: '10.56.0.3', networks: [uniqueName('nonet')] });
+      const r = await inv.call('POST', `/${ws}/vms/`, service, {
+        name: noNet,
+        area: a,
+        template,
+        ip: '10.56.0.3',
+        networks: [uniqueName('nonet')],
+      });
       assert.deepEqual([r.status, r.body.field], [400, 'networks']);
       assert.equal((await inv.call('GET', `/${ws}/vms/${noNet}/`, service)).status, 404);
       assert.deepEqual(await leases(a), [], 'no lease half-written');
@@ -183,9 +219,16 @@ for (const backend of BACKENDS) {
       const a = await area('10.58.0.0/29');
       const names = Array.from({ length: 8 }, () => uniqueName('race'));
       const answers = await Promise.all(names.map((n) => vm(a, '10.58.0.5', n)));
-      assert.equal(answers.filter((r) => r.status === 201).length, 1, JSON.stringify(answers.map((r) => [r.status, r.body])));
-      for (const r of answers.filter((x) => x.status !== 201)) assert.deepEqual([r.status, r.body.field], [409, 'ip'], JSON.stringify(r.body));
-      const listed = (await inv.call('GET', `/${ws}/vms/`, service)).body.vms.filter((v: { name: string }) => names.includes(v.name));
+      assert.equal(
+        answers.filter((r) => r.status === 201).length,
+        1,
+        JSON.stringify(answers.map((r) => [r.status, r.body])),
+      );
+      for (const r of answers.filter((x) => x.status !== 201))
+        assert.deepEqual([r.status, r.body.field], [409, 'ip'], JSON.stringify(r.body));
+      const listed = (await inv.call('GET', `/${ws}/vms/`, service)).body.vms.filter((v: { name: string }) =>
+        names.includes(v.name),
+      );
       assert.equal(listed.length, 1, 'only the winner has a record');
       assert.equal((await leases(a)).length, 1);
     });
@@ -194,10 +237,18 @@ for (const backend of BACKENDS) {
       const a = await area('10.60.0.0/29');
       const { ip } = (await getIp(a)).body as { ip: string };
       assert.equal((await vm(a, ip)).status, 201);
-      const r = await inv.call('PUT', `/areas/${a}/`, admin, { name: a, subnet: '10.60.0.0/29', gateway: ip });
+      const r = await inv.call('PUT', `/areas/${a}/`, admin, {
+        name: a,
+        subnet: '10.60.0.0/29',
+        gateway: ip,
+      });
       assert.deepEqual([r.status, r.body.field], [409, 'gateway'], JSON.stringify(r.body));
       assert.equal((await inv.call('GET', `/areas/${a}/`, admin)).body.gateway, '10.60.0.1');
-      const moved = await inv.call('PUT', `/areas/${a}/`, admin, { name: a, subnet: '10.60.0.0/29', gateway: '10.60.0.6' });
+      const moved = await inv.call('PUT', `/areas/${a}/`, admin, {
+        name: a,
+        subnet: '10.60.0.0/29',
+        gateway: '10.60.0.6',
+      });
       assert.equal(moved.status, 200, 'a free address may become the gateway');
       assert.ok(!(await drain(a)).includes('10.60.0.6'));
     });

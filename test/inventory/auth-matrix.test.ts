@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import type { Permission } from '../../src/lib/auth.ts';
 import { uniqueName } from '../support/env.ts';
 import { BACKENDS, startInventory, type TestInventory } from '../support/inventory.ts';
-import { algNoneToken, claimsOf, expiredToken, otherKeyToken, tamperedToken, wrongIssuerToken } from '../support/tokens.ts';
+import {
+  algNoneToken,
+  claimsOf,
+  expiredToken,
+  otherKeyToken,
+  tamperedToken,
+  wrongIssuerToken,
+} from '../support/tokens.ts';
 
 type Kind = 'invalid' | 'outsider' | 'weak' | 'owner' | 'admin' | 'service';
 /** Who an endpoint admits: any valid token, user accounts, workspace members, members holding a permission,
@@ -73,9 +80,17 @@ for (const backend of BACKENDS) {
 
     const send = async (method: string, path: string, headers: Record<string, string>, body?: unknown) => {
       const h = { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
-      const res = await fetch(inv.url + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+      const res = await fetch(inv.url + path, {
+        method,
+        headers: h,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       const text = await res.text();
-      return { status: res.status, text, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+      return {
+        status: res.status,
+        text,
+        body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+      };
     };
     const ok = async (r: Promise<{ status: number; body: unknown }>) => {
       const a = await r;
@@ -85,7 +100,14 @@ for (const backend of BACKENDS) {
     const svc = (method: string, path: string, body?: unknown) => ok(inv.call(method, path, service, body));
     const templateBody = (name: string) => ({ name, os: 'debian', cpu: 1, ram: 0.5, disk: 4 });
     const areaBody = (name: string) => ({ name, subnet: '10.200.0.0/16' });
-    const hostBody = (name: string) => ({ name, address: '10.200.0.9', libvirt_uri: 'qemu+ssh://root@10.200.0.9/system', area: f.area, cpus: 4, memory: 8 });
+    const hostBody = (name: string) => ({
+      name,
+      address: '10.200.0.9',
+      libvirt_uri: 'qemu+ssh://root@10.200.0.9/system',
+      area: f.area,
+      cpus: 4,
+      memory: 8,
+    });
     const poolBody = (name: string) => ({ name, path: '/var/lib/kloudak/pool', area: f.area, size: 100 });
     const vmBody = (name: string) => ({ name, area: f.area, template: f.template, networks: [f.net] });
 
@@ -100,8 +122,18 @@ for (const backend of BACKENDS) {
       f.target = uniqueName('target');
       await inv.user(f.target);
       outsider = await inv.user(uniqueName('outsider'));
-      Object.assign(f, { ws: uniqueName('wsa'), vm: uniqueName('vm'), net: uniqueName('net'), router: uniqueName('rt') });
-      Object.assign(f, { template: uniqueName('tpl'), area: uniqueName('area'), host: uniqueName('host'), pool: uniqueName('pool') });
+      Object.assign(f, {
+        ws: uniqueName('wsa'),
+        vm: uniqueName('vm'),
+        net: uniqueName('net'),
+        router: uniqueName('rt'),
+      });
+      Object.assign(f, {
+        template: uniqueName('tpl'),
+        area: uniqueName('area'),
+        host: uniqueName('host'),
+        pool: uniqueName('pool'),
+      });
 
       await ok(inv.call('POST', '/templates/', admin, templateBody(f.template)));
       await ok(inv.call('POST', '/areas/', admin, areaBody(f.area)));
@@ -129,14 +161,36 @@ for (const backend of BACKENDS) {
         { name: 'no token', kind: 'invalid', headers: {} },
         { name: 'garbage token', kind: 'invalid', headers: { token: 'not.a.token' } },
         // Forgeries of powerful tokens: if verification were skipped they would pass as admin or service.
-        { name: 'expired (admin)', kind: 'invalid', headers: { token: await expiredToken(inv.config, admin) } },
-        { name: 'other key (admin)', kind: 'invalid', headers: { token: await otherKeyToken(inv.config, admin) } },
-        { name: 'other issuer (service)', kind: 'invalid', headers: { token: await wrongIssuerToken(inv.config, service) } },
+        {
+          name: 'expired (admin)',
+          kind: 'invalid',
+          headers: { token: await expiredToken(inv.config, admin) },
+        },
+        {
+          name: 'other key (admin)',
+          kind: 'invalid',
+          headers: { token: await otherKeyToken(inv.config, admin) },
+        },
+        {
+          name: 'other issuer (service)',
+          kind: 'invalid',
+          headers: { token: await wrongIssuerToken(inv.config, service) },
+        },
         { name: 'alg none (service)', kind: 'invalid', headers: { token: algNoneToken(claimsOf(service)) } },
-        { name: 'tampered (member made service)', kind: 'invalid', headers: { token: tamperedToken(weak, { ...weakClaims, kloudak_service: true, kloudak_admin: true }) } },
+        {
+          name: 'tampered (member made service)',
+          kind: 'invalid',
+          headers: {
+            token: tamperedToken(weak, { ...weakClaims, kloudak_service: true, kloudak_admin: true }),
+          },
+        },
         { name: 'other workspace', kind: 'outsider', headers: { token: outsider } },
         { name: 'member without permissions', kind: 'weak', headers: { token: weak } },
-        { name: 'member with every permission', kind: 'owner', headers: { authorization: `Bearer ${owner}` } },
+        {
+          name: 'member with every permission',
+          kind: 'owner',
+          headers: { authorization: `Bearer ${owner}` },
+        },
         { name: 'admin', kind: 'admin', headers: { token: admin } },
         { name: 'service', kind: 'service', headers: { token: service } },
       ];
@@ -148,7 +202,13 @@ for (const backend of BACKENDS) {
     const ws = (path: string) => (fx: Fix) => `/${fx.ws}${path}`;
     const endpoints: Endpoint[] = [
       { method: 'GET', path: () => '/workspaces/', rule: 'signed-in', ok: 200 },
-      { method: 'POST', path: () => '/workspaces/', body: (_, n) => ({ name: n }), rule: 'user-account', ok: 201 },
+      {
+        method: 'POST',
+        path: () => '/workspaces/',
+        body: (_, n) => ({ name: n }),
+        rule: 'user-account',
+        ok: 201,
+      },
       { method: 'GET', path: (x) => `/workspaces/${x.ws}/`, rule: 'member', ok: 200 },
       {
         method: 'DELETE',
@@ -161,9 +221,22 @@ for (const backend of BACKENDS) {
         ok: 200,
       },
       { method: 'GET', path: ws('/users/'), rule: 'member', ok: 200 },
-      { method: 'POST', path: ws('/users/'), body: (_, n) => ({ name: n, vm_can_add: true }), setup: async (_, n) => void (await inv.user(n)), rule: 'user_can_add', ok: 201 },
+      {
+        method: 'POST',
+        path: ws('/users/'),
+        body: (_, n) => ({ name: n, vm_can_add: true }),
+        setup: async (_, n) => void (await inv.user(n)),
+        rule: 'user_can_add',
+        ok: 201,
+      },
       { method: 'GET', path: (x) => `/${x.ws}/users/${x.member}/`, rule: 'member', ok: 200 },
-      { method: 'PUT', path: (x) => `/${x.ws}/users/${x.target}/`, body: () => ({ network_can_add: true }), rule: 'user_can_edit', ok: 200 },
+      {
+        method: 'PUT',
+        path: (x) => `/${x.ws}/users/${x.target}/`,
+        body: () => ({ network_can_add: true }),
+        rule: 'user_can_edit',
+        ok: 200,
+      },
       {
         method: 'DELETE',
         path: (x, n) => `/${x.ws}/users/${n}/`,
@@ -177,20 +250,67 @@ for (const backend of BACKENDS) {
       { method: 'GET', path: ws('/vms/'), rule: 'member', ok: 200 },
       { method: 'GET', path: (x) => `/${x.ws}/vms/${x.vm}/`, rule: 'member', ok: 200 },
       { method: 'POST', path: ws('/vms/'), body: (_, n) => vmBody(n), rule: 'service', ok: 201 },
-      { method: 'PUT', path: (x) => `/${x.ws}/vms/${x.vm}/`, body: () => ({ description: 'edited', state: 'U' }), rule: 'service', ok: 200 },
-      { method: 'DELETE', path: (x, n) => `/${x.ws}/vms/${n}/`, setup: (x, n) => svc('POST', `/${x.ws}/vms/`, vmBody(n)).then(() => undefined), rule: 'service', ok: 200 },
+      {
+        method: 'PUT',
+        path: (x) => `/${x.ws}/vms/${x.vm}/`,
+        body: () => ({ description: 'edited', state: 'U' }),
+        rule: 'service',
+        ok: 200,
+      },
+      {
+        method: 'DELETE',
+        path: (x, n) => `/${x.ws}/vms/${n}/`,
+        setup: (x, n) => svc('POST', `/${x.ws}/vms/`, vmBody(n)).then(() => undefined),
+        rule: 'service',
+        ok: 200,
+      },
       { method: 'GET', path: ws('/networks/'), rule: 'member', ok: 200 },
       { method: 'GET', path: (x) => `/${x.ws}/networks/${x.net}/`, rule: 'member', ok: 200 },
-      { method: 'POST', path: ws('/networks/'), body: (_, n) => ({ name: n, vlan: 100 }), rule: 'service', ok: 201 },
-      { method: 'PUT', path: (x) => `/${x.ws}/networks/${x.net}/`, body: () => ({ state: 'U' }), rule: 'service', ok: 200 },
-      { method: 'DELETE', path: (x, n) => `/${x.ws}/networks/${n}/`, setup: (x, n) => svc('POST', `/${x.ws}/networks/`, { name: n }).then(() => undefined), rule: 'service', ok: 200 },
+      {
+        method: 'POST',
+        path: ws('/networks/'),
+        body: (_, n) => ({ name: n, vlan: 100 }),
+        rule: 'service',
+        ok: 201,
+      },
+      {
+        method: 'PUT',
+        path: (x) => `/${x.ws}/networks/${x.net}/`,
+        body: () => ({ state: 'U' }),
+        rule: 'service',
+        ok: 200,
+      },
+      {
+        method: 'DELETE',
+        path: (x, n) => `/${x.ws}/networks/${n}/`,
+        setup: (x, n) => svc('POST', `/${x.ws}/networks/`, { name: n }).then(() => undefined),
+        rule: 'service',
+        ok: 200,
+      },
       { method: 'GET', path: ws('/routers/'), rule: 'member', ok: 200 },
       { method: 'GET', path: (x) => `/${x.ws}/routers/${x.router}/`, rule: 'member', ok: 200 },
       { method: 'POST', path: ws('/routers/'), body: (_, n) => ({ name: n }), rule: 'service', ok: 201 },
-      { method: 'PUT', path: (x) => `/${x.ws}/routers/${x.router}/`, body: () => ({ state: 'U' }), rule: 'service', ok: 200 },
-      { method: 'DELETE', path: (x, n) => `/${x.ws}/routers/${n}/`, setup: (x, n) => svc('POST', `/${x.ws}/routers/`, { name: n }).then(() => undefined), rule: 'service', ok: 200 },
+      {
+        method: 'PUT',
+        path: (x) => `/${x.ws}/routers/${x.router}/`,
+        body: () => ({ state: 'U' }),
+        rule: 'service',
+        ok: 200,
+      },
+      {
+        method: 'DELETE',
+        path: (x, n) => `/${x.ws}/routers/${n}/`,
+        setup: (x, n) => svc('POST', `/${x.ws}/routers/`, { name: n }).then(() => undefined),
+        rule: 'service',
+        ok: 200,
+      },
       { method: 'GET', path: (x) => `/${x.ws}/routers/${x.router}/interfaces/`, rule: 'member', ok: 200 },
-      { method: 'GET', path: (x) => `/${x.ws}/routers/${x.router}/interfaces/${x.net}/`, rule: 'member', ok: 200 },
+      {
+        method: 'GET',
+        path: (x) => `/${x.ws}/routers/${x.router}/interfaces/${x.net}/`,
+        rule: 'member',
+        ok: 200,
+      },
       {
         method: 'POST',
         path: (x) => `/${x.ws}/routers/${x.router}/interfaces/`,
@@ -220,14 +340,27 @@ for (const backend of BACKENDS) {
         { method: 'GET', path: () => `/${table}/`, rule: readers, ok: 200 },
         { method: 'GET', path: (x) => `/${table}/${x[key]}/`, rule: readers, ok: 200 },
         { method: 'POST', path: () => `/${table}/`, body: (_, n) => body(n), rule: 'operator', ok: 201 },
-        { method: 'PUT', path: (x) => `/${table}/${x[key]}/`, body: (x) => body(x[key]), rule: 'operator', ok: 200 },
-        { method: 'DELETE', path: (_, n) => `/${table}/${n}/`, setup: (_, n) => ok(inv.call('POST', `/${table}/`, admin, body(n))).then(() => undefined), rule: 'operator', ok: 200 },
+        {
+          method: 'PUT',
+          path: (x) => `/${table}/${x[key]}/`,
+          body: (x) => body(x[key]),
+          rule: 'operator',
+          ok: 200,
+        },
+        {
+          method: 'DELETE',
+          path: (_, n) => `/${table}/${n}/`,
+          setup: (_, n) => ok(inv.call('POST', `/${table}/`, admin, body(n))).then(() => undefined),
+          rule: 'operator',
+          ok: 200,
+        },
       ]),
       { method: 'GET', path: (x) => `/address/${x.area}/get_ip/`, rule: 'operator', ok: 200 },
       {
         method: 'DELETE',
         path: (x, n) => `/address/${x.area}/${x.ips.get(n)}/`,
-        setup: async (x, n) => void x.ips.set(n, (await svc('GET', `/address/${x.area}/get_ip/`)).ip as string),
+        setup: async (x, n) =>
+          void x.ips.set(n, (await svc('GET', `/address/${x.area}/get_ip/`)).ip as string),
         rule: 'operator',
         ok: 200,
       },
@@ -244,13 +377,18 @@ for (const backend of BACKENDS) {
           const r = await send(e.method, e.path(f, n), p.headers, e.body?.(f, n));
           want[p.name] = expected(e.rule, p.kind, e.ok);
           got[p.name] = r.status;
-          for (const name of foreign) assert.ok(!r.text.includes(name), `${p.name}: answer leaks ${name} of another workspace`);
+          for (const name of foreign)
+            assert.ok(!r.text.includes(name), `${p.name}: answer leaks ${name} of another workspace`);
           if (r.status >= 400) {
             assert.equal(typeof r.body?.error, 'string', `${p.name}: error body ${r.text}`);
-            assert.ok(Object.keys(r.body!).every((k) => k === 'error' || k === 'field'), `${p.name}: only error and field in ${r.text}`);
+            assert.ok(
+              Object.keys(r.body!).every((k) => k === 'error' || k === 'field'),
+              `${p.name}: only error and field in ${r.text}`,
+            );
           }
           if (p.kind === 'outsider' && r.status < 300) {
-            for (const name of [f.ws, f.vm, f.net, f.router]) assert.ok(!r.text.includes(name), `outsider sees ${name}: ${r.text}`);
+            for (const name of [f.ws, f.vm, f.net, f.router])
+              assert.ok(!r.text.includes(name), `outsider sees ${name}: ${r.text}`);
           }
         }
         assert.deepEqual(got, want);
@@ -265,8 +403,17 @@ for (const backend of BACKENDS) {
         const real = await send(e.method, e.path(f, n), { token: outsider }, e.body?.(f, n));
         const none = await send(e.method, e.path(ghost, n), { token: outsider }, e.body?.(ghost, n));
         assert.equal(real.status, 403, label);
-        assert.deepEqual(none, { ...real, text: none.text, body: JSON.parse(real.text.split(f.ws).join(ghost.ws)) }, `${label}: same answer`);
-        for (const token of [weak, owner]) assert.equal((await send(e.method, e.path(ghost, n), { token }, e.body?.(ghost, n))).status, 403, label);
+        assert.deepEqual(
+          none,
+          { ...real, text: none.text, body: JSON.parse(real.text.split(f.ws).join(ghost.ws)) },
+          `${label}: same answer`,
+        );
+        for (const token of [weak, owner])
+          assert.equal(
+            (await send(e.method, e.path(ghost, n), { token }, e.body?.(ghost, n))).status,
+            403,
+            label,
+          );
         const svcAnswer = await send(e.method, e.path(ghost, n), { token: service }, e.body?.(ghost, n));
         assert.equal(svcAnswer.status, 404, `service ${label}`);
         assert.equal(svcAnswer.body?.field, 'workspace');
@@ -276,14 +423,19 @@ for (const backend of BACKENDS) {
     });
 
     void test("lists show only the caller's workspaces and objects", async () => {
-      const names = async (token: string) => ((await inv.call('GET', '/workspaces/', token)).body.workspaces as { name: string }[]).map((w) => w.name);
+      const names = async (token: string) =>
+        ((await inv.call('GET', '/workspaces/', token)).body.workspaces as { name: string }[]).map(
+          (w) => w.name,
+        );
       const mine = await names(weak);
       assert.ok(mine.includes(f.ws) && !mine.includes(wsB));
       const theirs = await names(outsider);
       assert.ok(theirs.includes(wsB) && !theirs.includes(f.ws));
       const all = await names(admin);
       assert.ok(all.includes(f.ws) && all.includes(wsB));
-      const vms = (await inv.call('GET', `/${f.ws}/vms/`, weak)).body.vms.map((v: { name: string }) => v.name);
+      const vms = (await inv.call('GET', `/${f.ws}/vms/`, weak)).body.vms.map(
+        (v: { name: string }) => v.name,
+      );
       assert.ok(vms.includes(f.vm));
       assert.ok(!vms.some((v: string) => foreign.includes(v)));
     });
@@ -293,14 +445,24 @@ for (const backend of BACKENDS) {
       assert.equal((await inv.call('GET', `/${f.ws}/vms/${vB}/`, service)).status, 404);
       assert.equal((await inv.call('GET', `/${f.ws}/networks/${nB}/`, service)).status, 404);
       assert.equal((await inv.call('GET', `/${f.ws}/routers/${rB}/interfaces/`, service)).status, 404);
-      const vm = await inv.call('POST', `/${f.ws}/vms/`, service, { ...vmBody(uniqueName('x')), networks: [nB] });
+      const vm = await inv.call('POST', `/${f.ws}/vms/`, service, {
+        ...vmBody(uniqueName('x')),
+        networks: [nB],
+      });
       assert.equal(vm.status, 400);
       assert.equal(vm.body.field, 'networks');
-      const itf = await inv.call('POST', `/${f.ws}/routers/${f.router}/interfaces/`, service, { network: nB, ip: '10.0.0.1' });
+      const itf = await inv.call('POST', `/${f.ws}/routers/${f.router}/interfaces/`, service, {
+        network: nB,
+        ip: '10.0.0.1',
+      });
       assert.equal(itf.status, 400);
       assert.equal(itf.body.field, 'network');
       assert.equal((await inv.call('DELETE', `/${f.ws}/vms/${vB}/`, service)).status, 404);
-      assert.equal((await inv.call('GET', `/${f.ws}/vms/${f.vm}/`, weak)).status, 200, 'and nothing of this one was touched');
+      assert.equal(
+        (await inv.call('GET', `/${f.ws}/vms/${f.vm}/`, weak)).status,
+        200,
+        'and nothing of this one was touched',
+      );
     });
   });
 }

@@ -7,7 +7,16 @@ import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jos
 import { ADMIN_CLAIM, ISSUER, PERMISSIONS, SERVICE_CLAIM } from '../../src/lib/auth.ts';
 import { pgDatabaseUrl, uniqueName } from '../support/env.ts';
 import { BACKENDS, startInventory, type TestInventory } from '../support/inventory.ts';
-import { algNoneToken, claimsOf, expiredToken, inventoryKey, otherKeyToken, signRaw, tamperedToken, wrongIssuerToken } from '../support/tokens.ts';
+import {
+  algNoneToken,
+  claimsOf,
+  expiredToken,
+  inventoryKey,
+  otherKeyToken,
+  signRaw,
+  tamperedToken,
+  wrongIssuerToken,
+} from '../support/tokens.ts';
 
 const REGISTERED = ['iss', 'sub', 'iat', 'exp'];
 
@@ -69,7 +78,9 @@ for (const backend of BACKENDS) {
       assert.equal(decodeJwt(fresh).username, name);
       assert.equal(decodeJwt(fresh).email, `${name}@example.test`);
 
-      const forged = await fetch(`${inv.url}/get_token/`, { headers: { cookie: 'kloudak_session=not-a-session' } });
+      const forged = await fetch(`${inv.url}/get_token/`, {
+        headers: { cookie: 'kloudak_session=not-a-session' },
+      });
       assert.equal(forged.status, 401);
 
       const out = await fetch(`${inv.url}/logout/`, { headers: { cookie } });
@@ -92,12 +103,22 @@ for (const backend of BACKENDS) {
         body: new URLSearchParams({ username: name, password: `${name}-password` }).toString(),
       });
       assert.equal(form.status, 200);
-      const bad = await inv.call('POST', '/login/', undefined, { username: name, password: 'wrong-password' });
+      const bad = await inv.call('POST', '/login/', undefined, {
+        username: name,
+        password: 'wrong-password',
+      });
       assert.equal(bad.status, 401);
       assert.equal(typeof bad.body.error, 'string');
-      const nobody = await inv.call('POST', '/login/', undefined, { username: uniqueName('nobody'), password: 'whatever1' });
+      const nobody = await inv.call('POST', '/login/', undefined, {
+        username: uniqueName('nobody'),
+        password: 'whatever1',
+      });
       assert.equal(nobody.status, 401);
-      assert.deepEqual(Object.keys(nobody.body), Object.keys(bad.body), 'unknown user and wrong password look alike');
+      assert.deepEqual(
+        Object.keys(nobody.body),
+        Object.keys(bad.body),
+        'unknown user and wrong password look alike',
+      );
     });
 
     void test("a user token has the book's claims: username, email, one key per workspace with the 12 permissions", async () => {
@@ -110,7 +131,16 @@ for (const backend of BACKENDS) {
       assert.equal((await inv.call('POST', '/workspaces/', ownerToken, { name: ws1 })).status, 201);
       assert.equal((await inv.call('POST', '/workspaces/', ownerToken, { name: ws2 })).status, 201);
       assert.equal((await inv.call('POST', `/${ws1}/users/`, ownerToken, { name: bob })).status, 201);
-      assert.equal((await inv.call('POST', `/${ws2}/users/`, ownerToken, { name: bob, vm_can_add: true, router_can_delete: true })).status, 201);
+      assert.equal(
+        (
+          await inv.call('POST', `/${ws2}/users/`, ownerToken, {
+            name: bob,
+            vm_can_add: true,
+            router_can_delete: true,
+          })
+        ).status,
+        201,
+      );
 
       const claims = decodeJwt(await inv.login(bob));
       assert.deepEqual(Object.keys(claims).sort(), ['username', 'email', ws1, ws2, ...REGISTERED].sort());
@@ -128,7 +158,10 @@ for (const backend of BACKENDS) {
       assert.deepEqual(granted.sort(), ['router_can_delete', 'vm_can_add']);
 
       const ownerClaims = decodeJwt(await inv.login(owner));
-      assert.ok(PERMISSIONS.every((p) => (ownerClaims[ws1] as Record<string, boolean>)[p] === true), 'the creator holds every permission');
+      assert.ok(
+        PERMISSIONS.every((p) => (ownerClaims[ws1] as Record<string, boolean>)[p] === true),
+        'the creator holds every permission',
+      );
       assert.equal(ownerClaims[ADMIN_CLAIM], undefined);
       assert.equal(ownerClaims[SERVICE_CLAIM], undefined);
     });
@@ -138,7 +171,9 @@ for (const backend of BACKENDS) {
       assert.equal(jwks.keys.length, 1);
       assert.ok(jwks.keys[0] && !('d' in jwks.keys[0]), 'no private part');
       const keySet = createLocalJWKSet(jwks);
-      const { payload, protectedHeader } = await jwtVerify(await inv.user(uniqueName('jw')), keySet, { issuer: ISSUER });
+      const { payload, protectedHeader } = await jwtVerify(await inv.user(uniqueName('jw')), keySet, {
+        issuer: ISSUER,
+      });
       assert.equal(protectedHeader.alg, 'EdDSA');
       assert.equal(typeof payload.username, 'string');
     });
@@ -146,13 +181,21 @@ for (const backend of BACKENDS) {
     void test('forged tokens fail for the one thing forged: the same claims signed properly pass', async () => {
       const admin = await inv.adminToken();
       const hosts = (token: string) => inv.call('GET', '/hosts/', token).then((r) => r.status);
-      assert.equal(await hosts(await signRaw(inventoryKey(inv.config), claimsOf(admin))), 200, 'a re-signed copy is accepted');
+      assert.equal(
+        await hosts(await signRaw(inventoryKey(inv.config), claimsOf(admin))),
+        200,
+        'a re-signed copy is accepted',
+      );
       assert.equal(await hosts(await expiredToken(inv.config, admin)), 401, 'expired');
       assert.equal(await hosts(await otherKeyToken(inv.config, admin)), 401, 'other key, same kid');
       assert.equal(await hosts(await wrongIssuerToken(inv.config, admin)), 401, 'other issuer');
       assert.equal(await hosts(algNoneToken(claimsOf(admin))), 401, 'alg none');
       assert.equal(await hosts(tamperedToken(admin, { username: 'someone-else' })), 401, 'payload edited');
-      assert.equal(await hosts(admin.slice(0, -4) + (admin.endsWith('AAAA') ? 'BBBB' : 'AAAA')), 401, 'signature edited');
+      assert.equal(
+        await hosts(admin.slice(0, -4) + (admin.endsWith('AAAA') ? 'BBBB' : 'AAAA')),
+        401,
+        'signature edited',
+      );
       const noName = await signRaw(inventoryKey(inv.config), { kloudak_admin: true });
       assert.equal(await hosts(noName), 401, 'no username claim');
     });
@@ -169,9 +212,15 @@ for (const backend of BACKENDS) {
         assert.equal(claims[SERVICE_CLAIM], true);
         assert.deepEqual(Object.keys(claims).sort(), ['username', SERVICE_CLAIM, ...REGISTERED].sort());
       }
-      const wrong = await inv.call('POST', '/service_token/', undefined, { service: 'controller', secret: 'not-the-secret' });
+      const wrong = await inv.call('POST', '/service_token/', undefined, {
+        service: 'controller',
+        secret: 'not-the-secret',
+      });
       assert.equal(wrong.status, 401);
-      const unknown = await inv.call('POST', '/service_token/', undefined, { service: 'mallory', secret: inv.serviceSecret });
+      const unknown = await inv.call('POST', '/service_token/', undefined, {
+        service: 'mallory',
+        secret: inv.serviceSecret,
+      });
       assert.equal(unknown.status, 400);
       assert.equal(unknown.body.field, 'service');
     });
@@ -183,11 +232,19 @@ for (const backend of BACKENDS) {
       const ws = uniqueName('ws');
       await inv.call('POST', '/workspaces/', owner, { name: ws });
       await inv.call('POST', `/${ws}/users/`, owner, { name: carol });
-      assert.equal((await inv.call('GET', `/${ws}/vms/`, before)).status, 200, 'added after the token was made');
+      assert.equal(
+        (await inv.call('GET', `/${ws}/vms/`, before)).status,
+        200,
+        'added after the token was made',
+      );
       const withClaim = await inv.login(carol);
       assert.ok(decodeJwt(withClaim)[ws]);
       assert.equal((await inv.call('DELETE', `/${ws}/users/${carol}/`, owner)).status, 200);
-      assert.equal((await inv.call('GET', `/${ws}/vms/`, withClaim)).status, 403, 'removed although the token still names the workspace');
+      assert.equal(
+        (await inv.call('GET', `/${ws}/vms/`, withClaim)).status,
+        403,
+        'removed although the token still names the workspace',
+      );
     });
 
     void test('after 5 failed logins a user gets 429 with retry-after, even with the right password', async () => {
@@ -205,11 +262,25 @@ for (const backend of BACKENDS) {
     });
 
     void test('login throttling per user and per address honours the configured limits', async () => {
-      const small = await startInventory(backend, { LOGIN_MAX_FAILURES_PER_USER: '3', LOGIN_MAX_FAILURES_PER_ADDRESS: '8' });
+      const small = await startInventory(backend, {
+        LOGIN_MAX_FAILURES_PER_USER: '3',
+        LOGIN_MAX_FAILURES_PER_ADDRESS: '8',
+      });
       try {
-        const login = (u: string, p: string) => small.call('POST', '/login/', undefined, { username: u, password: p });
-        const [a, d, e, f] = ['a', 'd', 'e', 'f'].map((x) => uniqueName(x)) as [string, string, string, string];
-        for (const u of [a, d, e, f]) await small.call('POST', '/signup/', undefined, { username: u, password: `${u}-password`, email: `${u}@x.test` });
+        const login = (u: string, p: string) =>
+          small.call('POST', '/login/', undefined, { username: u, password: p });
+        const [a, d, e, f] = ['a', 'd', 'e', 'f'].map((x) => uniqueName(x)) as [
+          string,
+          string,
+          string,
+          string,
+        ];
+        for (const u of [a, d, e, f])
+          await small.call('POST', '/signup/', undefined, {
+            username: u,
+            password: `${u}-password`,
+            email: `${u}@x.test`,
+          });
         for (let i = 0; i < 3; i++) assert.equal((await login(a, 'wrong-password')).status, 401); // address: 3
         const blocked = await login(a, `${a}-password`);
         assert.equal(blocked.status, 429, 'per user');
@@ -235,12 +306,21 @@ for (const backend of BACKENDS) {
       const second = await startInventory(backend, shared);
       try {
         const u = uniqueName('twice');
-        await first.call('POST', '/signup/', undefined, { username: u, password: `${u}-password`, email: `${u}@x.test` });
-        const at = (i: TestInventory, password: string) => i.call('POST', '/login/', undefined, { username: u, password });
+        await first.call('POST', '/signup/', undefined, {
+          username: u,
+          password: `${u}-password`,
+          email: `${u}@x.test`,
+        });
+        const at = (i: TestInventory, password: string) =>
+          i.call('POST', '/login/', undefined, { username: u, password });
         assert.equal((await at(first, 'wrong-password')).status, 401);
         assert.equal((await at(second, 'wrong-password')).status, 401);
         assert.equal((await at(first, 'wrong-password')).status, 401);
-        assert.equal((await at(second, `${u}-password`)).status, 429, 'failures made at either instance count');
+        assert.equal(
+          (await at(second, `${u}-password`)).status,
+          429,
+          'failures made at either instance count',
+        );
       } finally {
         await first.close();
         await second.close();
@@ -257,11 +337,30 @@ for (const backend of BACKENDS) {
       assert.match(m.headers.get('content-type') ?? '', /^text\/plain/);
       const text = await m.text();
       assert.match(text, /^# TYPE kloudak_http_request_duration_seconds histogram$/m);
-      assert.match(text, /kloudak_http_request_duration_seconds_count\{[^}]*route="\/templates\/"[^}]*\} [1-9]/);
+      assert.match(
+        text,
+        /kloudak_http_request_duration_seconds_count\{[^}]*route="\/templates\/"[^}]*\} [1-9]/,
+      );
       assert.match(text, /^process_cpu_seconds_total\{service="inventory"\} /m);
       const doc = (await inv.call('GET', '/openapi.json')).body;
       assert.match(String(doc.openapi), /^3\./);
-      for (const p of ['/signup/', '/login/', '/get_token/', '/workspaces/', '/workspaces/{ws}/', '/{ws}/users/{name}/', '/{ws}/vms/', '/{ws}/vms/{name}/', '/{ws}/networks/', '/{ws}/routers/{name}/interfaces/{net}/', '/templates/', '/areas/{name}/', '/hosts/', '/pools/', '/address/{area}/get_ip/'])
+      for (const p of [
+        '/signup/',
+        '/login/',
+        '/get_token/',
+        '/workspaces/',
+        '/workspaces/{ws}/',
+        '/{ws}/users/{name}/',
+        '/{ws}/vms/',
+        '/{ws}/vms/{name}/',
+        '/{ws}/networks/',
+        '/{ws}/routers/{name}/interfaces/{net}/',
+        '/templates/',
+        '/areas/{name}/',
+        '/hosts/',
+        '/pools/',
+        '/address/{area}/get_ip/',
+      ])
         assert.ok(doc.paths[p], `openapi has ${p}`);
       assert.ok(doc.paths['/{ws}/vms/'].post.requestBody, 'bodies are described');
     });

@@ -19,10 +19,14 @@ for (const backend of BACKENDS) {
 
     const ok = async (method: string, path: string, token: string, body?: unknown) => {
       const r = await inv.call(method, path, token, body);
-      assert.ok(r.status === 200 || r.status === 201, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+      assert.ok(
+        r.status === 200 || r.status === 201,
+        `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`,
+      );
       return r.body;
     };
-    const status = async (method: string, path: string, token: string, body?: unknown) => (await inv.call(method, path, token, body)).status;
+    const status = async (method: string, path: string, token: string, body?: unknown) =>
+      (await inv.call(method, path, token, body)).status;
     const workspace = async () => {
       const ws = uniqueName('ws');
       await ok('POST', '/workspaces/', owner, { name: ws });
@@ -56,30 +60,70 @@ for (const backend of BACKENDS) {
       await ok('POST', `/${ws}/networks/`, service, { name: n1, subnet: '192.168.10.0/24', vlan: 10 });
       await ok('POST', `/${ws}/networks/`, service, { name: n2 });
       const { ip } = await ok('GET', `/address/${area}/get_ip/`, service);
-      const created = await ok('POST', `/${ws}/vms/`, service, { name, description: 'web', area, template, ip, networks: [n1] });
+      const created = await ok('POST', `/${ws}/vms/`, service, {
+        name,
+        description: 'web',
+        area,
+        template,
+        ip,
+        networks: [n1],
+      });
       const { interfaces, ...rest } = created;
-      assert.deepEqual(rest, { name, description: 'web', ip, state: 'C_D', host: null, area, template, networks: [n1] });
+      assert.deepEqual(rest, {
+        name,
+        description: 'web',
+        ip,
+        state: 'C_D',
+        host: null,
+        area,
+        template,
+        networks: [n1],
+      });
       assert.equal(interfaces.length, 1);
       assert.equal(interfaces[0].network, n1);
       assert.equal(interfaces[0].mac, null);
-      assert.ok(interfaces[0].ip === null || String(interfaces[0].ip).startsWith('192.168.10.'), `NIC address ${interfaces[0].ip} is on the network`);
-      assert.deepEqual(await ok('GET', `/${ws}/vms/${name}/`, member), created, 'members read what the service wrote');
+      assert.ok(
+        interfaces[0].ip === null || String(interfaces[0].ip).startsWith('192.168.10.'),
+        `NIC address ${interfaces[0].ip} is on the network`,
+      );
+      assert.deepEqual(
+        await ok('GET', `/${ws}/vms/${name}/`, member),
+        created,
+        'members read what the service wrote',
+      );
 
       const updated = await ok('PUT', `/${ws}/vms/${name}/`, service, {
-        state: 'U', host: 'kvm1', networks: [n1, n2], interfaces: [{ network: n1, ip: '192.168.10.5', mac: '52:54:00:aa:bb:cc' }],
+        state: 'U',
+        host: 'kvm1',
+        networks: [n1, n2],
+        interfaces: [{ network: n1, ip: '192.168.10.5', mac: '52:54:00:aa:bb:cc' }],
       });
       assert.equal(updated.state, 'U');
       assert.equal(updated.host, 'kvm1');
       assert.deepEqual(updated.networks, [n1, n2].sort());
-      assert.deepEqual(updated.interfaces.find((i: { network: string }) => i.network === n1), { network: n1, ip: '192.168.10.5', mac: '52:54:00:aa:bb:cc' });
+      assert.deepEqual(
+        updated.interfaces.find((i: { network: string }) => i.network === n1),
+        { network: n1, ip: '192.168.10.5', mac: '52:54:00:aa:bb:cc' },
+      );
       assert.deepEqual((await ok('PUT', `/${ws}/vms/${name}/`, service, { networks: [n2] })).networks, [n2]);
-      assert.equal(await status('DELETE', `/${ws}/networks/${n1}/`, service), 200, 'a network no VM uses any more can go');
+      assert.equal(
+        await status('DELETE', `/${ws}/networks/${n1}/`, service),
+        200,
+        'a network no VM uses any more can go',
+      );
 
       const renamed = uniqueName('vm');
       assert.equal((await ok('PUT', `/${ws}/vms/${name}/`, service, { name: renamed })).name, renamed);
       assert.equal(await status('GET', `/${ws}/vms/${name}/`, member), 404);
-      assert.equal((await ok('GET', `/${ws}/vms/${renamed}/`, member)).ip, ip, 'the address stays with the VM');
-      assert.deepEqual(await ok('DELETE', `/${ws}/vms/${renamed}/`, service), { name: renamed, deleted: true });
+      assert.equal(
+        (await ok('GET', `/${ws}/vms/${renamed}/`, member)).ip,
+        ip,
+        'the address stays with the VM',
+      );
+      assert.deepEqual(await ok('DELETE', `/${ws}/vms/${renamed}/`, service), {
+        name: renamed,
+        deleted: true,
+      });
       assert.equal(await status('GET', `/${ws}/vms/${renamed}/`, member), 404);
       assert.deepEqual((await ok('GET', `/${ws}/vms/`, member)).vms, []);
     });
@@ -87,19 +131,49 @@ for (const backend of BACKENDS) {
     void test('networks, routers and router interfaces', async () => {
       const ws = await workspace();
       const [net, router] = [uniqueName('net'), uniqueName('rt')];
-      assert.deepEqual(await ok('POST', `/${ws}/networks/`, service, { name: net, subnet: '10.9.0.0/16' }), { name: net, description: '', state: 'C', vlan: null, subnet: '10.9.0.0/16' });
-      assert.deepEqual(await ok('PUT', `/${ws}/networks/${net}/`, service, { state: 'U', vlan: 42 }), { name: net, description: '', state: 'U', vlan: 42, subnet: '10.9.0.0/16' });
-      assert.deepEqual(await ok('POST', `/${ws}/routers/`, service, { name: router }), { name: router, state: 'C', host: null });
-      assert.deepEqual(await ok('PUT', `/${ws}/routers/${router}/`, service, { state: 'U', host: 'kvm2' }), { name: router, state: 'U', host: 'kvm2' });
-      const itf = await ok('POST', `/${ws}/routers/${router}/interfaces/`, service, { network: net, ip: '10.9.0.1' });
+      assert.deepEqual(await ok('POST', `/${ws}/networks/`, service, { name: net, subnet: '10.9.0.0/16' }), {
+        name: net,
+        description: '',
+        state: 'C',
+        vlan: null,
+        subnet: '10.9.0.0/16',
+      });
+      assert.deepEqual(await ok('PUT', `/${ws}/networks/${net}/`, service, { state: 'U', vlan: 42 }), {
+        name: net,
+        description: '',
+        state: 'U',
+        vlan: 42,
+        subnet: '10.9.0.0/16',
+      });
+      assert.deepEqual(await ok('POST', `/${ws}/routers/`, service, { name: router }), {
+        name: router,
+        state: 'C',
+        host: null,
+      });
+      assert.deepEqual(await ok('PUT', `/${ws}/routers/${router}/`, service, { state: 'U', host: 'kvm2' }), {
+        name: router,
+        state: 'U',
+        host: 'kvm2',
+      });
+      const itf = await ok('POST', `/${ws}/routers/${router}/interfaces/`, service, {
+        network: net,
+        ip: '10.9.0.1',
+      });
       assert.deepEqual(itf, { network: net, ip: '10.9.0.1', vlan: 42, subnet: '10.9.0.0/16' });
       assert.deepEqual((await ok('GET', `/${ws}/routers/${router}/interfaces/`, member)).interfaces, [itf]);
       assert.deepEqual(await ok('GET', `/${ws}/routers/${router}/interfaces/${net}/`, member), itf);
       assert.equal(await status('DELETE', `/${ws}/networks/${net}/`, service), 409, 'a router still uses it');
-      assert.deepEqual(await ok('DELETE', `/${ws}/routers/${router}/interfaces/${net}/`, service), { network: net, deleted: true });
+      assert.deepEqual(await ok('DELETE', `/${ws}/routers/${router}/interfaces/${net}/`, service), {
+        network: net,
+        deleted: true,
+      });
       assert.equal(await status('GET', `/${ws}/routers/${router}/interfaces/${net}/`, member), 404);
       await ok('POST', `/${ws}/routers/${router}/interfaces/`, service, { network: net, ip: '10.9.0.1' });
-      assert.equal(await status('DELETE', `/${ws}/routers/${router}/`, service), 200, 'deleting a router takes its interfaces');
+      assert.equal(
+        await status('DELETE', `/${ws}/routers/${router}/`, service),
+        200,
+        'deleting a router takes its interfaces',
+      );
       assert.equal(await status('DELETE', `/${ws}/networks/${net}/`, service), 200);
       assert.deepEqual((await ok('GET', `/${ws}/networks/`, member)).networks, []);
       assert.deepEqual((await ok('GET', `/${ws}/routers/`, member)).routers, []);
@@ -110,19 +184,39 @@ for (const backend of BACKENDS) {
       await ok('POST', '/workspaces/', owner, { name: ws });
       const dave = uniqueName('dave');
       const daveToken = await inv.user(dave);
-      const added = await ok('POST', `/${ws}/users/`, owner, { name: dave, vm_can_add: true, user_can_add: true });
+      const added = await ok('POST', `/${ws}/users/`, owner, {
+        name: dave,
+        vm_can_add: true,
+        user_can_add: true,
+      });
       assert.equal(added.name, dave);
       assert.equal(added.email, `${dave}@example.test`);
       assert.equal(added.vm_can_add, true);
       assert.equal(added.user_can_add, true);
       assert.equal(added.user_can_delete, false);
-      const changed = await ok('PUT', `/${ws}/users/${dave}/`, owner, { user_can_add: false, network_can_edit: true });
-      assert.deepEqual([changed.vm_can_add, changed.user_can_add, changed.network_can_edit], [true, false, true]);
+      const changed = await ok('PUT', `/${ws}/users/${dave}/`, owner, {
+        user_can_add: false,
+        network_can_edit: true,
+      });
+      assert.deepEqual(
+        [changed.vm_can_add, changed.user_can_add, changed.network_can_edit],
+        [true, false, true],
+      );
       assert.deepEqual(await ok('GET', `/${ws}/users/${dave}/`, daveToken), changed);
       const whole = await ok('GET', `/workspaces/${ws}/`, daveToken);
       assert.equal(whole.name, ws);
-      assert.deepEqual(whole.users.map((u: { name: string }) => u.name).sort(), [dave, (await ok('GET', `/${ws}/users/`, owner)).users.find((u: { name: string }) => u.name !== dave).name].sort());
-      assert.equal(await status('POST', `/${ws}/users/`, daveToken, { name: memberName }), 403, 'user_can_add was taken away');
+      assert.deepEqual(
+        whole.users.map((u: { name: string }) => u.name).sort(),
+        [
+          dave,
+          (await ok('GET', `/${ws}/users/`, owner)).users.find((u: { name: string }) => u.name !== dave).name,
+        ].sort(),
+      );
+      assert.equal(
+        await status('POST', `/${ws}/users/`, daveToken, { name: memberName }),
+        403,
+        'user_can_add was taken away',
+      );
       assert.deepEqual(await ok('DELETE', `/${ws}/users/${dave}/`, owner), { name: dave, deleted: true });
       assert.equal(await status('GET', `/${ws}/vms/`, daveToken), 403);
     });
@@ -130,14 +224,57 @@ for (const backend of BACKENDS) {
     void test('the catalogue: templates, areas, hosts and pools are written by admins and read back', async () => {
       const [t, a, h, p] = [uniqueName('tpl'), uniqueName('area'), uniqueName('host'), uniqueName('pool')];
       const tpl = await ok('POST', '/templates/', admin, { name: t, cpu: 1, ram: 0.5, disk: 8 });
-      assert.deepEqual(tpl, { name: t, description: '', os: '', cpu: 1, ram: 0.5, disk: 8, image: `${t}.qcow2`, kernel: null, initrd: null, cmdline: null });
-      assert.equal((await ok('PUT', `/templates/${t}/`, admin, { name: t, cpu: 4, ram: 8, disk: 40, os: 'alpine' })).cpu, 4);
-      assert.deepEqual(await ok('POST', '/areas/', admin, { name: a, subnet: '10.81.0.0/24' }), { name: a, subnet: '10.81.0.0/24', gateway: '10.81.0.1', next_ip: '10.81.0.2' });
-      const host = await ok('POST', '/hosts/', admin, { name: h, address: '10.81.0.10', libvirt_uri: 'qemu+ssh://root@10.81.0.10/system', area: a, cpus: 16, memory: 64, domain_type: 'kvm' });
-      assert.deepEqual(host, { name: h, address: '10.81.0.10', libvirt_uri: 'qemu+ssh://root@10.81.0.10/system', area: a, cpus: 16, memory: 64, domain_type: 'kvm' });
-      assert.deepEqual(await ok('POST', '/pools/', admin, { name: p, path: '/srv/kloudak', area: a, size: 500 }), { name: p, path: '/srv/kloudak', area: a, size: 500 });
+      assert.deepEqual(tpl, {
+        name: t,
+        description: '',
+        os: '',
+        cpu: 1,
+        ram: 0.5,
+        disk: 8,
+        image: `${t}.qcow2`,
+        kernel: null,
+        initrd: null,
+        cmdline: null,
+      });
+      assert.equal(
+        (await ok('PUT', `/templates/${t}/`, admin, { name: t, cpu: 4, ram: 8, disk: 40, os: 'alpine' })).cpu,
+        4,
+      );
+      assert.deepEqual(await ok('POST', '/areas/', admin, { name: a, subnet: '10.81.0.0/24' }), {
+        name: a,
+        subnet: '10.81.0.0/24',
+        gateway: '10.81.0.1',
+        next_ip: '10.81.0.2',
+      });
+      const host = await ok('POST', '/hosts/', admin, {
+        name: h,
+        address: '10.81.0.10',
+        libvirt_uri: 'qemu+ssh://root@10.81.0.10/system',
+        area: a,
+        cpus: 16,
+        memory: 64,
+        domain_type: 'kvm',
+      });
+      assert.deepEqual(host, {
+        name: h,
+        address: '10.81.0.10',
+        libvirt_uri: 'qemu+ssh://root@10.81.0.10/system',
+        area: a,
+        cpus: 16,
+        memory: 64,
+        domain_type: 'kvm',
+      });
+      assert.deepEqual(
+        await ok('POST', '/pools/', admin, { name: p, path: '/srv/kloudak', area: a, size: 500 }),
+        { name: p, path: '/srv/kloudak', area: a, size: 500 },
+      );
       assert.ok((await ok('GET', '/hosts/', service)).hosts.some((x: { name: string }) => x.name === h));
-      assert.deepEqual(await ok('GET', `/pools/${p}/`, service), { name: p, path: '/srv/kloudak', area: a, size: 500 });
+      assert.deepEqual(await ok('GET', `/pools/${p}/`, service), {
+        name: p,
+        path: '/srv/kloudak',
+        area: a,
+        size: 500,
+      });
       assert.equal((await ok('GET', `/templates/${t}/`, member)).os, 'alpine');
       assert.equal(await status('DELETE', `/areas/${a}/`, admin), 409, 'hosts and pools are in it');
       for (const path of [`/hosts/${h}/`, `/pools/${p}/`, `/areas/${a}/`, `/templates/${t}/`]) {
@@ -158,18 +295,28 @@ for (const backend of BACKENDS) {
         const pages: string[][] = [];
         let marker = '';
         for (let i = 0; i < 5; i++) {
-          const page = (await ok('GET', `/${ws}/${kind}/?limit=3${marker ? `&marker=${marker}` : ''}`, member))[kind].map((o: { name: string }) => o.name);
+          const page = (
+            await ok('GET', `/${ws}/${kind}/?limit=3${marker ? `&marker=${marker}` : ''}`, member)
+          )[kind].map((o: { name: string }) => o.name);
           pages.push(page);
           if (page.length < 3) break;
           marker = page[page.length - 1];
         }
         assert.deepEqual(pages, [names.slice(0, 3), names.slice(3, 6), names.slice(6)], kind);
-        assert.equal((await ok('GET', `/${ws}/${kind}/?limit=0`, member))[kind].length, 1, `${kind}: limit 0 is read as 1`);
+        assert.equal(
+          (await ok('GET', `/${ws}/${kind}/?limit=0`, member))[kind].length,
+          1,
+          `${kind}: limit 0 is read as 1`,
+        );
       }
       const all = (await ok('GET', '/workspaces/', admin)).workspaces.map((w: { name: string }) => w.name);
-      const page = (await ok('GET', `/workspaces/?limit=2&marker=${all[0]}`, admin)).workspaces.map((w: { name: string }) => w.name);
+      const page = (await ok('GET', `/workspaces/?limit=2&marker=${all[0]}`, admin)).workspaces.map(
+        (w: { name: string }) => w.name,
+      );
       assert.deepEqual(page, all.slice(1, 3));
-      const tpls = (await ok('GET', `/templates/?marker=${template}`, admin)).templates.map((x: { name: string }) => x.name);
+      const tpls = (await ok('GET', `/templates/?marker=${template}`, admin)).templates.map(
+        (x: { name: string }) => x.name,
+      );
       assert.ok(tpls.every((n: string) => n > template));
     });
 
@@ -186,31 +333,79 @@ for (const backend of BACKENDS) {
       for (let i = 0; i < 3; i++) {
         const { ip } = await ok('GET', `/address/${small}/get_ip/`, service);
         vmIps.push(ip);
-        await ok('POST', `/${ws}/vms/`, service, { name: uniqueName('vm'), area: small, template, ip, networks: [net] });
+        await ok('POST', `/${ws}/vms/`, service, {
+          name: uniqueName('vm'),
+          area: small,
+          template,
+          ip,
+          networks: [net],
+        });
       }
       const { ip: keptIp } = await ok('GET', `/address/${small}/get_ip/`, service);
-      await ok('POST', `/${keep}/vms/`, service, { name: uniqueName('vm'), area: small, template, ip: keptIp });
+      await ok('POST', `/${keep}/vms/`, service, {
+        name: uniqueName('vm'),
+        area: small,
+        template,
+        ip: keptIp,
+      });
       const { ip: loose } = await ok('GET', `/address/${small}/get_ip/`, service);
       assert.equal(await status('GET', `/address/${small}/get_ip/`, service), 409);
 
-      const wsId = (await inv.inventory.database.db.selectFrom('workspaces').select('id').where('name', '=', ws).executeTakeFirstOrThrow()).id;
-      assert.equal(await status('DELETE', `/workspaces/${ws}/`, member), 403, 'a member without user_can_delete');
+      const wsId = (
+        await inv.inventory.database.db
+          .selectFrom('workspaces')
+          .select('id')
+          .where('name', '=', ws)
+          .executeTakeFirstOrThrow()
+      ).id;
+      assert.equal(
+        await status('DELETE', `/workspaces/${ws}/`, member),
+        403,
+        'a member without user_can_delete',
+      );
       assert.deepEqual(await ok('DELETE', `/workspaces/${ws}/`, owner), { name: ws, deleted: true });
       assert.equal(await status('GET', `/workspaces/${ws}/`, admin), 404);
       assert.equal(await status('GET', `/${ws}/vms/`, member), 403);
       const db = inv.inventory.database.db;
       for (const table of ['vms', 'networks', 'routers', 'members'] as const)
-        assert.deepEqual(await db.selectFrom(table).select('workspace_id').where('workspace_id', '=', wsId).execute(), [], table);
-      assert.equal((await db.selectFrom('router_interfaces').innerJoin('routers', 'routers.id', 'router_interfaces.router_id').select('routers.name').where('routers.name', '=', router).execute()).length, 0);
+        assert.deepEqual(
+          await db.selectFrom(table).select('workspace_id').where('workspace_id', '=', wsId).execute(),
+          [],
+          table,
+        );
+      assert.equal(
+        (
+          await db
+            .selectFrom('router_interfaces')
+            .innerJoin('routers', 'routers.id', 'router_interfaces.router_id')
+            .select('routers.name')
+            .where('routers.name', '=', router)
+            .execute()
+        ).length,
+        0,
+      );
 
       const freed: string[] = [];
-      for (let r = await inv.call('GET', `/address/${small}/get_ip/`, service); r.status === 200; r = await inv.call('GET', `/address/${small}/get_ip/`, service)) freed.push(r.body.ip);
+      for (
+        let r = await inv.call('GET', `/address/${small}/get_ip/`, service);
+        r.status === 200;
+        r = await inv.call('GET', `/address/${small}/get_ip/`, service)
+      )
+        freed.push(r.body.ip);
       assert.deepEqual(freed.sort(), [...vmIps].sort(), 'exactly the deleted VMs\u2019 addresses came back');
       assert.ok(!freed.includes(keptIp) && !freed.includes(loose));
-      assert.equal((await ok('GET', `/${keep}/vms/`, member)).vms.length, 1, 'the other workspace is untouched');
+      assert.equal(
+        (await ok('GET', `/${keep}/vms/`, member)).vms.length,
+        1,
+        'the other workspace is untouched',
+      );
 
       await ok('POST', '/workspaces/', owner, { name: ws });
-      assert.deepEqual((await ok('GET', `/${ws}/vms/`, owner)).vms, [], 'a new workspace of the same name starts empty');
+      assert.deepEqual(
+        (await ok('GET', `/${ws}/vms/`, owner)).vms,
+        [],
+        'a new workspace of the same name starts empty',
+      );
     });
   });
 }

@@ -20,14 +20,20 @@ interface Proc {
   events: any[];
 }
 
-function zkCall<T>(fn: (c: zookeeper.Client, cb: (e: Error | null, v: T) => void) => void, c: zookeeper.Client): Promise<T> {
+function zkCall<T>(
+  fn: (c: zookeeper.Client, cb: (e: Error | null, v: T) => void) => void,
+  c: zookeeper.Client,
+): Promise<T> {
   return new Promise((resolve, reject) => fn(c, (e, v) => (e ? reject(e) : resolve(v))));
 }
 
 async function withZk<T>(fn: (c: zookeeper.Client) => Promise<T>): Promise<T> {
   const c = zookeeper.createClient(TEST_ZOOKEEPER, { sessionTimeout: 5000 });
   const connected = new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`ZooKeeper at ${TEST_ZOOKEEPER} unreachable (scripts/services.sh zookeeper)`)), 10_000);
+    const t = setTimeout(
+      () => reject(new Error(`ZooKeeper at ${TEST_ZOOKEEPER} unreachable (scripts/services.sh zookeeper)`)),
+      10_000,
+    );
     c.once('connected', () => (clearTimeout(t), resolve()));
   });
   c.connect();
@@ -62,7 +68,8 @@ describe('monitoring election on ZooKeeper (three processes)', () => {
 
   const start = async (): Promise<Proc> => {
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('KLOUDAK_')) env[k] = v;
+    for (const [k, v] of Object.entries(process.env))
+      if (v !== undefined && !k.startsWith('KLOUDAK_')) env[k] = v;
     Object.assign(env, {
       KLOUDAK_ZOOKEEPER: `${TEST_ZOOKEEPER}${chroot}`,
       KLOUDAK_ZK_SESSION_TIMEOUT: String(SESSION_TIMEOUT_S),
@@ -73,7 +80,10 @@ describe('monitoring election on ZooKeeper (three processes)', () => {
       KLOUDAK_LOG_LEVEL: process.env.KLOUDAK_TEST_LOG ?? 'warn',
       MON_TEST_HOSTS: String(HOSTS),
     });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/monitoring-proc.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/monitoring-proc.ts'], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const events: any[] = [];
     let buf = '';
     child.stdout.on('data', (b) => {
@@ -89,9 +99,14 @@ describe('monitoring election on ZooKeeper (three processes)', () => {
         }
       }
     });
-    const exited = new Promise<never>((_, reject) => child.once('exit', (c) => reject(new Error(`monitoring process exited ${c}`))));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (c) => reject(new Error(`monitoring process exited ${c}`))),
+    );
     exited.catch(() => undefined);
-    const ready = await Promise.race([until('ready', () => events.find((e) => e.event === 'ready'), 30_000), exited]);
+    const ready = await Promise.race([
+      until('ready', () => events.find((e) => e.event === 'ready'), 30_000),
+      exited,
+    ]);
     const p = { child, id: ready.id as string, events };
     procs.push(p);
     return p;
@@ -120,7 +135,9 @@ describe('monitoring election on ZooKeeper (three processes)', () => {
     const conn = await amqp.connect(TEST_AMQP).catch(() => undefined);
     if (conn) {
       const ch = await conn.createChannel();
-      for (const p of procs) for (const q of [`monitor.${p.id}`, `monitor.${p.id}.dead`]) await ch.deleteQueue(q).catch(() => undefined);
+      for (const p of procs)
+        for (const q of [`monitor.${p.id}`, `monitor.${p.id}.dead`])
+          await ch.deleteQueue(q).catch(() => undefined);
       await conn.close();
     }
   });
@@ -137,7 +154,14 @@ describe('monitoring election on ZooKeeper (three processes)', () => {
     // A cycle of the leader over three members: 10 hosts as 4/3/3, every member reporting its share.
     const three = await until(
       'a cycle over three members',
-      () => leader.events.find((e) => e.event === 'cycle' && e.members.length === 3 && e.missing.length === 0 && e.reported.length === 3),
+      () =>
+        leader.events.find(
+          (e) =>
+            e.event === 'cycle' &&
+            e.members.length === 3 &&
+            e.missing.length === 0 &&
+            e.reported.length === 3,
+        ),
       30_000,
     );
     assert.ok(even(three.assignment), `even split: ${JSON.stringify(three.assignment)}`);
@@ -155,7 +179,14 @@ describe('monitoring election on ZooKeeper (three processes)', () => {
     // The new leader splits the hosts between the two members left: 5/5.
     const two = await until(
       'a cycle over two members',
-      () => next.events.find((e) => e.event === 'cycle' && e.members.length === 2 && e.missing.length === 0 && e.reported.length === 2),
+      () =>
+        next.events.find(
+          (e) =>
+            e.event === 'cycle' &&
+            e.members.length === 2 &&
+            e.missing.length === 0 &&
+            e.reported.length === 2,
+        ),
       30_000,
     );
     assert.ok(even(two.assignment), `even split: ${JSON.stringify(two.assignment)}`);
@@ -166,7 +197,14 @@ describe('monitoring election on ZooKeeper (three processes)', () => {
     const fourth = await start();
     const rebalanced = await until(
       'a cycle over three members again',
-      () => next.events.find((e) => e.event === 'cycle' && e.members.includes(fourth.id) && e.missing.length === 0 && e.reported.length === 3),
+      () =>
+        next.events.find(
+          (e) =>
+            e.event === 'cycle' &&
+            e.members.includes(fourth.id) &&
+            e.missing.length === 0 &&
+            e.reported.length === 3,
+        ),
       30_000,
     );
     assert.ok(even(rebalanced.assignment), `even split: ${JSON.stringify(rebalanced.assignment)}`);

@@ -8,7 +8,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALL_PERMISSIONS, ADMIN_CLAIM, createTokenSigner, createTokenVerifier, SERVICE_CLAIM } from '../../src/lib/auth.ts';
+import {
+  ALL_PERMISSIONS,
+  ADMIN_CLAIM,
+  createTokenSigner,
+  createTokenVerifier,
+  SERVICE_CLAIM,
+} from '../../src/lib/auth.ts';
 import type { Bus } from '../../src/lib/bus/bus.ts';
 import { createMemoryBus } from '../../src/lib/bus/memory.ts';
 import { loadConfig } from '../../src/lib/config.ts';
@@ -35,14 +41,35 @@ describe('monitoring in one process', () => {
   let m: Monitoring;
   const down = new Set<string>();
   const cpuTime = { n: 1e9 };
-  const hosts: HostRecord[] = ['a', 'b', 'c'].map((n) => ({ name: `h-${n}`, address: '127.0.0.1', libvirt_uri: `test:///${n}`, area: 'one', cpus: 2, memory: 2, domain_type: 'qemu' }));
+  const hosts: HostRecord[] = ['a', 'b', 'c'].map((n) => ({
+    name: `h-${n}`,
+    address: '127.0.0.1',
+    libvirt_uri: `test:///${n}`,
+    area: 'one',
+    cpus: 2,
+    memory: 2,
+    domain_type: 'qemu',
+  }));
   const probe: HostProbe = {
     async host(uri) {
       const name = `h-${uri.slice('test:///'.length)}`;
       if (down.has(name)) throw new Error(`${name} unreachable`);
       cpuTime.n += 5e8;
       // h-a runs one 1 GiB VM of workspace ws1; h-b has less measured free memory than its registration allows.
-      if (name === 'h-a') return facts(6000, [{ name: 'kloudak-x', title: 'ws1/vm1', cpuTimeNs: cpuTime.n, cpuUserNs: cpuTime.n / 2, cpuSystemNs: cpuTime.n / 4, memoryKib: 1 << 20, maxMemoryKib: 1 << 20, rssKib: 300_000, vcpus: 1 }]);
+      if (name === 'h-a')
+        return facts(6000, [
+          {
+            name: 'kloudak-x',
+            title: 'ws1/vm1',
+            cpuTimeNs: cpuTime.n,
+            cpuUserNs: cpuTime.n / 2,
+            cpuSystemNs: cpuTime.n / 4,
+            memoryKib: 1 << 20,
+            maxMemoryKib: 1 << 20,
+            rssKib: 300_000,
+            vcpus: 1,
+          },
+        ]);
       if (name === 'h-b') return facts(1500);
       return facts(6000);
     },
@@ -59,14 +86,26 @@ describe('monitoring in one process', () => {
     bus = await createMemoryBus({ log });
     await bus.consume('host_failure', async (d) => void failures.push(d.body));
     await bus.consume('host_up', async (d) => void ups.push(d.body));
-    const config = loadConfig({}, { DATA_DIR: dir, MONITOR_INTERVAL: '3600', HOST_FAILURE_CHECKS: '3', LOG_LEVEL: 'silent', SERVICE_SECRET: 'unit-secret-0123' });
+    const config = loadConfig(
+      {},
+      {
+        DATA_DIR: dir,
+        MONITOR_INTERVAL: '3600',
+        HOST_FAILURE_CHECKS: '3',
+        LOG_LEVEL: 'silent',
+        SERVICE_SECRET: 'unit-secret-0123',
+      },
+    );
     m = await createMonitoring({
       config,
       log,
       bus,
       probe,
       election: createSingleElection('solo'),
-      catalogue: { hosts: async () => hosts, pools: async () => [{ name: 'p1', path: '/pool', area: 'one', size: 20 }] },
+      catalogue: {
+        hosts: async () => hosts,
+        pools: async () => [{ name: 'p1', path: '/pool', area: 'one', size: 20 }],
+      },
       verifier: createTokenVerifier(publicKey),
     });
   });
@@ -76,8 +115,13 @@ describe('monitoring in one process', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const place = (body: Record<string, unknown>) => bus.rpc<{ host: string }>('placement_host', body, { timeout: 5 });
-  const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+  const place = (body: Record<string, unknown>) =>
+    bus.rpc<{ host: string }>('placement_host', body, { timeout: 5 });
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
 
   test('before any check placement says unavailable (compute then decides itself)', async () => {
     const e = await failure(place({ area: 'one', memoryMib: 64, vcpus: 1 }));
@@ -93,13 +137,19 @@ describe('monitoring in one process', () => {
     assert.equal((await place({ area: 'one', memoryMib: 512, vcpus: 1 })).host, 'h-c');
     // h-c 1024, h-b 1500: h-b.
     assert.equal((await place({ area: 'one', memoryMib: 512, vcpus: 1, exclude: [] })).host, 'h-b');
-    assert.equal((await place({ area: 'one', memoryMib: 100, vcpus: 1, exclude: ['h-b', 'h-c'] })).host, 'h-a');
+    assert.equal(
+      (await place({ area: 'one', memoryMib: 100, vcpus: 1, exclude: ['h-b', 'h-c'] })).host,
+      'h-a',
+    );
     const e = await failure(place({ area: 'one', memoryMib: 4096, vcpus: 1 }));
     assert.ok(isAppError(e) && e.kind === 'conflict', String(e));
     assert.equal(e.message, 'no host in area one has 4096 MiB and 1 vCPU free');
     const bad = await failure(place({ area: 'one', memoryMib: -1, vcpus: 1 }));
     assert.ok(isAppError(bad) && bad.kind === 'input' && bad.field === 'memoryMib');
-    assert.equal((await bus.rpc<{ pool: string }>('placement_pool', { area: 'one', sizeGib: 1 }, { timeout: 5 })).pool, 'p1');
+    assert.equal(
+      (await bus.rpc<{ pool: string }>('placement_pool', { area: 'one', sizeGib: 1 }, { timeout: 5 })).pool,
+      'p1',
+    );
     const noPool = await failure(bus.rpc('placement_pool', { area: 'one', sizeGib: 50 }, { timeout: 5 }));
     assert.ok(isAppError(noPool) && noPool.kind === 'conflict');
   });
@@ -113,16 +163,32 @@ describe('monitoring in one process', () => {
     await m.cycle();
     await m.cycle();
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(failures.map((f) => [f.host, f.area]), [['h-b', 'one']], 'published once');
-    const row = await m.database.db.selectFrom('hosts').selectAll().where('name', '=', 'h-b').executeTakeFirstOrThrow();
+    assert.deepEqual(
+      failures.map((f) => [f.host, f.area]),
+      [['h-b', 'one']],
+      'published once',
+    );
+    const row = await m.database.db
+      .selectFrom('hosts')
+      .selectAll()
+      .where('name', '=', 'h-b')
+      .executeTakeFirstOrThrow();
     assert.equal(row.up, false);
     assert.equal(row.failures, 5);
-    assert.equal(((await failure(place({ area: 'one', memoryMib: 64, vcpus: 1, exclude: ['h-a', 'h-c'] }))) as Error).message, 'no host in area one has 64 MiB and 1 vCPU free (down: h-b)');
+    assert.equal(
+      ((await failure(place({ area: 'one', memoryMib: 64, vcpus: 1, exclude: ['h-a', 'h-c'] }))) as Error)
+        .message,
+      'no host in area one has 64 MiB and 1 vCPU free (down: h-b)',
+    );
     down.delete('h-b');
     await m.cycle();
     await m.cycle();
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(ups.map((u) => u.host), ['h-b'], 'host_up once');
+    assert.deepEqual(
+      ups.map((u) => u.host),
+      ['h-b'],
+      'host_up once',
+    );
     assert.equal(failures.length, 1);
   });
 
@@ -139,7 +205,10 @@ describe('monitoring in one process', () => {
     assert.equal((await get('/stats/hosts/', member)).status, 403);
     const hostsList = await get('/stats/hosts/', admin);
     assert.equal(hostsList.status, 200);
-    assert.deepEqual(hostsList.body.hosts.map((h: { name: string }) => h.name), ['h-a', 'h-b', 'h-c']);
+    assert.deepEqual(
+      hostsList.body.hosts.map((h: { name: string }) => h.name),
+      ['h-a', 'h-b', 'h-c'],
+    );
     const ha = await get('/stats/hosts/h-a/?minutes=10', service);
     assert.equal(ha.status, 200);
     assert.ok(ha.body.samples.length >= 5);

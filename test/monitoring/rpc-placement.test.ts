@@ -25,7 +25,10 @@ after(async () => {
 });
 
 async function serving(answer: (body: Record<string, unknown>) => Promise<unknown>, fn: () => Promise<void>) {
-  const cs: Consumer[] = [await bus.serveRpc('placement_host', answer), await bus.serveRpc('placement_pool', answer)];
+  const cs: Consumer[] = [
+    await bus.serveRpc('placement_host', answer),
+    await bus.serveRpc('placement_pool', answer),
+  ];
   try {
     await fn();
   } finally {
@@ -75,7 +78,10 @@ test('no capacity is final: the conflict comes back with its reason; unavailable
     },
     async () => {
       const p = createRpcPlacement(bus, local, log, 2);
-      const e = await p.host({ area: 'a', memoryMib: 65536, vcpus: 1 }).then(() => undefined, (x: unknown) => x);
+      const e = await p.host({ area: 'a', memoryMib: 65536, vcpus: 1 }).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
       assert.ok(isAppError(e) && e.kind === 'conflict');
       assert.equal(e.message, 'no host in area a has 65536 MiB and 1 vCPU free');
     },
@@ -85,7 +91,10 @@ test('no capacity is final: the conflict comes back with its reason; unavailable
       throw unavailable('monitoring has not checked the hosts of area a yet');
     },
     async () => {
-      assert.equal(await createRpcPlacement(bus, local, log, 2).host({ area: 'a', memoryMib: 64, vcpus: 1 }), 'local-h');
+      assert.equal(
+        await createRpcPlacement(bus, local, log, 2).host({ area: 'a', memoryMib: 64, vcpus: 1 }),
+        'local-h',
+      );
     },
   );
   assert.deepEqual(calls, ['local host']);

@@ -13,7 +13,12 @@ export interface Client {
 const clients: WebSocket[] = [];
 
 /** Connects and resolves when the handshake is done (a refused client then sees its close code). */
-export function connect(port: number, workspace: string, token: string, opts: { sendOnly?: boolean; autoPong?: boolean } = {}) {
+export function connect(
+  port: number,
+  workspace: string,
+  token: string,
+  opts: { sendOnly?: boolean; autoPong?: boolean } = {},
+) {
   const ws = new WebSocket(`ws://127.0.0.1:${port}${roomPath(workspace, token, opts.sendOnly)}`, {
     autoPong: opts.autoPong ?? true,
   });

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { generateKeyPair, SignJWT } from 'jose';
 import { WebSocket } from 'ws';
-import { createTokenSigner, createTokenVerifier, ISSUER, type TokenSigner, type TokenVerifier } from '../../src/lib/auth.ts';
+import {
+  createTokenSigner,
+  createTokenVerifier,
+  ISSUER,
+  type TokenSigner,
+  type TokenVerifier,
+} from '../../src/lib/auth.ts';
 import { AppError } from '../../src/lib/errors.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { CLOSE, createNotifier, type Notifier } from '../../src/lib/notify.ts';
@@ -35,7 +41,9 @@ const userToken = (...workspaces: string[]) =>
   );
 const serviceToken = (s = signer) => s.sign({ username: 'kloudak-controller', kloudak_service: true }, 600);
 
-async function start(opts: { redis?: boolean; port?: number; maxBufferedBytes?: number; pingIntervalMs?: number } = {}) {
+async function start(
+  opts: { redis?: boolean; port?: number; maxBufferedBytes?: number; pingIntervalMs?: number } = {},
+) {
   const s = await createNotificationService({
     port: opts.port ?? 0,
     host: '127.0.0.1',
@@ -93,10 +101,13 @@ void describe('two instances sharing redis', () => {
     const onA = await connect(a.port, x, token);
     await viaA.send(x, { task: 1, status: 'successful' });
     await viaA.send(x, { task: 2, status: 'failed' });
-    assert.deepEqual((await onB.waitFor(2)).map((m) => JSON.parse(m)), [
-      { task: 1, status: 'successful' },
-      { task: 2, status: 'failed' },
-    ]);
+    assert.deepEqual(
+      (await onB.waitFor(2)).map((m) => JSON.parse(m)),
+      [
+        { task: 1, status: 'successful' },
+        { task: 2, status: 'failed' },
+      ],
+    );
     assert.deepEqual(await onA.waitFor(2), onB.received);
     await sleep(100);
     assert.equal(onA.received.length, 2, 'the sending instance does not deliver its own publish twice');
@@ -163,7 +174,11 @@ void describe('two instances sharing redis', () => {
     link.ws.send('{"n":1}');
     link.ws.send('nope');
     link.ws.send('{"n":2}');
-    assert.deepEqual(await link.waitFor(3), ['{"ack":1}', '{"error":"message is not JSON text","seq":2}', '{"ack":3}']);
+    assert.deepEqual(await link.waitFor(3), [
+      '{"ack":1}',
+      '{"error":"message is not JSON text","seq":2}',
+      '{"ack":3}',
+    ]);
     assert.deepEqual(await user.waitFor(2), ['{"n":1}', '{"n":2}']);
   });
 
@@ -205,7 +220,9 @@ void describe('two instances sharing redis', () => {
       assert.equal(await subscribers(), 1);
       // Kill only B's subscriber connection: the Redis server is shared with other tests.
       const list = await redis.client('LIST');
-      const id = new RegExp(`^id=(\\d+) .*name=kloudak-notification-sub-${b.instanceId}`, 'm').exec(String(list))?.[1];
+      const id = new RegExp(`^id=(\\d+) .*name=kloudak-notification-sub-${b.instanceId}`, 'm').exec(
+        String(list),
+      )?.[1];
       assert.ok(id, 'subscriber connection found');
       await redis.client('KILL', 'ID', id);
       const end = Date.now() + 10_000;
@@ -288,7 +305,11 @@ void describe('one instance without redis', () => {
     const s = await start();
     const x = uniqueName('ws');
     // exp has whole seconds: a 2 s lifetime leaves at least 1 s to connect.
-    const c = await connect(s.port, x, await signer.sign({ username: 'brief', [x]: { vm_can_add: true } }, 2));
+    const c = await connect(
+      s.port,
+      x,
+      await signer.sign({ username: 'brief', [x]: { vm_can_add: true } }, 2),
+    );
     assert.deepEqual(await c.closed, { code: CLOSE.unauthenticated, reason: 'token expired' });
   });
 
@@ -305,7 +326,10 @@ void describe('one instance without redis', () => {
     assert.deepEqual(await c.waitFor(1), ['{"after":"restart"}']);
     await second.close();
     const t0 = Date.now();
-    await assert.rejects(n.send(x, { lost: true }), (e: AppError) => e instanceof AppError && e.kind === 'unavailable');
+    await assert.rejects(
+      n.send(x, { lost: true }),
+      (e: AppError) => e instanceof AppError && e.kind === 'unavailable',
+    );
     assert.ok(Date.now() - t0 < 10_000);
   });
 
@@ -316,7 +340,10 @@ void describe('one instance without redis', () => {
     const n = notifierFor(s.port);
     await Promise.all(Array.from({ length: 20 }, (_, i) => n.send(x, { i })));
     const got = (await c.waitFor(20)).map((m) => (JSON.parse(m) as { i: number }).i);
-    assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i));
+    assert.deepEqual(
+      got,
+      Array.from({ length: 20 }, (_, i) => i),
+    );
     assert.equal(await metric(s.port, 'kloudak_notification_connections', 'kind="sender"'), 1);
   });
 });

@@ -51,12 +51,16 @@ export async function freePort(): Promise<number> {
 /** Compute and network serve no HTTP: they are ready when RabbitMQ counts every instance on its queue. */
 async function workersReady(cluster: Cluster, counts: Record<string, number>, timeoutMs = 90_000) {
   const deadline = Date.now() + timeoutMs;
-  for (const [service, queue] of [['compute', 'vm'], ['network', 'network']] as const) {
+  for (const [service, queue] of [
+    ['compute', 'vm'],
+    ['network', 'network'],
+  ] as const) {
     const want = counts[service] ?? 0;
     while ((await consumers(queue, cluster.vhost)) < want) {
       const dead = cluster.procs.find((p) => p.service === service && !isAlive(p));
       if (dead) throw new Error(`${service}#${dead.index} exited: ${dead.output.join('').slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error(`${service}: fewer than ${want} consumers on ${queue}\n${cluster.logs()}`);
+      if (Date.now() > deadline)
+        throw new Error(`${service}: fewer than ${want} consumers on ${queue}\n${cluster.logs()}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }
@@ -66,7 +70,10 @@ async function waitHealthy(url: string, p: ServiceProcess, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isAlive(p)) throw new Error(`${p.service}#${p.index} exited: ${p.output.join('').slice(-2000)}`);
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -75,17 +82,24 @@ async function waitHealthy(url: string, p: ServiceProcess, timeoutMs = 60_000) {
 
 /** Consumers RabbitMQ counts on a queue: how we know a worker process is ready. */
 export async function consumers(queue: string, vhost = '/'): Promise<number> {
-  const out = await run('rabbitmqctl', ['-q', 'list_queues', '-p', vhost, 'name', 'consumers'], { timeoutMs: 30_000 });
+  const out = await run('rabbitmqctl', ['-q', 'list_queues', '-p', vhost, 'name', 'consumers'], {
+    timeoutMs: 30_000,
+  });
   const line = out.split('\n').find((l) => l.split(/\s+/)[0] === queue);
   return line ? Number(line.split(/\s+/)[1]) : 0;
 }
 
-export async function startCluster(counts: Record<string, number>, extraEnv: Record<string, string> = {}): Promise<Cluster> {
+export async function startCluster(
+  counts: Record<string, number>,
+  extraEnv: Record<string, string> = {},
+): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'kloudak-cluster-'));
   // A RabbitMQ virtual host of its own: two deployments on one broker must not share queues.
   const vhost = uniqueName('kloudak');
   await run('rabbitmqctl', ['-q', 'add_vhost', vhost], { timeoutMs: 30_000 });
-  await run('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], { timeoutMs: 30_000 });
+  await run('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], {
+    timeoutMs: 30_000,
+  });
   const db = (s: string) => `${TEST_PG}/${uniqueName(`kc_${s}`).replace(/-/g, '_')}`;
   const adminPassword = 'cluster-admin-password';
   const inventoryPort = await freePort();
@@ -122,10 +136,16 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
       own.KLOUDAK_CONTROLLER_PORT = String((port = controllerPorts[index]!));
       own.KLOUDAK_NOTIFICATION_URL = `ws://127.0.0.1:${notificationPorts[index % notificationPorts.length]}`;
     }
-    if (service === 'notification') own.KLOUDAK_NOTIFICATION_PORT = String((port = notificationPorts[index]!));
+    if (service === 'notification')
+      own.KLOUDAK_NOTIFICATION_PORT = String((port = notificationPorts[index]!));
     if (service === 'monitoring') own.KLOUDAK_STATS_PORT = String((port = statsPorts[index]!));
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KLOUDAK_'))) as Record<string, string>;
-    const child = spawn(process.execPath, ['bin/kloudak.js', 'serve', service], { env: { ...base, ...env, ...own }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const base = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('KLOUDAK_')),
+    ) as Record<string, string>;
+    const child = spawn(process.execPath, ['bin/kloudak.js', 'serve', service], {
+      env: { ...base, ...env, ...own },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const p: ServiceProcess = { service, index, port, child, output: [] };
     child.stdout.on('data', (b) => p.output.push(String(b)));
     child.stderr.on('data', (b) => p.output.push(String(b)));
@@ -150,11 +170,15 @@ export async function startCluster(counts: Record<string, number>, extraEnv: Rec
     procs,
     start,
     kill,
-    logs: (chars = 4000) => procs.map((p) => `--- ${p.service}#${p.index} (pid ${p.child.pid})\n${p.output.join('').slice(-chars)}`).join('\n'),
+    logs: (chars = 4000) =>
+      procs
+        .map((p) => `--- ${p.service}#${p.index} (pid ${p.child.pid})\n${p.output.join('').slice(-chars)}`)
+        .join('\n'),
     async revive() {
       const latest = new Map<string, ServiceProcess>();
       for (const p of procs) latest.set(`${p.service}/${p.index}`, p);
-      for (const p of latest.values()) if (!isAlive(p)) await start(p.service, p.index).catch(() => undefined);
+      for (const p of latest.values())
+        if (!isAlive(p)) await start(p.service, p.index).catch(() => undefined);
     },
     async stop() {
       for (const p of procs) if (isAlive(p)) p.child.kill('SIGTERM');

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 
 const execFileP = promisify(execFile);
-const run = async (cmd: string, args: string[], timeout = 60_000) => (await execFileP(cmd, args, { timeout })).stdout;
+const run = async (cmd: string, args: string[], timeout = 60_000) =>
+  (await execFileP(cmd, args, { timeout })).stdout;
 
 export interface SeedInterface {
   mac: string;
@@ -32,7 +33,11 @@ export interface Seed {
 /** YAML double-quoted scalar: the only escapes the guest understands are \" and \\. */
 const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
-export function seedFiles(seed: Seed): { 'meta-data': string; 'user-data': string; 'network-config': string } {
+export function seedFiles(seed: Seed): {
+  'meta-data': string;
+  'user-data': string;
+  'network-config': string;
+} {
   const meta = `instance-id: ${q(seed.instanceId ?? seed.hostname)}\nlocal-hostname: ${q(seed.hostname)}\n`;
   let user = `#cloud-config\nhostname: ${q(seed.hostname)}\n`;
   if (seed.password !== undefined) user += `password: ${q(seed.password)}\nchpasswd: { expire: false }\n`;
@@ -55,8 +60,16 @@ export async function writeSeedIso(isoPath: string, seed: Seed): Promise<void> {
     for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
     await mkdir(dirname(isoPath), { recursive: true });
     await run('genisoimage', [
-      '-quiet', '-output', isoPath, '-volid', 'cidata', '-joliet', '-rock',
-      join(dir, 'user-data'), join(dir, 'meta-data'), join(dir, 'network-config'),
+      '-quiet',
+      '-output',
+      isoPath,
+      '-volid',
+      'cidata',
+      '-joliet',
+      '-rock',
+      join(dir, 'user-data'),
+      join(dir, 'meta-data'),
+      join(dir, 'network-config'),
     ]);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -67,10 +80,28 @@ export async function writeSeedIso(isoPath: string, seed: Seed): Promise<void> {
  * A qcow2 overlay at overlayPath (as this process sees it) whose backing file is backingHostPath (as the
  * hypervisor host sees it). -u: the host path may not exist here; the size comes from backingLocalPath.
  */
-export async function createOverlay(overlayPath: string, backingHostPath: string, backingLocalPath: string): Promise<void> {
-  const info = JSON.parse(await run('qemu-img', ['info', '--output=json', backingLocalPath])) as { 'virtual-size': number };
+export async function createOverlay(
+  overlayPath: string,
+  backingHostPath: string,
+  backingLocalPath: string,
+): Promise<void> {
+  const info = JSON.parse(await run('qemu-img', ['info', '--output=json', backingLocalPath])) as {
+    'virtual-size': number;
+  };
   await mkdir(dirname(overlayPath), { recursive: true, mode: 0o755 });
-  await run('qemu-img', ['create', '-q', '-u', '-f', 'qcow2', '-F', 'qcow2', '-b', backingHostPath, overlayPath, String(info['virtual-size'])]);
+  await run('qemu-img', [
+    'create',
+    '-q',
+    '-u',
+    '-f',
+    'qcow2',
+    '-F',
+    'qcow2',
+    '-b',
+    backingHostPath,
+    overlayPath,
+    String(info['virtual-size']),
+  ]);
 }
 
 export function randomMac(): string {
@@ -96,7 +127,8 @@ export interface GuestDomain {
   nics: GuestNic[];
 }
 
-const x = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+const x = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
 
 /** Libvirt domain XML of a test guest; all paths as the hypervisor host sees them. */
 export function guestDomainXml(d: GuestDomain): string {
@@ -146,15 +178,22 @@ ${nics}
 }
 
 /** Waits until the serial log has a line matching pattern; returns the whole log. Throws with its tail on timeout. */
-export async function waitForSerial(logPath: string, pattern: RegExp | string, timeoutMs = 90_000): Promise<string> {
-  const re = typeof pattern === 'string' ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : pattern;
+export async function waitForSerial(
+  logPath: string,
+  pattern: RegExp | string,
+  timeoutMs = 90_000,
+): Promise<string> {
+  const re =
+    typeof pattern === 'string' ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : pattern;
   const deadline = Date.now() + timeoutMs;
   let text = '';
   for (;;) {
     text = await readFile(logPath, 'utf8').catch(() => '');
     if (text.split(/\r?\n/).some((l) => re.test(l))) return text;
     if (Date.now() > deadline) {
-      throw new Error(`no line matching ${re} in ${logPath} after ${timeoutMs} ms; log tail:\n${text.slice(-2000)}`);
+      throw new Error(
+        `no line matching ${re} in ${logPath} after ${timeoutMs} ms; log tail:\n${text.slice(-2000)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 250));
   }

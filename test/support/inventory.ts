@@ -23,11 +23,19 @@ export interface TestInventory {
   /** Signs up a user and answers its login token (fresh, so it carries current memberships). */
   user(name: string, password?: string): Promise<string>;
   login(name: string, password?: string): Promise<string>;
-  call(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  call(
+    method: string,
+    path: string,
+    token?: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
 
-export async function startInventory(backend: Backend, overrides: Partial<Record<string, string>> = {}): Promise<TestInventory> {
+export async function startInventory(
+  backend: Backend,
+  overrides: Partial<Record<string, string>> = {},
+): Promise<TestInventory> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kloudak-inv-'));
   const adminPassword = 'admin-password-1';
   const serviceSecret = 'service-secret-for-tests';
@@ -52,7 +60,11 @@ export async function startInventory(backend: Backend, overrides: Partial<Record
     const headers: Record<string, string> = {};
     if (token) headers.token = token;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(url + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -80,7 +92,11 @@ export async function startInventory(backend: Backend, overrides: Partial<Record
       return sources.get(service)!();
     },
     user: async (name, password = `${name}-password`) => {
-      const r = await call('POST', '/signup/', undefined, { username: name, password, email: `${name}@example.test` });
+      const r = await call('POST', '/signup/', undefined, {
+        username: name,
+        password,
+        email: `${name}@example.test`,
+      });
       if (r.status !== 201) throw new Error(`signup ${name}: ${r.status} ${JSON.stringify(r.body)}`);
       return login(name, password);
     },

@@ -15,12 +15,20 @@ export function ensureLab(hosts = 2): Promise<LabStatus> {
   lab ??= (async () => {
     const s = await labStatus(LAB_DIR).catch(() => undefined);
     if (s?.up && s.hosts.length >= hosts && s.hosts.every((h) => h.healthy && !h.cut) && s.template) return s;
-    return labUp({ hosts, stateDir: LAB_DIR, log: (l) => process.env.KLOUDAK_TEST_LOG && process.stderr.write(`lab: ${l}\n`) });
+    return labUp({
+      hosts,
+      stateDir: LAB_DIR,
+      log: (l) => process.env.KLOUDAK_TEST_LOG && process.stderr.write(`lab: ${l}\n`),
+    });
   })();
   return lab;
 }
 
-export async function registerTestLab(s: LabStatus, inventoryUrl: string, adminToken: string): Promise<Registered> {
+export async function registerTestLab(
+  s: LabStatus,
+  inventoryUrl: string,
+  adminToken: string,
+): Promise<Registered> {
   return registerLab(s, inventoryUrl, adminToken);
 }
 
@@ -34,7 +42,11 @@ const hv = createVirshHypervisor(30_000);
 /** Every `kloudak-*` domain on every lab host, as host -> names. */
 export async function labDomains(s: LabStatus): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  for (const h of s.hosts) out.set(h.name, (await hv.list(h.uri)).filter((d) => d.startsWith('kloudak-')));
+  for (const h of s.hosts)
+    out.set(
+      h.name,
+      (await hv.list(h.uri)).filter((d) => d.startsWith('kloudak-')),
+    );
   return out;
 }
 
@@ -56,9 +68,12 @@ export function readConsole(s: LabStatus, taskId: string): string {
 }
 
 /** Removes every VM a compute service still holds (after a failed test, so no guest outlives its test). */
-export async function destroyComputeVms(compute: { ctx: import('../../src/compute/context.ts').ComputeContext }): Promise<void> {
+export async function destroyComputeVms(compute: {
+  ctx: import('../../src/compute/context.ts').ComputeContext;
+}): Promise<void> {
   const { destroyVm } = await import('../../src/compute/vms.ts');
-  for (const vm of await compute.ctx.db.selectFrom('vms').selectAll().execute()) await destroyVm(compute.ctx, vm).catch(() => undefined);
+  for (const vm of await compute.ctx.db.selectFrom('vms').selectAll().execute())
+    await destroyVm(compute.ctx, vm).catch(() => undefined);
 }
 
 /** Router namespaces and their OVS ports left on lab hosts by an earlier, failed run. */
@@ -66,9 +81,15 @@ export async function removeLeftoverRouters(s: LabStatus): Promise<void> {
   const { createSshShell } = await import('../../src/lib/ssh.ts');
   const shell = createSshShell({ user: s.ssh.user, key: s.ssh.key, knownHosts: s.ssh.knownHosts });
   for (const h of s.hosts) {
-    const ports = (await shell.run(h.ip, ['ovs-vsctl', '--timeout=10', 'list-ports', 'private-br'])).split('\n').filter((p) => /^kr[0-9a-f]{8}v\d+$/.test(p));
-    for (const p of ports) await shell.run(h.ip, ['ovs-vsctl', '--timeout=10', '--if-exists', 'del-port', 'private-br', p]);
-    const spaces = (await shell.run(h.ip, ['ip', 'netns', 'list'])).split('\n').map((l) => l.split(' ')[0]).filter((n) => /^kr-[0-9a-f]{8}$/.test(n));
+    const ports = (await shell.run(h.ip, ['ovs-vsctl', '--timeout=10', 'list-ports', 'private-br']))
+      .split('\n')
+      .filter((p) => /^kr[0-9a-f]{8}v\d+$/.test(p));
+    for (const p of ports)
+      await shell.run(h.ip, ['ovs-vsctl', '--timeout=10', '--if-exists', 'del-port', 'private-br', p]);
+    const spaces = (await shell.run(h.ip, ['ip', 'netns', 'list']))
+      .split('\n')
+      .map((l) => l.split(' ')[0])
+      .filter((n) => /^kr-[0-9a-f]{8}$/.test(n));
     for (const n of spaces) await shell.run(h.ip, ['ip', 'netns', 'delete', n]);
   }
 }

@@ -36,7 +36,19 @@ m.election.onChange(() => {
   leader = m.election.isLeader();
   say({ event: 'leader', id: m.election.id, leader, at: Date.now() });
 });
-m.onCycle((r) => say({ event: 'cycle', id: m.election.id, cycle: r.cycle, members: r.members, assignment: r.assignment, reported: r.reports.map((x) => x.member), missing: r.missing, ms: r.ms, at: Date.now() }));
+m.onCycle((r) =>
+  say({
+    event: 'cycle',
+    id: m.election.id,
+    cycle: r.cycle,
+    members: r.members,
+    assignment: r.assignment,
+    reported: r.reports.map((x) => x.member),
+    missing: r.missing,
+    ms: r.ms,
+    at: Date.now(),
+  }),
+);
 const stop = async () => {
   await m.close();
   await bus.close();

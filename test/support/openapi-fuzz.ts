@@ -46,7 +46,13 @@ export interface Operation {
 }
 
 interface OpenApiDoc {
-  paths: Record<string, Record<string, { parameters?: Param[]; requestBody?: { content?: Record<string, { schema?: JsonSchema }> } }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      { parameters?: Param[]; requestBody?: { content?: Record<string, { schema?: JsonSchema }> } }
+    >
+  >;
 }
 
 /** Every operation of an OpenAPI document. */
@@ -128,7 +134,8 @@ export function conforms(s: JsonSchema, v: unknown): boolean {
   }
   if (typeIs('object', v) && (s.properties || s.required || s.additionalProperties === false)) {
     const o = v as Record<string, unknown>;
-    for (const k of s.required ?? []) if (!Object.prototype.hasOwnProperty.call(o, k) || o[k] === undefined) return false;
+    for (const k of s.required ?? [])
+      if (!Object.prototype.hasOwnProperty.call(o, k) || o[k] === undefined) return false;
     for (const [k, x] of Object.entries(o)) {
       const ps = s.properties?.[k];
       if (ps) {
@@ -221,10 +228,41 @@ export const RAW_SEGMENTS: string[] = [
 ];
 
 /** Numbers at and past every edge. */
-export const NASTY_NUMBERS: number[] = [0, -1, 1.5, -0.5, 1e-300, 2 ** 31, -(2 ** 31), 2 ** 53 + 2, -(2 ** 53) - 2, 1e308, -1e308, Number.MAX_VALUE];
+export const NASTY_NUMBERS: number[] = [
+  0,
+  -1,
+  1.5,
+  -0.5,
+  1e-300,
+  2 ** 31,
+  -(2 ** 31),
+  2 ** 53 + 2,
+  -(2 ** 53) - 2,
+  1e308,
+  -1e308,
+  Number.MAX_VALUE,
+];
 
 /** One value of each JSON type, for "wrong type" cases. */
-export const TYPE_SAMPLES: unknown[] = ['text', '', '1', 'true', 0, 7, -3, 2.5, true, false, null, [], [1, 'a'], {}, { a: 1 }, [[[]]], [{}]];
+export const TYPE_SAMPLES: unknown[] = [
+  'text',
+  '',
+  '1',
+  'true',
+  0,
+  7,
+  -3,
+  2.5,
+  true,
+  false,
+  null,
+  [],
+  [1, 'a'],
+  {},
+  { a: 1 },
+  [[[]]],
+  [{}],
+];
 
 /** Bodies that are not valid JSON (or are JSON the parser must refuse: prototype poisoning). */
 export const BAD_JSON_TEXTS: string[] = [
@@ -278,10 +316,18 @@ export function validOf(s: JsonSchema, hints: Hints = {}, key?: string): fc.Arbi
     case 'string':
       return validString(s);
     case 'integer':
-      return fc.integer({ min: Math.ceil(s.exclusiveMinimum !== undefined ? s.exclusiveMinimum + 1 : (s.minimum ?? -1e6)), max: Math.floor(s.exclusiveMaximum !== undefined ? s.exclusiveMaximum - 1 : (s.maximum ?? 1e6)) });
+      return fc.integer({
+        min: Math.ceil(s.exclusiveMinimum !== undefined ? s.exclusiveMinimum + 1 : (s.minimum ?? -1e6)),
+        max: Math.floor(s.exclusiveMaximum !== undefined ? s.exclusiveMaximum - 1 : (s.maximum ?? 1e6)),
+      });
     case 'number':
       return fc
-        .double({ min: s.minimum ?? s.exclusiveMinimum ?? -1e6, max: s.maximum ?? s.exclusiveMaximum ?? 1e6, noNaN: true, noDefaultInfinity: true })
+        .double({
+          min: s.minimum ?? s.exclusiveMinimum ?? -1e6,
+          max: s.maximum ?? s.exclusiveMaximum ?? 1e6,
+          noNaN: true,
+          noDefaultInfinity: true,
+        })
         .filter((x) => conforms(s, x));
     case 'boolean':
       return fc.boolean();
@@ -290,7 +336,9 @@ export function validOf(s: JsonSchema, hints: Hints = {}, key?: string): fc.Arbi
     case 'array': {
       const item = validOf(s.items ?? {}, hints, key === undefined ? undefined : `${key}[]`);
       const o = { minLength: s.minItems ?? 0, maxLength: Math.min(s.maxItems ?? 5, 5) };
-      return (s.uniqueItems ? fc.uniqueArray(item, { ...o, selector: (x) => JSON.stringify(x) }) : fc.array(item, o)).filter((x) => conforms(s, x));
+      return (
+        s.uniqueItems ? fc.uniqueArray(item, { ...o, selector: (x) => JSON.stringify(x) }) : fc.array(item, o)
+      ).filter((x) => conforms(s, x));
     }
     case 'object': {
       const props = s.properties ?? {};
@@ -307,12 +355,20 @@ export function validOf(s: JsonSchema, hints: Hints = {}, key?: string): fc.Arbi
 function invalidStrings(s: JsonSchema): fc.Arbitrary<string> | undefined {
   const cands = [...NASTY_STRINGS];
   if (s.maxLength !== undefined) cands.push('n'.repeat(s.maxLength + 1), 'n'.repeat(s.maxLength * 4 + 7));
-  if (s.enum) cands.push(...s.enum.map((e) => `${String(e)}x`), ...s.enum.map((e) => String(e).toLowerCase()));
+  if (s.enum)
+    cands.push(...s.enum.map((e) => `${String(e)}x`), ...s.enum.map((e) => String(e).toLowerCase()));
   if (s.format === 'email') cands.push('no-at-sign', 'user.example.test');
   const bad = [...new Set(cands)].filter((x) => !conforms(s, x));
   // Near misses: a valid value with one nasty character spliced in.
-  const spliced = validString(s.enum ? { type: 'string', pattern: s.pattern, maxLength: s.maxLength } : s).chain((ok) =>
-    fc.tuple(fc.nat({ max: ok.length }), fc.constantFrom('/', ' ', '\u0000', '\n', '%', '..', '/..', 'é', '\ud83d\ude80', ';', '<', '&')).map(([at, c]) => ok.slice(0, at) + c + ok.slice(at)),
+  const spliced = validString(
+    s.enum ? { type: 'string', pattern: s.pattern, maxLength: s.maxLength } : s,
+  ).chain((ok) =>
+    fc
+      .tuple(
+        fc.nat({ max: ok.length }),
+        fc.constantFrom('/', ' ', '\u0000', '\n', '%', '..', '/..', 'é', '\ud83d\ude80', ';', '<', '&'),
+      )
+      .map(([at, c]) => ok.slice(0, at) + c + ok.slice(at)),
   );
   const arbs: fc.Arbitrary<string>[] = [];
   if (bad.length) arbs.push(fc.constantFrom(...bad));
@@ -337,7 +393,8 @@ export function invalidOf(s: JsonSchema, hints: Hints = {}): fc.Arbitrary<unknow
   }
   if (type === 'integer' || type === 'number') {
     const edges = [...NASTY_NUMBERS];
-    for (const b of [s.minimum, s.maximum, s.exclusiveMinimum, s.exclusiveMaximum]) if (b !== undefined) edges.push(b - 1, b + 1, b - 0.5, b + 0.5, b);
+    for (const b of [s.minimum, s.maximum, s.exclusiveMinimum, s.exclusiveMaximum])
+      if (b !== undefined) edges.push(b - 1, b + 1, b - 0.5, b + 0.5, b);
     const bad = edges.filter((x) => !conforms(s, x));
     if (bad.length) arbs.push(fc.constantFrom(...bad));
   }
@@ -347,7 +404,9 @@ export function invalidOf(s: JsonSchema, hints: Hints = {}): fc.Arbitrary<unknow
     if (badItem) arbs.push(fc.tuple(validOf(s, hints), badItem).map(([a, x]) => [...(a as unknown[]), x]));
     if (s.maxItems !== undefined) {
       const n = s.maxItems + 1;
-      arbs.push(fc.uniqueArray(validOf(item), { minLength: n, maxLength: n, selector: (x) => JSON.stringify(x) }));
+      arbs.push(
+        fc.uniqueArray(validOf(item), { minLength: n, maxLength: n, selector: (x) => JSON.stringify(x) }),
+      );
     }
     if (s.uniqueItems) arbs.push(validOf(item).map((x) => [x, x]));
   }
@@ -380,7 +439,25 @@ export function invalidOf(s: JsonSchema, hints: Hints = {}): fc.Arbitrary<unknow
 
 /** Properties no schema here declares, to sprinkle onto bodies (harmless unless the server trusts them). */
 export const EXTRA_FIELDS: fc.Arbitrary<Record<string, unknown>> = fc.dictionary(
-  fc.constantFrom('is_admin', 'kloudak_admin', 'kloudak_service', 'password_hash', 'id', 'user_id', 'workspace_id', 'host', 'vlan', 'state', 'ip', 'username', 'constructor', 'prototype', 'toString', 'x'.repeat(300), ''),
+  fc.constantFrom(
+    'is_admin',
+    'kloudak_admin',
+    'kloudak_service',
+    'password_hash',
+    'id',
+    'user_id',
+    'workspace_id',
+    'host',
+    'vlan',
+    'state',
+    'ip',
+    'username',
+    'constructor',
+    'prototype',
+    'toString',
+    'x'.repeat(300),
+    '',
+  ),
   fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant(true)),
   { maxKeys: 3 },
 );
@@ -416,7 +493,9 @@ function validParts(op: Operation, hints: Hints) {
   const path = op.params.filter((p) => p.in === 'path');
   const model: Record<string, fc.Arbitrary<unknown>> = {};
   for (const p of path) model[p.name] = validOf(paramSchema(p), hints, p.name);
-  return fc.record(model).map((vals) => Object.fromEntries(Object.entries(vals).map(([k, v]) => [k, { value: String(v) }])));
+  return fc
+    .record(model)
+    .map((vals) => Object.fromEntries(Object.entries(vals).map(([k, v]) => [k, { value: String(v) }])));
 }
 
 /**
@@ -427,7 +506,8 @@ function validParts(op: Operation, hints: Hints) {
 export function invalidDraftsOf(op: Operation, hints: Hints = {}): fc.Arbitrary<Draft> | undefined {
   const parts = validParts(op, hints);
   const validBody = op.body ? validOf(op.body, hints) : undefined;
-  const withBody = (d: Omit<Draft, 'body'>) => (validBody ? validBody.map((b): Draft => ({ ...d, body: { json: b } })) : fc.constant<Draft>(d));
+  const withBody = (d: Omit<Draft, 'body'>) =>
+    validBody ? validBody.map((b): Draft => ({ ...d, body: { json: b } })) : fc.constant<Draft>(d);
   const arbs: fc.Arbitrary<Draft>[] = [];
   for (const p of op.params) {
     const s = paramSchema(p);
@@ -441,27 +521,68 @@ export function invalidDraftsOf(op: Operation, hints: Hints = {}): fc.Arbitrary<
       if (strings) segs.push(strings.map((v) => ({ value: v })));
       if (rawBad.length) segs.push(fc.constantFrom(...rawBad).map((raw) => ({ raw })));
       if (!segs.length) continue;
-      arbs.push(fc.tuple(parts, fc.oneof(...segs)).chain(([ps, seg]) => withBody({ params: { ...ps, [p.name]: seg }, query: [], why: `path ${p.name}` })));
+      arbs.push(
+        fc
+          .tuple(parts, fc.oneof(...segs))
+          .chain(([ps, seg]) =>
+            withBody({ params: { ...ps, [p.name]: seg }, query: [], why: `path ${p.name}` }),
+          ),
+      );
     } else if (p.in === 'query') {
       const strings = invalidStrings(s);
-      const qs: fc.Arbitrary<[string, string][]>[] = [fc.tuple(validOf(s, hints, p.name), validOf(s, hints, p.name)).map(([a, b]) => [[p.name, String(a)], [p.name, String(b)]])];
+      const qs: fc.Arbitrary<[string, string][]>[] = [
+        fc.tuple(validOf(s, hints, p.name), validOf(s, hints, p.name)).map(([a, b]) => [
+          [p.name, String(a)],
+          [p.name, String(b)],
+        ]),
+      ];
       if (strings) qs.push(strings.map((v) => [[p.name, v]]));
-      arbs.push(fc.tuple(parts, fc.oneof(...qs)).chain(([ps, q]) => withBody({ params: ps, query: q, why: `query ${p.name}` })));
+      arbs.push(
+        fc
+          .tuple(parts, fc.oneof(...qs))
+          .chain(([ps, q]) => withBody({ params: ps, query: q, why: `query ${p.name}` })),
+      );
     }
   }
   if (op.body) {
     const badBody = invalidOf(op.body, hints);
-    if (badBody) arbs.push(fc.tuple(parts, badBody, EXTRA_FIELDS).map(([ps, b, extra]) => ({ params: ps, query: [], body: { json: typeIs('object', b) ? { ...extra, ...(b as object) } : b }, why: 'body' })));
+    if (badBody)
+      arbs.push(
+        fc
+          .tuple(parts, badBody, EXTRA_FIELDS)
+          .map(([ps, b, extra]) => ({
+            params: ps,
+            query: [],
+            body: { json: typeIs('object', b) ? { ...extra, ...(b as object) } : b },
+            why: 'body',
+          })),
+      );
     const raws: fc.Arbitrary<Draft['body']>[] = [
       fc.constantFrom(...BAD_JSON_TEXTS).map((raw) => ({ raw, type: 'application/json' })),
       fc.constant({ raw: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), type: 'application/json' }),
       fc.constant({ raw: '', type: 'application/json' }),
       // A JSON body announced as something else: a string to the schema, or a type nobody parses.
-      fc.tuple(validBody!, fc.constantFrom('text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'application/octet-stream', 'image/png', 'application/jsonx')).map(([b, type]) => ({ raw: JSON.stringify(b), type })),
+      fc
+        .tuple(
+          validBody!,
+          fc.constantFrom(
+            'text/plain',
+            'application/xml',
+            'multipart/form-data; boundary=x',
+            'application/octet-stream',
+            'image/png',
+            'application/jsonx',
+          ),
+        )
+        .map(([b, type]) => ({ raw: JSON.stringify(b), type })),
       // No content type at all.
       validBody!.map((b) => ({ raw: JSON.stringify(b) })),
     ];
-    arbs.push(fc.tuple(parts, fc.oneof(...raws)).map(([ps, body]) => ({ params: ps, query: [], body, why: 'raw body' })));
+    arbs.push(
+      fc
+        .tuple(parts, fc.oneof(...raws))
+        .map(([ps, body]) => ({ params: ps, query: [], body, why: 'raw body' })),
+    );
   }
   if (!arbs.length) return undefined;
   return fc.oneof(...arbs);
@@ -473,7 +594,11 @@ export function shapedDraftsOf(op: Operation, hints: Hints = {}): fc.Arbitrary<D
   const qModel: Record<string, fc.Arbitrary<unknown>> = {};
   for (const p of query) qModel[p.name] = validOf(paramSchema(p), hints, p.name);
   const q = fc.record(qModel, { requiredKeys: query.filter((p) => p.required).map((p) => p.name) });
-  const body = op.body ? fc.tuple(validOf(op.body, hints), fc.option(EXTRA_FIELDS, { freq: 3 })).map(([b, extra]) => (extra && typeIs('object', b) ? { ...extra, ...(b as object) } : b)) : fc.constant(undefined);
+  const body = op.body
+    ? fc
+        .tuple(validOf(op.body, hints), fc.option(EXTRA_FIELDS, { freq: 3 }))
+        .map(([b, extra]) => (extra && typeIs('object', b) ? { ...extra, ...(b as object) } : b))
+    : fc.constant(undefined);
   return fc.tuple(validParts(op, hints), q, body).map(([params, qv, b]) => ({
     params,
     query: Object.entries(qv).map(([k, v]) => [k, String(v)] as [string, string]),
@@ -508,7 +633,9 @@ export interface Built {
 
 /** The HTTP request a draft describes, with the given auth headers. */
 export function build(op: Operation, d: Draft, auth: Record<string, string> = {}): Built {
-  let path = op.path.replace(/\{([^}]+)\}/g, (_, name: string) => encodeSegment(d.params[name] ?? { value: '' }));
+  let path = op.path.replace(/\{([^}]+)\}/g, (_, name: string) =>
+    encodeSegment(d.params[name] ?? { value: '' }),
+  );
   if (d.query.length) path += `?${d.query.map(([k, v]) => `${encodeQuery(k)}=${encodeQuery(v)}`).join('&')}`;
   const headers: Record<string, string> = { ...auth };
   let body: string | Buffer | undefined;
@@ -538,21 +665,24 @@ export function send(baseUrl: string, r: Built): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { ...r.headers };
     if (r.body !== undefined) headers['content-length'] = Buffer.byteLength(r.body);
-    const req = http.request({ host: u.hostname, port: u.port, method: r.method, path: r.path, headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = text ? JSON.parse(text) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: u.hostname, port: u.port, method: r.method, path: r.path, headers, agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = text ? JSON.parse(text) : undefined;
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (r.body !== undefined) req.write(r.body);
     req.end();
@@ -567,7 +697,8 @@ export function errorContractBreach(a: Answer): string | undefined {
   if (typeof b.error !== 'string' || !b.error) return `no error message: ${a.text.slice(0, 200)}`;
   const extra = Object.keys(b).filter((k) => k !== 'error' && k !== 'field');
   if (extra.length) return `keys beyond error and field (${extra.join(', ')}): ${a.text.slice(0, 200)}`;
-  if (b.field !== undefined && typeof b.field !== 'string') return `field is not a string: ${a.text.slice(0, 200)}`;
+  if (b.field !== undefined && typeof b.field !== 'string')
+    return `field is not a string: ${a.text.slice(0, 200)}`;
   return undefined;
 }
 

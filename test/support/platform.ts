@@ -31,13 +31,22 @@ export interface TestPlatform {
   connectBus(): Promise<Bus>;
   /** Starts another controller on the same database (e.g. after a simulated crash). */
   startController(opts?: { relay?: boolean }): Promise<{ controller: Controller; url: string }>;
-  call(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  call(
+    method: string,
+    path: string,
+    token?: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   /** Sends later calls to this controller (after the first one was stopped). */
   useController(c: { controller: Controller; url: string }): void;
   close(): Promise<void>;
 }
 
-export async function startPlatform(backend: Backend, busKind: BusKind, overrides: Record<string, string> = {}): Promise<TestPlatform> {
+export async function startPlatform(
+  backend: Backend,
+  busKind: BusKind,
+  overrides: Record<string, string> = {},
+): Promise<TestPlatform> {
   const inv = await startInventory(backend);
   const log = createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
   const pem = readFileSync(join(inv.config.DATA_DIR, 'inventory', 'jwt-ed25519.pem'), 'utf8');
@@ -45,15 +54,15 @@ export async function startPlatform(backend: Backend, busKind: BusKind, override
   const notification = await createNotificationService({ port: 0, host: '127.0.0.1', verifier, log });
   const notificationUrl = `ws://127.0.0.1:${notification.port}`;
   const settings: Record<string, string> = {
-      DATA_DIR: inv.config.DATA_DIR,
-      INVENTORY_URL: inv.url,
-      NOTIFICATION_URL: notificationUrl,
-      SERVICE_SECRET: inv.serviceSecret,
-      RETRY_WAIT: '0.2',
-      LOG_LEVEL: process.env.KLOUDAK_TEST_LOG ?? 'silent',
-      ...(backend === 'postgres' ? { CONTROLLER_DB: pgDatabaseUrl('kctl') } : {}),
-      ...(busKind === 'amqp' ? { BUS: TEST_AMQP } : {}),
-      ...overrides,
+    DATA_DIR: inv.config.DATA_DIR,
+    INVENTORY_URL: inv.url,
+    NOTIFICATION_URL: notificationUrl,
+    SERVICE_SECRET: inv.serviceSecret,
+    RETRY_WAIT: '0.2',
+    LOG_LEVEL: process.env.KLOUDAK_TEST_LOG ?? 'silent',
+    ...(backend === 'postgres' ? { CONTROLLER_DB: pgDatabaseUrl('kctl') } : {}),
+    ...(busKind === 'amqp' ? { BUS: TEST_AMQP } : {}),
+    ...overrides,
   };
   const config = loadConfig({}, settings);
   const connectBus = () => createBus({ url: config.BUS, journalDir: join(config.DATA_DIR, 'bus'), log });
@@ -71,7 +80,11 @@ export async function startPlatform(backend: Backend, busKind: BusKind, override
     const headers: Record<string, string> = {};
     if (token) headers.token = token;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(first.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(first.url + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
@@ -128,7 +141,12 @@ export async function joinRoom(notificationUrl: string, workspace: string, token
   return { messages, close: () => ws.close() };
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -11,7 +11,9 @@ const b64 = (x: unknown) => Buffer.from(JSON.stringify(x)).toString('base64url')
 
 /** The inventory's own signing key (the PEM in its data dir, or KLOUDAK_JWT_KEY_FILE). */
 export function inventoryKey(config: Config): KeyObject {
-  return createPrivateKey(readFileSync(config.JWT_KEY_FILE ?? join(config.DATA_DIR, 'inventory', 'jwt-ed25519.pem'), 'utf8'));
+  return createPrivateKey(
+    readFileSync(config.JWT_KEY_FILE ?? join(config.DATA_DIR, 'inventory', 'jwt-ed25519.pem'), 'utf8'),
+  );
 }
 
 export async function kidOf(key: KeyObject): Promise<string> {
@@ -27,7 +29,11 @@ export interface SignOptions {
 }
 
 /** Signs arbitrary claims with EdDSA, with full control over exp, iat and issuer. */
-export async function signRaw(key: KeyObject, claims: Record<string, unknown>, o: SignOptions = {}): Promise<string> {
+export async function signRaw(
+  key: KeyObject,
+  claims: Record<string, unknown>,
+  o: SignOptions = {},
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: o.kid ?? (await kidOf(key)) })

@@ -31,14 +31,25 @@ export async function scriptedWorker(
       received.push(d.body);
       const v = script(d.body, received.length);
       if (v === 'hold') return new Promise<void>(() => undefined); // never acks: a worker stuck or dying
-      await bus.publish(results, { task_id: d.body.task_id, attempt: d.body.attempt, retries: d.body.retries, from: queue === 'vm' ? 'compute' : 'network', ...v });
+      await bus.publish(results, {
+        task_id: d.body.task_id,
+        attempt: d.body.attempt,
+        retries: d.body.retries,
+        from: queue === 'vm' ? 'compute' : 'network',
+        ...v,
+      });
     }),
   );
   consumers.push(
     await bus.consume(`${queue}_rollback`, async (d) => {
       if (d.body.owner !== workspace) return;
       rollbacks.push(d.body);
-      await bus.publish(results, { task_id: d.body.task_id, attempt: d.body.attempt, status: 'successful', rollback: true });
+      await bus.publish(results, {
+        task_id: d.body.task_id,
+        attempt: d.body.attempt,
+        status: 'successful',
+        rollback: true,
+      });
     }),
   );
   return {

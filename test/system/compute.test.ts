@@ -11,7 +11,15 @@ import { reconcileOnce } from '../../src/compute/reconcile.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import type { LabStatus } from '../../src/lab/index.ts';
 import { uniqueName } from '../support/env.ts';
-import { destroyComputeVms, ensureLab, labConfig, labDomains, readConsole, registerTestLab, vmDirExists } from '../support/lab.ts';
+import {
+  destroyComputeVms,
+  ensureLab,
+  labConfig,
+  labDomains,
+  readConsole,
+  registerTestLab,
+  vmDirExists,
+} from '../support/lab.ts';
 import { joinRoom, startPlatform, until, type TestPlatform } from '../support/platform.ts';
 
 const BOOT_TIMEOUT = 90_000;
@@ -39,7 +47,11 @@ describe('compute on a lab of two hosts (PGlite, in-process bus)', () => {
     lab = await ensureLab(2);
     p = await startPlatform('pglite', 'memory', labConfig(lab));
     const config = p.serviceConfig({ RECONCILE_INTERVAL: '3600' });
-    compute = await createCompute({ config, log: createLogger('compute', process.env.KLOUDAK_TEST_LOG ?? 'silent'), bus: p.bus });
+    compute = await createCompute({
+      config,
+      log: createLogger('compute', process.env.KLOUDAK_TEST_LOG ?? 'silent'),
+      bus: p.bus,
+    });
   });
   after(async () => {
     if (compute) await destroyComputeVms(compute);
@@ -50,11 +62,22 @@ describe('compute on a lab of two hosts (PGlite, in-process bus)', () => {
   test('a VM boots with the address inventory gave it, reaches U, and delete leaves nothing', async () => {
     const { ws, token } = await setup(p, lab);
     const name = uniqueName('vm');
-    const r = await p.call('POST', '/vms/', token, { name, owner: ws, area: 'lab', template: 'kloudak-test', password: 'pw-secret' });
+    const r = await p.call('POST', '/vms/', token, {
+      name,
+      owner: ws,
+      area: 'lab',
+      template: 'kloudak-test',
+      password: 'pw-secret',
+    });
     assert.equal(r.status, 202, JSON.stringify(r.body));
     const task = r.body.task_id as string;
     const line = `kloudak-guest up ${name} ${r.body.ip}`;
-    await until(`${line} on the console`, () => readConsole(lab, task).includes(line) || undefined, BOOT_TIMEOUT, 500);
+    await until(
+      `${line} on the console`,
+      () => readConsole(lab, task).includes(line) || undefined,
+      BOOT_TIMEOUT,
+      500,
+    );
     const t = await p.call('GET', `/task/${task}/?wait=30`, token);
     assert.equal(t.body.status, 'successful', JSON.stringify(t.body));
     const vm = await p.inv.call('GET', `/${ws}/vms/${name}/`, token);
@@ -75,11 +98,23 @@ describe('compute on a lab of two hosts (PGlite, in-process bus)', () => {
   test('a template pointing at a missing disk: retries, rollback, nothing left, the room told', async () => {
     const { ws, token, admin } = await setup(p, lab);
     const template = uniqueName('broken');
-    const made = await p.inv.call('POST', '/templates/', admin, { name: template, cpu: 1, ram: 0.0625, disk: 0.125, image: 'templates/missing/disk.qcow2' });
+    const made = await p.inv.call('POST', '/templates/', admin, {
+      name: template,
+      cpu: 1,
+      ram: 0.0625,
+      disk: 0.125,
+      image: 'templates/missing/disk.qcow2',
+    });
     assert.equal(made.status, 201);
     const room = await joinRoom(p.notificationUrl, ws, token);
     try {
-      const r = await p.call('POST', '/vms/', token, { name: uniqueName('vm'), owner: ws, area: 'lab', template, password: 'pw' });
+      const r = await p.call('POST', '/vms/', token, {
+        name: uniqueName('vm'),
+        owner: ws,
+        area: 'lab',
+        template,
+        password: 'pw',
+      });
       assert.equal(r.status, 202);
       const t = await p.call('GET', `/task/${r.body.task_id}/?wait=60`, token);
       assert.equal(t.body.status, 'rolled_back', JSON.stringify(t.body));
@@ -87,7 +122,9 @@ describe('compute on a lab of two hosts (PGlite, in-process bus)', () => {
       assert.equal(t.body.deliveries, 4, 'three attempts and the rollback');
       assert.ok(!(await allDomains(lab)).includes(`kloudak-${r.body.task_id}`));
       assert.equal(vmDirExists(lab, r.body.task_id), false);
-      await until('the failure in the room', () => room.messages.find((m) => m.task_id === r.body.task_id && m.status === 'rolled_back'));
+      await until('the failure in the room', () =>
+        room.messages.find((m) => m.task_id === r.body.task_id && m.status === 'rolled_back'),
+      );
     } finally {
       room.close();
     }
@@ -102,7 +139,11 @@ describe('compute reconciliation', () => {
   before(async () => {
     lab = await ensureLab(2);
     p = await startPlatform('pglite', 'memory', labConfig(lab));
-    compute = await createCompute({ config: p.serviceConfig({ RECONCILE_INTERVAL: '3600' }), log: createLogger('compute', 'silent'), bus: p.bus });
+    compute = await createCompute({
+      config: p.serviceConfig({ RECONCILE_INTERVAL: '3600' }),
+      log: createLogger('compute', 'silent'),
+      bus: p.bus,
+    });
   });
   after(async () => {
     if (compute) await destroyComputeVms(compute);
@@ -112,14 +153,26 @@ describe('compute reconciliation', () => {
 
   test('a stray VM directory and a VM whose workspace was deleted are removed after the grace period', async () => {
     const { ws, token } = await setup(p, lab);
-    const r = await p.call('POST', '/vms/', token, { name: uniqueName('vm'), owner: ws, area: 'lab', template: 'kloudak-test', password: 'pw' });
+    const r = await p.call('POST', '/vms/', token, {
+      name: uniqueName('vm'),
+      owner: ws,
+      area: 'lab',
+      template: 'kloudak-test',
+      password: 'pw',
+    });
     assert.equal((await p.call('GET', `/task/${r.body.task_id}/?wait=60`, token)).body.status, 'successful');
     const stray = join(lab.pool.localPath, 'vms', `kloudak-${uniqueName('stray')}`);
     mkdirSync(stray, { recursive: true });
     assert.equal((await p.inv.call('DELETE', `/workspaces/${ws}/`, token)).status, 200);
     const patient = await reconcileOnce(compute.ctx);
-    assert.ok(patient.orphans.some((o) => o.kind === 'record' && o.ref === `kloudak-${r.body.task_id}`), 'the VM is reported');
-    assert.ok(patient.orphans.some((o) => o.kind === 'dir' && o.ref.endsWith(basename(stray))), 'the directory is reported');
+    assert.ok(
+      patient.orphans.some((o) => o.kind === 'record' && o.ref === `kloudak-${r.body.task_id}`),
+      'the VM is reported',
+    );
+    assert.ok(
+      patient.orphans.some((o) => o.kind === 'dir' && o.ref.endsWith(basename(stray))),
+      'the directory is reported',
+    );
     assert.deepEqual(patient.removed, [], 'nothing removed within the grace period');
     const now = await reconcileOnce({ ...compute.ctx, config: { ...compute.ctx.config, ORPHAN_GRACE: 0 } });
     assert.ok(now.removed.some((o) => o.kind === 'record'));
@@ -136,10 +189,22 @@ describe('compute killed after define (PostgreSQL, RabbitMQ, compute in its own 
 
   const startComputeProcess = async () => {
     const env: Record<string, string> = { ...(process.env as Record<string, string>) };
-    for (const [k, v] of Object.entries({ ...labConfig(lab), DATA_DIR: p.config.DATA_DIR, INVENTORY_URL: p.config.INVENTORY_URL, SERVICE_SECRET: p.config.SERVICE_SECRET!, BUS: p.config.BUS!, COMPUTE_DB: computeDb, LOG_LEVEL: 'warn', RECONCILE_INTERVAL: '3600' }))
+    for (const [k, v] of Object.entries({
+      ...labConfig(lab),
+      DATA_DIR: p.config.DATA_DIR,
+      INVENTORY_URL: p.config.INVENTORY_URL,
+      SERVICE_SECRET: p.config.SERVICE_SECRET!,
+      BUS: p.config.BUS!,
+      COMPUTE_DB: computeDb,
+      LOG_LEVEL: 'warn',
+      RECONCILE_INTERVAL: '3600',
+    }))
       env[`KLOUDAK_${k}`] = v;
     for (const k of Object.keys(env)) if (k.startsWith('KLOUDAK_TEST')) delete env[k];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/compute-proc.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/compute-proc.ts'], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     children.push(child);
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (b) => String(b).includes('compute ready') && resolve());
@@ -163,10 +228,21 @@ describe('compute killed after define (PostgreSQL, RabbitMQ, compute in its own 
     const { ws, token } = await setup(p, lab);
     const first = await startComputeProcess();
     const name = uniqueName('vm');
-    const r = await p.call('POST', '/vms/', token, { name, owner: ws, area: 'lab', template: 'kloudak-test', password: 'pw' });
+    const r = await p.call('POST', '/vms/', token, {
+      name,
+      owner: ws,
+      area: 'lab',
+      template: 'kloudak-test',
+      password: 'pw',
+    });
     assert.equal(r.status, 202);
     const domain = `kloudak-${r.body.task_id}`;
-    await until('the domain to be defined', async () => (await allDomains(lab)).includes(domain) || undefined, 60_000, 50);
+    await until(
+      'the domain to be defined',
+      async () => (await allDomains(lab)).includes(domain) || undefined,
+      60_000,
+      50,
+    );
     first.kill('SIGKILL');
     await new Promise((res) => first.once('exit', res));
     await startComputeProcess();

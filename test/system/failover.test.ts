@@ -19,7 +19,15 @@ import { createLogger } from '../../src/lib/log.ts';
 import { labCutHost, labRestoreHost, labUp, type LabStatus } from '../../src/lab/index.ts';
 import { LEASES_DIR } from '../../src/lab/host.ts';
 import { uniqueName } from '../support/env.ts';
-import { destroyComputeVms, ensureLab, LAB_DIR, labConfig, labDomains, readConsole, registerTestLab } from '../support/lab.ts';
+import {
+  destroyComputeVms,
+  ensureLab,
+  LAB_DIR,
+  labConfig,
+  labDomains,
+  readConsole,
+  registerTestLab,
+} from '../support/lab.ts';
 import { joinRoom, startPlatform, until, type TestPlatform } from '../support/platform.ts';
 
 const log = (name: string) => createLogger(name, process.env.KLOUDAK_TEST_LOG ?? 'silent');
@@ -57,7 +65,19 @@ describe('libvirt lock manager on the lab', () => {
     const t = lab.template!;
     mkdirSync(dir, { recursive: true });
     const disk = `${lab.pool.path}/${name}/disk.qcow2`; // the path inside the hosts
-    await run('qemu-img', ['create', '-q', '-u', '-f', 'qcow2', '-F', 'qcow2', '-b', t.disk, join(dir, 'disk.qcow2'), '128M']);
+    await run('qemu-img', [
+      'create',
+      '-q',
+      '-u',
+      '-f',
+      'qcow2',
+      '-F',
+      'qcow2',
+      '-b',
+      t.disk,
+      join(dir, 'disk.qcow2'),
+      '128M',
+    ]);
     const xml = `<domain type='${lab.domainType}'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${t.kernel}</kernel><initrd>${t.initrd}</initrd><cmdline>console=ttyS0 panic=-1</cmdline></os>
   <devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${disk}'/><target dev='vda' bus='virtio'/></disk>
@@ -69,7 +89,11 @@ describe('libvirt lock manager on the lab', () => {
     // virtlockd of host 1 holds the disk's lease: a file named by the disk path's SHA-256 on the shared pool.
     const lease = join(lab.pool.localPath, LEASES_DIR, createHash('sha256').update(disk).digest('hex'));
     assert.ok(existsSync(lease), 'the lease file exists on the pool');
-    await assert.rejects(hv.start(h2.uri, name), /lock|busy/i, 'host 2 cannot start a domain on the disk host 1 runs');
+    await assert.rejects(
+      hv.start(h2.uri, name),
+      /lock|busy/i,
+      'host 2 cannot start a domain on the disk host 1 runs',
+    );
     assert.equal(await hv.state(h2.uri, name), 'shut off');
     assert.equal(await hv.state(h1.uri, name), 'running', 'the first keeps running');
 
@@ -85,7 +109,11 @@ describe('libvirt lock manager on the lab', () => {
         child.once('exit', (c) => reject(new Error(`lease holder exited ${c}`)));
       });
       try {
-        await assert.rejects(hv.start(h2.uri, name), /resource busy|is locked/i, "virtlockd refuses the start while another holds the disk's lease");
+        await assert.rejects(
+          hv.start(h2.uri, name),
+          /resource busy|is locked/i,
+          "virtlockd refuses the start while another holds the disk's lease",
+        );
       } finally {
         child.stdin.end();
         await new Promise((r) => child.once('exit', r));
@@ -144,128 +172,257 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
     return r.body;
   };
   const seenByMonitoring = (host: string) =>
-    until(`monitoring to check ${host}`, async () => (await monitoring.database.db.selectFrom('hosts').select('seen_at').where('name', '=', host).executeTakeFirst())?.seen_at ?? undefined, 30_000, 200);
-
-  test('two guests of a cut host come back on the other host with the same disk, MAC and IPs', { timeout: 600_000 }, async (t) => {
-    const [h1, h2] = lab.hosts as [LabStatus['hosts'][0], LabStatus['hosts'][0]];
-    // Only host 1 is registered while the guests are created: both land there.
-    await registerTestLab({ ...lab, hosts: [h1] }, p.inv.url, admin);
-    await seenByMonitoring(h1.name);
-    const net = uniqueName('n');
-    await finish(await p.call('POST', '/networks/', token, { owner: ws, name: net, subnet: '10.60.1.0/24' }));
-    const names = [uniqueName('ga'), uniqueName('gb')];
-    const createdAt = Date.now();
-    const made = await Promise.all(names.map((name) => p.call('POST', '/vms/', token, { name, owner: ws, area: 'lab', template: 'kloudak-test', password: 'pw', networks: [net] })));
-    const guests = await Promise.all(
-      made.map(async (r, i) => {
-        const b = await finish(r, 180);
-        return { name: names[i], task: b.task_id as string, ip: b.ip as string, domain: `kloudak-${b.task_id}` };
-      }),
+    until(
+      `monitoring to check ${host}`,
+      async () =>
+        (
+          await monitoring.database.db
+            .selectFrom('hosts')
+            .select('seen_at')
+            .where('name', '=', host)
+            .executeTakeFirst()
+        )?.seen_at ?? undefined,
+      30_000,
+      200,
     );
-    for (const g of guests) {
-      await until(`${g.name} up`, () => readConsole(lab, g.task).includes(`kloudak-guest up ${g.name} ${g.ip}`) || undefined, 120_000, 500);
-      assert.equal((await p.inv.call('GET', `/${ws}/vms/${g.name}/`, token)).body.host, h1.name);
-    }
-    t.diagnostic(`first boot: both guests up ${((Date.now() - createdAt) / 1000).toFixed(1)} s after the create requests`);
-    const macs = new Map<string, string[]>();
-    for (const g of guests) macs.set(g.name, (await hv.interfaces(h1.uri, g.domain)).map((i) => i.mac).sort());
 
-    // Host 2 joins the area; monitoring checks it before the cut.
-    await registerTestLab(lab, p.inv.url, admin);
-    await seenByMonitoring(h2.name);
-    const room = await joinRoom(p.notificationUrl, ws, token);
-    const cutAt = Date.now();
-    await labCutHost(LAB_DIR, h1.name);
-    try {
-      for (const g of guests)
-        await until(
-          `${g.name} up again on ${h2.name}`,
-          () => {
-            // The restarted domain's qemu starts the console file afresh: the second boot's lines (the disk's
-            // boot counter at 2: the same disk) followed by the up line with the same address.
-            const c = readConsole(lab, g.task);
-            return c.includes('disk vda boots=2') && c.includes(`kloudak-guest up ${g.name} ${g.ip}`) ? true : undefined;
-          },
-          Math.max(1000, FAILOVER_BUDGET_MS - (Date.now() - cutAt)),
-          250,
-        ).catch((e: Error) => {
-          const tails = guests.map((x) => `--- ${x.name}:\n${readConsole(lab, x.task).split('\n').slice(-8).join('\n')}`).join('\n');
-          throw new Error(`${e.message} (${((Date.now() - cutAt) / 1000).toFixed(1)} s after the cut)\n${tails}`);
-        });
-      const took = Date.now() - cutAt;
-      t.diagnostic(`both guests up again ${(took / 1000).toFixed(1)} s after the cut`);
-      assert.ok(took <= FAILOVER_BUDGET_MS, `failover took ${took} ms`);
-
+  test(
+    'two guests of a cut host come back on the other host with the same disk, MAC and IPs',
+    { timeout: 600_000 },
+    async (t) => {
+      const [h1, h2] = lab.hosts as [LabStatus['hosts'][0], LabStatus['hosts'][0]];
+      // Only host 1 is registered while the guests are created: both land there.
+      await registerTestLab({ ...lab, hosts: [h1] }, p.inv.url, admin);
+      await seenByMonitoring(h1.name);
+      const net = uniqueName('n');
+      await finish(
+        await p.call('POST', '/networks/', token, { owner: ws, name: net, subnet: '10.60.1.0/24' }),
+      );
+      const names = [uniqueName('ga'), uniqueName('gb')];
+      const createdAt = Date.now();
+      const made = await Promise.all(
+        names.map((name) =>
+          p.call('POST', '/vms/', token, {
+            name,
+            owner: ws,
+            area: 'lab',
+            template: 'kloudak-test',
+            password: 'pw',
+            networks: [net],
+          }),
+        ),
+      );
+      const guests = await Promise.all(
+        made.map(async (r, i) => {
+          const b = await finish(r, 180);
+          return {
+            name: names[i],
+            task: b.task_id as string,
+            ip: b.ip as string,
+            domain: `kloudak-${b.task_id}`,
+          };
+        }),
+      );
       for (const g of guests) {
-        assert.equal(await hv.state(h2.uri, g.domain), 'running', `${g.name} runs on ${h2.name}`);
-        assert.deepEqual((await hv.interfaces(h2.uri, g.domain)).map((i) => i.mac).sort(), macs.get(g.name), 'same MACs');
-        const rec = await compute.ctx.db.selectFrom('vms').selectAll().where('domain', '=', g.domain).executeTakeFirstOrThrow();
-        assert.equal(rec.host, h2.name, 'compute says host 2');
-        assert.equal(rec.state, 'running');
-        const inv = await until('inventory to say host 2', async () => {
-          const v = (await p.inv.call('GET', `/${ws}/vms/${g.name}/`, token)).body;
-          return v.host === h2.name ? v : undefined;
-        });
-        assert.equal(inv.ip, g.ip, 'same IP');
-        // Network tagged the VM's private port on host 2.
-        await until(`${g.name}'s port tagged on ${h2.name}`, async () =>
-          (await network.ctx.db.selectFrom('ports').selectAll().where('host', '=', h2.name).where('vm', '=', g.name).executeTakeFirst()) ?? undefined,
+        await until(
+          `${g.name} up`,
+          () => readConsole(lab, g.task).includes(`kloudak-guest up ${g.name} ${g.ip}`) || undefined,
+          120_000,
+          500,
         );
+        assert.equal((await p.inv.call('GET', `/${ws}/vms/${g.name}/`, token)).body.host, h1.name);
       }
-      await until('the room told of both moves', () => (room.messages.filter((m) => m.kind === 'vm_moved' && m.host === h2.name).length >= 2 ? true : undefined));
-      const mon = await monitoring.database.db.selectFrom('hosts').select(['up', 'failures']).where('name', '=', h1.name).executeTakeFirstOrThrow();
-      assert.equal(mon.up, false, 'monitoring marked host 1 down');
-      assert.equal((await compute.ctx.db.selectFrom('hosts').select('up').where('name', '=', h1.name).executeTakeFirstOrThrow()).up, false, 'compute marked host 1 down');
-    } finally {
-      room.close();
-      await labRestoreHost(LAB_DIR, h1.name);
-    }
+      t.diagnostic(
+        `first boot: both guests up ${((Date.now() - createdAt) / 1000).toFixed(1)} s after the create requests`,
+      );
+      const macs = new Map<string, string[]>();
+      for (const g of guests)
+        macs.set(g.name, (await hv.interfaces(h1.uri, g.domain)).map((i) => i.mac).sort());
 
-    // Host 1 is back: its stale copies are destroyed (never started again); each guest runs once, on host 2.
-    await until(
-      'the stale copies on host 1 to be gone',
-      async () => {
-        const onH1 = (await labDomains(lab)).get(h1.name) ?? [];
-        return guests.every((g) => !onH1.includes(g.domain)) ? true : undefined;
-      },
-      60_000,
-      1000,
-    );
-    assert.equal((await compute.ctx.db.selectFrom('hosts').select('up').where('name', '=', h1.name).executeTakeFirstOrThrow()).up, true, 'host 1 placeable again');
-    for (const g of guests) assert.equal(await hv.state(h2.uri, g.domain), 'running');
-    for (const g of guests) {
-      const c = readConsole(lab, g.task);
-      assert.ok(c.includes('disk vda boots=2') && !c.includes('boots=3'), `${g.name} booted twice in all, never a third time`);
-      assert.equal(count(c, 'kloudak-guest up'), 1, 'one boot on the console since the move');
-    }
-    await until('host 1 ports dropped from the network records', async () =>
-      (await network.ctx.db.selectFrom('ports').selectAll().where('host', '=', h1.name).where('vm', 'in', names).execute()).length === 0 ? true : undefined,
-    );
+      // Host 2 joins the area; monitoring checks it before the cut.
+      await registerTestLab(lab, p.inv.url, admin);
+      await seenByMonitoring(h2.name);
+      const room = await joinRoom(p.notificationUrl, ws, token);
+      const cutAt = Date.now();
+      await labCutHost(LAB_DIR, h1.name);
+      try {
+        for (const g of guests)
+          await until(
+            `${g.name} up again on ${h2.name}`,
+            () => {
+              // The restarted domain's qemu starts the console file afresh: the second boot's lines (the disk's
+              // boot counter at 2: the same disk) followed by the up line with the same address.
+              const c = readConsole(lab, g.task);
+              return c.includes('disk vda boots=2') && c.includes(`kloudak-guest up ${g.name} ${g.ip}`)
+                ? true
+                : undefined;
+            },
+            Math.max(1000, FAILOVER_BUDGET_MS - (Date.now() - cutAt)),
+            250,
+          ).catch((e: Error) => {
+            const tails = guests
+              .map((x) => `--- ${x.name}:\n${readConsole(lab, x.task).split('\n').slice(-8).join('\n')}`)
+              .join('\n');
+            throw new Error(
+              `${e.message} (${((Date.now() - cutAt) / 1000).toFixed(1)} s after the cut)\n${tails}`,
+            );
+          });
+        const took = Date.now() - cutAt;
+        t.diagnostic(`both guests up again ${(took / 1000).toFixed(1)} s after the cut`);
+        assert.ok(took <= FAILOVER_BUDGET_MS, `failover took ${took} ms`);
 
-    for (const g of guests) await finish(await p.call('DELETE', '/vms/', token, { owner: ws, name: g.name }));
-  });
+        for (const g of guests) {
+          assert.equal(await hv.state(h2.uri, g.domain), 'running', `${g.name} runs on ${h2.name}`);
+          assert.deepEqual(
+            (await hv.interfaces(h2.uri, g.domain)).map((i) => i.mac).sort(),
+            macs.get(g.name),
+            'same MACs',
+          );
+          const rec = await compute.ctx.db
+            .selectFrom('vms')
+            .selectAll()
+            .where('domain', '=', g.domain)
+            .executeTakeFirstOrThrow();
+          assert.equal(rec.host, h2.name, 'compute says host 2');
+          assert.equal(rec.state, 'running');
+          const inv = await until('inventory to say host 2', async () => {
+            const v = (await p.inv.call('GET', `/${ws}/vms/${g.name}/`, token)).body;
+            return v.host === h2.name ? v : undefined;
+          });
+          assert.equal(inv.ip, g.ip, 'same IP');
+          // Network tagged the VM's private port on host 2.
+          await until(
+            `${g.name}'s port tagged on ${h2.name}`,
+            async () =>
+              (await network.ctx.db
+                .selectFrom('ports')
+                .selectAll()
+                .where('host', '=', h2.name)
+                .where('vm', '=', g.name)
+                .executeTakeFirst()) ?? undefined,
+          );
+        }
+        await until('the room told of both moves', () =>
+          room.messages.filter((m) => m.kind === 'vm_moved' && m.host === h2.name).length >= 2
+            ? true
+            : undefined,
+        );
+        const mon = await monitoring.database.db
+          .selectFrom('hosts')
+          .select(['up', 'failures'])
+          .where('name', '=', h1.name)
+          .executeTakeFirstOrThrow();
+        assert.equal(mon.up, false, 'monitoring marked host 1 down');
+        assert.equal(
+          (
+            await compute.ctx.db
+              .selectFrom('hosts')
+              .select('up')
+              .where('name', '=', h1.name)
+              .executeTakeFirstOrThrow()
+          ).up,
+          false,
+          'compute marked host 1 down',
+        );
+      } finally {
+        room.close();
+        await labRestoreHost(LAB_DIR, h1.name);
+      }
+
+      // Host 1 is back: its stale copies are destroyed (never started again); each guest runs once, on host 2.
+      await until(
+        'the stale copies on host 1 to be gone',
+        async () => {
+          const onH1 = (await labDomains(lab)).get(h1.name) ?? [];
+          return guests.every((g) => !onH1.includes(g.domain)) ? true : undefined;
+        },
+        60_000,
+        1000,
+      );
+      assert.equal(
+        (
+          await compute.ctx.db
+            .selectFrom('hosts')
+            .select('up')
+            .where('name', '=', h1.name)
+            .executeTakeFirstOrThrow()
+        ).up,
+        true,
+        'host 1 placeable again',
+      );
+      for (const g of guests) assert.equal(await hv.state(h2.uri, g.domain), 'running');
+      for (const g of guests) {
+        const c = readConsole(lab, g.task);
+        assert.ok(
+          c.includes('disk vda boots=2') && !c.includes('boots=3'),
+          `${g.name} booted twice in all, never a third time`,
+        );
+        assert.equal(count(c, 'kloudak-guest up'), 1, 'one boot on the console since the move');
+      }
+      await until('host 1 ports dropped from the network records', async () =>
+        (
+          await network.ctx.db
+            .selectFrom('ports')
+            .selectAll()
+            .where('host', '=', h1.name)
+            .where('vm', 'in', names)
+            .execute()
+        ).length === 0
+          ? true
+          : undefined,
+      );
+
+      for (const g of guests)
+        await finish(await p.call('DELETE', '/vms/', token, { owner: ws, name: g.name }));
+    },
+  );
 
   test('placement refuses a VM no host has the memory for, and the create fails with that reason', async () => {
     await registerTestLab(lab, p.inv.url, admin);
     for (const h of lab.hosts) await seenByMonitoring(h.name);
     const big = uniqueName('huge');
     const tpl = lab.template!;
-    const made = await p.inv.call('POST', '/templates/', admin, { name: big, cpu: 1, ram: 64, disk: 0.125, image: tpl.disk, kernel: tpl.kernel, initrd: tpl.initrd, cmdline: 'console=ttyS0' });
+    const made = await p.inv.call('POST', '/templates/', admin, {
+      name: big,
+      cpu: 1,
+      ram: 64,
+      disk: 0.125,
+      image: tpl.disk,
+      kernel: tpl.kernel,
+      initrd: tpl.initrd,
+      cmdline: 'console=ttyS0',
+    });
     assert.equal(made.status, 201, JSON.stringify(made.body));
 
     // Monitoring's own answer.
-    const refused = await p.bus.rpc('placement_host', { area: 'lab', memoryMib: 65536, vcpus: 1 }, { timeout: 5 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const refused = await p.bus
+      .rpc('placement_host', { area: 'lab', memoryMib: 65536, vcpus: 1 }, { timeout: 5 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     assert.ok(isAppError(refused) && refused.kind === 'conflict', String(refused));
     assert.match(refused.message, /no host in area lab has 65536 MiB/);
 
-    const r = await p.call('POST', '/vms/', token, { name: uniqueName('vm'), owner: ws, area: 'lab', template: big, password: 'pw' });
+    const r = await p.call('POST', '/vms/', token, {
+      name: uniqueName('vm'),
+      owner: ws,
+      area: 'lab',
+      template: big,
+      password: 'pw',
+    });
     assert.equal(r.status, 202, JSON.stringify(r.body));
     const task = await p.call('GET', `/task/${r.body.task_id}/?wait=60`, token);
     assert.notEqual(task.body.status, 'successful');
-    assert.match(String(task.body.error), /no host in area lab has 65536 MiB and 1 vCPU free/, JSON.stringify(task.body));
-    assert.equal(existsSync(join(lab.pool.localPath, 'vms', `kloudak-${r.body.task_id}`)), false, 'nothing made on the pool');
+    assert.match(
+      String(task.body.error),
+      /no host in area lab has 65536 MiB and 1 vCPU free/,
+      JSON.stringify(task.body),
+    );
+    assert.equal(
+      existsSync(join(lab.pool.localPath, 'vms', `kloudak-${r.body.task_id}`)),
+      false,
+      'nothing made on the pool',
+    );
   });
 });

@@ -7,7 +7,14 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { labUp, labDown, labStatus, labCutHost, labRestoreHost, type LabStatus } from '../../src/lab/index.ts';
+import {
+  labUp,
+  labDown,
+  labStatus,
+  labCutHost,
+  labRestoreHost,
+  type LabStatus,
+} from '../../src/lab/index.ts';
 import { createOverlay, guestDomainXml, randomMac, waitForSerial, writeSeedIso } from '../support/guest.ts';
 
 const execFileP = promisify(execFile);
@@ -45,7 +52,11 @@ async function startGuest(
   const localDir = join(lab.pool.localPath, 'vms', name);
   const hostDir = `${lab.pool.path}/vms/${name}`;
   await mkdir(localDir, { recursive: true, mode: 0o755 });
-  await createOverlay(join(localDir, 'disk.qcow2'), t.disk, join(lab.pool.localPath, t.disk.slice(lab.pool.path.length)));
+  await createOverlay(
+    join(localDir, 'disk.qcow2'),
+    t.disk,
+    join(lab.pool.localPath, t.disk.slice(lab.pool.path.length)),
+  );
   const pub = randomMac();
   const priv = randomMac();
   await writeSeedIso(join(localDir, 'seed.iso'), {
@@ -95,11 +106,13 @@ async function labLeftovers(): Promise<string[]> {
     if (m) found.push(`link ${m[1]}`);
   }
   const mounts = await readFile('/proc/self/mountinfo', 'utf8');
-  for (const l of mounts.split('\n')) if (l.split(' ')[4]?.startsWith(STATE_DIR)) found.push(`mount ${l.split(' ')[4]}`);
+  for (const l of mounts.split('\n'))
+    if (l.split(' ')[4]?.startsWith(STATE_DIR)) found.push(`mount ${l.split(' ')[4]}`);
   for (const p of await readdir('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(STATE_DIR) || cmd.includes('guest=lab-g')) found.push(`process ${p} ${cmd.replace(/\0/g, ' ').slice(0, 120)}`);
+    if (cmd.includes(STATE_DIR) || cmd.includes('guest=lab-g'))
+      found.push(`process ${p} ${cmd.replace(/\0/g, ' ').slice(0, 120)}`);
   }
   return found;
 }
@@ -111,77 +124,81 @@ after(async () => {
   if (!downDone) await labDown({ stateDir: STATE_DIR });
 });
 
-void test('lab: two hosts, guests across hosts on a VLAN, clean teardown', { timeout: 600_000 }, async (t) => {
-  const log = (l: string) => t.diagnostic(l);
-  const tUp = Date.now();
-  let lab = await labUp({ hosts: 2, stateDir: STATE_DIR, log });
-  log(`lab up took ${((Date.now() - tUp) / 1000).toFixed(1)} s`);
-  assert.equal(lab.hosts.length, 2);
-  assert.ok(lab.up, 'every host daemon runs');
-  assert.ok(lab.template, 'the test guest is in the pool');
+void test(
+  'lab: two hosts, guests across hosts on a VLAN, clean teardown',
+  { timeout: 600_000 },
+  async (t) => {
+    const log = (l: string) => t.diagnostic(l);
+    const tUp = Date.now();
+    let lab = await labUp({ hosts: 2, stateDir: STATE_DIR, log });
+    log(`lab up took ${((Date.now() - tUp) / 1000).toFixed(1)} s`);
+    assert.equal(lab.hosts.length, 2);
+    assert.ok(lab.up, 'every host daemon runs');
+    assert.ok(lab.template, 'the test guest is in the pool');
 
-  // A second lab up repairs/keeps: same hosts, same daemons.
-  const pidsBefore = lab.hosts.map((h) => h.pids.libvirtd);
-  lab = await labUp({ hosts: 2, stateDir: STATE_DIR, log });
-  assert.deepEqual(
-    lab.hosts.map((h) => h.pids.libvirtd),
-    pidsBefore,
-  );
+    // A second lab up repairs/keeps: same hosts, same daemons.
+    const pidsBefore = lab.hosts.map((h) => h.pids.libvirtd);
+    lab = await labUp({ hosts: 2, stateDir: STATE_DIR, log });
+    assert.deepEqual(
+      lab.hosts.map((h) => h.pids.libvirtd),
+      pidsBefore,
+    );
 
-  // The URI verifies host keys: with an empty known_hosts the same connection is refused.
-  const [h1, h2] = lab.hosts as [LabStatus['hosts'][0], LabStatus['hosts'][0]];
-  assert.match(await virsh(h1.uri, 'list', '--all'), /Id\s+Name/);
-  const emptyKnownHosts = join(STATE_DIR, 'empty_known_hosts');
-  await writeFile(emptyKnownHosts, '');
-  await assert.rejects(virsh(h1.uri.replace(lab.ssh.knownHosts, emptyKnownHosts), 'list'));
-  log('host keys verified');
+    // The URI verifies host keys: with an empty known_hosts the same connection is refused.
+    const [h1, h2] = lab.hosts as [LabStatus['hosts'][0], LabStatus['hosts'][0]];
+    assert.match(await virsh(h1.uri, 'list', '--all'), /Id\s+Name/);
+    const emptyKnownHosts = join(STATE_DIR, 'empty_known_hosts');
+    await writeFile(emptyKnownHosts, '');
+    await assert.rejects(virsh(h1.uri.replace(lab.ssh.knownHosts, emptyKnownHosts), 'list'));
+    log('host keys verified');
 
-  const t0 = Date.now();
-  const g1 = await startGuest(lab, 0, 'lab-g1', '10.213.1.21', '192.168.7.21');
-  guests.push(g1);
-  await waitForSerial(g1.serial, 'kloudak-guest up lab-g1 10.213.1.21', 90_000);
-  log(`guest 1 up ${((Date.now() - t0) / 1000).toFixed(1)} s after define`);
+    const t0 = Date.now();
+    const g1 = await startGuest(lab, 0, 'lab-g1', '10.213.1.21', '192.168.7.21');
+    guests.push(g1);
+    await waitForSerial(g1.serial, 'kloudak-guest up lab-g1 10.213.1.21', 90_000);
+    log(`guest 1 up ${((Date.now() - t0) / 1000).toFixed(1)} s after define`);
 
-  const t1 = Date.now();
-  const g2 = await startGuest(lab, 1, 'lab-g2', '10.213.1.22', '192.168.7.22', [
-    'ping -c 3 -W 2 192.168.7.21', // guest 1, private NIC, VLAN 7, other host: over the private trunk
-    'ping -c 2 -W 2 10.213.1.21', // guest 1, public NIC: over the public uplinks
-    'ping -c 1 -W 2 10.213.1.1', // the public gateway in the root namespace
-  ]);
-  guests.push(g2);
-  const out = await waitForSerial(g2.serial, 'kloudak-guest up lab-g2 10.213.1.22', 90_000);
-  log(`guest 2 up ${((Date.now() - t1) / 1000).toFixed(1)} s after define`);
-  assert.match(out, /3 packets transmitted, [1-3] packets received/);
-  assert.match(out, /kloudak-guest: runcmd 1 exit 0/);
-  assert.match(out, /kloudak-guest: runcmd 2 exit 0/);
-  assert.match(out, /kloudak-guest: runcmd 3 exit 0/);
-  assert.match(out, /kloudak-guest: disk vda boots=1/);
+    const t1 = Date.now();
+    const g2 = await startGuest(lab, 1, 'lab-g2', '10.213.1.22', '192.168.7.22', [
+      'ping -c 3 -W 2 192.168.7.21', // guest 1, private NIC, VLAN 7, other host: over the private trunk
+      'ping -c 2 -W 2 10.213.1.21', // guest 1, public NIC: over the public uplinks
+      'ping -c 1 -W 2 10.213.1.1', // the public gateway in the root namespace
+    ]);
+    guests.push(g2);
+    const out = await waitForSerial(g2.serial, 'kloudak-guest up lab-g2 10.213.1.22', 90_000);
+    log(`guest 2 up ${((Date.now() - t1) / 1000).toFixed(1)} s after define`);
+    assert.match(out, /3 packets transmitted, [1-3] packets received/);
+    assert.match(out, /kloudak-guest: runcmd 1 exit 0/);
+    assert.match(out, /kloudak-guest: runcmd 2 exit 0/);
+    assert.match(out, /kloudak-guest: runcmd 3 exit 0/);
+    assert.match(out, /kloudak-guest: disk vda boots=1/);
 
-  // Cutting a host makes it unreachable; restoring brings it back.
-  await labCutHost(STATE_DIR, h2.name);
-  assert.equal((await labStatus(STATE_DIR)).hosts[1].cut, true);
-  await assert.rejects(virshT(8_000, h2.uri, 'list'));
-  await labRestoreHost(STATE_DIR, h2.name);
-  assert.match(await virsh(h2.uri, 'list'), /lab-g2/);
+    // Cutting a host makes it unreachable; restoring brings it back.
+    await labCutHost(STATE_DIR, h2.name);
+    assert.equal((await labStatus(STATE_DIR)).hosts[1].cut, true);
+    await assert.rejects(virshT(8_000, h2.uri, 'list'));
+    await labRestoreHost(STATE_DIR, h2.name);
+    assert.match(await virsh(h2.uri, 'list'), /lab-g2/);
 
-  log('host cut and restored');
+    log('host cut and restored');
 
-  const pids = [...lab.hosts.flatMap((h) => Object.values(h.pids))];
-  for (const g of guests.splice(0)) await removeGuest(g);
-  const t2 = Date.now();
-  await labDown({ stateDir: STATE_DIR, log });
-  log(`lab down took ${((Date.now() - t2) / 1000).toFixed(1)} s`);
-  downDone = true;
+    const pids = [...lab.hosts.flatMap((h) => Object.values(h.pids))];
+    for (const g of guests.splice(0)) await removeGuest(g);
+    const t2 = Date.now();
+    await labDown({ stateDir: STATE_DIR, log });
+    log(`lab down took ${((Date.now() - t2) / 1000).toFixed(1)} s`);
+    downDone = true;
 
-  const alive = pids.filter((p) => {
-    try {
-      process.kill(p, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  assert.deepEqual(alive, [], 'no lab daemon survives');
-  assert.deepEqual(await labLeftovers(), [], 'no namespace, link, mount or process of the lab remains');
-  assert.equal((await labStatus(STATE_DIR)).up, false);
-});
+    const alive = pids.filter((p) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(alive, [], 'no lab daemon survives');
+    assert.deepEqual(await labLeftovers(), [], 'no namespace, link, mount or process of the lab remains');
+    assert.equal((await labStatus(STATE_DIR)).up, false);
+  },
+);

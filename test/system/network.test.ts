@@ -10,7 +10,14 @@ import { createSshShell } from '../../src/lib/ssh.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import type { LabStatus } from '../../src/lab/index.ts';
 import { uniqueName } from '../support/env.ts';
-import { destroyComputeVms, ensureLab, labConfig, removeLeftoverRouters, readConsole, registerTestLab } from '../support/lab.ts';
+import {
+  destroyComputeVms,
+  ensureLab,
+  labConfig,
+  removeLeftoverRouters,
+  readConsole,
+  registerTestLab,
+} from '../support/lab.ts';
 import { startPlatform, until, type TestPlatform } from '../support/platform.ts';
 
 const log = () => createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
@@ -38,7 +45,9 @@ describe('networks on a lab of two hosts', () => {
     token = await p.inv.login(user);
   });
   after(async () => {
-    if (network) for (const r of await network.ctx.db.selectFrom('routers').selectAll().execute()) await removeRouter(network.ctx, r.workspace, r.name).catch(() => undefined);
+    if (network)
+      for (const r of await network.ctx.db.selectFrom('routers').selectAll().execute())
+        await removeRouter(network.ctx, r.workspace, r.name).catch(() => undefined);
     await network?.close();
     if (compute) await destroyComputeVms(compute);
     await compute?.close();
@@ -52,12 +61,32 @@ describe('networks on a lab of two hosts', () => {
     return r.body;
   };
   const vm = async (name: string, networks: string[], runcmd: string[] = []) => {
-    const a = await finish(await p.call('POST', '/vms/', token, { name, owner: ws, area: 'lab', template: 'kloudak-test', password: 'pw', networks, runcmd }));
+    const a = await finish(
+      await p.call('POST', '/vms/', token, {
+        name,
+        owner: ws,
+        area: 'lab',
+        template: 'kloudak-test',
+        password: 'pw',
+        networks,
+        runcmd,
+      }),
+    );
     const rec = (await p.inv.call('GET', `/${ws}/vms/${name}/`, token)).body;
-    return { task: a.task_id as string, ip: a.ip as string, host: rec.host as string, nic: String(rec.interfaces[0]?.ip ?? '').split('/')[0] };
+    return {
+      task: a.task_id as string,
+      ip: a.ip as string,
+      host: rec.host as string,
+      nic: String(rec.interfaces[0]?.ip ?? '').split('/')[0],
+    };
   };
   const up = (task: string, name: string, ip: string) =>
-    until(`${name} up`, () => readConsole(lab, task).includes(`kloudak-guest up ${name} ${ip}`) || undefined, 120_000, 500);
+    until(
+      `${name} up`,
+      () => readConsole(lab, task).includes(`kloudak-guest up ${name} ${ip}`) || undefined,
+      120_000,
+      500,
+    );
 
   test('isolation by VLAN, routing through a router, and the delete rules', async () => {
     const n1 = uniqueName('n1');
@@ -68,9 +97,18 @@ describe('networks on a lab of two hosts', () => {
     assert.ok(vlan1 >= 1 && vlan1 <= 4094);
     const router = uniqueName('r');
     await finish(await p.call('POST', '/routers/', token, { owner: ws, name: router }));
-    await finish(await p.call('POST', '/interfaces/', token, { owner: ws, router, network: n1, ip: '10.50.1.1' }));
-    await finish(await p.call('POST', '/interfaces/', token, { owner: ws, router, network: n2, ip: '10.50.2.1' }));
-    const bad = await p.call('POST', '/interfaces/', token, { owner: ws, router, network: n2, ip: '10.99.0.1' });
+    await finish(
+      await p.call('POST', '/interfaces/', token, { owner: ws, router, network: n1, ip: '10.50.1.1' }),
+    );
+    await finish(
+      await p.call('POST', '/interfaces/', token, { owner: ws, router, network: n2, ip: '10.50.2.1' }),
+    );
+    const bad = await p.call('POST', '/interfaces/', token, {
+      owner: ws,
+      router,
+      network: n2,
+      ip: '10.99.0.1',
+    });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.field, 'ip');
 
@@ -80,29 +118,45 @@ describe('networks on a lab of two hosts', () => {
     const b = await vm('guest-b', [n1]);
     await up(c.task, 'guest-c', c.ip);
     await up(b.task, 'guest-b', b.ip);
-    const a = await vm('guest-a', [n1], [
-      `ping -c 3 -W 2 ${b.nic}`,
-      // An address in N2's subnet on A's N1 NIC: its ARP for C goes out on N1's VLAN and nobody answers.
-      `ip addr add 10.50.2.250/24 dev eth1; ping -c 3 -W 2 ${c.nic}`,
-      `ip addr del 10.50.2.250/24 dev eth1; ip route add 10.50.2.0/24 via 10.50.1.1; ping -c 3 -W 2 ${c.nic}`,
-    ]);
+    const a = await vm(
+      'guest-a',
+      [n1],
+      [
+        `ping -c 3 -W 2 ${b.nic}`,
+        // An address in N2's subnet on A's N1 NIC: its ARP for C goes out on N1's VLAN and nobody answers.
+        `ip addr add 10.50.2.250/24 dev eth1; ping -c 3 -W 2 ${c.nic}`,
+        `ip addr del 10.50.2.250/24 dev eth1; ip route add 10.50.2.0/24 via 10.50.1.1; ping -c 3 -W 2 ${c.nic}`,
+      ],
+    );
     assert.notEqual(a.host, b.host, 'A and B on different hosts');
-    const out = await until('A to finish its pings', () => {
-      const text = readConsole(lab, a.task);
-      return text.includes(`kloudak-guest up guest-a ${a.ip}`) ? text : undefined;
-    }, 150_000, 500);
+    const out = await until(
+      'A to finish its pings',
+      () => {
+        const text = readConsole(lab, a.task);
+        return text.includes(`kloudak-guest up guest-a ${a.ip}`) ? text : undefined;
+      },
+      150_000,
+      500,
+    );
     assert.match(out, /runcmd 1 exit 0/, 'A pings B across hosts on N1');
     assert.match(out, /runcmd 2 exit [1-9]/, 'A cannot reach C on N2');
     assert.match(out, /runcmd 3 exit 0/, 'A reaches C through the router');
 
     const refused = await p.call('DELETE', '/networks/', token, { owner: ws, name: n1 });
     assert.equal(refused.status, 409);
-    for (const name of ['guest-a', 'guest-b', 'guest-c']) await finish(await p.call('DELETE', '/vms/', token, { owner: ws, name }));
+    for (const name of ['guest-a', 'guest-b', 'guest-c'])
+      await finish(await p.call('DELETE', '/vms/', token, { owner: ws, name }));
     await finish(await p.call('DELETE', '/interfaces/', token, { owner: ws, router, network: n1 }));
     await finish(await p.call('DELETE', '/networks/', token, { owner: ws, name: n1 }));
-    const left = await network.ctx.db.selectFrom('networks').select('vlan').where('vlan', '=', vlan1).execute();
+    const left = await network.ctx.db
+      .selectFrom('networks')
+      .select('vlan')
+      .where('vlan', '=', vlan1)
+      .execute();
     assert.deepEqual(left, [], 'the VLAN is free again');
-    const ovs = createOvsSwitch(createSshShell({ user: 'root', key: lab.ssh.key, knownHosts: lab.ssh.knownHosts }));
+    const ovs = createOvsSwitch(
+      createSshShell({ user: 'root', key: lab.ssh.key, knownHosts: lab.ssh.knownHosts }),
+    );
     for (const h of lab.hosts) {
       const tagged = (await ovs.listPorts(h.ip, 'private-br')).filter((x) => x.tag === vlan1);
       assert.deepEqual(tagged, [], `no port of VLAN ${vlan1} on ${h.name}`);
@@ -113,7 +167,9 @@ describe('networks on a lab of two hosts', () => {
 
   test('100 networks created at once get 100 distinct VLANs', async () => {
     const names = Array.from({ length: 100 }, (_, i) => `bulk-${i}`);
-    const accepted = await Promise.all(names.map((name) => p.call('POST', '/networks/', token, { owner: ws, name })));
+    const accepted = await Promise.all(
+      names.map((name) => p.call('POST', '/networks/', token, { owner: ws, name })),
+    );
     for (const r of accepted) assert.equal(r.status, 202);
     for (const r of accepted) {
       const t = await p.call('GET', `/task/${r.body.task_id}/?wait=60`, token);

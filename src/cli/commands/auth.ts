@@ -12,7 +12,12 @@ function checkedUrl(value: string, option: string, protocols: string[]): string 
   } catch {
     throw new CliError(`${option}: ${value} is not a URL`, EXIT.usage, option.replace(/^--/, ''));
   }
-  if (!protocols.includes(u.protocol)) throw new CliError(`${option}: must start with ${protocols.map((p) => `${p}//`).join(' or ')}`, EXIT.usage, option.replace(/^--/, ''));
+  if (!protocols.includes(u.protocol))
+    throw new CliError(
+      `${option}: must start with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+      EXIT.usage,
+      option.replace(/^--/, ''),
+    );
   return trim(value);
 }
 
@@ -37,23 +42,39 @@ export function authCommands(program: Command): void {
     .command('login')
     .description('log in to inventory and keep the token and service URLs in the config file')
     .option('-u, --user <name>', 'user name (asked when not given)')
-    .option('-p, --password <password>', 'password (asked when not given; read from stdin when it is not a terminal)')
-    .option('--inventory <url>', 'inventory URL (default: the last one, $KLOUDAK_INVENTORY_URL or http://127.0.0.1:5000)')
+    .option(
+      '-p, --password <password>',
+      'password (asked when not given; read from stdin when it is not a terminal)',
+    )
+    .option(
+      '--inventory <url>',
+      'inventory URL (default: the last one, $KLOUDAK_INVENTORY_URL or http://127.0.0.1:5000)',
+    )
     .option('--controller <url>', "controller URL (default: the inventory's host, port 8000)")
     .option('--notification <url>', "notification URL (default: ws:// on the inventory's host, port 3000)")
     .action(async (o: LoginOptions, cmd: Command) => {
       const client = Client.of(cmd);
       const cfg = client.cfg;
       const env = process.env;
-      const inventory = checkedUrl(o.inventory ?? cfg.inventory_url ?? env.KLOUDAK_INVENTORY_URL ?? 'http://127.0.0.1:5000', '--inventory', ['http:', 'https:']);
+      const inventory = checkedUrl(
+        o.inventory ?? cfg.inventory_url ?? env.KLOUDAK_INVENTORY_URL ?? 'http://127.0.0.1:5000',
+        '--inventory',
+        ['http:', 'https:'],
+      );
       const keep = !o.inventory || trim(o.inventory) === cfg.inventory_url;
       const controller = checkedUrl(
-        o.controller ?? (keep ? cfg.controller_url : undefined) ?? (o.inventory ? undefined : env.KLOUDAK_CONTROLLER_URL) ?? sibling(inventory, 'controller'),
+        o.controller ??
+          (keep ? cfg.controller_url : undefined) ??
+          (o.inventory ? undefined : env.KLOUDAK_CONTROLLER_URL) ??
+          sibling(inventory, 'controller'),
         '--controller',
         ['http:', 'https:'],
       );
       const notification = checkedUrl(
-        o.notification ?? (keep ? cfg.notification_url : undefined) ?? (o.inventory ? undefined : env.KLOUDAK_NOTIFICATION_URL) ?? sibling(inventory, 'notification'),
+        o.notification ??
+          (keep ? cfg.notification_url : undefined) ??
+          (o.inventory ? undefined : env.KLOUDAK_NOTIFICATION_URL) ??
+          sibling(inventory, 'notification'),
         '--notification',
         ['ws:', 'wss:'],
       );
@@ -87,7 +108,14 @@ export function authCommands(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const client = Client.of(cmd);
       const { session, inventory_url } = client.cfg;
-      if (session && inventory_url) await rawRequest('GET', `${inventory_url}/logout/`, { cookie: `kloudak_session=${session}` }, undefined, 10).catch(() => undefined);
+      if (session && inventory_url)
+        await rawRequest(
+          'GET',
+          `${inventory_url}/logout/`,
+          { cookie: `kloudak_session=${session}` },
+          undefined,
+          10,
+        ).catch(() => undefined);
       client.cfg = { ...client.cfg, token: undefined, session: undefined, username: undefined };
       client.save();
       note('Logged out.');

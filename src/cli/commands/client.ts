@@ -46,15 +46,32 @@ export interface Raw {
   headers: Headers;
 }
 
-export async function rawRequest(method: string, url: string, headers: Record<string, string>, body: unknown, timeout = 30, signal?: AbortSignal): Promise<Raw> {
+export async function rawRequest(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  timeout = 30,
+  signal?: AbortSignal,
+): Promise<Raw> {
   const h: Record<string, string> = { accept: 'application/json', ...headers };
   if (body !== undefined) h['content-type'] = 'application/json';
   let res: Response;
   try {
-    res = await fetch(url, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeout * 1000)]) : AbortSignal.timeout(timeout * 1000) });
+    res = await fetch(url, {
+      method,
+      headers: h,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: signal
+        ? AbortSignal.any([signal, AbortSignal.timeout(timeout * 1000)])
+        : AbortSignal.timeout(timeout * 1000),
+    });
   } catch (e) {
     const err = e as Error & { cause?: { code?: string; message?: string } };
-    const why = err.name === 'TimeoutError' ? `no answer in ${timeout} s` : (err.cause?.code ?? err.cause?.message ?? err.message);
+    const why =
+      err.name === 'TimeoutError'
+        ? `no answer in ${timeout} s`
+        : (err.cause?.code ?? err.cause?.message ?? err.message);
     throw new CliError(`cannot reach ${new URL(url).host}: ${why}`, EXIT.unavailable);
   }
   const text = await res.text();
@@ -125,23 +142,45 @@ export class Client {
   workspace(given?: string): string {
     if (!this.cfg.token) throw new CliError('not logged in: run kloudak login', EXIT.auth);
     const ws = given ?? this.cfg.workspace;
-    if (!ws) throw usage('no workspace: give --workspace <ws> or set a default with kloudak workspaces use <ws>', 'workspace');
+    if (!ws)
+      throw usage(
+        'no workspace: give --workspace <ws> or set a default with kloudak workspaces use <ws>',
+        'workspace',
+      );
     return ws;
   }
 
   /** A fresh token from the login session; false when there is none or it expired. */
   async renewToken(): Promise<boolean> {
     if (!this.cfg.session || !this.cfg.inventory_url) return false;
-    const r = await rawRequest('GET', `${this.cfg.inventory_url}/get_token/`, { cookie: `${SESSION_COOKIE}=${this.cfg.session}` }, undefined);
+    const r = await rawRequest(
+      'GET',
+      `${this.cfg.inventory_url}/get_token/`,
+      { cookie: `${SESSION_COOKIE}=${this.cfg.session}` },
+      undefined,
+    );
     if (r.status !== 200 || typeof r.body?.token !== 'string') return false;
     this.cfg.token = r.body.token;
     this.save();
     return true;
   }
 
-  private async call<T>(base: 'inventory_url' | 'controller_url', method: string, path: string, o: RequestOptions = {}): Promise<T> {
+  private async call<T>(
+    base: 'inventory_url' | 'controller_url',
+    method: string,
+    path: string,
+    o: RequestOptions = {},
+  ): Promise<T> {
     const url = `${this.need(base)}${path}`;
-    const once = () => rawRequest(method, url, o.anonymous ? {} : { authorization: `Bearer ${this.token}` }, o.body, o.timeout, o.signal);
+    const once = () =>
+      rawRequest(
+        method,
+        url,
+        o.anonymous ? {} : { authorization: `Bearer ${this.token}` },
+        o.body,
+        o.timeout,
+        o.signal,
+      );
     // Reads are safe to repeat: a few tries ride over a restarting instance.
     const send = async () => {
       for (let attempt = 0; ; attempt++) {
@@ -183,7 +222,8 @@ export class Client {
     for (;;) {
       const sep = path.includes('?') ? '&' : '?';
       const marker = out.length ? `&marker=${encodeURIComponent(out[out.length - 1].name)}` : '';
-      const page = ((await this.inventory<Record<string, T[]>>('GET', `${path}${sep}limit=${limit}${marker}`))[key] ?? []);
+      const page =
+        (await this.inventory<Record<string, T[]>>('GET', `${path}${sep}limit=${limit}${marker}`))[key] ?? [];
       out.push(...page);
       if (page.length < limit) return out;
     }

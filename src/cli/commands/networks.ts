@@ -23,7 +23,8 @@ interface Interface {
   subnet: string | null;
 }
 
-const wsOption = (c: Command) => c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
+const wsOption = (c: Command) =>
+  c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
 type Listing = { workspace?: string; json?: boolean };
 
 export function networkCommands(program: Command): void {
@@ -45,23 +46,49 @@ export function networkCommands(program: Command): void {
   waitable(wsOption(nets.command('create')))
     .description('create a network')
     .argument('<name>', 'network name')
-    .option('-s, --subnet <cidr>', "the network's IPv4 subnet (VMs get addresses from it), e.g. 192.168.10.0/24")
+    .option(
+      '-s, --subnet <cidr>',
+      "the network's IPv4 subnet (VMs get addresses from it), e.g. 192.168.10.0/24",
+    )
     .option('-d, --description <text>', 'description')
-    .action(async (name: string, o: WaitOptions & { subnet?: string; description?: string }, cmd: Command) => {
-      const client = Client.of(cmd);
-      const ws = client.workspace(o.workspace);
-      await submit(client, ws, 'POST', '/networks/', { owner: ws, name, subnet: o.subnet, description: o.description }, `network ${name}`, o, async () => {
-        const n = await client.inventory<Network>('GET', `/${seg(ws)}/networks/${seg(name)}/`);
-        return { json: n, text: `network ${name}: ${n.state}  vlan ${n.vlan ?? '-'}  subnet ${n.subnet ?? '-'}` };
-      });
-    });
+    .action(
+      async (name: string, o: WaitOptions & { subnet?: string; description?: string }, cmd: Command) => {
+        const client = Client.of(cmd);
+        const ws = client.workspace(o.workspace);
+        await submit(
+          client,
+          ws,
+          'POST',
+          '/networks/',
+          { owner: ws, name, subnet: o.subnet, description: o.description },
+          `network ${name}`,
+          o,
+          async () => {
+            const n = await client.inventory<Network>('GET', `/${seg(ws)}/networks/${seg(name)}/`);
+            return {
+              json: n,
+              text: `network ${name}: ${n.state}  vlan ${n.vlan ?? '-'}  subnet ${n.subnet ?? '-'}`,
+            };
+          },
+        );
+      },
+    );
   waitable(wsOption(nets.command('delete')))
     .description('delete a network (no VM or router may be on it)')
     .argument('<name>', 'network name')
     .action(async (name: string, o: WaitOptions, cmd: Command) => {
       const client = Client.of(cmd);
       const ws = client.workspace(o.workspace);
-      await submit(client, ws, 'DELETE', '/networks/', { owner: ws, name }, `network ${name}`, o, async (t) => ({ json: t, text: `network ${name}: deleted` }));
+      await submit(
+        client,
+        ws,
+        'DELETE',
+        '/networks/',
+        { owner: ws, name },
+        `network ${name}`,
+        o,
+        async (t) => ({ json: t, text: `network ${name}: deleted` }),
+      );
     });
 
   const routers = program.command('routers').description('routers joining networks of a workspace');
@@ -94,7 +121,16 @@ export function networkCommands(program: Command): void {
     .action(async (name: string, o: WaitOptions, cmd: Command) => {
       const client = Client.of(cmd);
       const ws = client.workspace(o.workspace);
-      await submit(client, ws, 'DELETE', '/routers/', { owner: ws, name }, `router ${name}`, o, async (t) => ({ json: t, text: `router ${name}: deleted` }));
+      await submit(
+        client,
+        ws,
+        'DELETE',
+        '/routers/',
+        { owner: ws, name },
+        `router ${name}`,
+        o,
+        async (t) => ({ json: t, text: `router ${name}: deleted` }),
+      );
     });
 
   const ifs = program.command('interfaces').description("a router's interfaces: one per network it joins");
@@ -104,7 +140,10 @@ export function networkCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (router: string, o: Listing, cmd: Command) => {
       const client = Client.of(cmd);
-      const r = await client.inventory<{ interfaces: Interface[] }>('GET', `/${seg(client.workspace(o.workspace))}/routers/${seg(router)}/interfaces/`);
+      const r = await client.inventory<{ interfaces: Interface[] }>(
+        'GET',
+        `/${seg(client.workspace(o.workspace))}/routers/${seg(router)}/interfaces/`,
+      );
       printList(o.json, r.interfaces, [
         ['NETWORK', (i) => i.network],
         ['IP', (i) => i.ip],
@@ -120,10 +159,19 @@ export function networkCommands(program: Command): void {
     .action(async (router: string, network: string, o: WaitOptions & { ip: string }, cmd: Command) => {
       const client = Client.of(cmd);
       const ws = client.workspace(o.workspace);
-      await submit(client, ws, 'POST', '/interfaces/', { owner: ws, router, network, ip: o.ip }, `router ${router} on ${network}`, o, async (t) => ({
-        json: t,
-        text: `router ${router}: interface on ${network} (${o.ip}) added`,
-      }));
+      await submit(
+        client,
+        ws,
+        'POST',
+        '/interfaces/',
+        { owner: ws, router, network, ip: o.ip },
+        `router ${router} on ${network}`,
+        o,
+        async (t) => ({
+          json: t,
+          text: `router ${router}: interface on ${network} (${o.ip}) added`,
+        }),
+      );
     });
   waitable(wsOption(ifs.command('remove')))
     .description('disconnect a router from a network')
@@ -132,9 +180,18 @@ export function networkCommands(program: Command): void {
     .action(async (router: string, network: string, o: WaitOptions, cmd: Command) => {
       const client = Client.of(cmd);
       const ws = client.workspace(o.workspace);
-      await submit(client, ws, 'DELETE', '/interfaces/', { owner: ws, router, network }, `router ${router} on ${network}`, o, async (t) => ({
-        json: t,
-        text: `router ${router}: interface on ${network} removed`,
-      }));
+      await submit(
+        client,
+        ws,
+        'DELETE',
+        '/interfaces/',
+        { owner: ws, router, network },
+        `router ${router} on ${network}`,
+        o,
+        async (t) => ({
+          json: t,
+          text: `router ${router}: interface on ${network} removed`,
+        }),
+      );
     });
 }

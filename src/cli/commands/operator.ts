@@ -105,8 +105,15 @@ function catalogue(program: Command, k: Kind): Command {
     .description(`every ${k.one}`)
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
-      const rows = await Client.of(cmd).list<Record<string, unknown> & { name: string }>(`/${k.plural}/`, k.plural);
-      printList(o.json, rows, k.columns.map((col) => [col.toUpperCase(), (r) => r[col]]));
+      const rows = await Client.of(cmd).list<Record<string, unknown> & { name: string }>(
+        `/${k.plural}/`,
+        k.plural,
+      );
+      printList(
+        o.json,
+        rows,
+        k.columns.map((col) => [col.toUpperCase(), (r) => r[col]]),
+      );
     });
   c.command('show')
     .description(`one ${k.one}`)
@@ -115,8 +122,16 @@ function catalogue(program: Command, k: Kind): Command {
     .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
       printObject(o.json, await Client.of(cmd).inventory('GET', `/${k.plural}/${seg(name)}/`));
     });
-  const create = c.command('create').description(`register a ${k.one}`).argument('<name>', `${k.one} name`).option('--json', 'print JSON');
-  const edit = c.command('edit').description(`change a ${k.one} (only the options given change)`).argument('<name>', `${k.one} name`).option('--json', 'print JSON');
+  const create = c
+    .command('create')
+    .description(`register a ${k.one}`)
+    .argument('<name>', `${k.one} name`)
+    .option('--json', 'print JSON');
+  const edit = c
+    .command('edit')
+    .description(`change a ${k.one} (only the options given change)`)
+    .argument('<name>', `${k.one} name`)
+    .option('--json', 'print JSON');
   for (const f of k.fields) {
     const spec = `--${flag(f.key)} <value>`;
     if (f.required) create.requiredOption(spec, f.help);
@@ -124,7 +139,10 @@ function catalogue(program: Command, k: Kind): Command {
     edit.option(spec, f.help);
   }
   create.action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
-    printObject(Boolean(o.json), await Client.of(cmd).inventory('POST', `/${k.plural}/`, { body: { name, ...bodyOf(k, o) } }));
+    printObject(
+      Boolean(o.json),
+      await Client.of(cmd).inventory('POST', `/${k.plural}/`, { body: { name, ...bodyOf(k, o) } }),
+    );
   });
   edit.action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
     const client = Client.of(cmd);
@@ -132,8 +150,15 @@ function catalogue(program: Command, k: Kind): Command {
     if (!Object.keys(changes).length) throw usage('nothing to change (see --help)');
     const current = await client.inventory<Record<string, unknown>>('GET', `/${k.plural}/${seg(name)}/`);
     // The API replaces the whole object: send what is there, with the changes; empty optionals stay out.
-    const keep = Object.fromEntries(Object.entries(current).filter(([key, v]) => v !== null && (key === 'name' || k.fields.some((f) => f.key === key))));
-    printObject(Boolean(o.json), await client.inventory('PUT', `/${k.plural}/${seg(name)}/`, { body: { ...keep, ...changes } }));
+    const keep = Object.fromEntries(
+      Object.entries(current).filter(
+        ([key, v]) => v !== null && (key === 'name' || k.fields.some((f) => f.key === key)),
+      ),
+    );
+    printObject(
+      Boolean(o.json),
+      await client.inventory('PUT', `/${k.plural}/${seg(name)}/`, { body: { ...keep, ...changes } }),
+    );
   });
   c.command('delete')
     .description(`remove a ${k.one} (refused while in use)`)
@@ -197,12 +222,21 @@ function importCommand(templates: Command): void {
       const pool = await client.inventory<{ path: string }>('GET', `/pools/${seg(o.pool)}/`);
       const dir = o.poolDir ?? pool.path;
       if (!(await stat(dir).catch(() => undefined))?.isDirectory())
-        throw usage(`pool directory ${dir} is not on this machine: mount the pool here or give --pool-dir`, 'pool-dir');
+        throw usage(
+          `pool directory ${dir} is not on this machine: mount the pool here or give --pool-dir`,
+          'pool-dir',
+        );
       const relative = join('templates', name, basename(file));
       const target = join(dir, relative);
       const existed = Boolean(await stat(target).catch(() => undefined));
       if (existed && !o.force) throw usage(`${target} exists (--force replaces it)`, 'file');
-      const body = bodyOf(KINDS[1], { cpu: o.cpu, ram: o.ram, disk: o.disk ?? String(await diskGiB(file)), os: o.os, description: o.description });
+      const body = bodyOf(KINDS[1], {
+        cpu: o.cpu,
+        ram: o.ram,
+        disk: o.disk ?? String(await diskGiB(file)),
+        os: o.os,
+        description: o.description,
+      });
       await mkdir(join(dir, 'templates', name), { recursive: true, mode: 0o755 });
       const tmp = `${target}.importing`;
       note(`copying ${file} to ${target}`);

@@ -14,7 +14,16 @@ const text = (v: unknown): string => {
 export function table<T>(rows: T[], columns: Column<T>[]): string {
   const cells = [columns.map(([h]) => h), ...rows.map((r) => columns.map(([, f]) => text(f(r))))];
   const widths = columns.map((_, i) => Math.max(...cells.map((c) => c[i].length)));
-  return cells.map((c) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    cells
+      .map((c) =>
+        c
+          .map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i])))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export function printJson(v: unknown): void {
@@ -65,7 +74,11 @@ async function pipedLine(): Promise<string | undefined> {
 export async function ask(question: string, hidden = false): Promise<string> {
   if (!process.stdin.isTTY) {
     const line = await pipedLine();
-    if (line === undefined) throw new CliError(`${question.replace(/:\s*$/, '')}: not given (and stdin is not a terminal)`, EXIT.usage);
+    if (line === undefined)
+      throw new CliError(
+        `${question.replace(/:\s*$/, '')}: not given (and stdin is not a terminal)`,
+        EXIT.usage,
+      );
     return line;
   }
   process.stderr.write(question);

@@ -27,7 +27,13 @@ function seconds(v: string | undefined): number | undefined {
   return n;
 }
 
-export async function follow(client: Client, workspace: string, id: string, label: string, timeout?: number): Promise<TaskView> {
+export async function follow(
+  client: Client,
+  workspace: string,
+  id: string,
+  label: string,
+  timeout?: number,
+): Promise<TaskView> {
   const source = {
     getTask: (task: string, wait: number, signal?: AbortSignal) =>
       client.controller<TaskView>('GET', `/task/${seg(task)}/?wait=${wait}`, { timeout: wait + 20, signal }),
@@ -59,13 +65,18 @@ export async function submit(
   const accepted = await client.controller<{ task_id: string; ip?: string }>(method, path, { body });
   if (!o.wait) {
     if (o.json) return printJson(accepted);
-    process.stdout.write(`${label}: accepted, task ${accepted.task_id}${accepted.ip ? `, ip ${accepted.ip}` : ''}\n`);
+    process.stdout.write(
+      `${label}: accepted, task ${accepted.task_id}${accepted.ip ? `, ip ${accepted.ip}` : ''}\n`,
+    );
     return;
   }
   const t = await follow(client, workspace, accepted.task_id, label, timeout);
   if (t.status !== 'successful') {
     if (o.json) printJson(t);
-    throw new CliError(`${label}: task ${t.task_id} ${t.status.replace('_', ' ')}: ${t.error ?? 'no reason given'}`, EXIT.failed);
+    throw new CliError(
+      `${label}: task ${t.task_id} ${t.status.replace('_', ' ')}: ${t.error ?? 'no reason given'}`,
+      EXIT.failed,
+    );
   }
   const out = done ? await done(t) : { json: t, text: `${label}: ${t.stage}` };
   if (o.json) printJson(out.json);
@@ -84,7 +95,9 @@ const COLUMNS: [string, (t: TaskView) => unknown][] = [
 ];
 
 export function taskCommands(program: Command): void {
-  const tasks = program.command('tasks').description("a workspace's tasks (every create, edit and delete is one)");
+  const tasks = program
+    .command('tasks')
+    .description("a workspace's tasks (every create, edit and delete is one)");
   tasks
     .command('list')
     .description('tasks of the workspace, newest first')
@@ -93,20 +106,28 @@ export function taskCommands(program: Command): void {
     .option('--finished', 'only finished tasks')
     .option('--limit <n>', 'at most this many (1-1000)', '100')
     .option('--json', 'print JSON')
-    .action(async (o: { workspace?: string; running?: boolean; finished?: boolean; limit: string; json?: boolean }, cmd: Command) => {
-      if (o.running && o.finished) throw usage('give --running or --finished, not both');
-      if (!/^[0-9]{1,4}$/.test(o.limit)) throw usage('--limit must be a number 1-1000', 'limit');
-      const client = Client.of(cmd);
-      const ws = client.workspace(o.workspace);
-      const kind = o.running ? 'running_tasks' : o.finished ? 'finished_tasks' : 'tasks';
-      const r = await client.controller<{ tasks: TaskView[] }>('GET', `/${kind}/${seg(ws)}/?limit=${o.limit}`);
-      printList(o.json, r.tasks, COLUMNS);
-    });
+    .action(
+      async (
+        o: { workspace?: string; running?: boolean; finished?: boolean; limit: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        if (o.running && o.finished) throw usage('give --running or --finished, not both');
+        if (!/^[0-9]{1,4}$/.test(o.limit)) throw usage('--limit must be a number 1-1000', 'limit');
+        const client = Client.of(cmd);
+        const ws = client.workspace(o.workspace);
+        const kind = o.running ? 'running_tasks' : o.finished ? 'finished_tasks' : 'tasks';
+        const r = await client.controller<{ tasks: TaskView[] }>(
+          'GET',
+          `/${kind}/${seg(ws)}/?limit=${o.limit}`,
+        );
+        printList(o.json, r.tasks, COLUMNS);
+      },
+    );
   tasks
     .command('show')
     .description('one task; with --wait, follow it to its end')
     .argument('<id>', 'task id')
-    .option('-w, --workspace <ws>', 'workspace, for --wait (default: the task\'s)')
+    .option('-w, --workspace <ws>', "workspace, for --wait (default: the task's)")
     .option('--wait', 'follow the task to its end; exit 1 if it fails')
     .option('--timeout <seconds>', 'with --wait: give up after this long (exit 5)')
     .option('--json', 'print JSON')
@@ -119,7 +140,10 @@ export function taskCommands(program: Command): void {
         if (t.status !== 'successful') {
           if (o.json) printJson(t);
           else note(`${t.type} ${t.object}: task ${t.status}`);
-          throw new CliError(`task ${id} ${t.status.replace('_', ' ')}: ${t.error ?? 'no reason given'}`, EXIT.failed);
+          throw new CliError(
+            `task ${id} ${t.status.replace('_', ' ')}: ${t.error ?? 'no reason given'}`,
+            EXIT.failed,
+          );
         }
       }
       printObject(o.json, t);

@@ -69,7 +69,9 @@ async function adminToken(config: Config): Promise<string | undefined> {
     // The admin was made before this file existed, with a password shown once: the file's is not it.
     rmSync(admin!.file, { force: true });
     admin!.source = 'env';
-    warn(`the admin ${config.ADMIN_USER} predates ${admin!.file}; its password is the one shown at its first start (set KLOUDAK_ADMIN_PASSWORD to let kloudak up use it)`);
+    warn(
+      `the admin ${config.ADMIN_USER} predates ${admin!.file}; its password is the one shown at its first start (set KLOUDAK_ADMIN_PASSWORD to let kloudak up use it)`,
+    );
   } else warn(`cannot log in as ${config.ADMIN_USER}: ${r.body.error ?? r.status}`);
   return undefined;
 }
@@ -87,26 +89,41 @@ export async function upLab(config: Config, lab: boolean): Promise<void> {
       // another state directory (`kloudak lab up`, the system tests) runs.
       const mine = new Set((await labStatus(stateDir)).hosts.map((h) => h.name));
       const foreign = (await netnsList()).filter((n) => /^kl-h\d+$/.test(n) && !mine.has(n));
-      if (foreign.length) throw new Error(`another lab runs on this machine (${foreign.join(', ')}), not from ${stateDir}; left alone`);
+      if (foreign.length)
+        throw new Error(
+          `another lab runs on this machine (${foreign.join(', ')}), not from ${stateDir}; left alone`,
+        );
       process.stderr.write(`bringing up a one-host lab in ${stateDir} (kloudak up --no-lab to skip)\n`);
       const s = await labUp({ hosts: 1, stateDir, log: (l) => process.stderr.write(`lab: ${l}\n`) });
       const r = await registerLab(s, config.INVENTORY_URL, token);
-      say(`Lab host ${r.hosts.join(', ')} registered: area ${r.area}, pool ${r.pool}, template ${r.template}.`);
+      say(
+        `Lab host ${r.hosts.join(', ')} registered: area ${r.area}, pool ${r.pool}, template ${r.template}.`,
+      );
     } catch (e) {
-      warn(`the lab did not come up: ${(e as Error).message} (the services run on; kloudak up --no-lab skips the lab)`);
+      warn(
+        `the lab did not come up: ${(e as Error).message} (the services run on; kloudak up --no-lab skips the lab)`,
+      );
     }
   } else if (lab) warn('the lab was not registered: no admin token');
   const url = `http://127.0.0.1:${config.INVENTORY_PORT}/`;
   say('');
   say(`Dashboard: ${url}`);
-  if (admin?.source === 'new' && token) say(`Admin:     ${config.ADMIN_USER} / ${config.ADMIN_PASSWORD}   (generated now; kept in ${admin.file})`);
+  if (admin?.source === 'new' && token)
+    say(
+      `Admin:     ${config.ADMIN_USER} / ${config.ADMIN_PASSWORD}   (generated now; kept in ${admin.file})`,
+    );
   else if (admin?.source === 'file') say(`Admin:     ${config.ADMIN_USER} (password in ${admin.file})`);
-  else say(`Admin:     ${config.ADMIN_USER} (password from KLOUDAK_ADMIN_PASSWORD, or as shown at first start)`);
+  else
+    say(`Admin:     ${config.ADMIN_USER} (password from KLOUDAK_ADMIN_PASSWORD, or as shown at first start)`);
   const host = (u: string) => new URL(u).hostname;
   const urls = [`--inventory http://127.0.0.1:${config.INVENTORY_PORT}`];
   // `kloudak login` finds the controller and notification on the inventory's host at their default ports.
-  if (config.CONTROLLER_PORT !== 8000 || host(config.CONTROLLER_URL) !== '127.0.0.1') urls.push(`--controller ${config.CONTROLLER_URL}`);
-  if (config.NOTIFICATION_PORT !== 3000 || host(config.NOTIFICATION_URL) !== '127.0.0.1') urls.push(`--notification ${config.NOTIFICATION_URL}`);
+  if (config.CONTROLLER_PORT !== 8000 || host(config.CONTROLLER_URL) !== '127.0.0.1')
+    urls.push(`--controller ${config.CONTROLLER_URL}`);
+  if (config.NOTIFICATION_PORT !== 3000 || host(config.NOTIFICATION_URL) !== '127.0.0.1')
+    urls.push(`--notification ${config.NOTIFICATION_URL}`);
   say(`CLI:       kloudak login --user ${config.ADMIN_USER} ${urls.join(' ')}`);
-  say(`Ctrl-C stops every service; the data stays in ${config.DATA_DIR}${lab ? ' and the lab keeps running (kloudak lab down --dir <data dir>/lab stops it)' : ''}.`);
+  say(
+    `Ctrl-C stops every service; the data stays in ${config.DATA_DIR}${lab ? ' and the lab keeps running (kloudak lab down --dir <data dir>/lab stops it)' : ''}.`,
+  );
 }

@@ -18,9 +18,11 @@ interface Vm {
   interfaces: { network: string; ip: string | null; mac: string | null }[];
 }
 
-const wsOption = (c: Command) => c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
+const wsOption = (c: Command) =>
+  c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
 
-const summary = (vm: Vm) => `vm ${vm.name}: ${vm.state}  ip ${vm.ip ?? '-'}  host ${vm.host ?? '-'}${vm.networks.length ? `  networks ${vm.networks.join(',')}` : ''}`;
+const summary = (vm: Vm) =>
+  `vm ${vm.name}: ${vm.state}  ip ${vm.ip ?? '-'}  host ${vm.host ?? '-'}${vm.networks.length ? `  networks ${vm.networks.join(',')}` : ''}`;
 
 async function finalVm(client: Client, ws: string, name: string) {
   const vm = await client.inventory<Vm>('GET', `/${seg(ws)}/vms/${seg(name)}/`);
@@ -31,7 +33,10 @@ async function finalVm(client: Client, ws: string, name: string) {
 async function defaultArea(client: Client): Promise<string> {
   const areas = await client.list<{ name: string }>('/areas/', 'areas');
   if (areas.length === 1) return areas[0].name;
-  throw usage(`--area is required${areas.length ? ` (one of: ${areas.map((a) => a.name).join(', ')})` : ' (no area exists yet: an admin adds one with kloudak areas create)'}`, 'area');
+  throw usage(
+    `--area is required${areas.length ? ` (one of: ${areas.map((a) => a.name).join(', ')})` : ' (no area exists yet: an admin adds one with kloudak areas create)'}`,
+    'area',
+  );
 }
 
 interface CreateOptions extends WaitOptions {
@@ -52,7 +57,7 @@ export function vmCommands(program: Command): void {
     .requiredOption('-t, --template <template>', 'template (kloudak templates list)')
     .option('-a, --area <area>', 'area (default: the only one)')
     .option('-n, --network <network>', 'a network to join (repeatable)', collect)
-    .option('-p, --password <password>', "guest root password (asked when not given and stdin is a terminal)")
+    .option('-p, --password <password>', 'guest root password (asked when not given and stdin is a terminal)')
     .option('-d, --description <text>', 'description')
     .option('--runcmd <line>', 'a shell line the guest runs at first boot (repeatable)', collect)
     .action(async (name: string, o: CreateOptions, cmd: Command) => {
@@ -60,11 +65,21 @@ export function vmCommands(program: Command): void {
       const ws = client.workspace(o.workspace);
       let password = o.password;
       if (password === undefined) {
-        if (!process.stdin.isTTY) throw usage('--password is required (stdin is not a terminal to ask on)', 'password');
+        if (!process.stdin.isTTY)
+          throw usage('--password is required (stdin is not a terminal to ask on)', 'password');
         password = await ask('Guest root password: ', true);
       }
       const area = o.area ?? (await defaultArea(client));
-      const body = { owner: ws, name, area, template: o.template, password, networks: o.network ?? [], description: o.description, runcmd: o.runcmd };
+      const body = {
+        owner: ws,
+        name,
+        area,
+        template: o.template,
+        password,
+        networks: o.network ?? [],
+        description: o.description,
+        runcmd: o.runcmd,
+      };
       await submit(client, ws, 'POST', '/vms/', body, `vm ${name}`, o, () => finalVm(client, ws, name));
     });
 
@@ -94,7 +109,10 @@ export function vmCommands(program: Command): void {
       const v = await client.inventory<Vm>('GET', `/${seg(client.workspace(o.workspace))}/vms/${seg(name)}/`);
       if (o.json) return printObject(true, v as unknown as Record<string, unknown>);
       const { interfaces, ...rest } = v;
-      printObject(false, { ...rest, interfaces: interfaces.map((i) => `${i.network}=${i.ip ?? '-'}/${i.mac ?? '-'}`) });
+      printObject(false, {
+        ...rest,
+        interfaces: interfaces.map((i) => `${i.network}=${i.ip ?? '-'}/${i.mac ?? '-'}`),
+      });
     });
 
   waitable(wsOption(vm.command('edit')))
@@ -104,18 +122,38 @@ export function vmCommands(program: Command): void {
     .option('-d, --description <text>', 'new description')
     .option('-n, --network <network>', 'the networks it should be on, all of them (repeatable)', collect)
     .option('--no-networks', 'take it off every network')
-    .action(async (name: string, o: WaitOptions & { name?: string; description?: string; network?: string[]; networks?: boolean }, cmd: Command) => {
-      const client = Client.of(cmd);
-      const ws = client.workspace(o.workspace);
-      if (o.networks === false && o.network) throw usage('give --network or --no-networks, not both', 'networks');
-      const update: Record<string, unknown> = {};
-      if (o.name !== undefined) update.name = o.name;
-      if (o.description !== undefined) update.description = o.description;
-      if (o.network) update.networks = o.network;
-      if (o.networks === false) update.networks = [];
-      if (!Object.keys(update).length) throw usage('nothing to change: give --name, --description, --network or --no-networks', 'update_dict');
-      await submit(client, ws, 'PUT', '/vms/', { owner: ws, name, update_dict: update }, `vm ${name}`, o, () => finalVm(client, ws, o.name ?? name));
-    });
+    .action(
+      async (
+        name: string,
+        o: WaitOptions & { name?: string; description?: string; network?: string[]; networks?: boolean },
+        cmd: Command,
+      ) => {
+        const client = Client.of(cmd);
+        const ws = client.workspace(o.workspace);
+        if (o.networks === false && o.network)
+          throw usage('give --network or --no-networks, not both', 'networks');
+        const update: Record<string, unknown> = {};
+        if (o.name !== undefined) update.name = o.name;
+        if (o.description !== undefined) update.description = o.description;
+        if (o.network) update.networks = o.network;
+        if (o.networks === false) update.networks = [];
+        if (!Object.keys(update).length)
+          throw usage(
+            'nothing to change: give --name, --description, --network or --no-networks',
+            'update_dict',
+          );
+        await submit(
+          client,
+          ws,
+          'PUT',
+          '/vms/',
+          { owner: ws, name, update_dict: update },
+          `vm ${name}`,
+          o,
+          () => finalVm(client, ws, o.name ?? name),
+        );
+      },
+    );
 
   waitable(wsOption(vm.command('delete')))
     .description('delete a VM (its disk, domain and address go)')
@@ -123,6 +161,9 @@ export function vmCommands(program: Command): void {
     .action(async (name: string, o: WaitOptions, cmd: Command) => {
       const client = Client.of(cmd);
       const ws = client.workspace(o.workspace);
-      await submit(client, ws, 'DELETE', '/vms/', { owner: ws, name }, `vm ${name}`, o, async (t) => ({ json: t, text: `vm ${name}: deleted` }));
+      await submit(client, ws, 'DELETE', '/vms/', { owner: ws, name }, `vm ${name}`, o, async (t) => ({
+        json: t,
+        text: `vm ${name}: deleted`,
+      }));
     });
 }

@@ -12,7 +12,8 @@ const camel = (p: string) => p.replace(/_([a-z])/g, (_, c: string) => c.toUpperC
 type Member = { name: string; email?: string } & Record<string, unknown>;
 
 /** `aed` for add, edit, delete; `-` for each missing one. */
-const permsOf = (kind: string) => (u: Member) => ACTIONS.map((a) => (u[`${kind}_can_${a}`] ? a[0] : '-')).join('');
+const permsOf = (kind: string) => (u: Member) =>
+  ACTIONS.map((a) => (u[`${kind}_can_${a}`] ? a[0] : '-')).join('');
 
 function permissionOptions(c: Command, withNone: boolean): Command {
   c.option('--all', 'every permission');
@@ -36,7 +37,8 @@ function permissionBody(o: Record<string, unknown>): Record<string, boolean> {
   return body;
 }
 
-const wsOption = (c: Command) => c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
+const wsOption = (c: Command) =>
+  c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
 
 export function workspaceCommands(program: Command): void {
   const ws = program.command('workspaces').description('workspaces you belong to');
@@ -45,7 +47,10 @@ export function workspaceCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const client = Client.of(cmd);
-      const rows = (await client.list<{ name: string }>('/workspaces/', 'workspaces')).map((w) => ({ ...w, default: w.name === client.cfg.workspace }));
+      const rows = (await client.list<{ name: string }>('/workspaces/', 'workspaces')).map((w) => ({
+        ...w,
+        default: w.name === client.cfg.workspace,
+      }));
       printList(o.json, rows, [
         ['NAME', (w) => w.name],
         ['DEFAULT', (w) => (w.default ? '*' : '')],
@@ -108,22 +113,41 @@ export function workspaceCommands(program: Command): void {
     .description('add an existing user to the workspace (no permission unless granted)')
     .argument('<user>', 'user name')
     .option('--json', 'print JSON')
-    .action(async (name: string, o: Record<string, unknown> & { workspace?: string; json?: boolean }, cmd: Command) => {
-      const client = Client.of(cmd);
-      const m = await client.inventory<Member>('POST', `/${seg(client.workspace(o.workspace))}/users/`, { body: { name, ...permissionBody(o) } });
-      printObject(o.json, m);
-    });
+    .action(
+      async (
+        name: string,
+        o: Record<string, unknown> & { workspace?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const client = Client.of(cmd);
+        const m = await client.inventory<Member>('POST', `/${seg(client.workspace(o.workspace))}/users/`, {
+          body: { name, ...permissionBody(o) },
+        });
+        printObject(o.json, m);
+      },
+    );
   permissionOptions(wsOption(users.command('edit')), true)
     .description("change a member's permissions (only the flags given change)")
     .argument('<user>', 'user name')
     .option('--json', 'print JSON')
-    .action(async (name: string, o: Record<string, unknown> & { workspace?: string; json?: boolean }, cmd: Command) => {
-      const body = permissionBody(o);
-      if (!Object.keys(body).length) throw usage('nothing to change: give permission flags (see --help)', 'permissions');
-      const client = Client.of(cmd);
-      const m = await client.inventory<Member>('PUT', `/${seg(client.workspace(o.workspace))}/users/${seg(name)}/`, { body });
-      printObject(o.json, m);
-    });
+    .action(
+      async (
+        name: string,
+        o: Record<string, unknown> & { workspace?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const body = permissionBody(o);
+        if (!Object.keys(body).length)
+          throw usage('nothing to change: give permission flags (see --help)', 'permissions');
+        const client = Client.of(cmd);
+        const m = await client.inventory<Member>(
+          'PUT',
+          `/${seg(client.workspace(o.workspace))}/users/${seg(name)}/`,
+          { body },
+        );
+        printObject(o.json, m);
+      },
+    );
   wsOption(users.command('remove'))
     .description('remove a member from the workspace')
     .argument('<user>', 'user name')

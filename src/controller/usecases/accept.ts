@@ -8,10 +8,22 @@ import type { Principal } from '../../lib/auth.ts';
 import { conflict, inputError, notFound } from '../../lib/errors.ts';
 import type { Method, ObjectType } from '../../lib/messages.ts';
 import type { ControllerContext } from '../context.ts';
-import { busyTask, createAcceptingTask, forgetTask, recordUndos, releaseTask, staleAccepting } from '../store.ts';
+import {
+  busyTask,
+  createAcceptingTask,
+  forgetTask,
+  recordUndos,
+  releaseTask,
+  staleAccepting,
+} from '../store.ts';
 import { notifyTask } from './notify.ts';
 
-export const QUEUE_OF: Record<ObjectType, 'vm' | 'network'> = { vm: 'vm', network: 'network', router: 'network', interface: 'network' };
+export const QUEUE_OF: Record<ObjectType, 'vm' | 'network'> = {
+  vm: 'vm',
+  network: 'network',
+  router: 'network',
+  interface: 'network',
+};
 
 export interface Accepted {
   task_id: string;
@@ -93,12 +105,25 @@ export async function accept(ctx: ControllerContext, a: AcceptInput): Promise<Ac
     throw e;
   }
   ctx.relay.kick();
-  void notifyTask(ctx, { id: task_id, workspace: a.owner, type: a.type, method: a.method, object: a.name, status: 'pending', stage: a.stage });
+  void notifyTask(ctx, {
+    id: task_id,
+    workspace: a.owner,
+    type: a.type,
+    method: a.method,
+    object: a.name,
+    status: 'pending',
+    stage: a.stage,
+  });
   return { task_id, status: 'pending', type: a.type, method: a.method, name: a.name };
 }
 
 /** Undoes an unfinished accept's inventory writes (last first) and forgets its task row. */
-export async function compensate(ctx: ControllerContext, taskId: string, undos: Undo[], requestId: string): Promise<void> {
+export async function compensate(
+  ctx: ControllerContext,
+  taskId: string,
+  undos: Undo[],
+  requestId: string,
+): Promise<void> {
   try {
     for (const u of [...undos].reverse()) {
       if (u.method === 'DELETE') await ctx.inventory.del(u.path, requestId);
@@ -123,7 +148,8 @@ export async function sweepAccepting(ctx: ControllerContext, olderThanSeconds = 
 
 /** The workspace must exist (a token's claims may outlive it). */
 export async function requireWorkspace(ctx: ControllerContext, owner: string, requestId: string) {
-  if (!(await ctx.inventory.get(`/workspaces/${owner}/`, requestId))) throw inputError('owner', `no workspace ${owner}`);
+  if (!(await ctx.inventory.get(`/workspaces/${owner}/`, requestId)))
+    throw inputError('owner', `no workspace ${owner}`);
 }
 
 /** One change at a time per object: a second one while a task runs is a 409. */
@@ -132,7 +158,13 @@ export async function requireIdle(ctx: ControllerContext, owner: string, type: O
   if (busy) throw conflict('name', `${type} ${name} has a ${busy.method} task running (${busy.id})`);
 }
 
-export async function requireObject<T>(ctx: ControllerContext, path: string, requestId: string, field: string, what: string): Promise<T> {
+export async function requireObject<T>(
+  ctx: ControllerContext,
+  path: string,
+  requestId: string,
+  field: string,
+  what: string,
+): Promise<T> {
   const o = await ctx.inventory.get<T>(path, requestId);
   if (!o) throw notFound(field, `no ${what}`);
   return o;

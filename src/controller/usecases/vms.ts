@@ -29,7 +29,8 @@ async function requireNetworks(ctx: ControllerContext, owner: string, names: str
 export async function createVm(ctx: ControllerContext, p: Principal, b: VmCreate, requestId: string) {
   requirePermission(p, b.owner, 'vm_can_add');
   await requireWorkspace(ctx, b.owner, requestId);
-  if (await ctx.inventory.get(`/${b.owner}/vms/${b.name}/`, requestId)) throw conflict('name', `vm ${b.name} exists`);
+  if (await ctx.inventory.get(`/${b.owner}/vms/${b.name}/`, requestId))
+    throw conflict('name', `vm ${b.name} exists`);
   const template = await ctx.inventory.get(`/templates/${b.template}/`, requestId);
   if (!template) throw inputError('template', `no template ${b.template}`);
   const area = await ctx.inventory.get(`/areas/${b.area}/`, requestId);
@@ -45,18 +46,45 @@ export async function createVm(ctx: ControllerContext, p: Principal, b: VmCreate
     method: 'POST',
     name: b.name,
     stage: 'C_D',
-    payload: { description: b.description ?? '', area: { name: area.name, subnet: area.subnet, gateway: area.gateway }, template, password: b.password, runcmd: b.runcmd },
+    payload: {
+      description: b.description ?? '',
+      area: { name: area.name, subnet: area.subnet, gateway: area.gateway },
+      template,
+      password: b.password,
+      runcmd: b.runcmd,
+    },
     prepare: async (steps) => {
       await steps.willUndo({ method: 'DELETE', path: `/address/${b.area}/task/${steps.taskId}/` });
-      ({ ip } = await ctx.inventory.get<{ ip: string }>(`/address/${b.area}/get_ip/?task=${steps.taskId}`, requestId).catch((e) => {
-        if (e instanceof AppError && e.kind === 'conflict') throw conflict('area', e.message);
-        throw e;
-      }) as { ip: string });
+      ({ ip } = (await ctx.inventory
+        .get<{ ip: string }>(`/address/${b.area}/get_ip/?task=${steps.taskId}`, requestId)
+        .catch((e) => {
+          if (e instanceof AppError && e.kind === 'conflict') throw conflict('area', e.message);
+          throw e;
+        })) as { ip: string });
       await steps.willUndo({ method: 'DELETE', path: `/${b.owner}/vms/${b.name}/?task=${steps.taskId}` });
-      const record = { name: b.name, description: b.description ?? '', ip, state: 'C_D', area: b.area, template: b.template, networks: b.networks ?? [], task: steps.taskId };
-      const created = await ctx.inventory.post<{ interfaces: { network: string; ip: string | null }[] }>(`/${b.owner}/vms/`, record, requestId);
+      const record = {
+        name: b.name,
+        description: b.description ?? '',
+        ip,
+        state: 'C_D',
+        area: b.area,
+        template: b.template,
+        networks: b.networks ?? [],
+        task: steps.taskId,
+      };
+      const created = await ctx.inventory.post<{ interfaces: { network: string; ip: string | null }[] }>(
+        `/${b.owner}/vms/`,
+        record,
+        requestId,
+      );
       // Inventory gave each NIC on a network with a subnet its address; the guest gets it in its seed.
-      return { ip, networks: networks.map((n) => ({ ...n, ip: created.interfaces.find((i) => i.network === n.name)?.ip ?? null })) };
+      return {
+        ip,
+        networks: networks.map((n) => ({
+          ...n,
+          ip: created.interfaces.find((i) => i.network === n.name)?.ip ?? null,
+        })),
+      };
     },
   });
   return { ...accepted, ip };
@@ -75,9 +103,14 @@ export async function updateVm(ctx: ControllerContext, p: Principal, b: VmUpdate
     throw inputError('update_dict', 'nothing to change: give name, description or networks');
   const vm = await requireObject<any>(ctx, `/${b.owner}/vms/${b.name}/`, requestId, 'name', `vm ${b.name}`);
   await requireIdle(ctx, b.owner, 'vm', b.name);
-  if (u.name !== undefined && u.name !== b.name && (await ctx.inventory.get(`/${b.owner}/vms/${u.name}/`, requestId)))
+  if (
+    u.name !== undefined &&
+    u.name !== b.name &&
+    (await ctx.inventory.get(`/${b.owner}/vms/${u.name}/`, requestId))
+  )
     throw conflict('update_dict.name', `vm ${u.name} exists`);
-  const networks = u.networks === undefined ? undefined : await requireNetworks(ctx, b.owner, u.networks, requestId);
+  const networks =
+    u.networks === undefined ? undefined : await requireNetworks(ctx, b.owner, u.networks, requestId);
   return accept(ctx, {
     principal: p,
     requestId,
@@ -91,7 +124,12 @@ export async function updateVm(ctx: ControllerContext, p: Principal, b: VmUpdate
   });
 }
 
-export async function deleteVm(ctx: ControllerContext, p: Principal, b: { owner: string; name: string }, requestId: string) {
+export async function deleteVm(
+  ctx: ControllerContext,
+  p: Principal,
+  b: { owner: string; name: string },
+  requestId: string,
+) {
   requirePermission(p, b.owner, 'vm_can_delete');
   const vm = await requireObject<any>(ctx, `/${b.owner}/vms/${b.name}/`, requestId, 'name', `vm ${b.name}`);
   await requireIdle(ctx, b.owner, 'vm', b.name);

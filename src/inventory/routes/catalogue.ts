@@ -34,18 +34,25 @@ async function areaId(db: Tx, name: unknown): Promise<number> {
 }
 
 const withArea = (db: Tx, table: 'hosts' | 'pools') =>
-  db.selectFrom(table).innerJoin('areas', 'areas.id', `${table}.area_id`).selectAll(table).select('areas.name as area');
+  db
+    .selectFrom(table)
+    .innerJoin('areas', 'areas.id', `${table}.area_id`)
+    .selectAll(table)
+    .select('areas.name as area');
 
 function areaRow(b: Body, existing?: Record<string, unknown>) {
   const subnetText = String(b.subnet ?? existing?.subnet);
   const s = parseSubnet(subnetText);
-  if (!s) throw inputError('subnet', 'subnet must be an IPv4 network a.b.c.d/p with prefix 16-30 and no host bits');
+  if (!s)
+    throw inputError('subnet', 'subnet must be an IPv4 network a.b.c.d/p with prefix 16-30 and no host bits');
   const gatewayText = (b.gateway as string | undefined) ?? formatIp(s.first);
   const gw = parseIp(gatewayText);
-  if (gw === undefined || !inSubnet(gw, s)) throw inputError('gateway', `gateway must be an address of ${subnetText}`);
+  if (gw === undefined || !inSubnet(gw, s))
+    throw inputError('gateway', `gateway must be an address of ${subnetText}`);
   const nextText = (b.next_ip as string | undefined) ?? formatIp(gw === s.first ? s.first + 1 : s.first);
   const next = parseIp(nextText);
-  if (next === undefined || !inSubnet(next, s)) throw inputError('next_ip', `next_ip must be an address of ${subnetText}`);
+  if (next === undefined || !inSubnet(next, s))
+    throw inputError('next_ip', `next_ip must be an address of ${subnetText}`);
   return { name: b.name, subnet: subnetText, gateway: formatIp(gw), next_ip: formatIp(next) };
 }
 
@@ -67,7 +74,10 @@ const kinds: Kind[] = [
       initrd: b.initrd ?? null,
       cmdline: b.cmdline ?? null,
     }),
-    list: (db) => db.selectFrom('templates').select(['name', 'description', 'os', 'cpu', 'ram', 'disk', 'image', 'kernel', 'initrd', 'cmdline']),
+    list: (db) =>
+      db
+        .selectFrom('templates')
+        .select(['name', 'description', 'os', 'cpu', 'ram', 'disk', 'image', 'kernel', 'initrd', 'cmdline']),
   },
   {
     kind: 'area',
@@ -145,32 +155,62 @@ export function catalogueRoutes(app: App, ctx: InventoryContext): void {
       requireAdmin(await principal(ctx, req));
       const b = req.body as Body;
       const row = await k.toRow(ctx.db, b);
-      await write(() => ctx.db.insertInto(k.table).values(row as never).execute(), b.name);
+      await write(
+        () =>
+          ctx.db
+            .insertInto(k.table)
+            .values(row as never)
+            .execute(),
+        b.name,
+      );
       return reply.status(201).send(await one(b.name));
     });
     app.put(`${base}:name/`, { schema: { params: NameParams, body: k.body, tags } }, async (req) => {
       requireAdmin(await principal(ctx, req));
-      const existing = await ctx.db.selectFrom(k.table).selectAll().where('name', '=', req.params.name).executeTakeFirst();
+      const existing = await ctx.db
+        .selectFrom(k.table)
+        .selectAll()
+        .where('name', '=', req.params.name)
+        .executeTakeFirst();
       if (!existing) throw notFound('name', `no ${k.kind} ${req.params.name}`);
       const b = req.body as Body;
       const row = await k.toRow(ctx.db, b, existing);
       if (k.kind === 'area' && row.subnet !== existing.subnet) {
-        const leased = await ctx.db.selectFrom('ip_leases').select('ip').where('area_id', '=', existing.id).executeTakeFirst();
+        const leased = await ctx.db
+          .selectFrom('ip_leases')
+          .select('ip')
+          .where('area_id', '=', existing.id)
+          .executeTakeFirst();
         if (leased) throw conflict('subnet', 'the subnet of an area with leased addresses cannot change');
       }
       if (k.kind === 'area' && row.gateway !== existing.gateway) {
         // The gateway may not become an address a VM (or a pending get_ip) already holds.
-        const taken = await ctx.db.selectFrom('ip_leases').select('ip').where('area_id', '=', existing.id).where('ip', '=', parseIp(String(row.gateway))!).executeTakeFirst();
-        if (taken) throw conflict('gateway', `${String(row.gateway)} is leased; it cannot become the gateway`);
+        const taken = await ctx.db
+          .selectFrom('ip_leases')
+          .select('ip')
+          .where('area_id', '=', existing.id)
+          .where('ip', '=', parseIp(String(row.gateway))!)
+          .executeTakeFirst();
+        if (taken)
+          throw conflict('gateway', `${String(row.gateway)} is leased; it cannot become the gateway`);
       }
-      await write(() => ctx.db.updateTable(k.table).set(row as never).where('id', '=', existing.id).execute(), b.name);
+      await write(
+        () =>
+          ctx.db
+            .updateTable(k.table)
+            .set(row as never)
+            .where('id', '=', existing.id)
+            .execute(),
+        b.name,
+      );
       return one(b.name);
     });
     app.delete(`${base}:name/`, { schema: { params: NameParams, tags } }, async (req) => {
       requireAdmin(await principal(ctx, req));
       let deleted = 0n;
       await write(async () => {
-        deleted = (await ctx.db.deleteFrom(k.table).where('name', '=', req.params.name).executeTakeFirst()).numDeletedRows;
+        deleted = (await ctx.db.deleteFrom(k.table).where('name', '=', req.params.name).executeTakeFirst())
+          .numDeletedRows;
       }, req.params.name);
       if (!deleted) throw notFound('name', `no ${k.kind} ${req.params.name}`);
       return { name: req.params.name, deleted: true };
@@ -179,29 +219,54 @@ export function catalogueRoutes(app: App, ctx: InventoryContext): void {
 
   const AreaParams = Type.Object({ area: NameParams.properties.name });
   // ?task=: the address is the task's; asking again answers the same one, and it can be released by task.
-  app.get('/address/:area/get_ip/', { schema: { params: AreaParams, querystring: TaskQuery, tags: ['catalogue'] } }, async (req) => {
-    requireAdmin(await principal(ctx, req));
-    return { ip: await allocateIp(ctx.db, req.params.area, req.query.task) };
+  app.get(
+    '/address/:area/get_ip/',
+    { schema: { params: AreaParams, querystring: TaskQuery, tags: ['catalogue'] } },
+    async (req) => {
+      requireAdmin(await principal(ctx, req));
+      return { ip: await allocateIp(ctx.db, req.params.area, req.query.task) };
+    },
+  );
+  const TaskLeaseParams = Type.Object({
+    area: NameParams.properties.name,
+    task: Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$' }),
   });
-  const TaskLeaseParams = Type.Object({ area: NameParams.properties.name, task: Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$' }) });
-  app.delete('/address/:area/task/:task/', { schema: { params: TaskLeaseParams, tags: ['catalogue'] } }, async (req) => {
-    requireAdmin(await principal(ctx, req));
-    return { released: await releaseTaskIps(ctx.db, req.params.area, req.params.task) };
-  });
+  app.delete(
+    '/address/:area/task/:task/',
+    { schema: { params: TaskLeaseParams, tags: ['catalogue'] } },
+    async (req) => {
+      requireAdmin(await principal(ctx, req));
+      return { released: await releaseTaskIps(ctx.db, req.params.area, req.params.task) };
+    },
+  );
   const ReleaseParams = Type.Object({ area: NameParams.properties.name, ip: Type.String({ maxLength: 15 }) });
-  app.delete('/address/:area/:ip/', { schema: { params: ReleaseParams, tags: ['catalogue'] } }, async (req) => {
-    requireAdmin(await principal(ctx, req));
-    return { released: await releaseIp(ctx.db, req.params.area, req.params.ip) };
-  });
+  app.delete(
+    '/address/:area/:ip/',
+    { schema: { params: ReleaseParams, tags: ['catalogue'] } },
+    async (req) => {
+      requireAdmin(await principal(ctx, req));
+      return { released: await releaseIp(ctx.db, req.params.area, req.params.ip) };
+    },
+  );
 }
 
 /** Hands out the next free address of the area (never network, gateway or broadcast), each once. */
 export async function allocateIp(db: Tx, areaName: string, task?: string): Promise<string> {
   return db.transaction().execute(async (tx) => {
-    const area = await tx.selectFrom('areas').selectAll().where('name', '=', areaName).forUpdate().executeTakeFirst();
+    const area = await tx
+      .selectFrom('areas')
+      .selectAll()
+      .where('name', '=', areaName)
+      .forUpdate()
+      .executeTakeFirst();
     if (!area) throw notFound('area', `no area ${areaName}`);
     if (task) {
-      const held = await tx.selectFrom('ip_leases').select('ip').where('area_id', '=', area.id).where('task', '=', task).executeTakeFirst();
+      const held = await tx
+        .selectFrom('ip_leases')
+        .select('ip')
+        .where('area_id', '=', area.id)
+        .where('task', '=', task)
+        .executeTakeFirst();
       if (held) return formatIp(Number(held.ip));
     }
     const s = parseSubnet(area.subnet)!;
@@ -211,12 +276,27 @@ export async function allocateIp(db: Tx, areaName: string, task?: string): Promi
     // and scan the whole subnet only when that window is full.
     const window = Math.min(next + 63, s.last);
     const taken = new Set(
-      (await tx.selectFrom('ip_leases').select('ip').where('area_id', '=', area.id).where('ip', '>=', next).where('ip', '<=', window).execute()).map((r) => Number(r.ip)),
+      (
+        await tx
+          .selectFrom('ip_leases')
+          .select('ip')
+          .where('area_id', '=', area.id)
+          .where('ip', '>=', next)
+          .where('ip', '<=', window)
+          .execute()
+      ).map((r) => Number(r.ip)),
     );
     for (let ip = next; ip <= window; ip++) {
       if (ip === gw || taken.has(ip)) continue;
-      await tx.insertInto('ip_leases').values({ area_id: area.id, ip, vm_id: null, task: task ?? null }).execute();
-      await tx.updateTable('areas').set({ next_ip: formatIp(ip >= s.last ? s.first : ip + 1) }).where('id', '=', area.id).execute();
+      await tx
+        .insertInto('ip_leases')
+        .values({ area_id: area.id, ip, vm_id: null, task: task ?? null })
+        .execute();
+      await tx
+        .updateTable('areas')
+        .set({ next_ip: formatIp(ip >= s.last ? s.first : ip + 1) })
+        .where('id', '=', area.id)
+        .execute();
       return formatIp(ip);
     }
     const { rows } = await sql<{ ip: number }>`
@@ -225,8 +305,15 @@ export async function allocateIp(db: Tx, areaName: string, task?: string): Promi
       ORDER BY (g.ip < ${next}), g.ip LIMIT 1`.execute(tx);
     const ip = rows[0] ? Number(rows[0].ip) : undefined;
     if (ip === undefined) throw conflict('area', `no free address left in area ${areaName}`);
-    await tx.insertInto('ip_leases').values({ area_id: area.id, ip, vm_id: null, task: task ?? null }).execute();
-    await tx.updateTable('areas').set({ next_ip: formatIp(ip >= s.last ? s.first : ip + 1) }).where('id', '=', area.id).execute();
+    await tx
+      .insertInto('ip_leases')
+      .values({ area_id: area.id, ip, vm_id: null, task: task ?? null })
+      .execute();
+    await tx
+      .updateTable('areas')
+      .set({ next_ip: formatIp(ip >= s.last ? s.first : ip + 1) })
+      .where('id', '=', area.id)
+      .execute();
     return formatIp(ip);
   });
 }
@@ -235,7 +322,12 @@ export async function allocateIp(db: Tx, areaName: string, task?: string): Promi
 export async function releaseTaskIps(db: Tx, areaName: string, task: string): Promise<number> {
   const area = await db.selectFrom('areas').select('id').where('name', '=', areaName).executeTakeFirst();
   if (!area) throw notFound('area', `no area ${areaName}`);
-  const r = await db.deleteFrom('ip_leases').where('area_id', '=', area.id).where('task', '=', task).where('vm_id', 'is', null).executeTakeFirst();
+  const r = await db
+    .deleteFrom('ip_leases')
+    .where('area_id', '=', area.id)
+    .where('task', '=', task)
+    .where('vm_id', 'is', null)
+    .executeTakeFirst();
   return Number(r.numDeletedRows);
 }
 
@@ -245,6 +337,11 @@ export async function releaseIp(db: Tx, areaName: string, ipText: string): Promi
   if (ip === undefined) throw inputError('ip', 'not an IPv4 address');
   const area = await db.selectFrom('areas').select('id').where('name', '=', areaName).executeTakeFirst();
   if (!area) throw notFound('area', `no area ${areaName}`);
-  const r = await db.deleteFrom('ip_leases').where('area_id', '=', area.id).where('ip', '=', ip).where('vm_id', 'is', null).executeTakeFirst();
+  const r = await db
+    .deleteFrom('ip_leases')
+    .where('area_id', '=', area.id)
+    .where('ip', '=', ip)
+    .where('vm_id', 'is', null)
+    .executeTakeFirst();
   return r.numDeletedRows > 0n;
 }

@@ -20,7 +20,11 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /** The book's claims: username, email, one permissions object per workspace (chapter 3). */
 export async function userToken(ctx: InventoryContext, userId: number): Promise<string> {
-  const user = await ctx.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
+  const user = await ctx.db
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', userId)
+    .executeTakeFirstOrThrow();
   const rows = await ctx.db
     .selectFrom('members')
     .innerJoin('workspaces', 'workspaces.id', 'members.workspace_id')
@@ -60,30 +64,44 @@ export function identityRoutes(app: App, ctx: InventoryContext): void {
     return reply.status(201).send({ username, email });
   });
 
-  app.post('/login/', { schema: { body: Login, response: { 200: TokenAnswer }, tags: ['identity'] } }, async (req, reply) => {
-    const { username, password } = req.body;
-    const userKey = `u:${username}`;
-    const addrKey = `a:${req.ip}`;
-    const wait = Math.max(await ctx.userThrottle.retryAfter(userKey), await ctx.addressThrottle.retryAfter(addrKey));
-    if (wait > 0) {
-      void reply.header('retry-after', String(wait));
-      throw tooMany(`too many failed logins; try again in ${wait} s`);
-    }
-    const user = await ctx.db.selectFrom('users').select(['id', 'password_hash']).where('username', '=', username).executeTakeFirst();
-    const ok = await verifyPassword(password, user?.password_hash ?? DUMMY_HASH);
-    if (!user || !ok) {
-      await ctx.userThrottle.fail(userKey);
-      await ctx.addressThrottle.fail(addrKey);
-      throw unauthenticated('wrong username or password');
-    }
-    await ctx.userThrottle.reset(userKey);
-    const sid = randomBytes(32).toString('base64url');
-    const expires_at = new Date(Date.now() + ctx.config.SESSION_TTL * 1000);
-    await ctx.db.deleteFrom('sessions').where('expires_at', '<', new Date()).execute();
-    await ctx.db.insertInto('sessions').values({ id_hash: sha256(sid), user_id: user.id, expires_at }).execute();
-    setSessionCookie(reply, sid, ctx.config.SESSION_TTL);
-    return { token: await userToken(ctx, user.id) };
-  });
+  app.post(
+    '/login/',
+    { schema: { body: Login, response: { 200: TokenAnswer }, tags: ['identity'] } },
+    async (req, reply) => {
+      const { username, password } = req.body;
+      const userKey = `u:${username}`;
+      const addrKey = `a:${req.ip}`;
+      const wait = Math.max(
+        await ctx.userThrottle.retryAfter(userKey),
+        await ctx.addressThrottle.retryAfter(addrKey),
+      );
+      if (wait > 0) {
+        void reply.header('retry-after', String(wait));
+        throw tooMany(`too many failed logins; try again in ${wait} s`);
+      }
+      const user = await ctx.db
+        .selectFrom('users')
+        .select(['id', 'password_hash'])
+        .where('username', '=', username)
+        .executeTakeFirst();
+      const ok = await verifyPassword(password, user?.password_hash ?? DUMMY_HASH);
+      if (!user || !ok) {
+        await ctx.userThrottle.fail(userKey);
+        await ctx.addressThrottle.fail(addrKey);
+        throw unauthenticated('wrong username or password');
+      }
+      await ctx.userThrottle.reset(userKey);
+      const sid = randomBytes(32).toString('base64url');
+      const expires_at = new Date(Date.now() + ctx.config.SESSION_TTL * 1000);
+      await ctx.db.deleteFrom('sessions').where('expires_at', '<', new Date()).execute();
+      await ctx.db
+        .insertInto('sessions')
+        .values({ id_hash: sha256(sid), user_id: user.id, expires_at })
+        .execute();
+      setSessionCookie(reply, sid, ctx.config.SESSION_TTL);
+      return { token: await userToken(ctx, user.id) };
+    },
+  );
 
   app.get('/logout/', { schema: { tags: ['identity'] } }, async (req, reply) => {
     const sid = req.cookies[SESSION_COOKIE];
@@ -96,21 +114,31 @@ export function identityRoutes(app: App, ctx: InventoryContext): void {
     return { token: await userToken(ctx, await sessionUser(ctx, req)) };
   });
 
-  app.post('/service_token/', { schema: { body: ServiceTokenRequest, response: { 200: TokenAnswer }, tags: ['identity'] } }, async (req, reply) => {
-    const { service, secret } = req.body;
-    const addrKey = `s:${req.ip}`;
-    const wait = await ctx.addressThrottle.retryAfter(addrKey);
-    if (wait > 0) {
-      void reply.header('retry-after', String(wait));
-      throw tooMany(`too many failed attempts; try again in ${wait} s`);
-    }
-    if (!(SERVICES as readonly string[]).includes(service)) throw inputError('service', `unknown service ${service}`);
-    if (!sameSecret(secret, ctx.serviceSecret)) {
-      await ctx.addressThrottle.fail(addrKey);
-      throw unauthenticated('wrong service secret');
-    }
-    return { token: await ctx.signer.sign({ username: `kloudak-${service}`, [SERVICE_CLAIM]: true }, ctx.config.TOKEN_TTL) };
-  });
+  app.post(
+    '/service_token/',
+    { schema: { body: ServiceTokenRequest, response: { 200: TokenAnswer }, tags: ['identity'] } },
+    async (req, reply) => {
+      const { service, secret } = req.body;
+      const addrKey = `s:${req.ip}`;
+      const wait = await ctx.addressThrottle.retryAfter(addrKey);
+      if (wait > 0) {
+        void reply.header('retry-after', String(wait));
+        throw tooMany(`too many failed attempts; try again in ${wait} s`);
+      }
+      if (!(SERVICES as readonly string[]).includes(service))
+        throw inputError('service', `unknown service ${service}`);
+      if (!sameSecret(secret, ctx.serviceSecret)) {
+        await ctx.addressThrottle.fail(addrKey);
+        throw unauthenticated('wrong service secret');
+      }
+      return {
+        token: await ctx.signer.sign(
+          { username: `kloudak-${service}`, [SERVICE_CLAIM]: true },
+          ctx.config.TOKEN_TTL,
+        ),
+      };
+    },
+  );
 
   app.get('/.well-known/jwks.json', { schema: { tags: ['identity'] } }, async () => ctx.signingKey.jwks);
 }

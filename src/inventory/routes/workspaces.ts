@@ -31,14 +31,29 @@ export function workspaceRoutes(app: App, ctx: InventoryContext): void {
   // First path segments of the inventory's own routes: a workspace of such a name would be shadowed by them
   // (GET /templates/vms/ is the template "vms"), so those names are refused. The ones registered before this
   // point are listed; later ones (catalogue, dashboard) are collected as they are registered.
-  const routeNames = new Set(['signup', 'login', 'logout', 'get_token', 'service_token', '.well-known', 'workspaces', 'healthz', 'metrics', 'openapi.json']);
+  const routeNames = new Set([
+    'signup',
+    'login',
+    'logout',
+    'get_token',
+    'service_token',
+    '.well-known',
+    'workspaces',
+    'healthz',
+    'metrics',
+    'openapi.json',
+  ]);
   app.addHook('onRoute', (r) => {
     const first = r.url.split('/')[1];
     if (first && !first.startsWith(':') && !first.startsWith('*')) routeNames.add(first);
   });
   app.get('/workspaces/', { schema: { querystring: ListQuery, tags } }, async (req) => {
     const p = await principal(ctx, req);
-    let q = ctx.db.selectFrom('workspaces').select('workspaces.name').orderBy('workspaces.name').limit(pageSize(req.query.limit));
+    let q = ctx.db
+      .selectFrom('workspaces')
+      .select('workspaces.name')
+      .orderBy('workspaces.name')
+      .limit(pageSize(req.query.limit));
     if (req.query.marker) q = q.where('workspaces.name', '>', req.query.marker);
     if (!p.isAdmin && !p.isService)
       q = q
@@ -52,13 +67,25 @@ export function workspaceRoutes(app: App, ctx: InventoryContext): void {
     const p = await principal(ctx, req);
     const { name } = req.body;
     // Workspace names become keys of token claims: Object.prototype's own names (__proto__, constructor...) are refused.
-    if (RESERVED_CLAIM_NAMES.has(name) || routeNames.has(name) || name in Object.prototype) throw inputError('name', `workspace name ${name} is reserved`);
-    const user = await ctx.db.selectFrom('users').select('id').where('username', '=', p.username).executeTakeFirst();
+    if (RESERVED_CLAIM_NAMES.has(name) || routeNames.has(name) || name in Object.prototype)
+      throw inputError('name', `workspace name ${name} is reserved`);
+    const user = await ctx.db
+      .selectFrom('users')
+      .select('id')
+      .where('username', '=', p.username)
+      .executeTakeFirst();
     if (!user) throw notAllowed('only user accounts create workspaces');
     try {
       await ctx.db.transaction().execute(async (tx) => {
-        const w = await tx.insertInto('workspaces').values({ name }).returning('id').executeTakeFirstOrThrow();
-        await tx.insertInto('members').values({ workspace_id: w.id, user_id: user.id, ...ALL_PERMISSIONS }).execute();
+        const w = await tx
+          .insertInto('workspaces')
+          .values({ name })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        await tx
+          .insertInto('members')
+          .values({ workspace_id: w.id, user_id: user.id, ...ALL_PERMISSIONS })
+          .execute();
       });
     } catch (e) {
       if (isUniqueViolation(e)) throw conflict('name', `workspace ${name} exists`);
@@ -94,7 +121,11 @@ export function workspaceRoutes(app: App, ctx: InventoryContext): void {
 
   app.post('/:ws/users/', { schema: { params: WsParams, body: MemberBody, tags } }, async (req, reply) => {
     const m = await requireMember(ctx, await principal(ctx, req), req.params.ws, 'user_can_add');
-    const user = await ctx.db.selectFrom('users').select('id').where('username', '=', req.body.name).executeTakeFirst();
+    const user = await ctx.db
+      .selectFrom('users')
+      .select('id')
+      .where('username', '=', req.body.name)
+      .executeTakeFirst();
     if (!user) throw notFound('name', `no user ${req.body.name}`);
     try {
       await ctx.db
@@ -115,29 +146,37 @@ export function workspaceRoutes(app: App, ctx: InventoryContext): void {
     return u;
   });
 
-  app.put('/:ws/users/:name/', { schema: { params: WsNameParams, body: MemberUpdate, tags } }, async (req) => {
-    const m = await requireMember(ctx, await principal(ctx, req), req.params.ws, 'user_can_edit');
-    const perms = permsOf(req.body);
-    if (Object.keys(perms).length === 0) throw inputError('body', 'nothing to change: give permission flags');
-    const r = await ctx.db
-      .updateTable('members')
-      .set(perms)
-      .where('workspace_id', '=', m.workspaceId)
-      .where('user_id', '=', (eb) => eb.selectFrom('users').select('id').where('username', '=', req.params.name))
-      .executeTakeFirst();
-    if (!r.numUpdatedRows) throw notFound('name', `${req.params.name} is not a member`);
-    return (await listMembers(ctx, m.workspaceId, req.params.name))[0];
-  });
+  app.put(
+    '/:ws/users/:name/',
+    { schema: { params: WsNameParams, body: MemberUpdate, tags } },
+    async (req) => {
+      const m = await requireMember(ctx, await principal(ctx, req), req.params.ws, 'user_can_edit');
+      const perms = permsOf(req.body);
+      if (Object.keys(perms).length === 0)
+        throw inputError('body', 'nothing to change: give permission flags');
+      const r = await ctx.db
+        .updateTable('members')
+        .set(perms)
+        .where('workspace_id', '=', m.workspaceId)
+        .where('user_id', '=', (eb) =>
+          eb.selectFrom('users').select('id').where('username', '=', req.params.name),
+        )
+        .executeTakeFirst();
+      if (!r.numUpdatedRows) throw notFound('name', `${req.params.name} is not a member`);
+      return (await listMembers(ctx, m.workspaceId, req.params.name))[0];
+    },
+  );
 
   app.delete('/:ws/users/:name/', { schema: { params: WsNameParams, tags } }, async (req) => {
     const m = await requireMember(ctx, await principal(ctx, req), req.params.ws, 'user_can_delete');
     const r = await ctx.db
       .deleteFrom('members')
       .where('workspace_id', '=', m.workspaceId)
-      .where('user_id', '=', (eb) => eb.selectFrom('users').select('id').where('username', '=', req.params.name))
+      .where('user_id', '=', (eb) =>
+        eb.selectFrom('users').select('id').where('username', '=', req.params.name),
+      )
       .executeTakeFirst();
     if (!r.numDeletedRows) throw notFound('name', `${req.params.name} is not a member`);
     return { name: req.params.name, deleted: true };
   });
 }
-

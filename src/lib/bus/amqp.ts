@@ -168,7 +168,13 @@ export async function createAmqpBus(opts: {
     });
 
   // The default exchange drops messages for a queue that does not exist: declare it first (once per connection).
-  const publishTo = (queue: string, content: Buffer, props: Options.Publish, deadline?: number, expiresAfter?: number) =>
+  const publishTo = (
+    queue: string,
+    content: Buffer,
+    props: Options.Publish,
+    deadline?: number,
+    expiresAfter?: number,
+  ) =>
     withBroker(
       `publish to ${queue}`,
       async (ch) => {
@@ -263,7 +269,10 @@ export async function createAmqpBus(opts: {
           await publishTo(
             `${s.queue}.dead`,
             msg.content,
-            { ...propsOf({ messageId: p.messageId as string | undefined }, headers), contentType: p.contentType as string | undefined },
+            {
+              ...propsOf({ messageId: p.messageId as string | undefined }, headers),
+              contentType: p.contentType as string | undefined,
+            },
             undefined,
             s.expiresAfter,
           );

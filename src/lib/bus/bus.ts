@@ -69,9 +69,17 @@ export type RpcHandler = (body: Record<string, unknown>, d: Delivery) => Promise
 export interface Bus {
   /** Resolves once the message is durable (publisher confirm / journal write). */
   publish(queue: string, body: Record<string, unknown>, opts?: PublishOptions): Promise<void>;
-  consume<T = Record<string, unknown>>(queue: string, handler: Handler<T>, opts?: ConsumeOptions): Promise<Consumer>;
+  consume<T = Record<string, unknown>>(
+    queue: string,
+    handler: Handler<T>,
+    opts?: ConsumeOptions,
+  ): Promise<Consumer>;
   /** Sends a request and waits for its answer; throws `unavailable` on timeout (seconds). An RPC server's thrown error comes back as an AppError of the same kind. */
-  rpc<R = unknown>(queue: string, body: Record<string, unknown>, opts?: PublishOptions & { timeout?: number }): Promise<R>;
+  rpc<R = unknown>(
+    queue: string,
+    body: Record<string, unknown>,
+    opts?: PublishOptions & { timeout?: number },
+  ): Promise<R>;
   serveRpc(queue: string, handler: RpcHandler, opts?: ConsumeOptions): Promise<Consumer>;
   /** Messages waiting (not delivered) in a queue, for tests and metrics. */
   depth(queue: string): Promise<number>;
