@@ -2,21 +2,20 @@
 # Builds Kloudak's tiny test guest from Debian packages only: Debian's cloud kernel booted directly
 # (vmlinuz), a busybox initramfs that applies a cloud-init NoCloud seed (initrd.img) and a small qcow2
 # base disk for templates (disk.qcow2). Usage: scripts/guest/build.sh <outdir>
-# Idempotent: does nothing when all outputs exist and are newer than this script and init.sh.
+# Idempotent: does nothing when all outputs exist and were built from the same files of this folder (by
+# content, not file times: checkouts of other versions share one lab and must not reuse each other's guest).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:?usage: build.sh <outdir>}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
+inputs="$(find "$here" -type f ! -name README.md -print0 | sort -z | xargs -0 cat | sha256sum | cut -d' ' -f1)"
 
 up_to_date() {
   local f
-  for f in vmlinuz initrd.img disk.qcow2; do
-    [ -f "$out/$f" ] || return 1
-    [ "$out/$f" -nt "$here/build.sh" ] || return 1
-    [ "$out/$f" -nt "$here/init.sh" ] || return 1
-  done
+  for f in vmlinuz initrd.img disk.qcow2; do [ -f "$out/$f" ] || return 1; done
+  [ "$(cat "$out/inputs" 2>/dev/null)" = "$inputs" ]
 }
 if up_to_date; then
   echo "guest image up to date in $out"
@@ -102,5 +101,6 @@ cp "$work/pkg/boot/vmlinuz-$kver" "$out/vmlinuz.tmp" && mv "$out/vmlinuz.tmp" "$
 mv "$work/initrd.img" "$out/initrd.img.tmp" && mv "$out/initrd.img.tmp" "$out/initrd.img"
 mv "$work/disk.qcow2" "$out/disk.qcow2.tmp" && mv "$out/disk.qcow2.tmp" "$out/disk.qcow2"
 echo "$kver" >"$out/kernel-version"
+echo "$inputs" >"$out/inputs"
 chmod 644 "$out"/vmlinuz "$out"/initrd.img "$out"/disk.qcow2
 echo "guest image built in $out (kernel $kver)"

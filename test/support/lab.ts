@@ -1,6 +1,8 @@
 // The lab of hypervisor hosts that system tests share: brought up once (idempotent), registered with a test
 // platform, torn down by scripts/test.sh at the end of the run.
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { labStatus, labUp, type LabStatus } from '../../src/lab/index.ts';
 import { registerLab, type Registered } from '../../src/cli/lab-register.ts';
@@ -11,15 +13,48 @@ export const LAB_DIR = process.env.KLOUDAK_LAB_DIR ?? '/tmp/kloudak-lab-test';
 
 let lab: Promise<LabStatus> | undefined;
 
+// The lab's code (src/lab, scripts/guest) of the checkout that last brought the lab up. Checkouts of other
+// versions share the machine's one lab: a healthy lab made by other code is brought up again by this one
+// (labUp is idempotent and ensures what this version's code wants).
+const LAB_CODE = ['src/lab', 'scripts/guest'];
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function labCodeFingerprint(): string {
+  const h = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
+      const rel = join(dir, e.name);
+      if (e.isDirectory()) walk(rel);
+      else h.update(rel).update(readFileSync(join(ROOT, rel)));
+    }
+  };
+  LAB_CODE.forEach(walk);
+  return h.digest('hex');
+}
+
 export function ensureLab(hosts = 2): Promise<LabStatus> {
   lab ??= (async () => {
+    const mark = join(LAB_DIR, 'code-fingerprint');
+    const code = labCodeFingerprint();
     const s = await labStatus(LAB_DIR).catch(() => undefined);
-    if (s?.up && s.hosts.length >= hosts && s.hosts.every((h) => h.healthy && !h.cut) && s.template) return s;
-    return labUp({
-      hosts,
+    const sameCode = existsSync(mark) && readFileSync(mark, 'utf8') === code;
+    if (
+      sameCode &&
+      s?.up &&
+      s.hosts.length >= hosts &&
+      s.hosts.every((h) => h.healthy && !h.cut) &&
+      s.template
+    )
+      return s;
+    const up = await labUp({
+      hosts: Math.max(hosts, s?.hosts.length ?? 0),
       stateDir: LAB_DIR,
       log: (l) => process.env.KLOUDAK_TEST_LOG && process.stderr.write(`lab: ${l}\n`),
     });
+    writeFileSync(mark, code);
+    return up;
   })();
   return lab;
 }
