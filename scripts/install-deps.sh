@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# package.json's engines (and every dependency's) hold from Node 20.19 on; say so plainly instead of npm's warnings.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "Kloudak needs Node.js >= 20.19 (this machine has $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
 PACKAGES=(
   postgresql redis-server rabbitmq-server zookeeper
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openvswitch-switch openssh-server

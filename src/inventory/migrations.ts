@@ -1,7 +1,7 @@
 // Inventory schema. Workspace objects cascade from their workspace; a network still used by a VM or a router
 // interface cannot go (foreign keys, checked at the end of the statement so a workspace delete still cascades).
 import { sql, type Kysely } from 'kysely';
-import type { Migration } from 'kysely/migration';
+import type { Migration } from 'kysely';
 import { PERMISSIONS } from '../lib/auth.ts';
 
 export const inventoryMigrations: Record<string, Migration> = {

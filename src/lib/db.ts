@@ -1,10 +1,10 @@
 // One typed query layer (Kysely) over real PostgreSQL or embedded PGlite; the same migrations on both.
 import { mkdirSync } from 'node:fs';
-import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
-import { Migrator, type Migration } from 'kysely/migration';
+import { Kysely, Migrator, PostgresDialect, type Migration } from 'kysely';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import type { Logger } from './log.ts';
+import { PGliteDialect } from './pglite-dialect.ts';
 
 // BIGINT and NUMERIC come back as numbers: our counters and sizes stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -67,7 +67,7 @@ export async function openDatabase<DB>(opts: OpenOptions): Promise<Database<DB>>
     mkdirSync(opts.dir, { recursive: true });
     const pglite = new PGlite(opts.dir);
     await pglite.waitReady;
-    db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
+    db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
     backend = 'pglite';
   }
   try {

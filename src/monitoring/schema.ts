@@ -1,7 +1,7 @@
 // The monitor database: hosts' and pools' current figures (one row each, kept up to date by the workers),
 // time series of usage (hosts, pools, VMs; trimmed to MONITOR_RETENTION), and placement reservations.
 import { sql, type ColumnType, type Generated, type Kysely } from 'kysely';
-import type { Migration } from 'kysely/migration';
+import type { Migration } from 'kysely';
 
 export interface MonitorDB {
   hosts: {
