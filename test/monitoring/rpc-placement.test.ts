@@ -1,7 +1,10 @@
 // Compute's placement through monitoring's RPC: monitoring's answer is used; `conflict` (no capacity) fails
 // with monitoring's reason; no answer in time, or `unavailable`, falls back to compute's own placement.
-import { after, before, test } from 'node:test';
+import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Bus, Consumer } from '../../src/lib/bus/bus.ts';
 import { createMemoryBus } from '../../src/lib/bus/memory.ts';
 import { conflict, isAppError, unavailable } from '../../src/lib/errors.ts';
@@ -10,18 +13,24 @@ import type { Placement } from '../../src/compute/placement.ts';
 import { createRpcPlacement } from '../../src/compute/rpc-placement.ts';
 
 const log = createLogger('test', 'silent');
-let bus: Bus;
 const calls: string[] = [];
 const local: Placement = {
   host: async () => (calls.push('local host'), 'local-h'),
   pool: async () => (calls.push('local pool'), 'local-p'),
 };
 
-before(async () => {
-  bus = await createMemoryBus({ log });
+// Each test gets its own broker (a journal directory of its own), so no request of one test, nor a consumer
+// it left, can reach the next one; the RPC requests themselves are also withdrawn when their caller gives up.
+let bus: Bus;
+let dir: string;
+beforeEach(async () => {
+  calls.length = 0;
+  dir = await mkdtemp(join(tmpdir(), 'kloudak-rpc-placement-'));
+  bus = await createMemoryBus({ log, journalDir: dir });
 });
-after(async () => {
+afterEach(async () => {
   await bus.close();
+  await rm(dir, { recursive: true, force: true });
 });
 
 async function serving(answer: (body: Record<string, unknown>) => Promise<unknown>, fn: () => Promise<void>) {
@@ -36,24 +45,26 @@ async function serving(answer: (body: Record<string, unknown>) => Promise<unknow
   }
 }
 
+/** The bus, counting the RPC requests sent through it. */
+function counting(b: Bus): Bus & { asked: string[] } {
+  const asked: string[] = [];
+  return { ...b, asked, rpc: (queue, body, o) => (asked.push(queue), b.rpc(queue, body, o)) };
+}
+
 test('no monitoring answering within the timeout: compute places by itself, and stops asking for a while', async () => {
-  calls.length = 0;
-  const p = createRpcPlacement(bus, local, log, 0.3, 0.5);
-  let t = Date.now();
+  const b = counting(bus);
+  const p = createRpcPlacement(b, local, log, 0.3, 0.5);
   assert.equal(await p.host({ area: 'a', memoryMib: 64, vcpus: 1 }), 'local-h');
-  assert.ok(Date.now() - t >= 290, 'waited for the timeout');
-  t = Date.now();
+  assert.deepEqual(b.asked, ['placement_host'], 'asked monitoring first');
   assert.equal(await p.pool({ area: 'a', sizeGib: 1 }), 'local-p');
-  assert.ok(Date.now() - t < 100, 'did not wait again');
+  assert.deepEqual(b.asked, ['placement_host'], 'did not ask again within the quiet period');
   assert.deepEqual(calls, ['local host', 'local pool']);
-  await new Promise((r) => setTimeout(r, 600));
-  t = Date.now();
-  await p.host({ area: 'a', memoryMib: 64, vcpus: 1 });
-  assert.ok(Date.now() - t >= 290, 'asks again after the quiet period');
+  await new Promise((r) => setTimeout(r, 800)); // well past the 0.5 s quiet period
+  assert.equal(await p.host({ area: 'a', memoryMib: 64, vcpus: 1 }), 'local-h');
+  assert.deepEqual(b.asked, ['placement_host', 'placement_host'], 'asks again after the quiet period');
 });
 
 test("monitoring's answer is used, and the request carries the exclusions", async () => {
-  calls.length = 0;
   const seen: Record<string, unknown>[] = [];
   await serving(
     async (b) => {
@@ -67,11 +78,13 @@ test("monitoring's answer is used, and the request carries the exclusions", asyn
     },
   );
   assert.deepEqual(calls, []);
-  assert.deepEqual(seen[0], { area: 'a', memoryMib: 64, vcpus: 1, exclude: ['down-1'] });
+  assert.deepEqual(seen, [
+    { area: 'a', memoryMib: 64, vcpus: 1, exclude: ['down-1'] },
+    { area: 'a', sizeGib: 1 },
+  ]);
 });
 
 test('no capacity is final: the conflict comes back with its reason; unavailable falls back', async () => {
-  calls.length = 0;
   await serving(
     async () => {
       throw conflict('area', 'no host in area a has 65536 MiB and 1 vCPU free');

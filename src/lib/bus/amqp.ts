@@ -168,10 +168,11 @@ export async function createAmqpBus(opts: {
     });
 
   // The default exchange drops messages for a queue that does not exist: declare it first (once per connection).
+  // Properties are taken at each attempt, so a retried RPC request gets the expiration still left.
   const publishTo = (
     queue: string,
     content: Buffer,
-    props: Options.Publish,
+    props: Options.Publish | (() => Options.Publish),
     deadline?: number,
     expiresAfter?: number,
   ) =>
@@ -182,7 +183,7 @@ export async function createAmqpBus(opts: {
           await ch.assertQueue(queue, declaration(expiresAfter));
           asserted.add(queue);
         }
-        await send(ch, queue, content, props);
+        await send(ch, queue, content, typeof props === 'function' ? props() : props);
       },
       deadline,
     );
@@ -389,14 +390,19 @@ export async function createAmqpBus(opts: {
       try {
         await withTimeout(replies(), deadline - Date.now(), `rpc ${queue}`);
         // Transient, and expiring when the caller stops waiting: a late request must not be served for nobody.
-        const props = {
+        let sentAt = Date.now();
+        const props = () => ({
           ...propsOf(o),
           persistent: false,
           replyTo: replyQueue,
           correlationId,
-          expiration: String(Math.max(1, deadline - Date.now())),
-        };
+          expiration: String(Math.max(1, deadline - (sentAt = Date.now()))),
+        });
         await publishTo(queue, content, props, deadline, o?.expiresAfter);
+        // The broker starts the expiration when the message reaches it, at most the confirm's round trip
+        // after we sent it: the caller waits that much longer (and a millisecond), so it never gives up on a
+        // request that a consumer could still receive.
+        calls.extend(correlationId, deadline + (Date.now() - sentAt) + 1);
       } catch (err) {
         calls.fail(correlationId, err as Error);
       }

@@ -120,29 +120,53 @@ export function readRpcReply(content: string): unknown {
   throw unavailable('malformed rpc reply');
 }
 
-/** RPC calls waiting for their reply, by correlation id; each rejects `unavailable` at its timeout. */
-export class PendingCalls {
-  private calls = new Map<
-    string,
-    { resolve: (content: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
-  >();
+interface PendingCall {
+  resolve: (content: string) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+  deadline: number;
+  /** Run when the caller stops waiting, so the transport can withdraw a request nobody waits for. */
+  gone?: () => void;
+}
 
-  wait(id: string, ms: number, queue: string): Promise<string> {
+/**
+ * RPC calls waiting for their reply, by correlation id; each rejects `unavailable` at its deadline. A call
+ * never gives up before its deadline by the wall clock (a timer can fire a little early by it), so a request
+ * that expires at the deadline has expired by the time its caller is gone.
+ */
+export class PendingCalls {
+  private calls = new Map<string, PendingCall>();
+
+  wait(id: string, ms: number, queue: string, gone?: () => void): Promise<string> {
+    const deadline = Date.now() + ms;
     const p = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.calls.delete(id);
+      const expire = (): void => {
+        const c = this.calls.get(id);
+        if (!c) return;
+        const left = c.deadline - Date.now();
+        if (left > 0) {
+          c.timer = setTimeout(expire, left);
+          return;
+        }
+        this.settle(id);
         reject(unavailable(`no answer from ${queue} within ${ms / 1000}s`));
-      }, ms);
-      this.calls.set(id, { resolve, reject, timer });
+      };
+      this.calls.set(id, { resolve, reject, timer: setTimeout(expire, ms), deadline, gone });
     });
     // Marked handled now: the caller awaits it only after publishing, and a failure may come first.
     p.catch(() => undefined);
     return p;
   }
 
+  /** Keeps waiting until `deadline` (never shortens the wait). */
+  extend(id: string, deadline: number): void {
+    const c = this.calls.get(id);
+    if (c && deadline > c.deadline) c.deadline = deadline;
+  }
+
   /** Settles a call; a late or unknown reply is dropped. */
   answer(id: string, content: string): void {
-    this.settle(id)?.resolve(content);
+    this.settle(id, false)?.resolve(content);
   }
 
   fail(id: string, err: Error): void {
@@ -153,10 +177,12 @@ export class PendingCalls {
     for (const id of [...this.calls.keys()]) this.fail(id, err);
   }
 
-  private settle(id: string) {
+  private settle(id: string, gone = true): PendingCall | undefined {
     const c = this.calls.get(id);
-    if (c) clearTimeout(c.timer);
+    if (!c) return undefined;
+    clearTimeout(c.timer);
     this.calls.delete(id);
+    if (gone) c.gone?.();
     return c;
   }
 }

@@ -15,7 +15,7 @@ interface Msg {
   messageId?: string;
   replyTo?: string;
   correlationId?: string;
-  /** RPC requests expire with their caller's timeout, like AMQP `expiration`. */
+  /** RPC requests expire with their caller's timeout, like AMQP `expiration`; withdrawn (0) once it is gone. */
   expiresAt?: number;
   redelivered: boolean;
 }
@@ -54,6 +54,8 @@ class Journal {
     await this.fh.close();
   }
 }
+
+const expired = (m: Msg, now = Date.now()) => m.expiresAt !== undefined && m.expiresAt <= now;
 
 const fileOf = (dir: string, queue: string) => join(dir, `${encodeURIComponent(queue)}.jsonl`);
 
@@ -122,7 +124,7 @@ class Broker {
       const sub = this.nextFree(q);
       if (!sub) return;
       const m = q.ready.shift()!;
-      if (m.expiresAt !== undefined && m.expiresAt < Date.now()) continue;
+      if (expired(m)) continue;
       sub.held.add(m);
       setImmediate(() => void sub.run(m, sub));
     }
@@ -203,9 +205,7 @@ class Broker {
 
   depth(queue: string): number {
     const now = Date.now();
-    return (
-      this.queues.get(queue)?.ready.filter((m) => m.expiresAt === undefined || m.expiresAt >= now).length ?? 0
-    );
+    return this.queues.get(queue)?.ready.filter((m) => !expired(m, now)).length ?? 0;
   }
 
   async close(): Promise<void> {
@@ -258,6 +258,8 @@ export async function createMemoryBus(opts: {
     open_();
     const sub = broker.subscribe(queue, prefetch, opts.redeliveryDelayMs ?? 500, (m, s) => {
       if (!s.held.has(m)) return Promise.resolve();
+      // Its caller gave up between dispatch and now: drop it, as the broker drops an expired message.
+      if (expired(m)) return Promise.resolve(broker.settle(s, m).ack());
       const raw = {
         content: m.content,
         redelivered: m.redelivered,
@@ -300,15 +302,21 @@ export async function createMemoryBus(opts: {
       open_();
       const ms = (o?.timeout ?? 10) * 1000;
       const correlationId = randomUUID();
-      const answer = calls.wait(correlationId, ms, queue);
+      const request: Msg = {
+        id: randomUUID(),
+        content: JSON.stringify(body),
+        redelivered: false,
+        requestId: o?.requestId,
+        messageId: o?.messageId,
+        replyTo: replyQueue,
+        correlationId,
+        expiresAt: Date.now() + ms,
+      };
+      // When the caller stops waiting (timeout, or its bus closes) the request is withdrawn: a consumer that
+      // comes later never works for a caller that is gone.
+      const answer = calls.wait(correlationId, ms, queue, () => (request.expiresAt = 0));
       try {
-        await put(queue, JSON.stringify(body), {
-          requestId: o?.requestId,
-          messageId: o?.messageId,
-          replyTo: replyQueue,
-          correlationId,
-          expiresAt: Date.now() + ms,
-        });
+        await broker.publish(queue, request);
       } catch (err) {
         calls.fail(correlationId, err as Error);
       }
