@@ -6,13 +6,15 @@ import { basename, extname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { CliError, Client, EXIT, seg, usage } from './client.ts';
-import { note, printList, printObject } from './output.ts';
+import { humanGiB, note, printList, printObject } from './output.ts';
 
 interface Field {
   /** API key; the option is --<key with - for _>. */
   key: string;
   help: string;
   type?: 'int' | 'number';
+  /** A size in GiB: tables show it in human units (96 MiB, 2 GiB); --json keeps the number. */
+  gib?: boolean;
   required?: boolean;
   short?: string;
 }
@@ -43,8 +45,8 @@ const KINDS: Kind[] = [
     description: 'templates: the base disks VMs are made from',
     fields: [
       { key: 'cpu', help: 'vCPUs', type: 'int', required: true },
-      { key: 'ram', help: 'memory in GiB (0.5 = 512 MiB)', type: 'number', required: true },
-      { key: 'disk', help: 'disk size in GiB', type: 'number', required: true },
+      { key: 'ram', help: 'memory in GiB (0.5 = 512 MiB)', type: 'number', gib: true, required: true },
+      { key: 'disk', help: 'disk size in GiB', type: 'number', gib: true, required: true },
       { key: 'image', help: 'base disk: absolute, or relative to the pool (default <name>.qcow2)' },
       { key: 'kernel', help: 'kernel for direct boot' },
       { key: 'initrd', help: 'initrd for direct boot' },
@@ -63,7 +65,7 @@ const KINDS: Kind[] = [
       { key: 'libvirt_uri', help: 'libvirt URI, e.g. qemu+ssh://root@10.0.0.11/system', required: true },
       { key: 'area', help: 'area', required: true },
       { key: 'cpus', help: 'CPUs for guests', type: 'int', required: true },
-      { key: 'memory', help: 'memory for guests, GiB', type: 'number', required: true },
+      { key: 'memory', help: 'memory for guests, GiB', type: 'number', gib: true, required: true },
       { key: 'domain_type', help: 'kvm or qemu (default qemu)' },
     ],
     columns: ['name', 'address', 'area', 'cpus', 'memory', 'domain_type'],
@@ -75,7 +77,7 @@ const KINDS: Kind[] = [
     fields: [
       { key: 'path', help: 'the mount path on the hosts', required: true },
       { key: 'area', help: 'area', required: true },
-      { key: 'size', help: 'size in GiB', type: 'number', required: true },
+      { key: 'size', help: 'size in GiB', type: 'number', gib: true, required: true },
     ],
     columns: ['name', 'path', 'area', 'size'],
   },
@@ -99,6 +101,19 @@ function bodyOf(k: Kind, o: Record<string, unknown>): Record<string, unknown> {
   return body;
 }
 
+/** What a table shows of a field's value: sizes in human units. */
+function shown(k: Kind, key: string, v: unknown): unknown {
+  return k.fields.some((f) => f.key === key && f.gib) && typeof v === 'number' ? humanGiB(v) : v;
+}
+
+/** One object: JSON as inventory gave it, or `key: value` lines with sizes in human units. */
+function printOne(k: Kind, json: unknown, obj: Record<string, unknown>): void {
+  printObject(
+    Boolean(json),
+    json ? obj : Object.fromEntries(Object.entries(obj).map(([key, v]) => [key, shown(k, key, v)])),
+  );
+}
+
 function catalogue(program: Command, k: Kind): Command {
   const c = program.command(k.plural).description(`${k.description} (admins)`);
   c.command('list')
@@ -112,7 +127,7 @@ function catalogue(program: Command, k: Kind): Command {
       printList(
         o.json,
         rows,
-        k.columns.map((col) => [col.toUpperCase(), (r) => r[col]]),
+        k.columns.map((col) => [col.toUpperCase(), (r) => shown(k, col, r[col])]),
       );
     });
   c.command('show')
@@ -120,7 +135,7 @@ function catalogue(program: Command, k: Kind): Command {
     .argument('<name>', `${k.one} name`)
     .option('--json', 'print JSON')
     .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
-      printObject(o.json, await Client.of(cmd).inventory('GET', `/${k.plural}/${seg(name)}/`));
+      printOne(k, o.json, await Client.of(cmd).inventory('GET', `/${k.plural}/${seg(name)}/`));
     });
   const create = c
     .command('create')
@@ -139,8 +154,9 @@ function catalogue(program: Command, k: Kind): Command {
     edit.option(spec, f.help);
   }
   create.action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
-    printObject(
-      Boolean(o.json),
+    printOne(
+      k,
+      o.json,
       await Client.of(cmd).inventory('POST', `/${k.plural}/`, { body: { name, ...bodyOf(k, o) } }),
     );
   });
@@ -155,8 +171,9 @@ function catalogue(program: Command, k: Kind): Command {
         ([key, v]) => v !== null && (key === 'name' || k.fields.some((f) => f.key === key)),
       ),
     );
-    printObject(
-      Boolean(o.json),
+    printOne(
+      k,
+      o.json,
       await client.inventory('PUT', `/${k.plural}/${seg(name)}/`, { body: { ...keep, ...changes } }),
     );
   });

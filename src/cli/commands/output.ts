@@ -26,6 +26,12 @@ export function table<T>(rows: T[], columns: Column<T>[]): string {
   );
 }
 
+/** A size given in GiB, for people: `96 MiB` below 1 GiB, else `2 GiB` or `1.5 GiB`. */
+export function humanGiB(gib: number): string {
+  if (gib < 1) return `${Number((gib * 1024).toFixed(1))} MiB`;
+  return `${Number(gib.toFixed(2))} GiB`;
+}
+
 export function printJson(v: unknown): void {
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 }
