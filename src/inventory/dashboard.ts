@@ -14,7 +14,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../lib/config.ts';
-import { unavailable } from '../lib/errors.ts';
+import { isAppError, unavailable } from '../lib/errors.ts';
 import type { App } from '../lib/http.ts';
 
 export interface DashboardOptions {
@@ -24,7 +24,7 @@ export interface DashboardOptions {
   distDir?: string;
   controllerUrl?: string;
   notificationUrl?: string;
-  /** The monitoring stats API (GET /stats/...); until there is one, /api/stats/* answers 503 "no data yet". */
+  /** Monitoring's stats API (its GET /stats/... answer /api/stats/...); while it does not answer, 503. */
   statsUrl?: string;
 }
 
@@ -71,7 +71,7 @@ export async function dashboardRoutes(app: App, opts: DashboardOptions = {}): Pr
     'http://127.0.0.1:8000'
   ).replace(/\/+$/, '');
   const notificationUrl = opts.notificationUrl ?? opts.config?.NOTIFICATION_URL ?? 'ws://127.0.0.1:3000';
-  const statsUrl = opts.statsUrl?.replace(/\/+$/, '');
+  const statsUrl = (opts.statsUrl ?? opts.config?.STATS_URL)?.replace(/\/+$/, '');
   const timeoutMs = ((opts.config?.HTTP_TIMEOUT ?? 10) + 125) * 1000; // task waits last up to 120 s
 
   await app.register(async (scope) => {
@@ -81,9 +81,17 @@ export async function dashboardRoutes(app: App, opts: DashboardOptions = {}): Pr
     scope.all(`${API_PREFIX}/*`, async (req, reply) =>
       forward(req, reply, controllerUrl, API_PREFIX, timeoutMs, 'controller'),
     );
+    // While monitoring does not answer, the charts say "no data yet": an expected 503 answer, not a fault to
+    // log with a stack (the forwarder notes the unreachable service in one line).
     scope.get(`${STATS_PREFIX}/*`, async (req, reply) => {
-      if (!statsUrl) throw unavailable('no data yet: the monitoring stats API is not configured');
-      return forward(req, reply, statsUrl, STATS_PREFIX, 30_000, 'monitoring');
+      const noData = (why: string) => reply.status(503).send({ error: `no data yet: ${why}` });
+      if (!statsUrl) return noData('the monitoring stats API is not configured');
+      try {
+        return await forward(req, reply, `${statsUrl}/stats`, STATS_PREFIX, 30_000, 'monitoring');
+      } catch (e) {
+        if (isAppError(e) && e.kind === 'unavailable') return noData(e.message);
+        throw e;
+      }
     });
   });
 

@@ -38,6 +38,12 @@ const spec = {
     protocols: ['http:', 'https:'],
     doc: "where inventory forwards the dashboard's /api/controller/ calls (unset: 127.0.0.1 at KLOUDAK_CONTROLLER_PORT)",
   },
+  STATS_URL: {
+    kind: 'url',
+    default: 'http://127.0.0.1:8100',
+    protocols: ['http:', 'https:'],
+    doc: "monitoring's stats API, where inventory forwards the dashboard's /api/stats/ calls (unset: 127.0.0.1 at KLOUDAK_STATS_PORT)",
+  },
   INVENTORY_DB: {
     kind: 'url',
     protocols: ['postgres:', 'postgresql:'],
@@ -303,6 +309,7 @@ const LOCAL_URLS: Partial<Record<ConfigKey, (given: Given) => string | undefined
   INVENTORY_URL: onPort('http', 'INVENTORY_PORT'),
   CONTROLLER_URL: onPort('http', 'CONTROLLER_PORT'),
   NOTIFICATION_URL: onPort('ws', 'NOTIFICATION_PORT'),
+  STATS_URL: onPort('http', 'STATS_PORT'),
 };
 
 /** Parses the configuration once; throws ConfigError naming every bad value (secrets never echoed). */

@@ -1,39 +1,10 @@
-// Usage charts from the monitoring stats API (GET /stats/hosts/, /stats/vms/<ws>/<vm>/ through inventory's
-// /api/stats/ forwarder). Until monitoring serves them, or while it is down, a chart says "no data yet".
-// Expected answer: { series: [{ name, unit?, max?, points: [[unix seconds, value], ...] }] } (for hosts,
-// { hosts: { <host>: { series: [...] } } } is read too).
+// Usage charts from the monitoring stats API (GET /stats/hosts/<host>/, /stats/vms/<ws>/<vm>/ through
+// inventory's /api/stats/ forwarder; series.ts reads the answers). Until monitoring has samples, or while it
+// is down, a chart says "no data yet".
 import { useMemo } from 'react';
 import { call } from './api.ts';
 import { useInterval, useResource } from './hooks.ts';
-
-export interface Series {
-  name: string;
-  unit?: string;
-  max?: number;
-  points: [number, number][];
-}
-
-/** The series of an answer, or [] for anything that is not a usable stats answer. */
-export function seriesOf(answer: unknown, pick?: string): Series[] {
-  let a = answer as any;
-  if (pick && a && typeof a === 'object' && a.hosts && typeof a.hosts === 'object' && !Array.isArray(a.hosts))
-    a = a.hosts[pick];
-  if (pick && a && Array.isArray(a.hosts)) a = a.hosts.find((h: any) => h?.name === pick);
-  const list = a?.series;
-  if (!Array.isArray(list)) return [];
-  return list
-    .filter((s: any) => s && typeof s.name === 'string' && Array.isArray(s.points))
-    .map((s: any) => ({
-      name: s.name,
-      unit: typeof s.unit === 'string' ? s.unit : undefined,
-      max: typeof s.max === 'number' ? s.max : undefined,
-      points: (s.points as unknown[]).filter(
-        (p): p is [number, number] =>
-          Array.isArray(p) && typeof p[0] === 'number' && typeof p[1] === 'number',
-      ),
-    }))
-    .filter((s: Series) => s.points.length > 0);
-}
+import { seriesOf, type Series } from './series.ts';
 
 const COLORS = ['#6366f1', '#10b981', '#f59e0b', '#ef4444'];
 

@@ -141,7 +141,7 @@ export const KINDS: Record<string, Kind> = {
       { name: 'domain_type', label: 'Domain type', type: 'select', options: ['kvm', 'qemu'] },
     ],
     detail: (r) => (
-      <UsageChart source="/hosts/" pick={r.name} title={`${r.name}: CPU and memory`} height={90} />
+      <UsageChart source={`/hosts/${enc(r.name)}/`} title={`${r.name}: CPU and memory`} height={90} />
     ),
   },
   pools: {
