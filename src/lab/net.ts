@@ -58,12 +58,22 @@ export async function ensureHostLinks(index: number, netns: string): Promise<voi
     await ip(['link', 'set', 'dev', outer, 'master', bridge]);
     await ip(['link', 'set', 'dev', outer, 'up']);
     await ip(['-n', netns, 'link', 'set', 'dev', inner, 'up']);
+    if (inner !== HOST_IFACES.mgmt) await checksumsInSoftware(outer, inner, netns);
   }
   await ip(['-n', netns, 'link', 'set', 'dev', 'lo', 'up']);
   const addrs = await ip(['-n', netns, '-o', 'addr', 'show', 'dev', HOST_IFACES.mgmt]);
   if (!addrs.includes(` ${hostIp(index)}/24 `)) {
     await ip(['-n', netns, 'addr', 'add', `${hostIp(index)}/24`, 'dev', HOST_IFACES.mgmt]);
   }
+}
+
+// The public and private pairs end in a host's Open vSwitch bridges (userspace datapath). A frame the kernel
+// sends with its checksum left to the NIC (transmit offload; the machine's own TCP to a guest) would reach
+// OVS unfinished and be forwarded corrupt: the veth computes checksums in software instead. Guests do the
+// same for their NICs (src/compute/domain.ts).
+async function checksumsInSoftware(outer: string, inner: string, netns: string): Promise<void> {
+  await run('ethtool', ['-K', outer, 'tx', 'off'], { timeoutMs: 10_000 });
+  await run('ip', ['netns', 'exec', netns, 'ethtool', '-K', inner, 'tx', 'off'], { timeoutMs: 10_000 });
 }
 
 export async function removeHostLinks(index: number): Promise<void> {

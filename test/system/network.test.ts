@@ -1,7 +1,9 @@
 // Issue 5 "Must show", on a lab of two hosts with real guests: VLAN isolation, a router between networks,
-// delete rules, and 100 networks with 100 distinct VLANs.
+// delete rules, and 100 networks with 100 distinct VLANs. Issue 12: TCP, not only ping, in every direction:
+// machine -> guest, guest -> machine, guest -> guest on one host, across hosts and through a router.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect, createServer } from 'node:net';
 import { createCompute, type Compute } from '../../src/compute/service.ts';
 import { createNetworkService, type NetworkService } from '../../src/network/service.ts';
 import { createOvsSwitch } from '../../src/network/ovs.ts';
@@ -21,6 +23,25 @@ import {
 import { startPlatform, until, type TestPlatform } from '../support/platform.ts';
 
 const log = () => createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
+
+/** A guest's runcmd that serves `token` over HTTP on port 8080 (busybox httpd), on every address it has. */
+const serve = (token: string) => `mkdir -p /www && echo ${token} >/www/index.html && httpd -p 8080 -h /www`;
+/** A guest's runcmd that fetches ip:8080 over TCP and exits 0 only when the answer holds `token`. */
+const fetchToken = (ip: string, token: string) =>
+  `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${ip} 8080 | grep -q ${token}`;
+
+/** What the machine reads from ip:port over TCP (it sends an HTTP request first). */
+function machineFetch(ip: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: ip, port, timeout: 10_000 });
+    let body = '';
+    s.on('connect', () => s.write('GET / HTTP/1.0\r\n\r\n'));
+    s.on('data', (d) => (body += String(d)));
+    s.on('end', () => resolve(body));
+    s.on('timeout', () => s.destroy(new Error(`TCP to ${ip}:${port} timed out`)));
+    s.on('error', reject);
+  });
+}
 
 describe('networks on a lab of two hosts', () => {
   let lab: LabStatus;
@@ -112,35 +133,63 @@ describe('networks on a lab of two hosts', () => {
     assert.equal(bad.status, 400);
     assert.equal(bad.body.field, 'ip');
 
-    // Placement takes the host with the most free memory (ties by name): C on h1, B on h2, A on h1. So A
-    // reaches B across hosts, and A and C share a host and its bridge but not a VLAN.
-    const c = await vm('guest-c', [n2], ['ip route add 10.50.1.0/24 via 10.50.2.1']);
-    const b = await vm('guest-b', [n1]);
-    await up(c.task, 'guest-c', c.ip);
-    await up(b.task, 'guest-b', b.ip);
-    const a = await vm(
-      'guest-a',
-      [n1],
-      [
-        `ping -c 3 -W 2 ${b.nic}`,
+    // A server on the lab's public gateway (this machine's side of the public bridge), for guest -> machine.
+    const fromGuests: string[] = [];
+    const machine = createServer((c) => c.on('data', (d) => fromGuests.push(String(d).trim())));
+    await new Promise<void>((r) => machine.listen(0, lab.network.publicGateway, r));
+    const machinePort = (machine.address() as { port: number }).port;
+    try {
+      // Placement takes the host with the most free memory (ties by name): C on h1, B on h2, A on h1. So A
+      // reaches B across hosts, and A and C share a host and its bridge but not a VLAN.
+      const c = await vm('guest-c', [n2], ['ip route add 10.50.1.0/24 via 10.50.2.1', serve('token-c')]);
+      const b = await vm('guest-b', [n1], [serve('token-b')]);
+      await up(c.task, 'guest-c', c.ip);
+      await up(b.task, 'guest-b', b.ip);
+      // Machine -> guest, on both hosts.
+      assert.match(await machineFetch(b.ip, 8080), /token-b/, 'the machine fetches from B over TCP');
+      assert.match(await machineFetch(c.ip, 8080), /token-c/, 'the machine fetches from C over TCP');
+      const steps: [string, string][] = [
+        ['ping B across hosts on N1', `ping -c 3 -W 2 ${b.nic}`],
+        ['TCP to B across hosts on N1', fetchToken(b.nic, 'token-b')],
         // An address in N2's subnet on A's N1 NIC: its ARP for C goes out on N1's VLAN and nobody answers.
-        `ip addr add 10.50.2.250/24 dev eth1; ping -c 3 -W 2 ${c.nic}`,
-        `ip addr del 10.50.2.250/24 dev eth1; ip route add 10.50.2.0/24 via 10.50.1.1; ping -c 3 -W 2 ${c.nic}`,
-      ],
-    );
-    assert.notEqual(a.host, b.host, 'A and B on different hosts');
-    const out = await until(
-      'A to finish its pings',
-      () => {
-        const text = readConsole(lab, a.task);
-        return text.includes(`kloudak-guest up guest-a ${a.ip}`) ? text : undefined;
-      },
-      150_000,
-      500,
-    );
-    assert.match(out, /runcmd 1 exit 0/, 'A pings B across hosts on N1');
-    assert.match(out, /runcmd 2 exit [1-9]/, 'A cannot reach C on N2');
-    assert.match(out, /runcmd 3 exit 0/, 'A reaches C through the router');
+        ['ping C on N2 (isolated)', `ip addr add 10.50.2.250/24 dev eth1; ping -c 3 -W 2 ${c.nic}`],
+        ['TCP to C on N2 (isolated)', fetchToken(c.nic, 'token-c')],
+        [
+          'ping C through the router',
+          `ip addr del 10.50.2.250/24 dev eth1; ip route add 10.50.2.0/24 via 10.50.1.1; ping -c 3 -W 2 ${c.nic}`,
+        ],
+        ['TCP to C through the router', fetchToken(c.nic, 'token-c')],
+        ['TCP to C on one host (public)', fetchToken(c.ip, 'token-c')],
+        ['TCP to the machine', `echo from-guest-a | nc -w 10 ${lab.network.publicGateway} ${machinePort}`],
+      ];
+      const a = await vm(
+        'guest-a',
+        [n1],
+        steps.map(([, cmd]) => cmd),
+      );
+      assert.notEqual(a.host, b.host, 'A and B on different hosts');
+      assert.equal(a.host, c.host, 'A and C on one host');
+      const out = await until(
+        'A to finish its pings and connections',
+        () => {
+          const text = readConsole(lab, a.task);
+          return text.includes(`kloudak-guest up guest-a ${a.ip}`) ? text : undefined;
+        },
+        150_000,
+        500,
+      );
+      const exit = (what: string) => {
+        const n = steps.findIndex(([w]) => w === what) + 1;
+        return new RegExp(`runcmd ${n} exit (\\d+)`).exec(out)?.[1];
+      };
+      for (const [what] of steps) {
+        if (what.endsWith('(isolated)')) assert.notEqual(exit(what), '0', `A: ${what} must fail`);
+        else assert.equal(exit(what), '0', `A: ${what}\n${out}`);
+      }
+      assert.deepEqual(fromGuests, ['from-guest-a'], "the machine got A's line over TCP");
+    } finally {
+      machine.close();
+    }
 
     const refused = await p.call('DELETE', '/networks/', token, { owner: ws, name: n1 });
     assert.equal(refused.status, 409);
