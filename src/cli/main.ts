@@ -17,10 +17,11 @@ const program = new Command('kloudak')
 program
   .command('up')
   .description(
-    'run every service in one process on the embedded backends (data under ./data or KLOUDAK_DATA_DIR), then a one-host lab',
+    'run every service in one process on the embedded backends (data under ./data or KLOUDAK_DATA_DIR), then a lab of hosts on this machine',
   )
-  .option('--no-lab', 'do not bring up and register the one-host lab (also KLOUDAK_UP_LAB=0)')
-  .action(async (o: { lab?: boolean }) => (await import('./run.ts')).upCommand(o));
+  .option('--hosts <n>', 'lab hosts to bring up and register (two or more to see failover)', '1')
+  .option('--no-lab', 'do not bring up and register the lab (also KLOUDAK_UP_LAB=0)')
+  .action(async (o: { lab?: boolean; hosts?: string }) => (await import('./run.ts')).upCommand(o));
 
 program
   .command('serve')

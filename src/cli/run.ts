@@ -155,13 +155,14 @@ async function run(names: string[], opts: RunOptions = {}): Promise<void> {
   process.exit(0);
 }
 
-/** `kloudak up`: every service, then (unless --no-lab or KLOUDAK_UP_LAB=0) a one-host lab registered as a host. */
-export async function upCommand(o: { lab?: boolean } = {}): Promise<void> {
-  const { upLab, upOverrides, upLabWanted } = await import('./commands/up.ts');
+/** `kloudak up`: every service, then (unless --no-lab or KLOUDAK_UP_LAB=0) a lab of --hosts hosts registered as its hosts. */
+export async function upCommand(o: { lab?: boolean; hosts?: string } = {}): Promise<void> {
+  const { upLab, upLabHosts, upOverrides, upLabWanted } = await import('./commands/up.ts');
   const lab = upLabWanted(o.lab);
+  const hosts = upLabHosts(o.hosts);
   await run(Object.keys(starters), {
     overrides: (c) => upOverrides(c, lab),
-    afterStart: (c) => upLab(c, lab),
+    afterStart: (c) => upLab(c, lab, hosts),
   });
 }
 

@@ -29,11 +29,15 @@ export interface Fencer {
   fence(host: { name: string; address: string }, domains: string[]): Promise<void>;
 }
 
-/** Runs `command <host> <address> <domain>...` (an IPMI/PDU fence agent, or the lab's). */
+/**
+ * Runs `command <host> <address> <domain>...` (an IPMI/PDU fence agent, or the lab's `kloudak lab fence`).
+ * The command's words, split at spaces, are the program and its first arguments: no shell reads them.
+ */
 export function createCommandFencer(command: string, timeoutMs = 60_000): Fencer {
+  const [program = '', ...first] = command.trim().split(/\s+/);
   return {
     async fence(host, domains) {
-      await run(command, [host.name, host.address, ...domains], { timeoutMs });
+      await run(program, [...first, host.name, host.address, ...domains], { timeoutMs });
     },
   };
 }

@@ -140,7 +140,10 @@ const spec = {
     max: 4094,
     doc: 'VLAN ids never given to networks (in use on the physical network)',
   },
-  LAB_DIR: { kind: 'string', default: '/var/lib/kloudak/lab', doc: 'state directory of `kloudak lab` hosts' },
+  LAB_DIR: {
+    kind: 'string',
+    doc: 'state directory of the lab that `kloudak up` brings up and `kloudak lab` drives (unset: <data dir>/lab; for `kloudak lab`, /var/lib/kloudak/lab when the data dir holds no lab)',
+  },
   UP_LAB: {
     kind: 'string',
     default: '1',
@@ -224,7 +227,7 @@ const spec = {
   },
   FENCE_COMMAND: {
     kind: 'string',
-    doc: 'program compute runs (argv: host, address, domains...) to power off a failed host or its guests before restarting them elsewhere',
+    doc: 'program compute runs (argv: host, address, domains...) to power off a failed host or its guests before restarting them elsewhere; words separated by spaces are the program and its first arguments (no shell)',
   },
 } satisfies Record<string, Spec>;
 

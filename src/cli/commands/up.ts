@@ -1,8 +1,10 @@
 // The one-machine parts of `kloudak up` (src/cli/run.ts upCommand): the admin password kept in the data dir,
-// a one-host lab registered as this cloud's host with the test guest template, and the closing summary.
+// a lab of N hosts registered as this cloud's hosts with the test guest template and fenced by the lab's
+// own agent, and the closing summary.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Config, ConfigKey } from '../../lib/config.ts';
 import { labPaths } from '../../lab/state.ts';
 
@@ -16,6 +18,23 @@ let admin: AdminPassword | undefined;
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const warn = (s: string) => process.stderr.write(`kloudak: ${s}\n`);
+
+/** Hosts of the lab `kloudak up --hosts N` brings up (two or more show failover). */
+export function upLabHosts(given?: string): number {
+  const n = Number(given ?? '1');
+  if (!Number.isInteger(n) || n < 1 || n > 8) {
+    warn('--hosts must be 1 to 8');
+    process.exit(2);
+  }
+  return n;
+}
+
+/** Where `kloudak up` keeps its lab: KLOUDAK_LAB_DIR, else <data dir>/lab. */
+export const upLabDir = (config: Config) => config.LAB_DIR ?? join(config.DATA_DIR, 'lab');
+
+// `kloudak lab fence`, run by compute as this machine's fence agent: the words of FENCE_COMMAND.
+const BIN = fileURLToPath(new URL('../../../bin/kloudak.js', import.meta.url));
+const labFenceCommand = () => [process.execPath, BIN, 'lab', 'fence'];
 
 /** --no-lab or KLOUDAK_UP_LAB=0 turn the lab off. The variable is not a service setting: taken out of the environment. */
 export function upLabWanted(flag?: boolean): boolean {
@@ -50,9 +69,17 @@ export async function upOverrides(config: Config, lab: boolean): Promise<Partial
     out.ADMIN_PASSWORD = password;
   }
   if (lab && !config.SSH_KEY) {
-    const p = labPaths(join(config.DATA_DIR, 'lab'));
+    const p = labPaths(upLabDir(config));
     out.SSH_KEY = p.key;
     out.SSH_KNOWN_HOSTS = config.SSH_KNOWN_HOSTS ?? p.knownHosts;
+  }
+  // The lab is this cloud's own: a failed lab host is fenced by the lab's agent before its guests restart
+  // elsewhere. FENCE_COMMAND is split at spaces, so a path with one cannot be said there.
+  if (lab && !config.FENCE_COMMAND) {
+    const words = labFenceCommand();
+    if (words.some((w) => /\s/.test(w)))
+      warn(`no fence agent for the lab: a space in ${words.join(' ')}; set KLOUDAK_FENCE_COMMAND`);
+    else out.FENCE_COMMAND = words.join(' ');
   }
   return out;
 }
@@ -77,14 +104,14 @@ async function adminToken(config: Config): Promise<string | undefined> {
 }
 
 /** After every service is up: the lab (unless off), then where the dashboard is and how to log in. */
-export async function upLab(config: Config, lab: boolean): Promise<void> {
+export async function upLab(config: Config, lab: boolean, hosts = 1): Promise<void> {
   const token = await adminToken(config);
   if (lab && token) {
     try {
       const { labStatus, labUp } = await import('../../lab/index.ts');
       const { netnsList } = await import('../../lab/net.ts');
       const { registerLab } = await import('../lab-register.ts');
-      const stateDir = join(config.DATA_DIR, 'lab');
+      const stateDir = upLabDir(config);
       // Lab hosts have fixed names and addresses, and labUp removes hosts it does not want: never touch a lab
       // another state directory (`kloudak lab up`, the system tests) runs.
       const mine = new Set((await labStatus(stateDir)).hosts.map((h) => h.name));
@@ -93,12 +120,18 @@ export async function upLab(config: Config, lab: boolean): Promise<void> {
         throw new Error(
           `another lab runs on this machine (${foreign.join(', ')}), not from ${stateDir}; left alone`,
         );
-      process.stderr.write(`bringing up a one-host lab in ${stateDir} (kloudak up --no-lab to skip)\n`);
-      const s = await labUp({ hosts: 1, stateDir, log: (l) => process.stderr.write(`lab: ${l}\n`) });
+      process.stderr.write(
+        `bringing up a lab of ${hosts} host${hosts > 1 ? 's' : ''} in ${stateDir} (kloudak up --no-lab to skip)\n`,
+      );
+      const s = await labUp({ hosts, stateDir, log: (l) => process.stderr.write(`lab: ${l}\n`) });
       const r = await registerLab(s, config.INVENTORY_URL, token);
       say(
-        `Lab host ${r.hosts.join(', ')} registered: area ${r.area}, pool ${r.pool}, template ${r.template}.`,
+        `Lab host${r.hosts.length > 1 ? 's' : ''} ${r.hosts.join(', ')} registered: area ${r.area}, pool ${r.pool}, template ${r.template}.`,
       );
+      if (r.hosts.length > 1)
+        say(
+          `Failover: kloudak lab cut <host> pulls a host's cables, kloudak lab restore <host> plugs them back (docs/lab.md).`,
+        );
     } catch (e) {
       warn(
         `the lab did not come up: ${(e as Error).message} (the services run on; kloudak up --no-lab skips the lab)`,
@@ -124,6 +157,6 @@ export async function upLab(config: Config, lab: boolean): Promise<void> {
     urls.push(`--notification ${config.NOTIFICATION_URL}`);
   say(`CLI:       kloudak login --user ${config.ADMIN_USER} ${urls.join(' ')}`);
   say(
-    `Ctrl-C stops every service; the data stays in ${config.DATA_DIR}${lab ? ' and the lab keeps running (kloudak lab down --dir <data dir>/lab stops it)' : ''}.`,
+    `Ctrl-C stops every service; the data stays in ${config.DATA_DIR}${lab ? ` and the lab keeps running (kloudak lab down --dir ${upLabDir(config)} stops it)` : ''}.`,
   );
 }
