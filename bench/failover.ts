@@ -36,7 +36,7 @@ await benchMain(async () => {
     MONITOR_INTERVAL: String(INTERVAL),
     MONITOR_CHECK_TIMEOUT: '20',
     HOST_FAILURE_CHECKS: String(CHECKS),
-    FENCE_COMMAND: join(process.cwd(), 'test', 'support', 'lab-fence.sh'),
+    FENCE_COMMAND: `${process.execPath} ${join(process.cwd(), 'bin', 'kloudak.js')} lab fence`,
   });
   const compute = await createCompute({ config, log: log('compute'), bus: p.bus });
   onCleanup('compute', () => compute.close());

@@ -18,6 +18,7 @@ import { run } from '../../src/lib/exec.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { labCutHost, labRestoreHost, labUp, type LabStatus } from '../../src/lab/index.ts';
 import { LEASES_DIR } from '../../src/lab/host.ts';
+import { BIN } from '../cli/support.ts';
 import { uniqueName } from '../support/env.ts';
 import {
   destroyComputeVms,
@@ -137,7 +138,7 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
   before(async () => {
     lab = await lockedLab();
     // The lab's fence agent: kills the named guests' qemu on the failed host (a power switch for lab hosts).
-    const fence = join(process.cwd(), 'test', 'support', 'lab-fence.sh');
+    const fence = `${process.execPath} ${BIN} lab fence`;
     p = await startPlatform('pglite', 'memory', { ...labConfig(lab), RETRIES: '0' });
     const config = p.serviceConfig({
       RECONCILE_INTERVAL: '3600',
