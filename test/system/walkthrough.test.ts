@@ -148,6 +148,8 @@ describe('the failover walk-through of docs/lab.md, with the CLI only', () => {
       };
       domain = `kloudak-${first.task}`;
       assert.equal(first.state, 'U');
+      const uriOf = (host: string) => lab.hosts.find((h) => h.name === host)!.uri;
+      assert.ok((await hv.list(uriOf(first.host))).includes(domain), `${domain} runs on ${first.host}`);
       const other = first.host === 'kl-h1' ? 'kl-h2' : 'kl-h1';
       const runningAt = Date.now();
 
@@ -225,8 +227,7 @@ describe('the failover walk-through of docs/lab.md, with the CLI only', () => {
       cut = undefined;
       await until(
         `the stale copy on ${first.host} gone`,
-        async () =>
-          !(await hv.list(lab.hosts.find((h) => h.name === first.host)!.uri)).includes(domain!) || undefined,
+        async () => !(await hv.list(uriOf(first.host))).includes(domain!) || undefined,
         120_000,
         2000,
       );
