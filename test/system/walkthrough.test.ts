@@ -144,9 +144,17 @@ describe('the failover walk-through of docs/lab.md, with the CLI only', () => {
         state: string;
         host: string;
         ip: string;
-        task: string;
       };
-      domain = `kloudak-${first.task}`;
+      // The VM's domain (and its console file on the pool) is named by its create task (README quick tour).
+      const tasks = JSON.parse(await ok('tasks', 'list', '--json')) as {
+        task_id: string;
+        type: string;
+        method: string;
+        object: string;
+      }[];
+      const created = tasks.find((x) => x.type === 'vm' && x.method === 'POST' && x.object === 'web');
+      assert.ok(created, `the create task is listed: ${JSON.stringify(tasks)}`);
+      domain = `kloudak-${created.task_id}`;
       assert.equal(first.state, 'U');
       const uriOf = (host: string) => lab.hosts.find((h) => h.name === host)!.uri;
       assert.ok((await hv.list(uriOf(first.host))).includes(domain), `${domain} runs on ${first.host}`);
