@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createBus, type Bus } from '../src/lib/bus/index.ts';
+import type { NetworkTask, TaskResult } from '../src/lib/contracts/messages.ts';
 import { createLogger } from '../src/lib/log.ts';
 import { createSshShell } from '../src/lib/ssh.ts';
 import { createNetworkService } from '../src/network/service.ts';
@@ -88,24 +89,32 @@ await benchMain(async () => {
     : await createBus({ journalDir: undefined, log });
   onCleanup('tagging bus', () => tagBus.close());
   await networkService(tagBus);
-  const results = new Map<string, (r: Record<string, unknown>) => void>();
+  const results = new Map<string, (r: TaskResult) => void>();
   await tagBus.consume('network_notification', async (d) => {
     results.get(String(d.body.task_id))?.(d.body);
   });
-  const task = async (body: Record<string, unknown>) => {
+  // A network task without the fields this bench fills in.
+  type Body<T = NetworkTask> = T extends NetworkTask
+    ? Omit<T, 'task_id' | 'owner' | 'retries' | 'attempt'>
+    : never;
+  const task = async (body: Body) => {
     const task_id = randomUUID();
-    const done = new Promise<Record<string, unknown>>((resolve) => results.set(task_id, resolve));
+    const done = new Promise<TaskResult>((resolve) => results.set(task_id, resolve));
     const t0 = performance.now();
     await tagBus.publish('network', { task_id, owner: ws, retries: 0, attempt: 1, ...body });
     const r = await done;
     const ms = performance.now() - t0;
     results.delete(task_id);
     if (r.status !== 'successful')
-      throw new Error(`network task ${String(body.type)} ${String(body.method)}: ${String(r.error)}`);
+      throw new Error(`network task ${body.type} ${body.method}: ${String(r.error)}`);
     return { r, ms };
   };
-  const vlanA = Number((await task({ type: 'network', method: 'POST', name: 'tag-a' })).r.vlan);
-  const vlanB = Number((await task({ type: 'network', method: 'POST', name: 'tag-b' })).r.vlan);
+  const vlanA = Number(
+    (await task({ type: 'network', method: 'POST', name: 'tag-a', description: '', subnet: null })).r.vlan,
+  );
+  const vlanB = Number(
+    (await task({ type: 'network', method: 'POST', name: 'tag-b', description: '', subnet: null })).r.vlan,
+  );
 
   const host = lab.hosts[0];
   const shell = createSshShell({ user: lab.ssh.user, key: lab.ssh.key, knownHosts: lab.ssh.knownHosts });

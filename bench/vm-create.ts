@@ -34,6 +34,7 @@ import { poolFile } from '../src/compute/storage.ts';
 import type { LabHostStatus, LabStatus } from '../src/lab/index.ts';
 import { createLogger } from '../src/lib/log.ts';
 import type { Bus, ConsumeOptions, Delivery, Handler } from '../src/lib/bus/index.ts';
+import type { MessageOf } from '../src/lib/contracts/messages.ts';
 import { createSshShell, type HostShell } from '../src/lib/ssh.ts';
 import { uniqueName } from '../test/support/env.ts';
 import {
@@ -404,10 +405,10 @@ function busMarks() {
     },
     wrap: (bus: Bus): Bus => ({
       publish: (queue, body, opts) => bus.publish(queue, body, opts),
-      consume: <T>(queue: string, handler: Handler<T>, opts?: ConsumeOptions) =>
-        bus.consume<T>(
+      consume: <Q extends string>(queue: Q, handler: Handler<MessageOf<Q>>, opts?: ConsumeOptions) =>
+        bus.consume(
           queue,
-          async (d: Delivery<T>) => {
+          async (d: Delivery<MessageOf<Q>>) => {
             const id = (d.body as { task_id?: unknown }).task_id;
             mark(id, `${queue}_start`);
             await handler(d);

@@ -12,15 +12,12 @@
 // record ('restarting' on the new host), so a crash or a redelivery resumes it instead of doing it twice.
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Delivery } from '../lib/bus/bus.ts';
-import { MalformedMessage, QUEUES } from '../lib/bus/bus.ts';
+import { QUEUES, type HostEvent } from '../lib/contracts/messages.ts';
 import { run } from '../lib/exec.ts';
 import { callJson, expectOk } from '../lib/httpclient.ts';
 import { createNotifier, type Notifier } from '../lib/notify.ts';
 import type { ComputeContext } from './context.ts';
 import { portsOf, vmDomainXml, type BootSpec, type VmRow } from './vms.ts';
-
-/** Where monitoring announces a host seen up again (src/monitoring/collector.ts HOST_UP_QUEUE). */
-export const HOST_UP_QUEUE = 'host_up';
 
 type HostRow = NonNullable<Awaited<ReturnType<ComputeContext['catalogue']['host']>>>;
 
@@ -262,14 +259,8 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
     return busy;
   };
 
-  const hostOf = (d: Delivery): string => {
-    const h = d.body.host;
-    if (typeof h !== 'string' || !h) throw new MalformedMessage(`${d.queue} without host`);
-    return h;
-  };
-
-  async function onFailure(d: Delivery): Promise<void> {
-    const name = hostOf(d);
+  async function onFailure(d: Delivery<HostEvent>): Promise<void> {
+    const name = d.body.host;
     await ctx.catalogue
       .refresh()
       .catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
@@ -318,8 +309,8 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
     await tick();
   }
 
-  async function onUp(d: Delivery): Promise<void> {
-    const name = hostOf(d);
+  async function onUp(d: Delivery<HostEvent>): Promise<void> {
+    const name = d.body.host;
     const host = await ctx.catalogue.host(name);
     if (!host) return;
     // Throws when the host cannot be read after all: the message comes back and we try again.
@@ -366,7 +357,7 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
 
   const consumers: Consumer[] = [
     await ctx.bus.consume(QUEUES.hostFailure, onFailure, { prefetch: 1 }),
-    await ctx.bus.consume(HOST_UP_QUEUE, onUp, { prefetch: 1 }),
+    await ctx.bus.consume(QUEUES.hostUp, onUp, { prefetch: 1 }),
   ];
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;

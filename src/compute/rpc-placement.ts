@@ -18,17 +18,17 @@ export function createRpcPlacement(
   // After monitoring failed to answer in time, compute decides alone for a while instead of waiting out the
   // timeout on every request (a deployment without monitoring pays it once a minute, not per VM).
   let askAgainAt = 0;
-  const ask = async <T>(
+  const ask = async <A>(
     queue: string,
-    body: Record<string, unknown>,
-    local: () => Promise<T>,
-    pick: (answer: Record<string, unknown>) => unknown,
-  ): Promise<T> => {
+    call: () => Promise<A>,
+    local: () => Promise<string>,
+    pick: (answer: A) => string,
+  ): Promise<string> => {
     if (Date.now() < askAgainAt) return local();
-    let answer: Record<string, unknown>;
     const start = Date.now();
     try {
-      answer = await bus.rpc<Record<string, unknown>>(queue, body, { timeout: timeoutSeconds });
+      // The answer is checked against the queue's reply schema by the bus: a name is there.
+      return pick(await call());
     } catch (e) {
       if (isAppError(e) && e.kind === 'unavailable') {
         const silent = Date.now() - start >= timeoutSeconds * 900;
@@ -43,30 +43,29 @@ export function createRpcPlacement(
       }
       throw e;
     }
-    const v = pick(answer);
-    if (typeof v !== 'string' || !v) {
-      log.warn({ queue, answer }, 'monitoring answered without a name: compute decides from its own records');
-      return local();
-    }
-    return v as T;
   };
   return {
     host: (r: HostRequest) =>
       ask(
         QUEUES.placeHost,
-        {
-          area: r.area,
-          memoryMib: r.memoryMib,
-          vcpus: r.vcpus,
-          ...(r.exclude?.length ? { exclude: r.exclude } : {}),
-        },
+        () =>
+          bus.rpc(
+            QUEUES.placeHost,
+            {
+              area: r.area,
+              memoryMib: r.memoryMib,
+              vcpus: r.vcpus,
+              ...(r.exclude?.length ? { exclude: r.exclude } : {}),
+            },
+            { timeout: timeoutSeconds },
+          ),
         () => fallback.host(r),
         (a) => a.host,
       ),
     pool: (r) =>
       ask(
         QUEUES.placePool,
-        { area: r.area, sizeGib: r.sizeGib },
+        () => bus.rpc(QUEUES.placePool, { area: r.area, sizeGib: r.sizeGib }, { timeout: timeoutSeconds }),
         () => fallback.pool(r),
         (a) => a.pool,
       ),

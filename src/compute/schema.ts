@@ -1,6 +1,7 @@
 // Compute tables: VMs and their volumes, tasks already handled (idempotency by task id), orphans seen on
 // hosts, and a cached view of the catalogue that admins register once in inventory.
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { Outcome } from './tasks.ts';
 
 export interface NicRecord {
   dev: string;
@@ -32,7 +33,7 @@ export interface ComputeDB {
     task_id: string;
     attempt: number;
     kind: string;
-    result: JSONColumnType<Record<string, unknown>>;
+    result: JSONColumnType<Outcome>;
   };
   orphans: { host: string; kind: string; ref: string; first_seen: Generated<Date> };
   hosts: {

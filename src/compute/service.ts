@@ -1,7 +1,7 @@
 // The Compute service: VM worker, rollback worker and reconciler. Any number may run; each handles the
 // tasks the bus gives it.
 import { join } from 'node:path';
-import type { Bus, Consumer } from '../lib/bus/bus.ts';
+import type { Bus, Consumer, Delivery } from '../lib/bus/bus.ts';
 import type { Config } from '../lib/config.ts';
 import { openDatabase, type Database } from '../lib/db.ts';
 import type { Logger } from '../lib/log.ts';
@@ -19,7 +19,7 @@ import { createCommandFencer, startFailover } from './failover.ts';
 import { startReconciler } from './reconcile.ts';
 import type { ComputeDB } from './schema.ts';
 import { createHostStorage } from './storage.ts';
-import { vmHandler } from './worker.ts';
+import { vmRollbackWorker, vmWorker } from './worker.ts';
 
 export interface Compute {
   ctx: ComputeContext;
@@ -84,15 +84,15 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
   if (o.consume !== false) {
     // Refresh before every task so a host or template registered a second ago is known.
     const fresh =
-      (h: ReturnType<typeof vmHandler>): ReturnType<typeof vmHandler> =>
-      async (d) => {
+      <T>(h: (d: Delivery<T>) => Promise<void>) =>
+      async (d: Delivery<T>) => {
         await catalogue
           .fresh()
           .catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
         return h(d);
       };
-    consumers.push(await bus.consume('vm', fresh(vmHandler(ctx, 'task')), { prefetch: 4 }));
-    consumers.push(await bus.consume('vm_rollback', fresh(vmHandler(ctx, 'rollback')), { prefetch: 4 }));
+    consumers.push(await bus.consume('vm', fresh(vmWorker(ctx)), { prefetch: 4 }));
+    consumers.push(await bus.consume('vm_rollback', fresh(vmRollbackWorker(ctx)), { prefetch: 4 }));
   }
   const failover =
     o.consume !== false

@@ -3,7 +3,8 @@
 // instead of doing it twice.
 import { posix } from 'node:path';
 import { parseSubnet } from '../lib/ipv4.ts';
-import type { TaskMessage } from '../lib/messages.ts';
+import type { Template } from '../lib/contracts/inventory.ts';
+import type { VmCreateTask, VmUpdateTask } from '../lib/contracts/messages.ts';
 import type { ComputeContext } from './context.ts';
 import { devFor, domainName, domainXml, macFor, nicXml } from './domain.ts';
 import type { NicRecord } from './schema.ts';
@@ -12,9 +13,9 @@ import { poolFile, vmsDir } from './storage.ts';
 
 export type VmRow = Awaited<ReturnType<typeof vmByTask>> & {};
 
-export const vmByTask = (ctx: ComputeContext, taskId: string) =>
+export const vmByTask = (ctx: Pick<ComputeContext, 'db'>, taskId: string) =>
   ctx.db.selectFrom('vms').selectAll().where('task_id', '=', taskId).executeTakeFirst();
-export const vmByName = (ctx: ComputeContext, ws: string, name: string) =>
+export const vmByName = (ctx: Pick<ComputeContext, 'db'>, ws: string, name: string) =>
   ctx.db
     .selectFrom('vms')
     .selectAll()
@@ -27,13 +28,6 @@ export interface BootSpec {
   kernel?: string | null;
   initrd?: string | null;
   cmdline?: string | null;
-}
-
-interface Template extends BootSpec {
-  cpu: number;
-  ram: number;
-  disk: number;
-  image: string;
 }
 
 /** A VM's files in its directory on the pool. */
@@ -67,19 +61,21 @@ export function vmDomainXml(
 }
 
 /** Places the VM and records the placement before touching any host, so a redelivery reuses it. */
-async function placeOnce(ctx: ComputeContext, t: TaskMessage): Promise<VmRow> {
+async function placeOnce(
+  ctx: Pick<ComputeContext, 'db' | 'placement' | 'catalogue' | 'config'>,
+  t: VmCreateTask,
+): Promise<VmRow> {
   const existing = await vmByTask(ctx, t.task_id);
   if (existing) return existing;
   const other = await vmByName(ctx, t.owner, t.name);
   if (other) throw new Error(`vm ${t.owner}/${t.name} still exists on ${other.host} (task ${other.task_id})`);
-  const template = t.template as Template;
-  const area = t.area as { name: string };
+  const { template, area } = t;
   const memoryMib = Math.round(template.ram * 1024);
   const host = await ctx.placement.host({ area: area.name, memoryMib, vcpus: template.cpu });
   const pool = await ctx.placement.pool({ area: area.name, sizeGib: template.disk });
   const poolRec = await ctx.catalogue.pool(pool);
   if (!poolRec) throw new Error(`pool ${pool} vanished from the catalogue`);
-  const networks = (t.networks as { name: string; ip?: string | null }[] | undefined) ?? [];
+  const networks = t.networks;
   const nics: NicRecord[] = [
     { dev: devFor(t.task_id, 0), mac: macFor(t.task_id, 0), bridge: ctx.config.PUBLIC_BRIDGE },
     ...networks.map((n, i) => ({
@@ -101,7 +97,7 @@ async function placeOnce(ctx: ComputeContext, t: TaskMessage): Promise<VmRow> {
       host,
       pool,
       dir: posix.join(vmsDir(poolRec.path), domain),
-      ip: String(t.ip),
+      ip: t.ip,
       memory_mib: memoryMib,
       vcpus: template.cpu,
       disk_gib: template.disk,
@@ -113,18 +109,21 @@ async function placeOnce(ctx: ComputeContext, t: TaskMessage): Promise<VmRow> {
   return (await vmByTask(ctx, t.task_id))!;
 }
 
-async function hostOf(ctx: ComputeContext, name: string) {
+async function hostOf(ctx: Pick<ComputeContext, 'catalogue'>, name: string) {
   const h = await ctx.catalogue.host(name);
   if (!h) throw new Error(`host ${name} is not in the catalogue`);
   return h;
 }
 
-export async function createVm(ctx: ComputeContext, t: TaskMessage) {
+export async function createVm(
+  ctx: Pick<ComputeContext, 'db' | 'catalogue' | 'placement' | 'hypervisor' | 'storage' | 'config'>,
+  t: VmCreateTask,
+) {
   const vm = await placeOnce(ctx, t);
   const host = await hostOf(ctx, vm.host);
   const pool = (await ctx.catalogue.pool(vm.pool))!;
-  const template = t.template as Template;
-  const area = t.area as { subnet: string; gateway: string };
+  const template: Template = t.template;
+  const { area } = t;
   const { disk, seed } = filesOf(vm.dir);
   // Every step is idempotent (an existing disk is kept, define replaces the same definition, starting a
   // running domain is done), so a redelivered create after a crash just runs them again.
@@ -132,8 +131,8 @@ export async function createVm(ctx: ComputeContext, t: TaskMessage) {
   const iso = await seedIso({
     instanceId: t.task_id,
     hostname: t.name,
-    password: typeof t.password === 'string' ? t.password : undefined,
-    runcmd: Array.isArray(t.runcmd) ? (t.runcmd as string[]) : undefined,
+    password: t.password,
+    runcmd: t.runcmd,
     nics: vm.nics.map((n, i) =>
       i === 0
         ? { mac: n.mac, addresses: [`${vm.ip}/${prefix}`], gateway: area.gateway }
@@ -155,7 +154,10 @@ export async function createVm(ctx: ComputeContext, t: TaskMessage) {
 }
 
 /** Removes the domain, its disk and seed; answers the row as it was (undefined when there was none). */
-export async function destroyVm(ctx: ComputeContext, vm: VmRow | undefined) {
+export async function destroyVm(
+  ctx: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'storage'>,
+  vm: VmRow | undefined,
+) {
   if (!vm) return undefined;
   await ctx.db.updateTable('vms').set({ state: 'deleting' }).where('id', '=', vm.id).execute();
   const host = await hostOf(ctx, vm.host);
@@ -168,12 +170,15 @@ export async function destroyVm(ctx: ComputeContext, vm: VmRow | undefined) {
 }
 
 /** Renames the record and adds or removes private NICs to match `networks_after`. */
-export async function updateVm(ctx: ComputeContext, t: TaskMessage) {
+export async function updateVm(
+  ctx: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'config'>,
+  t: VmUpdateTask,
+) {
   const vm = await vmByName(ctx, t.owner, t.name);
   if (!vm) throw new Error(`vm ${t.owner}/${t.name} is not on any host`);
   const host = await hostOf(ctx, vm.host);
-  const u = (t.update_dict ?? {}) as { name?: string };
-  const after = t.networks_after as { name: string }[] | undefined;
+  const u = t.update_dict;
+  const after = t.networks_after;
   const added: NicRecord[] = [];
   const removed: NicRecord[] = [];
   let nics = vm.nics;

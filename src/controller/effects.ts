@@ -1,6 +1,6 @@
 // What a task's results mean for its inventory object: a successful step moves the record on, a finished
 // rollback undoes what the request wrote. Every effect is idempotent (a redelivered result repeats it).
-import type { ResultMessage } from '../lib/messages.ts';
+import type { TaskResult } from '../lib/contracts/messages.ts';
 import type { ControllerContext } from './context.ts';
 import type { TaskRow } from './store.ts';
 
@@ -21,17 +21,13 @@ function pathOf(task: TaskRow): string {
 const NETWORK_FIRST = 'network answered';
 
 /** Workers report each NIC's MAC; the address stays the one inventory gave when the VM was made. */
-function macsOf(r: ResultMessage): { interfaces?: { network: string; mac: string }[] } {
+function macsOf(r: TaskResult): { interfaces?: { network: string; mac: string }[] } {
   if (!Array.isArray(r.interfaces)) return {};
   const nics = (r.interfaces as { network?: string; mac?: string }[]).filter((i) => i.network && i.mac);
   return nics.length ? { interfaces: nics.map((i) => ({ network: i.network!, mac: i.mac! })) } : {};
 }
 
-export async function applySuccess(
-  ctx: ControllerContext,
-  task: TaskRow,
-  r: ResultMessage,
-): Promise<Outcome> {
+export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: TaskResult): Promise<Outcome> {
   const inv = ctx.inventory;
   const rid = task.request_id;
   const body = task.body;
@@ -80,7 +76,7 @@ export async function applySuccess(
 export async function applyRollback(
   ctx: ControllerContext,
   task: TaskRow,
-  r: ResultMessage,
+  r: TaskResult,
 ): Promise<string | undefined> {
   if (task.type === 'interface') return undefined;
   const rid = task.request_id;

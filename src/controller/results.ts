@@ -2,8 +2,9 @@
 // successful step moves the inventory object on; a failure is resubmitted while retries are left, then rolled
 // back; every step is told to the workspace room. Results are deduplicated by task state and attempt, so a
 // redelivered result changes nothing.
+import type { Bus, Delivery } from '../lib/bus/bus.ts';
 import type { Logger } from '../lib/log.ts';
-import { parseResult, type ResultMessage } from '../lib/messages.ts';
+import type { TaskResult } from '../lib/contracts/messages.ts';
 import type { ControllerContext } from './context.ts';
 import { FINISHED, type TaskStatus } from './schema.ts';
 import { enqueue, lockTask, updateTask, type TaskRow, type Tx } from './store.ts';
@@ -13,13 +14,8 @@ import { applyRollback, applySuccess } from './effects.ts';
 
 const ROLLBACK_QUEUE = { vm: 'vm_rollback', network: 'network_rollback' } as const;
 
-export async function handleResult(
-  ctx: ControllerContext,
-  raw: Record<string, unknown>,
-  requestId?: string,
-): Promise<void> {
-  const r = parseResult(raw);
-  const log = ctx.log.child({ reqId: requestId ?? r.request_id, task: r.task_id });
+export async function handleResult(ctx: ControllerContext, r: TaskResult, requestId?: string): Promise<void> {
+  const log = ctx.log.child({ reqId: requestId, task: r.task_id });
   const event = await ctx.db.transaction().execute((tx) => step(ctx, tx, r, log));
   if (event) {
     ctx.relay.kick();
@@ -30,7 +26,7 @@ export async function handleResult(
 async function step(
   ctx: ControllerContext,
   tx: Tx,
-  r: ResultMessage,
+  r: TaskResult,
   log: Logger,
 ): Promise<TaskEvent | undefined> {
   const task = await lockTask(tx, r.task_id);
@@ -90,7 +86,7 @@ async function fail(
   ctx: ControllerContext,
   tx: Tx,
   task: TaskRow,
-  r: ResultMessage,
+  r: TaskResult,
   deliveries: number,
   event: (s: TaskStatus, stage: string, extra?: Partial<TaskEvent>) => TaskEvent,
   log: Logger,
@@ -129,8 +125,8 @@ async function fail(
 }
 
 /** Consumes both result queues until cancelled. */
-export async function consumeResults(ctx: ControllerContext, bus: import('../lib/bus/bus.ts').Bus) {
-  const handler = async (d: import('../lib/bus/bus.ts').Delivery) => handleResult(ctx, d.body, d.requestId);
+export async function consumeResults(ctx: ControllerContext, bus: Bus) {
+  const handler = async (d: Delivery<TaskResult>) => handleResult(ctx, d.body, d.requestId);
   return Promise.all([
     bus.consume('vm_notification', handler, { prefetch: 16 }),
     bus.consume('network_notification', handler, { prefetch: 16 }),

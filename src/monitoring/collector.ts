@@ -4,43 +4,18 @@
 // (publishing `host_up`) at its first good check after that. Pools: size and free space.
 import type { Kysely } from 'kysely';
 import type { Bus } from '../lib/bus/bus.ts';
-import { QUEUES } from '../lib/bus/bus.ts';
+import {
+  QUEUES,
+  type HostWork,
+  type MonitorReport,
+  type MonitorWork,
+  type PoolWork,
+} from '../lib/contracts/messages.ts';
 import type { Logger } from '../lib/log.ts';
 import type { HostFacts, HostProbe } from './probe.ts';
 import type { MonitorDB } from './schema.ts';
 
 const REACH_TIMEOUT_MS = 3000;
-
-/** Queue on which monitoring announces a host seen up again after it was marked down. */
-export const HOST_UP_QUEUE = 'host_up';
-
-export interface HostWork {
-  name: string;
-  area: string;
-  libvirt_uri: string;
-}
-
-export interface PoolWork {
-  name: string;
-  path: string;
-  /** Address of an up host of the pool's area, where the pool is mounted. */
-  via: string;
-}
-
-export interface WorkMessage {
-  cycle: number;
-  leader: string;
-  hosts: HostWork[];
-  pools: PoolWork[];
-}
-
-export interface WorkReport {
-  member: string;
-  hosts: number;
-  failed: number;
-  pools: number;
-  ms: number;
-}
 
 export interface CollectorOptions {
   member: string;
@@ -73,7 +48,7 @@ export async function announce(
   host: { name: string; area: string; up: boolean; changed_at: Date },
 ): Promise<void> {
   const body = { host: host.name, area: host.area, at: new Date(host.changed_at).toISOString() };
-  await bus.publish(host.up ? HOST_UP_QUEUE : QUEUES.hostFailure, body);
+  await bus.publish(host.up ? QUEUES.hostUp : QUEUES.hostFailure, body);
   await db
     .updateTable('hosts')
     .set({ notified: true })
@@ -248,7 +223,7 @@ export function createCollector(o: CollectorOptions) {
   return {
     /** Resolves when the pool reads still running in the background are done. */
     idle: async () => void (await Promise.all([...background])),
-    async run(w: WorkMessage): Promise<WorkReport> {
+    async run(w: MonitorWork): Promise<MonitorReport> {
       const start = performance.now();
       let failedCount = 0;
       // Pools are read in the background: a pool read through a host that just went away (an SSH session

@@ -7,7 +7,14 @@ import { callJson, expectOk } from '../lib/httpclient.ts';
 import { createHostDirectory, type HostRecord } from '../lib/hosts.ts';
 import type { Logger } from '../lib/log.ts';
 import { assignEvenly, ownersOf } from './assign.ts';
-import { announce, type HostWork, type PoolWork, type WorkMessage, type WorkReport } from './collector.ts';
+import {
+  monitorQueue,
+  type HostWork,
+  type MonitorReport,
+  type MonitorWork,
+  type PoolWork,
+} from '../lib/contracts/messages.ts';
+import { announce } from './collector.ts';
 import type { Election } from './election.ts';
 import type { MonitorDB } from './schema.ts';
 
@@ -39,7 +46,7 @@ export function createInventoryCatalogue(inventoryUrl: string, token: () => Prom
   };
 }
 
-export const workQueue = (member: string) => `monitor.${member}`;
+export const workQueue = monitorQueue;
 /** A member's queue outlives it by a minute at most (publisher and consumer declare it alike). */
 export const WORK_QUEUE_OPTIONS = { expiresAfter: 60_000 } as const;
 
@@ -51,7 +58,7 @@ export interface CycleReport {
   assignment: Record<string, number>;
   hosts: number;
   pools: number;
-  reports: WorkReport[];
+  reports: MonitorReport[];
   /** Members that did not answer in time (their hosts went unchecked this cycle). */
   missing: string[];
   ms: number;
@@ -181,11 +188,11 @@ export function createLeader(o: LeaderOptions) {
       const hostBy = new Map(hosts.map((h) => [h.name, h]));
       const poolBy = new Map(checkable.map((p) => [p.name, p]));
 
-      const reports: WorkReport[] = [];
+      const reports: MonitorReport[] = [];
       const missing: string[] = [];
       await Promise.all(
         members.map(async (m) => {
-          const work: WorkMessage = {
+          const work: MonitorWork = {
             cycle: n,
             leader: o.election.id,
             hosts: (hostSplit.get(m) ?? []).map((name): HostWork => {
@@ -202,7 +209,7 @@ export function createLeader(o: LeaderOptions) {
           const timeout = Math.max(o.intervalSeconds, rounds * (o.checkTimeoutSeconds + 3) + 5);
           try {
             reports.push(
-              await o.bus.rpc<WorkReport>(workQueue(m), work as unknown as Record<string, unknown>, {
+              await o.bus.rpc(workQueue(m), work, {
                 timeout,
                 ...WORK_QUEUE_OPTIONS,
               }),

@@ -4,7 +4,13 @@
 // the one with the most free space. Every answer reserves what it gave for a while, so a burst of requests
 // between two checks does not pile onto one host.
 import type { Kysely } from 'kysely';
-import { conflict, inputError, unavailable } from '../lib/errors.ts';
+import type {
+  HostPlacement,
+  HostPlacementRequest,
+  PoolPlacement,
+  PoolPlacementRequest,
+} from '../lib/contracts/messages.ts';
+import { conflict, unavailable } from '../lib/errors.ts';
 import type { MonitorDB } from './schema.ts';
 
 /** CPUs are shared: a host takes up to this many vCPUs per physical CPU (the same figure as compute's). */
@@ -74,34 +80,16 @@ export function choosePool(
     .sort((a, b) => b.freeGib - a.freeGib || a.name.localeCompare(b.name))[0];
 }
 
-export interface HostRequestBody {
-  area: string;
-  memoryMib: number;
-  vcpus: number;
-  exclude?: string[];
-}
-
-function parseHostRequest(b: Record<string, unknown>): HostRequestBody {
-  if (typeof b.area !== 'string' || !b.area) throw inputError('area', 'area is required');
-  if (typeof b.memoryMib !== 'number' || !(b.memoryMib > 0))
-    throw inputError('memoryMib', 'memoryMib must be a positive number');
-  if (typeof b.vcpus !== 'number' || !Number.isInteger(b.vcpus) || b.vcpus < 1)
-    throw inputError('vcpus', 'vcpus must be a positive integer');
-  if (b.exclude !== undefined && (!Array.isArray(b.exclude) || b.exclude.some((x) => typeof x !== 'string')))
-    throw inputError('exclude', 'exclude must be a list of host names');
-  return { area: b.area, memoryMib: b.memoryMib, vcpus: b.vcpus, exclude: b.exclude as string[] | undefined };
-}
-
+/** The answers to placement_host and placement_pool; the bus has checked each request against its schema. */
 export interface PlacementServer {
-  host(body: Record<string, unknown>): Promise<{ host: string; freeMib: number }>;
-  pool(body: Record<string, unknown>): Promise<{ pool: string; freeGib: number }>;
+  host(r: HostPlacementRequest): Promise<HostPlacement>;
+  pool(r: PoolPlacementRequest): Promise<PoolPlacement>;
 }
 
 /** The RPC handlers; `reserveSeconds` is how long an answer's memory and vCPUs stay counted. */
 export function createPlacementServer(db: Kysely<MonitorDB>, reserveSeconds: number): PlacementServer {
   return {
-    async host(body) {
-      const r = parseHostRequest(body);
+    async host(r) {
       return db.transaction().execute(async (tx) => {
         // Row locks on the area's hosts: concurrent placement servers answer one request at a time per area.
         const rows = await tx
@@ -161,9 +149,6 @@ export function createPlacementServer(db: Kysely<MonitorDB>, reserveSeconds: num
       });
     },
     async pool(body) {
-      if (typeof body.area !== 'string' || !body.area) throw inputError('area', 'area is required');
-      if (typeof body.sizeGib !== 'number' || !(body.sizeGib > 0))
-        throw inputError('sizeGib', 'sizeGib must be a positive number');
       const rows = await db
         .selectFrom('pools')
         .selectAll()

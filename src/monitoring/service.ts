@@ -12,7 +12,7 @@ import type { Logger } from '../lib/log.ts';
 import { serviceSecret } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import { createSshShell, type HostShell } from '../lib/ssh.ts';
-import { createCollector, type WorkMessage } from './collector.ts';
+import { createCollector } from './collector.ts';
 import { createSingleElection, createZkElection, type Election } from './election.ts';
 import {
   createInventoryCatalogue,
@@ -105,11 +105,10 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
   const consumers: Consumer[] = [];
   // The worker listens before joining, so a leader never hands work to a queue nobody serves yet.
   consumers.push(
-    await bus.serveRpc(
-      workQueue(election.id),
-      async (body) => collector.run(body as unknown as WorkMessage),
-      { prefetch: 1, ...WORK_QUEUE_OPTIONS },
-    ),
+    await bus.serveRpc(workQueue(election.id), async (body) => collector.run(body), {
+      prefetch: 1,
+      ...WORK_QUEUE_OPTIONS,
+    }),
   );
   consumers.push(await bus.serveRpc(QUEUES.placeHost, (body) => placement.host(body), { prefetch: 8 }));
   consumers.push(await bus.serveRpc(QUEUES.placePool, (body) => placement.pool(body), { prefetch: 8 }));

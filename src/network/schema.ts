@@ -1,6 +1,7 @@
 // Network tables: each network's VLAN (unique in the deployment), VM ports and their tags, routers and their
 // interfaces, and the tasks already handled.
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { HandledResult } from './worker.ts';
 
 export interface NetworkDB {
   networks: {
@@ -34,7 +35,7 @@ export interface NetworkDB {
     task_id: string;
     attempt: number;
     kind: string;
-    result: JSONColumnType<Record<string, unknown>>;
+    result: JSONColumnType<HandledResult>;
     at: ColumnType<Date, never, never>;
   };
 }

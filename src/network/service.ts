@@ -14,7 +14,7 @@ import { createOvsSwitch } from './ovs.ts';
 import { startTagReconciler } from './reconcile.ts';
 import { createNetnsRouterHost } from './routers.ts';
 import type { NetworkDB } from './schema.ts';
-import { networkHandler } from './worker.ts';
+import { networkRollbackWorker, networkWorker } from './worker.ts';
 
 export interface NetworkService {
   ctx: NetworkContext;
@@ -54,8 +54,8 @@ export async function createNetworkService(o: {
     log,
   };
   const consumers: Consumer[] = [
-    await bus.consume('network', networkHandler(ctx, 'task'), { prefetch: 8 }),
-    await bus.consume('network_rollback', networkHandler(ctx, 'rollback'), { prefetch: 4 }),
+    await bus.consume('network', networkWorker(ctx), { prefetch: 8 }),
+    await bus.consume('network_rollback', networkRollbackWorker(ctx), { prefetch: 4 }),
   ];
   const reconciler = startTagReconciler(ctx, config.RECONCILE_INTERVAL);
   return {

@@ -1,58 +1,63 @@
-// The network worker (`network` queue) and rollback worker (`network_rollback`): once per task attempt,
-// result recorded before it is published, message acked after.
-import type { Delivery } from '../lib/bus/bus.ts';
-import { parseTask } from '../lib/messages.ts';
+// The network worker (`network` queue) and rollback worker (`network_rollback`). The bus has checked each
+// task against its queue's schema; the handler is its table's entry for the task's `<type> <method>`.
+import type { NetworkRollback, NetworkTask, TaskResult } from '../lib/contracts/messages.ts';
+import { handlerFor, onceByAttempt, type HandledLog } from '../lib/handlers.ts';
 import type { NetworkContext } from './context.ts';
-import { rollbackTask, runTask } from './tasks.ts';
+import { networkRollbacks, networkTasks } from './tasks.ts';
 
-type Kind = 'task' | 'rollback';
+export type HandledResult = Omit<TaskResult, 'task_id' | 'attempt' | 'retries' | 'from'>;
 
-export function networkHandler(ctx: NetworkContext, kind: Kind) {
-  return async (d: Delivery) => {
-    const t = parseTask(d.body);
-    const log = ctx.log.child({
-      reqId: t.request_id ?? d.requestId,
-      task: t.task_id,
-      type: t.type,
-      method: t.method,
-      kind,
-    });
-    const publish = async (result: Record<string, unknown>) => {
+function handledLog(ctx: NetworkContext): HandledLog<HandledResult> {
+  return {
+    recorded: async (taskId, attempt, kind) =>
+      (
+        await ctx.db
+          .selectFrom('handled')
+          .select('result')
+          .where('task_id', '=', taskId)
+          .where('attempt', '=', attempt)
+          .where('kind', '=', kind)
+          .executeTakeFirst()
+      )?.result,
+    record: async (taskId, attempt, kind, result) =>
+      void (await ctx.db
+        .insertInto('handled')
+        .values({ task_id: taskId, attempt, kind, result: JSON.stringify(result) })
+        .onConflict((oc) => oc.columns(['task_id', 'attempt', 'kind']).doNothing())
+        .execute()),
+  };
+}
+
+function worker<T extends NetworkTask | NetworkRollback>(
+  ctx: NetworkContext,
+  kind: 'task' | 'rollback',
+  run: (t: T) => Promise<HandledResult>,
+) {
+  return onceByAttempt<T, HandledResult>({
+    kind,
+    log: ctx.log,
+    handled: handledLog(ctx),
+    run,
+    failed: (error) => ({ status: 'failed', error, ...(kind === 'rollback' ? { rollback: true } : {}) }),
+    publish: async (t, result) => {
       if (t.notify === false) return;
       await ctx.bus.publish(
         'network_notification',
         { task_id: t.task_id, attempt: t.attempt, retries: t.retries, from: 'network', ...result },
         { requestId: t.request_id },
       );
-    };
-    const done = await ctx.db
-      .selectFrom('handled')
-      .select('result')
-      .where('task_id', '=', t.task_id)
-      .where('attempt', '=', t.attempt)
-      .where('kind', '=', kind)
-      .executeTakeFirst();
-    if (done) return publish(done.result);
-    let result: Record<string, unknown>;
-    try {
-      if (kind === 'rollback') {
-        await rollbackTask(ctx, t);
-        result = { status: 'successful', rollback: true };
-      } else result = { status: 'successful', ...(await runTask(ctx, t)) };
-      log.info('network task done');
-    } catch (e) {
-      log.warn({ err: e }, 'network task failed');
-      result = {
-        status: 'failed',
-        error: (e as Error).message,
-        ...(kind === 'rollback' ? { rollback: true } : {}),
-      };
-    }
-    await ctx.db
-      .insertInto('handled')
-      .values({ task_id: t.task_id, attempt: t.attempt, kind, result: JSON.stringify(result) })
-      .onConflict((oc) => oc.columns(['task_id', 'attempt', 'kind']).doNothing())
-      .execute();
-    await publish(result);
-  };
+    },
+  });
 }
+
+export const networkWorker = (ctx: NetworkContext) =>
+  worker<NetworkTask>(ctx, 'task', async (t) => ({
+    status: 'successful',
+    ...(await handlerFor(networkTasks, t)(t, ctx)),
+  }));
+
+export const networkRollbackWorker = (ctx: NetworkContext) =>
+  worker<NetworkRollback>(ctx, 'rollback', async (t) => {
+    await handlerFor(networkRollbacks, t)(t, ctx);
+    return { status: 'successful', rollback: true };
+  });

@@ -269,7 +269,7 @@ for (const [backend, busKind] of COMBOS) {
           task_id: '00000000-0000-0000-0000-000000000000',
           status: 'successful',
         });
-        await p.bus.publish('vm_notification', { no_task: true });
+        await p.bus.publish<string>('vm_notification', { no_task: true });
         // The consumers live on: the next task still completes.
         const r2 = await p.call('POST', '/vms/', token, vmBody(ws, area));
         assert.equal((await waitTask(r2.body.task_id, token)).status, 'successful');

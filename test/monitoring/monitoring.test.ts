@@ -19,6 +19,7 @@ import type { Bus } from '../../src/lib/bus/bus.ts';
 import { createMemoryBus } from '../../src/lib/bus/memory.ts';
 import { loadConfig } from '../../src/lib/config.ts';
 import { isAppError } from '../../src/lib/errors.ts';
+import type { HostPlacementRequest } from '../../src/lib/contracts/messages.ts';
 import type { HostRecord } from '../../src/lib/hosts.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createSingleElection } from '../../src/monitoring/election.ts';
@@ -115,8 +116,7 @@ describe('monitoring in one process', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const place = (body: Record<string, unknown>) =>
-    bus.rpc<{ host: string }>('placement_host', body, { timeout: 5 });
+  const place = (body: HostPlacementRequest) => bus.rpc('placement_host', body, { timeout: 5 });
   const failure = (p: Promise<unknown>) =>
     p.then(
       () => undefined,
@@ -146,10 +146,7 @@ describe('monitoring in one process', () => {
     assert.equal(e.message, 'no host in area one has 4096 MiB and 1 vCPU free');
     const bad = await failure(place({ area: 'one', memoryMib: -1, vcpus: 1 }));
     assert.ok(isAppError(bad) && bad.kind === 'input' && bad.field === 'memoryMib');
-    assert.equal(
-      (await bus.rpc<{ pool: string }>('placement_pool', { area: 'one', sizeGib: 1 }, { timeout: 5 })).pool,
-      'p1',
-    );
+    assert.equal((await bus.rpc('placement_pool', { area: 'one', sizeGib: 1 }, { timeout: 5 })).pool, 'p1');
     const noPool = await failure(bus.rpc('placement_pool', { area: 'one', sizeGib: 50 }, { timeout: 5 }));
     assert.ok(isAppError(noPool) && noPool.kind === 'conflict');
   });

@@ -35,8 +35,8 @@ afterEach(async () => {
 
 async function serving(answer: (body: Record<string, unknown>) => Promise<unknown>, fn: () => Promise<void>) {
   const cs: Consumer[] = [
-    await bus.serveRpc('placement_host', answer),
-    await bus.serveRpc('placement_pool', answer),
+    await bus.serveRpc<string>('placement_host', answer),
+    await bus.serveRpc<string>('placement_pool', answer),
   ];
   try {
     await fn();

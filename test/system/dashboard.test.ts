@@ -225,7 +225,7 @@ async function scriptedNetworkWorker(bus: Bus, workspace: string): Promise<{ sto
     await bus.consume('network', async (d) => {
       const t = d.body;
       if (t.owner !== workspace || t.notify === false) return;
-      const base = { task_id: t.task_id, attempt: t.attempt, retries: t.retries, from: 'network' };
+      const base = { task_id: t.task_id, attempt: t.attempt, retries: t.retries, from: 'network' as const };
       if (t.type === 'vm') await new Promise((r) => setTimeout(r, 1500));
       await bus.publish('network_notification', {
         ...base,

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../lib/auth.ts';
 import { conflict, inputError, notFound } from '../../lib/errors.ts';
-import type { Method, ObjectType } from '../../lib/messages.ts';
+import type { Method, ObjectType } from '../../lib/contracts/common.ts';
 import type { ControllerContext } from '../context.ts';
 import {
   busyTask,

@@ -12,6 +12,7 @@ import {
 } from 'amqplib';
 import { isAppError, unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { RpcReplyOf } from '../contracts/messages.ts';
 import type { Bus, ConsumeOptions, Consumer, Handler, PublishOptions } from './bus.ts';
 
 /** Durable; an expiring queue (QueueOptions.expiresAfter) gets RabbitMQ's x-expires. */
@@ -19,7 +20,16 @@ const declaration = (expiresAfter?: number): Options.AssertQueue => ({
   durable: true,
   ...(expiresAfter ? { arguments: { 'x-expires': expiresAfter } } : {}),
 });
-import { deliver, PendingCalls, readRpcReply, rpcServer, withTimeout, type Settle } from './delivery.ts';
+import {
+  checked,
+  checkedRpc,
+  deliver,
+  PendingCalls,
+  readRpcReply,
+  rpcServer,
+  withTimeout,
+  type Settle,
+} from './delivery.ts';
 
 export interface AmqpBus extends Bus {
   /** Puts raw bytes (as text) on a queue, as a foreign producer could. */
@@ -290,6 +300,7 @@ export async function createAmqpBus(opts: {
       requestId: textOf(msg.properties.headers?.['x-request-id']),
       messageId: textOf(msg.properties.messageId),
       queue: s.queue,
+      deadReason: textOf(msg.properties.headers?.['x-dead-reason']),
     };
     deliver(raw, s.handlerOf(msg), settle, log).catch((err) => log.error({ err }, 'amqp: delivery failed'));
   }
@@ -369,18 +380,21 @@ export async function createAmqpBus(opts: {
     async publishRaw(queue, content) {
       await publishTo(queue, Buffer.from(content), propsOf());
     },
-    consume: (queue, handler, o) => listen(queue, o, () => handler as unknown as Handler),
+    consume: (queue, handler, o) => {
+      const h = checked(queue, handler);
+      return listen(queue, o, () => h);
+    },
     serveRpc: (queue, handler, o) =>
       listen(queue, o, (msg) =>
         rpcServer(
-          handler,
+          checkedRpc(queue, handler),
           textOf(msg.properties.replyTo),
           textOf(msg.properties.correlationId),
           sendReply,
           log,
         ),
       ),
-    async rpc<R>(queue: string, body: Record<string, unknown>, o?: PublishOptions & { timeout?: number }) {
+    async rpc(queue, body, o?: PublishOptions & { timeout?: number }) {
       open_();
       const ms = (o?.timeout ?? 10) * 1000;
       const deadline = Date.now() + ms;
@@ -406,7 +420,8 @@ export async function createAmqpBus(opts: {
       } catch (err) {
         calls.fail(correlationId, err as Error);
       }
-      return readRpcReply(await answer) as R;
+      // Checked against the queue's reply schema by readRpcReply.
+      return readRpcReply(await answer, queue) as RpcReplyOf<typeof queue>;
     },
     depth: (queue) =>
       withBroker(

@@ -1,18 +1,10 @@
 // The bus contract (DESIGN "Bus contract"): durable work queues with manual ack and redelivery, and RPC with
 // reply_to + correlation_id. Two implementations keep it: RabbitMQ (amqp.ts) and in-process (memory.ts).
+// What each queue carries is src/lib/contracts/messages.ts: publishing and consuming are typed by it, and
+// every message is checked against it where it arrives.
+import type { MessageOf, RpcReplyOf, RpcRequestOf } from '../contracts/messages.ts';
 
-/** Queue names from the book. */
-export const QUEUES = {
-  vm: 'vm',
-  network: 'network',
-  vmNotification: 'vm_notification',
-  networkNotification: 'network_notification',
-  vmRollback: 'vm_rollback',
-  networkRollback: 'network_rollback',
-  hostFailure: 'host_failure',
-  placeHost: 'placement_host',
-  placePool: 'placement_pool',
-} as const;
+export { QUEUES } from '../contracts/messages.ts';
 
 /** How a queue is declared; publishers and consumers of one queue must give the same. */
 export interface QueueOptions {
@@ -35,14 +27,21 @@ export interface Delivery<T = Record<string, unknown>> {
   requestId?: string;
   messageId?: string;
   queue: string;
+  /** On a dead-letter queue: why the message was put there (e.g. the schema's complaint). */
+  deadReason?: string;
 }
 
 /**
- * Thrown by a handler for a message that can never succeed (not JSON, no task_id...): the bus moves it to
- * `<queue>.dead` with a log line instead of redelivering it forever.
+ * Thrown for a message that can never succeed (not JSON, not the queue's shape...): the bus moves it to
+ * `<queue>.dead` with the reason instead of redelivering it forever. The bus throws it itself for a message
+ * its queue's schema refuses, before any handler runs.
  */
 export class MalformedMessage extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The field at fault, when one is. */
+    readonly field?: string,
+  ) {
     super(message);
     this.name = 'MalformedMessage';
   }
@@ -61,26 +60,36 @@ export interface Consumer {
 /**
  * A handler that resolves acks the message; one that throws MalformedMessage dead-letters it; any other
  * throw returns it to the queue for redelivery (after a short delay, so a failing handler does not spin).
- * Bodies that are not JSON objects never reach a handler: they go to `<queue>.dead`.
+ * Bodies that are not JSON objects, or not of their queue's schema, never reach a handler: they go to
+ * `<queue>.dead`.
  */
 export type Handler<T = Record<string, unknown>> = (d: Delivery<T>) => Promise<void>;
-export type RpcHandler = (body: Record<string, unknown>, d: Delivery) => Promise<unknown>;
+export type RpcHandler<Req = Record<string, unknown>, Reply = unknown> = (
+  body: Req,
+  d: Delivery<Req>,
+) => Promise<Reply>;
 
 export interface Bus {
   /** Resolves once the message is durable (publisher confirm / journal write). */
-  publish(queue: string, body: Record<string, unknown>, opts?: PublishOptions): Promise<void>;
-  consume<T = Record<string, unknown>>(
-    queue: string,
-    handler: Handler<T>,
+  publish<Q extends string>(queue: Q, body: MessageOf<Q>, opts?: PublishOptions): Promise<void>;
+  consume<Q extends string>(
+    queue: Q,
+    handler: Handler<MessageOf<Q>>,
     opts?: ConsumeOptions,
   ): Promise<Consumer>;
-  /** Sends a request and waits for its answer; throws `unavailable` on timeout (seconds). An RPC server's thrown error comes back as an AppError of the same kind. */
-  rpc<R = unknown>(
-    queue: string,
-    body: Record<string, unknown>,
+  /** Sends a request and waits for its answer (checked against the queue's reply schema); throws
+   * `unavailable` on timeout (seconds). An RPC server's thrown error comes back as an AppError of the same
+   * kind; a request its schema refuses comes back as `input`, naming the field. */
+  rpc<Q extends string>(
+    queue: Q,
+    body: RpcRequestOf<Q>,
     opts?: PublishOptions & { timeout?: number },
-  ): Promise<R>;
-  serveRpc(queue: string, handler: RpcHandler, opts?: ConsumeOptions): Promise<Consumer>;
+  ): Promise<RpcReplyOf<Q>>;
+  serveRpc<Q extends string>(
+    queue: Q,
+    handler: RpcHandler<RpcRequestOf<Q>, RpcReplyOf<Q>>,
+    opts?: ConsumeOptions,
+  ): Promise<Consumer>;
   /** Messages waiting (not delivered) in a queue, for tests and metrics. */
   depth(queue: string): Promise<number>;
   close(): Promise<void>;

@@ -1,5 +1,6 @@
 // Delivery semantics shared by both buses (memory.ts, amqp.ts): what a handler's outcome does to a message,
 // the RPC reply envelope, pending calls and timeouts. One copy, so the two implementations cannot drift apart.
+import { messageChecker, rpcCheckers } from '../contracts/messages.ts';
 import { AppError, isAppError, unavailable, type ErrorKind } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { MalformedMessage, type Delivery, type Handler, type RpcHandler } from './bus.ts';
@@ -11,6 +12,8 @@ export interface RawDelivery {
   requestId?: string;
   messageId?: string;
   queue: string;
+  /** Why it was dead-lettered (on a dead-letter queue). */
+  deadReason?: string;
 }
 
 /** What a transport does with a message once its fate is decided. */
@@ -54,6 +57,7 @@ export async function deliver(
     requestId: raw.requestId,
     messageId: raw.messageId,
     queue: raw.queue,
+    ...(raw.deadReason ? { deadReason: raw.deadReason } : {}),
   };
   try {
     await handler(d);
@@ -66,6 +70,35 @@ export async function deliver(
     return settle.retry();
   }
   await settle.ack();
+}
+
+/**
+ * A consumer's handler behind its queue's schema (src/lib/contracts/messages.ts): a message that does not
+ * match never reaches it, and goes to `<queue>.dead` with the schema's complaint. Queues outside the
+ * contract (and dead-letter queues) take any JSON object.
+ */
+export function checked<T>(queue: string, handler: Handler<T>): Handler {
+  const c = messageChecker(queue);
+  return async (d) => {
+    if (c) {
+      const v = c.check(d.body);
+      if (!v.ok) throw new MalformedMessage(v.complaint.message, v.complaint.field);
+    }
+    // Checked against T's own schema just above (or T is any JSON object).
+    return handler(d as Delivery<T>);
+  };
+}
+
+/** An RPC server's handler behind its queue's request schema; the caller is answered `input` on a mismatch. */
+export function checkedRpc<Req, Reply>(queue: string, handler: RpcHandler<Req, Reply>): RpcHandler {
+  const c = rpcCheckers(queue)?.request;
+  return async (body, d) => {
+    if (c) {
+      const v = c.check(body);
+      if (!v.ok) throw new MalformedMessage(v.complaint.message, v.complaint.field);
+    }
+    return handler(body as Req, d as Delivery<Req>);
+  };
 }
 
 type RpcReply =
@@ -91,11 +124,8 @@ export function rpcServer(
       reply = { ok: true, result: (await handler(d.body, d)) ?? null };
     } catch (err) {
       if (err instanceof MalformedMessage) {
-        await send(
-          replyTo,
-          correlationId,
-          JSON.stringify({ ok: false, error: { kind: 'input', message: err.message } }),
-        );
+        const error = { kind: 'input', message: err.message, ...(err.field ? { field: err.field } : {}) };
+        await send(replyTo, correlationId, JSON.stringify({ ok: false, error }));
         throw err;
       }
       if (!isAppError(err))
@@ -112,10 +142,15 @@ export function rpcServer(
   };
 }
 
-/** The caller's side of the envelope: the result, or the server's AppError rethrown. */
-export function readRpcReply(content: string): unknown {
+/** The caller's side of the envelope: the result (checked against the queue's reply schema), or the server's
+ * AppError rethrown. */
+export function readRpcReply(content: string, queue: string): unknown {
   const r = parseObject(content) as RpcReply | undefined;
-  if (r?.ok === true) return r.result;
+  if (r?.ok === true) {
+    const v = rpcCheckers(queue)?.reply.check(r.result);
+    if (v && !v.ok) throw unavailable(`${queue} answered an unexpected shape: ${v.complaint.message}`);
+    return r.result;
+  }
   if (r?.ok === false && r.error) throw new AppError(r.error.kind, r.error.message, r.error.field);
   throw unavailable('malformed rpc reply');
 }

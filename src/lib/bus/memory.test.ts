@@ -88,9 +88,9 @@ void describe('memory bus journal', () => {
   void test('unacked messages survive a restart, redelivered, in order; acked ones do not', async () => {
     const dir = await tempDir();
     const one = await createMemoryBus({ journalDir: dir, log });
-    for (let n = 0; n < 4; n++) await one.publish('vm', { n }, { requestId: `r${n}`, messageId: `m${n}` });
+    for (let n = 0; n < 4; n++) await one.publish('jobs', { n }, { requestId: `r${n}`, messageId: `m${n}` });
     const seen: unknown[] = [];
-    await one.consume('vm', async (d) => {
+    await one.consume('jobs', async (d) => {
       seen.push(d.body.n);
       if (d.body.n === 1) await never(); // holds 1 when the "process" stops
     });
@@ -98,9 +98,9 @@ void describe('memory bus journal', () => {
     await one.close();
 
     const two = await createMemoryBus({ journalDir: dir, log });
-    assert.equal(await two.depth('vm'), 3);
+    assert.equal(await two.depth('jobs'), 3);
     const got: Delivery[] = [];
-    await two.consume('vm', async (d) => void got.push(d), { prefetch: 10 });
+    await two.consume('jobs', async (d) => void got.push(d), { prefetch: 10 });
     await waitFor('replayed messages', () => got.length === 3);
     assert.deepEqual(
       got.map((d) => [d.body.n, d.redelivered, d.requestId, d.messageId]),
@@ -109,9 +109,9 @@ void describe('memory bus journal', () => {
     await two.close();
 
     const three = await createMemoryBus({ journalDir: dir, log });
-    assert.equal(await three.depth('vm'), 0, 'acks are journaled too');
+    assert.equal(await three.depth('jobs'), 0, 'acks are journaled too');
     await three.close();
-    assert.equal(await readFile(join(dir, 'vm.jsonl'), 'utf8'), '', 'compacted on start');
+    assert.equal(await readFile(join(dir, 'jobs.jsonl'), 'utf8'), '', 'compacted on start');
   });
 
   void test('a published message survives SIGKILL of its process', async () => {
@@ -172,9 +172,12 @@ void describe('memory bus journal', () => {
     const one = await createMemoryBus({ journalDir: dir, log });
     await one.publishRaw('net', 'not json');
     await one.consume('net', async () => undefined);
-    await assert.rejects(one.rpc('placement_host', { area: 'a' }, { timeout: 0.05 }), {
-      kind: 'unavailable',
-    });
+    await assert.rejects(
+      one.rpc('placement_host', { area: 'a', memoryMib: 64, vcpus: 1 }, { timeout: 0.05 }),
+      {
+        kind: 'unavailable',
+      },
+    );
     await sleep(20);
     assert.equal(await one.depth('net.dead'), 1);
     await one.close();

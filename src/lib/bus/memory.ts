@@ -5,8 +5,18 @@ import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs
 import { join, resolve } from 'node:path';
 import { unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { RpcReplyOf } from '../contracts/messages.ts';
 import type { Bus, Consumer, Handler } from './bus.ts';
-import { deliver, parseObject, PendingCalls, readRpcReply, rpcServer, type Settle } from './delivery.ts';
+import {
+  checked,
+  checkedRpc,
+  deliver,
+  parseObject,
+  PendingCalls,
+  readRpcReply,
+  rpcServer,
+  type Settle,
+} from './delivery.ts';
 
 interface Msg {
   id: string;
@@ -18,6 +28,8 @@ interface Msg {
   /** RPC requests expire with their caller's timeout, like AMQP `expiration`; withdrawn (0) once it is gone. */
   expiresAt?: number;
   redelivered: boolean;
+  /** On a dead-letter queue: why it is there (AMQP's x-dead-reason header). */
+  deadReason?: string;
 }
 
 interface Sub {
@@ -178,7 +190,7 @@ class Broker {
     };
     return {
       ack: async () => void (await done()),
-      deadLetter: async () => {
+      deadLetter: async (reason) => {
         if (!sub.held.has(m)) return;
         // Written to the dead queue (durably) before the ack, so a crash in between duplicates, never loses.
         await this.publish(`${sub.q.name}.dead`, {
@@ -187,6 +199,7 @@ class Broker {
           redelivered: false,
           replyTo: undefined,
           expiresAt: undefined,
+          deadReason: reason,
         });
         await done();
       },
@@ -266,6 +279,7 @@ export async function createMemoryBus(opts: {
         requestId: m.requestId,
         messageId: m.messageId,
         queue,
+        deadReason: m.deadReason,
       };
       return deliver(raw, handlerOf(m), broker.settle(s, m), log);
     });
@@ -287,18 +301,14 @@ export async function createMemoryBus(opts: {
       await put(queue, content);
     },
     async consume(queue, handler, o) {
-      return listen(queue, o?.prefetch ?? 1, () => handler as unknown as Handler);
+      const h = checked(queue, handler);
+      return listen(queue, o?.prefetch ?? 1, () => h);
     },
     async serveRpc(queue, handler, o) {
-      return listen(queue, o?.prefetch ?? 1, (m) =>
-        rpcServer(handler, m.replyTo, m.correlationId, sendReply, log),
-      );
+      const h = checkedRpc(queue, handler);
+      return listen(queue, o?.prefetch ?? 1, (m) => rpcServer(h, m.replyTo, m.correlationId, sendReply, log));
     },
-    async rpc<R>(
-      queue: string,
-      body: Record<string, unknown>,
-      o?: { requestId?: string; messageId?: string; timeout?: number },
-    ) {
+    async rpc(queue, body, o) {
       open_();
       const ms = (o?.timeout ?? 10) * 1000;
       const correlationId = randomUUID();
@@ -320,7 +330,8 @@ export async function createMemoryBus(opts: {
       } catch (err) {
         calls.fail(correlationId, err as Error);
       }
-      return readRpcReply(await answer) as R;
+      // Checked against the queue's reply schema by readRpcReply.
+      return readRpcReply(await answer, queue) as RpcReplyOf<typeof queue>;
     },
     async depth(queue) {
       return broker.depth(queue);

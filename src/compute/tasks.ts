@@ -1,0 +1,118 @@
+// What each VM task does, one small function per task `<type> <method>` of the vm and vm_rollback queues.
+// Each answers its result and, when the VM has private ports, the follow-up task for the network service.
+import type { NetworkTask, TaskResult, VmRollback, VmTask } from '../lib/contracts/messages.ts';
+import type { HandlerTable, Variant } from '../lib/handlers.ts';
+import type { ComputeContext } from './context.ts';
+import { createVm, destroyVm, portsOf, updateVm, vmByName, vmByTask } from './vms.ts';
+
+/** The network service's part of a VM task: tag the VM's ports on its host, change them, or drop them. */
+export type PortsTask = Variant<NetworkTask, 'vm POST' | 'vm PUT' | 'vm DELETE'>;
+
+export interface Outcome {
+  result: Omit<TaskResult, 'task_id' | 'attempt' | 'retries' | 'from'>;
+  /** The task for the network service, when ports must be tagged or dropped. */
+  network?: PortsTask;
+}
+
+/** What the network follow-up of task t carries from it. */
+const followUp = (t: VmTask | VmRollback) => ({
+  task_id: t.task_id,
+  type: 'vm' as const,
+  owner: t.owner,
+  name: t.name,
+  retries: t.retries,
+  attempt: t.attempt,
+  request_id: t.request_id,
+});
+
+type Create = Pick<ComputeContext, 'db' | 'catalogue' | 'placement' | 'hypervisor' | 'storage' | 'config'>;
+type OnHosts = Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'storage'>;
+
+async function create(t: Variant<VmTask, 'vm POST'>, d: Create): Promise<Outcome> {
+  const { vm, host } = await createVm(d, t);
+  const ports = portsOf(vm.nics);
+  return {
+    result: {
+      status: 'successful',
+      host: host.name,
+      network_pending: ports.length > 0,
+      interfaces: vm.nics.flatMap(({ network, mac, ip }) => (network ? [{ network, mac, ip }] : [])),
+    },
+    network: ports.length
+      ? { ...followUp(t), method: 'POST', host: host.name, interfaces: ports }
+      : undefined,
+  };
+}
+
+async function update(
+  t: Variant<VmTask, 'vm PUT'>,
+  d: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'config'>,
+): Promise<Outcome> {
+  const { host, added, removed } = await updateVm(d, t);
+  const changed = added.length + removed.length > 0;
+  return {
+    result: { status: 'successful', host: host.name, network_pending: changed },
+    network: changed
+      ? {
+          ...followUp(t),
+          method: 'PUT',
+          host: host.name,
+          interfaces: portsOf(added),
+          removed: portsOf(removed),
+        }
+      : undefined,
+  };
+}
+
+async function remove(t: Variant<VmTask, 'vm DELETE'>, d: OnHosts): Promise<Outcome> {
+  const vm = await destroyVm(d, await vmByName(d, t.owner, t.name));
+  const ports = vm ? portsOf(vm.nics) : [];
+  return {
+    result: { status: 'successful', network_pending: ports.length > 0 },
+    network:
+      vm && ports.length ? { ...followUp(t), method: 'DELETE', host: vm.host, interfaces: ports } : undefined,
+  };
+}
+
+export const vmTasks: HandlerTable<VmTask, ComputeContext, Outcome> = {
+  'vm POST': create,
+  'vm PUT': update,
+  'vm DELETE': remove,
+};
+
+const rolledBack: Outcome = { result: { status: 'successful', rollback: true } };
+
+/** A half-made VM goes entirely, and the ports the network service may have tagged (nobody waits for that). */
+async function undoCreate(t: Variant<VmRollback, 'vm POST'>, d: OnHosts): Promise<Outcome> {
+  const vm = await destroyVm(d, await vmByTask(d, t.task_id));
+  const ports = vm ? portsOf(vm.nics) : [];
+  return {
+    ...rolledBack,
+    network:
+      vm && ports.length
+        ? { ...followUp(t), method: 'DELETE', host: vm.host, interfaces: ports, notify: false }
+        : undefined,
+  };
+}
+
+/** A failed delete brings the VM back up when it still can. */
+async function undoDelete(
+  t: Variant<VmRollback, 'vm DELETE'>,
+  d: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor'>,
+): Promise<Outcome> {
+  const vm = await vmByName(d, t.owner, t.name);
+  if (!vm)
+    return {
+      result: { status: 'failed', rollback: true, error: 'the VM was already removed from its host' },
+    };
+  const host = await d.catalogue.host(vm.host);
+  if (host) await d.hypervisor.start(host.libvirt_uri, vm.domain);
+  await d.db.updateTable('vms').set({ state: 'running' }).where('id', '=', vm.id).execute();
+  return rolledBack;
+}
+
+export const vmRollbacks: HandlerTable<VmRollback, ComputeContext, Outcome> = {
+  'vm POST': undoCreate,
+  'vm PUT': async () => rolledBack,
+  'vm DELETE': undoDelete,
+};

@@ -1,0 +1,129 @@
+// The controller API (DESIGN "Public APIs"): the requests that create, edit and delete workspace objects,
+// answered 202 with the task, and the task views.
+import { Type, type Static } from 'typebox';
+import { Method, Name, Nullable, ObjectType } from './common.ts';
+
+const Owner = Name('workspace that owns the object');
+const Description = Type.Optional(Type.String({ maxLength: 1024 }));
+const Networks = Type.Array(Name('network'), { maxItems: 16, uniqueItems: true });
+
+/** DELETE /vms/, /networks/, /routers/ and POST /routers/. */
+export const Target = Type.Object({ owner: Owner, name: Name() });
+
+export const VmPost = Type.Object({
+  name: Name(),
+  description: Description,
+  owner: Owner,
+  networks: Type.Optional(Networks),
+  area: Name('area'),
+  template: Name('template'),
+  password: Type.String({
+    minLength: 1,
+    maxLength: 128,
+    pattern: '^[^\\n\\r\\x00]*$',
+    description: 'root password of the guest',
+  }),
+  runcmd: Type.Optional(
+    Type.Array(Type.String({ minLength: 1, maxLength: 1024, pattern: '^[^\\n\\r\\x00]*$' }), {
+      maxItems: 32,
+      description: 'shell lines the guest runs at first boot',
+    }),
+  ),
+});
+export const VmPut = Type.Object({
+  owner: Owner,
+  name: Name(),
+  update_dict: Type.Object({
+    name: Type.Optional(Name()),
+    description: Description,
+    networks: Type.Optional(Networks),
+  }),
+});
+export const NetworkPost = Type.Object({
+  owner: Owner,
+  name: Name(),
+  description: Description,
+  subnet: Type.Optional(Type.String({ maxLength: 18 })),
+});
+export const NetworkPut = Type.Object({
+  owner: Owner,
+  name: Name(),
+  update_dict: Type.Object({ name: Type.Optional(Name()), description: Description }),
+});
+export const InterfacePost = Type.Object({
+  owner: Owner,
+  router: Name('router'),
+  network: Name('network'),
+  ip: Type.String({ maxLength: 15 }),
+});
+export const InterfaceDelete = Type.Object({
+  owner: Owner,
+  router: Name('router'),
+  network: Name('network'),
+});
+
+export const TaskParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) });
+export const WaitQuery = Type.Object({
+  wait: Type.Optional(
+    Type.String({ pattern: '^[0-9]{1,3}$', description: 'seconds to wait for the task to end (max 120)' }),
+  ),
+});
+export const TaskListParams = Type.Object({ ws: Name('workspace') });
+export const TaskListQuery = Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })) });
+
+export const TASK_STATUSES = [
+  'accepting',
+  'pending',
+  'running',
+  'successful',
+  'rolling_back',
+  'rolled_back',
+  'failed',
+] as const;
+export const TaskStatus = Type.Union(TASK_STATUSES.map((s) => Type.Literal(s)));
+/** A task in one of these has ended: it changes no more. */
+export const FINISHED_STATUSES = ['successful', 'rolled_back', 'failed'] as const;
+
+/** 202: the request is a task now; follow it at Location (/task/<id>/). */
+export const Accepted = Type.Object({
+  task_id: Type.String(),
+  status: Type.Literal('pending'),
+  type: ObjectType,
+  method: Method,
+  name: Type.String(),
+});
+/** A VM create's answer also names the address the VM got. */
+export const VmAccepted = Type.Object({ ...Accepted.properties, ip: Type.String() });
+
+/** A task as the API shows it (the message it sent, with its password, is never shown). */
+export const Task = Type.Object({
+  task_id: Type.String(),
+  workspace: Type.String(),
+  type: ObjectType,
+  method: Method,
+  object: Type.String(),
+  status: TaskStatus,
+  stage: Type.String(),
+  retries_left: Type.Integer(),
+  attempt: Type.Integer(),
+  deliveries: Type.Integer(),
+  error: Nullable(Type.String()),
+  username: Type.String(),
+  request_id: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+  finished_at: Nullable(Type.String({ format: 'date-time' })),
+});
+export const TaskList = Type.Object({ tasks: Type.Array(Task) });
+
+export type VmPost = Static<typeof VmPost>;
+export type VmPut = Static<typeof VmPut>;
+export type Target = Static<typeof Target>;
+export type NetworkPost = Static<typeof NetworkPost>;
+export type NetworkPut = Static<typeof NetworkPut>;
+export type InterfacePost = Static<typeof InterfacePost>;
+export type InterfaceDelete = Static<typeof InterfaceDelete>;
+export type TaskStatus = Static<typeof TaskStatus>;
+export type Accepted = Static<typeof Accepted>;
+export type VmAccepted = Static<typeof VmAccepted>;
+export type Task = Static<typeof Task>;

@@ -1,0 +1,40 @@
+// What services tell a workspace room (the notification service relays the JSON as it was written; the CLI
+// and the dashboard read it). Each event names its kind.
+import { Type, type Static } from 'typebox';
+import { Method, Nullable, ObjectType } from './common.ts';
+import { TaskStatus } from './controller.ts';
+import { checker } from './validate.ts';
+
+/** A task moved on (controller): its status and stage, and the object's state when that changed. */
+export const TaskEvent = Type.Object({
+  kind: Type.Literal('task'),
+  task_id: Type.String(),
+  workspace: Type.String(),
+  type: ObjectType,
+  method: Method,
+  object: Type.String(),
+  status: TaskStatus,
+  stage: Type.String(),
+  error: Type.Optional(Nullable(Type.String())),
+  retries_left: Type.Optional(Type.Integer()),
+  state: Type.Optional(Type.String({ description: "the object's state now (VM C_D/C_N/U..., or deleted)" })),
+});
+
+/** A VM was restarted on another host after its host failed (compute's failover). */
+export const VmMoved = Type.Object({
+  kind: Type.Literal('vm_moved'),
+  workspace: Type.String(),
+  name: Type.String(),
+  host: Type.String(),
+  from: Nullable(Type.String()),
+  reason: Type.String(),
+});
+
+export const RoomEvent = Type.Union([TaskEvent, VmMoved]);
+
+export type TaskEvent = Static<typeof TaskEvent>;
+export type VmMoved = Static<typeof VmMoved>;
+export type RoomEvent = Static<typeof RoomEvent>;
+
+export const taskEvents = checker(TaskEvent);
+export const roomEvents = checker(RoomEvent);
