@@ -1,7 +1,7 @@
 // Load (issue 9): 200 concurrent users listing and creating objects for 60 s against the distributed
 // deployment (every service its own process, PostgreSQL, RabbitMQ, Redis). Records the error rate and
 // p50/p99 latency per kind of request. Usage: npx tsx bench/load.ts [users] [seconds]
-import { callJson } from '../src/lib/httpclient.ts';
+import { callJson } from '../test/support/http.ts';
 import { startCluster } from '../test/support/cluster.ts';
 import { uniqueName } from '../test/support/env.ts';
 

@@ -19,7 +19,10 @@ export async function registerLab(
   const area = names.area ?? 'lab';
   const pool = names.pool ?? 'lab-pool';
   const put = async (kind: string, body: Record<string, unknown> & { name: string }) => {
-    const created = await callJson('POST', `${inventoryUrl}/${kind}/`, { token: adminToken, body });
+    const created = await callJson<{ field?: string }>('POST', `${inventoryUrl}/${kind}/`, {
+      token: adminToken,
+      body,
+    });
     if (created.status === 409 && created.body?.field === 'name') {
       expectOk(
         await callJson('PUT', `${inventoryUrl}/${kind}/${body.name}/`, { token: adminToken, body }),

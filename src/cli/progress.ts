@@ -2,22 +2,25 @@
 // GET /task/<id>/?wait= as the safety net (room messages are best effort) and the only source when the room
 // cannot be joined. Shows progress on stderr: one line redrawn in place on a terminal
 // (`vm web-1: C_D ▸ C_N ▸ U  [12.3s]`), one line per new stage otherwise.
+import { Type, type Static } from 'typebox';
 import WebSocket from 'ws';
+import { FINISHED_STATUSES, type Task } from '../lib/contracts/controller.ts';
+import { TaskEvent } from '../lib/contracts/events.ts';
+import { checker } from '../lib/contracts/validate.ts';
 import { EXIT } from './commands/client.ts';
 
-export interface TaskView {
-  task_id: string;
-  workspace: string;
-  type: string;
-  method: string;
-  object: string;
-  status: string;
-  stage: string;
-  error: string | null;
-  [k: string]: unknown;
-}
+/** What the follower reads of a task (GET /task/<id>/ answers the whole Task). */
+export type TaskView = Pick<
+  Task,
+  'task_id' | 'workspace' | 'type' | 'method' | 'object' | 'status' | 'stage' | 'error'
+>;
 
-export const FINISHED = ['successful', 'rolled_back', 'failed'];
+export const FINISHED: readonly string[] = FINISHED_STATUSES;
+
+/** What the follower reads of a room's task event; anything else in the room is not ours. */
+const RoomTask = Type.Pick(TaskEvent, ['kind', 'task_id', 'status', 'stage', 'error']);
+type RoomTask = Static<typeof RoomTask>;
+const roomTask = checker(RoomTask);
 
 export class Progress {
   private stages: string[] = [];
@@ -109,7 +112,11 @@ export class FollowTimeout extends Error {}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Joins the room; resolves undefined when it cannot be joined within 5 s. */
-function joinRoom(url: string, onTask: (m: any) => void, onGone: () => void): Promise<WebSocket | undefined> {
+function joinRoom(
+  url: string,
+  onTask: (m: RoomTask) => void,
+  onGone: () => void,
+): Promise<WebSocket | undefined> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, { handshakeTimeout: 5000 });
     let open = false;
@@ -118,12 +125,13 @@ function joinRoom(url: string, onTask: (m: any) => void, onGone: () => void): Pr
       resolve(ws);
     });
     ws.on('message', (data) => {
+      let m: unknown;
       try {
-        const m = JSON.parse(String(data));
-        if (m && m.kind === 'task') onTask(m);
+        m = JSON.parse(String(data));
       } catch {
-        /* not ours */
+        return; // not ours
       }
+      if (roomTask.is(m)) onTask(m);
     });
     ws.on('error', () => (open ? undefined : resolve(undefined)));
     ws.on('close', () => (open ? onGone() : resolve(undefined)));

@@ -1,24 +1,20 @@
-// Compute's cached view of the catalogue (areas, hosts, pools, templates): read from inventory, the one
-// place admins register them, and refreshed periodically and whenever a name is missing.
+// Compute's copy of the catalogue (areas, hosts, pools, templates), read through the shared catalogue cache
+// (src/lib/catalogue.ts) and kept in compute's database beside what only compute knows (whether a host is
+// up), so placement, failover and the reconciler can join on it and a compute restarted while inventory is
+// unreachable still knows its hosts. Refreshed periodically and whenever a name is missing.
 import type { Kysely } from 'kysely';
-import { callJson, expectOk } from '../lib/httpclient.ts';
+import type { Catalogue } from '../lib/catalogue.ts';
 import type { ComputeDB } from './schema.ts';
 
-export function createCatalogue(db: Kysely<ComputeDB>, inventoryUrl: string, token: () => Promise<string>) {
-  const list = async (kind: string) => {
-    const a = await callJson(`GET`, `${inventoryUrl}/${kind}/?limit=1000`, {
-      token: await token(),
-      timeout: 10,
-    });
-    return expectOk(a, `inventory ${kind}`)[kind] as Record<string, any>[];
-  };
+export function createComputeCatalogue(db: Kysely<ComputeDB>, catalogue: Catalogue) {
   // Upserts, then removes what inventory no longer lists: several compute instances may refresh at once.
+  // Every list is whole (read page after page), so a name missing from it is gone from inventory.
   const sync = async () => {
     const [hosts, pools, areas, templates] = await Promise.all([
-      list('hosts'),
-      list('pools'),
-      list('areas'),
-      list('templates'),
+      catalogue.hosts.refresh(),
+      catalogue.pools.refresh(),
+      catalogue.areas.refresh(),
+      catalogue.templates.refresh(),
     ]);
     await db.transaction().execute(async (tx) => {
       for (const h of hosts) {
@@ -111,4 +107,4 @@ export function createCatalogue(db: Kysely<ComputeDB>, inventoryUrl: string, tok
   };
 }
 
-export type ComputeCatalogue = ReturnType<typeof createCatalogue>;
+export type ComputeCatalogue = ReturnType<typeof createComputeCatalogue>;

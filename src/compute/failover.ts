@@ -13,8 +13,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Delivery } from '../lib/bus/bus.ts';
 import { QUEUES, type HostEvent } from '../lib/contracts/messages.ts';
+import { notFound } from '../lib/errors.ts';
 import { run } from '../lib/exec.ts';
-import { callJson, expectOk } from '../lib/httpclient.ts';
+import type { InventoryClient } from '../lib/clients/inventory.ts';
 import { createNotifier, type Notifier } from '../lib/notify.ts';
 import type { ComputeContext } from './context.ts';
 import { portsOf, vmDomainXml, type BootSpec, type VmRow } from './vms.ts';
@@ -41,7 +42,8 @@ export function createCommandFencer(command: string, timeoutMs = 60_000): Fencer
 
 export interface FailoverOptions {
   ctx: ComputeContext;
-  inventoryUrl: string;
+  inventory: Pick<InventoryClient, 'vms'>;
+  /** The service token, for the room notifications. */
   token: () => Promise<string>;
   /** Rooms are told about moves when set (best effort). */
   notificationUrl?: string;
@@ -76,12 +78,7 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
   async function templateOf(vm: VmRow): Promise<BootSpec> {
     const cached = templates.get(vm.task_id);
     if (cached) return cached;
-    const a = await callJson<{ template?: string }>(
-      'GET',
-      `${o.inventoryUrl}/${encodeURIComponent(vm.workspace)}/vms/${encodeURIComponent(vm.name)}/`,
-      { token: await o.token(), timeout: 10 },
-    );
-    const name = expectOk(a, `inventory vm ${vm.workspace}/${vm.name}`).template;
+    const name = (await o.inventory.vms.get(vm.workspace, vm.name))?.template;
     const row = name
       ? await ctx.db.selectFrom('templates').select('spec').where('name', '=', name).executeTakeFirst()
       : undefined;
@@ -176,14 +173,8 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
         // Nobody waits for this result: the controller has no task for it.
         notify: false,
       });
-    expectOk(
-      await callJson(
-        'PUT',
-        `${o.inventoryUrl}/${encodeURIComponent(vm.workspace)}/vms/${encodeURIComponent(vm.name)}/`,
-        { token: await o.token(), body: { host: host.name }, timeout: 10 },
-      ),
-      `inventory vm ${vm.workspace}/${vm.name}`,
-    );
+    if (!(await o.inventory.vms.update(vm.workspace, vm.name, { host: host.name })))
+      throw notFound('name', `inventory has no vm ${vm.workspace}/${vm.name}`);
     await ctx.db
       .updateTable('vms')
       .set({ state: 'running' })

@@ -8,8 +8,9 @@ import type { Logger } from '../lib/log.ts';
 import { serviceSecret } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import { createSshShell, type HostShell } from '../lib/ssh.ts';
-import { callJson } from '../lib/httpclient.ts';
-import { createCatalogue } from './catalogue.ts';
+import { createCatalogue } from '../lib/catalogue.ts';
+import { createInventoryClient } from '../lib/clients/inventory.ts';
+import { createComputeCatalogue } from './catalogue.ts';
 import type { ComputeContext } from './context.ts';
 import { createVirshHypervisor, type Hypervisor } from './hypervisor.ts';
 import { computeMigrations } from './migrations.ts';
@@ -53,7 +54,13 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
   const shell =
     o.shell ??
     createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });
-  const catalogue = createCatalogue(database.db, config.INVENTORY_URL, token);
+  const inventory = createInventoryClient({
+    url: config.INVENTORY_URL,
+    token,
+    timeout: config.HTTP_TIMEOUT,
+    retries: config.HTTP_RETRIES,
+  });
+  const catalogue = createComputeCatalogue(database.db, createCatalogue(inventory));
   const ctx: ComputeContext = {
     db: database.db,
     bus,
@@ -62,15 +69,12 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     hypervisor: o.hypervisor ?? createVirshHypervisor(),
     storage: createHostStorage(shell),
     records: {
-      async exists(ws, name) {
-        const a = await callJson('GET', `${config.INVENTORY_URL}/${ws}/vms/${name}/`, {
-          token: await token(),
-          timeout: 10,
-        }).catch(() => undefined);
-        if (a?.status === 200) return true;
-        // 404 for the VM, and 404 for a workspace that is gone, both mean no record.
-        return a?.status === 404 ? false : undefined;
-      },
+      // 404 for the VM, and 404 for a workspace that is gone, both mean no record; no answer tells nothing.
+      exists: (ws, name) =>
+        inventory.vms.get(ws, name).then(
+          (vm) => vm !== undefined,
+          () => undefined,
+        ),
     },
     config,
     log,
@@ -98,7 +102,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     o.consume !== false
       ? await startFailover({
           ctx,
-          inventoryUrl: config.INVENTORY_URL,
+          inventory,
           token,
           notificationUrl: config.NOTIFICATION_URL,
           fencer: config.FENCE_COMMAND ? createCommandFencer(config.FENCE_COMMAND) : undefined,

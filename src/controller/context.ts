@@ -1,18 +1,19 @@
 import type { TokenVerifier } from '../lib/auth.ts';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
-import type { InventoryApi } from './inventory.ts';
+import type { InventoryClient } from '../lib/clients/inventory.ts';
+import type { TaskEvent } from '../lib/contracts/events.ts';
 import type { Relay } from './relay.ts';
 import type { Db } from './store.ts';
 
-/** Sends a message to every member of a workspace room (the notification service). */
+/** Sends an event to every member of a workspace room (the notification service). */
 export interface RoomNotifier {
-  send(workspace: string, message: Record<string, unknown>): Promise<void>;
+  send(workspace: string, event: TaskEvent): Promise<void>;
 }
 
 export interface ControllerContext {
   db: Db;
-  inventory: InventoryApi;
+  inventory: InventoryClient;
   verifier: TokenVerifier;
   relay: Pick<Relay, 'kick'>;
   notifier: RoomNotifier;

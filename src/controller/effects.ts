@@ -1,6 +1,9 @@
 // What a task's results mean for its inventory object: a successful step moves the record on, a finished
 // rollback undoes what the request wrote. Every effect is idempotent (a redelivered result repeats it).
+import { NetState, VmState } from '../lib/contracts/common.ts';
+import { checker } from '../lib/contracts/validate.ts';
 import type { TaskResult } from '../lib/contracts/messages.ts';
+import { isAppError } from '../lib/errors.ts';
 import type { ControllerContext } from './context.ts';
 import type { TaskRow } from './store.ts';
 
@@ -11,63 +14,79 @@ export interface Outcome {
   state?: string;
 }
 
-const PLURAL = { vm: 'vms', network: 'networks', router: 'routers' } as const;
-
-function pathOf(task: TaskRow): string {
-  return `/${task.workspace}/${PLURAL[task.type as keyof typeof PLURAL]}/${task.object}/`;
-}
+const vmStates = checker(VmState);
+const netStates = checker(NetState);
 
 /** The stage of a VM task whose network answer came before compute's. */
 const NETWORK_FIRST = 'network answered';
 
 /** Workers report each NIC's MAC; the address stays the one inventory gave when the VM was made. */
 function macsOf(r: TaskResult): { interfaces?: { network: string; mac: string }[] } {
-  if (!Array.isArray(r.interfaces)) return {};
-  const nics = (r.interfaces as { network?: string; mac?: string }[]).filter((i) => i.network && i.mac);
-  return nics.length ? { interfaces: nics.map((i) => ({ network: i.network!, mac: i.mac! })) } : {};
+  const nics = (r.interfaces ?? []).filter((i) => i.network && i.mac);
+  return nics.length ? { interfaces: nics.map(({ network, mac }) => ({ network, mac })) } : {};
+}
+
+type Inventory = ControllerContext['inventory'];
+
+/** The task's own record: update it (404 ignored: it went meanwhile) or remove it. */
+function recordOf(inv: Inventory, task: TaskRow) {
+  const o = { requestId: task.request_id };
+  const [ws, name] = [task.workspace, task.object];
+  return {
+    vm: (body: Parameters<Inventory['vms']['update']>[2]) => inv.vms.update(ws, name, body, o),
+    network: (body: Parameters<Inventory['networks']['update']>[2]) => inv.networks.update(ws, name, body, o),
+    router: (body: Parameters<Inventory['routers']['update']>[2]) => inv.routers.update(ws, name, body, o),
+    remove: () =>
+      (task.type === 'vm' ? inv.vms : task.type === 'network' ? inv.networks : inv.routers).remove(
+        ws,
+        name,
+        o,
+      ),
+  };
 }
 
 export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: TaskResult): Promise<Outcome> {
   const inv = ctx.inventory;
-  const rid = task.request_id;
   const body = task.body;
-  const hostPart = typeof r.host === 'string' ? { host: r.host } : {};
+  const record = recordOf(inv, task);
+  const host = r.host !== undefined ? { host: r.host } : {};
 
-  if (task.type === 'interface') {
-    const path = `/${task.workspace}/routers/${String(body.router)}/interfaces/`;
-    if (task.method === 'POST') {
-      await inv.post(path, { network: body.network, ip: body.ip }, rid).catch((e) => {
-        if ((e as { kind?: string }).kind !== 'conflict') throw e;
-      });
-    } else await inv.del(`${path}${String(body.network)}/`, rid);
+  if (body.type === 'interface') {
+    const o = { requestId: task.request_id };
+    if (body.method === 'POST') {
+      await inv.interfaces
+        .create(task.workspace, body.router, { network: body.network, ip: body.ip }, o)
+        .catch((e: unknown) => {
+          if (!isAppError(e) || e.kind !== 'conflict') throw e;
+        });
+    } else await inv.interfaces.remove(task.workspace, body.router, body.network, o);
     return { pending: false, stage: 'done' };
   }
 
   // A VM step has two answers, compute's and (when it has ports) network's, on two queues: either may come
   // first. The task ends on the second one; the first only moves the stage on.
-  const computeDone = task.stage === 'C_N' || task.stage === 'network';
-  if (task.type === 'vm' && r.from === 'network' && !computeDone)
-    return { pending: true, stage: NETWORK_FIRST };
-  if (r.network_pending && task.stage !== NETWORK_FIRST) {
-    const state = task.method === 'POST' ? 'C_N' : undefined;
-    if (state || r.host)
-      await inv.put(pathOf(task), { ...(state ? { state } : {}), ...hostPart, ...macsOf(r) }, rid);
-    return { pending: true, stage: state ?? 'network', state };
+  if (body.type === 'vm') {
+    const computeDone = task.stage === 'C_N' || task.stage === 'network';
+    if (r.from === 'network' && !computeDone) return { pending: true, stage: NETWORK_FIRST };
+    if (r.network_pending && task.stage !== NETWORK_FIRST) {
+      const state: VmState | undefined = body.method === 'POST' ? 'C_N' : undefined;
+      if (state || r.host) await record.vm({ ...(state ? { state } : {}), ...host, ...macsOf(r) });
+      return { pending: true, stage: state ?? 'network', state };
+    }
   }
 
-  switch (task.method) {
-    case 'POST': {
-      const extra = task.type === 'network' ? { vlan: r.vlan ?? null } : hostPart;
-      await inv.put(pathOf(task), { state: 'U', ...extra, ...(task.type === 'vm' ? macsOf(r) : {}) }, rid);
+  switch (body.method) {
+    case 'POST':
+      if (body.type === 'vm') await record.vm({ state: 'U', ...host, ...macsOf(r) });
+      else if (body.type === 'network') await record.network({ state: 'U', vlan: r.vlan ?? null });
+      else await record.router({ state: 'U', ...host });
       return { pending: false, stage: 'U', state: 'U' };
-    }
-    case 'PUT': {
-      const u = (body.update_dict ?? {}) as Record<string, unknown>;
-      await inv.put(pathOf(task), { ...u, ...hostPart }, rid);
+    case 'PUT':
+      if (body.type === 'vm') await record.vm({ ...body.update_dict, ...host });
+      else await record.network({ ...body.update_dict });
       return { pending: false, stage: 'updated' };
-    }
-    default:
-      await inv.del(pathOf(task), rid);
+    case 'DELETE':
+      await record.remove();
       return { pending: false, stage: 'deleted', state: 'deleted' };
   }
 }
@@ -78,19 +97,26 @@ export async function applyRollback(
   task: TaskRow,
   r: TaskResult,
 ): Promise<string | undefined> {
-  if (task.type === 'interface') return undefined;
-  const rid = task.request_id;
-  switch (task.method) {
+  const body = task.body;
+  if (body.type === 'interface') return undefined;
+  const record = recordOf(ctx.inventory, task);
+  const previous = task.previous?.state;
+  switch (body.method) {
     case 'POST':
       // The record goes, and with a VM record its address goes back to the area.
-      await ctx.inventory.del(pathOf(task), rid);
+      await record.remove();
       return 'deleted';
     case 'DELETE': {
-      const state = r.status === 'successful' ? String(task.previous?.state ?? 'U') : 'E';
-      await ctx.inventory.put(pathOf(task), { state }, rid);
+      if (body.type === 'vm') {
+        const state = r.status !== 'successful' ? 'E' : vmStates.is(previous) ? previous : 'U';
+        await record.vm({ state });
+        return state;
+      }
+      const state = r.status !== 'successful' ? 'E' : netStates.is(previous) ? previous : 'U';
+      await (body.type === 'network' ? record.network({ state }) : record.router({ state }));
       return state;
     }
     default:
-      return typeof task.previous?.state === 'string' ? task.previous.state : undefined;
+      return previous;
   }
 }

@@ -9,7 +9,7 @@ import type { ControllerContext } from './context.ts';
 import { FINISHED, type TaskStatus } from './schema.ts';
 import { enqueue, lockTask, updateTask, type TaskRow, type Tx } from './store.ts';
 import { QUEUE_OF } from './usecases/accept.ts';
-import { notifyTask, type TaskEvent } from './usecases/notify.ts';
+import { notifyTask, type TaskChange } from './usecases/notify.ts';
 import { applyRollback, applySuccess } from './effects.ts';
 
 const ROLLBACK_QUEUE = { vm: 'vm_rollback', network: 'network_rollback' } as const;
@@ -28,10 +28,15 @@ async function step(
   tx: Tx,
   r: TaskResult,
   log: Logger,
-): Promise<TaskEvent | undefined> {
+): Promise<TaskChange | undefined> {
   const task = await lockTask(tx, r.task_id);
   if (!task) {
     log.warn({ status: r.status }, 'result for an unknown task dropped');
+    return undefined;
+  }
+  // An accepting task has sent nothing yet: a result for it answers no message of ours.
+  if (task.status === 'accepting') {
+    log.warn({ status: r.status }, 'result for a task not sent yet dropped');
     return undefined;
   }
   if (FINISHED.includes(task.status) || (r.attempt !== undefined && r.attempt !== task.attempt)) {
@@ -46,7 +51,7 @@ async function step(
     log.info({ rollback: r.rollback }, 'result of the wrong phase ignored');
     return undefined;
   }
-  const event = (status: TaskStatus, stage: string, extra: Partial<TaskEvent> = {}): TaskEvent => ({
+  const event = (status: TaskStatus, stage: string, extra: Partial<TaskChange> = {}): TaskChange => ({
     id: task.id,
     workspace: task.workspace,
     type: task.type,
@@ -88,11 +93,11 @@ async function fail(
   task: TaskRow,
   r: TaskResult,
   deliveries: number,
-  event: (s: TaskStatus, stage: string, extra?: Partial<TaskEvent>) => TaskEvent,
+  event: (s: TaskStatus, stage: string, extra?: Partial<TaskChange>) => TaskChange,
   log: Logger,
-): Promise<TaskEvent> {
+): Promise<TaskChange> {
   const error = r.error ?? 'failed without a reason';
-  const queue = QUEUE_OF[task.type as keyof typeof QUEUE_OF];
+  const queue = QUEUE_OF[task.type];
   if (task.retries_left > 0) {
     const retries_left = task.retries_left - 1;
     const attempt = task.attempt + 1;

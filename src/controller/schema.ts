@@ -1,27 +1,34 @@
 // Controller tables: tasks, and the outbox whose rows commit with them (DESIGN "Reliability principles").
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { Method, ObjectType } from '../lib/contracts/common.ts';
+import { FINISHED_STATUSES, type TaskStatus } from '../lib/contracts/controller.ts';
+import type { Network, Router, Vm } from '../lib/contracts/inventory.ts';
+import type { ControllerTask, SpentTask } from '../lib/contracts/messages.ts';
 
-export type TaskStatus =
-  'accepting' | 'pending' | 'running' | 'successful' | 'rolling_back' | 'rolled_back' | 'failed';
-export const FINISHED: TaskStatus[] = ['successful', 'rolled_back', 'failed'];
+export type { TaskStatus };
+export const FINISHED: readonly TaskStatus[] = FINISHED_STATUSES;
+
+/** A task message as sent: to its work queue, or spent to its rollback queue. */
+export type SentTask = ControllerTask | SpentTask;
 
 export interface ControllerDB {
   tasks: {
     id: string;
     workspace: string;
-    type: string;
-    method: string;
+    type: ObjectType;
+    method: Method;
     object: string;
     status: TaskStatus;
     stage: string;
     retries_left: number;
     attempt: number;
     deliveries: Generated<number>;
-    /** The task message sent to the workers (password included, never answered by the API). */
-    body: JSONColumnType<Record<string, unknown>>;
-    /** What rollback needs to restore (e.g. the inventory record as it was). */
-    previous: JSONColumnType<Record<string, unknown> | null>;
-    /** While 'accepting': the inventory calls that undo what the request wrote so far. */
+    /** The task message sent to the workers (password included, never answered by the API). `{}` while the
+     * task is 'accepting': nothing reads it before releaseTask writes the message. */
+    body: JSONColumnType<SentTask>;
+    /** What rollback needs to restore (the inventory record as it was). */
+    previous: JSONColumnType<Vm | Network | Router | null>;
+    /** While 'accepting': the undos of what the request wrote so far (usecases/accept.ts, undo.ts). */
     undos: JSONColumnType<unknown[] | null>;
     error: string | null;
     username: string;
@@ -34,7 +41,7 @@ export interface ControllerDB {
     id: Generated<number>;
     task_id: string;
     queue: string;
-    body: JSONColumnType<Record<string, unknown>>;
+    body: JSONColumnType<SentTask>;
     request_id: string;
     not_before: Generated<Date>;
     published_at: Date | null;

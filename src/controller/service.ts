@@ -8,10 +8,10 @@ import { openDatabase, type Database } from '../lib/db.ts';
 import { createApp, type App } from '../lib/http.ts';
 import type { Logger } from '../lib/log.ts';
 import { createNotifier } from '../lib/notify.ts';
+import { createInventoryClient } from '../lib/clients/inventory.ts';
 import { serviceSecret } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import type { ControllerContext, RoomNotifier } from './context.ts';
-import { createInventoryApi } from './inventory.ts';
 import { createControllerMetrics } from './metrics.ts';
 import { controllerMigrations } from './migrations.ts';
 import { startRelay, type Relay } from './relay.ts';
@@ -58,7 +58,12 @@ export async function createController(o: ControllerOptions): Promise<Controller
       : startRelay(database.db, bus, log);
   const ctx: ControllerContext = {
     db: database.db,
-    inventory: createInventoryApi(config.INVENTORY_URL, token, config.HTTP_TIMEOUT, config.HTTP_RETRIES),
+    inventory: createInventoryClient({
+      url: config.INVENTORY_URL,
+      token,
+      timeout: config.HTTP_TIMEOUT,
+      retries: config.HTTP_RETRIES,
+    }),
     verifier: o.verifier ?? createJwksVerifier(config.INVENTORY_URL),
     relay,
     notifier,

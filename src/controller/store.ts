@@ -1,7 +1,9 @@
 // Task and outbox SQL. A task and its first message commit in one transaction, so an accepted request
 // cannot be lost between the database and the bus.
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { FINISHED, type ControllerDB, type TaskStatus } from './schema.ts';
+import type { Method, ObjectType } from '../lib/contracts/common.ts';
+import type { Network, Router, Vm } from '../lib/contracts/inventory.ts';
+import { FINISHED, type ControllerDB, type SentTask, type TaskStatus } from './schema.ts';
 
 export type Db = Kysely<ControllerDB>;
 export type Tx = Transaction<ControllerDB>;
@@ -10,13 +12,13 @@ export type TaskRow = Awaited<ReturnType<typeof getTask>> & {};
 export interface NewTask {
   id: string;
   workspace: string;
-  type: string;
-  method: string;
+  type: ObjectType;
+  method: Method;
   object: string;
   stage: string;
   retries_left: number;
-  body: Record<string, unknown>;
-  previous?: Record<string, unknown> | null;
+  body: SentTask;
+  previous?: Vm | Network | Router | null;
   username: string;
   request_id: string;
 }
@@ -25,7 +27,7 @@ export async function enqueue(
   tx: Tx | Db,
   taskId: string,
   queue: string,
-  body: Record<string, unknown>,
+  body: SentTask,
   requestId: string,
   delaySeconds = 0,
 ) {
@@ -68,12 +70,7 @@ export async function recordUndos(db: Db, id: string, undos: unknown[]): Promise
 }
 
 /** The task and its first message commit together. */
-export async function releaseTask(
-  db: Db,
-  id: string,
-  body: Record<string, unknown>,
-  queue: string,
-): Promise<void> {
+export async function releaseTask(db: Db, id: string, body: SentTask, queue: string): Promise<void> {
   await db.transaction().execute(async (tx) => {
     const r = await tx
       .updateTable('tasks')
@@ -87,7 +84,7 @@ export async function releaseTask(
       .where('status', '=', 'accepting')
       .executeTakeFirst();
     if (!r.numUpdatedRows) throw new Error(`task ${id} is no longer being accepted`);
-    await enqueue(tx, id, queue, body, String(body.request_id ?? ''));
+    await enqueue(tx, id, queue, body, body.request_id ?? '');
   });
 }
 
@@ -122,19 +119,20 @@ export async function updateTask(
     retries_left: number;
     attempt: number;
     error: string | null;
-    body: Record<string, unknown>;
+    body: SentTask;
     deliveries: number;
   }>,
 ) {
+  const { body, ...rest } = set;
   const finished = set.status && FINISHED.includes(set.status);
   await tx
     .updateTable('tasks')
     .set({
-      ...set,
-      ...(set.body ? { body: JSON.stringify(set.body) } : {}),
+      ...rest,
+      ...(body ? { body: JSON.stringify(body) } : {}),
       updated_at: new Date(),
       ...(finished ? { finished_at: new Date() } : {}),
-    } as never)
+    })
     .where('id', '=', id)
     .execute();
 }
@@ -155,7 +153,7 @@ export function listTasks(db: Db, workspace: string, filter: TaskFilter, limit: 
 }
 
 /** Whether an unfinished task already works on this object (one change at a time per object). */
-export async function busyTask(db: Db, workspace: string, type: string, object: string) {
+export async function busyTask(db: Db, workspace: string, type: ObjectType, object: string) {
   return db
     .selectFrom('tasks')
     .select(['id', 'method'])

@@ -20,7 +20,7 @@ export interface Answer<T = unknown> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Answers any HTTP status; throws `unavailable` only when the peer cannot be reached (or answers 5xx) after the retries. */
-export async function callJson<T = any>(
+export async function callJson<T = unknown>(
   method: string,
   url: string,
   opts: CallOptions = {},

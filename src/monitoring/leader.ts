@@ -3,8 +3,8 @@
 // answered when the share is checked), then trim old samples and publish any up/down change left unpublished.
 import type { Kysely } from 'kysely';
 import type { Bus } from '../lib/bus/bus.ts';
-import { callJson, expectOk } from '../lib/httpclient.ts';
-import { createHostDirectory, type HostRecord } from '../lib/hosts.ts';
+import type { Catalogue } from '../lib/catalogue.ts';
+import type { Host, Pool } from '../lib/contracts/inventory.ts';
 import type { Logger } from '../lib/log.ts';
 import { assignEvenly, ownersOf } from './assign.ts';
 import {
@@ -18,32 +18,15 @@ import { announce } from './collector.ts';
 import type { Election } from './election.ts';
 import type { MonitorDB } from './schema.ts';
 
-export interface PoolRecord {
-  name: string;
-  path: string;
-  area: string;
-  /** GiB */
-  size: number;
-}
-
 /** Where the hosts and pools to watch are registered (inventory, or a fixed list in tests and benchmarks). */
-export interface Catalogue {
-  hosts(): Promise<HostRecord[]>;
-  pools(): Promise<PoolRecord[]>;
+export interface Watched {
+  hosts(): Promise<Host[]>;
+  pools(): Promise<Pool[]>;
 }
 
-export function createInventoryCatalogue(inventoryUrl: string, token: () => Promise<string>): Catalogue {
-  const hosts = createHostDirectory(inventoryUrl, token, 2000);
-  return {
-    hosts: () => hosts.all(),
-    async pools() {
-      const a = await callJson<{ pools: PoolRecord[] }>('GET', `${inventoryUrl}/pools/?limit=1000`, {
-        token: await token(),
-        timeout: 10,
-      });
-      return expectOk(a, 'inventory pools').pools;
-    },
-  };
+/** Inventory's hosts and pools, through the shared catalogue cache. */
+export function watchedCatalogue(catalogue: Pick<Catalogue, 'hosts' | 'pools'>): Watched {
+  return { hosts: () => catalogue.hosts.all(), pools: () => catalogue.pools.all() };
 }
 
 export const workQueue = monitorQueue;
@@ -68,7 +51,7 @@ export interface LeaderOptions {
   db: Kysely<MonitorDB>;
   bus: Bus;
   election: Election;
-  catalogue: Catalogue;
+  catalogue: Watched;
   log: Logger;
   intervalSeconds: number;
   checkTimeoutSeconds: number;
@@ -83,8 +66,8 @@ export function createLeader(o: LeaderOptions) {
   let poolOwners = new Map<string, string>();
 
   async function sync(): Promise<void> {
-    let hosts: HostRecord[];
-    let pools: PoolRecord[];
+    let hosts: Host[];
+    let pools: Pool[];
     try {
       [hosts, pools] = await Promise.all([o.catalogue.hosts(), o.catalogue.pools()]);
     } catch (e) {

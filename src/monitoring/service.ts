@@ -4,6 +4,8 @@
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { createJwksVerifier, type TokenVerifier } from '../lib/auth.ts';
+import { createCatalogue } from '../lib/catalogue.ts';
+import { createInventoryClient } from '../lib/clients/inventory.ts';
 import { QUEUES, type Bus, type Consumer } from '../lib/bus/bus.ts';
 import type { Config } from '../lib/config.ts';
 import { openDatabase, type Database } from '../lib/db.ts';
@@ -15,12 +17,12 @@ import { createSshShell, type HostShell } from '../lib/ssh.ts';
 import { createCollector } from './collector.ts';
 import { createSingleElection, createZkElection, type Election } from './election.ts';
 import {
-  createInventoryCatalogue,
   createLeader,
+  watchedCatalogue,
   workQueue,
   WORK_QUEUE_OPTIONS,
-  type Catalogue,
   type CycleReport,
+  type Watched,
 } from './leader.ts';
 import { createPlacementServer } from './placement.ts';
 import { createVirshProbe, type HostProbe } from './probe.ts';
@@ -36,7 +38,7 @@ export interface MonitoringOptions {
   /** Default: virsh over each host's libvirt URI, df over SSH for pools. */
   probe?: HostProbe;
   /** Default: inventory's hosts and pools, read with the monitoring service token. */
-  catalogue?: Catalogue;
+  catalogue?: Watched;
   /** Default: inventory's JWKS. */
   verifier?: TokenVerifier;
   shell?: HostShell;
@@ -77,7 +79,19 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
     'monitoring',
     serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
   );
-  const catalogue = o.catalogue ?? createInventoryCatalogue(config.INVENTORY_URL, token);
+  const catalogue =
+    o.catalogue ??
+    watchedCatalogue(
+      createCatalogue(
+        createInventoryClient({
+          url: config.INVENTORY_URL,
+          token,
+          timeout: config.HTTP_TIMEOUT,
+          retries: config.HTTP_RETRIES,
+        }),
+        2000,
+      ),
+    );
   const probe =
     o.probe ??
     createVirshProbe(

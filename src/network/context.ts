@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Bus } from '../lib/bus/bus.ts';
 import type { Config } from '../lib/config.ts';
-import type { HostDirectory } from '../lib/hosts.ts';
+import type { Cached } from '../lib/catalogue.ts';
+import type { Host } from '../lib/contracts/inventory.ts';
 import type { Logger } from '../lib/log.ts';
 import type { SwitchDriver } from './ovs.ts';
 import type { RouterHost } from './routers.ts';
@@ -10,7 +11,8 @@ import type { NetworkDB } from './schema.ts';
 export interface NetworkContext {
   db: Kysely<NetworkDB>;
   bus: Bus;
-  hosts: HostDirectory;
+  /** The hosts admins registered in inventory (the shared catalogue cache). */
+  hosts: Cached<Host>;
   ovs: SwitchDriver;
   routers: RouterHost;
   config: Pick<Config, 'PRIVATE_BRIDGE' | 'VLANS' | 'VLANS_RESERVED'>;

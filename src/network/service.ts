@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { Bus, Consumer } from '../lib/bus/bus.ts';
 import type { Config } from '../lib/config.ts';
 import { openDatabase, type Database } from '../lib/db.ts';
-import { createHostDirectory } from '../lib/hosts.ts';
+import { createCatalogue } from '../lib/catalogue.ts';
+import { createInventoryClient } from '../lib/clients/inventory.ts';
 import type { Logger } from '../lib/log.ts';
 import { serviceSecret } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
@@ -47,7 +48,14 @@ export async function createNetworkService(o: {
   const ctx: NetworkContext = {
     db: database.db,
     bus,
-    hosts: createHostDirectory(config.INVENTORY_URL, token),
+    hosts: createCatalogue(
+      createInventoryClient({
+        url: config.INVENTORY_URL,
+        token,
+        timeout: config.HTTP_TIMEOUT,
+        retries: config.HTTP_RETRIES,
+      }),
+    ).hosts,
     ovs,
     routers: createNetnsRouterHost(shell, ovs),
     config,

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LabStatus } from '../../src/lab/index.ts';
 import { run } from '../../src/lib/exec.ts';
-import { callJson } from '../../src/lib/httpclient.ts';
+import { callJson } from '../support/http.ts';
 import { createOvsSwitch } from '../../src/network/ovs.ts';
 import { createSshShell } from '../../src/lib/ssh.ts';
 import { isAlive, startCluster, type Cluster } from '../support/cluster.ts';

@@ -6,7 +6,7 @@ import { WebSocketServer } from 'ws';
 import { followTask, Progress, type TaskView } from '../../src/cli/progress.ts';
 
 const ID = '00000000-0000-4000-8000-000000000001';
-const view = (status: string, stage: string, error: string | null = null): TaskView => ({
+const view = (status: TaskView['status'], stage: string, error: string | null = null): TaskView => ({
   task_id: ID,
   workspace: 'w',
   type: 'vm',

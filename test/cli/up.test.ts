@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { callJson } from '../../src/lib/httpclient.ts';
+import { callJson } from '../support/http.ts';
 import { freePort } from '../support/cluster.ts';
 import { uniqueName } from '../support/env.ts';
 import { BIN, cliEnv } from './support.ts';

@@ -20,7 +20,7 @@ import { createMemoryBus } from '../../src/lib/bus/memory.ts';
 import { loadConfig } from '../../src/lib/config.ts';
 import { isAppError } from '../../src/lib/errors.ts';
 import type { HostPlacementRequest } from '../../src/lib/contracts/messages.ts';
-import type { HostRecord } from '../../src/lib/hosts.ts';
+import type { Host as HostRecord } from '../../src/lib/contracts/inventory.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createSingleElection } from '../../src/monitoring/election.ts';
 import type { HostFacts, HostProbe } from '../../src/monitoring/probe.ts';

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LabStatus } from '../../src/lab/index.ts';
-import { callJson } from '../../src/lib/httpclient.ts';
+import { callJson } from '../support/http.ts';
 import { cliEnv, kloudak } from '../cli/support.ts';
 import { isAlive, startCluster, type Cluster } from '../support/cluster.ts';
 import { uniqueName } from '../support/env.ts';

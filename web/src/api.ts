@@ -10,6 +10,8 @@ import {
   type Permissions,
 } from '../../src/lib/permissions.ts';
 export { PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
+import type { Accepted as ControllerAccepted, VmAccepted } from '../../src/lib/contracts/controller.ts';
+import type { TaskEvent, VmMoved } from '../../src/lib/contracts/events.ts';
 export type Perms = Permissions;
 export const NO_PERMS = NO_PERMISSIONS;
 export const ALL_PERMS = ALL_PERMISSIONS;
@@ -137,15 +139,6 @@ export const inv = {
   del: <T = any>(path: string) => call<T>('DELETE', path),
 };
 
-export interface Accepted {
-  task_id: string;
-  status: string;
-  type: string;
-  method: string;
-  name: string;
-  ip?: string;
-}
-
 export const ctl = {
   send: (
     method: 'POST' | 'PUT' | 'DELETE',
@@ -157,82 +150,22 @@ export const ctl = {
 
 export const enc = encodeURIComponent;
 
-// Shapes of what the APIs answer (only the fields the page reads).
-export interface Vm {
-  name: string;
-  description: string;
-  ip: string | null;
-  state: string;
-  host: string | null;
-  area: string;
-  template: string;
-  networks: string[];
-  interfaces: { network: string; ip: string | null; mac: string | null }[];
-}
-export interface Network {
-  name: string;
-  description: string;
-  state: string;
-  vlan: number | null;
-  subnet: string | null;
-}
-export interface Router {
-  name: string;
-  state: string;
-  host: string | null;
-}
-export interface RouterInterface {
-  network: string;
-  ip: string;
-  vlan: number | null;
-  subnet: string | null;
-}
-export interface Member extends Perms {
-  name: string;
-  email: string;
-}
-export interface Task {
-  task_id: string;
-  workspace: string;
-  type: string;
-  method: string;
-  object: string;
-  status: string;
-  stage: string;
-  retries_left: number;
-  attempt: number;
-  error: string | null;
-  username: string;
-  created_at: string;
-  updated_at: string;
-  finished_at: string | null;
-}
-export interface Template {
-  name: string;
-  description: string;
-  os: string;
-  cpu: number;
-  ram: number;
-  disk: number;
-  image?: string;
-}
-export interface Area {
-  name: string;
-  subnet: string;
-  gateway: string;
-  next_ip: string;
-}
-export interface RoomMessage {
-  kind?: string;
-  task_id?: string;
-  workspace?: string;
-  type?: string;
-  method?: string;
-  object?: string;
-  status?: string;
-  stage?: string;
-  state?: string;
-  error?: string | null;
-  retries_left?: number;
-  [k: string]: unknown;
-}
+// Shapes of what the APIs answer and the room carries: the contracts' own types (types only: nothing of them
+// is bundled).
+export type { Task } from '../../src/lib/contracts/controller.ts';
+/** The controller's 202: the task, and for a VM create the address it got. */
+export type Accepted = ControllerAccepted & Partial<Pick<VmAccepted, 'ip'>>;
+export type {
+  Area,
+  Member,
+  Network,
+  Router,
+  RouterInterface,
+  Template,
+  Vm,
+} from '../../src/lib/contracts/inventory.ts';
+
+/** A room message as the page reads it: an event of src/lib/contracts/events.ts, every field optional (a room
+ * carries whatever a service sends). */
+export type RoomMessage = Partial<Omit<TaskEvent, 'kind'>> &
+  Partial<Omit<VmMoved, 'kind'>> & { kind?: string };

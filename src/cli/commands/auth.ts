@@ -1,5 +1,6 @@
 // `kloudak login` and `kloudak logout`.
 import type { Command } from 'commander';
+import type { TokenAnswer } from '../../lib/contracts/inventory.ts';
 import { CliError, Client, EXIT, errorOf, rawRequest, sessionOf } from './client.ts';
 import { ask, note } from './output.ts';
 
@@ -94,7 +95,7 @@ export function authCommands(program: Command): void {
         controller_url: controller,
         notification_url: notification,
         username,
-        token: r.body.token,
+        token: (r.body as TokenAnswer).token,
         session: sessionOf(r.headers),
         workspace: sameUser ? cfg.workspace : undefined,
       };

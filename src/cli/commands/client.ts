@@ -42,7 +42,8 @@ export interface RequestOptions {
 
 export interface Raw {
   status: number;
-  body: any;
+  /** The answer's JSON (unchecked: the caller says what it expects). */
+  body: unknown;
   headers: Headers;
 }
 
@@ -159,8 +160,9 @@ export class Client {
       { cookie: `${SESSION_COOKIE}=${this.cfg.session}` },
       undefined,
     );
-    if (r.status !== 200 || typeof r.body?.token !== 'string') return false;
-    this.cfg.token = r.body.token;
+    const token = (r.body as { token?: unknown } | undefined)?.token;
+    if (r.status !== 200 || typeof token !== 'string') return false;
+    this.cfg.token = token;
     this.save();
     return true;
   }
@@ -207,11 +209,13 @@ export class Client {
     return r.body as T;
   }
 
-  inventory<T = any>(method: string, path: string, o?: RequestOptions): Promise<T> {
+  /** An inventory call answering T (a contract type: src/lib/contracts/inventory.ts). */
+  inventory<T>(method: string, path: string, o?: RequestOptions): Promise<T> {
     return this.call<T>('inventory_url', method, path, o);
   }
 
-  controller<T = any>(method: string, path: string, o?: RequestOptions): Promise<T> {
+  /** A controller call answering T (a contract type: src/lib/contracts/controller.ts). */
+  controller<T>(method: string, path: string, o?: RequestOptions): Promise<T> {
     return this.call<T>('controller_url', method, path, o);
   }
 

@@ -3,25 +3,7 @@ import type { Command } from 'commander';
 import { Client, seg } from './client.ts';
 import { printList } from './output.ts';
 import { submit, waitable, type WaitOptions } from './tasks.ts';
-
-interface Network {
-  name: string;
-  description: string;
-  state: string;
-  vlan: number | null;
-  subnet: string | null;
-}
-interface Router {
-  name: string;
-  state: string;
-  host: string | null;
-}
-interface Interface {
-  network: string;
-  ip: string;
-  vlan: number | null;
-  subnet: string | null;
-}
+import type { Network, Router, RouterInterface as Interface } from '../../lib/contracts/inventory.ts';
 
 const wsOption = (c: Command) =>
   c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');

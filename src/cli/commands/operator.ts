@@ -6,7 +6,11 @@ import { basename, extname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { CliError, Client, EXIT, seg, usage } from './client.ts';
+import type { Area, Host, Pool, Template } from '../../lib/contracts/inventory.ts';
 import { humanGiB, note, printList, printObject } from './output.ts';
+
+/** What the catalogue commands show. */
+type Registered = Area | Template | Host | Pool;
 
 interface Field {
   /** API key; the option is --<key with - for _>. */
@@ -135,7 +139,7 @@ function catalogue(program: Command, k: Kind): Command {
     .argument('<name>', `${k.one} name`)
     .option('--json', 'print JSON')
     .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
-      printOne(k, o.json, await Client.of(cmd).inventory('GET', `/${k.plural}/${seg(name)}/`));
+      printOne(k, o.json, await Client.of(cmd).inventory<Registered>('GET', `/${k.plural}/${seg(name)}/`));
     });
   const create = c
     .command('create')
@@ -157,7 +161,9 @@ function catalogue(program: Command, k: Kind): Command {
     printOne(
       k,
       o.json,
-      await Client.of(cmd).inventory('POST', `/${k.plural}/`, { body: { name, ...bodyOf(k, o) } }),
+      await Client.of(cmd).inventory<Registered>('POST', `/${k.plural}/`, {
+        body: { name, ...bodyOf(k, o) },
+      }),
     );
   });
   edit.action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
@@ -174,14 +180,16 @@ function catalogue(program: Command, k: Kind): Command {
     printOne(
       k,
       o.json,
-      await client.inventory('PUT', `/${k.plural}/${seg(name)}/`, { body: { ...keep, ...changes } }),
+      await client.inventory<Registered>('PUT', `/${k.plural}/${seg(name)}/`, {
+        body: { ...keep, ...changes },
+      }),
     );
   });
   c.command('delete')
     .description(`remove a ${k.one} (refused while in use)`)
     .argument('<name>', `${k.one} name`)
     .action(async (name: string, _o: unknown, cmd: Command) => {
-      await Client.of(cmd).inventory('DELETE', `/${k.plural}/${seg(name)}/`);
+      await Client.of(cmd).inventory<unknown>('DELETE', `/${k.plural}/${seg(name)}/`);
       note(`${k.one} ${name} deleted`);
     });
   return c;
@@ -192,7 +200,7 @@ async function diskGiB(file: string): Promise<number> {
   let bytes = (await stat(file)).size;
   try {
     const { stdout } = await promisify(execFile)('qemu-img', ['info', '--output=json', file]);
-    bytes = Number(JSON.parse(stdout)['virtual-size']) || bytes;
+    bytes = Number((JSON.parse(stdout) as { 'virtual-size'?: unknown })['virtual-size']) || bytes;
   } catch {
     /* no qemu-img: the file size will do */
   }
@@ -236,7 +244,7 @@ function importCommand(templates: Command): void {
       const src = await stat(file).catch(() => undefined);
       if (!src?.isFile()) throw usage(`${file}: no such file`, 'file');
       const name = o.name ?? basename(file, extname(file));
-      const pool = await client.inventory<{ path: string }>('GET', `/pools/${seg(o.pool)}/`);
+      const pool = await client.inventory<Pool>('GET', `/pools/${seg(o.pool)}/`);
       const dir = o.poolDir ?? pool.path;
       if (!(await stat(dir).catch(() => undefined))?.isDirectory())
         throw usage(
@@ -261,11 +269,13 @@ function importCommand(templates: Command): void {
       await rename(tmp, target);
       try {
         const t = { name, ...body, image: relative };
-        let out = await client.inventory('POST', '/templates/', { body: t }).catch(async (e: unknown) => {
-          if (!(e instanceof CliError && e.code === EXIT.usage && e.field === 'name' && o.force)) throw e;
-          return undefined;
-        });
-        out ??= await client.inventory('PUT', `/templates/${seg(name)}/`, { body: t });
+        let out = await client
+          .inventory<Template>('POST', '/templates/', { body: t })
+          .catch(async (e: unknown) => {
+            if (!(e instanceof CliError && e.code === EXIT.usage && e.field === 'name' && o.force)) throw e;
+            return undefined;
+          });
+        out ??= await client.inventory<Template>('PUT', `/templates/${seg(name)}/`, { body: t });
         printObject(o.json, out);
       } catch (e) {
         if (!existed) await rm(target, { force: true });

@@ -1,6 +1,7 @@
 // `kloudak tasks list|show`, and how every command that goes through the controller submits its request and,
 // with --wait, follows the task to its end.
 import type { Command } from 'commander';
+import type { Accepted, Task, VmAccepted } from '../../lib/contracts/controller.ts';
 import { followTask, FollowTimeout, type TaskView } from '../progress.ts';
 import { CliError, Client, EXIT, seg, usage } from './client.ts';
 import { note, printJson, printList, printObject } from './output.ts';
@@ -36,7 +37,7 @@ export async function follow(
 ): Promise<TaskView> {
   const source = {
     getTask: (task: string, wait: number, signal?: AbortSignal) =>
-      client.controller<TaskView>('GET', `/task/${seg(task)}/?wait=${wait}`, { timeout: wait + 20, signal }),
+      client.controller<Task>('GET', `/task/${seg(task)}/?wait=${wait}`, { timeout: wait + 20, signal }),
     roomUrl: `${client.notificationUrl}/${seg(workspace)}/${seg(client.token)}`,
   };
   try {
@@ -62,7 +63,7 @@ export async function submit(
   done?: (t: TaskView) => Promise<{ json: unknown; text: string }>,
 ): Promise<void> {
   const timeout = seconds(o.timeout);
-  const accepted = await client.controller<{ task_id: string; ip?: string }>(method, path, { body });
+  const accepted = await client.controller<Accepted & Partial<VmAccepted>>(method, path, { body });
   if (!o.wait) {
     if (o.json) return printJson(accepted);
     process.stdout.write(
@@ -83,7 +84,7 @@ export async function submit(
   else process.stdout.write(`${out.text}\n`);
 }
 
-const COLUMNS: [string, (t: TaskView) => unknown][] = [
+const COLUMNS: [string, (t: Task) => unknown][] = [
   ['ID', (t) => t.task_id],
   ['TYPE', (t) => t.type],
   ['METHOD', (t) => t.method],
@@ -116,10 +117,7 @@ export function taskCommands(program: Command): void {
         const client = Client.of(cmd);
         const ws = client.workspace(o.workspace);
         const kind = o.running ? 'running_tasks' : o.finished ? 'finished_tasks' : 'tasks';
-        const r = await client.controller<{ tasks: TaskView[] }>(
-          'GET',
-          `/${kind}/${seg(ws)}/?limit=${o.limit}`,
-        );
+        const r = await client.controller<{ tasks: Task[] }>('GET', `/${kind}/${seg(ws)}/?limit=${o.limit}`);
         printList(o.json, r.tasks, COLUMNS);
       },
     );
@@ -134,7 +132,7 @@ export function taskCommands(program: Command): void {
     .action(async (id: string, o: WaitOptions, cmd: Command) => {
       if (!/^[0-9a-f-]{36}$/.test(id)) throw usage(`${id} is not a task id`, 'id');
       const client = Client.of(cmd);
-      let t = await client.controller<TaskView>('GET', `/task/${id}/`);
+      let t: TaskView = await client.controller<Task>('GET', `/task/${id}/`);
       if (o.wait) {
         t = await follow(client, o.workspace ?? t.workspace, id, `${t.type} ${t.object}`, seconds(o.timeout));
         if (t.status !== 'successful') {

@@ -3,20 +3,9 @@ import type { Command } from 'commander';
 import { Client, seg, usage } from './client.ts';
 import { ask, printList, printObject } from './output.ts';
 import { submit, waitable, type WaitOptions } from './tasks.ts';
+import type { Vm } from '../../lib/contracts/inventory.ts';
 
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-interface Vm {
-  name: string;
-  description: string;
-  ip: string | null;
-  state: string;
-  host: string | null;
-  area: string;
-  template: string;
-  networks: string[];
-  interfaces: { network: string; ip: string | null; mac: string | null }[];
-}
 
 const wsOption = (c: Command) =>
   c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
@@ -107,7 +96,7 @@ export function vmCommands(program: Command): void {
     .action(async (name: string, o: { workspace?: string; json?: boolean }, cmd: Command) => {
       const client = Client.of(cmd);
       const v = await client.inventory<Vm>('GET', `/${seg(client.workspace(o.workspace))}/vms/${seg(name)}/`);
-      if (o.json) return printObject(true, v as unknown as Record<string, unknown>);
+      if (o.json) return printObject(true, v);
       const { interfaces, ...rest } = v;
       printObject(false, {
         ...rest,

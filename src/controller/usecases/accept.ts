@@ -5,8 +5,11 @@
 // finds and undoes (sweepAccepting). So a request is either accepted and delivered, or leaves nothing behind.
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../lib/auth.ts';
+import type { ObjectType } from '../../lib/contracts/common.ts';
+import type { Accepted } from '../../lib/contracts/controller.ts';
+import type { Network, Router, Vm } from '../../lib/contracts/inventory.ts';
+import type { ControllerTask, TaskCommon } from '../../lib/contracts/messages.ts';
 import { conflict, inputError, notFound } from '../../lib/errors.ts';
-import type { Method, ObjectType } from '../../lib/contracts/common.ts';
 import type { ControllerContext } from '../context.ts';
 import {
   busyTask,
@@ -16,53 +19,45 @@ import {
   releaseTask,
   staleAccepting,
 } from '../store.ts';
+import { readUndo, runUndo, type Undo } from '../undo.ts';
 import { notifyTask } from './notify.ts';
 
-export const QUEUE_OF: Record<ObjectType, 'vm' | 'network'> = {
+export const QUEUE_OF = {
   vm: 'vm',
   network: 'network',
   router: 'network',
   interface: 'network',
-};
+} as const satisfies Record<ObjectType, 'vm' | 'network'>;
 
-export interface Accepted {
-  task_id: string;
-  status: 'pending';
-  type: ObjectType;
-  method: Method;
-  name: string;
-}
-
-export interface AcceptInput {
+export interface AcceptInput<M extends ControllerTask> {
   principal: Principal;
   requestId: string;
   owner: string;
-  type: ObjectType;
-  method: Method;
+  type: M['type'];
+  method: M['method'];
   name: string;
   stage: string;
-  payload: Record<string, unknown>;
-  previous?: Record<string, unknown>;
-  /** Inventory writes the task needs before it is sent; answers more payload. */
-  prepare?: (steps: Steps) => Promise<Record<string, unknown> | void>;
-}
-
-/** An inventory call that undoes a write of an accept in progress. */
-export interface Undo {
-  method: 'DELETE' | 'PUT';
-  path: string;
-  body?: unknown;
+  /** The record as it was, for a rollback to restore. */
+  previous?: Vm | Network | Router;
+  /**
+   * The task's message, from the fields every task carries: first the inventory writes the task needs
+   * (each after its undo is recorded, through steps), then its own fields.
+   */
+  message(common: TaskCommon, steps: Steps): Promise<M>;
 }
 
 export interface Steps {
   /** The task being accepted: inventory tags what it makes with it, so an undo removes only that. */
   taskId: string;
   /** Records durably, before a write, how to undo it. The undo must be harmless when the write never happened
-   * (hence DELETE ...?task=<id>, or restoring the value that is still there). */
+   * (hence deleting only what this task made, or restoring the value that is still there). */
   willUndo(u: Undo): Promise<void>;
 }
 
-export async function accept(ctx: ControllerContext, a: AcceptInput): Promise<Accepted> {
+export async function accept<M extends ControllerTask>(
+  ctx: ControllerContext,
+  a: AcceptInput<M>,
+): Promise<Accepted> {
   const task_id = randomUUID();
   await createAcceptingTask(ctx.db, {
     id: task_id,
@@ -84,21 +79,16 @@ export async function accept(ctx: ControllerContext, a: AcceptInput): Promise<Ac
       await recordUndos(ctx.db, task_id, undos);
     },
   };
-  let body: Record<string, unknown>;
+  const common: TaskCommon = {
+    task_id,
+    owner: a.owner,
+    name: a.name,
+    retries: ctx.config.RETRIES,
+    attempt: 1,
+    request_id: a.requestId,
+  };
   try {
-    const extra = (await a.prepare?.(steps)) ?? {};
-    body = {
-      ...a.payload,
-      ...extra,
-      task_id,
-      type: a.type,
-      method: a.method,
-      owner: a.owner,
-      name: a.name,
-      retries: ctx.config.RETRIES,
-      attempt: 1,
-      request_id: a.requestId,
-    };
+    const body = await a.message(common, steps);
     await releaseTask(ctx.db, task_id, body, QUEUE_OF[a.type]);
   } catch (e) {
     await compensate(ctx, task_id, undos, a.requestId);
@@ -121,13 +111,15 @@ export async function accept(ctx: ControllerContext, a: AcceptInput): Promise<Ac
 export async function compensate(
   ctx: ControllerContext,
   taskId: string,
-  undos: Undo[],
+  recorded: readonly unknown[],
   requestId: string,
 ): Promise<void> {
   try {
-    for (const u of [...undos].reverse()) {
-      if (u.method === 'DELETE') await ctx.inventory.del(u.path, requestId);
-      else await ctx.inventory.put(u.path, u.body, requestId);
+    for (const r of [...recorded].reverse()) {
+      const u = readUndo(r);
+      // Never skipped: the row stays for the sweeper (and a person) rather than forgetting a write.
+      if (!u) throw new Error(`an undo of an unknown form: ${JSON.stringify(r)}`);
+      await runUndo(ctx.inventory, u, requestId);
     }
     await forgetTask(ctx.db, taskId);
   } catch (e) {
@@ -140,7 +132,7 @@ export async function compensate(
 export async function sweepAccepting(ctx: ControllerContext, olderThanSeconds = 60): Promise<number> {
   let n = 0;
   for (const t of await staleAccepting(ctx.db, olderThanSeconds)) {
-    await compensate(ctx, t.id, (t.undos ?? []) as Undo[], t.request_id);
+    await compensate(ctx, t.id, t.undos ?? [], t.request_id);
     n++;
   }
   return n;
@@ -148,7 +140,7 @@ export async function sweepAccepting(ctx: ControllerContext, olderThanSeconds = 
 
 /** The workspace must exist (a token's claims may outlive it). */
 export async function requireWorkspace(ctx: ControllerContext, owner: string, requestId: string) {
-  if (!(await ctx.inventory.get(`/workspaces/${owner}/`, requestId)))
+  if (!(await ctx.inventory.workspaces.get(owner, { requestId })))
     throw inputError('owner', `no workspace ${owner}`);
 }
 
@@ -158,14 +150,9 @@ export async function requireIdle(ctx: ControllerContext, owner: string, type: O
   if (busy) throw conflict('name', `${type} ${name} has a ${busy.method} task running (${busy.id})`);
 }
 
-export async function requireObject<T>(
-  ctx: ControllerContext,
-  path: string,
-  requestId: string,
-  field: string,
-  what: string,
-): Promise<T> {
-  const o = await ctx.inventory.get<T>(path, requestId);
-  if (!o) throw notFound(field, `no ${what}`);
+/** What an inventory read found, or a 404 naming the field. */
+export async function found<T>(read: Promise<T | undefined>, field: string, what: string): Promise<T> {
+  const o = await read;
+  if (o === undefined) throw notFound(field, `no ${what}`);
   return o;
 }

@@ -1,23 +1,24 @@
 // Network, router and interface use cases (the network service does the work).
 import { requirePermission, type Principal } from '../../lib/auth.ts';
+import type { InterfacePost, NetworkPost, NetworkPut, Target } from '../../lib/contracts/controller.ts';
+import type { ControllerTask } from '../../lib/contracts/messages.ts';
+import type { Variant } from '../../lib/handlers.ts';
 import { conflict, inputError } from '../../lib/errors.ts';
 import type { ControllerContext } from '../context.ts';
-import { accept, requireIdle, requireObject, requireWorkspace } from './accept.ts';
+import { accept, found, requireIdle, requireWorkspace } from './accept.ts';
 import { inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
 
-export async function createNetwork(
-  ctx: ControllerContext,
-  p: Principal,
-  b: { owner: string; name: string; description?: string; subnet?: string },
-  requestId: string,
-) {
+type Task<K extends string> = Variant<ControllerTask, K>;
+
+export async function createNetwork(ctx: ControllerContext, p: Principal, b: NetworkPost, requestId: string) {
+  const o = { requestId };
   requirePermission(p, b.owner, 'network_can_add');
   await requireWorkspace(ctx, b.owner, requestId);
   if (b.subnet !== undefined && !parseSubnet(b.subnet, 8))
     throw inputError('subnet', 'subnet must be an IPv4 network a.b.c.d/p (prefix 8-30)');
-  if (await ctx.inventory.get(`/${b.owner}/networks/${b.name}/`, requestId))
+  if (await ctx.inventory.networks.get(b.owner, b.name, o))
     throw conflict('name', `network ${b.name} exists`);
-  return accept(ctx, {
+  return accept<Task<'network POST'>>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -25,14 +26,16 @@ export async function createNetwork(
     method: 'POST',
     name: b.name,
     stage: 'C',
-    payload: { description: b.description ?? '', subnet: b.subnet ?? null },
-    prepare: async (steps) => {
+    message: async (common, steps) => {
       await steps.willUndo({
-        method: 'DELETE',
-        path: `/${b.owner}/networks/${b.name}/?task=${steps.taskId}`,
+        op: 'delete',
+        kind: 'network',
+        workspace: b.owner,
+        name: b.name,
+        task: steps.taskId,
       });
-      await ctx.inventory.post(
-        `/${b.owner}/networks/`,
+      await ctx.inventory.networks.create(
+        b.owner,
         {
           name: b.name,
           description: b.description ?? '',
@@ -40,37 +43,30 @@ export async function createNetwork(
           subnet: b.subnet ?? null,
           task: steps.taskId,
         },
-        requestId,
+        o,
       );
+      return {
+        ...common,
+        type: 'network',
+        method: 'POST',
+        description: b.description ?? '',
+        subnet: b.subnet ?? null,
+      };
     },
   });
 }
 
-export async function updateNetwork(
-  ctx: ControllerContext,
-  p: Principal,
-  b: { owner: string; name: string; update_dict: { name?: string; description?: string } },
-  requestId: string,
-) {
+export async function updateNetwork(ctx: ControllerContext, p: Principal, b: NetworkPut, requestId: string) {
+  const o = { requestId };
   requirePermission(p, b.owner, 'network_can_edit');
   const u = b.update_dict;
   if (u.name === undefined && u.description === undefined)
     throw inputError('update_dict', 'nothing to change: give name or description');
-  const net = await requireObject<any>(
-    ctx,
-    `/${b.owner}/networks/${b.name}/`,
-    requestId,
-    'name',
-    `network ${b.name}`,
-  );
+  const net = await found(ctx.inventory.networks.get(b.owner, b.name, o), 'name', `network ${b.name}`);
   await requireIdle(ctx, b.owner, 'network', b.name);
-  if (
-    u.name !== undefined &&
-    u.name !== b.name &&
-    (await ctx.inventory.get(`/${b.owner}/networks/${u.name}/`, requestId))
-  )
+  if (u.name !== undefined && u.name !== b.name && (await ctx.inventory.networks.get(b.owner, u.name, o)))
     throw conflict('update_dict.name', `network ${u.name} exists`);
-  return accept(ctx, {
+  return accept<Task<'network PUT'>>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -78,41 +74,31 @@ export async function updateNetwork(
     method: 'PUT',
     name: b.name,
     stage: 'updating',
-    payload: { update_dict: u, vlan: net.vlan },
     previous: net,
+    message: async (common) => ({
+      ...common,
+      type: 'network',
+      method: 'PUT',
+      update_dict: u,
+      vlan: net.vlan,
+    }),
   });
 }
 
-export async function deleteNetwork(
-  ctx: ControllerContext,
-  p: Principal,
-  b: { owner: string; name: string },
-  requestId: string,
-) {
+export async function deleteNetwork(ctx: ControllerContext, p: Principal, b: Target, requestId: string) {
+  const o = { requestId };
   requirePermission(p, b.owner, 'network_can_delete');
-  const net = await requireObject<any>(
-    ctx,
-    `/${b.owner}/networks/${b.name}/`,
-    requestId,
-    'name',
-    `network ${b.name}`,
-  );
+  const net = await found(ctx.inventory.networks.get(b.owner, b.name, o), 'name', `network ${b.name}`);
   await requireIdle(ctx, b.owner, 'network', b.name);
-  const { vms } = (await ctx.inventory.get<{ vms: { name: string; networks: string[] }[] }>(
-    `/${b.owner}/vms/`,
-    requestId,
-  )) ?? { vms: [] };
-  const users = vms.filter((v) => v.networks.includes(b.name)).map((v) => v.name);
+  const users = (await ctx.inventory.vms.list(b.owner, o))
+    .filter((v) => v.networks.includes(b.name))
+    .map((v) => v.name);
   if (users.length) throw conflict('name', `network ${b.name} is used by VMs ${users.join(', ')}`);
-  const { routers } = (await ctx.inventory.get<{ routers: { name: string }[] }>(
-    `/${b.owner}/routers/`,
-    requestId,
-  )) ?? { routers: [] };
-  for (const r of routers) {
-    if (await ctx.inventory.get(`/${b.owner}/routers/${r.name}/interfaces/${b.name}/`, requestId))
+  for (const r of await ctx.inventory.routers.list(b.owner, o)) {
+    if (await ctx.inventory.interfaces.get(b.owner, r.name, b.name, o))
       throw conflict('name', `network ${b.name} has an interface of router ${r.name}`);
   }
-  return accept(ctx, {
+  return accept<Task<'network DELETE'>>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -120,30 +106,27 @@ export async function deleteNetwork(
     method: 'DELETE',
     name: b.name,
     stage: 'X',
-    payload: { vlan: net.vlan },
     previous: net,
-    prepare: async (steps) => {
+    message: async (common, steps) => {
       await steps.willUndo({
-        method: 'PUT',
-        path: `/${b.owner}/networks/${b.name}/`,
-        body: { state: net.state },
+        op: 'restore_state',
+        kind: 'network',
+        workspace: b.owner,
+        name: b.name,
+        state: net.state,
       });
-      await ctx.inventory.put(`/${b.owner}/networks/${b.name}/`, { state: 'X' }, requestId);
+      await ctx.inventory.networks.update(b.owner, b.name, { state: 'X' }, o);
+      return { ...common, type: 'network', method: 'DELETE', vlan: net.vlan };
     },
   });
 }
 
-export async function createRouter(
-  ctx: ControllerContext,
-  p: Principal,
-  b: { owner: string; name: string },
-  requestId: string,
-) {
+export async function createRouter(ctx: ControllerContext, p: Principal, b: Target, requestId: string) {
+  const o = { requestId };
   requirePermission(p, b.owner, 'router_can_add');
   await requireWorkspace(ctx, b.owner, requestId);
-  if (await ctx.inventory.get(`/${b.owner}/routers/${b.name}/`, requestId))
-    throw conflict('name', `router ${b.name} exists`);
-  return accept(ctx, {
+  if (await ctx.inventory.routers.get(b.owner, b.name, o)) throw conflict('name', `router ${b.name} exists`);
+  return accept<Task<'router POST'>>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -151,38 +134,27 @@ export async function createRouter(
     method: 'POST',
     name: b.name,
     stage: 'C',
-    payload: {},
-    prepare: async (steps) => {
-      await steps.willUndo({ method: 'DELETE', path: `/${b.owner}/routers/${b.name}/?task=${steps.taskId}` });
-      await ctx.inventory.post(
-        `/${b.owner}/routers/`,
-        { name: b.name, state: 'C', task: steps.taskId },
-        requestId,
-      );
+    message: async (common, steps) => {
+      await steps.willUndo({
+        op: 'delete',
+        kind: 'router',
+        workspace: b.owner,
+        name: b.name,
+        task: steps.taskId,
+      });
+      await ctx.inventory.routers.create(b.owner, { name: b.name, state: 'C', task: steps.taskId }, o);
+      return { ...common, type: 'router', method: 'POST' };
     },
   });
 }
 
-export async function deleteRouter(
-  ctx: ControllerContext,
-  p: Principal,
-  b: { owner: string; name: string },
-  requestId: string,
-) {
+export async function deleteRouter(ctx: ControllerContext, p: Principal, b: Target, requestId: string) {
+  const o = { requestId };
   requirePermission(p, b.owner, 'router_can_delete');
-  const router = await requireObject<any>(
-    ctx,
-    `/${b.owner}/routers/${b.name}/`,
-    requestId,
-    'name',
-    `router ${b.name}`,
-  );
+  const router = await found(ctx.inventory.routers.get(b.owner, b.name, o), 'name', `router ${b.name}`);
   await requireIdle(ctx, b.owner, 'router', b.name);
-  const { interfaces } = (await ctx.inventory.get(
-    `/${b.owner}/routers/${b.name}/interfaces/`,
-    requestId,
-  )) ?? { interfaces: [] };
-  return accept(ctx, {
+  const interfaces = (await ctx.inventory.interfaces.list(b.owner, b.name, o)) ?? [];
+  return accept<Task<'router DELETE'>>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -190,25 +162,22 @@ export async function deleteRouter(
     method: 'DELETE',
     name: b.name,
     stage: 'X',
-    payload: { host: router.host, interfaces },
     previous: router,
-    prepare: async (steps) => {
+    message: async (common, steps) => {
       await steps.willUndo({
-        method: 'PUT',
-        path: `/${b.owner}/routers/${b.name}/`,
-        body: { state: router.state },
+        op: 'restore_state',
+        kind: 'router',
+        workspace: b.owner,
+        name: b.name,
+        state: router.state,
       });
-      await ctx.inventory.put(`/${b.owner}/routers/${b.name}/`, { state: 'X' }, requestId);
+      await ctx.inventory.routers.update(b.owner, b.name, { state: 'X' }, o);
+      return { ...common, type: 'router', method: 'DELETE', host: router.host, interfaces };
     },
   });
 }
 
-export interface InterfaceRequest {
-  owner: string;
-  router: string;
-  network: string;
-  ip?: string;
-}
+export type InterfaceRequest = Omit<InterfacePost, 'ip'> & { ip?: string };
 
 export async function changeInterface(
   ctx: ControllerContext,
@@ -217,45 +186,45 @@ export async function changeInterface(
   method: 'POST' | 'DELETE',
   requestId: string,
 ) {
+  const o = { requestId };
   requirePermission(p, b.owner, 'router_can_edit');
-  const router = await requireObject<any>(
-    ctx,
-    `/${b.owner}/routers/${b.router}/`,
-    requestId,
-    'router',
-    `router ${b.router}`,
-  );
-  const net = await ctx.inventory.get(`/${b.owner}/networks/${b.network}/`, requestId);
+  const router = await found(ctx.inventory.routers.get(b.owner, b.router, o), 'router', `router ${b.router}`);
+  const net = await ctx.inventory.networks.get(b.owner, b.network, o);
   if (!net) throw inputError('network', `no network ${b.network} in workspace ${b.owner}`);
-  const existing = await ctx.inventory.get(
-    `/${b.owner}/routers/${b.router}/interfaces/${b.network}/`,
-    requestId,
-  );
+  const existing = await ctx.inventory.interfaces.get(b.owner, b.router, b.network, o);
+  let ip: string;
   if (method === 'POST') {
     if (!b.ip) throw inputError('ip', 'ip is required');
-    const ip = parseIp(b.ip);
+    const a = parseIp(b.ip);
     const subnet = net.subnet ? parseSubnet(net.subnet, 8) : undefined;
-    if (ip === undefined || (subnet && !inSubnet(ip, subnet)))
+    if (a === undefined || (subnet && !inSubnet(a, subnet)))
       throw inputError('ip', `ip must be a host address of ${net.subnet ?? 'IPv4'}`);
     if (existing) throw conflict('network', `router ${b.router} already has an interface on ${b.network}`);
+    ip = b.ip;
   } else if (!existing) throw inputError('network', `router ${b.router} has no interface on ${b.network}`);
+  else ip = b.ip ?? existing.ip;
   const name = `${b.router}.${b.network}`;
   await requireIdle(ctx, b.owner, 'interface', name);
-  return accept(ctx, {
-    principal: p,
-    requestId,
-    owner: b.owner,
-    type: 'interface',
-    method,
-    name,
-    stage: method === 'POST' ? 'C' : 'X',
-    payload: {
-      router: b.router,
-      network: b.network,
-      ip: b.ip ?? existing?.ip,
-      vlan: net.vlan,
-      subnet: net.subnet,
-      host: router.host,
-    },
-  });
+  const fields = {
+    router: b.router,
+    network: b.network,
+    ip,
+    vlan: net.vlan,
+    subnet: net.subnet,
+    host: router.host,
+  };
+  const common = { principal: p, requestId, owner: b.owner, type: 'interface' as const, name };
+  return method === 'POST'
+    ? accept<Task<'interface POST'>>(ctx, {
+        ...common,
+        method,
+        stage: 'C',
+        message: async (c) => ({ ...c, type: 'interface', method, ...fields }),
+      })
+    : accept<Task<'interface DELETE'>>(ctx, {
+        ...common,
+        method,
+        stage: 'X',
+        message: async (c) => ({ ...c, type: 'interface', method, ...fields }),
+      });
 }

@@ -1,44 +1,39 @@
 // VM use cases: check access, then validate against inventory, then accept the task.
 import { requirePermission, type Principal } from '../../lib/auth.ts';
+import type { Target, VmAccepted, VmPost, VmPut } from '../../lib/contracts/controller.ts';
+import type { VmCreateTask, VmDeleteTask, VmUpdateTask } from '../../lib/contracts/messages.ts';
 import { AppError, conflict, inputError } from '../../lib/errors.ts';
 import type { ControllerContext } from '../context.ts';
-import { accept, requireIdle, requireObject, requireWorkspace } from './accept.ts';
-
-export interface VmCreate {
-  owner: string;
-  name: string;
-  description?: string;
-  area: string;
-  template: string;
-  networks?: string[];
-  password: string;
-  /** Shell lines the guest runs at first boot (cloud-init runcmd). */
-  runcmd?: string[];
-}
+import { accept, found, requireIdle, requireWorkspace } from './accept.ts';
 
 async function requireNetworks(ctx: ControllerContext, owner: string, names: string[], requestId: string) {
   const nets = [];
   for (const n of names) {
-    const net = await ctx.inventory.get(`/${owner}/networks/${n}/`, requestId);
+    const net = await ctx.inventory.networks.get(owner, n, { requestId });
     if (!net) throw inputError('networks', `no network ${n} in workspace ${owner}`);
     nets.push({ name: net.name, vlan: net.vlan, subnet: net.subnet });
   }
   return nets;
 }
 
-export async function createVm(ctx: ControllerContext, p: Principal, b: VmCreate, requestId: string) {
+export async function createVm(
+  ctx: ControllerContext,
+  p: Principal,
+  b: VmPost,
+  requestId: string,
+): Promise<VmAccepted> {
+  const o = { requestId };
   requirePermission(p, b.owner, 'vm_can_add');
   await requireWorkspace(ctx, b.owner, requestId);
-  if (await ctx.inventory.get(`/${b.owner}/vms/${b.name}/`, requestId))
-    throw conflict('name', `vm ${b.name} exists`);
-  const template = await ctx.inventory.get(`/templates/${b.template}/`, requestId);
+  if (await ctx.inventory.vms.get(b.owner, b.name, o)) throw conflict('name', `vm ${b.name} exists`);
+  const template = await ctx.inventory.templates.get(b.template, o);
   if (!template) throw inputError('template', `no template ${b.template}`);
-  const area = await ctx.inventory.get(`/areas/${b.area}/`, requestId);
+  const area = await ctx.inventory.areas.get(b.area, o);
   if (!area) throw inputError('area', `no area ${b.area}`);
   const networks = await requireNetworks(ctx, b.owner, b.networks ?? [], requestId);
 
   let ip = '';
-  const accepted = await accept(ctx, {
+  const accepted = await accept<VmCreateTask>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -46,40 +41,44 @@ export async function createVm(ctx: ControllerContext, p: Principal, b: VmCreate
     method: 'POST',
     name: b.name,
     stage: 'C_D',
-    payload: {
-      description: b.description ?? '',
-      area: { name: area.name, subnet: area.subnet, gateway: area.gateway },
-      template,
-      password: b.password,
-      runcmd: b.runcmd,
-    },
-    prepare: async (steps) => {
-      await steps.willUndo({ method: 'DELETE', path: `/address/${b.area}/task/${steps.taskId}/` });
-      ({ ip } = (await ctx.inventory
-        .get<{ ip: string }>(`/address/${b.area}/get_ip/?task=${steps.taskId}`, requestId)
-        .catch((e) => {
-          if (e instanceof AppError && e.kind === 'conflict') throw conflict('area', e.message);
-          throw e;
-        })) as { ip: string });
-      await steps.willUndo({ method: 'DELETE', path: `/${b.owner}/vms/${b.name}/?task=${steps.taskId}` });
-      const record = {
+    message: async (common, steps) => {
+      await steps.willUndo({ op: 'release_addresses', area: b.area, task: steps.taskId });
+      ip = await ctx.inventory.addresses.take(b.area, steps.taskId, o).catch((e: unknown) => {
+        if (e instanceof AppError && e.kind === 'conflict') throw conflict('area', e.message);
+        throw e;
+      });
+      await steps.willUndo({
+        op: 'delete',
+        kind: 'vm',
+        workspace: b.owner,
         name: b.name,
-        description: b.description ?? '',
-        ip,
-        state: 'C_D',
-        area: b.area,
-        template: b.template,
-        networks: b.networks ?? [],
         task: steps.taskId,
-      };
-      const created = await ctx.inventory.post<{ interfaces: { network: string; ip: string | null }[] }>(
-        `/${b.owner}/vms/`,
-        record,
-        requestId,
+      });
+      const created = await ctx.inventory.vms.create(
+        b.owner,
+        {
+          name: b.name,
+          description: b.description ?? '',
+          ip,
+          state: 'C_D',
+          area: b.area,
+          template: b.template,
+          networks: b.networks ?? [],
+          task: steps.taskId,
+        },
+        o,
       );
-      // Inventory gave each NIC on a network with a subnet its address; the guest gets it in its seed.
       return {
+        ...common,
+        type: 'vm',
+        method: 'POST',
+        description: b.description ?? '',
+        area: { name: area.name, subnet: area.subnet, gateway: area.gateway },
+        template,
+        password: b.password,
+        ...(b.runcmd ? { runcmd: b.runcmd } : {}),
         ip,
+        // Inventory gave each NIC on a network with a subnet its address; the guest gets it in its seed.
         networks: networks.map((n) => ({
           ...n,
           ip: created.interfaces.find((i) => i.network === n.name)?.ip ?? null,
@@ -90,28 +89,19 @@ export async function createVm(ctx: ControllerContext, p: Principal, b: VmCreate
   return { ...accepted, ip };
 }
 
-export interface VmUpdate {
-  owner: string;
-  name: string;
-  update_dict: { name?: string; description?: string; networks?: string[] };
-}
-
-export async function updateVm(ctx: ControllerContext, p: Principal, b: VmUpdate, requestId: string) {
+export async function updateVm(ctx: ControllerContext, p: Principal, b: VmPut, requestId: string) {
+  const o = { requestId };
   requirePermission(p, b.owner, 'vm_can_edit');
   const u = b.update_dict;
   if (u.name === undefined && u.description === undefined && u.networks === undefined)
     throw inputError('update_dict', 'nothing to change: give name, description or networks');
-  const vm = await requireObject<any>(ctx, `/${b.owner}/vms/${b.name}/`, requestId, 'name', `vm ${b.name}`);
+  const vm = await found(ctx.inventory.vms.get(b.owner, b.name, o), 'name', `vm ${b.name}`);
   await requireIdle(ctx, b.owner, 'vm', b.name);
-  if (
-    u.name !== undefined &&
-    u.name !== b.name &&
-    (await ctx.inventory.get(`/${b.owner}/vms/${u.name}/`, requestId))
-  )
+  if (u.name !== undefined && u.name !== b.name && (await ctx.inventory.vms.get(b.owner, u.name, o)))
     throw conflict('update_dict.name', `vm ${u.name} exists`);
   const networks =
     u.networks === undefined ? undefined : await requireNetworks(ctx, b.owner, u.networks, requestId);
-  return accept(ctx, {
+  return accept<VmUpdateTask>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -119,21 +109,25 @@ export async function updateVm(ctx: ControllerContext, p: Principal, b: VmUpdate
     method: 'PUT',
     name: b.name,
     stage: 'updating',
-    payload: { update_dict: u, networks_after: networks, host: vm.host, vm },
     previous: vm,
+    message: async (common) => ({
+      ...common,
+      type: 'vm',
+      method: 'PUT',
+      update_dict: u,
+      ...(networks ? { networks_after: networks } : {}),
+      host: vm.host,
+      vm,
+    }),
   });
 }
 
-export async function deleteVm(
-  ctx: ControllerContext,
-  p: Principal,
-  b: { owner: string; name: string },
-  requestId: string,
-) {
+export async function deleteVm(ctx: ControllerContext, p: Principal, b: Target, requestId: string) {
+  const o = { requestId };
   requirePermission(p, b.owner, 'vm_can_delete');
-  const vm = await requireObject<any>(ctx, `/${b.owner}/vms/${b.name}/`, requestId, 'name', `vm ${b.name}`);
+  const vm = await found(ctx.inventory.vms.get(b.owner, b.name, o), 'name', `vm ${b.name}`);
   await requireIdle(ctx, b.owner, 'vm', b.name);
-  return accept(ctx, {
+  return accept<VmDeleteTask>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -141,11 +135,26 @@ export async function deleteVm(
     method: 'DELETE',
     name: b.name,
     stage: 'X',
-    payload: { ip: vm.ip, area: vm.area, host: vm.host, networks: vm.networks, interfaces: vm.interfaces },
     previous: vm,
-    prepare: async (steps) => {
-      await steps.willUndo({ method: 'PUT', path: `/${b.owner}/vms/${b.name}/`, body: { state: vm.state } });
-      await ctx.inventory.put(`/${b.owner}/vms/${b.name}/`, { state: 'X' }, requestId);
+    message: async (common, steps) => {
+      await steps.willUndo({
+        op: 'restore_state',
+        kind: 'vm',
+        workspace: b.owner,
+        name: b.name,
+        state: vm.state,
+      });
+      await ctx.inventory.vms.update(b.owner, b.name, { state: 'X' }, o);
+      return {
+        ...common,
+        type: 'vm',
+        method: 'DELETE',
+        ip: vm.ip,
+        area: vm.area,
+        host: vm.host,
+        networks: vm.networks,
+        interfaces: vm.interfaces,
+      };
     },
   });
 }

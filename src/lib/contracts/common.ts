@@ -1,8 +1,17 @@
 // Building blocks of every contract: names, addresses, ids, states, the error body and list paging.
-import { Type, type TSchema } from 'typebox';
+import { Type, type TLiteral, type TSchema, type TUnion } from 'typebox';
 import { Name } from '../names.ts';
 
 export { Name };
+
+/** One of a list of strings (JSON Schema anyOf of consts), typed as the union of them. */
+export function OneOf<const T extends readonly string[]>(values: T, description?: string) {
+  // TypeBox types a union built from an array as never: the tuple type says what it is.
+  return Type.Union(
+    values.map((v) => Type.Literal(v)),
+    description ? { description } : {},
+  ) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>;
+}
 
 /** A value or null (JSON has no undefined: an absent value is null on the wire). */
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -31,15 +40,15 @@ export const TaskId = Type.String({
 
 /** VM states (DESIGN "VM lifecycle"): creating disk, configuring network, up, down, error, deleting. */
 export const VM_STATES = ['C_D', 'C_N', 'U', 'D', 'E', 'X'] as const;
-export const VmState = Type.Union(VM_STATES.map((s) => Type.Literal(s)));
+export const VmState = OneOf(VM_STATES);
 /** Network and router states: creating, up, error, deleting. */
 export const NET_STATES = ['C', 'U', 'E', 'X'] as const;
-export const NetState = Type.Union(NET_STATES.map((s) => Type.Literal(s)));
+export const NetState = OneOf(NET_STATES);
 
 export const OBJECT_TYPES = ['vm', 'network', 'router', 'interface'] as const;
-export const ObjectType = Type.Union(OBJECT_TYPES.map((s) => Type.Literal(s)));
+export const ObjectType = OneOf(OBJECT_TYPES);
 export const METHODS = ['POST', 'PUT', 'DELETE'] as const;
-export const Method = Type.Union(METHODS.map((s) => Type.Literal(s)));
+export const Method = OneOf(METHODS);
 
 /** Every error answer (src/lib/errors.ts). */
 export const ErrorBody = Type.Object({
@@ -57,3 +66,5 @@ export const Deleted = Type.Object({ name: Type.String(), deleted: Type.Literal(
 
 export type ObjectType = (typeof OBJECT_TYPES)[number];
 export type Method = (typeof METHODS)[number];
+export type VmState = (typeof VM_STATES)[number];
+export type NetState = (typeof NET_STATES)[number];

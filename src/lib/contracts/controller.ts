@@ -1,7 +1,7 @@
 // The controller API (DESIGN "Public APIs"): the requests that create, edit and delete workspace objects,
 // answered 202 with the task, and the task views.
 import { Type, type Static } from 'typebox';
-import { Method, Name, Nullable, ObjectType } from './common.ts';
+import { Method, Name, Nullable, ObjectType, OneOf } from './common.ts';
 
 const Owner = Name('workspace that owns the object');
 const Description = Type.Optional(Type.String({ maxLength: 1024 }));
@@ -80,7 +80,7 @@ export const TASK_STATUSES = [
   'rolled_back',
   'failed',
 ] as const;
-export const TaskStatus = Type.Union(TASK_STATUSES.map((s) => Type.Literal(s)));
+export const TaskStatus = OneOf(TASK_STATUSES);
 /** A task in one of these has ended: it changes no more. */
 export const FINISHED_STATUSES = ['successful', 'rolled_back', 'failed'] as const;
 

@@ -12,6 +12,7 @@ import {
   Name,
   NetState,
   Nullable,
+  OneOf,
   TaskId,
   Text,
   VmState,
@@ -125,7 +126,7 @@ export const HostBody = Type.Object({
   area: Name('area'),
   cpus: Type.Integer({ minimum: 1, maximum: 4096 }),
   memory: Type.Number({ exclusiveMinimum: 0, maximum: 65536, description: 'GiB' }),
-  domain_type: Type.Optional(Type.Union(DOMAIN_TYPES.map((t) => Type.Literal(t)))),
+  domain_type: Type.Optional(OneOf(DOMAIN_TYPES)),
 });
 export const Host = Type.Object({
   name: Type.String(),
@@ -197,7 +198,7 @@ export const Vm = Type.Object({
   name: Type.String(),
   description: Type.String(),
   ip: Nullable(Type.String()),
-  state: Type.String({ description: 'C_D, C_N, U, D, E or X' }),
+  state: VmState,
   host: Nullable(Type.String()),
   area: Type.String(),
   template: Type.String(),
@@ -218,7 +219,7 @@ export const NetworkUpdate = Type.Partial(Type.Object(networkFields));
 export const Network = Type.Object({
   name: Type.String(),
   description: Type.String(),
-  state: Type.String({ description: 'C, U, E or X' }),
+  state: NetState,
   vlan: Nullable(Type.Integer()),
   subnet: Nullable(Type.String()),
 });
@@ -233,7 +234,7 @@ export const RouterBody = Type.Object({ ...routerFields, task: Type.Optional(Tas
 export const RouterUpdate = Type.Partial(Type.Object(routerFields));
 export const Router = Type.Object({
   name: Type.String(),
-  state: Type.String({ description: 'C, U, E or X' }),
+  state: NetState,
   host: Nullable(Type.String()),
 });
 export const RouterList = Type.Object({ routers: Type.Array(Router) });
@@ -273,3 +274,6 @@ export type RouterBody = Static<typeof RouterBody>;
 export type RouterUpdate = Static<typeof RouterUpdate>;
 export type RouterInterface = Static<typeof RouterInterface>;
 export type InterfaceBody = Static<typeof InterfaceBody>;
+export type TokenAnswer = Static<typeof TokenAnswer>;
+export type SignedUp = Static<typeof SignedUp>;
+export type Workspace = Static<typeof Workspace>;

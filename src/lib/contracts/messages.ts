@@ -360,3 +360,10 @@ export type MonitorReport = Static<typeof MonitorReport>;
 export type AnyTask = VmTask | VmRollback | NetworkTask | NetworkRollback;
 /** The `<type> <method>` key of a task variant. */
 export type TaskKey<T extends { type: string; method: string }> = `${T['type']} ${T['method']}`;
+
+/** The fields every task carries (the controller's, and compute's follow-ups). */
+export type TaskCommon = Pick<VmTask, 'task_id' | 'owner' | 'name' | 'retries' | 'attempt' | 'request_id'>;
+/** The tasks the controller sends (the network queue's `vm` tasks are compute's). */
+export type ControllerTask = VmTask | Exclude<NetworkTask, { type: 'vm' }>;
+/** A controller task sent, spent, to a rollback queue. */
+export type SpentTask = VmRollback | NetworkRollback;

@@ -58,7 +58,8 @@ function useLiveVms(ws: string) {
     const msg = m as RoomMessage;
     if (msg.type !== 'vm') return;
     if (msg.object && msg.state) {
-      const state = msg.state;
+      // A VM task's event carries the VM's state (or 'deleted').
+      const state = msg.state as Vm['state'] | 'deleted';
       list.mutate((vms) =>
         state === 'deleted'
           ? vms.filter((v) => v.name !== msg.object)
@@ -675,7 +676,7 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
     const msg = m as RoomMessage;
     if (msg.type !== 'vm' || msg.object !== name) return;
     if (msg.state === 'deleted') setGone(true);
-    else if (msg.state) vm.mutate((v) => ({ ...v, state: msg.state! }));
+    else if (msg.state) vm.mutate((v) => ({ ...v, state: msg.state as Vm['state'] }));
     reloadSoon();
   });
   useInterval(

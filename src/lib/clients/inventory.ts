@@ -1,0 +1,205 @@
+// Inventory as the other services call it: one typed method per endpoint, written against the contract
+// (src/lib/contracts/inventory.ts), every answer checked against its schema on arrival. Calls carry the
+// service's token, a timeout and retries (reads and idempotent writes only). A 404 answers undefined (false
+// for a delete); an unexpected shape, or inventory unreachable, is `unavailable`.
+//
+// To add an endpoint: one line with get/post/put/del below, naming its path and its answer's schema.
+import * as api from '../contracts/inventory.ts';
+import { checker, type Checker } from '../contracts/validate.ts';
+import { notFound, unavailable } from '../errors.ts';
+import { callJson, expectOk } from '../httpclient.ts';
+
+export interface CallOptions {
+  /** Travels as X-Request-Id, so inventory's log lines of this call carry it. */
+  requestId?: string;
+}
+export interface RemoveOptions extends CallOptions {
+  /** Only a record this controller task made (the undo of an interrupted accept). */
+  task?: string;
+}
+
+/** Objects of a workspace (VMs, networks, routers): members read them, services write them. */
+export interface WorkspaceObjects<T, Create, Update> {
+  get(ws: string, name: string, o?: CallOptions): Promise<T | undefined>;
+  /** Every one, page after page. */
+  list(ws: string, o?: CallOptions): Promise<T[]>;
+  create(ws: string, body: Create, o?: CallOptions): Promise<T>;
+  update(ws: string, name: string, body: Update, o?: CallOptions): Promise<T | undefined>;
+  /** True when deleted, false when it was already gone. */
+  remove(ws: string, name: string, o?: RemoveOptions): Promise<boolean>;
+}
+
+/** What admins register once (templates, areas, hosts, pools). */
+export interface CatalogueObjects<T> {
+  get(name: string, o?: CallOptions): Promise<T | undefined>;
+  /** Every one, page after page: a page never stands for the whole. */
+  list(o?: CallOptions): Promise<T[]>;
+}
+
+export interface InventoryClient {
+  workspaces: { get(ws: string, o?: CallOptions): Promise<api.WorkspaceDetail | undefined> };
+  vms: WorkspaceObjects<api.Vm, api.VmBody, api.VmUpdate>;
+  networks: WorkspaceObjects<api.Network, api.NetworkBody, api.NetworkUpdate>;
+  routers: WorkspaceObjects<api.Router, api.RouterBody, api.RouterUpdate>;
+  interfaces: {
+    list(ws: string, router: string, o?: CallOptions): Promise<api.RouterInterface[] | undefined>;
+    get(
+      ws: string,
+      router: string,
+      network: string,
+      o?: CallOptions,
+    ): Promise<api.RouterInterface | undefined>;
+    create(
+      ws: string,
+      router: string,
+      body: api.InterfaceBody,
+      o?: CallOptions,
+    ): Promise<api.RouterInterface>;
+    remove(ws: string, router: string, network: string, o?: CallOptions): Promise<boolean>;
+  };
+  templates: CatalogueObjects<api.Template>;
+  areas: CatalogueObjects<api.Area>;
+  hosts: CatalogueObjects<api.Host>;
+  pools: CatalogueObjects<api.Pool>;
+  addresses: {
+    /** A free address of the area for a task; asking again for the same task answers the same one. */
+    take(area: string, task: string, o?: CallOptions): Promise<string>;
+    /** Gives back what a task took that no VM holds; answers how many. */
+    releaseTask(area: string, task: string, o?: CallOptions): Promise<number>;
+  };
+}
+
+export interface InventoryClientOptions {
+  url: string;
+  /** The caller's token (a service token, renewed as it expires). */
+  token: () => Promise<string>;
+  /** Seconds per attempt. */
+  timeout?: number;
+  /** Attempts after the first, for reads and idempotent writes. */
+  retries?: number;
+  /** Items per page of a list (inventory serves at most 1000). */
+  pageSize?: number;
+}
+
+const seg = encodeURIComponent;
+type Answer<T> = { status: 'ok'; body: T } | { status: 'missing' };
+
+export function createInventoryClient(o: InventoryClientOptions): InventoryClient {
+  const base = o.url.replace(/\/+$/, '');
+  const pageSize = Math.min(Math.max(o.pageSize ?? 1000, 1), 1000);
+
+  async function call<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    answer: Checker<T>,
+    c: CallOptions & { body?: unknown } = {},
+  ): Promise<Answer<T>> {
+    const a = await callJson(method, base + path, {
+      token: await o.token(),
+      requestId: c.requestId,
+      body: c.body,
+      timeout: o.timeout ?? 10,
+      retries: method === 'POST' ? 0 : (o.retries ?? 3),
+    });
+    if (a.status === 404) return { status: 'missing' };
+    const body = expectOk(a, `inventory ${method} ${path.split('?')[0]}`);
+    const v = answer.check(body);
+    if (!v.ok)
+      throw unavailable(
+        `inventory ${method} ${path.split('?')[0]} answered an unexpected shape: ${v.complaint.message}`,
+      );
+    return { status: 'ok', body: v.value };
+  }
+  const found = <T>(a: Answer<T>) => (a.status === 'ok' ? a.body : undefined);
+  const get = async <T>(path: string, answer: Checker<T>, c?: CallOptions) =>
+    found(await call('GET', path, answer, c));
+  const put = async <T>(path: string, body: unknown, answer: Checker<T>, c?: CallOptions) =>
+    found(await call('PUT', path, answer, { ...c, body }));
+  const del = async <T>(path: string, answer: Checker<T>, c?: CallOptions) =>
+    (await call('DELETE', path, answer, c)).status === 'ok';
+  async function post<T>(path: string, body: unknown, answer: Checker<T>, c?: CallOptions): Promise<T> {
+    const a = await call('POST', path, answer, { ...c, body });
+    if (a.status === 'missing') throw unavailable(`inventory POST ${path}: no such route`);
+    return a.body;
+  }
+  /** Every item of a list, one page (`?limit=&marker=<last name>`) after another. */
+  async function all<K extends string, T extends { name: string }>(
+    path: string,
+    key: K,
+    page: Checker<Record<K, T[]>>,
+    c?: CallOptions,
+  ): Promise<T[]> {
+    const out: T[] = [];
+    for (;;) {
+      const marker = out.length ? `&marker=${seg(out[out.length - 1].name)}` : '';
+      const items = (await get(`${path}?limit=${pageSize}${marker}`, page, c))?.[key] ?? [];
+      out.push(...items);
+      if (items.length < pageSize) return out;
+    }
+  }
+
+  const deleted = checker(api.Deleted);
+  function workspaceObjects<K extends string, T extends { name: string }, Create, Update>(
+    plural: K,
+    item: Checker<T>,
+    page: Checker<Record<K, T[]>>,
+  ): WorkspaceObjects<T, Create, Update> {
+    const path = (ws: string, name?: string) =>
+      `/${seg(ws)}/${plural}/${name === undefined ? '' : `${seg(name)}/`}`;
+    return {
+      get: (ws, name, c) => get(path(ws, name), item, c),
+      list: (ws, c) => all(path(ws), plural, page, c),
+      create: (ws, body, c) => post(path(ws), body, item, c),
+      update: (ws, name, body, c) => put(path(ws, name), body, item, c),
+      remove: (ws, name, c) => del(`${path(ws, name)}${c?.task ? `?task=${seg(c.task)}` : ''}`, deleted, c),
+    };
+  }
+
+  function catalogueObjects<K extends string, T extends { name: string }>(
+    plural: K,
+    item: Checker<T>,
+    page: Checker<Record<K, T[]>>,
+  ): CatalogueObjects<T> {
+    return {
+      get: (name, c) => get(`/${plural}/${seg(name)}/`, item, c),
+      list: (c) => all(`/${plural}/`, plural, page, c),
+    };
+  }
+
+  const workspace = checker(api.WorkspaceDetail);
+  const iface = checker(api.RouterInterface);
+  const ifaceDeleted = checker(api.InterfaceDeleted);
+  const ifaces = checker(api.RouterInterfaceList);
+  const ip = checker(api.IpAnswer);
+  const released = checker(api.ReleasedCount);
+  const ifacePath = (ws: string, router: string, network?: string) =>
+    `/${seg(ws)}/routers/${seg(router)}/interfaces/${network === undefined ? '' : `${seg(network)}/`}`;
+
+  return {
+    workspaces: { get: (ws, c) => get(`/workspaces/${seg(ws)}/`, workspace, c) },
+    vms: workspaceObjects('vms', checker(api.Vm), checker(api.VmList)),
+    networks: workspaceObjects('networks', checker(api.Network), checker(api.NetworkList)),
+    routers: workspaceObjects('routers', checker(api.Router), checker(api.RouterList)),
+    interfaces: {
+      list: async (ws, router, c) => (await get(ifacePath(ws, router), ifaces, c))?.interfaces,
+      get: (ws, router, network, c) => get(ifacePath(ws, router, network), iface, c),
+      create: (ws, router, body, c) => post(ifacePath(ws, router), body, iface, c),
+      remove: (ws, router, network, c) => del(ifacePath(ws, router, network), ifaceDeleted, c),
+    },
+    templates: catalogueObjects('templates', checker(api.Template), checker(api.TemplateList)),
+    areas: catalogueObjects('areas', checker(api.Area), checker(api.AreaList)),
+    hosts: catalogueObjects('hosts', checker(api.Host), checker(api.HostList)),
+    pools: catalogueObjects('pools', checker(api.Pool), checker(api.PoolList)),
+    addresses: {
+      async take(area, task, c) {
+        const a = await get(`/address/${seg(area)}/get_ip/?task=${seg(task)}`, ip, c);
+        if (!a) throw notFound('area', `no area ${area}`);
+        return a.ip;
+      },
+      async releaseTask(area, task, c) {
+        const a = await call('DELETE', `/address/${seg(area)}/task/${seg(task)}/`, released, c);
+        return a.status === 'ok' ? a.body.released : 0;
+      },
+    },
+  };
+}
