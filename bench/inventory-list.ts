@@ -1,5 +1,5 @@
 // Requests per second of an authenticated GET /<ws>/vms/ with 1,000 VMs in the workspace, on PostgreSQL,
-// next to a bare fastify + pg endpoint running the same two queries (vmViews in src/inventory/routes/vms.ts)
+// next to a bare fastify + pg endpoint running the same two queries (views in src/inventory/repositories/vms.ts)
 // and answering the same JSON, without authentication or membership check.
 // Run: npx tsx bench/inventory-list.ts   (needs the test PostgreSQL, KLOUDAK_TEST_PG; ~45 s)
 // Prints one JSON line: {figure, kloudak, baseline, ratio, unit}.

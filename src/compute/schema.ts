@@ -1,6 +1,7 @@
 // Compute tables: VMs and their volumes, tasks already handled (idempotency by task id), orphans seen on
 // hosts, and a cached view of the catalogue that admins register once in inventory.
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { Template } from '../lib/contracts/inventory.ts';
 import type { Outcome } from './tasks.ts';
 
 export interface NicRecord {
@@ -48,5 +49,6 @@ export interface ComputeDB {
   };
   pools: { name: string; path: string; area: string; size: number };
   areas: { name: string; subnet: string; gateway: string };
-  templates: { name: string; spec: JSONColumnType<Record<string, unknown>> };
+  /** Each template as inventory lists it (the contract's Template). */
+  templates: { name: string; spec: JSONColumnType<Template> };
 }

@@ -16,7 +16,7 @@ import { createVirshHypervisor, type Hypervisor } from './hypervisor.ts';
 import { computeMigrations } from './migrations.ts';
 import { createLocalPlacement } from './placement.ts';
 import { createRpcPlacement } from './rpc-placement.ts';
-import { createCommandFencer, startFailover } from './failover.ts';
+import { createCommandFencer, startFailover } from './failover/index.ts';
 import { startReconciler } from './reconcile.ts';
 import type { ComputeDB } from './schema.ts';
 import { createHostStorage } from './storage.ts';

@@ -2,30 +2,9 @@
 // (the `handled` table), its result recorded before it is published, and the message acked only after. The
 // bus has checked each task against its queue's schema; the handler is its table's entry.
 import type { VmRollback, VmTask } from '../lib/contracts/messages.ts';
-import { handlerFor, onceByAttempt, type HandledLog } from '../lib/handlers.ts';
+import { handledTable, handlerFor, onceByAttempt } from '../lib/handlers.ts';
 import type { ComputeContext } from './context.ts';
 import { vmRollbacks, vmTasks, type Outcome } from './tasks.ts';
-
-function handledLog(ctx: ComputeContext): HandledLog<Outcome> {
-  return {
-    recorded: async (taskId, attempt, kind) =>
-      (
-        await ctx.db
-          .selectFrom('handled')
-          .select('result')
-          .where('task_id', '=', taskId)
-          .where('attempt', '=', attempt)
-          .where('kind', '=', kind)
-          .executeTakeFirst()
-      )?.result,
-    record: async (taskId, attempt, kind, outcome) =>
-      void (await ctx.db
-        .insertInto('handled')
-        .values({ task_id: taskId, attempt, kind, result: JSON.stringify(outcome) })
-        .onConflict((oc) => oc.columns(['task_id', 'attempt', 'kind']).doNothing())
-        .execute()),
-  };
-}
 
 function worker<T extends VmTask | VmRollback>(
   ctx: ComputeContext,
@@ -35,7 +14,7 @@ function worker<T extends VmTask | VmRollback>(
   return onceByAttempt<T, Outcome>({
     kind,
     log: ctx.log,
-    handled: handledLog(ctx),
+    handled: handledTable<Outcome>(ctx.db),
     run,
     failed: (error) => ({
       result: { status: 'failed', error, ...(kind === 'rollback' ? { rollback: true } : {}) },

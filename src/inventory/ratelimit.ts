@@ -2,6 +2,7 @@
 // limit, logins are refused with 429 before the password is even checked. The failures live in inventory's
 // database, so every inventory instance behind a load balancer counts the same attempts.
 import type { Kysely } from 'kysely';
+import { loginFailuresRepository } from './repositories/identity.ts';
 import type { InventoryDB } from './schema.ts';
 
 export interface Throttle {
@@ -19,31 +20,22 @@ export function createThrottle(
 ): Throttle {
   const windowMs = windowSeconds * 1000;
   const cutoff = () => new Date(now() - windowMs);
+  const failures = loginFailuresRepository(db);
   return {
     async retryAfter(key) {
-      const recent = await db
-        .selectFrom('login_failures')
-        .select('failed_at')
-        .where('key', '=', key)
-        .where('failed_at', '>', cutoff())
-        .orderBy('failed_at', 'desc')
-        .limit(limit)
-        .execute();
+      const recent = await failures.recent(key, cutoff(), limit);
       if (recent.length < limit) return 0;
       // Allowed again when the oldest of the last `limit` failures leaves the window.
       const oldest = new Date(recent[recent.length - 1].failed_at).getTime();
       return Math.max(1, Math.ceil((oldest + windowMs - now()) / 1000));
     },
     async fail(key) {
-      await db
-        .insertInto('login_failures')
-        .values({ key, failed_at: new Date(now()) })
-        .execute();
+      await failures.insert(key, new Date(now()));
       // Failures out of the window count for nothing: drop them (every key's, so the table stays small).
-      await db.deleteFrom('login_failures').where('failed_at', '<=', cutoff()).execute();
+      await failures.deleteUpTo(cutoff());
     },
     async reset(key) {
-      await db.deleteFrom('login_failures').where('key', '=', key).execute();
+      await failures.deleteKey(key);
     },
   };
 }

@@ -1,6 +1,7 @@
 // Inventory tables, as Kysely sees them.
 import type { ColumnType, Generated } from 'kysely';
 import type { Permission } from '../lib/auth.ts';
+import type { NetState, VmState } from '../lib/contracts/common.ts';
 
 type Created = ColumnType<Date, never, never>;
 type PermissionColumns = { [P in Permission]: ColumnType<boolean, boolean | undefined, boolean> };
@@ -72,7 +73,7 @@ export interface InventoryDB {
     name: string;
     description: string;
     ip: string | null;
-    state: string;
+    state: VmState;
     area_id: number;
     template_id: number;
     host: string | null;
@@ -86,7 +87,7 @@ export interface InventoryDB {
     workspace_id: number;
     name: string;
     description: string;
-    state: string;
+    state: NetState;
     vlan: number | null;
     subnet: string | null;
     task: string | null;
@@ -96,7 +97,7 @@ export interface InventoryDB {
     id: Generated<number>;
     workspace_id: number;
     name: string;
-    state: string;
+    state: NetState;
     host: string | null;
     task: string | null;
     created_at: Created;

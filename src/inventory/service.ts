@@ -1,25 +1,28 @@
 // The Inventory service: identity provider and catalogue of every object (DESIGN "Services").
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import cookie from '@fastify/cookie';
-import { sql } from 'kysely';
-import { createTokenSigner, createTokenVerifier } from '../lib/auth.ts';
+import type { FastifyRequest } from 'fastify';
+import { authenticate, createTokenSigner, createTokenVerifier, type Principal } from '../lib/auth.ts';
 import type { Config } from '../lib/config.ts';
 import { openDatabase, type Database } from '../lib/db.ts';
 import { createApp, type App } from '../lib/http.ts';
 import type { Logger } from '../lib/log.ts';
 import { serviceSecret } from '../lib/secrets.ts';
-import type { InventoryContext } from './context.ts';
 import { loadOrCreateSigningKey } from './keys.ts';
 import { inventoryMigrations } from './migrations.ts';
-import { hashPassword } from './passwords.ts';
 import { createThrottle } from './ratelimit.ts';
+import { createStore } from './repositories/index.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
 import { identityRoutes } from './routes/identity.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { vmRoutes } from './routes/vms.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 import type { InventoryDB } from './schema.ts';
+import { createInventoryServices } from './services/index.ts';
+
+/** The caller of a request, from its token (inventory checks its own tokens with its own key). */
+export type Auth = (req: FastifyRequest) => Promise<Principal>;
 
 export interface Inventory {
   app: App;
@@ -52,14 +55,17 @@ export async function createInventory({
     const signingKey = await loadOrCreateSigningKey(
       config.JWT_KEY_FILE ?? join(config.DATA_DIR, 'inventory', 'jwt-ed25519.pem'),
     );
-    const ctx: InventoryContext = {
-      db: database.db,
+    const verifier = createTokenVerifier(createPublicKey(signingKey.privateKey));
+    const store = createStore(database.db);
+    // First path segments of inventory's own routes: a workspace of such a name would be shadowed by them
+    // (GET /templates/vms/ is the template "vms"), so those names are refused. The app's own (health,
+    // metrics, OpenAPI) are listed; the rest are collected as they are registered.
+    const reservedNames = new Set(['healthz', 'metrics', 'openapi.json']);
+    const services = createInventoryServices({
+      store,
+      reservedNames,
       config,
-      log,
-      signingKey,
       signer: createTokenSigner(signingKey.privateKey, signingKey.kid),
-      // Inventory checks its own tokens with its own key: no JWKS round trip.
-      verifier: createTokenVerifier(createPublicKey(signingKey.privateKey)),
       serviceSecret: serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
       userThrottle: createThrottle(database.db, config.LOGIN_MAX_FAILURES_PER_USER, config.LOGIN_WINDOW),
       addressThrottle: createThrottle(
@@ -67,14 +73,19 @@ export async function createInventory({
         config.LOGIN_MAX_FAILURES_PER_ADDRESS,
         config.LOGIN_WINDOW,
       ),
-    };
-    await ensureAdmin(ctx, onAdminCreated);
+    });
+    const admin = await services.identity.ensureAdmin();
+    if (admin.password) onAdminCreated?.(admin.username, admin.password);
 
     const app = await createApp({
       service: 'inventory',
       log,
       description: 'Identity provider (signup, login, tokens) and catalogue of every Kloudak object.',
-      health: async () => void (await sql`select 1`.execute(database.db)),
+      health: () => store.ping(),
+    });
+    app.addHook('onRoute', (r) => {
+      const first = r.url.split('/')[1];
+      if (first && !first.startsWith(':') && !first.startsWith('*')) reservedNames.add(first);
     });
     await app.register(cookie);
     // The book's dashboard posts login and signup forms.
@@ -85,11 +96,12 @@ export async function createInventory({
         done(null, Object.fromEntries(new URLSearchParams(body as string)));
       },
     );
-    identityRoutes(app, ctx);
-    workspaceRoutes(app, ctx);
-    catalogueRoutes(app, ctx);
-    vmRoutes(app, ctx);
-    networkRoutes(app, ctx);
+    const who: Auth = (req) => authenticate(verifier, req.headers);
+    identityRoutes(app, services, { sessionTtl: config.SESSION_TTL, signingKey });
+    workspaceRoutes(app, services, who);
+    catalogueRoutes(app, services, who);
+    vmRoutes(app, services, who);
+    networkRoutes(app, services, who);
     await extraRoutes?.(app);
     await app.ready();
     return {
@@ -104,27 +116,4 @@ export async function createInventory({
     await database.close();
     throw e;
   }
-}
-
-async function ensureAdmin(ctx: InventoryContext, onCreated?: (u: string, p: string) => void): Promise<void> {
-  const username = ctx.config.ADMIN_USER;
-  const exists = await ctx.db
-    .selectFrom('users')
-    .select('id')
-    .where('username', '=', username)
-    .executeTakeFirst();
-  if (exists) return;
-  const password = ctx.config.ADMIN_PASSWORD ?? randomBytes(12).toString('base64url');
-  const inserted = await ctx.db
-    .insertInto('users')
-    .values({
-      username,
-      email: `${username}@localhost`,
-      password_hash: await hashPassword(password),
-      is_admin: true,
-    })
-    .onConflict((oc) => oc.column('username').doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  if (inserted && !ctx.config.ADMIN_PASSWORD) onCreated?.(username, password);
 }

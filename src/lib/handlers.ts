@@ -1,6 +1,7 @@
 // Task handler tables (compute, network): one small function per task `<type> <method>`, each taking only
 // the dependencies it uses. The table's type is derived from the queue's tagged union, so a variant added
 // to the contract without a handler does not compile.
+import { sql, type QueryExecutorProvider } from 'kysely';
 import type { Delivery } from './bus/bus.ts';
 import type { TaskKey } from './contracts/messages.ts';
 import type { Logger } from './log.ts';
@@ -35,6 +36,24 @@ export function handlerFor<U extends Tagged, Deps, R>(
 export interface HandledLog<R> {
   recorded(taskId: string, attempt: number, kind: string): Promise<R | undefined>;
   record(taskId: string, attempt: number, kind: string, result: R): Promise<void>;
+}
+
+/**
+ * The `handled` table of a worker's database (compute's and network's have the same columns: task_id,
+ * attempt, kind, result jsonb, primary key of the first three). Plain SQL, so one copy serves both.
+ */
+export function handledTable<R>(db: QueryExecutorProvider): HandledLog<R> {
+  return {
+    recorded: async (taskId, attempt, kind) =>
+      (
+        await sql<{ result: R }>`SELECT result FROM handled
+          WHERE task_id = ${taskId} AND attempt = ${attempt} AND kind = ${kind}`.execute(db)
+      ).rows[0]?.result,
+    record: async (taskId, attempt, kind, result) =>
+      void (await sql`INSERT INTO handled (task_id, attempt, kind, result)
+          VALUES (${taskId}, ${attempt}, ${kind}, ${JSON.stringify(result)}::jsonb)
+          ON CONFLICT (task_id, attempt, kind) DO NOTHING`.execute(db)),
+  };
 }
 
 interface TaskEnvelope {

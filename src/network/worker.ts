@@ -1,32 +1,11 @@
 // The network worker (`network` queue) and rollback worker (`network_rollback`). The bus has checked each
 // task against its queue's schema; the handler is its table's entry for the task's `<type> <method>`.
 import type { NetworkRollback, NetworkTask, TaskResult } from '../lib/contracts/messages.ts';
-import { handlerFor, onceByAttempt, type HandledLog } from '../lib/handlers.ts';
+import { handledTable, handlerFor, onceByAttempt } from '../lib/handlers.ts';
 import type { NetworkContext } from './context.ts';
 import { networkRollbacks, networkTasks } from './tasks.ts';
 
 export type HandledResult = Omit<TaskResult, 'task_id' | 'attempt' | 'retries' | 'from'>;
-
-function handledLog(ctx: NetworkContext): HandledLog<HandledResult> {
-  return {
-    recorded: async (taskId, attempt, kind) =>
-      (
-        await ctx.db
-          .selectFrom('handled')
-          .select('result')
-          .where('task_id', '=', taskId)
-          .where('attempt', '=', attempt)
-          .where('kind', '=', kind)
-          .executeTakeFirst()
-      )?.result,
-    record: async (taskId, attempt, kind, result) =>
-      void (await ctx.db
-        .insertInto('handled')
-        .values({ task_id: taskId, attempt, kind, result: JSON.stringify(result) })
-        .onConflict((oc) => oc.columns(['task_id', 'attempt', 'kind']).doNothing())
-        .execute()),
-  };
-}
 
 function worker<T extends NetworkTask | NetworkRollback>(
   ctx: NetworkContext,
@@ -36,7 +15,7 @@ function worker<T extends NetworkTask | NetworkRollback>(
   return onceByAttempt<T, HandledResult>({
     kind,
     log: ctx.log,
-    handled: handledLog(ctx),
+    handled: handledTable<HandledResult>(ctx.db),
     run,
     failed: (error) => ({ status: 'failed', error, ...(kind === 'rollback' ? { rollback: true } : {}) }),
     publish: async (t, result) => {

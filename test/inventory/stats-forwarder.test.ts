@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dashboardRoutes } from '../../src/inventory/dashboard.ts';
+import { dashboardRoutes } from '../../src/dashboard/routes.ts';
 import { createApp, type App } from '../../src/lib/http.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { freePort } from '../support/cluster.ts';

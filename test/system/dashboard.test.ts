@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createCompute, type Compute } from '../../src/compute/service.ts';
 import { createController, type Controller } from '../../src/controller/service.ts';
-import { dashboardRoutes, DEFAULT_DIST } from '../../src/inventory/dashboard.ts';
+import { dashboardRoutes, DEFAULT_DIST } from '../../src/dashboard/routes.ts';
 import { createInventory, type Inventory } from '../../src/inventory/service.ts';
 import { createTokenVerifier } from '../../src/lib/auth.ts';
 import type { Bus, Consumer } from '../../src/lib/bus/bus.ts';

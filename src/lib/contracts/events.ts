@@ -1,20 +1,23 @@
 // What services tell a workspace room (the notification service relays the JSON as it was written; the CLI
 // and the dashboard read it). Each event names its kind.
 import { Type, type Static } from 'typebox';
-import { Method, Nullable, ObjectType } from './common.ts';
-import { TaskStatus } from './controller.ts';
+import { Nullable } from './common.ts';
+import { Task } from './controller.ts';
 import { checker } from './validate.ts';
 
-/** A task moved on (controller): its status and stage, and the object's state when that changed. */
+const { task_id, workspace, type, method, object, status, stage } = Task.properties;
+
+/** A task moved on (controller): the task as GET /task/<id>/ shows it, in part, and the object's state when
+ * that changed. */
 export const TaskEvent = Type.Object({
   kind: Type.Literal('task'),
-  task_id: Type.String(),
-  workspace: Type.String(),
-  type: ObjectType,
-  method: Method,
-  object: Type.String(),
-  status: TaskStatus,
-  stage: Type.String(),
+  task_id,
+  workspace,
+  type,
+  method,
+  object,
+  status,
+  stage,
   error: Type.Optional(Nullable(Type.String())),
   retries_left: Type.Optional(Type.Integer()),
   state: Type.Optional(Type.String({ description: "the object's state now (VM C_D/C_N/U..., or deleted)" })),

@@ -132,10 +132,10 @@ export const Host = Type.Object({
   name: Type.String(),
   address: Type.String(),
   libvirt_uri: Type.String(),
-  area: Type.String(),
   cpus: Type.Integer(),
   memory: Type.Number({ description: 'GiB' }),
   domain_type: Type.String({ description: 'kvm or qemu' }),
+  area: Type.String(),
 });
 export const HostList = Type.Object({ hosts: Type.Array(Host) });
 
@@ -151,8 +151,8 @@ export const PoolBody = Type.Object({
 export const Pool = Type.Object({
   name: Type.String(),
   path: Type.String(),
-  area: Type.String(),
   size: Type.Number({ description: 'GiB' }),
+  area: Type.String(),
 });
 export const PoolList = Type.Object({ pools: Type.Array(Pool) });
 

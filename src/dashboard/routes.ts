@@ -1,5 +1,6 @@
-// The dashboard on inventory's port (DESIGN "Services"): the built single-page app (web/dist) at /, with
-// index.html for client routes, plus two forwarders that make the page's origin the only one it talks to:
+// The dashboard (DESIGN "Services"), served on inventory's port but no part of inventory (it uses nothing
+// of it): the built single-page app (web/dist) at /, with index.html for client routes, plus two forwarders
+// that make the page's origin the only one it talks to:
 //   /api/controller/*            -> CONTROLLER_URL/*           (HTTP: the controller's API, 202s and all)
 //   /api/notification/<ws>/<tk>  -> NOTIFICATION_URL/<ws>/<tk> (websocket upgrade, piped both ways)
 // Same origin means no CORS on any service (a `token` header would preflight every call), the session

@@ -1,0 +1,145 @@
+// Failover's host events. On `host_failure` {host, area} from monitoring: mark the host down, fence it
+// (FENCE_COMMAND, when configured) while new hosts are chosen for its VMs and their domains are defined
+// there, then start them. On `host_up` {host}: the host's stale copies of moved VMs are destroyed and
+// undefined (never started), their old ports dropped, and the host is placeable again.
+import { randomUUID } from 'node:crypto';
+import type { Delivery } from '../../lib/bus/bus.ts';
+import { QUEUES, type HostEvent } from '../../lib/contracts/messages.ts';
+import { run } from '../../lib/exec.ts';
+import type { ComputeContext } from '../context.ts';
+import { portsOf } from '../vms.ts';
+import type { Relocation } from './placement.ts';
+import type { Restarter } from './restart.ts';
+
+/** Powers off a failed host, or at least the listed guests on it, before they are started elsewhere. */
+export interface Fencer {
+  fence(host: { name: string; address: string }, domains: string[]): Promise<void>;
+}
+
+/**
+ * Runs `command <host> <address> <domain>...` (an IPMI/PDU fence agent, or the lab's `kloudak lab fence`).
+ * The command's words, split at spaces, are the program and its first arguments: no shell reads them.
+ */
+export function createCommandFencer(command: string, timeoutMs = 60_000): Fencer {
+  const [program = '', ...first] = command.trim().split(/\s+/);
+  return {
+    async fence(host, domains) {
+      await run(program, [...first, host.name, host.address, ...domains], { timeoutMs });
+    },
+  };
+}
+
+export function hostEventHandlers(d: {
+  db: ComputeContext['db'];
+  bus: ComputeContext['bus'];
+  catalogue: ComputeContext['catalogue'];
+  hypervisor: ComputeContext['hypervisor'];
+  log: ComputeContext['log'];
+  fencer?: Fencer;
+  relocation: Relocation;
+  restarter: Pick<Restarter, 'restarting' | 'prepare'>;
+  /** Runs a failover pass (relocate, restart) now. */
+  tick(): Promise<void>;
+}) {
+  const { db, log } = d;
+
+  async function onFailure(m: Delivery<HostEvent>): Promise<void> {
+    const name = m.body.host;
+    await d.catalogue
+      .refresh()
+      .catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
+    const host = await d.catalogue.host(name);
+    if (!host) {
+      log.warn({ host: name }, 'host_failure for a host compute does not know');
+      return;
+    }
+    await db.updateTable('hosts').set({ up: false }).where('name', '=', name).execute();
+    const vms = await db
+      .selectFrom('vms')
+      .select('domain')
+      .where('host', '=', name)
+      .where('state', 'in', ['running', 'restarting'])
+      .execute();
+    log.warn({ host: name, area: host.area, vms: vms.length }, 'host failed: restarting its VMs elsewhere');
+    // Fencing runs while the new hosts are chosen and the domains defined there; only the starts wait for it.
+    const fencing =
+      d.fencer && vms.length
+        ? d.fencer
+            .fence(
+              host,
+              vms.map((v) => v.domain),
+            )
+            .then(
+              () => log.warn({ host: name }, 'failed host fenced'),
+              (e) =>
+                log.warn(
+                  { host: name, err: (e as Error).message },
+                  'fencing failed: the lock manager still keeps a disk from being opened twice',
+                ),
+            )
+        : Promise.resolve();
+    try {
+      await d.relocation.relocateAll();
+      await Promise.all(
+        (await d.restarter.restarting()).map((vm) =>
+          d.restarter
+            .prepare(vm)
+            .catch((e) =>
+              log.warn({ err: e, vm: vm.name }, 'defining the VM on its new host failed; will retry'),
+            ),
+        ),
+      );
+    } finally {
+      await fencing;
+    }
+    await d.tick();
+  }
+
+  async function onUp(m: Delivery<HostEvent>): Promise<void> {
+    const name = m.body.host;
+    const host = await d.catalogue.host(name);
+    if (!host) return;
+    // Throws when the host cannot be read after all: the message comes back and we try again.
+    const domains = (await d.hypervisor.list(host.libvirt_uri)).filter((x) => x.startsWith('kloudak-'));
+    const rows = domains.length
+      ? await db.selectFrom('vms').selectAll().where('domain', 'in', domains).execute()
+      : [];
+    for (const vm of rows) {
+      if (vm.host !== name) {
+        // A copy left behind by a move: destroyed and undefined here, never started.
+        await d.hypervisor.destroy(host.libvirt_uri, vm.domain);
+        await d.hypervisor.undefine(host.libvirt_uri, vm.domain);
+        log.warn(
+          { host: name, vm: `${vm.workspace}/${vm.name}`, now_on: vm.host },
+          'stale copy of a moved VM destroyed',
+        );
+        const ports = portsOf(vm.nics);
+        if (ports.length)
+          await d.bus.publish(QUEUES.network, {
+            task_id: `failover-drop-${vm.task_id}-${randomUUID()}`,
+            type: 'vm',
+            method: 'DELETE',
+            owner: vm.workspace,
+            name: vm.name,
+            retries: 0,
+            attempt: 1,
+            host: name,
+            interfaces: ports,
+            notify: false,
+          });
+      } else if (
+        vm.state === 'running' &&
+        (await d.hypervisor.state(host.libvirt_uri, vm.domain)) !== 'running'
+      ) {
+        // Still recorded here (it found no other host): it runs here again.
+        await d.hypervisor.start(host.libvirt_uri, vm.domain);
+        log.warn({ host: name, vm: `${vm.workspace}/${vm.name}` }, 'VM started again on its recovered host');
+      }
+    }
+    await db.updateTable('hosts').set({ up: true }).where('name', '=', name).execute();
+    log.warn({ host: name }, 'host up again');
+    void d.tick();
+  }
+
+  return { onFailure, onUp };
+}

@@ -1,0 +1,65 @@
+// Failover's placement: each VM of a down host gets a new host of its area, chosen by placement (never a
+// down host), claimed with a conditional update so that of several compute processes one wins.
+import type { ComputeContext } from '../context.ts';
+import type { VmRow } from '../vms.ts';
+import type { Notices } from './notices.ts';
+
+export interface Relocation {
+  /** Claims a new host for every running (or restarting) VM of a down host. */
+  relocateAll(): Promise<void>;
+}
+
+export function createRelocation(d: {
+  db: ComputeContext['db'];
+  placement: ComputeContext['placement'];
+  log: ComputeContext['log'];
+  notices: Pick<Notices, 'warnOnce'>;
+  /** Where each moved VM came from (for its notice). */
+  movedFrom: Map<number, string>;
+}): Relocation {
+  const downHosts = async () => d.db.selectFrom('hosts').selectAll().where('up', '=', false).execute();
+
+  /** Claims a new host for one VM of a down host (a conditional update: one compute process wins). */
+  async function relocate(vm: VmRow, area: string, down: string[]): Promise<void> {
+    let target: string;
+    try {
+      target = await d.placement.host({ area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: down });
+    } catch (e) {
+      d.notices.warnOnce(
+        `place ${vm.id}`,
+        { vm: `${vm.workspace}/${vm.name}`, err: (e as Error).message },
+        'no host to restart the VM on yet; will retry',
+      );
+      return;
+    }
+    const claimed = await d.db
+      .updateTable('vms')
+      .set({ host: target, state: 'restarting' })
+      .where('id', '=', vm.id)
+      .where('host', '=', vm.host)
+      .where('state', '=', vm.state)
+      .executeTakeFirst();
+    if (!claimed.numUpdatedRows) return;
+    d.movedFrom.set(vm.id, vm.host);
+    d.log.warn(
+      { vm: `${vm.workspace}/${vm.name}`, from: vm.host, to: target },
+      'restarting the VM of a failed host on another host',
+    );
+  }
+
+  return {
+    async relocateAll() {
+      const down = await downHosts();
+      if (!down.length) return;
+      const downNames = down.map((h) => h.name);
+      const vms = await d.db
+        .selectFrom('vms')
+        .selectAll()
+        .where('host', 'in', downNames)
+        .where('state', 'in', ['running', 'restarting'])
+        .orderBy('id')
+        .execute();
+      for (const vm of vms) await relocate(vm, down.find((h) => h.name === vm.host)!.area, downNames);
+    },
+  };
+}

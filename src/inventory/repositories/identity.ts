@@ -1,0 +1,82 @@
+// Users, browser sessions and failed logins.
+import type { Db } from './index.ts';
+import { PERMISSIONS } from '../../lib/permissions.ts';
+
+export function usersRepository(db: Db) {
+  return {
+    idOf: (username: string) =>
+      db.selectFrom('users').select('id').where('username', '=', username).executeTakeFirst(),
+    credentials: (username: string) =>
+      db
+        .selectFrom('users')
+        .select(['id', 'password_hash'])
+        .where('username', '=', username)
+        .executeTakeFirst(),
+    byId: (id: number) => db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
+    async insert(u: { username: string; email: string; password_hash: string; is_admin: boolean }) {
+      await db.insertInto('users').values(u).execute();
+    },
+    /** Inserts unless the name is taken (several instances start at once); answers whether it did. */
+    async insertOnce(u: { username: string; email: string; password_hash: string; is_admin: boolean }) {
+      const r = await db
+        .insertInto('users')
+        .values(u)
+        .onConflict((oc) => oc.column('username').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      return r !== undefined;
+    },
+    /** The user's workspaces with their permission flags (for the token's claims). */
+    memberships: (userId: number) =>
+      db
+        .selectFrom('members')
+        .innerJoin('workspaces', 'workspaces.id', 'members.workspace_id')
+        .select(['workspaces.name', ...PERMISSIONS.map((p) => `members.${p}` as const)])
+        .where('members.user_id', '=', userId)
+        .execute(),
+  };
+}
+
+export function sessionsRepository(db: Db) {
+  return {
+    byHash: (idHash: string) =>
+      db
+        .selectFrom('sessions')
+        .select(['user_id', 'expires_at'])
+        .where('id_hash', '=', idHash)
+        .executeTakeFirst(),
+    async insert(s: { id_hash: string; user_id: number; expires_at: Date }) {
+      await db.insertInto('sessions').values(s).execute();
+    },
+    async delete(idHash: string) {
+      await db.deleteFrom('sessions').where('id_hash', '=', idHash).execute();
+    },
+    async deleteExpired(now: Date) {
+      await db.deleteFrom('sessions').where('expires_at', '<', now).execute();
+    },
+  };
+}
+
+export function loginFailuresRepository(db: Db) {
+  return {
+    /** The latest `limit` failures of a key after `since`, newest first. */
+    recent: (key: string, since: Date, limit: number) =>
+      db
+        .selectFrom('login_failures')
+        .select('failed_at')
+        .where('key', '=', key)
+        .where('failed_at', '>', since)
+        .orderBy('failed_at', 'desc')
+        .limit(limit)
+        .execute(),
+    async insert(key: string, at: Date) {
+      await db.insertInto('login_failures').values({ key, failed_at: at }).execute();
+    },
+    async deleteUpTo(cutoff: Date) {
+      await db.deleteFrom('login_failures').where('failed_at', '<=', cutoff).execute();
+    },
+    async deleteKey(key: string) {
+      await db.deleteFrom('login_failures').where('key', '=', key).execute();
+    },
+  };
+}

@@ -1,0 +1,82 @@
+// Workspaces and their members.
+import type { Permissions } from '../../lib/permissions.ts';
+import { PERMISSIONS } from '../../lib/permissions.ts';
+import type { Db, Page } from './index.ts';
+
+export function workspacesRepository(db: Db) {
+  return {
+    idOf: (name: string) =>
+      db.selectFrom('workspaces').select('id').where('name', '=', name).executeTakeFirst(),
+    /** Names, in order; with `member`, only the workspaces that user belongs to. */
+    list(page: Page, member?: string) {
+      let q = db
+        .selectFrom('workspaces')
+        .select('workspaces.name')
+        .orderBy('workspaces.name')
+        .limit(page.limit);
+      if (page.marker) q = q.where('workspaces.name', '>', page.marker);
+      if (member !== undefined)
+        q = q
+          .innerJoin('members', 'members.workspace_id', 'workspaces.id')
+          .innerJoin('users', 'users.id', 'members.user_id')
+          .where('users.username', '=', member);
+      return q.execute();
+    },
+    insert: async (name: string) =>
+      (await db.insertInto('workspaces').values({ name }).returning('id').executeTakeFirstOrThrow()).id,
+    async delete(id: number) {
+      await db.deleteFrom('workspaces').where('id', '=', id).execute();
+    },
+  };
+}
+
+export function membersRepository(db: Db) {
+  const users = (username: string) => db.selectFrom('users').select('id').where('username', '=', username);
+  return {
+    /** A user's flags in a workspace (undefined: not a member, or no such workspace). */
+    flags: (workspace: string, username: string) =>
+      db
+        .selectFrom('members')
+        .innerJoin('workspaces', 'workspaces.id', 'members.workspace_id')
+        .innerJoin('users', 'users.id', 'members.user_id')
+        .select(['workspaces.id as workspaceId', ...PERMISSIONS.map((x) => `members.${x}` as const)])
+        .where('workspaces.name', '=', workspace)
+        .where('users.username', '=', username)
+        .executeTakeFirst(),
+    /** Members with their email and flags, by name (one when `name` is given). */
+    list(workspaceId: number, name?: string) {
+      let q = db
+        .selectFrom('members')
+        .innerJoin('users', 'users.id', 'members.user_id')
+        .select(['users.username as name', 'users.email', ...PERMISSIONS.map((p) => `members.${p}` as const)])
+        .where('members.workspace_id', '=', workspaceId)
+        .orderBy('users.username');
+      if (name) q = q.where('users.username', '=', name);
+      return q.execute();
+    },
+    async insert(workspaceId: number, userId: number, flags: Partial<Permissions>) {
+      await db
+        .insertInto('members')
+        .values({ workspace_id: workspaceId, user_id: userId, ...flags })
+        .execute();
+    },
+    /** Answers how many members changed (0: not a member). */
+    update: async (workspaceId: number, username: string, flags: Partial<Permissions>) =>
+      (
+        await db
+          .updateTable('members')
+          .set(flags)
+          .where('workspace_id', '=', workspaceId)
+          .where('user_id', '=', users(username))
+          .executeTakeFirst()
+      ).numUpdatedRows,
+    remove: async (workspaceId: number, username: string) =>
+      (
+        await db
+          .deleteFrom('members')
+          .where('workspace_id', '=', workspaceId)
+          .where('user_id', '=', users(username))
+          .executeTakeFirst()
+      ).numDeletedRows,
+  };
+}

@@ -1,0 +1,138 @@
+// Signup, login (a session for browsers, a token for scripts), logout, tokens from a session, service tokens,
+// and the first admin. The routes handle cookies and headers; everything else is here.
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  ADMIN_CLAIM,
+  PERMISSIONS,
+  RESERVED_CLAIM_NAMES,
+  SERVICE_CLAIM,
+  type TokenSigner,
+} from '../../lib/auth.ts';
+import type { Config } from '../../lib/config.ts';
+import type { SignedUp } from '../../lib/contracts/inventory.ts';
+import { isUniqueViolation } from '../../lib/db.ts';
+import { AppError, conflict, inputError, unauthenticated } from '../../lib/errors.ts';
+import { sameSecret } from '../../lib/secrets.ts';
+import { SERVICES } from '../../lib/servicetoken.ts';
+import { DUMMY_HASH, hashPassword, verifyPassword } from '../passwords.ts';
+import type { Throttle } from '../ratelimit.ts';
+import type { Repositories } from '../repositories/index.ts';
+
+/** Refused for too many failures: try again after `retryAfter` seconds (the Retry-After header). */
+export class Throttled extends AppError {
+  constructor(
+    readonly retryAfter: number,
+    message: string,
+  ) {
+    super('too_many', message);
+  }
+}
+
+export interface IdentityDeps {
+  repos: Pick<Repositories, 'users' | 'sessions'>;
+  signer: TokenSigner;
+  config: Pick<Config, 'TOKEN_TTL' | 'SESSION_TTL' | 'ADMIN_USER' | 'ADMIN_PASSWORD'>;
+  serviceSecret: string;
+  userThrottle: Throttle;
+  addressThrottle: Throttle;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export function identityService(d: IdentityDeps) {
+  const { users, sessions } = d.repos;
+
+  /** The book's claims: username, email, one permissions object per workspace (chapter 3). */
+  async function userToken(userId: number): Promise<string> {
+    const user = await users.byId(userId);
+    const claims: Record<string, unknown> = { username: user.username, email: user.email };
+    for (const r of await users.memberships(userId))
+      claims[r.name] = Object.fromEntries(PERMISSIONS.map((p) => [p, r[p]]));
+    if (user.is_admin) claims[ADMIN_CLAIM] = true;
+    return d.signer.sign(claims, d.config.TOKEN_TTL);
+  }
+
+  return {
+    async signup(b: { username: string; password: string; email: string }): Promise<SignedUp> {
+      const { username, password, email } = b;
+      if (username.startsWith('kloudak-') || RESERVED_CLAIM_NAMES.has(username))
+        throw inputError('username', `username ${username} is reserved`);
+      const password_hash = await hashPassword(password);
+      try {
+        await users.insert({ username, email, password_hash, is_admin: false });
+      } catch (e) {
+        if (isUniqueViolation(e)) throw conflict('username', `username ${username} is taken`);
+        throw e;
+      }
+      return { username, email };
+    },
+
+    /** Checks the password (throttled per user and per client address); answers a token and a new session. */
+    async login(b: { username: string; password: string }, clientAddress: string) {
+      const userKey = `u:${b.username}`;
+      const addrKey = `a:${clientAddress}`;
+      const wait = Math.max(
+        await d.userThrottle.retryAfter(userKey),
+        await d.addressThrottle.retryAfter(addrKey),
+      );
+      if (wait > 0) throw new Throttled(wait, `too many failed logins; try again in ${wait} s`);
+      const user = await users.credentials(b.username);
+      const ok = await verifyPassword(b.password, user?.password_hash ?? DUMMY_HASH);
+      if (!user || !ok) {
+        await d.userThrottle.fail(userKey);
+        await d.addressThrottle.fail(addrKey);
+        throw unauthenticated('wrong username or password');
+      }
+      await d.userThrottle.reset(userKey);
+      const session = randomBytes(32).toString('base64url');
+      await sessions.deleteExpired(new Date());
+      await sessions.insert({
+        id_hash: sha256(session),
+        user_id: user.id,
+        expires_at: new Date(Date.now() + d.config.SESSION_TTL * 1000),
+      });
+      return { token: await userToken(user.id), session };
+    },
+
+    async logout(session: string | undefined): Promise<void> {
+      if (session) await sessions.delete(sha256(session));
+    },
+
+    /** A fresh token for a browser's session. */
+    async tokenOfSession(session: string | undefined): Promise<string> {
+      if (!session) throw unauthenticated('not logged in');
+      const s = await sessions.byHash(sha256(session));
+      if (!s || s.expires_at.getTime() < Date.now()) throw unauthenticated('session expired; log in again');
+      return userToken(s.user_id);
+    },
+
+    /** A service's superuser token, for the shared secret (throttled per client address). */
+    async serviceToken(b: { service: string; secret: string }, clientAddress: string): Promise<string> {
+      const addrKey = `s:${clientAddress}`;
+      const wait = await d.addressThrottle.retryAfter(addrKey);
+      if (wait > 0) throw new Throttled(wait, `too many failed attempts; try again in ${wait} s`);
+      if (!(SERVICES as readonly string[]).includes(b.service))
+        throw inputError('service', `unknown service ${b.service}`);
+      if (!sameSecret(b.secret, d.serviceSecret)) {
+        await d.addressThrottle.fail(addrKey);
+        throw unauthenticated('wrong service secret');
+      }
+      return d.signer.sign({ username: `kloudak-${b.service}`, [SERVICE_CLAIM]: true }, d.config.TOKEN_TTL);
+    },
+
+    /** Makes the configured admin once; answers the password when it was generated (to be shown once). */
+    async ensureAdmin(): Promise<{ username: string; password?: string }> {
+      const username = d.config.ADMIN_USER;
+      if (await users.idOf(username)) return { username };
+      const password = d.config.ADMIN_PASSWORD ?? randomBytes(12).toString('base64url');
+      const made = await users.insertOnce({
+        username,
+        email: `${username}@localhost`,
+        password_hash: await hashPassword(password),
+        is_admin: true,
+      });
+      return made && !d.config.ADMIN_PASSWORD ? { username, password } : { username };
+    },
+  };
+}
+export type IdentityService = ReturnType<typeof identityService>;

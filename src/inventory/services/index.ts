@@ -1,0 +1,37 @@
+// Inventory's services: access checks, rules and transactions, over the repositories. Routes call them with
+// the caller's principal and the request's validated body; they answer the contract's types.
+import type { Store } from '../repositories/index.ts';
+import { allocateIp, releaseIp, releaseTaskIps } from './addresses.ts';
+import { catalogueServices } from './catalogue.ts';
+import { identityService, type IdentityDeps } from './identity.ts';
+import { networksService, routersService } from './networks.ts';
+import { vmsService } from './vms.ts';
+import { workspacesService } from './workspaces.ts';
+import { requireAdmin, type Principal } from '../../lib/auth.ts';
+
+export interface ServicesDeps extends Omit<IdentityDeps, 'repos'> {
+  store: Store;
+  /** First path segments of inventory's own routes (workspace names they would shadow are refused). */
+  reservedNames: ReadonlySet<string>;
+}
+
+export function createInventoryServices(d: ServicesDeps) {
+  const { store } = d;
+  return {
+    identity: identityService({ ...d, repos: store }),
+    workspaces: workspacesService(store, d.reservedNames),
+    catalogue: catalogueServices(store),
+    addresses: {
+      take: (p: Principal, area: string, task?: string) => (requireAdmin(p), allocateIp(store, area, task)),
+      releaseTask: (p: Principal, area: string, task: string) => (
+        requireAdmin(p),
+        releaseTaskIps(store, area, task)
+      ),
+      release: (p: Principal, area: string, ip: string) => (requireAdmin(p), releaseIp(store, area, ip)),
+    },
+    vms: vmsService(store),
+    networks: networksService(store),
+    routers: routersService(store),
+  };
+}
+export type InventoryServices = ReturnType<typeof createInventoryServices>;
