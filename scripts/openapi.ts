@@ -138,8 +138,7 @@ md += `| \`monitor.<member>\` | ${fields(MonitorWork)} | ${fields(MonitorReport)
 md +=
   '\n## Notification\n\n`ws://host:3000/<workspace>/<token>`: every member of the room receives each message as JSON; only\n' +
   'service tokens may send (docs/architecture.md). The events services send:\n\n| kind | fields |\n|---|---|\n';
-for (const v of variants(RoomEvent))
-  md += `| \`${String(v.properties?.kind?.const)}\` | ${fields(v)} |\n`;
+for (const v of variants(RoomEvent)) md += `| \`${String(v.properties?.kind?.const)}\` | ${fields(v)} |\n`;
 writeFileSync('docs/api.md', md);
 process.stdout.write('wrote docs/api.md and docs/api/*.openapi.json\n');
 process.exit(0);

@@ -30,6 +30,8 @@ if [ $# -gt 0 ]; then
 else
   echo "== typecheck"; npx tsc --noEmit
   echo "== lint"; npx eslint --max-warnings 0 .
+  # The code as Prettier writes it (.prettierrc.json): a line past the width or a stray style fails here.
+  npx prettier --check --log-level warn "{src,web/src,test,bench,scripts}/**/*.{ts,tsx,css}"
   if [ -f web/index.html ]; then echo "== dashboard build"; npm run --silent build:web; fi
   mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 fi

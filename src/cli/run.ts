@@ -36,8 +36,7 @@ const starters: Record<string, Starter> = {
         process.stdout.write(
           `\nFirst admin created: ${u} / ${p}\n(shown once; change it after logging in)\n\n`,
         ),
-      extraRoutes: async (app) =>
-        (await import('../dashboard/routes.ts')).dashboardRoutes(app, { config }),
+      extraRoutes: async (app) => (await import('../dashboard/routes.ts')).dashboardRoutes(app, { config }),
     });
     const port = await listen(inv.app, config.BIND, config.INVENTORY_PORT);
     log.info({ port }, 'inventory listening');

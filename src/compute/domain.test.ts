@@ -23,7 +23,13 @@ const spec = {
 test('domain XML escapes every value and parses back to the same title', () => {
   const out = domainXml(spec);
   assert.ok(!out.includes(`evil'name"<&>`));
-  const parsed = new XMLParser({ ignoreAttributes: false }).parse(out);
+  const parsed = new XMLParser({ ignoreAttributes: false }).parse(out) as {
+    domain: {
+      title: string;
+      '@_type': string;
+      devices: { interface: { target: { '@_dev': string }; driver: { host: { '@_csum': string } } } };
+    };
+  };
   assert.equal(parsed.domain.title, spec.title);
   assert.equal(parsed.domain['@_type'], 'qemu');
   assert.equal(parsed.domain.devices.interface.target['@_dev'], spec.nics[0].dev);

@@ -3,7 +3,7 @@ import type { Migration } from 'kysely';
 
 export const computeMigrations: Record<string, Migration> = {
   '001_initial': {
-    async up(db: Kysely<any>) {
+    async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('vms')
         .addColumn('id', 'serial', (c) => c.primaryKey())

@@ -3,7 +3,7 @@ import type { Migration } from 'kysely';
 
 export const controllerMigrations: Record<string, Migration> = {
   '001_tasks_outbox': {
-    async up(db: Kysely<any>) {
+    async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('tasks')
         .addColumn('id', 'text', (c) => c.primaryKey())
@@ -48,13 +48,13 @@ export const controllerMigrations: Record<string, Migration> = {
     },
   },
   '002_accepting': {
-    async up(db: Kysely<any>) {
+    async up(db: Kysely<unknown>) {
       await db.schema.alterTable('tasks').addColumn('undos', 'jsonb').execute();
     },
   },
   '003_unfinished_index': {
     // Metrics and the accept sweeper look only at unfinished tasks, a handful among all the finished ones.
-    async up(db: Kysely<any>) {
+    async up(db: Kysely<unknown>) {
       await db.schema
         .createIndex('tasks_unfinished')
         .on('tasks')

@@ -6,7 +6,7 @@ import { PERMISSIONS } from '../lib/auth.ts';
 
 export const inventoryMigrations: Record<string, Migration> = {
   '001_initial': {
-    async up(db: Kysely<any>) {
+    async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('users')
         .addColumn('id', 'serial', (c) => c.primaryKey())
@@ -158,7 +158,7 @@ export const inventoryMigrations: Record<string, Migration> = {
   // The controller task that made a record or took an address: an interrupted accept's undo (recorded before
   // the write) removes only what its own task made, and a repeated get_ip answers the same address.
   '002_created_by_task': {
-    async up(db: Kysely<any>) {
+    async up(db: Kysely<unknown>) {
       for (const table of ['vms', 'networks', 'routers', 'ip_leases'])
         await db.schema.alterTable(table).addColumn('task', 'text').execute();
       await db.schema.createIndex('ip_leases_task').on('ip_leases').column('task').execute();
@@ -166,7 +166,7 @@ export const inventoryMigrations: Record<string, Migration> = {
   },
   // Failed logins, shared by every inventory instance (ratelimit.ts).
   '003_login_failures': {
-    async up(db: Kysely<any>) {
+    async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('login_failures')
         .addColumn('key', 'text', (c) => c.notNull())

@@ -6,6 +6,7 @@ import {
   jwtVerify,
   SignJWT,
   type JWTPayload,
+  type JWTVerifyGetKey,
   type KeyObject,
   type CryptoKey,
 } from 'jose';
@@ -60,7 +61,8 @@ export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
 }
 
-type KeyInput = Parameters<typeof jwtVerify>[1];
+/** A verification key, or a function choosing one by the token's header (a JWKS). */
+type KeyInput = KeyObject | CryptoKey | Uint8Array | JWTVerifyGetKey;
 
 /** Verifies with a key or key set; any failure (alg none, wrong key, expired, malformed) is a 401. */
 export function createTokenVerifier(key: KeyInput): TokenVerifier {
@@ -68,7 +70,12 @@ export function createTokenVerifier(key: KeyInput): TokenVerifier {
     async verify(token) {
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, key as never, { issuer: ISSUER, algorithms: ['EdDSA'] }));
+        const options = { issuer: ISSUER, algorithms: ['EdDSA'] };
+        // jwtVerify takes a key or a key-choosing function, by two overloads.
+        ({ payload } =
+          typeof key === 'function'
+            ? await jwtVerify(token, key, options)
+            : await jwtVerify(token, key, options));
       } catch {
         throw unauthenticated('invalid or expired token');
       }

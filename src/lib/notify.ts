@@ -113,7 +113,7 @@ export function createNotifier(opts: NotifierOptions): Notifier {
       if (isBinary) return;
       let frame: { ack?: unknown; error?: unknown; seq?: unknown };
       try {
-        frame = JSON.parse((data as Buffer).toString());
+        frame = JSON.parse((data as Buffer).toString()) as typeof frame;
       } catch {
         return;
       }

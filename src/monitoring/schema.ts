@@ -71,7 +71,7 @@ export interface MonitorDB {
 
 export const monitorMigrations: Record<string, Migration> = {
   '001_initial': {
-    async up(db: Kysely<any>) {
+    async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('hosts')
         .addColumn('name', 'text', (c) => c.primaryKey())

@@ -2,7 +2,7 @@
 // services), and of VMs (members of the VM's workspace). Every request carries a token inventory signed.
 // A VM is found by the title Kloudak gives its domain, "<workspace>/<vm>", which the collector records
 // with each sample: no call to inventory or compute is needed to answer.
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { Type } from 'typebox';
 import { authenticate, requireAdmin, type Principal, type TokenVerifier } from '../lib/auth.ts';
 import { notAllowed, notFound } from '../lib/errors.ts';
@@ -59,7 +59,7 @@ export async function createStatsApp(o: {
   const who = (headers: Parameters<typeof authenticate>[1]) => authenticate(o.verifier, headers);
   const tags = ['stats'];
 
-  const hostView = (h: Record<string, any>) => ({
+  const hostView = (h: Selectable<MonitorDB['hosts']>) => ({
     name: h.name,
     area: h.area,
     up: h.up,
@@ -76,7 +76,7 @@ export async function createStatsApp(o: {
     running: h.running,
     cpu_busy: h.cpu_busy,
   });
-  const poolView = (p: Record<string, any>) => ({
+  const poolView = (p: Selectable<MonitorDB['pools']>) => ({
     name: p.name,
     area: p.area,
     path: p.path,

@@ -548,14 +548,12 @@ export function invalidDraftsOf(op: Operation, hints: Hints = {}): fc.Arbitrary<
     const badBody = invalidOf(op.body, hints);
     if (badBody)
       arbs.push(
-        fc
-          .tuple(parts, badBody, EXTRA_FIELDS)
-          .map(([ps, b, extra]) => ({
-            params: ps,
-            query: [],
-            body: { json: typeIs('object', b) ? { ...extra, ...(b as object) } : b },
-            why: 'body',
-          })),
+        fc.tuple(parts, badBody, EXTRA_FIELDS).map(([ps, b, extra]) => ({
+          params: ps,
+          query: [],
+          body: { json: typeIs('object', b) ? { ...extra, ...(b as object) } : b },
+          why: 'body',
+        })),
       );
     const raws: fc.Arbitrary<Draft['body']>[] = [
       fc.constantFrom(...BAD_JSON_TEXTS).map((raw) => ({ raw, type: 'application/json' })),

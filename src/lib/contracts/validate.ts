@@ -26,6 +26,7 @@ interface SchemaError {
   message: string;
 }
 
+const first = (v: unknown): unknown => (Array.isArray(v) ? (v as unknown[])[0] : undefined);
 const fieldOf = (path: string, key?: unknown) =>
   [...path.split('/').filter(Boolean), ...(typeof key === 'string' ? [key] : [])].join('.');
 
@@ -36,13 +37,11 @@ export function complaintOf(errors: readonly SchemaError[]): Complaint {
   if (!e) return { message: 'is invalid' };
   const params = (e.params ?? {}) as Record<string, unknown>;
   if (e.keyword === 'required') {
-    const missing = Array.isArray(params.requiredProperties) ? params.requiredProperties[0] : undefined;
-    const field = fieldOf(e.instancePath, missing);
+    const field = fieldOf(e.instancePath, first(params.requiredProperties));
     return { field, message: `${field || 'message'} is required` };
   }
   if (e.keyword === 'additionalProperties') {
-    const extra = Array.isArray(params.additionalProperties) ? params.additionalProperties[0] : undefined;
-    const field = fieldOf(e.instancePath, extra);
+    const field = fieldOf(e.instancePath, first(params.additionalProperties));
     return { field, message: `${field || 'message'} is not a known field` };
   }
   const field = fieldOf(e.instancePath);
