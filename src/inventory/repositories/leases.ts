@@ -45,7 +45,7 @@ export function leasesRepository(db: Db) {
         .execute();
     },
     /** A lease of the area, if it has any. */
-    any: (areaId: number) => of(areaId).select('ip').executeTakeFirst(),
+    some: (areaId: number) => of(areaId).select('ip').executeTakeFirst(),
     /** The lease of this address, if it is leased. */
     at: (areaId: number, ip: number) => of(areaId).select('ip').where('ip', '=', ip).executeTakeFirst(),
     /** Gives back what a task took that no VM holds; answers how many. */

@@ -147,7 +147,7 @@ export function catalogueServices(store: Store) {
       repo: store.areas,
       toRow: async (b) => areaRow(b),
       async check(existing, row) {
-        if (row.subnet !== existing.subnet && (await store.leases.any(existing.id)))
+        if (row.subnet !== existing.subnet && (await store.leases.some(existing.id)))
           throw conflict('subnet', 'the subnet of an area with leased addresses cannot change');
         // The gateway may not become an address a VM (or a pending get_ip) already holds.
         if (row.gateway !== existing.gateway && (await store.leases.at(existing.id, parseIp(row.gateway)!)))
