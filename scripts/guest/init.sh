@@ -1,6 +1,7 @@
 #!/bin/sh
-# /init of Kloudak's test guest (busybox sh, PID 1). Applies the tiny cloud-init NoCloud subset that
-# scripts/guest/README.md documents, then reports `kloudak-guest up <hostname> <ip>` on the serial console.
+# /etc/init.d/rcS of Kloudak's test guest, run once per boot by busybox init (PID 1, see inittab) before the
+# serial login. Applies the cloud-init NoCloud subset that scripts/guest/README.md documents, starts the ACPI
+# and SSH daemons, runs bootcmd/runcmd and reports `kloudak-guest up <hostname> <ip>` on the serial console.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 
 say() { echo "kloudak-guest: $*"; }
@@ -8,10 +9,10 @@ say() { echo "kloudak-guest: $*"; }
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /dev/pts /run/seed /mnt/seed /mnt/disk
-mount -t tmpfs tmpfs /run
-mkdir -p /run/seed
-exec </dev/console >/dev/console 2>&1
+mkdir -p /dev/pts
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/seed /run/cloud/runcmd /run/cloud/bootcmd /mnt/seed /mnt/disk
 # Keep kernel chatter off the console: tests read it line by line.
 dmesg -n 1
 
@@ -19,6 +20,11 @@ while read -r m; do
   insmod "/lib/modules/$m.ko" 2>/dev/null || say "insmod $m failed"
 done </lib/modules/load-order
 ip link set lo up
+# ACPI: the power button (virsh shutdown, and libvirt's ACPI reboot) runs /etc/acpi/PWRF/00000080 (poweroff).
+acpid -c /etc/acpi -l /run/acpid.log -p /run/acpid.pid || say "acpid failed"
+
+# Facts a test compares with the domain's definition (after a resize, for instance).
+say "cpus $(nproc) mem_kib $(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
 
 # --- find the NoCloud seed: an ISO9660 volume labelled cidata (label at byte 32808, 32 bytes).
 is_cidata() {
@@ -41,72 +47,63 @@ else
 fi
 touch /run/seed/meta-data /run/seed/user-data /run/seed/network-config
 
-# --- YAML subset -> flat records. Values may be bare, "double" (\" and \\ escapes) or 'single' quoted.
-AWK_LIB='
-function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t]+$/, "", s); return s }
-function unq(s,   out, i, c) {
-  s = trim(s)
-  if (s ~ /^".*"$/) {
-    s = substr(s, 2, length(s) - 2); out = ""
-    for (i = 1; i <= length(s); i++) {
-      c = substr(s, i, 1)
-      if (c == "\\" && i < length(s)) { i++; c = substr(s, i, 1); if (c == "n") c = "\n"; else if (c == "t") c = "\t" }
-      out = out c
-    }
-    return out
-  }
-  if (s ~ /^\047.*\047$/) { s = substr(s, 2, length(s) - 2); gsub(/\047\047/, "\047", s); return s }
-  sub(/[ \t]+#.*$/, "", s)
-  return s
-}
-function indent(s) { match(s, /^ */); return RLENGTH }
-'
-# meta-data and user-data: H <hostname>, P <password>, R <runcmd line>.
-records="$(awk "$AWK_LIB"'
-/^[ \t]*(#.*)?$/ { next }
-{ ind = indent($0); line = substr($0, ind + 1) }
-ind == 0 { inrun = 0 }
-ind == 0 && line ~ /^local-hostname:/ { if (h == "") h = unq(substr(line, 16)); next }
-ind == 0 && line ~ /^hostname:/ { h = unq(substr(line, 10)); next }
-ind == 0 && line ~ /^password:/ { print "P " unq(substr(line, 10)); next }
-ind == 0 && line ~ /^runcmd:/ { inrun = 1; next }
-inrun && line ~ /^- / { print "R " unq(substr(line, 3)); next }
-END { if (h != "") print "H " h }
-' /run/seed/meta-data /run/seed/user-data)"
+# --- the YAML subset (cloud-config.awk, network-config.awk): files in /run/cloud, records for the NICs.
+awk -v out=/run/cloud -f /lib/kloudak/yaml.awk -f /lib/kloudak/cloud-config.awk \
+  /run/seed/meta-data /run/seed/user-data || say "cannot read user-data"
+ifaces="$(awk -f /lib/kloudak/yaml.awk -f /lib/kloudak/network-config.awk /run/seed/network-config)"
 
-# network-config (version 2): one record per ethernets entry: id|mac|set-name|addr,addr|gateway.
-ifaces="$(awk "$AWK_LIB"'
-function flush() { if (id != "") print id "|" mac "|" name "|" addrs "|" gw; id = "" }
-/^[ \t]*(#.*)?$/ { next }
-{ ind = indent($0); line = substr($0, ind + 1) }
-ind == 0 { flush(); section = line; sub(/:.*/, "", section); inaddr = 0; next }
-section != "ethernets" { next }
-ind == 2 && line ~ /:$/ { flush(); id = substr(line, 1, length(line) - 1); mac = ""; name = ""; addrs = ""; gw = ""; inaddr = 0; next }
-inaddr && line ~ /^- / && ind >= addrind { a = unq(substr(line, 3)); addrs = addrs (addrs == "" ? "" : ",") a; next }
-{ inaddr = 0 }
-line ~ /^macaddress:/ { mac = tolower(unq(substr(line, 12))); next }
-line ~ /^set-name:/ { name = unq(substr(line, 10)); next }
-line ~ /^addresses:/ {
-  v = unq(substr(line, 11))
-  if (v ~ /^\[/) { gsub(/[][" \047]/, "", v); addrs = v } else { inaddr = 1; addrind = ind }
-  next
+# Each command of a list, in order, with its output on the console.
+run_list() {
+  n=0
+  for f in /run/cloud/"$1"/*; do
+    [ -f "$f" ] || continue
+    n=$((n + 1))
+    say "$1 $n: $(head -1 "$f")"
+    sh "$f" </dev/null
+    say "$1 $n exit $?"
+  done
 }
-line ~ /^gateway4:/ { gw = unq(substr(line, 10)); next }
-line ~ /^(- )?to:/ { v = line; sub(/^(- )?to:/, "", v); v = unq(v); isdef = (v == "default" || v == "0.0.0.0/0"); next }
-line ~ /^(- )?via:/ { v = line; sub(/^(- )?via:/, "", v); if (isdef && gw == "") gw = unq(v); next }
-END { flush() }
-' /run/seed/network-config)"
 
 # --- hostname and root password.
-hostname="$(echo "$records" | sed -n 's/^H //p' | tail -1)"
+hostname="$(cat /run/cloud/hostname 2>/dev/null)"
 [ -n "$hostname" ] || hostname=kloudak-guest
 hostname "$hostname"
 echo "$hostname" >/etc/hostname
-password="$(echo "$records" | sed -n 's/^P //p' | tail -1)"
-if [ -n "$password" ]; then
-  hash="$(mkpasswd -m sha512 "$password")"
+echo "127.0.1.1 $hostname" >>/etc/hosts
+have_password=""
+if [ -s /run/cloud/password ]; then
+  hash="$(mkpasswd -m sha512 -P 0 </run/cloud/password)"
   echo "root:$hash:19000:0:99999:7:::" >/etc/shadow
+  have_password=1
 fi
+rm -f /run/cloud/password
+
+run_list bootcmd
+
+# --- SSH: dropbear on port 22; root's keys from ssh_authorized_keys; passwords only with ssh_pwauth: true
+# and a password. In the background: generating the host key waits for the kernel's random pool, which
+# under TCG fills a second or two into boot, while the network and the disk are set up.
+start_ssh() {
+  mkdir -p /root/.ssh /etc/dropbear
+  chmod 700 /root /root/.ssh
+  keys=0
+  if [ -s /run/cloud/ssh_authorized_keys ]; then
+    cp /run/cloud/ssh_authorized_keys /root/.ssh/authorized_keys
+    chmod 600 /root/.ssh/authorized_keys
+    keys=$(grep -c . /root/.ssh/authorized_keys)
+  fi
+  pwauth=off
+  [ "$(cat /run/cloud/ssh_pwauth 2>/dev/null)" = true ] && [ -n "$have_password" ] && pwauth=on
+  noauth=-s
+  [ "$pwauth" = on ] && noauth=""
+  if dropbear -R -p 22 -P /run/dropbear.pid $noauth; then
+    say "ssh on port 22: $keys keys, password login $pwauth"
+  else
+    say "dropbear failed"
+  fi
+  touch /run/ssh-done
+}
+start_ssh &
 
 # --- interfaces, matched by MAC (NICs may appear a moment after virtio_net loads).
 dev_by_mac() {
@@ -146,7 +143,8 @@ echo "$ifaces" | while IFS='|' read -r id mac name addrs gw; do
 done
 first_ip="$(cat /run/first-ip 2>/dev/null)"
 
-# --- the template disk, when attached: count boots there (shows a disk survived a move).
+# --- the template disk, when attached: count boots there (shows a disk survived a move, or a snapshot's
+# revert). Unmounted again at once: a forced power-off never finds it dirty.
 if [ -b /dev/vda ] && mount -t ext4 /dev/vda /mnt/disk 2>/dev/null; then
   boots=$(($(cat /mnt/disk/boots 2>/dev/null || echo 0) + 1))
   echo "$boots" >/mnt/disk/boots
@@ -155,15 +153,13 @@ if [ -b /dev/vda ] && mount -t ext4 /dev/vda /mnt/disk 2>/dev/null; then
   say "disk vda boots=$boots"
 fi
 
-# --- runcmd, in order, output on the console.
-n=0
-echo "$records" | sed -n 's/^R //p' >/run/runcmd
-while IFS= read -r cmd; do
-  n=$((n + 1))
-  say "runcmd $n: $cmd"
-  sh -c "$cmd" </dev/null
-  say "runcmd $n exit $?"
-done </run/runcmd
+# Up means every service runs: wait for SSH (bounded: a guest without it still comes up).
+i=0
+while [ ! -e /run/ssh-done ] && [ $i -lt 100 ]; do
+  sleep 0.1
+  i=$((i + 1))
+done
+
+run_list runcmd
 
 echo "kloudak-guest up $hostname ${first_ip:-none}"
-while :; do sleep 3600; done
