@@ -69,6 +69,11 @@ install -m 0755 "$here/shutdown.sh" "$root/etc/init.d/rcK"
 install -m 0644 "$here/yaml.awk" "$here/cloud-config.awk" "$here/network-config.awk" "$root/lib/kloudak/"
 install -m 0755 "$here/pingcount.sh" "$root/usr/bin/kloudak-pingcount"
 install -m 0755 "$here/listen.sh" "$root/usr/bin/kloudak-listen"
+# reboot leaves a mark first, so rcK can say "rebooting" rather than "powering off" (busybox init runs the
+# same shutdown action for both).
+rm "$root/bin/reboot"
+printf '#!/bin/sh\n: >/run/kloudak-reboot\nexec /bin/busybox reboot "$@"\n' >"$root/bin/reboot"
+chmod 755 "$root/bin/reboot"
 # busybox acpid runs /etc/acpi/<action>/<parameter> for an event: the power button is PWRF/00000080.
 printf '#!/bin/sh\nexec /bin/poweroff\n' >"$root/etc/acpi/PWRF/00000080"
 chmod 755 "$root/etc/acpi/PWRF/00000080"

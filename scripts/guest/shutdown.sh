@@ -1,8 +1,13 @@
 #!/bin/sh
 # /etc/init.d/rcK of Kloudak's test guest: busybox init runs it on poweroff, reboot and halt (an ACPI power
-# button press runs poweroff) before it signals every process and powers off; the disk is left clean.
+# button press runs poweroff; Ctrl-Alt-Del runs reboot) before it signals every process and powers off or
+# resets; the disks are left clean.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-echo "kloudak-guest: powering off"
+if [ -e /run/kloudak-reboot ]; then
+  echo "kloudak-guest: rebooting"
+else
+  echo "kloudak-guest: powering off"
+fi
 [ -f /run/dropbear.pid ] && kill "$(cat /run/dropbear.pid)" 2>/dev/null
 # Whatever a user or runcmd mounted from a disk: unmount it (read-only when busy), then flush.
 sync

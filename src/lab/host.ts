@@ -137,10 +137,13 @@ export async function ensureNamespaces(paths: LabPaths, h: HostHandle): Promise<
     await run('unshare', [`--uts=${uts}`, 'hostname', h.name]);
   }
   const inNs = (cmd: string, args: string[]) => run('nsenter', [`--mount=${h.nsFile}`, '--', cmd, ...args]);
+  // libvirt locks a pty console's device with a file in /var/lock (/run/lock): without it, virsh console fails.
+  const lockDir = ['-p', '-m', '1777', '/run/lock'];
   if (await isMountpoint(h.nsFile)) {
     // A namespace made by an older version may lack a bind added since (root-ssh once): add what is missing.
     for (const [sub, target] of await missingBinds(h))
       await inNs('mount', ['--bind', join(h.dir, sub), target]);
+    await inNs('mkdir', lockDir);
     return;
   }
   await writeFile(h.nsFile, '');
@@ -151,6 +154,7 @@ export async function ensureNamespaces(paths: LabPaths, h: HostHandle): Promise<
   for (const [sub, target] of BINDS) await inNs('mount', ['--bind', join(h.dir, sub), target]);
   await inNs('mount', ['--bind', paths.pool, HOST_POOL_PATH]);
   await inNs('mkdir', ['-p', '/run/sshd', '/run/openvswitch', '/run/libvirt', '/var/run/openvswitch']);
+  await inNs('mkdir', lockDir);
 }
 
 export async function hostProcs(h: HostHandle): Promise<ProcInfo[]> {

@@ -134,7 +134,8 @@ export interface GuestDomain {
   vcpus?: number;
   kernel: string;
   initrd: string;
-  disk: string;
+  /** The qcow2 disk (vda); none: a diskless guest (no disk lease for libvirt's lock manager either). */
+  disk?: string;
   seedIso: string;
   serialLog: string;
   /**
@@ -186,12 +187,16 @@ export function guestDomainXml(d: GuestDomain): string {
   </os>
   <features><acpi/></features>
   <on_crash>destroy</on_crash>
-  <devices>
+  <devices>${
+    d.disk === undefined
+      ? ''
+      : `
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2'/>
       <source file='${x(d.disk)}'/>
       <target dev='vda' bus='virtio'/>
-    </disk>
+    </disk>`
+  }
     <disk type='file' device='cdrom'>
       <driver name='qemu' type='raw'/>
       <source file='${x(d.seedIso)}'/>
@@ -262,7 +267,11 @@ export interface ConsoleSession {
 // python3's pty.spawn relays our pipes to a program in a new pseudo-terminal; arguments stay an array.
 const PTY_RELAY = 'import pty, sys\nsys.exit(pty.spawn(sys.argv[1:]) >> 8)';
 
-export function openConsole(uri: string, domain: string): ConsoleSession {
+/**
+ * Connects to a domain's console (`virsh console --force`, which takes it from any other session); resolves
+ * once virsh has made its terminal raw: what is typed before that is flushed.
+ */
+export async function openConsole(uri: string, domain: string): Promise<ConsoleSession> {
   const child = spawn('python3', ['-c', PTY_RELAY, 'virsh', '-c', uri, 'console', '--force', domain], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -277,7 +286,7 @@ export function openConsole(uri: string, domain: string): ConsoleSession {
   );
   child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
   child.stderr.on('data', (b: Buffer) => (out += b.toString('utf8')));
-  return {
+  const session: ConsoleSession = {
     send: (text) => {
       if (!exited) child.stdin.write(text);
     },
@@ -302,6 +311,15 @@ export function openConsole(uri: string, domain: string): ConsoleSession {
       clearTimeout(timer);
     },
   };
+  try {
+    // virsh prints this banner, then switches the terminal to raw mode (flushing pending input).
+    await session.waitFor(/Escape character is/, 60_000);
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  return session;
 }
 
 export interface SshResult {

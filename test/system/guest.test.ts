@@ -194,6 +194,8 @@ async function startGuest(
     memoryMiB: number;
     vcpus: number;
     serial: 'file' | 'pty';
+    /** Without the template disk: libvirt's lock manager then holds no disk lease for it. */
+    diskless?: boolean;
     seed: Omit<Seed, 'interfaces' | 'hostname'>;
   },
 ): Promise<Guest> {
@@ -205,11 +207,12 @@ async function startGuest(
   await virsh(host.uri, 'undefine', g.name).catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o755 });
-  await createOverlay(
-    join(dir, 'disk.qcow2'),
-    t.disk,
-    join(lab.pool.localPath, t.disk.slice(lab.pool.path.length)),
-  );
+  if (!opts.diskless)
+    await createOverlay(
+      join(dir, 'disk.qcow2'),
+      t.disk,
+      join(lab.pool.localPath, t.disk.slice(lab.pool.path.length)),
+    );
   const mac = randomMac();
   await writeSeedIso(join(dir, 'seed.iso'), {
     ...opts.seed,
@@ -226,7 +229,7 @@ async function startGuest(
       vcpus: opts.vcpus,
       kernel: t.kernel,
       initrd: t.initrd,
-      disk: `${hostDir}/disk.qcow2`,
+      disk: opts.diskless ? undefined : `${hostDir}/disk.qcow2`,
       seedIso: `${hostDir}/seed.iso`,
       serialLog: `${hostDir}/serial.log`,
       serial: opts.serial,
@@ -329,6 +332,7 @@ final_message: "done"
       // B: today's output-only file console, more memory and CPUs, password SSH on, its key in flow style.
       startGuest(lab, 1, B, {
         memoryMiB: 128,
+        diskless: true,
         vcpus: 2,
         serial: 'file',
         seed: { password: PASSWORD, sshPwauth: true, extraUserData: `ssh_authorized_keys: ["${pub}"]\n` },
@@ -367,8 +371,9 @@ final_message: "done"
   });
 
   void test('serial console: a login through virsh console on a pty, the output in the log, a new login after exit', async () => {
-    const c = openConsole(a.uri, a.name);
+    const c = await openConsole(a.uri, a.name);
     try {
+      // The prompt was printed before we came: Enter asks getty for a new one.
       c.send('\r');
       await c.waitFor(/guest-test-a login: /);
       c.send('root\r');
@@ -441,17 +446,30 @@ final_message: "done"
     for (let i = 0; i < 2; i++) assert.equal(await tcpRead(a.ip, 7777), 'hello-from-a\n');
   });
 
-  void test('virsh reboot (ACPI): the guest powers off cleanly and boots again on the same disk', async () => {
-    await virsh(a.uri, 'reboot', a.name);
-    await waitForSerial(a.serial, /kloudak-guest: disk vda boots=2/, 120_000);
-    const out = await waitForCount(a, upLine(a), 2);
+  void test('reboot by Ctrl-Alt-Del (virsh send-key): rcK runs, the guest boots again on the same disk', async () => {
+    await virsh(a.uri, 'send-key', a.name, 'KEY_LEFTCTRL', 'KEY_LEFTALT', 'KEY_DELETE');
+    const out = await waitForCount(a, upLine(a), 2, 120_000);
     const firstUp = out.indexOf(upLine(a));
+    const down = out.indexOf('kloudak-guest: rebooting', firstUp);
+    assert.ok(down > firstUp, 'rebooting after the first boot');
+    assert.ok(out.indexOf('kloudak-guest: disks synced and unmounted', down) > down);
+    assert.ok(out.indexOf('kloudak-guest: disk vda boots=2', down) > down);
+    assert.equal(bootCount(out), 2);
+    assert.equal(await domState(a), 'running');
+  });
+
+  // libvirt's ACPI reboot presses the power button and, when the guest has powered off, resets it instead of
+  // ending it. With the lab's lock manager (virtlockd) a domain with a writable disk does not survive that:
+  // libvirt takes the disk's lease again without having released it ("Lockspace resource ... is locked")
+  // and kills the domain (libvirt 9.0). B has no disk, so this shows what the guest does.
+  void test('virsh reboot (ACPI): the guest powers off cleanly and libvirt starts it again', async () => {
+    await virsh(b.uri, 'reboot', b.name);
+    const out = await waitForCount(b, upLine(b), 2, 120_000);
+    const firstUp = out.indexOf(upLine(b));
     const off = out.indexOf('kloudak-guest: powering off', firstUp);
     assert.ok(off > firstUp, 'powering off after the first boot');
     assert.ok(out.indexOf('kloudak-guest: disks synced and unmounted', off) > off);
-    assert.ok(out.indexOf('kloudak-guest: disk vda boots=2', off) > off);
-    assert.equal(bootCount(out), 2);
-    assert.equal(await domState(a), 'running');
+    assert.equal(await domState(b), 'running');
   });
 
   void test('virsh shutdown (ACPI): both guests power off by themselves, no destroy', async () => {
