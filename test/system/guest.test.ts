@@ -13,8 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabStatus } from '../../src/lab/index.ts';
-import { HOST_IFACES } from '../../src/lab/net.ts';
-import { hostLinks } from '../../src/lab/state.ts';
 import { ensureLab } from '../support/lab.ts';
 import {
   bootCount,
@@ -172,20 +170,6 @@ async function virsh(uri: string, ...args: string[]): Promise<string> {
   return (await p).stdout;
 }
 
-/**
- * TCP across the lab's userspace Open vSwitch needs software checksums on the public veths (the lab will do
- * this itself: docs/lab.md, "TCP through the userspace switch"). Idempotent.
- */
-async function checksumsInSoftware(lab: LabStatus): Promise<void> {
-  for (const h of lab.hosts) {
-    const links = hostLinks(Number(h.name.replace(/^\D+/, '')));
-    await execFileP('ethtool', ['-K', links.public, 'tx', 'off'], { timeout: 10_000 });
-    await execFileP('ip', ['netns', 'exec', h.name, 'ethtool', '-K', HOST_IFACES.public, 'tx', 'off'], {
-      timeout: 10_000,
-    });
-  }
-}
-
 async function startGuest(
   lab: LabStatus,
   hostIndex: number,
@@ -300,7 +284,6 @@ void describe('the test guest on the lab', { timeout: 900_000 }, () => {
 
   before(async () => {
     lab = await ensureLab(2);
-    await checksumsInSoftware(lab);
     keyDir = await mkdtemp(join(tmpdir(), 'kloudak-guest-key-'));
     key = join(keyDir, 'id_ed25519');
     await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'guest-test', '-f', key]);
