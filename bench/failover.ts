@@ -9,8 +9,10 @@ import { createCompute } from '../src/compute/service.ts';
 import { labCutHost, labRestoreHost, labUp } from '../src/lab/index.ts';
 import { createLogger } from '../src/lib/log.ts';
 import { createMonitoring } from '../src/monitoring/service.ts';
+import { createNetworkService } from '../src/network/service.ts';
 import { uniqueName } from '../test/support/env.ts';
 import {
+  clearPortSecurity,
   destroyComputeVms,
   ensureLab,
   LAB_DIR,
@@ -40,6 +42,12 @@ await benchMain(async () => {
   });
   const compute = await createCompute({ config, log: log('compute'), bus: p.bus });
   onCleanup('compute', () => compute.close());
+  // The moved VMs' public ports get their rules on the new host from the network service.
+  const network = await createNetworkService({ config, log: log('network'), bus: p.bus });
+  onCleanup('network', async () => {
+    await network.close();
+    await clearPortSecurity(lab);
+  });
   onCleanup('compute VMs', () => destroyComputeVms(compute));
   const monitoring = await createMonitoring({ config, log: log('monitoring'), bus: p.bus });
   onCleanup('monitoring', () => monitoring.close());

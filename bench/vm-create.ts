@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { createVirshHypervisor, type Hypervisor } from '../src/compute/hypervisor.ts';
 import { createCompute, type Compute } from '../src/compute/service.ts';
 import { createMonitoring } from '../src/monitoring/service.ts';
+import { createNetworkService } from '../src/network/service.ts';
 import { devFor, domainXml, macFor } from '../src/compute/domain.ts';
 import { seedIso } from '../src/compute/seed.ts';
 import { CPU_OVERCOMMIT } from '../src/compute/placement.ts';
@@ -38,6 +39,7 @@ import type { MessageOf } from '../src/lib/contracts/messages.ts';
 import { createSshShell, type HostShell } from '../src/lib/ssh.ts';
 import { uniqueName } from '../test/support/env.ts';
 import {
+  clearPortSecurity,
   destroyComputeVms,
   ensureLab,
   labConfig,
@@ -105,6 +107,16 @@ await benchMain(async () => {
   onCleanup('compute', () => compute.close());
   // Whatever happens, no guest of this bench outlives it.
   onCleanup('guests', () => destroyComputeVms(compute));
+  // Every VM has a network step (its public port's anti-spoofing rules), as in a deployment.
+  const network = await createNetworkService({
+    config: p.serviceConfig({ RECONCILE_INTERVAL: '3600' }),
+    log,
+    bus: BACKEND === 'embedded' ? p.bus : await p.connectBus(),
+  });
+  onCleanup('network', async () => {
+    await network.close();
+    await clearPortSecurity(lab);
+  });
   // Monitoring answers compute's placement RPCs, as in a deployment (without it compute waits out the RPC
   // timeout before deciding alone). It checks the hosts every MONITOR_INTERVAL (10 s), the default.
   const monitoring = await createMonitoring({

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XMLParser } from 'fast-xml-parser';
-import { devFor, domainXml, macFor } from './domain.ts';
+import { devFor, domainXml, macFor, nicXml, requireVlans } from './domain.ts';
 import { seedDocuments } from './seed.ts';
 
 const spec = {
@@ -55,4 +55,24 @@ test('seed documents quote hostile strings and refuse newlines', () => {
   assert.match(docs['user-data'], /password: "p\\"\\\\q"/);
   assert.match(docs['user-data'], /  - "echo \\"hi\\" \\\\ there"/);
   assert.throws(() => seedDocuments({ instanceId: 'i', hostname: 'h', nics: [], runcmd: ['a\nb'] }));
+});
+
+test('a private NIC is plugged with its VLAN in the XML, and refused without one', () => {
+  const priv = { mac: macFor('x', 1), bridge: 'private-br', dev: devFor('x', 1), network: 'n1', vlan: 42 };
+  const out = domainXml({ ...spec, nics: [...spec.nics, priv] });
+  type Iface = { vlan?: { tag: { '@_id': string } } };
+  const parsed = new XMLParser({ ignoreAttributes: false }).parse(out) as {
+    domain: { devices: { interface: [Iface, Iface] } };
+  };
+  const [pub, nic] = parsed.domain.devices.interface;
+  assert.equal(pub.vlan, undefined, 'the public NIC has no VLAN');
+  assert.equal(nic.vlan?.tag['@_id'], '42');
+  assert.match(nicXml(priv), /<vlan><tag id='42'\/><\/vlan>/, 'hot-plug XML carries it too');
+  for (const vlan of [undefined, 0, 4095, 1.5])
+    assert.throws(
+      () => domainXml({ ...spec, nics: [...spec.nics, { ...priv, vlan }] }),
+      /no valid VLAN/,
+      String(vlan),
+    );
+  assert.throws(() => requireVlans([{ ...priv, vlan: undefined }]), /no valid VLAN/);
 });

@@ -17,6 +17,8 @@ export interface Nic {
   dev: string;
   /** Kloudak network name, for private NICs. */
   network?: string;
+  /** The network's VLAN: a private NIC's port is created with this tag, never tagged after the fact. */
+  vlan?: number;
 }
 
 export interface DomainSpec {
@@ -52,14 +54,26 @@ export function devFor(seed: string, index: number): string {
   return `k${createHash('sha256').update(seed).digest('hex').slice(0, 8)}n${index}`;
 }
 
+/** VLAN ids a port may carry (802.1Q: 0 and 4095 are reserved). */
+export const isVlan = (v: unknown): v is number => Number.isInteger(v) && Number(v) >= 1 && Number(v) <= 4094;
+
+/** An untagged OVS port carries every VLAN: a private NIC without its VLAN is refused, never plugged. */
+export function requireVlans(nics: Nic[]): void {
+  for (const n of nics)
+    if (n.network !== undefined && !isVlan(n.vlan))
+      throw new Error(`NIC ${n.dev} on network ${n.network} has no valid VLAN (${String(n.vlan)})`);
+}
+
+// The interface element. A NIC with a VLAN gets its tag in the XML, so its OVS port is created tagged.
 // host csum='off': the guest sends every frame with its checksums complete. Open vSwitch's userspace
 // datapath forwards a frame whose checksum the guest left to the NIC as it is, so it arrives corrupt and
 // TCP never connects (ping has no such offload). Costs guest CPU per packet, and TSO goes with it.
 export function nicXml(n: Nic): string {
+  const vlan = isVlan(n.vlan) ? `\n      <vlan><tag id='${n.vlan}'/></vlan>` : '';
   return `    <interface type='bridge'>
       <mac address='${xml(n.mac)}'/>
       <source bridge='${xml(n.bridge)}'/>
-      <virtualport type='openvswitch'/>
+      <virtualport type='openvswitch'/>${vlan}
       <target dev='${xml(n.dev)}'/>
       <model type='virtio'/>
       <driver><host csum='off'/></driver>
@@ -67,6 +81,7 @@ export function nicXml(n: Nic): string {
 }
 
 export function domainXml(d: DomainSpec): string {
+  requireVlans(d.nics);
   const boot = d.kernel
     ? `    <kernel>${xml(d.kernel)}</kernel>\n${d.initrd ? `    <initrd>${xml(d.initrd)}</initrd>\n` : ''}    <cmdline>${xml(d.cmdline ?? 'console=ttyS0')}</cmdline>`
     : `    <boot dev='hd'/>`;

@@ -10,6 +10,8 @@ export interface NicRecord {
   bridge: string;
   network?: string;
   ip?: string | null;
+  /** The network's VLAN (private NICs): the domain XML tags the port with it on create, hot-plug and failover. */
+  vlan?: number;
 }
 
 export interface ComputeDB {

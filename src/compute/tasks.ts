@@ -1,11 +1,13 @@
 // What each VM task does, one small function per task `<type> <method>` of the vm and vm_rollback queues.
-// Each answers its result and, when the VM has private ports, the follow-up task for the network service.
+// Each answers its result and the follow-up task for the network service: every VM has one (its private
+// ports are recorded, its public port gets its anti-spoofing rules; until then the bridge drops what it sends).
 import type { NetworkTask, TaskResult, VmRollback, VmTask } from '../lib/contracts/messages.ts';
 import type { HandlerTable, Variant } from '../lib/handlers.ts';
 import type { ComputeContext } from './context.ts';
-import { createVm, destroyVm, portsOf, updateVm, vmByName, vmByTask } from './vms.ts';
+import { createVm, destroyVm, portsOf, publicPortOf, updateVm, vmByName, vmByTask } from './vms.ts';
 
-/** The network service's part of a VM task: tag the VM's ports on its host, change them, or drop them. */
+/** The network service's part of a VM task: record the VM's ports on its host (and secure its public port),
+ * change them, or drop them. */
 export type PortsTask = Variant<NetworkTask, 'vm POST' | 'vm PUT' | 'vm DELETE'>;
 
 export interface Outcome {
@@ -30,17 +32,20 @@ type OnHosts = Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'storage
 
 async function create(t: Variant<VmTask, 'vm POST'>, d: Create): Promise<Outcome> {
   const { vm, host } = await createVm(d, t);
-  const ports = portsOf(vm.nics);
   return {
     result: {
       status: 'successful',
       host: host.name,
-      network_pending: ports.length > 0,
+      network_pending: true,
       interfaces: vm.nics.flatMap(({ network, mac, ip }) => (network ? [{ network, mac, ip }] : [])),
     },
-    network: ports.length
-      ? { ...followUp(t), method: 'POST', host: host.name, interfaces: ports }
-      : undefined,
+    network: {
+      ...followUp(t),
+      method: 'POST',
+      host: host.name,
+      interfaces: portsOf(vm.nics),
+      public: publicPortOf(vm),
+    },
   };
 }
 
@@ -66,11 +71,17 @@ async function update(
 
 async function remove(t: Variant<VmTask, 'vm DELETE'>, d: OnHosts): Promise<Outcome> {
   const vm = await destroyVm(d, await vmByName(d, t.owner, t.name));
-  const ports = vm ? portsOf(vm.nics) : [];
   return {
-    result: { status: 'successful', network_pending: ports.length > 0 },
-    network:
-      vm && ports.length ? { ...followUp(t), method: 'DELETE', host: vm.host, interfaces: ports } : undefined,
+    result: { status: 'successful', network_pending: !!vm },
+    network: vm
+      ? {
+          ...followUp(t),
+          method: 'DELETE',
+          host: vm.host,
+          interfaces: portsOf(vm.nics),
+          public: publicPortOf(vm),
+        }
+      : undefined,
   };
 }
 
@@ -82,16 +93,22 @@ export const vmTasks: HandlerTable<VmTask, ComputeContext, Outcome> = {
 
 const rolledBack: Outcome = { result: { status: 'successful', rollback: true } };
 
-/** A half-made VM goes entirely, and the ports the network service may have tagged (nobody waits for that). */
+/** A half-made VM goes entirely, and the ports (and public port rules) the network service may have made
+ * (nobody waits for that). */
 async function undoCreate(t: Variant<VmRollback, 'vm POST'>, d: OnHosts): Promise<Outcome> {
   const vm = await destroyVm(d, await vmByTask(d, t.task_id));
-  const ports = vm ? portsOf(vm.nics) : [];
   return {
     ...rolledBack,
-    network:
-      vm && ports.length
-        ? { ...followUp(t), method: 'DELETE', host: vm.host, interfaces: ports, notify: false }
-        : undefined,
+    network: vm
+      ? {
+          ...followUp(t),
+          method: 'DELETE',
+          host: vm.host,
+          interfaces: portsOf(vm.nics),
+          public: publicPortOf(vm),
+          notify: false,
+        }
+      : undefined,
   };
 }
 
@@ -108,7 +125,18 @@ async function undoDelete(
   const host = await d.catalogue.host(vm.host);
   if (host) await d.hypervisor.start(host.libvirt_uri, vm.domain);
   await d.db.updateTable('vms').set({ state: 'running' }).where('id', '=', vm.id).execute();
-  return rolledBack;
+  // Started again, its public port is a new OpenFlow port: the network service installs its rules again.
+  return {
+    ...rolledBack,
+    network: {
+      ...followUp(t),
+      method: 'POST',
+      host: vm.host,
+      interfaces: portsOf(vm.nics),
+      public: publicPortOf(vm),
+      notify: false,
+    },
+  };
 }
 
 export const vmRollbacks: HandlerTable<VmRollback, ComputeContext, Outcome> = {

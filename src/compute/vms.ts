@@ -6,7 +6,7 @@ import { parseSubnet } from '../lib/ipv4.ts';
 import type { Template } from '../lib/contracts/inventory.ts';
 import type { VmCreateTask, VmUpdateTask } from '../lib/contracts/messages.ts';
 import type { ComputeContext } from './context.ts';
-import { devFor, domainName, domainXml, macFor, nicXml } from './domain.ts';
+import { devFor, domainName, domainXml, macFor, nicXml, requireVlans } from './domain.ts';
 import type { NicRecord } from './schema.ts';
 import { seedIso } from './seed.ts';
 import { poolFile, vmsDir } from './storage.ts';
@@ -84,8 +84,11 @@ async function placeOnce(
       bridge: ctx.config.PRIVATE_BRIDGE,
       network: n.name,
       ip: n.ip ?? null,
+      vlan: n.vlan ?? undefined,
     })),
   ];
+  // Refused before anything is recorded or made: a private NIC is only ever plugged with its VLAN.
+  requireVlans(nics);
   const domain = domainName(t.task_id);
   await ctx.db
     .insertInto('vms')
@@ -193,9 +196,12 @@ export async function updateVm(
         mac: macFor(vm.task_id, next),
         bridge: ctx.config.PRIVATE_BRIDGE,
         network: n.name,
+        vlan: n.vlan ?? undefined,
       });
       next++;
     }
+    // Hot-plugged NICs come with their tag too: checked before anything is detached or attached.
+    requireVlans(added);
     const live = new Set((await ctx.hypervisor.interfaces(host.libvirt_uri, vm.domain)).map((i) => i.mac));
     for (const n of removed)
       if (live.has(n.mac)) await ctx.hypervisor.detachDevice(host.libvirt_uri, vm.domain, nicXml(n));
@@ -213,3 +219,9 @@ export async function updateVm(
 
 export const portsOf = (nics: NicRecord[]) =>
   nics.filter((n) => n.network).map((n) => ({ dev: n.dev, mac: n.mac, network: n.network! }));
+
+/** The VM's public NIC as the network service secures it: only this MAC with this IPv4 leaves the port. */
+export const publicPortOf = (vm: Pick<VmRow, 'nics' | 'ip'>) => {
+  const n = vm.nics.find((x) => !x.network);
+  return n ? { dev: n.dev, mac: n.mac, ip: vm.ip } : undefined;
+};

@@ -15,6 +15,8 @@ export interface NetworkContext {
   hosts: Cached<Host>;
   ovs: SwitchDriver;
   routers: RouterHost;
-  config: Pick<Config, 'PRIVATE_BRIDGE' | 'VLANS' | 'VLANS_RESERVED'>;
+  config: Pick<Config, 'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'VLANS' | 'VLANS_RESERVED' | 'ORPHAN_GRACE'>;
   log: Logger;
+  /** Tells a workspace's room (best effort; absent when no notification service is configured). */
+  notify?: (workspace: string, event: Record<string, unknown>) => Promise<void>;
 }

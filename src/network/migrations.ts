@@ -56,4 +56,21 @@ export const networkMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Each VM's public port with the one MAC and IPv4 it may send from (issue 14): the anti-spoofing rules on
+  // the host's public bridge are made from these rows, and put back from them by the reconciler.
+  '002_public_ports': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('public_ports')
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('dev', 'text', (c) => c.notNull())
+        .addColumn('mac', 'text', (c) => c.notNull())
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('workspace', 'text', (c) => c.notNull())
+        .addColumn('vm', 'text', (c) => c.notNull())
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('public_ports_pk', ['host', 'dev'])
+        .execute();
+    },
+  },
 };

@@ -22,6 +22,16 @@ export interface NetworkDB {
     vlan: number;
     task_id: string;
   };
+  /** A VM's public NIC: its port on the host's public bridge forwards only this MAC with this IPv4. */
+  public_ports: {
+    host: string;
+    dev: string;
+    mac: string;
+    ip: string;
+    workspace: string;
+    vm: string;
+    task_id: string;
+  };
   routers: {
     id: Generated<number>;
     workspace: string;

@@ -1,4 +1,4 @@
-// The Network service: network worker, rollback worker and tag reconciler.
+// The Network service: network worker, rollback worker and reconciler (tags, quarantine, port security).
 import { join } from 'node:path';
 import type { Bus, Consumer } from '../lib/bus/bus.ts';
 import type { Config } from '../lib/config.ts';
@@ -6,13 +6,14 @@ import { openDatabase, type Database } from '../lib/db.ts';
 import { createCatalogue } from '../lib/catalogue.ts';
 import { createInventoryClient } from '../lib/clients/inventory.ts';
 import type { Logger } from '../lib/log.ts';
+import { createNotifier } from '../lib/notify.ts';
 import { serviceSecret } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import { createSshShell, type HostShell } from '../lib/ssh.ts';
 import type { NetworkContext } from './context.ts';
 import { networkMigrations } from './migrations.ts';
 import { createOvsSwitch } from './ovs.ts';
-import { startTagReconciler } from './reconcile.ts';
+import { startReconciler, type ReconcileReport } from './reconcile.ts';
 import { createNetnsRouterHost } from './routers.ts';
 import type { NetworkDB } from './schema.ts';
 import { networkRollbackWorker, networkWorker } from './worker.ts';
@@ -20,6 +21,8 @@ import { networkRollbackWorker, networkWorker } from './worker.ts';
 export interface NetworkService {
   ctx: NetworkContext;
   database: Database<NetworkDB>;
+  /** One reconciliation pass now (after any pass under way). */
+  reconcile(): Promise<ReconcileReport>;
   close(): Promise<void>;
 }
 
@@ -45,6 +48,7 @@ export async function createNetworkService(o: {
     o.shell ??
     createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });
   const ovs = createOvsSwitch(shell);
+  const notifier = createNotifier({ url: config.NOTIFICATION_URL, token, log, timeoutMs: 3000, retries: 1 });
   const ctx: NetworkContext = {
     db: database.db,
     bus,
@@ -60,18 +64,21 @@ export async function createNetworkService(o: {
     routers: createNetnsRouterHost(shell, ovs),
     config,
     log,
+    notify: (workspace, event) => notifier.send(workspace, event),
   };
   const consumers: Consumer[] = [
     await bus.consume('network', networkWorker(ctx), { prefetch: 8 }),
     await bus.consume('network_rollback', networkRollbackWorker(ctx), { prefetch: 4 }),
   ];
-  const reconciler = startTagReconciler(ctx, config.RECONCILE_INTERVAL);
+  const reconciler = startReconciler(ctx, config.RECONCILE_INTERVAL);
   return {
     ctx,
     database,
+    reconcile: () => reconciler.once(),
     async close() {
       for (const c of consumers) await c.cancel();
       await reconciler.stop();
+      await notifier.close();
       await database.close();
     },
   };

@@ -1,11 +1,19 @@
 // What each network task does (book chapter 11), one small function per task: networks take a VLAN; VM NICs
-// are OVS ports tagged with their network's VLAN; routers are namespaces with one tagged internal port per
-// interface. Every step is idempotent: run again after a crash it finds its own work done and goes on.
+// are OVS ports tagged with their network's VLAN (compute plugs them tagged; here they are recorded and their
+// tag set again), a VM's public port gets its anti-spoofing rules; routers are namespaces with one tagged
+// internal port per interface. Every step is idempotent: run again after a crash it finds its own work done and goes on.
 import { createHash } from 'node:crypto';
-import type { NetworkRollback, NetworkTask, Port, TaskResult } from '../lib/contracts/messages.ts';
+import type {
+  NetworkRollback,
+  NetworkTask,
+  Port,
+  PublicPort,
+  TaskResult,
+} from '../lib/contracts/messages.ts';
 import type { HandlerTable, Variant } from '../lib/handlers.ts';
 import { parseSubnet } from '../lib/ipv4.ts';
 import type { NetworkContext } from './context.ts';
+import { securePublicPort, unsecurePublicPort } from './portsecurity.ts';
 import { insertWithVlan } from './vlans.ts';
 
 /** What a handler adds to its successful result (a network's VLAN, a router's host, a VM's tagged ports). */
@@ -88,6 +96,18 @@ export async function dropPorts(d: Ports, host: string, ports: Port[]) {
     await d.ovs.deletePort(address, d.config.PRIVATE_BRIDGE, p.dev);
     await d.db.deleteFrom('ports').where('host', '=', host).where('dev', '=', p.dev).execute();
   }
+}
+
+/** Records the VM's public port on the task's host and installs its rules (tasks of older computes have none). */
+async function publicPortUp(d: Ports, t: Of<'vm POST'>, p: PublicPort | undefined): Promise<void> {
+  if (!p) return;
+  const host = { name: t.host, address: await hostAddress(d, t.host) };
+  await securePublicPort(d, host, { workspace: t.owner, vm: t.name, task_id: t.task_id }, p);
+}
+
+async function publicPortDown(d: Ports, host: string, p: PublicPort | undefined): Promise<void> {
+  if (!p) return;
+  await unsecurePublicPort(d, { name: host, address: await hostAddress(d, host) }, p.dev);
 }
 
 async function createNetwork(
@@ -240,12 +260,20 @@ export const networkTasks: HandlerTable<NetworkTask, NetworkContext, Outcome> = 
   'router DELETE': async (t, d) => (await removeRouter(d, t.owner, t.name), {}),
   'interface POST': addInterface,
   'interface DELETE': removeInterface,
-  'vm POST': async (t, d) => ({ interfaces: await tagPorts(d, t, t.interfaces) }),
+  'vm POST': async (t, d) => {
+    const interfaces = await tagPorts(d, t, t.interfaces);
+    await publicPortUp(d, t, t.public);
+    return { interfaces };
+  },
   'vm PUT': async (t, d) => {
     await dropPorts(d, t.host, t.removed);
     return { interfaces: await tagPorts(d, t, t.interfaces) };
   },
-  'vm DELETE': async (t, d) => (await dropPorts(d, t.host, t.interfaces), {}),
+  'vm DELETE': async (t, d) => {
+    await dropPorts(d, t.host, t.interfaces);
+    await publicPortDown(d, t.host, t.public);
+    return {};
+  },
 };
 
 const nothing = async () => undefined;

@@ -55,8 +55,29 @@ export function ensureLab(hosts = 2): Promise<LabStatus> {
     });
     writeFileSync(mark, code);
     return up;
-  })();
+  })().then(async (s) => {
+    await clearPortSecurity(s);
+    return s;
+  });
   return lab;
+}
+
+/**
+ * Removes Kloudak's OpenFlow rules (cookie 0x4b4c...) from the lab hosts' public bridges, leaving OVS's own
+ * NORMAL rule: at the start of a test file (a killed run's leftovers) and at the end of files that run the
+ * network service, so no default-drop outlives the service that maintains the ports' rules.
+ */
+export async function clearPortSecurity(s: LabStatus): Promise<void> {
+  const { createSshShell } = await import('../../src/lib/ssh.ts');
+  const shell = createSshShell({ user: s.ssh.user, key: s.ssh.key, knownHosts: s.ssh.knownHosts });
+  for (const h of s.hosts.filter((x) => !x.cut))
+    await shell.run(h.ip, [
+      'ovs-ofctl',
+      '--timeout=10',
+      'del-flows',
+      'public-br',
+      'cookie=0x4b4c000000000000/0xffff000000000000',
+    ]);
 }
 
 export async function registerTestLab(

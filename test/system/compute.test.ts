@@ -8,10 +8,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createCompute, type Compute } from '../../src/compute/service.ts';
 import { reconcileOnce } from '../../src/compute/reconcile.ts';
+import { createNetworkService, type NetworkService } from '../../src/network/service.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import type { LabStatus } from '../../src/lab/index.ts';
 import { uniqueName } from '../support/env.ts';
 import {
+  clearPortSecurity,
   destroyComputeVms,
   ensureLab,
   labConfig,
@@ -38,10 +40,19 @@ async function allDomains(lab: LabStatus): Promise<string[]> {
   return [...(await labDomains(lab)).values()].flat();
 }
 
+// Every VM has a network step (its public port's anti-spoofing rules): the network service runs too.
+const networkFor = (p: TestPlatform) =>
+  createNetworkService({
+    config: p.serviceConfig({ RECONCILE_INTERVAL: '3600' }),
+    log: createLogger('network', process.env.KLOUDAK_TEST_LOG ?? 'silent'),
+    bus: p.bus,
+  });
+
 describe('compute on a lab of two hosts (PGlite, in-process bus)', () => {
   let lab: LabStatus;
   let p: TestPlatform;
   let compute: Compute;
+  let network: NetworkService;
 
   before(async () => {
     lab = await ensureLab(2);
@@ -52,10 +63,13 @@ describe('compute on a lab of two hosts (PGlite, in-process bus)', () => {
       log: createLogger('compute', process.env.KLOUDAK_TEST_LOG ?? 'silent'),
       bus: p.bus,
     });
+    network = await networkFor(p);
   });
   after(async () => {
     if (compute) await destroyComputeVms(compute);
     await compute?.close();
+    await network?.close();
+    if (lab) await clearPortSecurity(lab);
     await p?.close();
   });
 
@@ -135,6 +149,7 @@ describe('compute reconciliation', () => {
   let lab: LabStatus;
   let p: TestPlatform;
   let compute: Compute;
+  let network: NetworkService;
 
   before(async () => {
     lab = await ensureLab(2);
@@ -144,10 +159,13 @@ describe('compute reconciliation', () => {
       log: createLogger('compute', 'silent'),
       bus: p.bus,
     });
+    network = await networkFor(p);
   });
   after(async () => {
     if (compute) await destroyComputeVms(compute);
     await compute?.close();
+    await network?.close();
+    if (lab) await clearPortSecurity(lab);
     await p?.close();
   });
 
@@ -213,14 +231,18 @@ describe('compute killed after define (PostgreSQL, RabbitMQ, compute in its own 
     return child;
   };
   let computeDb = '';
+  let network: NetworkService | undefined;
 
   before(async () => {
     lab = await ensureLab(2);
-    p = await startPlatform('postgres', 'amqp');
+    p = await startPlatform('postgres', 'amqp', labConfig(lab));
     computeDb = `${process.env.KLOUDAK_TEST_PG ?? 'postgres://postgres:kloudak@127.0.0.1:5432'}/${uniqueName('kcmp').replace(/-/g, '_')}`;
+    network = await networkFor(p);
   });
   after(async () => {
     for (const c of children) c.kill('SIGKILL');
+    await network?.close();
+    if (lab) await clearPortSecurity(lab);
     await p?.close();
   });
 

@@ -21,6 +21,7 @@ import { LEASES_DIR } from '../../src/lab/host.ts';
 import { BIN } from '../cli/support.ts';
 import { uniqueName } from '../support/env.ts';
 import {
+  clearPortSecurity,
   destroyComputeVms,
   ensureLab,
   LAB_DIR,
@@ -163,6 +164,7 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
     await monitoring?.close();
     await network?.close();
     await compute?.close();
+    if (lab) await clearPortSecurity(lab).catch(() => undefined);
     await p?.close();
   });
 

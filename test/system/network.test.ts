@@ -13,6 +13,7 @@ import { createLogger } from '../../src/lib/log.ts';
 import type { LabStatus } from '../../src/lab/index.ts';
 import { uniqueName } from '../support/env.ts';
 import {
+  clearPortSecurity,
   destroyComputeVms,
   ensureLab,
   labConfig,
@@ -72,6 +73,7 @@ describe('networks on a lab of two hosts', () => {
     await network?.close();
     if (compute) await destroyComputeVms(compute);
     await compute?.close();
+    if (lab) await clearPortSecurity(lab);
     await p?.close();
   });
 

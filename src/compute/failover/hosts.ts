@@ -2,12 +2,11 @@
 // (FENCE_COMMAND, when configured) while new hosts are chosen for its VMs and their domains are defined
 // there, then start them. On `host_up` {host}: the host's stale copies of moved VMs are destroyed and
 // undefined (never started), their old ports dropped, and the host is placeable again.
-import { randomUUID } from 'node:crypto';
 import type { Delivery } from '../../lib/bus/bus.ts';
 import { QUEUES, type HostEvent } from '../../lib/contracts/messages.ts';
 import { run } from '../../lib/exec.ts';
 import type { ComputeContext } from '../context.ts';
-import { portsOf } from '../vms.ts';
+import { portsTask } from './ports.ts';
 import type { Relocation } from './placement.ts';
 import type { Restarter } from './restart.ts';
 
@@ -113,26 +112,16 @@ export function hostEventHandlers(d: {
           { host: name, vm: `${vm.workspace}/${vm.name}`, now_on: vm.host },
           'stale copy of a moved VM destroyed',
         );
-        const ports = portsOf(vm.nics);
-        if (ports.length)
-          await d.bus.publish(QUEUES.network, {
-            task_id: `failover-drop-${vm.task_id}-${randomUUID()}`,
-            type: 'vm',
-            method: 'DELETE',
-            owner: vm.workspace,
-            name: vm.name,
-            retries: 0,
-            attempt: 1,
-            host: name,
-            interfaces: ports,
-            notify: false,
-          });
+        // Its old ports' records and the public port's rules on this host go too.
+        await d.bus.publish(QUEUES.network, portsTask(vm, name, 'DELETE'));
       } else if (
         vm.state === 'running' &&
         (await d.hypervisor.state(host.libvirt_uri, vm.domain)) !== 'running'
       ) {
-        // Still recorded here (it found no other host): it runs here again.
+        // Still recorded here (it found no other host): it runs here again. Its public port is a new OpenFlow
+        // port: the network service installs its rules again (until then the bridge drops what it sends).
         await d.hypervisor.start(host.libvirt_uri, vm.domain);
+        await d.bus.publish(QUEUES.network, portsTask(vm, name, 'POST'));
         log.warn({ host: name, vm: `${vm.workspace}/${vm.name}` }, 'VM started again on its recovered host');
       }
     }

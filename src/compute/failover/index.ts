@@ -20,7 +20,7 @@ export { createCommandFencer, type Fencer } from './hosts.ts';
 
 export interface FailoverOptions {
   ctx: ComputeContext;
-  inventory: Pick<InventoryClient, 'vms'>;
+  inventory: Pick<InventoryClient, 'vms' | 'networks'>;
   /** The service token, for the room notifications. */
   token: () => Promise<string>;
   /** Rooms are told about moves when set (best effort). */

@@ -1,12 +1,14 @@
 // Failover's restart loop: a VM marked 'restarting' is defined on its new host (the same domain: name, uuid,
-// MACs, disk, seed and console on the shared pool), started, its ports tagged there by the network service,
-// and inventory's record pointed at the new host. Idempotent, so a retry resumes where it stopped.
-import { randomUUID } from 'node:crypto';
+// MACs, disk, seed and console on the shared pool; private NICs tagged with their VLANs in the XML), started,
+// its ports recorded and its public port's anti-spoofing rules installed there by the network service, and
+// inventory's record pointed at the new host. Idempotent, so a retry resumes where it stopped.
 import type { InventoryClient } from '../../lib/clients/inventory.ts';
 import { QUEUES } from '../../lib/contracts/messages.ts';
 import { notFound } from '../../lib/errors.ts';
 import type { ComputeContext } from '../context.ts';
-import { portsOf, vmDomainXml, type BootSpec, type VmRow } from '../vms.ts';
+import { isVlan } from '../domain.ts';
+import { vmDomainXml, type BootSpec, type VmRow } from '../vms.ts';
+import { portsTask } from './ports.ts';
 import type { Notices } from './notices.ts';
 
 type HostRow = NonNullable<Awaited<ReturnType<ComputeContext['catalogue']['host']>>>;
@@ -27,7 +29,7 @@ export function createRestarter(d: {
   bus: ComputeContext['bus'];
   catalogue: ComputeContext['catalogue'];
   hypervisor: ComputeContext['hypervisor'];
-  inventory: Pick<InventoryClient, 'vms'>;
+  inventory: Pick<InventoryClient, 'vms' | 'networks'>;
   log: ComputeContext['log'];
   notices: Notices;
   /** Where each moved VM came from (for its notice). */
@@ -50,11 +52,32 @@ export function createRestarter(d: {
     return spec;
   }
 
-  /** The VM's domain XML for `host`: what createVm defined, rebuilt from the record (all paths on the pool). */
+  /** A record made before NICs carried their VLAN learns it from the network's record in inventory. */
+  async function withVlans(vm: VmRow): Promise<VmRow> {
+    if (vm.nics.every((n) => !n.network || isVlan(n.vlan))) return vm;
+    const nics = [];
+    for (const n of vm.nics) {
+      if (!n.network || isVlan(n.vlan)) {
+        nics.push(n);
+        continue;
+      }
+      const net = await d.inventory.networks.get(vm.workspace, n.network);
+      nics.push({ ...n, vlan: net?.vlan ?? undefined });
+    }
+    await db
+      .updateTable('vms')
+      .set({ nics: JSON.stringify(nics) })
+      .where('id', '=', vm.id)
+      .execute();
+    return { ...vm, nics };
+  }
+
+  /** The VM's domain XML for `host`: what createVm defined, rebuilt from the record (all paths on the pool),
+   * private NICs tagged with their VLANs (the XML refuses a private NIC without one). */
   async function xmlFor(vm: VmRow, host: HostRow): Promise<string> {
     const pool = await d.catalogue.pool(vm.pool);
     if (!pool) throw new Error(`pool ${vm.pool} is not in the catalogue`);
-    return vmDomainXml(vm, host, pool.path, await templateOf(vm));
+    return vmDomainXml(await withVlans(vm), host, pool.path, await templateOf(vm));
   }
 
   async function prepare(
@@ -74,21 +97,9 @@ export function createRestarter(d: {
   async function restart(vm: VmRow): Promise<void> {
     const { host, state } = await prepare(vm);
     if (state !== 'running') await d.hypervisor.start(host.libvirt_uri, vm.domain);
-    const ports = portsOf(vm.nics);
-    if (ports.length)
-      await d.bus.publish(QUEUES.network, {
-        task_id: `failover-${vm.task_id}-${randomUUID()}`,
-        type: 'vm',
-        method: 'POST',
-        owner: vm.workspace,
-        name: vm.name,
-        retries: 0,
-        attempt: 1,
-        host: host.name,
-        interfaces: ports,
-        // Nobody waits for this result: the controller has no task for it.
-        notify: false,
-      });
+    // The network service records the ports on the new host and installs the public port's anti-spoofing
+    // rules there (the private ports are tagged already: the domain XML carries their VLANs).
+    await d.bus.publish(QUEUES.network, portsTask(vm, host.name, 'POST'));
     if (!(await d.inventory.vms.update(vm.workspace, vm.name, { host: host.name })))
       throw notFound('name', `inventory has no vm ${vm.workspace}/${vm.name}`);
     await db

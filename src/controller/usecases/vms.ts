@@ -11,6 +11,9 @@ async function requireNetworks(ctx: ControllerContext, owner: string, names: str
   for (const n of names) {
     const net = await ctx.inventory.networks.get(owner, n, { requestId });
     if (!net) throw inputError('networks', `no network ${n} in workspace ${owner}`);
+    // Compute plugs a private NIC with its VLAN in the domain XML: a network still being made has none yet.
+    if (!Number.isInteger(net.vlan))
+      throw conflict('networks', `network ${n} has no VLAN yet (state ${net.state})`);
     nets.push({ name: net.name, vlan: net.vlan, subnet: net.subnet });
   }
   return nets;

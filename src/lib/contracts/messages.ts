@@ -156,9 +156,20 @@ export const Port = Type.Object(
   { dev: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$' }), mac: Type.String(), network: Name('network') },
   closed,
 );
+/** A VM's public NIC: its port on the host's public bridge forwards only this MAC with this IPv4. */
+export const PublicPort = Type.Object(
+  {
+    dev: Type.String({ pattern: '^k[0-9a-f]{8}n[0-9]{1,4}$' }),
+    mac: Type.String({ pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$' }),
+    ip: Ip,
+  },
+  closed,
+);
 const portFields = {
   host: Name('host'),
   interfaces: Type.Array(Port),
+  /** Absent in tasks of a compute from before port security: then only the private ports are handled. */
+  public: Type.Optional(PublicPort),
 };
 export const PortsTagTask = task('vm', 'POST', portFields);
 export const PortsChangeTask = task('vm', 'PUT', { ...portFields, removed: Type.Array(Port) });
@@ -346,6 +357,7 @@ export type VmDeleteTask = Static<typeof VmDeleteTask>;
 export type NetworkTask = Checked<typeof NetworkTask>;
 export type NetworkRollback = Checked<typeof NetworkRollback>;
 export type Port = Static<typeof Port>;
+export type PublicPort = Static<typeof PublicPort>;
 export type TaskResult = Static<typeof TaskResult>;
 export type HostEvent = Static<typeof HostEvent>;
 export type HostPlacementRequest = Static<typeof HostPlacementRequest>;
