@@ -38,6 +38,8 @@ const log = (name: string) => createLogger(name, process.env.KLOUDAK_TEST_LOG ??
 const GATEWAY = '10.213.1.1';
 const FLAG = { vlanPing: '10.213.1.250', spoof: '10.213.1.251', vlanPing2: '10.213.1.252' } as const;
 const G2_VLAN_A_IP = '10.61.1.99';
+const IPV6_DEFAULT = 'net.ipv6.conf.default.disable_ipv6';
+const NO_IPV6 = 'sysctl -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1';
 
 /** The network service's shell, with its `ovs-vsctl set Port <dev> tag=<n>` held back while the gate is shut:
  * a tag task that is late (a busy or restarting network service) or never comes (a lost failover task). */
@@ -105,9 +107,20 @@ describe('layer 2 isolation with real guests', () => {
   let g1: Guest;
   let g2: Guest;
 
+  const ipv6Default = new Map<string, string>();
+
   before(async () => {
     lab = await ensureLab(2);
     await flagsDown();
+    // A host's tap device speaks IPv6 into its guest (router solicitations, MLD reports) unless IPv6 is off
+    // for new devices: off while this file runs, so G2's NIC receives nothing but VLAN A's frames.
+    for (const h of lab.hosts) {
+      ipv6Default.set(
+        h.name,
+        (await run('ip', ['netns', 'exec', h.name, 'sysctl', '-n', IPV6_DEFAULT])).trim(),
+      );
+      await run('ip', ['netns', 'exec', h.name, 'sysctl', '-w', `${IPV6_DEFAULT}=1`]);
+    }
     p = await startPlatform('pglite', 'memory', labConfig(lab));
     const config = p.serviceConfig({ RECONCILE_INTERVAL: '3600' });
     compute = await createCompute({ config, log: log('compute'), bus: p.bus });
@@ -134,6 +147,8 @@ describe('layer 2 isolation with real guests', () => {
   after(async () => {
     gate?.open();
     await flagsDown();
+    for (const [h, v] of ipv6Default)
+      await run('ip', ['netns', 'exec', h, 'sysctl', '-w', `${IPV6_DEFAULT}=${v}`]).catch(() => undefined);
     if (compute) await destroyComputeVms(compute);
     await network?.close();
     await compute?.close();
@@ -165,6 +180,10 @@ describe('layer 2 isolation with real guests', () => {
       throw new Error(`${e.message}\n--- console tail:\n${console_(g).split('\n').slice(-15).join('\n')}`);
     });
   const rxOf = (g: Guest) => lines(g, 'g2 rx ').map((l) => Number(l.split(' ')[2]));
+  /** Frames G1 has sent on VLAN B so far. */
+  const flood = () => Number(lines(g1, 'g1 floodtx ').at(-1)?.split(' ')[2] ?? NaN);
+  const tails = () =>
+    [g1, g2].map((g) => `--- ${g.name}:\n${console_(g).split('\n').slice(-40).join('\n')}`).join('\n');
 
   const vm = async (name: string, networks: string[], runcmd: string[]): Promise<Guest> => {
     const a = await finish(
@@ -217,14 +236,18 @@ describe('layer 2 isolation with real guests', () => {
         uniqueName('g1'),
         [netA, netB],
         [
+          // No IPv6: VLAN A carries nothing but what the test sends, so every frame G2 counts is accounted for.
+          NO_IPV6,
           `ping -c 3 -W 2 ${GATEWAY}`,
           // VLAN B floods: ten broadcast pings a second, for as long as the guest lives.
           'ping -i 0.1 10.61.2.255 >/dev/null 2>&1 &',
+          // Frames sent on VLAN B so far (its NIC holds the 10.61.2.0/24 address), to show the flood is real.
+          `(for n in /sys/class/net/eth*; do ip -4 -o addr show dev \${n##*/} | grep -q ' 10[.]61[.]2[.]' && echo \${n##*/} >/run/vlan-b; done; while :; do echo "g1 floodtx $(cat /sys/class/net/$(cat /run/vlan-b)/statistics/tx_packets)"; sleep 1; done) &`,
           `(while :; do ping -c 1 -W 1 ${GATEWAY} >/dev/null 2>&1 && r=ok || r=fail; echo "g1 gw $r $(ip neigh show ${GATEWAY} dev eth0)"; sleep 2; done) &`,
         ],
       );
       const g1A = g1.nics.find((n) => n.network === netA)!.ip;
-      const agentNic = `(while [ ! -e /sys/class/net/eth1 ]; do sleep 0.1; done; ip link set eth1 up; ip addr add ${G2_VLAN_A_IP}/24 dev eth1; echo "g2 eth1 up"; while :; do echo "g2 rx $(cat /sys/class/net/eth1/statistics/rx_packets)"; sleep 1; done) &`;
+      const agentNic = `(while [ ! -e /sys/class/net/eth1 ]; do sleep 0.1; done; ip link set eth1 promisc on up; ip addr add ${G2_VLAN_A_IP}/24 dev eth1; echo "g2 eth1 up"; while :; do echo "g2 rx $(cat /sys/class/net/eth1/statistics/rx_packets) bytes $(cat /sys/class/net/eth1/statistics/rx_bytes)"; sleep 1; done) &`;
       const waitFlag = (ip: string) => `until ping -c 1 -W 1 ${ip} >/dev/null 2>&1; do sleep 1; done`;
       const agentVlan = `(${waitFlag(FLAG.vlanPing)}; ping -c 3 -W 2 ${g1A} >/dev/null 2>&1; echo "g2 vlanA-ping $?"; ${waitFlag(FLAG.vlanPing2)}; ping -c 3 -W 2 ${g1A} >/dev/null 2>&1; echo "g2 vlanA-ping2 $?") &`;
       // Spoofing, in turn: G1's address (announced, then as a ping source), G1's MAC, then the gateway's address.
@@ -246,7 +269,7 @@ describe('layer 2 isolation with real guests', () => {
         `ping -c 3 -W 2 ${GATEWAY} >/dev/null 2>&1; echo "g2 real-ping $?"`,
         'echo "g2 spoof done") &',
       ].join('; ');
-      g2 = await vm(uniqueName('g2'), [], [agentNic, agentVlan, agentSpoof]);
+      g2 = await vm(uniqueName('g2'), [], [NO_IPV6, agentNic, agentVlan, agentSpoof]);
       for (const g of [g1, g2]) await waitLine(g, new RegExp(`^kloudak-guest up ${g.name} ${g.ip}`), 150_000);
       await waitLine(g1, /^g1 gw ok /);
       // Each guest's public port has its rules on its host.
@@ -263,46 +286,57 @@ describe('layer 2 isolation with real guests', () => {
     async () => {
       assert.ok(g2, 'the guests booted');
       gate.shut();
-      const put = await p.call('PUT', '/vms/', token, {
-        owner: ws,
-        name: g2.name,
-        update_dict: { networks: [netA] },
-      });
-      assert.equal(put.status, 202, JSON.stringify(put.body));
-      await waitLine(g2, /^g2 eth1 up/);
-      const row = await compute.ctx.db
-        .selectFrom('vms')
-        .selectAll()
-        .where('task_id', '=', g2.task)
-        .executeTakeFirstOrThrow();
-      const nic = row.nics.find((n) => n.network === netA)!;
-      assert.equal(nic.vlan, vlanA, "compute's record carries the VLAN");
-      // The network service's tag task is still held: the tag is libvirt's, from the domain XML.
-      assert.equal(await ovs().portTag(hostIp(g2.host), nic.dev), vlanA, 'the port was created tagged');
-      // Ten seconds of G1's VLAN B flood (about 100 broadcasts) while the tag task waits.
-      const seen = rxOf(g2).length;
-      await until(
-        'ten receive counts of eth1',
-        () => (rxOf(g2).length >= seen + 10 ? true : undefined),
-        60_000,
-        500,
-      );
-      const task = await p.call('GET', `/task/${put.body.task_id}/`, token);
-      assert.notEqual(task.body.status, 'successful', 'the network step was still held while G2 counted');
-      const rx = rxOf(g2);
-      assert.ok(rx.length >= 10);
-      assert.deepEqual(
-        rx.filter((n) => n > 0),
-        [],
-        `eth1 received nothing while G1 flooded VLAN B: ${rx.join(' ')}`,
-      );
-      gate.open();
-      await finish(put);
-      // And VLAN A works: G2 reaches G1 there.
-      await flagUp(FLAG.vlanPing);
-      await waitLine(g2, /^g2 vlanA-ping 0$/);
+      try {
+        await hotPlug();
+      } finally {
+        gate.open();
+      }
     },
   );
+
+  /** G2 gets a NIC on VLAN A while the network service's tag task is held, and counts what it receives. */
+  async function hotPlug() {
+    const flood0 = flood();
+    const put = await p.call('PUT', '/vms/', token, {
+      owner: ws,
+      name: g2.name,
+      update_dict: { networks: [netA] },
+    });
+    assert.equal(put.status, 202, JSON.stringify(put.body));
+    await waitLine(g2, /^g2 eth1 up/);
+    const row = await compute.ctx.db
+      .selectFrom('vms')
+      .selectAll()
+      .where('task_id', '=', g2.task)
+      .executeTakeFirstOrThrow();
+    const nic = row.nics.find((n) => n.network === netA)!;
+    assert.equal(nic.vlan, vlanA, "compute's record carries the VLAN");
+    // The network service's tag task is still held: the tag is libvirt's, from the domain XML.
+    assert.equal(await ovs().portTag(hostIp(g2.host), nic.dev), vlanA, 'the port was created tagged');
+    // Ten seconds of G1's VLAN B flood (about 100 broadcasts) while the tag task waits.
+    const seen = rxOf(g2).length;
+    await until(
+      'ten receive counts of eth1',
+      () => (rxOf(g2).length >= seen + 10 ? true : undefined),
+      60_000,
+      500,
+    );
+    const task = await p.call('GET', `/task/${put.body.task_id}/`, token);
+    assert.notEqual(task.body.status, 'successful', 'the network step was still held while G2 counted');
+    const rx = rxOf(g2);
+    assert.ok(rx.length >= 10);
+    assert.ok(flood() - flood0 >= 50, `G1 flooded VLAN B meanwhile (${flood() - flood0} frames)\n${tails()}`);
+    assert.deepEqual(
+      rx.filter((n) => n > 0),
+      [],
+      `eth1 received nothing while G1 flooded VLAN B: ${rx.join(' ')}\n${tails()}`,
+    );
+    gate.open();
+    await finish(put);
+    // And VLAN A works: G2 reaches G1 there.
+    await flagUp(FLAG.vlanPing);
+    await waitLine(g2, /^g2 vlanA-ping 0$/);
+  }
 
   test(
     'the reconciler quarantines a VM port no record explains, and releases it when its record comes',
@@ -342,7 +376,10 @@ describe('layer 2 isolation with real guests', () => {
           ['ovs-vsctl', 'clear', 'Port', dev, 'tag'],
         );
         const leaked = await rxGrows('untagged');
-        assert.ok(leaked >= 10, `an untagged port receives VLAN B's flood (${leaked} frames in ~3 s)`);
+        assert.ok(
+          leaked >= 10,
+          `an untagged port receives VLAN B's flood (${leaked} frames in ~3 s)\n${tails()}`,
+        );
 
         const r1 = await network.reconcile();
         assert.deepEqual(
