@@ -1,6 +1,7 @@
 // Issue 6 "Must show", on the lab of two real hosts: libvirt's lock manager keeps a disk from being opened by
 // two running domains on different hosts; two guests on host 1 come back on host 2 (same disk, MAC and IPs)
-// within 45 s of host 1 being cut off, inventory and compute say host 2, network re-tags their ports, and the
+// within 45 s of host 1 being cut off, inventory and compute say host 2, their private ports come up tagged (the
+// VLAN in the domain XML) and their public ports get their anti-spoofing rules there, and the
 // stale copies on host 1 are destroyed when it comes back; placement refuses a VM no host has memory for, and
 // the create fails with that reason.
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +12,9 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCompute, type Compute } from '../../src/compute/service.ts';
 import { createNetworkService, type NetworkService } from '../../src/network/service.ts';
+import { createOvsSwitch } from '../../src/network/ovs.ts';
+import { portCookie } from '../../src/network/portsecurity.ts';
+import { createSshShell } from '../../src/lib/ssh.ts';
 import { createMonitoring, type Monitoring } from '../../src/monitoring/service.ts';
 import { createVirshHypervisor } from '../../src/compute/hypervisor.ts';
 import { isAppError } from '../../src/lib/errors.ts';
@@ -201,6 +205,10 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
       await finish(
         await p.call('POST', '/networks/', token, { owner: ws, name: net, subnet: '10.60.1.0/24' }),
       );
+      const vlan = (await p.inv.call('GET', `/${ws}/networks/${net}/`, token)).body.vlan as number;
+      const ovs = createOvsSwitch(
+        createSshShell({ user: 'root', key: lab.ssh.key, knownHosts: lab.ssh.knownHosts }),
+      );
       const names = [uniqueName('ga'), uniqueName('gb')];
       const createdAt = Date.now();
       const made = await Promise.all(
@@ -293,7 +301,21 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
             return v.host === h2.name ? v : undefined;
           });
           assert.equal(inv.ip, g.ip, 'same IP');
-          // Network tagged the VM's private port on host 2.
+          // The private port on host 2 was made tagged (its VLAN is in the domain XML compute rebuilt from
+          // its record), and the public port's anti-spoofing rules followed the VM there.
+          const priv = rec.nics.find((n) => n.network === net)!;
+          assert.equal(priv.vlan, vlan, "compute's record carries the VLAN");
+          const xml = await run('virsh', ['-c', h2.uri, 'dumpxml', g.domain], { timeoutMs: 30_000 });
+          assert.match(xml, new RegExp(`<tag id='${vlan}'/>`), 'the domain XML on host 2 tags the port');
+          assert.equal(await ovs.portTag(h2.ip, priv.dev), vlan);
+          const pub = rec.nics.find((n) => !n.network)!;
+          await until(`${g.name}'s public port rules on ${h2.name}`, async () =>
+            (await ovs.dumpFlows(h2.ip, 'public-br')).filter((f) => f.cookie === portCookie(pub.dev))
+              .length === 3
+              ? true
+              : undefined,
+          );
+          // Network recorded the VM's private port on host 2.
           await until(
             `${g.name}'s port tagged on ${h2.name}`,
             async () =>
@@ -362,6 +384,15 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
         );
         assert.equal(count(c, 'kloudak-guest up'), 1, 'one boot on the console since the move');
       }
+      // The moved VMs' public port rules are gone from host 1.
+      const cookies = new Set(
+        (await compute.ctx.db.selectFrom('vms').select('nics').where('name', 'in', names).execute()).map(
+          (v) => portCookie(v.nics.find((n) => !n.network)!.dev),
+        ),
+      );
+      await until(`no rule of the moved VMs on ${h1.name}`, async () =>
+        (await ovs.dumpFlows(h1.ip, 'public-br')).some((f) => cookies.has(f.cookie)) ? undefined : true,
+      );
       await until('host 1 ports dropped from the network records', async () =>
         (
           await network.ctx.db
