@@ -31,7 +31,9 @@ function cached<T extends { name: string }>(source: CatalogueObjects<T>, ttlMs: 
         return items;
       })
       .finally(() => (reading = undefined)));
-  const all = async (maxAgeMs = ttlMs) => (held && Date.now() - held.at < maxAgeMs ? held.items : refresh());
+  // An empty list is not kept: it is what a reader sees just before the first ones are registered.
+  const all = async (maxAgeMs = ttlMs) =>
+    held?.items.length && Date.now() - held.at < maxAgeMs ? held.items : refresh();
   return {
     all,
     refresh,
