@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { labStatus, labUp, type LabStatus } from '../../src/lab/index.ts';
 import { registerLab, type Registered } from '../../src/cli/lab-register.ts';
 import { createVirshHypervisor } from '../../src/compute/hypervisor.ts';
+import { run } from '../../src/lib/exec.ts';
 
 // One lab per machine (fixed addresses): every system test uses the same state directory.
 export const LAB_DIR = process.env.KLOUDAK_LAB_DIR ?? '/tmp/kloudak-lab-test';
@@ -57,6 +58,9 @@ export function ensureLab(hosts = 2): Promise<LabStatus> {
     return up;
   })().then(async (s) => {
     await clearPortSecurity(s);
+    // Every test platform hands out guest addresses from .2 again: the gateway side's ARP entries for earlier
+    // files' guests (other MACs) would cost new guests' first TCP connections seconds of probing.
+    await run('ip', ['neigh', 'flush', 'dev', 'kl-pub']).catch(() => undefined);
     return s;
   });
   return lab;

@@ -150,6 +150,9 @@ describe('layer 2 isolation with real guests', () => {
     for (const [h, v] of ipv6Default)
       await run('ip', ['netns', 'exec', h, 'sysctl', '-w', `${IPV6_DEFAULT}=${v}`]).catch(() => undefined);
     if (compute) await destroyComputeVms(compute);
+    // The gateway side pinged the guests: their entries would point later guests' addresses at old MACs.
+    for (const g of [g1, g2])
+      if (g) await run('ip', ['neigh', 'del', g.ip, 'dev', 'kl-pub']).catch(() => undefined);
     await network?.close();
     await compute?.close();
     if (lab) await clearPortSecurity(lab);
