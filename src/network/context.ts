@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Bus } from '../lib/bus/bus.ts';
 import type { Config } from '../lib/config.ts';
 import type { Cached } from '../lib/catalogue.ts';
+import type { PortQuarantined } from '../lib/contracts/events.ts';
 import type { Host } from '../lib/contracts/inventory.ts';
 import type { Logger } from '../lib/log.ts';
 import type { SwitchDriver } from './ovs.ts';
@@ -18,5 +19,5 @@ export interface NetworkContext {
   config: Pick<Config, 'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'VLANS' | 'VLANS_RESERVED' | 'ORPHAN_GRACE'>;
   log: Logger;
   /** Tells a workspace's room (best effort; absent when no notification service is configured). */
-  notify?: (workspace: string, event: Record<string, unknown>) => Promise<void>;
+  notify?: (workspace: string, event: PortQuarantined) => Promise<void>;
 }

@@ -65,7 +65,7 @@ export function createReconciler(ctx: NetworkContext): Reconciler {
 
   async function report(q: Quarantine): Promise<void> {
     ctx.log.warn(q, 'private port quarantined: no record explains its VLAN');
-    if (!q.workspace) return;
+    if (!q.workspace || !q.vm) return;
     await ctx.notify?.(q.workspace, {
       kind: 'port_quarantined',
       workspace: q.workspace,

@@ -33,10 +33,26 @@ export const VmMoved = Type.Object({
   reason: Type.String(),
 });
 
-export const RoomEvent = Type.Union([TaskEvent, VmMoved]);
+/** A private port of one of the workspace's VMs that no record explains was cut off: set down and moved to
+ * the dead VLAN 4095 (network's reconciler, docs/security.md). */
+export const PortQuarantined = Type.Object({
+  kind: Type.Literal('port_quarantined'),
+  workspace: Type.String(),
+  /** The VM. */
+  name: Type.String(),
+  host: Type.String(),
+  /** Its OVS port. */
+  dev: Type.String(),
+  reason: Type.Union([Type.Literal('untagged'), Type.Literal('unknown-vlan'), Type.Literal('no-record')]),
+  /** The VLAN tag it had (null: untagged). */
+  found: Nullable(Type.Integer()),
+});
+
+export const RoomEvent = Type.Union([TaskEvent, VmMoved, PortQuarantined]);
 
 export type TaskEvent = Static<typeof TaskEvent>;
 export type VmMoved = Static<typeof VmMoved>;
+export type PortQuarantined = Static<typeof PortQuarantined>;
 export type RoomEvent = Static<typeof RoomEvent>;
 
 export const taskEvents = checker(TaskEvent);
