@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { QUEUE_MESSAGES } from '../lib/contracts/messages.ts';
 import { parseFlowLine } from './ovs.ts';
 import {
   BASE_COOKIE,
@@ -96,4 +97,28 @@ test('dumped rules are read back with their cookie, table, priority and port', (
     'LOCAL',
   );
   assert.equal(parseFlowLine(' priority=0 actions=NORMAL'), undefined, 'rules without a cookie are not ours');
+});
+
+test("the bus contract takes compute's public port and refuses values that are not a port, a MAC or an IPv4", () => {
+  const tag = {
+    task_id: 't-1',
+    type: 'vm',
+    method: 'POST',
+    owner: 'ws',
+    name: 'web',
+    retries: 0,
+    attempt: 1,
+    host: 'h1',
+    interfaces: [],
+  };
+  const network = QUEUE_MESSAGES.network;
+  assert.ok(network.is({ ...tag, public: port }));
+  assert.ok(network.is(tag), 'a task of a compute from before port security');
+  for (const bad of [
+    { ...port, mac: '52:54:00:aa:bb:01,actions=NORMAL' },
+    { ...port, ip: '10.213.1.7/0' },
+    { ...port, dev: 'vnet0' },
+    { ...port, extra: 1 },
+  ])
+    assert.equal(network.is({ ...tag, public: bad }), false, JSON.stringify(bad));
 });
