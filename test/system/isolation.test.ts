@@ -166,22 +166,18 @@ describe('layer 2 isolation with real guests', () => {
     return r.body;
   };
   const console_ = (g: Guest) => readConsole(lab, g.task);
-  const lines = (g: Guest, prefix: string) =>
+  /** The console's lines; the serial login's prompt ("<host> login: ", no line end) may lead one. */
+  const consoleLines = (g: Guest) =>
     console_(g)
-      .split(/\r?\n/)
-      .filter((l) => l.startsWith(prefix));
+      .split(/\r?\n|\r/)
+      .map((l) => l.replace(/^.*? login: /, ''));
+  const lines = (g: Guest, prefix: string) => consoleLines(g).filter((l) => l.startsWith(prefix));
   const waitLine = (g: Guest, re: RegExp, timeoutMs = 60_000) =>
-    until(
-      `${g.name}: ${re}`,
-      () =>
-        console_(g)
-          .split(/\r?\n/)
-          .find((l) => re.test(l)),
-      timeoutMs,
-      250,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\n--- console tail:\n${console_(g).split('\n').slice(-15).join('\n')}`);
-    });
+    until(`${g.name}: ${re}`, () => consoleLines(g).find((l) => re.test(l)), timeoutMs, 250).catch(
+      (e: Error) => {
+        throw new Error(`${e.message}\n--- console tail:\n${console_(g).split('\n').slice(-15).join('\n')}`);
+      },
+    );
   const rxOf = (g: Guest) => lines(g, 'g2 rx ').map((l) => Number(l.split(' ')[2]));
   /** Frames G1 has sent on VLAN B so far. */
   const flood = () => Number(lines(g1, 'g1 floodtx ').at(-1)?.split(' ')[2] ?? NaN);
