@@ -13,7 +13,7 @@ fi
 PACKAGES=(
   postgresql redis-server rabbitmq-server zookeeper
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openvswitch-switch openssh-server
-  genisoimage cpio busybox-static dropbear-bin iproute2 ethtool procps tmux chromium python3-minimal
+  genisoimage cpio busybox-static dropbear-bin iproute2 ethtool iputils-ping procps tmux chromium python3-minimal
 )
 
 missing=()

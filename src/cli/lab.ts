@@ -56,10 +56,15 @@ export function labCommands(program: Command): void {
       "pull a host's cables: it leaves every lab network, its guests keep running (a failure to see)",
     )
     .argument('<host>', 'lab host, e.g. kl-h1')
+    .option('--management', 'pull the management cable only: its guests still answer on the public network')
     .option('--dir <path>', DIR_HELP)
-    .action(async (host: string, o: { dir?: string }) => {
-      await labCutHost(dir(o), host);
-      say(`${host} cut off the management, public and private networks (kloudak lab restore ${host})`);
+    .action(async (host: string, o: { dir?: string; management?: boolean }) => {
+      await labCutHost(dir(o), host, o.management ? 'management' : 'all');
+      say(
+        o.management
+          ? `${host} cut off the management network (kloudak lab restore ${host})`
+          : `${host} cut off the management, public and private networks (kloudak lab restore ${host})`,
+      );
     });
   lab
     .command('restore')

@@ -8,6 +8,7 @@ import {
   ensureRootNet,
   removeRootNet,
   setHostLinks,
+  type CutScope,
   waitHostReachable,
   netnsList,
   labRootLinks,
@@ -38,6 +39,7 @@ import {
 
 export type { DomainType } from './state.ts';
 export { NET, HOST_POOL_PATH } from './state.ts';
+export type { CutScope } from './net.ts';
 
 export type LabLog = (line: string) => void;
 
@@ -253,22 +255,28 @@ export async function labStatus(stateDir: string): Promise<LabStatus> {
   };
 }
 
-async function setCut(stateDir: string, name: string, cut: boolean): Promise<void> {
+async function setCut(stateDir: string, name: string, cut: boolean, scope: CutScope = 'all'): Promise<void> {
   const paths = labPaths(stateDir);
   const rec = await readRecord(paths);
   const host = rec?.hosts.find((h) => h.name === name);
   if (!rec || !host) throw new Error(`no lab host ${name} in ${paths.record}`);
-  await setHostLinks(host.index, !cut);
+  await setHostLinks(host.index, !cut, scope);
   if (!cut) await waitHostReachable(host.index);
-  rec.cut = cut ? [...new Set([...rec.cut, name])] : rec.cut.filter((n) => n !== name);
+  // A management-only cut is a blip a test makes and undoes itself: labUp does not keep it.
+  if (scope === 'all' || !cut)
+    rec.cut = cut ? [...new Set([...rec.cut, name])] : rec.cut.filter((n) => n !== name);
   await writeRecord(paths, rec);
 }
 
-/** Cuts a host off the management, public and private networks; its processes (and guests) keep running. */
-export function labCutHost(stateDir: string, name: string): Promise<void> {
-  return setCut(stateDir, name, true);
+/**
+ * Cuts a host off the management, public and private networks (`scope` 'management': the management
+ * network only, its guests still answer on the public one); its processes (and guests) keep running.
+ */
+export function labCutHost(stateDir: string, name: string, scope: CutScope = 'all'): Promise<void> {
+  return setCut(stateDir, name, true, scope);
 }
 
+/** Plugs every cable of the host back in (whatever was cut) and returns once its sshd answers. */
 export function labRestoreHost(stateDir: string, name: string): Promise<void> {
   return setCut(stateDir, name, false);
 }

@@ -81,10 +81,13 @@ export async function removeHostLinks(index: number): Promise<void> {
   for (const l of [links.mgmt, links.public, links.private]) await tryIp(['link', 'del', 'dev', l]);
 }
 
-/** Cuts a host off every lab network (or reconnects it) at the root-side veth ends. */
-export async function setHostLinks(index: number, up: boolean): Promise<void> {
+/** Which of a host's networks a cut takes away: all of them, or the management network only. */
+export type CutScope = 'all' | 'management';
+
+/** Cuts a host off the lab networks (or reconnects it) at the root-side veth ends. */
+export async function setHostLinks(index: number, up: boolean, scope: CutScope = 'all'): Promise<void> {
   const links = hostLinks(index);
-  for (const l of [links.mgmt, links.public, links.private])
+  for (const l of scope === 'all' ? [links.mgmt, links.public, links.private] : [links.mgmt])
     await ip(['link', 'set', 'dev', l, up ? 'up' : 'down']);
 }
 

@@ -3,13 +3,15 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'url' | 'secret' | 'ranges';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'url' | 'secret' | 'ranges' | 'enum';
 interface Spec<K extends Kind = Kind> {
   kind: K;
   default?: string;
   min?: number;
   max?: number;
   protocols?: string[];
+  /** The words an 'enum' takes. */
+  values?: readonly string[];
   doc: string;
 }
 
@@ -198,7 +200,7 @@ const spec = {
   },
   MONITOR_CONCURRENCY: {
     kind: 'int',
-    default: '8',
+    default: '64',
     min: 1,
     max: 256,
     doc: 'hosts one monitoring worker checks at once',
@@ -215,7 +217,34 @@ const spec = {
     default: '3',
     min: 1,
     max: 100,
-    doc: 'failed checks in a row before a host is marked down and host_failure is published',
+    doc: 'failed checks in a row before a host is marked down and host_failure is published (unless its guests answer on the public network)',
+  },
+  MONITOR_HEARTBEAT: {
+    kind: 'number',
+    default: '1',
+    min: 0,
+    max: 60,
+    doc: "seconds between heartbeats on each host's long-lived connection (0: no heartbeats; checks alone detect failures)",
+  },
+  HOST_LEASE: {
+    kind: 'number',
+    default: '3',
+    min: 0.5,
+    max: 600,
+    doc: 'seconds a host may leave heartbeats unanswered before monitoring asks its guests on the public network and, if none answers, reports host_failure',
+  },
+  HOST_CONFIRM: {
+    kind: 'enum',
+    values: ['local', 'peer', 'off'] as const,
+    default: 'local',
+    doc: "where a silent host's guests are pinged from before it is reported failed: local (the monitoring machine), peer (another up host of the area, over SSH), off (no second path: a lapsed lease alone reports the failure)",
+  },
+  MONITOR_SESSIONS: {
+    kind: 'int',
+    default: '64',
+    min: 1,
+    max: 4096,
+    doc: 'long-lived virsh sessions one monitoring worker keeps (~21 MB each); past that many hosts, hosts share sessions and have no heartbeat',
   },
   STATS_PORT: { kind: 'int', default: '8100', min: 0, max: 65535, doc: 'monitoring stats API port' },
   ZK_SESSION_TIMEOUT: {
@@ -234,11 +263,13 @@ const spec = {
 export type ConfigKey = keyof typeof spec;
 type ValueOf<S> = S extends { kind: 'int' | 'number' }
   ? number
-  : S extends { kind: 'ranges' }
-    ? [number, number][]
-    : S extends { kind: 'bool' }
-      ? boolean
-      : string;
+  : S extends { kind: 'enum'; values: readonly (infer V)[] }
+    ? V
+    : S extends { kind: 'ranges' }
+      ? [number, number][]
+      : S extends { kind: 'bool' }
+        ? boolean
+        : string;
 type Defaulted<S> = S extends { default: string } ? ValueOf<S> : ValueOf<S> | undefined;
 export type Config = { [K in ConfigKey]: Defaulted<(typeof spec)[K]> };
 
@@ -297,6 +328,10 @@ function parseOne(name: string, s: Spec, raw: string): { value?: unknown; proble
       return { value: raw };
     case 'string':
       if (raw.trim() === '') return { problem: `${name}: empty` };
+      return { value: raw };
+    case 'enum':
+      if (!s.values?.includes(raw))
+        return { problem: `${name}=${JSON.stringify(raw)}: not one of ${s.values?.join(' ')}` };
       return { value: raw };
   }
 }

@@ -1,7 +1,8 @@
 // A monitoring worker's share of one cycle: check each host it was given (libvirt through the probe), keep
 // the host's current figures and a sample of its and its running VMs' usage, count failed checks, and mark
-// a host down (publishing `host_failure` once) after HOST_FAILURE_CHECKS failures in a row, or up again
-// (publishing `host_up`) at its first good check after that. Pools: size and free space.
+// a host down (publishing `host_failure` once) when its lease ran out (src/monitoring/watch.ts) or it failed
+// HOST_FAILURE_CHECKS checks in a row, unless its guests still answer on the public network (confirm.ts);
+// up again (publishing `host_up`) at its first good check after that. Pools: size and free space.
 import type { Kysely } from 'kysely';
 import type { Bus } from '../lib/bus/bus.ts';
 import {
@@ -12,10 +13,10 @@ import {
   type PoolWork,
 } from '../lib/contracts/messages.ts';
 import type { Logger } from '../lib/log.ts';
+import { createFailureDecider, type ConfirmOptions } from './failure.ts';
 import type { HostFacts, HostProbe } from './probe.ts';
 import type { MonitorDB } from './schema.ts';
-
-const REACH_TIMEOUT_MS = 3000;
+import { createWatch } from './watch.ts';
 
 export interface CollectorOptions {
   member: string;
@@ -26,6 +27,12 @@ export interface CollectorOptions {
   failureChecks: number;
   timeoutMs: number;
   concurrency: number;
+  /** Heartbeats and leases; none when heartbeatMs is 0. */
+  heartbeatMs: number;
+  leaseMs: number;
+  ownershipMs: number;
+  /** The second path; without it a silent host's checks alone decide. */
+  confirm?: ConfirmOptions;
 }
 
 /** Runs fn over items with at most `limit` at once. */
@@ -151,42 +158,35 @@ export function createCollector(o: CollectorOptions) {
     }
   }
 
-  async function failed(h: HostWork, err: unknown, at: Date): Promise<void> {
-    const message = (err as Error)?.message?.slice(0, 500) ?? String(err);
-    const row = await db
-      .updateTable('hosts')
-      .set((eb) => ({ failures: eb('failures', '+', 1), checked_at: at, last_error: message }))
-      .where('name', '=', h.name)
-      .returning(['failures', 'up'])
-      .executeTakeFirst();
-    if (!row) return;
-    log.warn({ host: h.name, failures: row.failures, err: message }, 'host check failed');
-    if (!row.up || row.failures < o.failureChecks) return;
-    const flipped = await db
-      .updateTable('hosts')
-      .set({ up: false, notified: false, changed_at: at })
-      .where('name', '=', h.name)
-      .where('up', '=', true)
-      .returning(['name', 'area', 'up', 'changed_at'])
-      .executeTakeFirst();
-    if (flipped)
-      await announce(db, o.bus, log, flipped).catch((e) =>
-        log.warn({ err: e, host: h.name }, 'host_failure not published yet; the leader will retry'),
-      );
-  }
+  const decider = createFailureDecider({
+    db,
+    bus: o.bus,
+    log,
+    failureChecks: o.failureChecks,
+    confirm: o.confirm,
+  });
+  const failed = decider.failed;
+  const watch = createWatch({
+    probe: o.probe,
+    log,
+    heartbeatMs: o.heartbeatMs,
+    leaseMs: o.leaseMs,
+    ownershipMs: o.ownershipMs,
+    expired: decider.expired,
+  });
 
   async function checkHost(h: HostWork): Promise<boolean> {
     const at = new Date();
     let facts: HostFacts;
     try {
-      // Reachability first, with a short bound: a host cut off fails its check in seconds, not at the
-      // collection's timeout, so HOST_FAILURE_CHECKS checks take about as many intervals.
-      await o.probe.reach?.(h.libvirt_uri, Math.min(o.timeoutMs, REACH_TIMEOUT_MS));
+      // A probe that has to (re)connect tests the endpoint with a short bound first: a host cut off fails
+      // its check in seconds, not at the collection's timeout.
       facts = await o.probe.host(h.libvirt_uri, o.timeoutMs);
     } catch (e) {
       await failed(h, e, at);
       return false;
     }
+    watch.answered(h.name);
     await seen(h, facts, at);
     return true;
   }
@@ -223,8 +223,11 @@ export function createCollector(o: CollectorOptions) {
   return {
     /** Resolves when the pool reads still running in the background are done. */
     idle: async () => void (await Promise.all([...background])),
+    /** Stops heartbeats; the probe's connections are closed by its owner. */
+    close: () => watch.close(),
     async run(w: MonitorWork): Promise<MonitorReport> {
       const start = performance.now();
+      watch.own(w.hosts);
       let failedCount = 0;
       // Pools are read in the background: a pool read through a host that just went away (an SSH session
       // hanging until its keepalive gives up) must not hold up the host checks that detect failures.

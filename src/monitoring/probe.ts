@@ -1,9 +1,10 @@
-// What a monitoring worker reads from a host: libvirt's node facts and running domains' stats (one virsh
-// invocation per host per cycle: one connection), and a pool's size and free space (df over SSH). The role
-// is `HostProbe`; the adapter runs virsh and ssh with argument arrays and a timeout.
-import { CommandError, run } from '../lib/exec.ts';
+// What a monitoring worker reads from a host: libvirt's node facts and running domains' stats (one batch of
+// virsh commands per host per cycle, on the host's long-lived session: src/monitoring/sessions.ts), a
+// heartbeat on the same connection, and a pool's size and free space (df over SSH). The role is `HostProbe`;
+// the adapter feeds virsh sessions and runs ssh with argument arrays, every call with a timeout.
 import { tcpReach } from '../lib/tcp.ts';
 import type { HostShell } from '../lib/ssh.ts';
+import { SessionError, type VirshSessions } from './sessions.ts';
 
 export interface DomainFacts {
   name: string;
@@ -38,24 +39,32 @@ export interface PoolFacts {
 }
 
 export interface HostProbe {
-  /** Throws unless the endpoint of the libvirt URI accepts a TCP connection in time (local URIs: no-op). */
-  reach?(uri: string, timeoutMs: number): Promise<void>;
   host(uri: string, timeoutMs: number): Promise<HostFacts>;
+  /**
+   * One cheap call on the host's long-lived connection (throws when it fails). Answers false, without calling,
+   * when the host has no connection of its own to spare (more hosts than sessions): its checks renew its lease.
+   */
+  heartbeat?(uri: string, timeoutMs: number): Promise<boolean>;
+  /** The worker stopped watching the host: its connection may go. */
+  release?(uri: string): void;
   pool(address: string, path: string, timeoutMs: number): Promise<PoolFacts>;
+  close?(): Promise<void>;
 }
 
+// Section markers are quoted so that virsh's echo of the command line it read never holds them.
+const section = (name: string) => `echo "@@""${name}@@"`;
 const BATCH = [
   'nodeinfo',
-  'echo @@cpu@@',
+  section('cpu'),
   'nodecpustats',
-  'echo @@free@@',
+  section('free'),
   // Not --all: on libvirt 9 it costs seconds more per host for the same total.
   'freecell',
-  'echo @@stats@@',
+  section('stats'),
   'domstats --raw --state --cpu-total --balloon --vcpu --list-running',
-  'echo @@list@@',
+  section('list'),
   'list --title',
-].join('; ');
+];
 
 /** Parses the output of BATCH (exported for tests). */
 export function parseHostBatch(out: string): HostFacts {
@@ -150,43 +159,53 @@ export function endpointOf(uri: string): { host: string; port: number } | undefi
   return port ? { host: u.hostname.replace(/^\[|\]$/g, ''), port } : undefined;
 }
 
-export function createVirshProbe(shell: HostShell): HostProbe {
-  return {
-    async reach(uri, timeoutMs) {
-      const ep = endpointOf(uri);
-      if (ep) await tcpReach(ep.host, ep.port, timeoutMs);
-    },
-    async host(uri, timeoutMs) {
-      // run() closes stdin at once: libvirt's libssh transport cannot ask whether to trust an unknown key.
-      let out: string;
+export interface VirshProbeOptions {
+  /** Bound for the TCP reach test before a connection is (re)opened. */
+  reachTimeoutMs?: number;
+}
+
+export function createVirshProbe(
+  shell: HostShell,
+  sessions: VirshSessions,
+  o: VirshProbeOptions = {},
+): HostProbe {
+  /** Runs commands on the host's session; reconnecting first costs a TCP reach test (a cut host fails fast). */
+  async function call(uri: string, commands: string[], timeoutMs: number): Promise<string> {
+    // virsh 9.0 over libssh now and then dies of a segfault, sometimes a few times running: up to two more
+    // tries on a fresh shell, not a failed check (three failed checks mark a host down).
+    for (let attempt = 1; ; attempt++) {
+      if (!sessions.connected(uri)) {
+        const ep = endpointOf(uri);
+        if (ep) await tcpReach(ep.host, ep.port, Math.min(timeoutMs, o.reachTimeoutMs ?? 3000));
+      }
       try {
-        // virsh 9.0 over libssh now and then dies of a segfault, sometimes a few times running: up to two more
-        // tries, not a failed check (three failed checks mark a host down).
-        const crashed = (e: unknown) =>
-          e instanceof CommandError && (e.code === null || String(e.code).startsWith('SIG'));
-        for (let attempt = 1; ; attempt++) {
-          try {
-            out = await run('virsh', ['-q', '-c', uri, BATCH], { timeoutMs });
-            break;
-          } catch (e) {
-            if (attempt >= 3 || !crashed(e)) throw e;
-          }
-        }
+        return await sessions.run(uri, commands, timeoutMs);
       } catch (e) {
-        // The message without the command line (long, and it carries the key file's path).
-        if (e instanceof CommandError)
-          throw new Error(
-            `virsh ${e.code === 'timeout' ? `timed out after ${timeoutMs} ms` : `failed (${e.code ?? 'signal'})`}: ${
-              e.stderr
-                .replace(/^Command failed:.*\n?/, '')
-                .trim()
-                .slice(-300) || 'no message'
-            }`,
-          );
+        if (attempt >= 3 || !(e instanceof SessionError) || e.kind !== 'exit') throw e;
+      }
+    }
+  }
+  return {
+    // No stdin prompt can be answered: a session's stdin carries its commands, and libvirt's libssh transport
+    // asking whether to trust an unknown host key reads a command line, which is no "yes" (refused).
+    async host(uri, timeoutMs) {
+      try {
+        return parseHostBatch(await call(uri, BATCH, timeoutMs));
+      } catch (e) {
+        // The message without the URI (it carries the key file's path).
+        if (e instanceof SessionError) throw new Error(`virsh: ${e.message.slice(-300)}`);
         throw e;
       }
-      return parseHostBatch(out);
     },
+    async heartbeat(uri, timeoutMs) {
+      if (!sessions.dedicated(uri)) return false;
+      // `hostname` is one round trip to libvirtd over the kept-open connection.
+      const out = await call(uri, ['hostname'], timeoutMs);
+      if (!out.trim()) throw new Error('virsh hostname answered nothing');
+      return true;
+    },
+    release: (uri) => sessions.release(uri),
+    close: () => sessions.close(),
     async pool(address, path, timeoutMs) {
       const script = 'df -Pk "$1" && { du -sk "$1/vms" 2>/dev/null || echo "0 $1/vms"; }';
       return parsePoolOutput(await shell.run(address, ['sh', '-c', script, 'sh', path], { timeoutMs }));

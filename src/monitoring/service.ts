@@ -15,6 +15,13 @@ import { serviceSecret } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import { createSshShell, type HostShell } from '../lib/ssh.ts';
 import { createCollector } from './collector.ts';
+import {
+  createInventoryGuestDirectory,
+  createPeerPingProbe,
+  createPingProbe,
+  type GuestDirectory,
+  type GuestProbe,
+} from './confirm.ts';
 import { createSingleElection, createZkElection, type Election } from './election.ts';
 import {
   createLeader,
@@ -25,6 +32,7 @@ import {
   type Watched,
 } from './leader.ts';
 import { createPlacementServer } from './placement.ts';
+import { createVirshSessions } from './sessions.ts';
 import { createVirshProbe, type HostProbe } from './probe.ts';
 import { monitorMigrations, type MonitorDB } from './schema.ts';
 import { createStatsApp } from './stats.ts';
@@ -35,8 +43,12 @@ export interface MonitoringOptions {
   bus: Bus;
   /** Default: ZooKeeper when config.ZOOKEEPER is set, else this process alone (leader). */
   election?: Election;
-  /** Default: virsh over each host's libvirt URI, df over SSH for pools. */
+  /** Default: long-lived virsh sessions over each host's libvirt URI, df over SSH for pools. */
   probe?: HostProbe;
+  /** Default: ping (HOST_CONFIRM local: from here; peer: from another host over SSH). */
+  guests?: GuestProbe;
+  /** Default: inventory's VM records. */
+  guestDirectory?: GuestDirectory;
   /** Default: inventory's hosts and pools, read with the monitoring service token. */
   catalogue?: Watched;
   /** Default: inventory's JWKS. */
@@ -79,31 +91,23 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
     'monitoring',
     serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
   );
+  // Confirmation asks inventory with a short bound: it runs while a host is being judged.
+  const inventory = (timeout: number, retries: number) =>
+    createInventoryClient({ url: config.INVENTORY_URL, token, timeout, retries });
   const catalogue =
     o.catalogue ??
-    watchedCatalogue(
-      createCatalogue(
-        createInventoryClient({
-          url: config.INVENTORY_URL,
-          token,
-          timeout: config.HTTP_TIMEOUT,
-          retries: config.HTTP_RETRIES,
-        }),
-        2000,
-      ),
-    );
-  const probe =
-    o.probe ??
-    createVirshProbe(
-      o.shell ??
-        createSshShell({
-          user: config.SSH_USER,
-          key: config.SSH_KEY,
-          knownHosts: config.SSH_KNOWN_HOSTS,
-          retries: 0,
-        }),
-    );
+    watchedCatalogue(createCatalogue(inventory(config.HTTP_TIMEOUT, config.HTTP_RETRIES), 2000));
+  const shell =
+    o.shell ??
+    createSshShell({
+      user: config.SSH_USER,
+      key: config.SSH_KEY,
+      knownHosts: config.SSH_KNOWN_HOSTS,
+      retries: 0,
+    });
+  const probe = o.probe ?? createVirshProbe(shell, createVirshSessions({ max: config.MONITOR_SESSIONS }));
   const mlog = log.child({ member: election.id });
+  const confirmFrom = config.HOST_CONFIRM;
 
   const collector = createCollector({
     member: election.id,
@@ -114,6 +118,19 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
     failureChecks: config.HOST_FAILURE_CHECKS,
     timeoutMs: config.MONITOR_CHECK_TIMEOUT * 1000,
     concurrency: config.MONITOR_CONCURRENCY,
+    heartbeatMs: config.MONITOR_HEARTBEAT * 1000,
+    leaseMs: config.HOST_LEASE * 1000,
+    // A host this worker was not given for three cycles belongs to another member now.
+    ownershipMs: (3 * config.MONITOR_INTERVAL + config.MONITOR_CHECK_TIMEOUT) * 1000,
+    confirm:
+      confirmFrom === 'off'
+        ? undefined
+        : {
+            from: confirmFrom,
+            guests: o.guests ?? (confirmFrom === 'peer' ? createPeerPingProbe(shell) : createPingProbe()),
+            directory: o.guestDirectory ?? createInventoryGuestDirectory(inventory(2, 1)),
+            timeoutMs: 2000,
+          },
   });
   const placement = createPlacementServer(db, Math.max(30, 3 * config.MONITOR_INTERVAL));
   const consumers: Consumer[] = [];
@@ -219,6 +236,8 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
       for (const c of consumers) await c.cancel().catch(() => undefined);
       await running;
       await collector.idle();
+      collector.close();
+      await probe.close?.();
       await election.close();
       await app.close();
       await database.close();

@@ -1,0 +1,178 @@
+// Issue 18 item 5 in one process (PGlite, in-process bus) against scripted hosts: heartbeats renew each host's
+// lease; when a lease runs out, monitoring asks the host's guests on the public network (the second path) and
+// publishes host_failure only when none answers; a host without guests waits for HOST_FAILURE_CHECKS failed
+// checks, and failed checks too are overruled by guests that answer.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bus } from '../../src/lib/bus/bus.ts';
+import { createMemoryBus } from '../../src/lib/bus/memory.ts';
+import { loadConfig } from '../../src/lib/config.ts';
+import { unauthenticated } from '../../src/lib/errors.ts';
+import type { Host as HostRecord } from '../../src/lib/contracts/inventory.ts';
+import { createLogger } from '../../src/lib/log.ts';
+import type { GuestDirectory, GuestProbe } from '../../src/monitoring/confirm.ts';
+import { createSingleElection } from '../../src/monitoring/election.ts';
+import type { HostFacts, HostProbe } from '../../src/monitoring/probe.ts';
+import { createMonitoring, type Monitoring } from '../../src/monitoring/service.ts';
+import { until } from '../support/platform.ts';
+
+const log = createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('heartbeats, leases and the second path', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kloudak-mon-hb-'));
+  let bus: Bus;
+  let m: Monitoring;
+  /** Hosts whose management network is cut: checks and heartbeats fail. */
+  const cut = new Set<string>();
+  /** Guest addresses that answer on the public network. */
+  const answering = new Set<string>(['10.9.0.1', '10.9.0.2']);
+  const asked: string[][] = [];
+  const nameOf = (uri: string) => `h-${uri.slice('test:///'.length)}`;
+  const hosts: HostRecord[] = ['a', 'b', 'c'].map((n) => ({
+    name: `h-${n}`,
+    address: '127.0.0.1',
+    libvirt_uri: `test:///${n}`,
+    area: 'one',
+    cpus: 2,
+    memory: 2,
+    domain_type: 'qemu',
+  }));
+  // h-a runs ws1/va (10.9.0.1), h-b runs ws1/vb (10.9.0.2), h-c runs nothing.
+  const guestOf: Record<string, string | undefined> = { 'h-a': 'va', 'h-b': 'vb' };
+  const ips: Record<string, string> = { va: '10.9.0.1', vb: '10.9.0.2' };
+  const probe: HostProbe = {
+    async host(uri): Promise<HostFacts> {
+      const name = nameOf(uri);
+      if (cut.has(name)) throw new Error(`${name} unreachable`);
+      const vm = guestOf[name];
+      return {
+        cpus: 2,
+        memoryMib: 2048,
+        freeMib: 1500,
+        domains: vm
+          ? [
+              {
+                name: `kloudak-${vm}`,
+                title: `ws1/${vm}`,
+                cpuTimeNs: 1,
+                cpuUserNs: 1,
+                cpuSystemNs: 0,
+                memoryKib: 65536,
+                maxMemoryKib: 65536,
+                vcpus: 1,
+              },
+            ]
+          : [],
+      };
+    },
+    async heartbeat(uri) {
+      if (cut.has(nameOf(uri))) throw new Error('no answer');
+      return true;
+    },
+    async pool() {
+      return { fsSizeGib: 1, fsFreeGib: 1, usedGib: 0 };
+    },
+  };
+  const guests: GuestProbe = {
+    async answering(addresses) {
+      asked.push(addresses);
+      return addresses.filter((a) => answering.has(a));
+    },
+  };
+  const directory: GuestDirectory = {
+    async addresses(host, vms) {
+      return vms.filter((v) => v.workspace === 'ws1' && guestOf[host] === v.vm).map((v) => ips[v.vm]);
+    },
+  };
+  const failures: string[] = [];
+
+  before(async () => {
+    bus = await createMemoryBus({ log });
+    await bus.consume('host_failure', async (d) => void failures.push(String(d.body.host)));
+    await bus.consume('host_up', async () => undefined);
+    const config = loadConfig(
+      {},
+      {
+        DATA_DIR: dir,
+        MONITOR_INTERVAL: '3600',
+        MONITOR_HEARTBEAT: '0.1',
+        HOST_LEASE: '0.5',
+        HOST_FAILURE_CHECKS: '3',
+        LOG_LEVEL: 'silent',
+        SERVICE_SECRET: 'unit-secret-0123',
+      },
+    );
+    m = await createMonitoring({
+      config,
+      log,
+      bus,
+      probe,
+      guests,
+      guestDirectory: directory,
+      election: createSingleElection('solo'),
+      catalogue: { hosts: async () => hosts, pools: async () => [] },
+      verifier: { verify: async () => Promise.reject(unauthenticated()) },
+    });
+    await m.cycle();
+    await sleep(500); // the first heartbeats: a host gets a lease once one answered
+  });
+  after(async () => {
+    await m?.close();
+    await bus?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const row = (name: string) =>
+    m.database.db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirstOrThrow();
+
+  test('a host whose heartbeats stop while its guest answers on the public network is not failed over', async () => {
+    cut.add('h-a');
+    await until('the lease of h-a to run out and its guest to be asked', async () =>
+      /guests answer on the public network/.test((await row('h-a')).last_error ?? '') ? true : undefined,
+    );
+    assert.ok(
+      asked.some((a) => a.includes('10.9.0.1')),
+      'its guest was asked',
+    );
+    await sleep(1500); // three more leases
+    // Failed checks too are overruled while its guest answers.
+    for (let i = 0; i < 4; i++) await m.cycle();
+    assert.deepEqual(failures, []);
+    const r = await row('h-a');
+    assert.equal(r.up, true);
+    assert.equal(r.failures, 4);
+    cut.delete('h-a');
+    await m.cycle();
+    assert.equal((await row('h-a')).last_error, null);
+  });
+
+  test('a silent host none of whose guests answers is failed over once, within a lease or two', async () => {
+    answering.delete('10.9.0.2');
+    const at = Date.now();
+    cut.add('h-b');
+    await until('host_failure for h-b', () => (failures.includes('h-b') ? true : undefined), 5000, 20);
+    const took = Date.now() - at;
+    await sleep(1500);
+    assert.deepEqual(failures, ['h-b'], 'published once');
+    const r = await row('h-b');
+    assert.equal(r.up, false);
+    assert.match(r.last_error ?? '', /no heartbeat answered for [\d.]+ s and none of its guests answers/);
+    assert.ok(took < 5000, `took ${took} ms`);
+  });
+
+  test('a silent host without guests is not failed over by its lease, only after HOST_FAILURE_CHECKS checks', async () => {
+    cut.add('h-c');
+    await sleep(1500);
+    assert.deepEqual(failures, ['h-b'], 'the lease alone does not fail a host with nothing to confirm');
+    await m.cycle();
+    await m.cycle();
+    assert.deepEqual(failures, ['h-b']);
+    await m.cycle();
+    await until('host_failure for h-c', () => (failures.includes('h-c') ? true : undefined), 2000, 20);
+    assert.equal((await row('h-c')).up, false);
+  });
+});
