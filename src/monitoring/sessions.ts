@@ -117,6 +117,7 @@ export function createVirshSession(o: SessionOptions = {}) {
   function exchange(c: ChildProcessWithoutNullStreams, lines: string[], timeoutMs: number): Promise<string> {
     const n = ++seq;
     const end = `@@end${n}@@`;
+    if (c !== child) return Promise.reject(new SessionError('virsh exited', 'exit'));
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         waiter = undefined;
