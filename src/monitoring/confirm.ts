@@ -8,7 +8,7 @@ import type { HostShell } from '../lib/ssh.ts';
 
 /** Whether addresses answer on the network: the role; ping from here or from a peer host are adapters. */
 export interface GuestProbe {
-  /** The addresses that answered within about timeoutMs (each asked twice). */
+  /** The addresses that answered within about timeoutMs (tried twice). */
   answering(addresses: string[], timeoutMs: number, via?: string): Promise<string[]>;
 }
 
@@ -23,28 +23,29 @@ type Pinger = (ip: string, waitSeconds: number) => Promise<boolean>;
 function pingAll(ping: Pinger): GuestProbe['answering'] {
   return async (addresses, timeoutMs) => {
     const ips = [...new Set(addresses.filter((a) => IPV4.test(a)))];
-    const wait = Math.max(1, Math.floor(timeoutMs / 1500));
-    const answered: string[] = [];
-    const errors: string[] = [];
-    await Promise.all(
-      ips.map(async (ip) => {
-        try {
-          if (await ping(ip, wait)) answered.push(ip);
-        } catch (e) {
-          errors.push((e as Error).message);
-        }
-      }),
-    );
-    // Silence means dead only when the question reached the network.
-    if (!answered.length && ips.length && errors.length === ips.length)
-      throw new Error(`no guest could be asked: ${errors[0]?.slice(0, 200)}`);
-    return answered;
+    const wait = Math.max(1, Math.floor(timeoutMs / 2000));
+    const answered = new Set<string>();
+    // Two rounds: one lost packet (a busy guest, a full queue) is not a dead host.
+    for (let round = 0; round < 2 && !answered.size && ips.length; round++) {
+      const errors: string[] = [];
+      await Promise.all(
+        ips.map(async (ip) => {
+          try {
+            if (await ping(ip, wait)) answered.add(ip);
+          } catch (e) {
+            errors.push((e as Error).message);
+          }
+        }),
+      );
+      // Silence means dead only when the question reached the network.
+      if (!answered.size && errors.length === ips.length)
+        throw new Error(`no guest could be asked: ${errors[0]?.slice(0, 200)}`);
+    }
+    return [...answered];
   };
 }
 
-// Two echo requests half a second apart, each guest's answer awaited `wait` s after the last: one lost packet
-// (a busy guest, a full queue) is not a dead host. A guest that answers ends it at once; silence costs 1.5 s.
-const pingArgs = (ip: string, wait: number) => ['-n', '-q', '-c', '2', '-i', '0.5', '-W', String(wait), ip];
+const pingArgs = (ip: string, wait: number) => ['-n', '-q', '-c', '1', '-W', String(wait), ip];
 const unanswered = (e: unknown) => {
   if (e instanceof CommandError && e.code === 1) return false;
   throw e;

@@ -129,7 +129,7 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
             from: confirmFrom,
             guests: o.guests ?? (confirmFrom === 'peer' ? createPeerPingProbe(shell) : createPingProbe()),
             directory: o.guestDirectory ?? createInventoryGuestDirectory(inventory(2, 1)),
-            timeoutMs: 1500,
+            timeoutMs: 2000,
           },
   });
   const placement = createPlacementServer(db, Math.max(30, 3 * config.MONITOR_INTERVAL));
