@@ -58,16 +58,14 @@ await benchMain(async () => {
   });
   const compute = await createCompute({ config, log: log('compute'), bus: p.bus });
   onCleanup('compute', () => compute.close());
-  // The moved VMs' public ports get their rules on the new host from the network service.
+  // Network wires the guests' ports (they answer on the public network only then) and gives
+  // the moved VMs' public ports their rules on the new host.
   const network = await createNetworkService({ config, log: log('network'), bus: p.bus });
   onCleanup('network', async () => {
     await network.close();
     await clearPortSecurity(lab);
   });
   onCleanup('compute VMs', () => destroyComputeVms(compute));
-  // Network wires the guests' ports: without it they do not answer on the public network.
-  const network = await createNetworkService({ config, log: log('network'), bus: p.bus });
-  onCleanup('network', () => network.close());
   const monitoring = await createMonitoring({ config, log: log('monitoring'), bus: p.bus });
   onCleanup('monitoring', () => monitoring.close());
   const mdb = monitoring.database.db;
