@@ -1,6 +1,7 @@
 // Finding and ending a lab host's processes: every process whose network or mount namespace is the host's
 // (daemons, sshd sessions, qemu), so nothing survives a teardown even after a killed run lost its record.
 import { readdir, readlink, stat, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { sleep } from './exec.ts';
 
 /** The namespace inode a /proc/<pid>/ns/* link or a bind-mounted ns file refers to. */
@@ -37,10 +38,16 @@ export async function pidsInNamespaces(
   return pids;
 }
 
+/** A zombie counts as gone: it holds no resources, and its parent (maybe not ours) reaps it when it will. */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -61,7 +68,8 @@ export async function killAll(pids: number[], graceMs = 3000): Promise<void> {
   const deadline = Date.now() + graceMs;
   while (pids.some(alive) && Date.now() < deadline) await sleep(100);
   if (pids.some(alive)) send('SIGKILL');
-  const last = Date.now() + 3000;
+  // A process in uninterruptible sleep (qemu flushing its disk on a busy machine) dies only when it wakes.
+  const last = Date.now() + 15_000;
   while (pids.some(alive) && Date.now() < last) await sleep(100);
 }
 

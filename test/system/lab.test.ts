@@ -15,6 +15,7 @@ import {
   labRestoreHost,
   type LabStatus,
 } from '../../src/lab/index.ts';
+import { alive } from '../../src/lab/procs.ts';
 import { createOverlay, guestDomainXml, randomMac, waitForSerial, writeSeedIso } from '../support/guest.ts';
 
 const execFileP = promisify(execFile);
@@ -189,15 +190,7 @@ void test(
     log(`lab down took ${((Date.now() - t2) / 1000).toFixed(1)} s`);
     downDone = true;
 
-    const alive = pids.filter((p) => {
-      try {
-        process.kill(p, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    assert.deepEqual(alive, [], 'no lab daemon survives');
+    assert.deepEqual(pids.filter(alive), [], 'no lab daemon survives');
     assert.deepEqual(await labLeftovers(), [], 'no namespace, link, mount or process of the lab remains');
     assert.equal((await labStatus(STATE_DIR)).up, false);
   },
