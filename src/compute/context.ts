@@ -8,9 +8,13 @@ import type { Placement } from './placement.ts';
 import type { ComputeDB } from './schema.ts';
 import type { Storage } from './storage.ts';
 
-/** What compute asks inventory about a VM: whether its record still exists (undefined: could not tell). */
+/** What compute asks and tells inventory about a VM's record. */
 export interface VmRecords {
+  /** Whether the record still exists (undefined: could not tell). */
   exists(workspace: string, name: string): Promise<boolean | undefined>;
+  /** Sets the power state the host reports (U or D) on a record that is up or down; false when it is in
+   * another state (a task owns it) or gone. */
+  setPowerState(workspace: string, name: string, state: 'U' | 'D'): Promise<boolean>;
 }
 
 export interface ComputeContext {

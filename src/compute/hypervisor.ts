@@ -22,13 +22,31 @@ export interface Hypervisor {
   destroy(uri: string, name: string): Promise<void>;
   /** Removes a domain's definition; done when absent. */
   undefine(uri: string, name: string): Promise<void>;
+  /** Presses the ACPI power button (the guest shuts down if it listens); done when it is not running. */
+  shutdown(uri: string, name: string): Promise<void>;
   state(uri: string, name: string): Promise<DomainState | undefined>;
   list(uri: string): Promise<string[]>;
+  /** Every domain of the host and its state, in one call. */
+  states(uri: string): Promise<Map<string, DomainState>>;
   interfaces(uri: string, name: string): Promise<Interface[]>;
-  attachDevice(uri: string, name: string, xml: string): Promise<void>;
-  detachDevice(uri: string, name: string, xml: string): Promise<void>;
+  /** Adds a device to the definition, and to the running domain unless `live` is false (a stopped one). */
+  attachDevice(uri: string, name: string, xml: string, live?: boolean): Promise<void>;
+  detachDevice(uri: string, name: string, xml: string, live?: boolean): Promise<void>;
   /** Host facts: cpus and memory (MiB), free memory (MiB). */
   nodeInfo(uri: string): Promise<{ cpus: number; memoryMib: number; freeMib: number }>;
+}
+
+const STATES = ['running', 'shut off', 'paused', 'crashed'] as const;
+const stateOf = (s: string): DomainState => STATES.find((x) => s.startsWith(x)) ?? 'other';
+
+/** `virsh -q list --all`: one line per domain, "<id or -> <name> <state words>". */
+export function parseDomainList(out: string): Map<string, DomainState> {
+  const m = new Map<string, DomainState>();
+  for (const line of out.split('\n')) {
+    const cols = /^\s*(\S+)\s+(\S+)\s+(.+?)\s*$/.exec(line);
+    if (cols) m.set(cols[2], stateOf(cols[3]));
+  }
+  return m;
 }
 
 const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching/i;
@@ -75,12 +93,10 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
     destroy: (uri, name) =>
       unless(virsh(uri, ['destroy', name]), new RegExp(`${NO_DOMAIN.source}|${NOT_RUNNING.source}`, 'i')),
     undefine: (uri, name) => unless(virsh(uri, ['undefine', name]), NO_DOMAIN),
+    shutdown: (uri, name) => unless(virsh(uri, ['shutdown', '--mode', 'acpi', name]), NOT_RUNNING),
     async state(uri, name) {
       try {
-        const s = (await virsh(uri, ['domstate', name])).trim();
-        return (
-          (['running', 'shut off', 'paused', 'crashed'] as const).find((x) => s.startsWith(x)) ?? 'other'
-        );
+        return stateOf((await virsh(uri, ['domstate', name])).trim());
       } catch (e) {
         if (e instanceof CommandError && NO_DOMAIN.test(e.stderr)) return undefined;
         throw e;
@@ -92,6 +108,9 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
         .map((l) => l.trim())
         .filter(Boolean);
     },
+    async states(uri) {
+      return parseDomainList(await virsh(uri, ['list', '--all']));
+    },
     async interfaces(uri, name) {
       const out = await virsh(uri, ['domiflist', name]);
       // Columns: Interface Type Source Model MAC
@@ -101,13 +120,13 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
         .filter((c) => c.length >= 5)
         .map(([dev, , bridge, , mac]) => ({ dev: dev, bridge: bridge, mac: mac }));
     },
-    attachDevice: (uri, name, xml) =>
+    attachDevice: (uri, name, xml, live = true) =>
       withFile(xml, (f) =>
-        virsh(uri, ['attach-device', name, f, '--live', '--config']).then(() => undefined),
+        virsh(uri, ['attach-device', name, f, ...(live ? ['--live'] : []), '--config']).then(() => undefined),
       ),
-    detachDevice: (uri, name, xml) =>
+    detachDevice: (uri, name, xml, live = true) =>
       withFile(xml, (f) =>
-        virsh(uri, ['detach-device', name, f, '--live', '--config']).then(() => undefined),
+        virsh(uri, ['detach-device', name, f, ...(live ? ['--live'] : []), '--config']).then(() => undefined),
       ),
     async nodeInfo(uri) {
       const info = await virsh(uri, ['nodeinfo']);

@@ -70,4 +70,11 @@ export const computeMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '002_power': {
+    // The power task that last completed on the VM (a reboot redelivered after its start does not reboot
+    // again).
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('vms').addColumn('power_task', 'text').execute();
+    },
+  },
 };

@@ -19,9 +19,12 @@ export async function reconcileOnce(ctx: ComputeContext): Promise<ReconcileRepor
   const dirs = new Set(owned.map((v) => v.dir));
   const hosts = await ctx.db.selectFrom('hosts').selectAll().where('up', '=', true).execute();
   const seen: { host: string; kind: OrphanKind; ref: string }[] = [];
-  // A running VM whose inventory record is gone (its workspace was deleted) is an orphan too.
+  // A VM at rest whose inventory record is gone (its workspace was deleted) is an orphan too.
   for (const v of owned)
-    if (v.state === 'running' && (await ctx.records.exists(v.workspace, v.name)) === false)
+    if (
+      (v.state === 'running' || v.state === 'stopped') &&
+      (await ctx.records.exists(v.workspace, v.name)) === false
+    )
       seen.push({ host: v.host, kind: 'record', ref: v.domain });
   for (const h of hosts) {
     try {

@@ -29,7 +29,11 @@ export interface ComputeDB {
     vcpus: number;
     disk_gib: number;
     nics: JSONColumnType<NicRecord[]>;
+    /** creating, running, stopped; while a task works on it: stopping, starting, resizing; deleting;
+     * restarting (failover). The reconciler and failover touch only running and stopped VMs. */
     state: string;
+    /** The power task that last completed on the VM. */
+    power_task: ColumnType<string | null, string | null | undefined, string | null>;
     created_at: ColumnType<Date, never, never>;
   };
   handled: {

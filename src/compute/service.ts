@@ -17,6 +17,7 @@ import { computeMigrations } from './migrations.ts';
 import { createLocalPlacement } from './placement.ts';
 import { createRpcPlacement } from './rpc-placement.ts';
 import { createCommandFencer, startFailover } from './failover/index.ts';
+import { startPowerSync } from './powersync.ts';
 import { startReconciler } from './reconcile.ts';
 import type { ComputeDB } from './schema.ts';
 import { createHostStorage } from './storage.ts';
@@ -75,6 +76,12 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
           (vm) => vm !== undefined,
           () => undefined,
         ),
+      async setPowerState(ws, name, state) {
+        const vm = await inventory.vms.get(ws, name);
+        if (!vm || (vm.state !== 'U' && vm.state !== 'D')) return false;
+        if (vm.state !== state) await inventory.vms.update(ws, name, { state });
+        return true;
+      },
     },
     config,
     log,
@@ -109,6 +116,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
         })
       : undefined;
   const reconciler = startReconciler(ctx, config.RECONCILE_INTERVAL);
+  const powerSync = startPowerSync(ctx, config.POWER_SYNC_INTERVAL);
   return {
     ctx,
     database,
@@ -117,6 +125,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
       for (const c of consumers) await c.cancel();
       await failover?.stop();
       await reconciler.stop();
+      await powerSync.stop();
       await database.close();
     },
   };

@@ -4,7 +4,8 @@
 import type { NetworkTask, TaskResult, VmRollback, VmTask } from '../lib/contracts/messages.ts';
 import type { HandlerTable, Variant } from '../lib/handlers.ts';
 import type { ComputeContext } from './context.ts';
-import { createVm, destroyVm, portsOf, publicPortOf, updateVm, vmByName, vmByTask } from './vms.ts';
+import { applyPower, setRowState, stateAfter } from './power.ts';
+import { createVm, destroyVm, hostOf, portsOf, publicPortOf, updateVm, vmByName, vmByTask } from './vms.ts';
 
 /** The network service's part of a VM task: record the VM's ports on its host (and secure its public port),
  * change them, or drop them. */
@@ -53,7 +54,9 @@ async function update(
   t: Variant<VmTask, 'vm PUT'>,
   d: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'config'>,
 ): Promise<Outcome> {
-  const { host, added, removed } = await updateVm(d, t);
+  const { host, removed, ...rest } = await updateVm(d, t);
+  // A stopped VM's new NICs have no port yet: they are tagged when it starts.
+  const added = rest.live ? rest.added : [];
   const changed = added.length + removed.length > 0;
   return {
     result: { status: 'successful', host: host.name, network_pending: changed },
@@ -85,10 +88,42 @@ async function remove(t: Variant<VmTask, 'vm DELETE'>, d: OnHosts): Promise<Outc
   };
 }
 
+/** Start, stop, reboot or force off; a VM that runs again gets its ports made again by the network service. */
+async function power(
+  t: Variant<VmTask, 'vm POWER'>,
+  d: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'log'>,
+): Promise<Outcome> {
+  const vm = await vmByName(d, t.owner, t.name);
+  if (!vm) throw new Error(`vm ${t.owner}/${t.name} is not on any host`);
+  const host = await hostOf(d, vm.host);
+  const stopped = await applyPower(d, vm, host.libvirt_uri, t.action, t.timeout, t.task_id);
+  if (stopped === 'forced' && t.action !== 'off')
+    d.log.warn(
+      { vm: `${t.owner}/${t.name}`, timeout: t.timeout },
+      'the guest did not power off in time: forced off',
+    );
+  const running = stateAfter(t.action) === 'running';
+  // libvirt makes a stopped domain's OVS ports anew when it starts: its private ports are untagged and its
+  // public port (a new OpenFlow port) forwards nothing until the network service has done its part again.
+  return {
+    result: { status: 'successful', host: host.name, network_pending: running, state: running ? 'U' : 'D' },
+    network: running
+      ? {
+          ...followUp(t),
+          method: 'POST',
+          host: host.name,
+          interfaces: portsOf(vm.nics),
+          public: publicPortOf(vm),
+        }
+      : undefined,
+  };
+}
+
 export const vmTasks: HandlerTable<VmTask, ComputeContext, Outcome> = {
   'vm POST': create,
   'vm PUT': update,
   'vm DELETE': remove,
+  'vm POWER': power,
 };
 
 const rolledBack: Outcome = { result: { status: 'successful', rollback: true } };
@@ -139,8 +174,24 @@ async function undoDelete(
   };
 }
 
+/** A power task that failed for good changes nothing back: the record learns what the host reports. */
+async function undoPower(
+  t: Variant<VmRollback, 'vm POWER'>,
+  d: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor'>,
+): Promise<Outcome> {
+  const vm = await vmByName(d, t.owner, t.name);
+  if (!vm) return { result: { status: 'failed', rollback: true, error: 'the VM is not on any host' } };
+  const host = await d.catalogue.host(vm.host);
+  const s = host ? await d.hypervisor.state(host.libvirt_uri, vm.domain) : undefined;
+  if (s === undefined) return rolledBack;
+  const running = s === 'running' || s === 'paused';
+  await setRowState(d, vm, running ? 'running' : 'stopped');
+  return { result: { ...rolledBack.result, state: running ? 'U' : 'D' } };
+}
+
 export const vmRollbacks: HandlerTable<VmRollback, ComputeContext, Outcome> = {
   'vm POST': undoCreate,
   'vm PUT': async () => rolledBack,
   'vm DELETE': undoDelete,
+  'vm POWER': undoPower,
 };

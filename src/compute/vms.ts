@@ -112,7 +112,7 @@ async function placeOnce(
   return (await vmByTask(ctx, t.task_id))!;
 }
 
-async function hostOf(ctx: Pick<ComputeContext, 'catalogue'>, name: string) {
+export async function hostOf(ctx: Pick<ComputeContext, 'catalogue'>, name: string) {
   const h = await ctx.catalogue.host(name);
   if (!h) throw new Error(`host ${name} is not in the catalogue`);
   return h;
@@ -185,6 +185,7 @@ export async function updateVm(
   const added: NicRecord[] = [];
   const removed: NicRecord[] = [];
   let nics = vm.nics;
+  let live = false;
   if (after) {
     const want = new Set(after.map((n) => n.name));
     for (const n of nics) if (n.network && !want.has(n.network)) removed.push(n);
@@ -202,11 +203,14 @@ export async function updateVm(
     }
     // Hot-plugged NICs come with their tag too: checked before anything is detached or attached.
     requireVlans(added);
-    const live = new Set((await ctx.hypervisor.interfaces(host.libvirt_uri, vm.domain)).map((i) => i.mac));
+    const present = new Set((await ctx.hypervisor.interfaces(host.libvirt_uri, vm.domain)).map((i) => i.mac));
+    // A stopped VM's definition changes alone; it has no live devices.
+    live = (await ctx.hypervisor.state(host.libvirt_uri, vm.domain)) === 'running';
     for (const n of removed)
-      if (live.has(n.mac)) await ctx.hypervisor.detachDevice(host.libvirt_uri, vm.domain, nicXml(n));
+      if (present.has(n.mac)) await ctx.hypervisor.detachDevice(host.libvirt_uri, vm.domain, nicXml(n), live);
     for (const n of added)
-      if (!live.has(n.mac)) await ctx.hypervisor.attachDevice(host.libvirt_uri, vm.domain, nicXml(n));
+      if (!present.has(n.mac))
+        await ctx.hypervisor.attachDevice(host.libvirt_uri, vm.domain, nicXml(n), live);
     nics = [...nics.filter((n) => !removed.includes(n)), ...added];
   }
   await ctx.db
@@ -214,7 +218,7 @@ export async function updateVm(
     .set({ name: u.name ?? vm.name, nics: JSON.stringify(nics) })
     .where('id', '=', vm.id)
     .execute();
-  return { vm, host, added, removed };
+  return { vm, host, added, removed, live };
 }
 
 export const portsOf = (nics: NicRecord[]) =>

@@ -88,6 +88,11 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Tas
     case 'DELETE':
       await record.remove();
       return { pending: false, stage: 'deleted', state: 'deleted' };
+    case 'POWER': {
+      const state: VmState = body.action === 'start' || body.action === 'reboot' ? 'U' : 'D';
+      await record.vm({ state, ...host });
+      return { pending: false, stage: state, state };
+    }
   }
 }
 
@@ -116,6 +121,10 @@ export async function applyRollback(
       await (body.type === 'network' ? record.network({ state }) : record.router({ state }));
       return state;
     }
+    case 'POWER':
+      // Nothing to undo: the record learns what the host reports.
+      if (r.state) await record.vm({ state: r.state });
+      return r.state ?? previous;
     default:
       return previous;
   }

@@ -17,6 +17,7 @@ import {
   TaskParams,
   VmAccepted,
   VmPost,
+  VmPower,
   VmPut,
   WaitQuery,
 } from '../lib/contracts/controller.ts';
@@ -33,6 +34,7 @@ import {
   deleteRouter,
   updateNetwork,
 } from './usecases/networks.ts';
+import { powerVm } from './usecases/power.ts';
 import { createVm, deleteVm, updateVm } from './usecases/vms.ts';
 
 /** Every refusal is the one error body. */
@@ -85,6 +87,11 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
   );
   app.delete('/vms/', { schema: { body: Target, response: accepts, tags: ['vms'] } }, async (req, reply) =>
     accepted(reply, await deleteVm(ctx, await who(req), req.body, req.id)),
+  );
+  app.post(
+    '/vms/power/',
+    { schema: { body: VmPower, response: accepts, tags: ['vms'] } },
+    async (req, reply) => accepted(reply, await powerVm(ctx, await who(req), req.body, req.id)),
   );
 
   app.post(

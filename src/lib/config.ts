@@ -121,6 +121,13 @@ const spec = {
     max: 86400,
     doc: 'seconds between reconciliations of hosts with records',
   },
+  POWER_SYNC_INTERVAL: {
+    kind: 'number',
+    default: '10',
+    min: 1,
+    max: 3600,
+    doc: "seconds between compute's readings of its VMs' power state on hosts (a guest that powered itself off is D)",
+  },
   ORPHAN_GRACE: {
     kind: 'number',
     default: '600',

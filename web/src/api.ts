@@ -10,7 +10,11 @@ import {
   type Permissions,
 } from '../../src/lib/permissions.ts';
 export { PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
-import type { Accepted as ControllerAccepted, VmAccepted } from '../../src/lib/contracts/controller.ts';
+import type {
+  Accepted as ControllerAccepted,
+  VmAccepted,
+  VmPower,
+} from '../../src/lib/contracts/controller.ts';
 import type { TaskEvent, VmMoved } from '../../src/lib/contracts/events.ts';
 export type Perms = Permissions;
 export const NO_PERMS = NO_PERMISSIONS;
@@ -146,6 +150,8 @@ export const ctl = {
     body: Record<string, unknown>,
   ) => call<Accepted>(method, `/${kind}/`, body, 'controller'),
   get: <T = any>(path: string) => call<T>('GET', path, undefined, 'controller'),
+  /** POST /vms/power/: start, stop, reboot or force off a VM. */
+  power: (body: VmPower) => call<Accepted>('POST', '/vms/power/', body, 'controller'),
 };
 
 export const enc = encodeURIComponent;

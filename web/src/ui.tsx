@@ -40,6 +40,11 @@ const PATHS: Record<string, string> = {
   cloud: 'M7 19h10.5a4.5 4.5 0 0 0 .5-8.97A6.5 6.5 0 0 0 5.4 11.5 3.8 3.8 0 0 0 7 19z',
   alert: 'M12 3 2 21h20L12 3zM12 10v5M12 18h.01',
   check: 'M5 12l5 5L19 7',
+  power: 'M12 3v9M7.8 6.2a7 7 0 1 0 8.4 0',
+  play: 'M7 4l13 8-13 8V4z',
+  stop: 'M6 6h12v12H6z',
+  terminal: 'M3 5h18v14H3zM7 9l3 3-3 3M12 15h5',
+  resize: 'M4 14v6h6M20 10V4h-6M4 20l7-7M20 4l-7 7',
 };
 
 export function Icon({ name, size = 18 }: { name: string; size?: number }) {

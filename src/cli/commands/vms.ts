@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { Client, seg, usage } from './client.ts';
 import { ask, printList, printObject } from './output.ts';
 import { submit, waitable, type WaitOptions } from './tasks.ts';
+import { vmLifeCommands } from './vm-life.ts';
 import type { Vm } from '../../lib/contracts/inventory.ts';
 
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -71,6 +72,8 @@ export function vmCommands(program: Command): void {
       };
       await submit(client, ws, 'POST', '/vms/', body, `vm ${name}`, o, () => finalVm(client, ws, name));
     });
+
+  vmLifeCommands(vm);
 
   wsOption(vm.command('list'))
     .description('VMs of the workspace')

@@ -47,7 +47,8 @@ export const NetState = OneOf(NET_STATES);
 
 export const OBJECT_TYPES = ['vm', 'network', 'router', 'interface'] as const;
 export const ObjectType = OneOf(OBJECT_TYPES);
-export const METHODS = ['POST', 'PUT', 'DELETE'] as const;
+/** A task's method: the book's three, and POWER (start, stop, reboot, force off a VM). */
+export const METHODS = ['POST', 'PUT', 'DELETE', 'POWER'] as const;
 export const Method = OneOf(METHODS);
 
 /** Every error answer (src/lib/errors.ts). */
@@ -67,4 +68,12 @@ export const Deleted = Type.Object({ name: Type.String(), deleted: Type.Literal(
 export type ObjectType = (typeof OBJECT_TYPES)[number];
 export type Method = (typeof METHODS)[number];
 export type VmState = (typeof VM_STATES)[number];
+/** What POST /vms/power/ does: start a stopped VM, stop it (ACPI, then forced after the timeout), reboot it
+ * (a stop, then a start), or force it off at once. */
+export const POWER_ACTIONS = ['start', 'stop', 'reboot', 'off'] as const;
+export const PowerAction = OneOf(POWER_ACTIONS);
+export type PowerAction = (typeof POWER_ACTIONS)[number];
+/** vCPUs and memory of a VM (a template's, or its own after a resize). */
+export const Cpu = Type.Integer({ minimum: 1, maximum: 256, description: 'vCPUs' });
+export const Ram = Type.Number({ exclusiveMinimum: 0, maximum: 4096, description: 'GiB (0.125 = 128 MiB)' });
 export type NetState = (typeof NET_STATES)[number];

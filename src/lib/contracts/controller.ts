@@ -1,7 +1,7 @@
 // The controller API (DESIGN "Public APIs"): the requests that create, edit and delete workspace objects,
 // answered 202 with the task, and the task views.
 import { Type, type Static } from 'typebox';
-import { Method, Name, Nullable, ObjectType, OneOf } from './common.ts';
+import { Method, Name, Nullable, ObjectType, OneOf, PowerAction } from './common.ts';
 
 const Owner = Name('workspace that owns the object');
 const Description = Type.Optional(Type.String({ maxLength: 1024 }));
@@ -38,6 +38,19 @@ export const VmPut = Type.Object({
     description: Description,
     networks: Type.Optional(Networks),
   }),
+});
+/** POST /vms/power/ */
+export const VmPower = Type.Object({
+  owner: Owner,
+  name: Name(),
+  action: PowerAction,
+  timeout: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      description: 'seconds a stop or reboot waits for the guest to power off before forcing it (default 60)',
+    }),
+  ),
 });
 export const NetworkPost = Type.Object({
   owner: Owner,
@@ -118,6 +131,7 @@ export const TaskList = Type.Object({ tasks: Type.Array(Task) });
 
 export type VmPost = Static<typeof VmPost>;
 export type VmPut = Static<typeof VmPut>;
+export type VmPower = Static<typeof VmPower>;
 export type Target = Static<typeof Target>;
 export type NetworkPost = Static<typeof NetworkPost>;
 export type NetworkPut = Static<typeof NetworkPut>;

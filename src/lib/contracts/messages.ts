@@ -5,7 +5,7 @@
 // Tasks are tagged unions by `type` and `method`. A new task is one variant in its queue's union and one
 // entry in the handler table of the worker that does it (src/compute/tasks.ts, src/network/tasks.ts).
 import { Type, type Static, type TObject, type TProperties } from 'typebox';
-import { Ip, Name, Nullable } from './common.ts';
+import { Ip, Name, Nullable, PowerAction, VmState } from './common.ts';
 import { Template, Vm, RouterInterface } from './inventory.ts';
 import { checker, taggedUnion, type Checker } from './validate.ts';
 
@@ -113,11 +113,18 @@ export const VmDeleteTask = task('vm', 'DELETE', {
   networks: Type.Array(Type.String()),
   interfaces: Vm.properties.interfaces,
 });
-export const VmTask = taggedUnion('the vm queue', [VmCreateTask, VmUpdateTask, VmDeleteTask]);
+export const VmPowerTask = task('vm', 'POWER', {
+  action: PowerAction,
+  /** Seconds a stop (or a reboot's stop) waits for the guest to power off before forcing it. */
+  timeout: Type.Integer({ minimum: 1, maximum: 3600 }),
+  host: Nullable(Type.String()),
+});
+export const VmTask = taggedUnion('the vm queue', [VmCreateTask, VmUpdateTask, VmDeleteTask, VmPowerTask]);
 export const VmRollback = taggedUnion('the vm_rollback queue', [
   rollbackOf(VmCreateTask),
   rollbackOf(VmUpdateTask),
   rollbackOf(VmDeleteTask),
+  rollbackOf(VmPowerTask),
 ]);
 
 // The network queue (network): the controller's network, router and interface tasks, and compute's port
@@ -226,6 +233,8 @@ export const TaskResult = Type.Object(
     /** A network's VLAN. */
     vlan: Type.Optional(Nullable(Vlan)),
     interfaces: Type.Optional(Type.Array(ResultNic)),
+    /** Compute: the VM's power state as its host reports it (a power task's rollback says where it ended). */
+    state: Type.Optional(VmState),
   },
   closed,
 );
@@ -354,6 +363,7 @@ export type VmRollback = Checked<typeof VmRollback>;
 export type VmCreateTask = Static<typeof VmCreateTask>;
 export type VmUpdateTask = Static<typeof VmUpdateTask>;
 export type VmDeleteTask = Static<typeof VmDeleteTask>;
+export type VmPowerTask = Static<typeof VmPowerTask>;
 export type NetworkTask = Checked<typeof NetworkTask>;
 export type NetworkRollback = Checked<typeof NetworkRollback>;
 export type Port = Static<typeof Port>;

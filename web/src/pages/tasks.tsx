@@ -106,7 +106,8 @@ export function TasksPage({ ws }: { ws: string }) {
 
 function describe(m: RoomMessage): string {
   if (m.kind !== 'task') return JSON.stringify(m);
-  const verb = { POST: 'create', PUT: 'update', DELETE: 'delete' }[String(m.method)] ?? String(m.method);
+  const verb =
+    { POST: 'create', PUT: 'update', DELETE: 'delete', POWER: 'power' }[String(m.method)] ?? String(m.method);
   return `${verb} ${m.type} ${m.object}`;
 }
 

@@ -19,6 +19,7 @@ import { UsageChart } from '../chart.tsx';
 import { useDebounced, useInterval, useResource } from '../hooks.ts';
 import { useRoom, useRoomEvents } from '../room.tsx';
 import { Link, navigate, wsPath } from '../router.tsx';
+import { PowerButtons } from './vm-actions.tsx';
 import {
   Button,
   Card,
@@ -703,6 +704,13 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
         actions={
           v && !gone ? (
             <>
+              <PowerButtons
+                ws={ws}
+                vm={v}
+                tasks={tasks.data}
+                canEdit={perms.vm_can_edit}
+                onAccepted={reloadSoon}
+              />
               <Button
                 icon="edit"
                 deniedBy={!perms.vm_can_edit && 'vm_can_edit'}
@@ -809,7 +817,7 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
   );
 }
 
-const VERB: Record<string, string> = { POST: 'Create', PUT: 'Update', DELETE: 'Delete' };
+const VERB: Record<string, string> = { POST: 'Create', PUT: 'Update', DELETE: 'Delete', POWER: 'Power' };
 
 export function TaskMiniList({ tasks }: { tasks?: Task[] }) {
   if (!tasks) return <Loading />;
