@@ -104,6 +104,8 @@ try {
         state: 'U',
         area_id: area.id,
         template_id: tpl.id,
+        cpu: 1,
+        ram: 0.125,
         host: `kvm${i % 4}`,
       })),
     )
@@ -124,10 +126,12 @@ try {
       ip: string | null;
       state: string;
       host: string | null;
+      cpu: number;
+      ram: number;
       area: string;
       template: string;
     }>(
-      `select "vms"."id", "vms"."name", "vms"."description", "vms"."ip", "vms"."state", "vms"."host", "areas"."name" as "area", "templates"."name" as "template"
+      `select "vms"."id", "vms"."name", "vms"."description", "vms"."ip", "vms"."state", "vms"."host", "vms"."cpu", "vms"."ram", "areas"."name" as "area", "templates"."name" as "template"
        from "vms" inner join "areas" on "areas"."id" = "vms"."area_id" inner join "templates" on "templates"."id" = "vms"."template_id"
        where "vms"."workspace_id" = $1 order by "vms"."name" limit $2`,
       [w.id, 1000],

@@ -100,6 +100,15 @@ export function createComputeCatalogue(db: Kysely<ComputeDB>, catalogue: Catalog
       withRefresh(() => db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst()),
     pool: (name: string) =>
       withRefresh(() => db.selectFrom('pools').selectAll().where('name', '=', name).executeTakeFirst()),
+    template: (name: string) =>
+      withRefresh(async () => {
+        const row = await db
+          .selectFrom('templates')
+          .select('spec')
+          .where('name', '=', name)
+          .executeTakeFirst();
+        return row?.spec;
+      }),
     hostsOf: (area: string) =>
       db.selectFrom('hosts').selectAll().where('area', '=', area).orderBy('name').execute(),
     poolsOf: (area: string) =>

@@ -13,9 +13,20 @@ export interface HostRequest {
   exclude?: string[];
 }
 
+/** A resize: can the VM's host give it `memoryMib` and `vcpus` instead of what it `held`? */
+export interface RoomRequest {
+  area: string;
+  host: string;
+  memoryMib: number;
+  vcpus: number;
+  held: { memoryMib: number; vcpus: number; running: boolean };
+}
+
 export interface Placement {
   host(r: HostRequest): Promise<string>;
   pool(r: { area: string; sizeGib: number }): Promise<string>;
+  /** Resolves when the host has the room; throws a conflict naming what lacks. */
+  room(r: RoomRequest): Promise<void>;
 }
 
 /** CPUs are shared: a host takes up to this many vCPUs per physical CPU. */
@@ -52,6 +63,28 @@ export function createLocalPlacement(db: Kysely<ComputeDB>): Placement {
       if (!fits[0])
         throw conflict('area', `no host in area ${r.area} has ${r.memoryMib} MiB and ${r.vcpus} vCPU free`);
       return fits[0].name;
+    },
+    async room(r) {
+      const h = await db.selectFrom('hosts').selectAll().where('name', '=', r.host).executeTakeFirst();
+      if (!h) throw conflict('name', `host ${r.host} is not known to compute`);
+      const used = await db
+        .selectFrom('vms')
+        .select([
+          (eb) => eb.fn.sum<number>('memory_mib').as('mem'),
+          (eb) => eb.fn.sum<number>('vcpus').as('cpu'),
+        ])
+        .where('host', '=', r.host)
+        .executeTakeFirst();
+      // Every VM of the host counts here, the resized one (at its old size) too.
+      const free = h.memory * 1024 - Number(used?.mem ?? 0) + r.held.memoryMib;
+      const cpuLeft = h.cpus * CPU_OVERCOMMIT - Number(used?.cpu ?? 0) + r.held.vcpus;
+      if (r.memoryMib > free)
+        throw conflict(
+          'update_dict.ram',
+          `host ${r.host} has ${Math.floor(free)} MiB for it, not ${r.memoryMib}`,
+        );
+      if (r.vcpus > cpuLeft)
+        throw conflict('update_dict.cpu', `host ${r.host} has ${cpuLeft} vCPU for it, not ${r.vcpus}`);
     },
     async pool(r) {
       const pools = await db.selectFrom('pools').selectAll().where('area', '=', r.area).execute();

@@ -6,7 +6,7 @@ import type { Bus } from '../lib/bus/bus.ts';
 import { QUEUES } from '../lib/bus/bus.ts';
 import { isAppError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
-import type { HostRequest, Placement } from './placement.ts';
+import type { HostRequest, Placement, RoomRequest } from './placement.ts';
 
 export function createRpcPlacement(
   bus: Bus,
@@ -62,6 +62,24 @@ export function createRpcPlacement(
         () => fallback.host(r),
         (a) => a.host,
       ),
+    // Monitoring counts running domains: a running VM needs only what it grows by, a stopped one all of it.
+    room: async (r: RoomRequest) => {
+      const held = r.held.running ? r.held : { memoryMib: 0, vcpus: 0 };
+      const memoryMib = Math.max(0, r.memoryMib - held.memoryMib);
+      const vcpus = Math.max(0, r.vcpus - held.vcpus);
+      if (!memoryMib && !vcpus) return;
+      await ask(
+        QUEUES.placeHost,
+        () =>
+          bus.rpc(
+            QUEUES.placeHost,
+            { area: r.area, memoryMib, vcpus, only: [r.host] },
+            { timeout: timeoutSeconds },
+          ),
+        () => fallback.room(r).then(() => r.host),
+        (a) => a.host,
+      );
+    },
     pool: (r) =>
       ask(
         QUEUES.placePool,

@@ -18,6 +18,7 @@ import { createLocalPlacement } from './placement.ts';
 import { createRpcPlacement } from './rpc-placement.ts';
 import { createCommandFencer, startFailover } from './failover/index.ts';
 import { startPowerSync } from './powersync.ts';
+import { vmRoom } from './resize.ts';
 import { startReconciler } from './reconcile.ts';
 import type { ComputeDB } from './schema.ts';
 import { createHostStorage } from './storage.ts';
@@ -52,9 +53,8 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     'compute',
     serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
   );
-  const shell =
-    o.shell ??
-    createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });
+  const sshOptions = { user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS };
+  const shell = o.shell ?? createSshShell(sshOptions);
   const inventory = createInventoryClient({
     url: config.INVENTORY_URL,
     token,
@@ -104,6 +104,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
       };
     consumers.push(await bus.consume('vm', fresh(vmWorker(ctx)), { prefetch: 4 }));
     consumers.push(await bus.consume('vm_rollback', fresh(vmRollbackWorker(ctx)), { prefetch: 4 }));
+    consumers.push(await bus.serveRpc('vm_room', (r) => vmRoom(ctx, r), { prefetch: 4 }));
   }
   const failover =
     o.consume !== false

@@ -5,7 +5,18 @@ import type { NetworkTask, TaskResult, VmRollback, VmTask } from '../lib/contrac
 import type { HandlerTable, Variant } from '../lib/handlers.ts';
 import type { ComputeContext } from './context.ts';
 import { applyPower, setRowState, stateAfter } from './power.ts';
-import { createVm, destroyVm, hostOf, portsOf, publicPortOf, updateVm, vmByName, vmByTask } from './vms.ts';
+import { resizeVm, sizeOf } from './resize.ts';
+import {
+  createVm,
+  destroyVm,
+  hostOf,
+  portsOf,
+  publicPortOf,
+  updateVm,
+  vmByName,
+  vmByTask,
+  type VmRow,
+} from './vms.ts';
 
 /** The network service's part of a VM task: record the VM's ports on its host (and secure its public port),
  * change them, or drop them. */
@@ -55,9 +66,12 @@ async function update(
   d: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'config'>,
 ): Promise<Outcome> {
   const { host, removed, ...rest } = await updateVm(d, t);
-  // A stopped VM's new NICs have no port yet: they are tagged when it starts.
-  const added = rest.live ? rest.added : [];
-  const changed = added.length + removed.length > 0;
+  const restarted = await resizeOf(t, d);
+  // A stopped VM's new NICs have no port yet: they are tagged when it starts. A VM a resize started again has
+  // every port made anew, its public port too (a new OpenFlow port: its rules are installed again).
+  const tag = portsOf(restarted ? restarted.nics : rest.live ? rest.added : []);
+  const drop = portsOf(removed);
+  const changed = !!restarted || tag.length + drop.length > 0;
   return {
     result: { status: 'successful', host: host.name, network_pending: changed },
     network: changed
@@ -65,11 +79,27 @@ async function update(
           ...followUp(t),
           method: 'PUT',
           host: host.name,
-          interfaces: portsOf(added),
-          removed: portsOf(removed),
+          interfaces: tag,
+          removed: drop,
+          public: restarted ? publicPortOf(restarted) : undefined,
         }
       : undefined,
   };
+}
+
+/** The resize part of a PUT (cpu, ram), to `to` (the new size, or for a rollback the old one); answers the VM
+ * when it was started again (its ports need tagging). */
+async function resizeOf(
+  t: Variant<VmTask | VmRollback, 'vm PUT'>,
+  d: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor'>,
+  to: { cpu?: number; ram?: number } = t.update_dict,
+): Promise<VmRow | undefined> {
+  if (t.update_dict.cpu === undefined && t.update_dict.ram === undefined) return undefined;
+  const vm =
+    (await vmByName(d, t.owner, t.update_dict.name ?? t.name)) ?? (await vmByName(d, t.owner, t.name));
+  if (!vm) throw new Error(`vm ${t.owner}/${t.name} is not on any host`);
+  const size = sizeOf(to.cpu ?? t.vm.cpu, to.ram ?? t.vm.ram);
+  return (await resizeVm(d, vm, t.vm.template, size, t.vm.state === 'U')) ? vm : undefined;
 }
 
 async function remove(t: Variant<VmTask, 'vm DELETE'>, d: OnHosts): Promise<Outcome> {
@@ -174,6 +204,27 @@ async function undoDelete(
   };
 }
 
+/** A failed resize goes back to the old size (and state); the rest of a PUT changes nothing on the host. */
+async function undoUpdate(
+  t: Variant<VmRollback, 'vm PUT'>,
+  d: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor'>,
+): Promise<Outcome> {
+  const vm = await resizeOf(t, d, { cpu: t.vm.cpu, ram: t.vm.ram });
+  return {
+    ...rolledBack,
+    network: vm
+      ? {
+          ...followUp(t),
+          method: 'POST',
+          host: vm.host,
+          interfaces: portsOf(vm.nics),
+          public: publicPortOf(vm),
+          notify: false,
+        }
+      : undefined,
+  };
+}
+
 /** A power task that failed for good changes nothing back: the record learns what the host reports. */
 async function undoPower(
   t: Variant<VmRollback, 'vm POWER'>,
@@ -191,7 +242,7 @@ async function undoPower(
 
 export const vmRollbacks: HandlerTable<VmRollback, ComputeContext, Outcome> = {
   'vm POST': undoCreate,
-  'vm PUT': async () => rolledBack,
+  'vm PUT': undoUpdate,
   'vm DELETE': undoDelete,
   'vm POWER': undoPower,
 };

@@ -3,6 +3,7 @@ import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import type { InventoryClient } from '../lib/clients/inventory.ts';
 import type { TaskEvent } from '../lib/contracts/events.ts';
+import type { VmRoom, VmRoomRequest } from '../lib/contracts/messages.ts';
 import type { Relay } from './relay.ts';
 import type { Db } from './store.ts';
 
@@ -11,12 +12,19 @@ export interface RoomNotifier {
   send(workspace: string, event: TaskEvent): Promise<void>;
 }
 
+/** What the controller asks compute before accepting a task (over the bus, RPC). */
+export interface ComputeQueries {
+  /** Whether the VM's host has room for the size (vm_room); a conflict names what lacks. */
+  room(r: VmRoomRequest, requestId: string): Promise<VmRoom>;
+}
+
 export interface ControllerContext {
   db: Db;
   inventory: InventoryClient;
   verifier: TokenVerifier;
   relay: Pick<Relay, 'kick'>;
   notifier: RoomNotifier;
-  config: Pick<Config, 'RETRIES' | 'RETRY_WAIT'>;
+  compute: ComputeQueries;
+  config: Pick<Config, 'RETRIES' | 'RETRY_WAIT' | 'HTTP_TIMEOUT'>;
   log: Logger;
 }

@@ -67,6 +67,9 @@ export async function createController(o: ControllerOptions): Promise<Controller
     verifier: o.verifier ?? createJwksVerifier(config.INVENTORY_URL),
     relay,
     notifier,
+    compute: {
+      room: (r, requestId) => bus.rpc('vm_room', r, { timeout: config.HTTP_TIMEOUT, requestId }),
+    },
     config,
     log,
   };

@@ -180,4 +180,21 @@ export const inventoryMigrations: Record<string, Migration> = {
       await db.schema.createIndex('login_failures_at').on('login_failures').column('failed_at').execute();
     },
   },
+  // A VM's own size (issue 15, resize): the template's at create, its own after a resize.
+  '004_vm_size': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('vms').addColumn('cpu', 'integer').execute();
+      await db.schema.alterTable('vms').addColumn('ram', 'double precision').execute();
+      await sql`UPDATE vms SET cpu = templates.cpu, ram = templates.ram FROM templates
+        WHERE templates.id = vms.template_id`.execute(db);
+      await db.schema
+        .alterTable('vms')
+        .alterColumn('cpu', (c) => c.setNotNull())
+        .execute();
+      await db.schema
+        .alterTable('vms')
+        .alterColumn('ram', (c) => c.setNotNull())
+        .execute();
+    },
+  },
 };

@@ -76,6 +76,9 @@ export interface InventoryDB {
     state: VmState;
     area_id: number;
     template_id: number;
+    /** vCPUs and memory (GiB): the template's at create, the VM's own after a resize. */
+    cpu: number;
+    ram: number;
     host: string | null;
     task: string | null;
     created_at: Created;

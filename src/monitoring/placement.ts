@@ -47,10 +47,10 @@ export function hostRoom(h: HostView): HostFit {
 /** The host the rule picks, or undefined when none fits. */
 export function chooseHost(
   hosts: HostView[],
-  r: { memoryMib: number; vcpus: number; exclude?: string[] },
+  r: { memoryMib: number; vcpus: number; exclude?: string[]; only?: string[] },
 ): HostFit | undefined {
   return hosts
-    .filter((h) => h.up && h.seen && !r.exclude?.includes(h.name))
+    .filter((h) => h.up && h.seen && !r.exclude?.includes(h.name) && (!r.only || r.only.includes(h.name)))
     .map(hostRoom)
     .filter((f) => f.freeMib >= r.memoryMib && f.cpuLeft >= r.vcpus)
     .sort((a, b) => b.freeMib - a.freeMib || b.cpuLeft - a.cpuLeft || a.name.localeCompare(b.name))[0];
@@ -133,7 +133,7 @@ export function createPlacementServer(db: Kysely<MonitorDB>, reserveSeconds: num
           const down = rows.filter((h) => !h.up).map((h) => h.name);
           throw conflict(
             'area',
-            `no host in area ${r.area} has ${r.memoryMib} MiB and ${r.vcpus} vCPU free${down.length ? ` (down: ${down.join(', ')})` : ''}`,
+            `no host ${r.only ? `of ${r.only.join(', ')} ` : ''}in area ${r.area} has ${r.memoryMib} MiB and ${r.vcpus} vCPU free${down.length ? ` (down: ${down.join(', ')})` : ''}`,
           );
         }
         await tx

@@ -99,7 +99,11 @@ export async function dropPorts(d: Ports, host: string, ports: Port[]) {
 }
 
 /** Records the VM's public port on the task's host and installs its rules (tasks of older computes have none). */
-async function publicPortUp(d: Ports, t: Of<'vm POST'>, p: PublicPort | undefined): Promise<void> {
+async function publicPortUp(
+  d: Ports,
+  t: Of<'vm POST'> | Of<'vm PUT'>,
+  p: PublicPort | undefined,
+): Promise<void> {
   if (!p) return;
   const host = { name: t.host, address: await hostAddress(d, t.host) };
   await securePublicPort(d, host, { workspace: t.owner, vm: t.name, task_id: t.task_id }, p);
@@ -267,7 +271,10 @@ export const networkTasks: HandlerTable<NetworkTask, NetworkContext, Outcome> = 
   },
   'vm PUT': async (t, d) => {
     await dropPorts(d, t.host, t.removed);
-    return { interfaces: await tagPorts(d, t, t.interfaces) };
+    const interfaces = await tagPorts(d, t, t.interfaces);
+    // Given when the change started the VM again (a resize): its public port is a new OpenFlow port.
+    await publicPortUp(d, t, t.public);
+    return { interfaces };
   },
   'vm DELETE': async (t, d) => {
     await dropPorts(d, t.host, t.interfaces);

@@ -85,8 +85,17 @@ const RPC: { [Q in keyof typeof RPC_MESSAGES]: { good: RpcRequestOf<Q>; bad: obj
     field: 'memoryMib',
   },
   placement_pool: { good: { area: 'a1', sizeGib: 1 }, bad: { area: 'a1' }, field: 'sizeGib' },
+  vm_room: {
+    good: { owner: 'ws', name: 'vm', vcpus: 2, memoryMib: 256 },
+    bad: { owner: 'ws', name: 'vm', vcpus: 0, memoryMib: 256 },
+    field: 'vcpus',
+  },
 };
-const ANSWERS = { placement_host: { host: 'h1' }, placement_pool: { pool: 'p1' } } as const;
+const ANSWERS = {
+  placement_host: { host: 'h1' },
+  placement_pool: { pool: 'p1' },
+  vm_room: { host: 'h1' },
+} as const;
 
 /** Reads what lands in `<queue>.dead`: body and reason. */
 async function deadLetters(bus: Bus, queue: string) {

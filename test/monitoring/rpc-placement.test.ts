@@ -17,6 +17,7 @@ const calls: string[] = [];
 const local: Placement = {
   host: async () => (calls.push('local host'), 'local-h'),
   pool: async () => (calls.push('local pool'), 'local-p'),
+  room: async () => void calls.push('local room'),
 };
 
 // Each test gets its own broker (a journal directory of its own), so no request of one test, nor a consumer
@@ -111,4 +112,36 @@ test('no capacity is final: the conflict comes back with its reason; unavailable
     },
   );
   assert.deepEqual(calls, ['local host']);
+});
+
+test("a resize's room: monitoring is asked for the growth of a running VM on its own host only", async () => {
+  const seen: Record<string, unknown>[] = [];
+  await serving(
+    async (b) => {
+      seen.push(b);
+      if (Number(b.memoryMib) > 100)
+        throw conflict('area', 'no host of h1 in area a has 160 MiB and 0 vCPU free');
+      return { host: 'h1' };
+    },
+    async () => {
+      const p = createRpcPlacement(bus, local, log, 2);
+      const held = { memoryMib: 96, vcpus: 1, running: true };
+      await p.room({ area: 'a', host: 'h1', memoryMib: 128, vcpus: 2, held });
+      // Shrinking needs no room: monitoring is not asked.
+      await p.room({ area: 'a', host: 'h1', memoryMib: 64, vcpus: 1, held });
+      // A stopped VM is not counted by monitoring: it must fit whole.
+      const e = await p
+        .room({ area: 'a', host: 'h1', memoryMib: 160, vcpus: 1, held: { ...held, running: false } })
+        .then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+      assert.ok(isAppError(e) && e.kind === 'conflict', String(e));
+    },
+  );
+  assert.deepEqual(seen, [
+    { area: 'a', memoryMib: 32, vcpus: 1, only: ['h1'] },
+    { area: 'a', memoryMib: 160, vcpus: 1, only: ['h1'] },
+  ]);
+  assert.deepEqual(calls, [], 'compute did not decide alone');
 });

@@ -1,4 +1,4 @@
-// `kloudak vm start|stop|reboot|off` (POST /vms/power/).
+// `kloudak vm start|stop|reboot|off` (POST /vms/power/) and `kloudak vm resize` (PUT /vms/ with cpu, ram).
 import type { Command } from 'commander';
 import { POWER_ACTIONS, type PowerAction } from '../../lib/contracts/common.ts';
 import type { Vm } from '../../lib/contracts/inventory.ts';
@@ -25,7 +25,23 @@ function positiveInt(v: string, field: string, max: number): number {
 
 async function vmLine(client: Client, ws: string, name: string) {
   const vm = await client.inventory<Vm>('GET', `/${seg(ws)}/vms/${seg(name)}/`);
-  return { json: vm, text: `vm ${vm.name}: ${vm.state}  host ${vm.host ?? '-'}` };
+  return {
+    json: vm,
+    text: `vm ${vm.name}: ${vm.state}  ${vm.cpu} vCPU  ${mib(vm.ram)} MiB  host ${vm.host ?? '-'}`,
+  };
+}
+
+const mib = (gib: number) => Math.round(gib * 1024);
+
+/** A size in GiB from "512M", "1.5G", "2GiB" or a bare number of MiB. */
+export function parseRam(v: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*(m|mi|mib|mb|g|gi|gib|gb)?$/i.exec(v.trim());
+  if (!m) throw usage('--ram must be a size such as 512M or 2G (a bare number is MiB)', 'ram');
+  const n = Number(m[1]);
+  const unit = (m[2] ?? 'm').toLowerCase();
+  const gib = unit.startsWith('g') ? n : n / 1024;
+  if (!(gib > 0)) throw usage('--ram must be more than 0', 'ram');
+  return gib;
 }
 
 export function vmLifeCommands(vm: Command): void {
@@ -57,4 +73,37 @@ export function vmLifeCommands(vm: Command): void {
       );
     });
   }
+
+  wsOption(vm.command('resize'))
+    .description('change the vCPUs and memory of a VM (a running one is stopped, redefined and started)')
+    .argument('<name>', 'VM name')
+    .option('--cpu <n>', 'vCPUs')
+    .option('--ram <size>', 'memory: 512M, 2G (a bare number is MiB)')
+    .option('--wait', 'follow the task to its end (progress on stderr); exit 1 if it fails')
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        name: string,
+        o: Omit<WaitOptions, 'timeout'> & { cpu?: string; ram?: string },
+        cmd: Command,
+      ) => {
+        if (o.cpu === undefined && o.ram === undefined)
+          throw usage('give --cpu, --ram or both', 'update_dict');
+        const client = Client.of(cmd);
+        const ws = client.workspace(o.workspace);
+        const update: Record<string, number> = {};
+        if (o.cpu !== undefined) update.cpu = positiveInt(o.cpu, 'cpu', 256);
+        if (o.ram !== undefined) update.ram = parseRam(o.ram);
+        await submit(
+          client,
+          ws,
+          'PUT',
+          '/vms/',
+          { owner: ws, name, update_dict: update },
+          `vm ${name}`,
+          { wait: o.wait, json: o.json },
+          () => vmLine(client, ws, name),
+        );
+      },
+    );
 }

@@ -88,6 +88,8 @@ export function vmCommands(program: Command): void {
         ['HOST', (v) => v.host],
         ['AREA', (v) => v.area],
         ['TEMPLATE', (v) => v.template],
+        ['CPU', (v) => v.cpu],
+        ['RAM', (v) => `${Math.round(v.ram * 1024)} MiB`],
         ['NETWORKS', (v) => v.networks],
       ]);
     });

@@ -5,6 +5,7 @@ import type { VmCreateTask, VmDeleteTask, VmUpdateTask } from '../../lib/contrac
 import { AppError, conflict, inputError } from '../../lib/errors.ts';
 import type { ControllerContext } from '../context.ts';
 import { accept, found, requireIdle, requireWorkspace } from './accept.ts';
+import { requireRoom } from './resize.ts';
 
 async function requireNetworks(ctx: ControllerContext, owner: string, names: string[], requestId: string) {
   const nets = [];
@@ -96,10 +97,11 @@ export async function updateVm(ctx: ControllerContext, p: Principal, b: VmPut, r
   const o = { requestId };
   requirePermission(p, b.owner, 'vm_can_edit');
   const u = b.update_dict;
-  if (u.name === undefined && u.description === undefined && u.networks === undefined)
-    throw inputError('update_dict', 'nothing to change: give name, description or networks');
+  if (Object.values(u).every((v) => v === undefined))
+    throw inputError('update_dict', 'nothing to change: give name, description, networks, cpu or ram');
   const vm = await found(ctx.inventory.vms.get(b.owner, b.name, o), 'name', `vm ${b.name}`);
   await requireIdle(ctx, b.owner, 'vm', b.name);
+  if (u.cpu !== undefined || u.ram !== undefined) await requireRoom(ctx, vm, b.owner, u, requestId);
   if (u.name !== undefined && u.name !== b.name && (await ctx.inventory.vms.get(b.owner, u.name, o)))
     throw conflict('update_dict.name', `vm ${u.name} exists`);
   const networks =

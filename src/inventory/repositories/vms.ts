@@ -22,6 +22,8 @@ export function vmsRepository(db: Db) {
           'vms.ip',
           'vms.state',
           'vms.host',
+          'vms.cpu',
+          'vms.ram',
           'areas.name as area',
           'templates.name as template',
         ])
@@ -60,6 +62,8 @@ export function vmsRepository(db: Db) {
       state: Vm['state'];
       area_id: number;
       template_id: number;
+      cpu: number;
+      ram: number;
       host: string | null;
       task: string | null;
     }) => (await db.insertInto('vms').values(row).returning('id').executeTakeFirstOrThrow()).id,

@@ -45,7 +45,7 @@ export function vmsService(store: Store) {
         .transaction(async (tx) => {
           const area = await tx.areas.idOf(b.area);
           if (!area) throw inputError('area', `no area ${b.area}`);
-          const template = await tx.templates.idOf(b.template);
+          const template = await tx.templates.row(b.template);
           if (!template) throw inputError('template', `no template ${b.template}`);
           const nets = await networksNamed(tx, m.workspaceId, b.networks ?? []);
           const vmId = await tx.vms.insert({
@@ -56,6 +56,8 @@ export function vmsService(store: Store) {
             state: b.state ?? 'C_D',
             area_id: area.id,
             template_id: template.id,
+            cpu: b.cpu ?? template.cpu,
+            ram: b.ram ?? template.ram,
             host: b.host ?? null,
             task: b.task ?? null,
           });
@@ -78,6 +80,8 @@ export function vmsService(store: Store) {
           if (b.description !== undefined) set.description = b.description;
           if (b.state !== undefined) set.state = b.state;
           if (b.host !== undefined) set.host = b.host;
+          if (b.cpu !== undefined) set.cpu = b.cpu;
+          if (b.ram !== undefined) set.ram = b.ram;
           if (Object.keys(set).length) await tx.vms.update(vm.id, { ...set, updated_at: new Date() });
           if (b.networks) {
             const nets = await networksNamed(tx, m.workspaceId, b.networks);

@@ -1,7 +1,7 @@
 // The controller API (DESIGN "Public APIs"): the requests that create, edit and delete workspace objects,
 // answered 202 with the task, and the task views.
 import { Type, type Static } from 'typebox';
-import { Method, Name, Nullable, ObjectType, OneOf, PowerAction } from './common.ts';
+import { Cpu, Method, Name, Nullable, ObjectType, OneOf, PowerAction, Ram } from './common.ts';
 
 const Owner = Name('workspace that owns the object');
 const Description = Type.Optional(Type.String({ maxLength: 1024 }));
@@ -33,11 +33,17 @@ export const VmPost = Type.Object({
 export const VmPut = Type.Object({
   owner: Owner,
   name: Name(),
-  update_dict: Type.Object({
-    name: Type.Optional(Name()),
-    description: Description,
-    networks: Type.Optional(Networks),
-  }),
+  update_dict: Type.Object(
+    {
+      name: Type.Optional(Name()),
+      description: Description,
+      networks: Type.Optional(Networks),
+      // A resize (cold: the VM is stopped, redefined and started again when it was running).
+      cpu: Type.Optional(Cpu),
+      ram: Type.Optional(Ram),
+    },
+    { additionalProperties: false },
+  ),
 });
 /** POST /vms/power/ */
 export const VmPower = Type.Object({

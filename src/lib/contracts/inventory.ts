@@ -4,6 +4,7 @@
 import { Type, type Static } from 'typebox';
 import { PERMISSIONS, type Permission } from '../permissions.ts';
 import {
+  Cpu,
   Deleted,
   FilePath,
   Ip,
@@ -13,6 +14,7 @@ import {
   NetState,
   Nullable,
   OneOf,
+  Ram,
   TaskId,
   Text,
   VmState,
@@ -171,6 +173,9 @@ export const VmBody = Type.Object({
   state: Type.Optional(VmState),
   area: Name('area'),
   template: Name('template'),
+  /** The template's when not given. */
+  cpu: Type.Optional(Cpu),
+  ram: Type.Optional(Ram),
   networks: Type.Optional(Type.Array(Name('network'), { maxItems: 16, uniqueItems: true })),
   host: Type.Optional(Type.Union([Name('host'), Type.Null()])),
   task: Type.Optional(TaskId),
@@ -185,6 +190,8 @@ export const VmUpdate = Type.Object({
   description: Type.Optional(Text(1024)),
   state: Type.Optional(VmState),
   host: Type.Optional(Type.Union([Name('host'), Type.Null()])),
+  cpu: Type.Optional(Cpu),
+  ram: Type.Optional(Ram),
   networks: Type.Optional(Type.Array(Name('network'), { maxItems: 16, uniqueItems: true })),
   interfaces: Type.Optional(Type.Array(VmInterface, { maxItems: 16 })),
 });
@@ -202,6 +209,8 @@ export const Vm = Type.Object({
   host: Nullable(Type.String()),
   area: Type.String(),
   template: Type.String(),
+  cpu: Type.Integer({ description: 'vCPUs' }),
+  ram: Type.Number({ description: 'GiB' }),
   networks: Type.Array(Type.String()),
   interfaces: Type.Array(Nic),
 });

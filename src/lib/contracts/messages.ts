@@ -5,7 +5,7 @@
 // Tasks are tagged unions by `type` and `method`. A new task is one variant in its queue's union and one
 // entry in the handler table of the worker that does it (src/compute/tasks.ts, src/network/tasks.ts).
 import { Type, type Static, type TObject, type TProperties } from 'typebox';
-import { Ip, Name, Nullable, PowerAction, VmState } from './common.ts';
+import { Cpu, Ip, Name, Nullable, PowerAction, Ram, VmState } from './common.ts';
 import { Template, Vm, RouterInterface } from './inventory.ts';
 import { checker, taggedUnion, type Checker } from './validate.ts';
 
@@ -21,6 +21,8 @@ export const QUEUES = {
   hostUp: 'host_up',
   placeHost: 'placement_host',
   placePool: 'placement_pool',
+  /** Compute: whether a VM's host has room for its new size (a resize, before it is accepted). */
+  vmRoom: 'vm_room',
 } as const;
 
 /** A monitoring member's own queue: its share of each cycle (an RPC from the leader). */
@@ -84,6 +86,8 @@ const UpdateDict = Type.Object(
     name: Type.Optional(Name()),
     description: Type.Optional(Type.String({ maxLength: 1024 })),
     networks: Type.Optional(Type.Array(Name('network'))),
+    cpu: Type.Optional(Cpu),
+    ram: Type.Optional(Ram),
   },
   closed,
 );
@@ -249,10 +253,13 @@ export const HostEvent = Type.Object(
 export const HostPlacementRequest = Type.Object(
   {
     area: Type.String({ minLength: 1 }),
-    memoryMib: Type.Number({ exclusiveMinimum: 0 }),
-    vcpus: Type.Integer({ minimum: 1 }),
+    /** 0 for a resize that needs no more memory, only vCPUs (or the other way round). */
+    memoryMib: Type.Number({ minimum: 0 }),
+    vcpus: Type.Integer({ minimum: 0 }),
     /** Hosts not to use (a failed host when restarting its VMs). */
     exclude: Type.Optional(Type.Array(Type.String())),
+    /** Only these hosts may answer (a resize: the VM's own host). */
+    only: Type.Optional(Type.Array(Type.String())),
   },
   closed,
 );
@@ -268,6 +275,18 @@ export const PoolPlacement = Type.Object({
   pool: Type.String({ minLength: 1 }),
   freeGib: Type.Optional(Type.Number()),
 });
+
+/** vm_room: can the VM take this size on its host? Answered with the host, or a conflict naming what lacks. */
+export const VmRoomRequest = Type.Object(
+  {
+    owner: Name('workspace'),
+    name: Name(),
+    vcpus: Type.Integer({ minimum: 1 }),
+    memoryMib: Type.Number({ exclusiveMinimum: 0 }),
+  },
+  closed,
+);
+export const VmRoom = Type.Object({ host: Type.String({ minLength: 1 }) });
 
 export const HostWork = Type.Object(
   { name: Type.String(), area: Type.String(), libvirt_uri: Type.String() },
@@ -316,6 +335,7 @@ export const QUEUE_MESSAGES = {
 export const RPC_MESSAGES = {
   placement_host: { request: checker(HostPlacementRequest), reply: checker(HostPlacement) },
   placement_pool: { request: checker(PoolPlacementRequest), reply: checker(PoolPlacement) },
+  vm_room: { request: checker(VmRoomRequest), reply: checker(VmRoom) },
 } satisfies Record<string, { request: Checker<unknown>; reply: Checker<unknown> }>;
 const monitorRpc = { request: checker(MonitorWork), reply: checker(MonitorReport) };
 
@@ -374,6 +394,8 @@ export type HostPlacementRequest = Static<typeof HostPlacementRequest>;
 export type HostPlacement = Static<typeof HostPlacement>;
 export type PoolPlacementRequest = Static<typeof PoolPlacementRequest>;
 export type PoolPlacement = Static<typeof PoolPlacement>;
+export type VmRoomRequest = Static<typeof VmRoomRequest>;
+export type VmRoom = Static<typeof VmRoom>;
 export type HostWork = Static<typeof HostWork>;
 export type PoolWork = Static<typeof PoolWork>;
 export type MonitorWork = Static<typeof MonitorWork>;

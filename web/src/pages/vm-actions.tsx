@@ -1,9 +1,9 @@
-// A VM's power buttons (start, stop, reboot, force off: POST /vms/power/) on its page. A VM takes one task at a
-// time: the buttons wait while one runs, and each is offered only in the state it needs (the controller says
-// 409 otherwise).
+// A VM's power buttons (start, stop, reboot, force off: POST /vms/power/) and its resize form (PUT /vms/ with
+// cpu, ram) on its page. A VM takes one task at a time: the buttons wait while one runs, and each is offered
+// only in the state it needs (the controller says 409 otherwise).
 import { useState } from 'react';
 import { ctl, type Task, type Vm } from '../api.ts';
-import { Button, Confirm, useToast } from '../ui.tsx';
+import { Button, Confirm, Drawer, Form, FormError, TextField, useAction, useToast } from '../ui.tsx';
 
 type Action = 'start' | 'stop' | 'reboot' | 'off';
 
@@ -25,7 +25,7 @@ export function PowerButtons({
   const toast = useToast();
   const [confirm, setConfirm] = useState<Action | undefined>();
   const [sending, setSending] = useState<Action | undefined>();
-  const running = tasks?.find((t) => !['successful', 'rolled_back', 'failed'].includes(t.status));
+  const running = runningTask(tasks);
   const send = async (action: Action) => {
     setSending(action);
     try {
@@ -71,5 +71,81 @@ export function PowerButtons({
         />
       ) : null}
     </>
+  );
+}
+
+/** Whether a task of the VM is still running (the VM takes one at a time). */
+export const runningTask = (tasks?: Task[]) =>
+  tasks?.find((t) => !['successful', 'rolled_back', 'failed'].includes(t.status));
+
+export function ResizeVm({
+  ws,
+  vm,
+  onClose,
+  onAccepted,
+}: {
+  ws: string;
+  vm: Vm;
+  onClose: () => void;
+  onAccepted: () => void;
+}) {
+  const toast = useToast();
+  const [cpu, setCpu] = useState(String(vm.cpu));
+  const [mib, setMib] = useState(String(Math.round(vm.ram * 1024)));
+  const act = useAction(async () => {
+    const update: Record<string, number> = {};
+    if (Number(cpu) !== vm.cpu) update.cpu = Number(cpu);
+    if (Number(mib) !== Math.round(vm.ram * 1024)) update.ram = Number(mib) / 1024;
+    await ctl.send('PUT', 'vms', { owner: ws, name: vm.name, update_dict: update });
+    toast('info', `Resizing ${vm.name}…`);
+    onAccepted();
+    onClose();
+  });
+  return (
+    <Drawer
+      title={`Resize ${vm.name}`}
+      onClose={onClose}
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button
+            variant="primary"
+            busy={act.busy}
+            onClick={() => void act.run()}
+            data-testid="resize-submit"
+          >
+            Resize
+          </Button>
+        </>
+      }
+    >
+      <Form onSubmit={() => void act.run()}>
+        <p className="muted">
+          {vm.state === 'U'
+            ? 'The VM is stopped (the guest gets the power button, then is forced off after 60 s), given its new size and started again.'
+            : 'The VM is down: its new size applies when it starts.'}
+        </p>
+        <FormError error={act.error} fields={['cpu', 'ram']} />
+        <TextField
+          label="vCPUs"
+          name="cpu"
+          type="number"
+          min={1}
+          value={cpu}
+          onChange={(e) => setCpu(e.target.value)}
+          error={act.error}
+        />
+        <TextField
+          label="Memory (MiB)"
+          name="ram"
+          type="number"
+          min={1}
+          value={mib}
+          onChange={(e) => setMib(e.target.value)}
+          error={act.error}
+          hint={`Now ${Math.round(vm.ram * 1024)} MiB.`}
+        />
+      </Form>
+    </Drawer>
   );
 }

@@ -19,7 +19,7 @@ import { UsageChart } from '../chart.tsx';
 import { useDebounced, useInterval, useResource } from '../hooks.ts';
 import { useRoom, useRoomEvents } from '../room.tsx';
 import { Link, navigate, wsPath } from '../router.tsx';
-import { PowerButtons } from './vm-actions.tsx';
+import { PowerButtons, ResizeVm, runningTask } from './vm-actions.tsx';
 import {
   Button,
   Card,
@@ -666,6 +666,7 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
   );
   const [gone, setGone] = useState(false);
   const [editing, setEditing] = useState(false);
+  const [resizing, setResizing] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const room = useRoom();
   const reloadSoon = useDebounced(() => {
@@ -711,6 +712,15 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
                 canEdit={perms.vm_can_edit}
                 onAccepted={reloadSoon}
               />
+              <Button
+                icon="resize"
+                deniedBy={!perms.vm_can_edit && 'vm_can_edit'}
+                disabled={busy || Boolean(runningTask(tasks.data)) || (v.state !== 'U' && v.state !== 'D')}
+                onClick={() => setResizing(true)}
+                data-testid="vm-resize"
+              >
+                Resize
+              </Button>
               <Button
                 icon="edit"
                 deniedBy={!perms.vm_can_edit && 'vm_can_edit'}
@@ -766,6 +776,7 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
                     ? `${v.template} · ${template.data.cpu} vCPU · ${fmtGiB(template.data.ram)} · ${fmtGiB(template.data.disk)} disk`
                     : v.template,
                 ],
+                ['Size', <span key="size" data-testid="vm-size">{`${v.cpu} vCPU · ${fmtGiB(v.ram)}`}</span>],
                 ['State', <StatePill key="s" state={v.state} />],
               ]}
             />
@@ -800,6 +811,9 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
       ) : null}
       {editing && v ? (
         <EditVm ws={ws} vm={v} onClose={() => setEditing(false)} onAccepted={reloadSoon} />
+      ) : null}
+      {resizing && v ? (
+        <ResizeVm ws={ws} vm={v} onClose={() => setResizing(false)} onAccepted={reloadSoon} />
       ) : null}
       {deleting && v ? (
         <Confirm
