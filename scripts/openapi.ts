@@ -136,6 +136,14 @@ for (const [queue, c] of Object.entries(RPC_MESSAGES))
 md += `| \`monitor.<member>\` | ${fields(MonitorWork)} | ${fields(MonitorReport)} |\n`;
 
 md +=
+  "\n## Console\n\n`ws://<controller>/console/<ws>/<vm>/` (the dashboard: `/api/console/<ws>/<vm>/`): the VM's serial console,\n" +
+  'raw bytes both ways (binary frames). The token travels in the `token` header, `Authorization: Bearer`, or (browsers)\n' +
+  'as the subprotocol `kloudak-token.<token>` next to `kloudak-console`, which the server selects; never in the URL.\n' +
+  'The token and `vm_can_edit` are checked before the upgrade: a refusal is a plain HTTP answer (401, 403, 404, 409 when\n' +
+  'the VM is not running). Close code 4000: the console ended (the VM stopped); 4503: compute did not answer.\n' +
+  '`GET /console/<ws>/<vm>/log/?bytes=` answers the end of the console log as text. docs/architecture.md says how it\n' +
+  'reaches the host.\n';
+md +=
   '\n## Notification\n\n`ws://host:3000/<workspace>/<token>`: every member of the room receives each message as JSON; only\n' +
   'service tokens may send (docs/architecture.md). The events services send:\n\n| kind | fields |\n|---|---|\n';
 for (const v of variants(RoomEvent)) md += `| \`${String(v.properties?.kind?.const)}\` | ${fields(v)} |\n`;

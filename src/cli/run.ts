@@ -57,11 +57,10 @@ const starters: Record<string, Starter> = {
     return { name: 'controller', close: () => c.close() };
   },
   compute: async (rt) => {
-    const c = await createCompute({
-      config: rt.config,
-      log: createLogger('compute', rt.config.LOG_LEVEL),
-      bus: await rt.bus(),
-    });
+    const log = createLogger('compute', rt.config.LOG_LEVEL);
+    const c = await createCompute({ config: rt.config, log, bus: await rt.bus() });
+    const port = await listen(c.app, rt.config.BIND, rt.config.COMPUTE_PORT);
+    log.info({ port }, 'compute console bridge listening');
     return { name: 'compute', close: () => c.close() };
   },
   network: async (rt) => {

@@ -27,7 +27,10 @@ test('domain XML escapes every value and parses back to the same title', () => {
     domain: {
       title: string;
       '@_type': string;
-      devices: { interface: { target: { '@_dev': string }; driver: { host: { '@_csum': string } } } };
+      devices: {
+        interface: { target: { '@_dev': string }; driver: { host: { '@_csum': string } } };
+        serial: { '@_type': string; log: { '@_file': string; '@_append': string } };
+      };
     };
   };
   assert.equal(parsed.domain.title, spec.title);
@@ -35,6 +38,9 @@ test('domain XML escapes every value and parses back to the same title', () => {
   assert.equal(parsed.domain.devices.interface.target['@_dev'], spec.nics[0].dev);
   // The guest completes its own checksums: the userspace datapath would forward them unfinished.
   assert.equal(parsed.domain.devices.interface.driver.host['@_csum'], 'off');
+  // An interactive console (a pty) whose output is logged on the pool, appended across restarts and moves.
+  assert.equal(parsed.domain.devices.serial['@_type'], 'pty');
+  assert.deepEqual(parsed.domain.devices.serial.log, { '@_file': spec.console, '@_append': 'on' });
 });
 
 test('MACs and port names are stable, unicast and short enough for OVS', () => {

@@ -80,6 +80,9 @@ export function nicXml(n: Nic): string {
     </interface>`;
 }
 
+// The serial console is a pseudo-terminal on the host (what `virsh console` attaches to: compute's console
+// bridge, src/compute/console/) whose output is also logged, appended, to console.log on the shared pool: the
+// log outlives the domain's moves and is what GET /console/<ws>/<vm>/log/ and the tests read.
 export function domainXml(d: DomainSpec): string {
   requireVlans(d.nics);
   const boot = d.kernel
@@ -111,8 +114,8 @@ ${boot}
       <readonly/>
     </disk>
 ${d.nics.map(nicXml).join('\n')}
-    <serial type='file'>
-      <source path='${xml(d.console)}'/>
+    <serial type='pty'>
+      <log file='${xml(d.console)}' append='on'/>
       <target port='0'/>
     </serial>
     <memballoon model='none'/>

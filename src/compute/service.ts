@@ -1,13 +1,18 @@
 // The Compute service: VM worker, rollback worker and reconciler. Any number may run; each handles the
 // tasks the bus gives it.
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import type { Bus, Consumer, Delivery } from '../lib/bus/bus.ts';
 import type { Config } from '../lib/config.ts';
 import { openDatabase, type Database } from '../lib/db.ts';
 import type { Logger } from '../lib/log.ts';
 import { serviceSecret } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
-import { createSshShell, type HostShell } from '../lib/ssh.ts';
+import { createJwksVerifier, type TokenVerifier } from '../lib/auth.ts';
+import type { App } from '../lib/http.ts';
+import { createSshShell, createSshTerminals, type HostShell, type HostTerminals } from '../lib/ssh.ts';
+import { createConsoleHub } from './console/hub.ts';
+import { createConsoleApp } from './console/server.ts';
 import { createCatalogue } from '../lib/catalogue.ts';
 import { createInventoryClient } from '../lib/clients/inventory.ts';
 import { createComputeCatalogue } from './catalogue.ts';
@@ -26,6 +31,8 @@ import { vmRollbackWorker, vmWorker } from './worker.ts';
 
 export interface Compute {
   ctx: ComputeContext;
+  /** The console bridge (the controller's way to VMs' serial consoles), to listen on COMPUTE_PORT. */
+  app: App;
   database: Database<ComputeDB>;
   close(): Promise<void>;
 }
@@ -36,6 +43,9 @@ export interface ComputeOptions {
   bus: Bus;
   hypervisor?: Hypervisor;
   shell?: HostShell;
+  terminals?: HostTerminals;
+  /** Default: inventory's JWKS. */
+  verifier?: TokenVerifier;
   /** Consume tasks (default); off for a process that only reconciles. */
   consume?: boolean;
 }
@@ -116,13 +126,23 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
           fencer: config.FENCE_COMMAND ? createCommandFencer(config.FENCE_COMMAND) : undefined,
         })
       : undefined;
+  const app = await createConsoleApp({
+    ctx,
+    verifier: o.verifier ?? createJwksVerifier(config.INVENTORY_URL),
+    hub: createConsoleHub({ terminals: o.terminals ?? createSshTerminals(sshOptions), log }),
+    shell,
+    health: async () => void (await sql`select 1`.execute(database.db)),
+  });
+  await app.ready();
   const reconciler = startReconciler(ctx, config.RECONCILE_INTERVAL);
   const powerSync = startPowerSync(ctx, config.POWER_SYNC_INTERVAL);
   return {
     ctx,
+    app,
     database,
     async close() {
       clearInterval(refresher);
+      await app.close();
       for (const c of consumers) await c.cancel();
       await failover?.stop();
       await reconciler.stop();

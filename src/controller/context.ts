@@ -25,6 +25,8 @@ export interface ControllerContext {
   relay: Pick<Relay, 'kick'>;
   notifier: RoomNotifier;
   compute: ComputeQueries;
-  config: Pick<Config, 'RETRIES' | 'RETRY_WAIT' | 'HTTP_TIMEOUT'>;
+  /** The controller's own service token (to compute's console bridge). */
+  serviceToken: () => Promise<string>;
+  config: Pick<Config, 'RETRIES' | 'RETRY_WAIT' | 'COMPUTE_URL' | 'HTTP_TIMEOUT'>;
   log: Logger;
 }

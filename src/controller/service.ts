@@ -16,6 +16,7 @@ import { createControllerMetrics } from './metrics.ts';
 import { controllerMigrations } from './migrations.ts';
 import { startRelay, type Relay } from './relay.ts';
 import { consumeResults } from './results.ts';
+import { consoleRoutes } from './console.ts';
 import { controllerRoutes } from './routes.ts';
 import { sweepAccepting } from './usecases/accept.ts';
 import type { ControllerDB } from './schema.ts';
@@ -67,6 +68,7 @@ export async function createController(o: ControllerOptions): Promise<Controller
     verifier: o.verifier ?? createJwksVerifier(config.INVENTORY_URL),
     relay,
     notifier,
+    serviceToken: token,
     compute: {
       room: (r, requestId) => bus.rpc('vm_room', r, { timeout: config.HTTP_TIMEOUT, requestId }),
     },
@@ -90,6 +92,7 @@ export async function createController(o: ControllerOptions): Promise<Controller
     health: async () => void (await sql`select 1`.execute(database.db)),
   });
   controllerRoutes(app, ctx);
+  consoleRoutes(app, ctx);
   createControllerMetrics(app.metrics, database.db, log);
   await app.ready();
   return {

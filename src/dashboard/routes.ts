@@ -3,6 +3,7 @@
 // that make the page's origin the only one it talks to:
 //   /api/controller/*            -> CONTROLLER_URL/*           (HTTP: the controller's API, 202s and all)
 //   /api/notification/<ws>/<tk>  -> NOTIFICATION_URL/<ws>/<tk> (websocket upgrade, piped both ways)
+//   /api/console/<ws>/<vm>/      -> CONTROLLER_URL/console/<ws>/<vm>/ (a VM's console: websocket, piped)
 // Same origin means no CORS on any service (a `token` header would preflight every call), the session
 // cookie never needs to cross origins, and one reverse proxy (TLS) in front of :5000 serves everything.
 // Client routes never end in "/" and API routes always do, so the fallback cannot shadow an API path.
@@ -62,6 +63,7 @@ const FORWARD_ANSWER = ['content-type', 'retry-after', 'cache-control'];
 
 const API_PREFIX = '/api/controller';
 const WS_PREFIX = '/api/notification/';
+const CONSOLE_PREFIX = '/api/console/';
 const STATS_PREFIX = '/api/stats';
 
 export async function dashboardRoutes(app: App, opts: DashboardOptions = {}): Promise<void> {
@@ -126,7 +128,10 @@ export async function dashboardRoutes(app: App, opts: DashboardOptions = {}): Pr
     return reply.status(404).send({ error: `no route ${req.method} ${path}` });
   });
 
-  proxyWebsockets(app, notificationUrl);
+  proxyWebsockets(app, [
+    { prefix: WS_PREFIX, target: notificationUrl, path: '/' },
+    { prefix: CONSOLE_PREFIX, target: controllerUrl.replace(/^http/, 'ws'), path: '/console/' },
+  ]);
 }
 
 /** The file under `dist` that a URL path names, or undefined: never anything outside it. */
@@ -196,22 +201,32 @@ async function forward(
   return reply.status(res.status).send(body);
 }
 
-/** Pipes websocket upgrades under /api/notification/ to the notification service (close codes included). */
-function proxyWebsockets(app: App, notificationUrl: string): void {
-  const target = new URL(notificationUrl);
-  const secure = target.protocol === 'wss:';
-  const port = Number(target.port || (secure ? 443 : 80));
-  const basePath = target.pathname.replace(/\/+$/, '');
+/** Pipes websocket upgrades under each prefix to its service (close codes included): the room to the
+ * notification service, a VM's console to the controller (which checks the token and permission itself). */
+function proxyWebsockets(app: App, routes: { prefix: string; target: string; path: string }[]): void {
+  const targets = routes.map((r) => {
+    const target = new URL(r.target);
+    const secure = target.protocol === 'wss:';
+    return {
+      ...r,
+      target,
+      secure,
+      port: Number(target.port || (secure ? 443 : 80)),
+      basePath: target.pathname.replace(/\/+$/, '') + r.path,
+    };
+  });
   const open = new Set<Duplex>();
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = req.url ?? '/';
-    if (!url.startsWith(WS_PREFIX)) {
+    const route = targets.find((t) => url.startsWith(t.prefix));
+    if (!route) {
       // Nothing else on this port takes upgrades.
       if (app.server.listenerCount('upgrade') === 1)
         socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
       return;
     }
+    const { target, secure, port, basePath } = route;
     socket.on('error', () => socket.destroy());
     const upstream: Socket = secure
       ? tlsConnect({ host: target.hostname, port, servername: target.hostname })
@@ -232,8 +247,8 @@ function proxyWebsockets(app: App, notificationUrl: string): void {
     upstream.on('close', done);
     socket.on('close', done);
     upstream.once(secure ? 'secureConnect' : 'connect', () => {
-      // The token is in the path: never log it.
-      const lines = [`GET ${basePath}/${url.slice(WS_PREFIX.length)} HTTP/1.1`];
+      // A room's token is in its path, a console's in a header: never log either.
+      const lines = [`GET ${basePath}${url.slice(route.prefix.length)} HTTP/1.1`];
       for (let i = 0; i < req.rawHeaders.length; i += 2) {
         const name = req.rawHeaders[i];
         if (name.toLowerCase() === 'host') continue;

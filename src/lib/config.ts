@@ -46,6 +46,12 @@ const spec = {
     protocols: ['http:', 'https:'],
     doc: "monitoring's stats API, where inventory forwards the dashboard's /api/stats/ calls (unset: 127.0.0.1 at KLOUDAK_STATS_PORT)",
   },
+  COMPUTE_URL: {
+    kind: 'url',
+    default: 'http://127.0.0.1:8200',
+    protocols: ['http:', 'https:'],
+    doc: "compute's console bridge, where the controller relays consoles (unset: 127.0.0.1 at KLOUDAK_COMPUTE_PORT)",
+  },
   INVENTORY_DB: {
     kind: 'url',
     protocols: ['postgres:', 'postgresql:'],
@@ -254,6 +260,13 @@ const spec = {
     doc: 'long-lived virsh sessions one monitoring worker keeps (~21 MB each); past that many hosts, hosts share sessions and have no heartbeat',
   },
   STATS_PORT: { kind: 'int', default: '8100', min: 0, max: 65535, doc: 'monitoring stats API port' },
+  COMPUTE_PORT: {
+    kind: 'int',
+    default: '8200',
+    min: 0,
+    max: 65535,
+    doc: "compute's console bridge port (the controller's only way to a VM's serial console)",
+  },
   ZK_SESSION_TIMEOUT: {
     kind: 'number',
     default: '10',
@@ -355,6 +368,7 @@ const LOCAL_URLS: Partial<Record<ConfigKey, (given: Given) => string | undefined
   CONTROLLER_URL: onPort('http', 'CONTROLLER_PORT'),
   NOTIFICATION_URL: onPort('ws', 'NOTIFICATION_PORT'),
   STATS_URL: onPort('http', 'STATS_PORT'),
+  COMPUTE_URL: onPort('http', 'COMPUTE_PORT'),
 };
 
 /** Parses the configuration once; throws ConfigError naming every bad value (secrets never echoed). */

@@ -136,6 +136,28 @@ export async function call<T = any>(
   return parsed as T;
 }
 
+/** A GET answering text (a console's log). */
+export async function getText(path: string, service: Service = 'controller'): Promise<string> {
+  const res = await once('GET', BASE[service] + path, undefined, true).catch(() => {
+    throw new ApiError(0, 'the server cannot be reached; check your connection');
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    let parsed: { error?: unknown; field?: unknown } = {};
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      // not JSON
+    }
+    throw new ApiError(
+      res.status,
+      typeof parsed.error === 'string' ? parsed.error : `${res.status} ${res.statusText}`,
+      typeof parsed.field === 'string' ? parsed.field : undefined,
+    );
+  }
+  return text;
+}
+
 export const inv = {
   get: <T = any>(path: string) => call<T>('GET', path),
   post: <T = any>(path: string, body: unknown) => call<T>('POST', path, body),

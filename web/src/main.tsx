@@ -1,5 +1,5 @@
 // The Kloudak dashboard: routes, the signed-in frame and the workspace room around workspace pages.
-import { StrictMode, useEffect, type ReactNode } from 'react';
+import { lazy, StrictMode, Suspense, useEffect, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { AuthProvider, useAuth } from './auth.tsx';
 import { Shell, useWorkspaces } from './layout.tsx';
@@ -15,9 +15,20 @@ import { VmPage, VmsPage } from './pages/vms.tsx';
 import { WorkspacesPage } from './pages/workspaces.tsx';
 import './styles.css';
 
+// xterm.js is most of a console page's weight: it loads when the page is opened.
+const ConsolePage = lazy(() => import('./pages/console.tsx').then((m) => ({ default: m.ConsolePage })));
+
 const WS_PAGES: [string, (p: Record<string, string>) => ReactNode][] = [
   ['/w/:ws/vms', (p) => <VmsPage ws={p.ws} />],
   ['/w/:ws/vms/:vm', (p) => <VmPage ws={p.ws} name={p.vm} />],
+  [
+    '/w/:ws/vms/:vm/console',
+    (p) => (
+      <Suspense fallback={<Loading what="Loading the console" />}>
+        <ConsolePage ws={p.ws} name={p.vm} />
+      </Suspense>
+    ),
+  ],
   ['/w/:ws/networks', (p) => <NetworksPage ws={p.ws} />],
   ['/w/:ws/routers', (p) => <RoutersPage ws={p.ws} />],
   ['/w/:ws/routers/:router', (p) => <RouterPage ws={p.ws} name={p.router} />],

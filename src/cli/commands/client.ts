@@ -134,6 +134,10 @@ export class Client {
     return this.need('notification_url');
   }
 
+  get controllerUrl(): string {
+    return this.need('controller_url');
+  }
+
   get token(): string {
     if (!this.cfg.token) throw new CliError('not logged in: run kloudak login', EXIT.auth);
     return this.cfg.token;

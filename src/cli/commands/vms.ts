@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { Client, seg, usage } from './client.ts';
 import { ask, printList, printObject } from './output.ts';
 import { submit, waitable, type WaitOptions } from './tasks.ts';
+import { vmConsoleCommand } from './vm-console.ts';
 import { vmLifeCommands } from './vm-life.ts';
 import type { Vm } from '../../lib/contracts/inventory.ts';
 
@@ -74,6 +75,7 @@ export function vmCommands(program: Command): void {
     });
 
   vmLifeCommands(vm);
+  vmConsoleCommand(vm);
 
   wsOption(vm.command('list'))
     .description('VMs of the workspace')

@@ -705,6 +705,14 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
         actions={
           v && !gone ? (
             <>
+              <Button
+                icon="terminal"
+                deniedBy={!perms.vm_can_edit && 'vm_can_edit'}
+                onClick={() => navigate(wsPath(ws, `vms/${enc(name)}/console`))}
+                data-testid="vm-console"
+              >
+                Console
+              </Button>
               <PowerButtons
                 ws={ws}
                 vm={v}
