@@ -272,7 +272,9 @@ describe('dashboard in a browser (PGlite, in-process bus)', () => {
     ensureBuilt();
     if (USE_LAB) {
       const lab = await ensureLab(2);
-      p = await startDashboardPlatform(labConfig(lab));
+      // Compute's console bridge listens where the controller relays consoles.
+      const computePort = await freePort();
+      p = await startDashboardPlatform({ ...labConfig(lab), COMPUTE_URL: `http://127.0.0.1:${computePort}` });
       const reg = await registerTestLab(lab, p.url, await p.login('admin', ADMIN_PASSWORD));
       area = reg.area;
       template = reg.template;
@@ -281,6 +283,7 @@ describe('dashboard in a browser (PGlite, in-process bus)', () => {
         log,
         bus: p.bus,
       });
+      await listen(compute.app, '127.0.0.1', computePort);
     } else {
       p = await startDashboardPlatform();
       const admin = await p.login('admin', ADMIN_PASSWORD);
@@ -626,6 +629,68 @@ describe('dashboard in a browser (PGlite, in-process bus)', () => {
       .first()
       .waitFor({ timeout: 20_000 });
     await shot(page, 'activity-desktop-after-restart');
+  });
+
+  test("a VM's console page: the guest's prompt in xterm.js, a login, and the recent output", async (t) => {
+    if (!USE_LAB) return t.skip('the console needs a real guest (the lab)');
+    const token = await p.login(alice, password);
+    const vm = uniqueName('con');
+    const created = await fetch(`${p.url}/api/controller/vms/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', token },
+      body: JSON.stringify({ owner: ws, name: vm, area, template, password: 'pw-console-9' }),
+    });
+    assert.equal(created.status, 202);
+    const { task_id } = (await created.json()) as { task_id: string };
+    const done = await fetch(`${p.url}/api/controller/task/${task_id}/?wait=120`, { headers: { token } });
+    assert.equal(((await done.json()) as { status: string }).status, 'successful');
+    try {
+      const page = await newPage(DESKTOP);
+      await page.goto('/login');
+      await page.getByLabel('Username').fill(alice);
+      await page.getByLabel('Password').fill(password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.waitForURL(`**/w/${ws}/vms`);
+      await page.goto(`/w/${ws}/vms/${vm}`);
+      await page.getByTestId('vm-console').click();
+      await page.waitForURL(`**/w/${ws}/vms/${vm}/console`);
+      await page.locator('[data-testid="console-status"][data-status="open"]').waitFor({ timeout: 30_000 });
+      const screen = page.locator('[data-testid="console-term"] .xterm-rows');
+      const shows = (re: RegExp, what: string) =>
+        until(what, async () => re.test(await screen.innerText()) || undefined, 90_000, 250);
+      // The guest may still be booting: Enter until its login prompt answers.
+      await page.getByTestId('console-term').click();
+      await until(
+        "the guest's login prompt",
+        async () => {
+          await page.keyboard.press('Enter');
+          return /login:/.test(await screen.innerText()) || undefined;
+        },
+        120_000,
+        2000,
+      );
+      await page.keyboard.type('root');
+      await page.keyboard.press('Enter');
+      await shows(/Password:/, 'the password prompt');
+      await page.keyboard.type('pw-console-9');
+      await page.keyboard.press('Enter');
+      await shows(new RegExp(`${vm}:~# `), "the guest's shell prompt");
+      await page.keyboard.type('echo typed-in-$((40+2))');
+      await page.keyboard.press('Enter');
+      await shows(/typed-in-42/, "the command's output");
+      await shot(page, 'vm-console-desktop');
+      await page.getByRole('tab', { name: 'Recent output' }).click();
+      const logView = page.getByTestId('console-log');
+      await logView.waitFor();
+      assert.match(await logView.innerText(), /typed-in-42/);
+      await shot(page, 'vm-console-log-desktop');
+    } finally {
+      await fetch(`${p.url}/api/controller/vms/`, {
+        method: 'DELETE',
+        headers: { 'content-type': 'application/json', token },
+        body: JSON.stringify({ owner: ws, name: vm }),
+      });
+    }
   });
 
   test('operator pages: areas, templates, hosts and pools', async () => {

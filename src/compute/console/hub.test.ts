@@ -49,11 +49,14 @@ function client() {
 }
 
 const log = createLogger('test', 'silent');
+const BANNER =
+  "Authorization not available.\nConnected to domain 'kloudak-x'\nEscape character is ^] (Ctrl + ])\n";
+const settle = () => new Promise((r) => setTimeout(r, 20));
 const target = { address: '10.0.0.1', domain: 'kloudak-x' };
 
-test('two clients share one console session: both see the output, both can type', () => {
+test('two clients share one console session: both see the output, both can type', async () => {
   const { terminals, opened } = fakeTerminals();
-  const hub = createConsoleHub({ terminals, log });
+  const hub = createConsoleHub({ terminals, log, settleMs: 0 });
   const a = client();
   const b = client();
   const ia = hub.attach(target, a.c);
@@ -61,19 +64,26 @@ test('two clients share one console session: both see the output, both can type'
   assert.equal(opened.length, 1, 'one virsh console for the domain');
   assert.deepEqual(opened[0].argv, consoleCommand('kloudak-x'));
   assert.equal(opened[0].address, '10.0.0.1');
+  // Typed before virsh is attached: held, then written once it is (virsh flushes what comes earlier).
   ia.input(Buffer.from('ls\r'));
+  assert.deepEqual(opened[0].written, []);
+  opened[0].emit(`${BANNER}\r\nlogin: `);
+  await settle();
   ib.input(Buffer.from('pwd\r'));
   opened[0].emit('hello\r\n');
-  assert.equal(a.text(), 'hello\r\n');
-  assert.equal(b.text(), 'hello\r\n');
+  // virsh's own banner is not the guest's output.
+  assert.equal(a.text(), '\r\nlogin: hello\r\n');
+  assert.equal(b.text(), '\r\nlogin: hello\r\n');
   assert.deepEqual(opened[0].written.map(String), ['ls\r', 'pwd\r']);
   hub.close();
 });
 
-test('Ctrl-] never reaches the console: no client ends it for everyone', () => {
+test('Ctrl-] never reaches the console: no client ends it for everyone', async () => {
   const { terminals, opened } = fakeTerminals();
-  const hub = createConsoleHub({ terminals, log });
+  const hub = createConsoleHub({ terminals, log, settleMs: 0 });
   const a = hub.attach(target, client().c);
+  opened[0].emit(BANNER);
+  await settle();
   a.input(Buffer.from([0x61, 0x1d, 0x62]));
   a.input(Buffer.from([0x1d]));
   assert.deepEqual(opened[0].written.map(String), ['ab']);
@@ -85,6 +95,7 @@ test('a late client gets the recent output first; the session ends a while after
   const hub = createConsoleHub({ terminals, log, lingerMs: 50, replayBytes: 8 });
   const a = client();
   const ia = hub.attach(target, a.c);
+  opened[0].emit(BANNER);
   opened[0].emit('0123456789');
   opened[0].emit('abcdef');
   const late = client();
@@ -101,6 +112,20 @@ test('a late client gets the recent output first; the session ends a while after
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(opened[0].closed, true);
   assert.deepEqual(hub.sessions(), []);
+});
+
+test('a virsh without a banner: its output passes once the wait for one ends', async () => {
+  const { terminals, opened } = fakeTerminals();
+  const hub = createConsoleHub({ terminals, log, settleMs: 0, bannerWaitMs: 30 });
+  const a = client();
+  const ia = hub.attach(target, a.c);
+  ia.input(Buffer.from('x'));
+  opened[0].emit('plain output');
+  assert.equal(a.text(), '');
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(a.text(), 'plain output');
+  assert.deepEqual(opened[0].written.map(String), ['x']);
+  hub.close();
 });
 
 test('the console ending (the VM stopped) tells every client why; the next attach opens a new one', () => {
