@@ -144,6 +144,14 @@ md +=
   '`GET /console/<ws>/<vm>/log/?bytes=` answers the end of the console log as text. docs/architecture.md says how it\n' +
   'reaches the host.\n';
 md +=
+  '\n## Power and resize\n\n`POST /vms/power/` (`vm_can_edit`): `start` a `D` VM; `stop` (the ACPI power button, then forced off after\n' +
+  '`timeout` seconds, default 60), `reboot` (a stop, then a start) or `off` (forced at once) a `U` one. Any other state\n' +
+  'is a 409 naming it, e.g. `{"error": "vm web-1 is D (down): stop needs it U (up)", "field": "action"}`; `timeout`\n' +
+  'with start or off is a 400. The task ends with `state` U or D; the record then shows what the host reports (a guest\n' +
+  'that powers itself off becomes D within KLOUDAK_POWER_SYNC_INTERVAL). `PUT /vms/` with `update_dict: {cpu, ram}`\n' +
+  'resizes cold (stop, redefine, start again if it ran): the VM must be U or D (else 409); a size that no host of its\n' +
+  "area has at all is a 400 naming `update_dict.cpu` or `update_dict.ram`; no room on the VM's own host is a 409.\n";
+md +=
   '\n## Notification\n\n`ws://host:3000/<workspace>/<token>`: every member of the room receives each message as JSON; only\n' +
   'service tokens may send (docs/architecture.md). The events services send:\n\n| kind | fields |\n|---|---|\n';
 for (const v of variants(RoomEvent)) md += `| \`${String(v.properties?.kind?.const)}\` | ${fields(v)} |\n`;

@@ -7,7 +7,8 @@
 // host holds are 400 naming the field.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
@@ -16,6 +17,7 @@ import { CONSOLE_PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../../src/lib/console-p
 import { listen } from '../../src/lib/http.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import type { LabStatus } from '../../src/lab/index.ts';
+import { BIN, cliEnv, kloudak } from '../cli/support.ts';
 import { uniqueName } from '../support/env.ts';
 import { bootCount, guestFacts } from '../support/guest.ts';
 import { destroyComputeVms, ensureLab, labConfig, readConsole, registerTestLab } from '../support/lab.ts';
@@ -89,6 +91,9 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
   let ws: string;
   let token: string;
   let viewer: string;
+  let user: string;
+  let cliHome = '';
+  let env: NodeJS.ProcessEnv = {};
   const name = uniqueName('life');
   let task = '';
   let ip = '';
@@ -125,7 +130,7 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
     await listen(compute.app, '127.0.0.1', port);
     await registerTestLab(lab, p.inv.url, await p.inv.adminToken());
     ws = uniqueName('ws');
-    const user = uniqueName('u');
+    user = uniqueName('u');
     await p.inv.user(user);
     assert.equal(
       (await p.inv.call('POST', '/workspaces/', await p.inv.login(user), { name: ws })).status,
@@ -155,6 +160,7 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
     if (compute) await destroyComputeVms(compute);
     await compute?.close();
     await p?.close();
+    if (cliHome) rmSync(cliHome, { recursive: true, force: true });
   });
 
   test('the console: a member without vm_can_edit is refused before the upgrade', async () => {
@@ -195,6 +201,68 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
     assert.match(text, /kloudak-42 on /);
   });
 
+  test('the CLI: kloudak vm console carries a typed command, Ctrl-] leaves, --log prints the output', async () => {
+    ({ env, home: cliHome } = cliEnv());
+    const login = await kloudak(env, [
+      'login',
+      '--user',
+      user,
+      '--password',
+      `${user}-password`,
+      '--inventory',
+      p.inv.url,
+      '--controller',
+      p.controllerUrl,
+      '--notification',
+      p.notificationUrl,
+    ]);
+    assert.equal(login.code, 0, login.stderr);
+    // The real bin with its stdin a pipe (no terminal): what it prints is the console's output.
+    const child = spawn(process.execPath, [BIN, 'vm', 'console', name, '-w', ws], { env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const shows = (re: RegExp, from = 0) =>
+      until(`${re} from kloudak vm console`, () => re.exec(out.slice(from)) ?? undefined, 30_000, 100);
+    try {
+      await until('connected', () => /connected to the console/.test(err) || undefined, 30_000, 100);
+      // The shell an earlier test logged in may still be there; else log in again.
+      const prompt = new RegExp(`${name}:~# `);
+      const seen = await until(
+        'a prompt',
+        () => {
+          child.stdin.write('\r');
+          return /login: |:~# /.exec(out) ?? undefined;
+        },
+        60_000,
+        2000,
+      );
+      if (seen[0] === 'login: ') {
+        child.stdin.write('root\r');
+        await shows(/Password: /);
+        child.stdin.write(`${PASSWORD}\r`);
+        await shows(prompt);
+      }
+      const from = out.length;
+      child.stdin.write('echo cli-$((5*5))\r');
+      await shows(/cli-25/, from);
+      child.stdin.write(Buffer.from([0x1d]));
+      assert.equal(await exited, 0, err);
+      assert.match(err, /left the console/);
+    } finally {
+      child.kill();
+    }
+    const log = await kloudak(env, ['vm', 'console', '--log', name, '-w', ws]);
+    assert.equal(log.code, 0, log.stderr);
+    assert.match(log.stdout, /cli-25/);
+    // The wrong state through the CLI: exit 2 and the controller's words.
+    const again = await kloudak(env, ['vm', 'power', name, 'start', '-w', ws]);
+    assert.equal(again.code, 2, again.stderr);
+    assert.match(again.stderr, /is U \(up\)/);
+  });
+
   test('stop: the guest powers off by itself (its console says so), stops answering, the record says D', async () => {
     assert.equal(await answers(ip), true, 'the guest answers before the stop');
     const before = log().length;
@@ -215,7 +283,10 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
 
   test('start brings it back: up line, record U, it answers', async () => {
     const ups = upLines();
-    await finish(await power('start'), 'start');
+    // Through the CLI: it follows the task and exits 0 once the VM is up.
+    const r = await kloudak(env, ['vm', 'power', name, 'start', '--wait', '-w', ws], 150_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /vm .*: U /);
     assert.equal((await record()).state, 'U');
     await until('a new up line', () => upLines() > ups || undefined, BOOT_TIMEOUT, 500);
     await until('the guest to answer', async () => (await answers(ip)) || undefined, 30_000, 500);

@@ -1,4 +1,5 @@
-// `kloudak vm start|stop|reboot|off` (POST /vms/power/) and `kloudak vm resize` (PUT /vms/ with cpu, ram).
+// `kloudak vm power <name> <action>` and its short forms `kloudak vm start|stop|reboot|off` (POST /vms/power/),
+// and `kloudak vm resize` (PUT /vms/ with cpu, ram).
 import type { Command } from 'commander';
 import { POWER_ACTIONS, type PowerAction } from '../../lib/contracts/common.ts';
 import type { Vm } from '../../lib/contracts/inventory.ts';
@@ -44,34 +45,55 @@ export function parseRam(v: string): number {
   return gib;
 }
 
+type PowerOptions = Omit<WaitOptions, 'timeout'> & { timeout?: string };
+
+async function power(name: string, action: PowerAction, o: PowerOptions, cmd: Command): Promise<void> {
+  const client = Client.of(cmd);
+  const ws = client.workspace(o.workspace);
+  const body: Record<string, unknown> = { owner: ws, name, action };
+  if (o.timeout !== undefined) body.timeout = positiveInt(o.timeout, 'timeout', 3600);
+  await submit(
+    client,
+    ws,
+    'POST',
+    '/vms/power/',
+    body,
+    `vm ${name}`,
+    { wait: o.wait, json: o.json },
+    async () => {
+      const v = await vmLine(client, ws, name);
+      return { ...v, text: `${v.text}  (${action}: ${DONE[action]})` };
+    },
+  );
+}
+
+const powerOptions = (c: Command) =>
+  c
+    .option('--wait', 'follow the task to its end (progress on stderr); exit 1 if it fails')
+    .option('--json', 'print JSON');
+const TIMEOUT_HELP = 'how long the guest has to power off before it is forced (stop, reboot; default 60)';
+
 export function vmLifeCommands(vm: Command): void {
-  for (const action of POWER_ACTIONS) {
-    const c = wsOption(vm.command(action))
-      .description(WHAT[action])
+  powerOptions(
+    wsOption(vm.command('power'))
+      .description(`power a VM: ${POWER_ACTIONS.map((a) => `${a} (${WHAT[a]})`).join('; ')}`)
       .argument('<name>', 'VM name')
-      .option('--wait', 'follow the task to its end (progress on stderr); exit 1 if it fails')
-      .option('--json', 'print JSON');
-    if (action === 'stop' || action === 'reboot')
-      c.option('--timeout <seconds>', 'how long the guest has to power off before it is forced (default 60)');
-    c.action(async (name: string, o: Omit<WaitOptions, 'timeout'> & { timeout?: string }, cmd: Command) => {
-      const client = Client.of(cmd);
-      const ws = client.workspace(o.workspace);
-      const body: Record<string, unknown> = { owner: ws, name, action };
-      if (o.timeout !== undefined) body.timeout = positiveInt(o.timeout, 'timeout', 3600);
-      await submit(
-        client,
-        ws,
-        'POST',
-        '/vms/power/',
-        body,
-        `vm ${name}`,
-        { wait: o.wait, json: o.json },
-        async () => {
-          const v = await vmLine(client, ws, name);
-          return { ...v, text: `${v.text}  (${action}: ${DONE[action]})` };
-        },
-      );
+      .argument('<action>', POWER_ACTIONS.join('|')),
+  )
+    .option('--timeout <seconds>', TIMEOUT_HELP)
+    .action(async (name: string, action: string, o: PowerOptions, cmd: Command) => {
+      const a = POWER_ACTIONS.find((x) => x === action);
+      if (!a) throw usage(`the action must be one of ${POWER_ACTIONS.join(', ')}`, 'action');
+      if (o.timeout !== undefined && a !== 'stop' && a !== 'reboot')
+        throw usage('--timeout is for stop and reboot', 'timeout');
+      await power(name, a, o, cmd);
     });
+  for (const action of POWER_ACTIONS) {
+    const c = powerOptions(
+      wsOption(vm.command(action)).description(WHAT[action]).argument('<name>', 'VM name'),
+    );
+    if (action === 'stop' || action === 'reboot') c.option('--timeout <seconds>', TIMEOUT_HELP);
+    c.action((name: string, o: PowerOptions, cmd: Command) => power(name, action, o, cmd));
   }
 
   wsOption(vm.command('resize'))
