@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { createCompute, type Compute } from '../../src/compute/service.ts';
+import { createNetworkService, type NetworkService } from '../../src/network/service.ts';
 import { CONSOLE_PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../../src/lib/console-protocol.ts';
 import { listen } from '../../src/lib/http.ts';
 import { createLogger } from '../../src/lib/log.ts';
@@ -20,7 +21,14 @@ import type { LabStatus } from '../../src/lab/index.ts';
 import { BIN, cliEnv, kloudak } from '../cli/support.ts';
 import { uniqueName } from '../support/env.ts';
 import { bootCount, guestFacts } from '../support/guest.ts';
-import { destroyComputeVms, ensureLab, labConfig, readConsole, registerTestLab } from '../support/lab.ts';
+import {
+  clearPortSecurity,
+  destroyComputeVms,
+  ensureLab,
+  labConfig,
+  readConsole,
+  registerTestLab,
+} from '../support/lab.ts';
 import { startPlatform, until, type TestPlatform } from '../support/platform.ts';
 
 const BOOT_TIMEOUT = 120_000;
@@ -88,6 +96,7 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
   let lab: LabStatus;
   let p: TestPlatform;
   let compute: Compute;
+  let network: NetworkService;
   let ws: string;
   let token: string;
   let viewer: string;
@@ -128,6 +137,12 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
       bus: p.bus,
     });
     await listen(compute.app, '127.0.0.1', port);
+    // Every VM has a network step (its public port's anti-spoofing rules; a started VM gets them again).
+    network = await createNetworkService({
+      config: p.serviceConfig({ RECONCILE_INTERVAL: '3600' }),
+      log: createLogger('network', process.env.KLOUDAK_TEST_LOG ?? 'silent'),
+      bus: p.bus,
+    });
     await registerTestLab(lab, p.inv.url, await p.inv.adminToken());
     ws = uniqueName('ws');
     user = uniqueName('u');
@@ -159,6 +174,8 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
   after(async () => {
     if (compute) await destroyComputeVms(compute);
     await compute?.close();
+    await network?.close();
+    if (lab) await clearPortSecurity(lab);
     await p?.close();
     if (cliHome) rmSync(cliHome, { recursive: true, force: true });
   });
@@ -326,6 +343,8 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
     // 64 MiB more memory shows as about 64 MiB more MemTotal (the kernel keeps a little of it).
     const grew = after.memKib - before.memKib;
     assert.ok(grew > 60 * 1024 && grew <= 64 * 1024, `MemTotal grew by ${grew} kB`);
+    // Started again by the resize, its public port is a new OpenFlow port: the network step secured it again.
+    await until('the resized guest to answer', async () => (await answers(ip)) || undefined, 60_000, 500);
   });
 
   test('reboot: the guest boots again (its disk counts the boot), record U', async () => {
