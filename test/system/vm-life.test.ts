@@ -1,6 +1,7 @@
 // Issue 15 "Must show" for power, console and resize, on the lab with one real guest that every test reuses
-// (in order: a create costs ~10+ s here). Through the controller's API only, with compute and its console
-// bridge in this process: the console carries a typed command and its output to two users at once; stop
+// (in order: a create costs ~10+ s here). Through the controller's API and the real `kloudak` bin, with compute,
+// its console bridge and the network service in this process: the console carries a typed command and its
+// output to two users at once, and through `kloudak vm console` (Ctrl-] leaves, --log has it); stop
 // makes the guest power off by itself (its console says so), stop answering and the record say D; start
 // brings it back; reboot boots it again (its disk counts the boot); a resize shows in the guest's own memory
 // line; a guest that powers itself off is D without any task; wrong states are 409 naming the state, sizes no
