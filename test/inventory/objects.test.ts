@@ -78,6 +78,9 @@ for (const backend of BACKENDS) {
         area,
         template,
         networks: [n1],
+        // A new VM's own size is its template's (a resize changes the VM's, not the template's).
+        cpu: 2,
+        ram: 2,
       });
       assert.equal(interfaces.length, 1);
       assert.equal(interfaces[0].network, n1);
