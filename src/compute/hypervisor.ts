@@ -34,6 +34,16 @@ export interface Hypervisor {
   detachDevice(uri: string, name: string, xml: string, live?: boolean): Promise<void>;
   /** Host facts: cpus and memory (MiB), free memory (MiB). */
   nodeInfo(uri: string): Promise<{ cpus: number; memoryMib: number; freeMib: number }>;
+
+  // Snapshots: internal qcow2 snapshots, kept inside the VM's overlay on the shared pool.
+  /** Takes a snapshot (the disk, and the memory when the domain runs); done when one of that name exists. */
+  snapshotCreate(uri: string, name: string, snapshot: string): Promise<void>;
+  /** Brings the domain back to a snapshot (stopped if it was taken stopped, running if running). */
+  snapshotRevert(uri: string, name: string, snapshot: string): Promise<void>;
+  /** Deletes a snapshot; done when there is none of that name. */
+  snapshotDelete(uri: string, name: string, snapshot: string): Promise<void>;
+  /** The domain's snapshots' names, oldest first. */
+  snapshots(uri: string, name: string): Promise<string[]>;
 }
 
 const STATES = ['running', 'shut off', 'paused', 'crashed'] as const;
@@ -48,6 +58,9 @@ export function parseDomainList(out: string): Map<string, DomainState> {
   }
   return m;
 }
+
+const NO_SNAPSHOT = /snapshot not found|no domain snapshot with matching name/i;
+const SNAPSHOT_EXISTS = /already exists/i;
 
 const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching/i;
 const NOT_RUNNING = /domain is not running|not running/i;
@@ -128,6 +141,21 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
       withFile(xml, (f) =>
         virsh(uri, ['detach-device', name, f, ...(live ? ['--live'] : []), '--config']).then(() => undefined),
       ),
+    snapshotCreate: (uri, name, snapshot) =>
+      unless(
+        virsh(uri, ['snapshot-create-as', '--domain', name, '--name', snapshot, '--atomic']),
+        SNAPSHOT_EXISTS,
+      ),
+    snapshotRevert: (uri, name, snapshot) =>
+      virsh(uri, ['snapshot-revert', '--domain', name, '--snapshotname', snapshot]).then(() => undefined),
+    snapshotDelete: (uri, name, snapshot) =>
+      unless(virsh(uri, ['snapshot-delete', '--domain', name, '--snapshotname', snapshot]), NO_SNAPSHOT),
+    async snapshots(uri, name) {
+      return (await virsh(uri, ['snapshot-list', '--domain', name, '--name', '--topological']))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
+    },
     async nodeInfo(uri) {
       const info = await virsh(uri, ['nodeinfo']);
       const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(info)?.[1] ?? 0);

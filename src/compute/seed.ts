@@ -1,9 +1,11 @@
 // The cloud-init NoCloud seed of a VM: meta-data, user-data (#cloud-config) and network-config (version 2),
 // packed as an ISO labelled cidata. Strings are YAML double-quoted with only \" and \\ escapes, which both
 // real cloud-init and the tiny test guest read (scripts/guest/README.md); newlines are refused upstream.
+// user-data is the user's own #cloud-config merged with the platform's keys (src/lib/cloud-config.ts).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mergeUserData } from '../lib/cloud-config.ts';
 import { run } from '../lib/exec.ts';
 
 export interface SeedNic {
@@ -20,6 +22,10 @@ export interface Seed {
   /** The public NIC first: its address is the one the guest reports. */
   nics: SeedNic[];
   runcmd?: string[];
+  /** Public key lines for root's authorized_keys. */
+  sshKeys?: string[];
+  /** The user's #cloud-config, checked when the request arrived. */
+  userData?: string;
 }
 
 const q = (s: string) => {
@@ -29,10 +35,12 @@ const q = (s: string) => {
 
 export function seedDocuments(seed: Seed): Record<'meta-data' | 'user-data' | 'network-config', string> {
   const meta = `instance-id: ${q(seed.instanceId)}\nlocal-hostname: ${q(seed.hostname)}\n`;
-  let user = `#cloud-config\nhostname: ${q(seed.hostname)}\n`;
-  if (seed.password !== undefined)
-    user += `password: ${q(seed.password)}\nchpasswd: { expire: false }\nssh_pwauth: true\n`;
-  if (seed.runcmd?.length) user += `runcmd:\n${seed.runcmd.map((c) => `  - ${q(c)}\n`).join('')}`;
+  // The platform's strings are one line each (the guest reads no multi-line scalars); q() refuses others.
+  [seed.password ?? '', ...(seed.runcmd ?? []), ...(seed.sshKeys ?? [])].forEach(q);
+  const user = mergeUserData(
+    { hostname: seed.hostname, password: seed.password, sshKeys: seed.sshKeys, runcmd: seed.runcmd },
+    seed.userData,
+  );
   let net = 'version: 2\nethernets:\n';
   seed.nics.forEach((n, i) => {
     net += `  nic${i}:\n    match:\n      macaddress: ${q(n.mac.toLowerCase())}\n`;

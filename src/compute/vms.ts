@@ -136,6 +136,8 @@ export async function createVm(
     hostname: t.name,
     password: t.password,
     runcmd: t.runcmd,
+    sshKeys: t.ssh_keys,
+    userData: t.user_data,
     nics: vm.nics.map((n, i) =>
       i === 0
         ? { mac: n.mac, addresses: [`${vm.ip}/${prefix}`], gateway: area.gateway }

@@ -197,4 +197,22 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Users' SSH public keys (POST /keys/), named per user; a VM is created with some of them (ssh_keys).
+  '005_ssh_keys': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('ssh_keys')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('bits', 'integer', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('comment', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addUniqueConstraint('ssh_keys_user_name', ['user_id', 'name'])
+        .execute();
+    },
+  },
 };

@@ -106,4 +106,15 @@ export interface InventoryDB {
     created_at: Created;
   };
   router_interfaces: { router_id: number; network_id: number; ip: string };
+  ssh_keys: {
+    id: Generated<number>;
+    user_id: number;
+    name: string;
+    public_key: string;
+    type: string;
+    bits: number;
+    fingerprint: string;
+    comment: string;
+    created_at: Created;
+  };
 }

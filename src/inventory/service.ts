@@ -15,6 +15,7 @@ import { createThrottle } from './ratelimit.ts';
 import { createStore } from './repositories/index.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
 import { identityRoutes } from './routes/identity.ts';
+import { keyRoutes } from './routes/keys.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { vmRoutes } from './routes/vms.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
@@ -102,6 +103,7 @@ export async function createInventory({
     catalogueRoutes(app, services, who);
     vmRoutes(app, services, who);
     networkRoutes(app, services, who);
+    keyRoutes(app, services, who);
     await extraRoutes?.(app);
     await app.ready();
     return {

@@ -7,6 +7,10 @@ const REDACT = [
   'password',
   '*.password',
   '*.*.password',
+  // A VM's #cloud-config may hold secrets of the user's (passwords, keys, tokens of their own services).
+  'user_data',
+  '*.user_data',
+  '*.*.user_data',
   'token',
   '*.token',
   'secret',

@@ -2,12 +2,16 @@
 // in-process bus) with scripted workers: login, workspaces, users, networks, VMs with --wait, tasks, exit codes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { uniqueName } from '../support/env.ts';
 import { startPlatform, type TestPlatform } from '../support/platform.ts';
 import { scriptedWorker, type ScriptedWorker } from '../support/workers.ts';
 import { cliEnv, kloudak, twoStepVmWorker } from './support.ts';
+
+const execFileP = promisify(execFile);
 
 describe('kloudak CLI', () => {
   let p: TestPlatform;
@@ -254,6 +258,80 @@ describe('kloudak CLI', () => {
     assert.deepEqual(JSON.parse((await cli('vm', 'list', '--json')).stdout), []);
     const again = await cli('vm', 'delete', 'web-1', '--wait');
     assert.equal(again.code, 4, again.stderr);
+  });
+
+  test('keys add|list|delete, and vm create --ssh-key --user-data without a password', async () => {
+    const key = join(home, 'id');
+    await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'cli@test', '-f', key]);
+    const fp = (await execFileP('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${key}.pub`])).stdout.split(
+      ' ',
+    )[1];
+    const add = await cli('keys', 'add', 'laptop', `${key}.pub`);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stderr, new RegExp(`key laptop added: 256 ${fp.replace(/[+/]/g, '\\$&')} cli@test`));
+    const priv = await cli('keys', 'add', 'oops', key);
+    assert.equal(priv.code, 2, priv.stderr);
+    assert.match(priv.stderr, /private key.*\(field: public_key\)/);
+    const bad = await cli('keys', 'add', 'bad', '/dev/null');
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /field: public_key/);
+    const list = await cli('keys', 'list');
+    assert.match(
+      list.stdout,
+      /^NAME\s+TYPE\s+BITS\s+FINGERPRINT\s+COMMENT\nlaptop\s+ssh-ed25519\s+256\s+(\S+)\s+cli@test\n$/,
+    );
+    assert.ok(list.stdout.includes(fp));
+
+    const ud = join(home, 'user-data.yaml');
+    writeFileSync(ud, '#cloud-config\npackages: [curl]\n');
+    const vm = await cli(
+      'vm',
+      'create',
+      'key-1',
+      '--template',
+      'tiny',
+      '--area',
+      area,
+      '--ssh-key',
+      'laptop',
+      '--user-data',
+      ud,
+      '--wait',
+    );
+    assert.equal(vm.code, 0, vm.stderr);
+    assert.match(vm.stdout, /^vm key-1: U /);
+    const unknown = await cli(
+      'vm',
+      'create',
+      'key-2',
+      '--template',
+      'tiny',
+      '--area',
+      area,
+      '--ssh-key',
+      'nope',
+    );
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.match(unknown.stderr, /no key named nope \(field: ssh_keys\)/);
+    writeFileSync(ud, '#cloud-config\nruncmd: [unclosed\n');
+    const notYaml = await cli(
+      'vm',
+      'create',
+      'key-2',
+      '--template',
+      'tiny',
+      '--area',
+      area,
+      '--user-data',
+      ud,
+    );
+    assert.equal(notYaml.code, 2, notYaml.stderr);
+    assert.match(notYaml.stderr, /not valid YAML.*\(field: user_data\)/);
+    assert.equal((await cli('vm', 'delete', 'key-1', '--wait')).code, 0);
+
+    assert.equal((await cli('keys', 'delete', 'laptop')).code, 0);
+    assert.equal((await cli('keys', 'delete', 'laptop')).code, 4);
+    assert.deepEqual(JSON.parse((await cli('keys', 'list', '--json')).stdout), []);
   });
 
   test('an expired token is renewed through the login session', async () => {

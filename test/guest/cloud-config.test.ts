@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { seedDocuments } from '../../src/compute/seed.ts';
+
 const execFileP = promisify(execFile);
 const GUEST_SRC = fileURLToPath(new URL('../../scripts/guest/', import.meta.url));
 
@@ -129,5 +131,51 @@ ssh_pwauth: yes
       'local-hostname: "meta-name"\n',
     );
     assert.deepEqual(got, { hostname: 'meta-name\n', 'runcmd/001': 'echo second\n', ssh_pwauth: 'false\n' });
+  });
+
+  void test('the seed compute writes: a user document merged with the platform keys reads as meant', async () => {
+    const key1 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd8Fq4JzQ0yQp6aV3h7b2mYJX5d1n0X4oQdYb3y3y3y me@x';
+    const key2 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGd8Fq4JzQ0yQp6aV3h7b2mYJX5d1n0X4oQdYb3y3y3y them # x';
+    const userData = `#cloud-config
+hostname: not-the-vm
+fqdn: not.the.vm
+ssh_pwauth: true
+ssh_authorized_keys: ["${key2}"]
+write_files:
+  - path: /etc/motd
+    content: |
+      runcmd: [echo NOT-A-COMMAND]
+runcmd:
+  - echo "user's" first
+  - |
+    echo two
+    echo lines
+`;
+    const platform = { instanceId: 'i', nics: [], hostname: 'web-1', sshKeys: [key1] };
+    // No password anywhere: no password login, whatever the user's document says about ssh_pwauth.
+    const noPw = await readCloudConfig(seedDocuments({ ...platform, userData })['user-data']);
+    assert.deepEqual(noPw, {
+      hostname: 'web-1\n',
+      ssh_pwauth: 'false\n',
+      ssh_authorized_keys: `${key1}\n${key2}\n`,
+      'runcmd/001': `echo "user's" first\n`,
+      'runcmd/002': 'echo two\necho lines\n',
+    });
+    // A password with the request: set, and SSH passwords on; the request's runcmd after the user's.
+    const withPw = await readCloudConfig(
+      seedDocuments({ ...platform, userData, password: `it's "x" \\`, runcmd: ['echo platform'] })[
+        'user-data'
+      ],
+    );
+    assert.equal(withPw.password, `it's "x" \\`);
+    assert.equal(withPw.ssh_pwauth, 'true\n');
+    assert.equal(withPw['runcmd/003'], 'echo platform\n');
+    // A key and no password, no word from the user: password SSH is off.
+    const keyOnly = await readCloudConfig(seedDocuments(platform)['user-data']);
+    assert.deepEqual(keyOnly, {
+      hostname: 'web-1\n',
+      ssh_pwauth: 'false\n',
+      ssh_authorized_keys: `${key1}\n`,
+    });
   });
 });

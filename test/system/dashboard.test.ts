@@ -596,6 +596,51 @@ describe('dashboard in a browser (PGlite, in-process bus)', () => {
     assert.equal(await page.getByTestId('add-member').isDisabled(), true);
   });
 
+  test('SSH keys page: a key added shows its fingerprint; the create form offers it and shows a user-data error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kloudak-dash-key-'));
+    try {
+      const key = join(dir, 'id');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'dash@test', '-f', key]);
+      const pub = readFileSync(`${key}.pub`, 'utf8').trim();
+      const fp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${key}.pub`], {
+        encoding: 'utf8',
+      }).split(' ')[1];
+      const page = await newPage(DESKTOP);
+      await page.goto('/login');
+      await page.getByLabel('Username').fill(alice);
+      await page.getByLabel('Password').fill(password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.waitForURL(`**/w/${ws}/vms`);
+      await page.getByRole('link', { name: 'SSH keys' }).click();
+      await page.waitForURL('**/keys');
+      await page.getByText('No key yet').waitFor();
+      // A bad key: the error sits under the key field.
+      await page.getByLabel('Name', { exact: true }).fill('laptop');
+      await page.getByLabel('Public key').fill('ssh-ed25519 AAAAnot-a-key');
+      await page.getByTestId('add-key-submit').click();
+      await page.locator('[data-error-for="public_key"]').waitFor();
+      await page.getByLabel('Public key').fill(pub);
+      await page.getByTestId('add-key-submit').click();
+      const row = page.getByTestId('key-laptop');
+      await row.waitFor();
+      assert.match(await row.innerText(), new RegExp(fp.replace(/[+/]/g, '\\$&')));
+      await shot(page, 'keys-desktop');
+
+      await page.goto(`/w/${ws}/vms`);
+      await page.getByTestId('create-vm').click();
+      await page.getByLabel('Name', { exact: true }).fill('with-key');
+      await page.getByLabel('key laptop').check();
+      await page.getByLabel('User-data').fill('#cloud-config\nruncmd: [unclosed\n');
+      await page.getByTestId('create-vm-submit').click();
+      const ud = page.locator('[data-error-for="user_data"]');
+      await ud.waitFor();
+      assert.match(await ud.innerText(), /not valid YAML/);
+      await shot(page, 'vm-create-keys-desktop');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('the live feed reconnects by itself when the notification service restarts', async () => {
     const page = await newPage(DESKTOP);
     await page.goto('/login');

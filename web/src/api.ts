@@ -189,6 +189,7 @@ export type {
   Network,
   Router,
   RouterInterface,
+  SshKey,
   Template,
   Vm,
 } from '../../src/lib/contracts/inventory.ts';

@@ -153,7 +153,10 @@ export function Shell({ ws, children }: { ws?: string; children: ReactNode }) {
           </div>
         ) : null}
         {section('Workspace', wsItems)}
-        {section('General', [{ to: '/workspaces', label: 'All workspaces', icon: 'grid' }])}
+        {section('General', [
+          { to: '/workspaces', label: 'All workspaces', icon: 'grid' },
+          { to: '/keys', label: 'SSH keys', icon: 'lock' },
+        ])}
         {section('Catalogue', catalogue)}
         {section('Operator', operator)}
       </nav>

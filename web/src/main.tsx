@@ -13,6 +13,7 @@ import { CataloguePage, KINDS } from './pages/operator.tsx';
 import { ActivityPage, TasksPage } from './pages/tasks.tsx';
 import { VmPage, VmsPage } from './pages/vms.tsx';
 import { WorkspacesPage } from './pages/workspaces.tsx';
+import { KeysPage } from './pages/keys.tsx';
 import './styles.css';
 
 // xterm.js is most of a console page's weight: it loads when the page is opened.
@@ -97,6 +98,12 @@ function Routes() {
     return (
       <Shell>
         <WorkspacesPage />
+      </Shell>
+    );
+  if (path === '/keys')
+    return (
+      <Shell>
+        <KeysPage />
       </Shell>
     );
   if (path === '/' || path === '') return <Home />;

@@ -1,6 +1,7 @@
 // Registers the user and operator commands (docs/cli.md) on the `kloudak` program.
 import type { Command } from 'commander';
 import { authCommands } from './auth.ts';
+import { keyCommands } from './keys.ts';
 import { networkCommands } from './networks.ts';
 import { operatorCommands } from './operator.ts';
 import { taskCommands } from './tasks.ts';
@@ -13,6 +14,7 @@ export function registerCommands(program: Command): void {
   authCommands(program);
   workspaceCommands(program);
   vmCommands(program);
+  keyCommands(program);
   networkCommands(program);
   taskCommands(program);
   operatorCommands(program);

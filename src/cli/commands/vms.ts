@@ -1,4 +1,5 @@
 // `kloudak vm create|list|show|edit|delete`: reads from inventory, changes through the controller.
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { Client, seg, usage } from './client.ts';
 import { ask, printList, printObject } from './output.ts';
@@ -37,6 +38,8 @@ interface CreateOptions extends WaitOptions {
   password?: string;
   description?: string;
   runcmd?: string[];
+  sshKey?: string[];
+  userData?: string;
 }
 
 export function vmCommands(program: Command): void {
@@ -48,17 +51,34 @@ export function vmCommands(program: Command): void {
     .requiredOption('-t, --template <template>', 'template (kloudak templates list)')
     .option('-a, --area <area>', 'area (default: the only one)')
     .option('-n, --network <network>', 'a network to join (repeatable)', collect)
-    .option('-p, --password <password>', 'guest root password (asked when not given and stdin is a terminal)')
+    .option(
+      '-p, --password <password>',
+      'guest root password; asked when not given, no --ssh-key or --user-data either, and stdin is a terminal',
+    )
+    .option('-k, --ssh-key <name>', 'one of your keys (kloudak keys list) for root (repeatable)', collect)
+    .option('--user-data <file>', 'a #cloud-config file, merged with what the platform sets')
     .option('-d, --description <text>', 'description')
     .option('--runcmd <line>', 'a shell line the guest runs at first boot (repeatable)', collect)
     .action(async (name: string, o: CreateOptions, cmd: Command) => {
       const client = Client.of(cmd);
       const ws = client.workspace(o.workspace);
       let password = o.password;
-      if (password === undefined) {
+      // A key or user-data is a way in without a password; with neither, a password is the only one.
+      if (password === undefined && !o.sshKey && o.userData === undefined) {
         if (!process.stdin.isTTY)
-          throw usage('--password is required (stdin is not a terminal to ask on)', 'password');
+          throw usage(
+            '--password, --ssh-key or --user-data is required (stdin is not a terminal to ask on)',
+            'password',
+          );
         password = await ask('Guest root password: ', true);
+      }
+      let userData: string | undefined;
+      if (o.userData !== undefined) {
+        try {
+          userData = await readFile(o.userData, 'utf8');
+        } catch (e) {
+          throw usage(`cannot read ${o.userData}: ${(e as Error).message}`, 'user_data');
+        }
       }
       const area = o.area ?? (await defaultArea(client));
       const body = {
@@ -70,6 +90,8 @@ export function vmCommands(program: Command): void {
         networks: o.network ?? [],
         description: o.description,
         runcmd: o.runcmd,
+        ssh_keys: o.sshKey,
+        user_data: userData,
       };
       await submit(client, ws, 'POST', '/vms/', body, `vm ${name}`, o, () => finalVm(client, ws, name));
     });

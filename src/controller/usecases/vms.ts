@@ -6,6 +6,7 @@ import { AppError, conflict, inputError } from '../../lib/errors.ts';
 import type { ControllerContext } from '../context.ts';
 import { accept, found, requireIdle, requireWorkspace } from './accept.ts';
 import { requireRoom } from './resize.ts';
+import { guestConfig } from './guest-config.ts';
 
 async function requireNetworks(ctx: ControllerContext, owner: string, names: string[], requestId: string) {
   const nets = [];
@@ -28,6 +29,7 @@ export async function createVm(
 ): Promise<VmAccepted> {
   const o = { requestId };
   requirePermission(p, b.owner, 'vm_can_add');
+  const guest = await guestConfig(ctx, p, b, requestId);
   await requireWorkspace(ctx, b.owner, requestId);
   if (await ctx.inventory.vms.get(b.owner, b.name, o)) throw conflict('name', `vm ${b.name} exists`);
   const template = await ctx.inventory.templates.get(b.template, o);
@@ -81,6 +83,7 @@ export async function createVm(
         template,
         password: b.password,
         ...(b.runcmd ? { runcmd: b.runcmd } : {}),
+        ...guest,
         ip,
         // Inventory gave each NIC on a network with a subnet its address; the guest gets it in its seed.
         networks: networks.map((n) => ({

@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import type { InventoryDB } from '../schema.ts';
 import { areasRepository, hostsRepository, poolsRepository, templatesRepository } from './catalogue.ts';
 import { loginFailuresRepository, sessionsRepository, usersRepository } from './identity.ts';
+import { sshKeysRepository } from './keys.ts';
 import { leasesRepository } from './leases.ts';
 import { interfacesRepository, networksRepository, routersRepository } from './networks.ts';
 import { vmsRepository } from './vms.ts';
@@ -34,6 +35,7 @@ function repositories(db: Db) {
     networks: networksRepository(db),
     routers: routersRepository(db),
     interfaces: interfacesRepository(db),
+    sshKeys: sshKeysRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof repositories>;

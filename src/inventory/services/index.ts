@@ -4,6 +4,7 @@ import type { Store } from '../repositories/index.ts';
 import { allocateIp, releaseIp, releaseTaskIps } from './addresses.ts';
 import { catalogueServices } from './catalogue.ts';
 import { identityService, type IdentityDeps } from './identity.ts';
+import { keysService } from './keys.ts';
 import { networksService, routersService } from './networks.ts';
 import { vmsService } from './vms.ts';
 import { workspacesService } from './workspaces.ts';
@@ -32,6 +33,7 @@ export function createInventoryServices(d: ServicesDeps) {
     vms: vmsService(store),
     networks: networksService(store),
     routers: routersService(store),
+    keys: keysService(store),
   };
 }
 export type InventoryServices = ReturnType<typeof createInventoryServices>;

@@ -61,6 +61,10 @@ export interface InventoryClient {
   areas: CatalogueObjects<api.Area>;
   hosts: CatalogueObjects<api.Host>;
   pools: CatalogueObjects<api.Pool>;
+  keys: {
+    /** A user's SSH public keys (a service token reads anyone's). */
+    ofUser(user: string, o?: CallOptions): Promise<api.SshKey[]>;
+  };
   addresses: {
     /** A free address of the area for a task; asking again for the same task answers the same one. */
     take(area: string, task: string, o?: CallOptions): Promise<string>;
@@ -172,6 +176,7 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
   const ifaces = checker(api.RouterInterfaceList);
   const ip = checker(api.IpAnswer);
   const released = checker(api.ReleasedCount);
+  const keyList = checker(api.SshKeyList);
   const ifacePath = (ws: string, router: string, network?: string) =>
     `/${seg(ws)}/routers/${seg(router)}/interfaces/${network === undefined ? '' : `${seg(network)}/`}`;
 
@@ -190,6 +195,13 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
     areas: catalogueObjects('areas', checker(api.Area), checker(api.AreaList)),
     hosts: catalogueObjects('hosts', checker(api.Host), checker(api.HostList)),
     pools: catalogueObjects('pools', checker(api.Pool), checker(api.PoolList)),
+    keys: {
+      async ofUser(user, c) {
+        const a = await get(`/keys/?user=${seg(user)}`, keyList, c);
+        if (!a) throw notFound('user', `no user ${user}`);
+        return a.keys;
+      },
+    },
     addresses: {
       async take(area, task, c) {
         const a = await get(`/address/${seg(area)}/get_ip/?task=${seg(task)}`, ip, c);

@@ -32,6 +32,9 @@ export const IpOrCidr = Type.String({
 });
 export const Mac = Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' });
 
+/** The most bytes of a VM's user_data (#cloud-config) taken (src/lib/cloud-config.ts). */
+export const USER_DATA_MAX_BYTES = 16384;
+
 /** The controller task making a record or taking an address (inventory migration 002). */
 export const TaskId = Type.String({
   pattern: '^[A-Za-z0-9-]{1,64}$',

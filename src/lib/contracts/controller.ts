@@ -1,7 +1,17 @@
 // The controller API (DESIGN "Public APIs"): the requests that create, edit and delete workspace objects,
 // answered 202 with the task, and the task views.
 import { Type, type Static } from 'typebox';
-import { Cpu, Method, Name, Nullable, ObjectType, OneOf, PowerAction, Ram } from './common.ts';
+import {
+  Cpu,
+  Method,
+  Name,
+  Nullable,
+  ObjectType,
+  OneOf,
+  PowerAction,
+  Ram,
+  USER_DATA_MAX_BYTES,
+} from './common.ts';
 
 const Owner = Name('workspace that owns the object');
 const Description = Type.Optional(Type.String({ maxLength: 1024 }));
@@ -17,12 +27,28 @@ export const VmPost = Type.Object({
   networks: Type.Optional(Networks),
   area: Name('area'),
   template: Name('template'),
-  password: Type.String({
-    minLength: 1,
-    maxLength: 128,
-    pattern: '^[^\\n\\r\\x00]*$',
-    description: 'root password of the guest',
-  }),
+  password: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[^\\n\\r\\x00]*$',
+      description:
+        'root password of the guest (console login; SSH passwords on). Without one, SSH passwords are off',
+    }),
+  ),
+  ssh_keys: Type.Optional(
+    Type.Array(Name('key name'), {
+      maxItems: 32,
+      uniqueItems: true,
+      description: "names of the caller's keys (GET /keys/ of inventory) for root's authorized_keys",
+    }),
+  ),
+  user_data: Type.Optional(
+    Type.String({
+      maxLength: USER_DATA_MAX_BYTES,
+      description: `a #cloud-config document (at most ${USER_DATA_MAX_BYTES} bytes), merged with the platform's keys (hostname, network, password)`,
+    }),
+  ),
   runcmd: Type.Optional(
     Type.Array(Type.String({ minLength: 1, maxLength: 1024, pattern: '^[^\\n\\r\\x00]*$' }), {
       maxItems: 32,

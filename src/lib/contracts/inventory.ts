@@ -77,6 +77,30 @@ export const Member = Type.Object({ name: Type.String(), email: Type.String(), .
 export const MemberList = Type.Object({ users: Type.Array(Member) });
 export const WorkspaceDetail = Type.Object({ name: Type.String(), users: Type.Array(Member) });
 
+// ---- the caller's SSH public keys (GET|POST /keys/, DELETE /keys/<name>/) ----
+export const SshKeyBody = Type.Object({
+  name: Name('key name'),
+  public_key: Type.String({
+    minLength: 1,
+    maxLength: 16384,
+    description: 'an OpenSSH public key line: <type> <base64> [comment] (the contents of ~/.ssh/id_*.pub)',
+  }),
+});
+export const SshKey = Type.Object({
+  name: Type.String(),
+  public_key: Type.String({ description: 'canonical form: <type> <base64>[ <comment>]' }),
+  type: Type.String({ description: 'ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ...' }),
+  bits: Type.Integer(),
+  fingerprint: Type.String({ description: 'SHA256:<base64>, as ssh-keygen -l prints it' }),
+  comment: Type.String(),
+});
+export const SshKeyList = Type.Object({ keys: Type.Array(SshKey) });
+export const KeysQuery = Type.Object({
+  user: Type.Optional(Name("user name: services and admins read any user's keys, a user only their own")),
+});
+/** At most this many keys per user (a list is answered whole). */
+export const MAX_KEYS_PER_USER = 100;
+
 // ---- the operators' catalogue ----
 export const TemplateBody = Type.Object({
   name: Name(),
@@ -286,3 +310,5 @@ export type InterfaceBody = Static<typeof InterfaceBody>;
 export type TokenAnswer = Static<typeof TokenAnswer>;
 export type SignedUp = Static<typeof SignedUp>;
 export type Workspace = Static<typeof Workspace>;
+export type SshKey = Static<typeof SshKey>;
+export type SshKeyBody = Static<typeof SshKeyBody>;

@@ -97,8 +97,12 @@ export const VmCreateTask = task('vm', 'POST', {
   description: Type.String(),
   area: AreaRef,
   template: Template,
-  password: Type.String(),
+  password: Type.Optional(Type.String()),
   runcmd: Type.Optional(Type.Array(Type.String())),
+  /** Public key lines of the keys the request named (ssh_keys), for root's authorized_keys. */
+  ssh_keys: Type.Optional(Type.Array(Type.String(), { maxItems: 32 })),
+  /** The user's #cloud-config, checked by the controller; compute merges it with the platform's keys. */
+  user_data: Type.Optional(Type.String({ maxLength: 16384 })),
   ip: Ip,
   networks: Type.Array(Type.Object({ ...VmNetwork.properties, ip: Nullable(Type.String()) }, closed)),
 });

@@ -18,6 +18,7 @@ import { usePerms } from '../auth.tsx';
 import { UsageChart } from '../chart.tsx';
 import { useDebounced, useInterval, useResource } from '../hooks.ts';
 import { useRoom, useRoomEvents } from '../room.tsx';
+import { loadKeys } from './keys.tsx';
 import { Link, navigate, wsPath } from '../router.tsx';
 import { PowerButtons, ResizeVm, runningTask } from './vm-actions.tsx';
 import {
@@ -333,6 +334,9 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
   const networks = useResource(() => loadNetworks(ws), `networks:${ws}`);
   const [form, setForm] = useState({ name: '', description: '', template: '', area: '', password: '' });
   const [nets, setNets] = useState<string[]>([]);
+  const keys = useResource(loadKeys, 'keys');
+  const [sshKeys, setSshKeys] = useState<string[]>([]);
+  const [userData, setUserData] = useState('');
   const [showPw, setShowPw] = useState(false);
   const [accepted, setAccepted] = useState<Accepted | undefined>();
   const [progress, setProgress] = useState<Progress>({ step: 'C_D', seen: ['C_D'], done: false });
@@ -347,7 +351,16 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
   }, [templates.data, areas.data]);
 
   const act = useAction(async () => {
-    const r = await ctl.send('POST', 'vms', { ...form, owner: ws, networks: nets });
+    // A key or user-data is a way in without a password: an empty one is left out (password SSH off then).
+    const { password, ...rest } = form;
+    const r = await ctl.send('POST', 'vms', {
+      ...rest,
+      owner: ws,
+      networks: nets,
+      ...(password ? { password } : {}),
+      ...(sshKeys.length ? { ssh_keys: sshKeys } : {}),
+      ...(userData.trim() ? { user_data: userData } : {}),
+    });
     setAccepted(r);
     onAccepted();
   });
@@ -419,7 +432,7 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
     );
   }
 
-  const fields = ['name', 'description', 'template', 'area', 'networks', 'password'];
+  const fields = ['name', 'description', 'template', 'area', 'networks', 'password', 'ssh_keys', 'user_data'];
   return (
     <Drawer
       title="Create a virtual machine"
@@ -523,7 +536,7 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
           label="Root password"
           name="password"
           error={act.error}
-          hint="Set in the guest by cloud-init; never shown again."
+          hint="Set in the guest by cloud-init; never shown again. Optional with an SSH key: without a password, password SSH is off."
         >
           {(p) => (
             <div className="input-group">
@@ -549,6 +562,55 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
                 Generate
               </button>
             </div>
+          )}
+        </Field>
+        <Field
+          label="SSH keys"
+          name="ssh_keys"
+          error={act.error}
+          hint={keys.data?.length ? "Root's authorized keys." : undefined}
+        >
+          {(p) => (
+            <div className="checks" id={p.id} aria-invalid={p['aria-invalid']}>
+              {keys.data?.length === 0 ? (
+                <span className="muted">
+                  No key yet: add one on the <Link to="/keys">SSH keys</Link> page.
+                </span>
+              ) : null}
+              {keys.data?.map((k) => (
+                <label key={k.name} className={`check${sshKeys.includes(k.name) ? ' on' : ''}`}>
+                  <input
+                    type="checkbox"
+                    aria-label={`key ${k.name}`}
+                    checked={sshKeys.includes(k.name)}
+                    onChange={(e) =>
+                      setSshKeys((x) => (e.target.checked ? [...x, k.name] : x.filter((y) => y !== k.name)))
+                    }
+                  />
+                  <span>
+                    {k.name} <span className="muted small">{k.fingerprint}</span>
+                  </span>
+                </label>
+              ))}
+            </div>
+          )}
+        </Field>
+        <Field
+          label="User-data"
+          name="user_data"
+          error={act.error}
+          hint="Optional: a #cloud-config document (16 KiB at most). The hostname, network and password are the platform's."
+        >
+          {(p) => (
+            <textarea
+              className="input mono"
+              rows={5}
+              {...p}
+              value={userData}
+              onChange={(e) => setUserData(e.target.value)}
+              placeholder={'#cloud-config\npackages: [curl]'}
+              spellCheck={false}
+            />
           )}
         </Field>
       </Form>
