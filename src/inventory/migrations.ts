@@ -197,4 +197,20 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // The workspace's owner (issue 14.3): its creator, or whom the owner handed it to. The owner holds every
+  // permission and is removed only by handing over. Existing workspaces get the member holding the most.
+  '004_workspace_owner': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('workspaces')
+        .addColumn('owner_id', 'integer', (c) => c.references('users.id'))
+        .execute();
+      const all = PERMISSIONS.map((p) => `m.${p}::int`).join(' + ');
+      await sql`
+        update workspaces w set owner_id = (
+          select m.user_id from members m where m.workspace_id = w.id
+          order by ${sql.raw(all)} desc, m.user_id limit 1)`.execute(db);
+      await db.schema.createIndex('workspaces_owner').on('workspaces').column('owner_id').execute();
+    },
+  },
 };

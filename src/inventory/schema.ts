@@ -17,7 +17,7 @@ export interface InventoryDB {
   };
   sessions: { id_hash: string; user_id: number; expires_at: Date };
   login_failures: { key: string; failed_at: Date };
-  workspaces: { id: Generated<number>; name: string; created_at: Created };
+  workspaces: { id: Generated<number>; name: string; owner_id: number | null; created_at: Created };
   members: { workspace_id: number; user_id: number } & PermissionColumns;
   templates: {
     id: Generated<number>;

@@ -23,6 +23,8 @@ export interface TestInventory {
   /** Signs up a user and answers its login token (fresh, so it carries current memberships). */
   user(name: string, password?: string): Promise<string>;
   login(name: string, password?: string): Promise<string>;
+  /** Makes `name` a member of `ws` with `flags`, added by the holder of `by` (throws unless it worked). */
+  addMember(ws: string, by: string, name: string, flags?: Record<string, boolean>): Promise<void>;
   call(
     method: string,
     path: string,
@@ -101,6 +103,10 @@ export async function startInventory(
       return login(name, password);
     },
     login,
+    addMember: async (ws, by, name, flags = {}) => {
+      const r = await call('POST', `/${ws}/users/`, by, { name, ...flags });
+      if (r.status !== 201) throw new Error(`add ${name} to ${ws}: ${r.status} ${JSON.stringify(r.body)}`);
+    },
     call,
     close: async () => {
       await inventory.close();

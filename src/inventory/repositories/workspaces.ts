@@ -7,6 +7,14 @@ export function workspacesRepository(db: Db) {
   return {
     idOf: (name: string) =>
       db.selectFrom('workspaces').select('id').where('name', '=', name).executeTakeFirst(),
+    /** The workspace with its owner's name (null: no owner, e.g. the owner's account is gone). */
+    byName: (name: string) =>
+      db
+        .selectFrom('workspaces')
+        .leftJoin('users', 'users.id', 'workspaces.owner_id')
+        .select(['workspaces.id', 'workspaces.name', 'workspaces.owner_id', 'users.username as owner'])
+        .where('workspaces.name', '=', name)
+        .executeTakeFirst(),
     /** Names, in order; with `member`, only the workspaces that user belongs to. */
     list(page: Page, member?: string) {
       let q = db
@@ -22,8 +30,17 @@ export function workspacesRepository(db: Db) {
           .where('users.username', '=', member);
       return q.execute();
     },
-    insert: async (name: string) =>
-      (await db.insertInto('workspaces').values({ name }).returning('id').executeTakeFirstOrThrow()).id,
+    insert: async (name: string, ownerId: number) =>
+      (
+        await db
+          .insertInto('workspaces')
+          .values({ name, owner_id: ownerId })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+      ).id,
+    async setOwner(id: number, ownerId: number) {
+      await db.updateTable('workspaces').set({ owner_id: ownerId }).where('id', '=', id).execute();
+    },
     async delete(id: number) {
       await db.deleteFrom('workspaces').where('id', '=', id).execute();
     },
@@ -39,16 +56,27 @@ export function membersRepository(db: Db) {
         .selectFrom('members')
         .innerJoin('workspaces', 'workspaces.id', 'members.workspace_id')
         .innerJoin('users', 'users.id', 'members.user_id')
-        .select(['workspaces.id as workspaceId', ...PERMISSIONS.map((x) => `members.${x}` as const)])
+        .select([
+          'workspaces.id as workspaceId',
+          'workspaces.owner_id as ownerId',
+          'users.id as userId',
+          ...PERMISSIONS.map((x) => `members.${x}` as const),
+        ])
         .where('workspaces.name', '=', workspace)
         .where('users.username', '=', username)
         .executeTakeFirst(),
-    /** Members with their email and flags, by name (one when `name` is given). */
+    /** Members with their email and flags, by name (one when `name` is given); `owner` marks the owner. */
     list(workspaceId: number, name?: string) {
       let q = db
         .selectFrom('members')
         .innerJoin('users', 'users.id', 'members.user_id')
-        .select(['users.username as name', 'users.email', ...PERMISSIONS.map((p) => `members.${p}` as const)])
+        .innerJoin('workspaces', 'workspaces.id', 'members.workspace_id')
+        .select((eb) => [
+          'users.username as name',
+          'users.email',
+          eb('workspaces.owner_id', '=', eb.ref('members.user_id')).$castTo<boolean>().as('owner'),
+          ...PERMISSIONS.map((p) => `members.${p}` as const),
+        ])
         .where('members.workspace_id', '=', workspaceId)
         .orderBy('users.username');
       if (name) q = q.where('users.username', '=', name);

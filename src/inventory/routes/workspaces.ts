@@ -9,6 +9,7 @@ import {
   WorkspaceBody,
   WorkspaceDetail,
   WorkspaceList,
+  WorkspaceUpdate,
   WsNameParams,
   WsParams,
 } from '../../lib/contracts/inventory.ts';
@@ -36,6 +37,18 @@ export function workspaceRoutes(app: App, s: Pick<InventoryServices, 'workspaces
     '/workspaces/:ws/',
     { schema: { params: WsParams, response: { 200: WorkspaceDetail, ...errors }, tags } },
     async (req) => w.get(await who(req), req.params.ws),
+  );
+  app.put(
+    '/workspaces/:ws/',
+    {
+      schema: {
+        params: WsParams,
+        body: WorkspaceUpdate,
+        response: { 200: WorkspaceDetail, ...errors },
+        tags,
+      },
+    },
+    async (req) => w.update(await who(req), req.params.ws, req.body),
   );
   app.delete(
     '/workspaces/:ws/',

@@ -1,5 +1,7 @@
-// Workspaces and their members. The creator becomes a member with every permission; user_can_add/edit/delete
-// decide who may manage members; deleting a workspace deletes its objects.
+// Workspaces and their members. The creator owns the workspace: the owner holds every permission, is removed
+// only by handing ownership over, and alone (with admins) deletes it. Members manage members by their
+// user_can_add/edit/delete flags, with two rules (issue 14.3): nobody edits its own flags, and a member grants
+// or revokes only flags it holds itself. Services never manage members.
 import {
   ALL_PERMISSIONS,
   PERMISSIONS,
@@ -7,16 +9,33 @@ import {
   type Permissions,
   type Principal,
 } from '../../lib/auth.ts';
-import type { Member, WorkspaceDetail } from '../../lib/contracts/inventory.ts';
+import type { Member, WorkspaceDetail, WorkspaceUpdate } from '../../lib/contracts/inventory.ts';
 import { isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notAllowed, notFound } from '../../lib/errors.ts';
 import type { Page, Store } from '../repositories/index.ts';
-import { membership, requireMember } from './access.ts';
+import { membership, requireMember, type Membership } from './access.ts';
 
 function flagsOf(body: Partial<Record<string, unknown>>): Partial<Permissions> {
   const out: Partial<Permissions> = {};
   for (const p of PERMISSIONS) if (typeof body[p] === 'boolean') out[p] = body[p];
   return out;
+}
+
+/** Member management is for people: a service token (any service) never adds, edits or removes members. */
+function requirePerson(p: Principal): void {
+  if (p.isService) throw notAllowed('services do not manage members');
+}
+
+/** The flags `change` turns on or off relative to `current` must all be held by the caller. */
+function requireHeld(m: Membership, current: Partial<Permissions>, change: Partial<Permissions>): void {
+  const beyond = PERMISSIONS.filter(
+    (p) => change[p] !== undefined && change[p] !== Boolean(current[p]),
+  ).filter((p) => !m.perms[p]);
+  if (beyond.length)
+    throw notAllowed(
+      `you may only grant or revoke permissions you hold: not ${beyond.join(', ')}`,
+      beyond[0],
+    );
 }
 
 /**
@@ -29,6 +48,12 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
     if (!m) throw notFound('name', `${name} is not a member`);
     return m;
   };
+  async function get(p: Principal, ws: string): Promise<WorkspaceDetail> {
+    const m = await membership(store, p, ws);
+    const w = await store.workspaces.byName(ws);
+    if (!w) throw notFound('workspace', `no workspace ${ws}`);
+    return { name: ws, id: m.workspaceId, owner: w.owner, users: await store.members.list(m.workspaceId) };
+  }
   return {
     /** The caller's workspaces (every one for admins and services). */
     list: async (p: Principal, page: Page) =>
@@ -42,7 +67,7 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
       if (!user) throw notAllowed('only user accounts create workspaces');
       try {
         await store.transaction(async (tx) => {
-          const id = await tx.workspaces.insert(name);
+          const id = await tx.workspaces.insert(name, user.id);
           await tx.members.insert(id, user.id, ALL_PERMISSIONS);
         });
       } catch (e) {
@@ -52,9 +77,24 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
       return { name };
     },
 
-    async get(p: Principal, ws: string): Promise<WorkspaceDetail> {
+    get,
+
+    /** Hands ownership over to another member (the owner, or an admin for a workspace whose owner is gone). */
+    async update(p: Principal, ws: string, b: WorkspaceUpdate): Promise<WorkspaceDetail> {
+      requirePerson(p);
       const m = await membership(store, p, ws);
-      return { name: ws, users: await store.members.list(m.workspaceId) };
+      if (!m.owner && !p.isAdmin) throw notAllowed(`only the owner of ${ws} changes it`);
+      if (b.owner !== undefined) {
+        const [target] = await store.members.list(m.workspaceId, b.owner);
+        if (!target) throw inputError('owner', `${b.owner} is not a member of ${ws}`);
+        const user = await store.users.idOf(b.owner);
+        if (!user) throw inputError('owner', `no user ${b.owner}`);
+        await store.transaction(async (tx) => {
+          await tx.workspaces.setOwner(m.workspaceId, user.id);
+          await tx.members.update(m.workspaceId, b.owner!, ALL_PERMISSIONS);
+        });
+      }
+      return get(p, ws);
     },
 
     async remove(p: Principal, ws: string) {
@@ -81,7 +121,9 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
     },
 
     async addMember(p: Principal, ws: string, b: { name: string } & Partial<Record<string, unknown>>) {
+      requirePerson(p);
       const m = await requireMember(store, p, ws, 'user_can_add');
+      requireHeld(m, {}, flagsOf(b));
       const user = await store.users.idOf(b.name);
       if (!user) throw notFound('name', `no user ${b.name}`);
       try {
@@ -94,17 +136,38 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
     },
 
     async updateMember(p: Principal, ws: string, name: string, b: Partial<Record<string, unknown>>) {
+      requirePerson(p);
       const m = await requireMember(store, p, ws, 'user_can_edit');
       const flags = flagsOf(b);
       if (Object.keys(flags).length === 0)
         throw inputError('body', 'nothing to change: give permission flags');
+      if (name === p.username) throw notAllowed('nobody edits its own permissions', 'name');
+      const target = await member(m.workspaceId, name);
+      if (target.owner)
+        throw notAllowed(`${name} owns ${ws} and holds every permission; ownership is handed over`, 'name');
+      requireHeld(m, target, flags);
       if (!(await store.members.update(m.workspaceId, name, flags)))
         throw notFound('name', `${name} is not a member`);
       return member(m.workspaceId, name);
     },
 
+    /** Removes a member; a member may always remove itself (leave), but the owner hands ownership over first. */
     async removeMember(p: Principal, ws: string, name: string) {
-      const m = await requireMember(store, p, ws, 'user_can_delete');
+      requirePerson(p);
+      const leaving = name === p.username;
+      const m = leaving
+        ? await membership(store, p, ws)
+        : await requireMember(store, p, ws, 'user_can_delete');
+      const target = await member(m.workspaceId, name);
+      if (target.owner)
+        throw notAllowed(
+          leaving
+            ? `you own ${ws}: hand ownership over to another member before leaving`
+            : `${name} owns ${ws}; only a hand-over changes the owner`,
+          'name',
+        );
+      // Removing a member revokes every flag it holds: the remover must hold them all.
+      if (!leaving) requireHeld(m, target, flagsOf(Object.fromEntries(PERMISSIONS.map((x) => [x, false]))));
       if (!(await store.members.remove(m.workspaceId, name)))
         throw notFound('name', `${name} is not a member`);
       return { name, deleted: true as const };

@@ -73,9 +73,31 @@ const optionalFlags = Object.fromEntries(PERMISSIONS.map((p) => [p, optionalFlag
 >;
 export const MemberBody = Type.Object({ name: Name('user name'), ...optionalFlags });
 export const MemberUpdate = Type.Object({ ...optionalFlags });
-export const Member = Type.Object({ name: Type.String(), email: Type.String(), ...permissionFlags });
+export const Member = Type.Object({
+  name: Type.String(),
+  email: Type.String(),
+  owner: Type.Boolean({
+    description: 'the workspace owner: holds every permission, removed only by handing over',
+  }),
+  ...permissionFlags,
+});
 export const MemberList = Type.Object({ users: Type.Array(Member) });
-export const WorkspaceDetail = Type.Object({ name: Type.String(), users: Type.Array(Member) });
+export const WorkspaceDetail = Type.Object({
+  name: Type.String(),
+  id: Type.Integer({
+    description: 'stays the same across renames; a workspace re-made under a name gets a new one',
+  }),
+  owner: Nullable(Type.String({ description: 'the owner, who alone (with admins) deletes the workspace' })),
+  users: Type.Array(Member),
+});
+/** PUT /workspaces/<ws>/: rename, or hand ownership over to another member (the owner only). */
+export const WorkspaceUpdate = Type.Object(
+  {
+    name: Type.Optional(Name('new workspace name')),
+    owner: Type.Optional(Name('member who becomes the owner')),
+  },
+  { minProperties: 1 },
+);
 
 // ---- the operators' catalogue ----
 export const TemplateBody = Type.Object({
@@ -263,6 +285,7 @@ export { Deleted };
 export type SignupT = Static<typeof Signup>;
 export type Member = Static<typeof Member>;
 export type WorkspaceDetail = Static<typeof WorkspaceDetail>;
+export type WorkspaceUpdate = Static<typeof WorkspaceUpdate>;
 export type Template = Static<typeof Template>;
 export type TemplateBody = Static<typeof TemplateBody>;
 export type Area = Static<typeof Area>;
