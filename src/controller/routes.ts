@@ -72,7 +72,7 @@ function canSeeWorkspace(p: Principal, ws: string) {
 
 export function controllerRoutes(app: App, ctx: ControllerContext): void {
   const who = (req: { headers: import('node:http').IncomingHttpHeaders }) =>
-    authenticate(ctx.verifier, req.headers);
+    authenticate(ctx.auth, req.headers);
   const accepted = <A extends Accepted>(reply: FastifyReply, a: A) =>
     reply.status(202).header('location', `/task/${a.task_id}/`).send(a);
   const kinds = { tags: ['tasks'] };

@@ -213,4 +213,28 @@ export const inventoryMigrations: Record<string, Migration> = {
       await db.schema.createIndex('workspaces_owner').on('workspaces').column('owner_id').execute();
     },
   },
+  // What services need to stop trusting a token within seconds (issue 14.5): a user's token version (raised by
+  // a revocation) and whether the account is disabled; and the feed of changes services read to drop what
+  // they cached (memberships and flags of a user, revocations, a new signing key).
+  '005_auth_changes': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('users')
+        .addColumn('token_version', 'integer', (c) => c.notNull().defaultTo(1))
+        .execute();
+      await db.schema
+        .alterTable('users')
+        .addColumn('disabled', 'boolean', (c) => c.notNull().defaultTo(false))
+        .execute();
+      await db.schema
+        .createTable('auth_changes')
+        .addColumn('seq', 'serial', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'integer')
+        .addColumn('detail', 'text')
+        .addColumn('at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema.createIndex('auth_changes_at').on('auth_changes').column('at').execute();
+    },
+  },
 };

@@ -83,6 +83,13 @@ const spec = {
     doc: 'PEM file of the token signing key (Ed25519); generated in the data dir when unset',
   },
   TOKEN_TTL: { kind: 'int', default: '3600', min: 30, max: 604800, doc: 'token lifetime in seconds' },
+  AUTH_POLL_INTERVAL: {
+    kind: 'number',
+    default: '1',
+    min: 0.1,
+    max: 60,
+    doc: "seconds between reads of inventory's authorization change feed: a removed member, a changed flag, a logout or a disabled account stops working on every service within about this long",
+  },
   SESSION_TTL: {
     kind: 'int',
     default: '86400',

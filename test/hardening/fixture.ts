@@ -6,6 +6,7 @@ import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { createTokenVerifier } from '../../src/lib/auth.ts';
+import { inventoryAuthority } from '../../src/lib/authority.ts';
 import { openDatabase } from '../../src/lib/db.ts';
 import { listen } from '../../src/lib/http.ts';
 import { createLogger, type Logger } from '../../src/lib/log.ts';
@@ -267,13 +268,20 @@ export async function startStats(
         .execute();
   }
   const verifier = createTokenVerifier(createPublicKey(inventoryKey(p.inv.config)));
-  const app = await createStatsApp({ db, verifier, log });
+  const auth = inventoryAuthority({
+    config: { ...p.inv.config, INVENTORY_URL: p.inv.url },
+    log,
+    token: () => p.inv.serviceToken('monitoring'),
+    verifier,
+  });
+  const app = await createStatsApp({ db, auth, log });
   const port = await listen(app, '127.0.0.1', 0);
   return {
     url: `http://127.0.0.1:${port}`,
     db,
     close: async () => {
       await app.close();
+      auth.close();
       await database.close();
     },
   };

@@ -105,15 +105,15 @@ export function authCommands(program: Command): void {
 
   program
     .command('logout')
-    .description('end the login session and forget the token')
+    .description('end the login session; every token of yours stops working on every service')
     .action(async (_o: unknown, cmd: Command) => {
       const client = Client.of(cmd);
-      const { session, inventory_url } = client.cfg;
-      if (session && inventory_url)
+      const { session, inventory_url, token } = client.cfg;
+      if ((session || token) && inventory_url)
         await rawRequest(
-          'GET',
+          'POST',
           `${inventory_url}/logout/`,
-          { cookie: `kloudak_session=${session}` },
+          { ...(session ? { cookie: `kloudak_session=${session}` } : {}), ...(token ? { token } : {}) },
           undefined,
           10,
         ).catch(() => undefined);

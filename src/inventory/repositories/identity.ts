@@ -9,9 +9,10 @@ export function usersRepository(db: Db) {
     credentials: (username: string) =>
       db
         .selectFrom('users')
-        .select(['id', 'password_hash'])
+        .select(['id', 'password_hash', 'disabled'])
         .where('username', '=', username)
         .executeTakeFirst(),
+    find: (id: number) => db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst(),
     byId: (id: number) => db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
     async insert(u: { username: string; email: string; password_hash: string; is_admin: boolean }) {
       await db.insertInto('users').values(u).execute();
@@ -26,14 +27,28 @@ export function usersRepository(db: Db) {
         .executeTakeFirst();
       return r !== undefined;
     },
-    /** The user's workspaces with their permission flags (for the token's claims). */
+    /** The user's workspaces, by name, with its flags there and whether it owns them (its standing). */
     memberships: (userId: number) =>
       db
         .selectFrom('members')
         .innerJoin('workspaces', 'workspaces.id', 'members.workspace_id')
-        .select(['workspaces.name', ...PERMISSIONS.map((p) => `members.${p}` as const)])
+        .select((eb) => [
+          'workspaces.id',
+          'workspaces.name',
+          eb('workspaces.owner_id', '=', eb.ref('members.user_id')).$castTo<boolean>().as('owner'),
+          ...PERMISSIONS.map((p) => `members.${p}` as const),
+        ])
         .where('members.user_id', '=', userId)
+        .orderBy('workspaces.name')
         .execute(),
+    /** Revokes every token of the user (they carry the version they were signed at). */
+    async bumpVersion(userId: number) {
+      await db
+        .updateTable('users')
+        .set((eb) => ({ token_version: eb('token_version', '+', 1) }))
+        .where('id', '=', userId)
+        .execute();
+    },
   };
 }
 

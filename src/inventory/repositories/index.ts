@@ -2,6 +2,7 @@
 // checks, no rules, no HTTP. Services take them bound to the database, or to one transaction.
 import type { Kysely } from 'kysely';
 import type { InventoryDB } from '../schema.ts';
+import { authChangesRepository } from './auth.ts';
 import { areasRepository, hostsRepository, poolsRepository, templatesRepository } from './catalogue.ts';
 import { loginFailuresRepository, sessionsRepository, usersRepository } from './identity.ts';
 import { leasesRepository } from './leases.ts';
@@ -23,6 +24,7 @@ function repositories(db: Db) {
     users: usersRepository(db),
     sessions: sessionsRepository(db),
     loginFailures: loginFailuresRepository(db),
+    authChanges: authChangesRepository(db),
     workspaces: workspacesRepository(db),
     members: membersRepository(db),
     templates: templatesRepository(db),

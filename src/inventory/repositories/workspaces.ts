@@ -82,6 +82,11 @@ export function membersRepository(db: Db) {
       if (name) q = q.where('users.username', '=', name);
       return q.execute();
     },
+    /** The ids of a workspace's members (whose standing a rename or a deletion changes). */
+    userIds: async (workspaceId: number) =>
+      (
+        await db.selectFrom('members').select('user_id').where('workspace_id', '=', workspaceId).execute()
+      ).map((r) => r.user_id),
     async insert(workspaceId: number, userId: number, flags: Partial<Permissions>) {
       await db
         .insertInto('members')

@@ -1,7 +1,7 @@
 // Signup, login (session cookie for browsers, token in the JSON answer for scripts), logout, get_token,
 // service tokens and the JWKS that every other service verifies tokens with. HTTP only: cookies, headers,
 // status codes; the rest is services/identity.ts.
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/cookie';
 import { ErrorBody } from '../../lib/contracts/common.ts';
 import {
@@ -13,7 +13,9 @@ import {
   Signup,
   TokenAnswer,
 } from '../../lib/contracts/inventory.ts';
+import { tokenOf } from '../../lib/auth.ts';
 import type { App } from '../../lib/http.ts';
+import type { Auth } from '../service.ts';
 import type { SigningKey } from '../keys.ts';
 import type { InventoryServices } from '../services/index.ts';
 import { Throttled } from '../services/identity.ts';
@@ -35,7 +37,7 @@ async function throttled<T>(reply: FastifyReply, p: Promise<T>): Promise<T> {
 export function identityRoutes(
   app: App,
   s: Pick<InventoryServices, 'identity'>,
-  o: { sessionTtl: number; signingKey: SigningKey },
+  o: { sessionTtl: number; signingKey: SigningKey; who: Auth },
 ): void {
   app.post(
     '/signup/',
@@ -58,11 +60,17 @@ export function identityRoutes(
     },
   );
 
-  app.get('/logout/', { schema: { response: { 200: LoggedOut, ...errors }, tags } }, async (req, reply) => {
-    await s.identity.logout(req.cookies[SESSION_COOKIE]);
+  // The cookie's session ends and every token of its user is revoked (the book's GET, for browsers; with no
+  // cookie it changes nothing). POST also takes a token, for scripts without a session.
+  const logout = async (req: FastifyRequest, reply: FastifyReply, byToken: boolean) => {
+    const caller = byToken && tokenOf(req.headers) ? await o.who(req).catch(() => undefined) : undefined;
+    await s.identity.logout(req.cookies[SESSION_COOKIE], caller);
     void reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return { status: 'logged out' as const };
-  });
+  };
+  const loggedOut = { schema: { response: { 200: LoggedOut, ...errors }, tags } };
+  app.get('/logout/', loggedOut, async (req, reply) => logout(req, reply, false));
+  app.post('/logout/', loggedOut, async (req, reply) => logout(req, reply, true));
 
   app.get('/get_token/', { schema: { response: { 200: TokenAnswer, ...errors }, tags } }, async (req) => ({
     token: await s.identity.tokenOfSession(req.cookies[SESSION_COOKIE]),

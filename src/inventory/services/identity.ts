@@ -3,9 +3,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   ADMIN_CLAIM,
-  PERMISSIONS,
   RESERVED_CLAIM_NAMES,
   SERVICE_CLAIM,
+  SERVICE_NAME_CLAIM,
+  UID_CLAIM,
+  VERSION_CLAIM,
+  type Principal,
   type TokenSigner,
 } from '../../lib/auth.ts';
 import type { Config } from '../../lib/config.ts';
@@ -29,7 +32,7 @@ export class Throttled extends AppError {
 }
 
 export interface IdentityDeps {
-  repos: Pick<Repositories, 'users' | 'sessions'>;
+  repos: Pick<Repositories, 'users' | 'sessions' | 'authChanges'>;
   signer: TokenSigner;
   config: Pick<Config, 'TOKEN_TTL' | 'SESSION_TTL' | 'ADMIN_USER' | 'ADMIN_PASSWORD'>;
   serviceSecret: string;
@@ -40,16 +43,30 @@ export interface IdentityDeps {
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export function identityService(d: IdentityDeps) {
-  const { users, sessions } = d.repos;
+  const { users, sessions, authChanges } = d.repos;
 
-  /** The book's claims: username, email, one permissions object per workspace (chapter 3). */
+  /**
+   * Who the user is: name, email, id and token version (issue 14.5). Unlike the book's chapter 3, no
+   * workspace claims: what a user may do is read from inventory's records by every service
+   * (src/lib/authority.ts), so the token's size does not grow with memberships and nothing in it goes stale.
+   */
   async function userToken(userId: number): Promise<string> {
     const user = await users.byId(userId);
-    const claims: Record<string, unknown> = { username: user.username, email: user.email };
-    for (const r of await users.memberships(userId))
-      claims[r.name] = Object.fromEntries(PERMISSIONS.map((p) => [p, r[p]]));
+    if (user.disabled) throw unauthenticated('account disabled');
+    const claims: Record<string, unknown> = {
+      username: user.username,
+      email: user.email,
+      [UID_CLAIM]: user.id,
+      [VERSION_CLAIM]: user.token_version,
+    };
     if (user.is_admin) claims[ADMIN_CLAIM] = true;
     return d.signer.sign(claims, d.config.TOKEN_TTL);
+  }
+
+  /** Every token of the user stops working on every service within seconds. */
+  async function revoke(userId: number): Promise<void> {
+    await users.bumpVersion(userId);
+    await authChanges.append('revoke', [userId]);
   }
 
   return {
@@ -78,7 +95,7 @@ export function identityService(d: IdentityDeps) {
       if (wait > 0) throw new Throttled(wait, `too many failed logins; try again in ${wait} s`);
       const user = await users.credentials(b.username);
       const ok = await verifyPassword(b.password, user?.password_hash ?? DUMMY_HASH);
-      if (!user || !ok) {
+      if (!user || !ok || user.disabled) {
         await d.userThrottle.fail(userKey);
         await d.addressThrottle.fail(addrKey);
         throw unauthenticated('wrong username or password');
@@ -94,8 +111,18 @@ export function identityService(d: IdentityDeps) {
       return { token: await userToken(user.id), session };
     },
 
-    async logout(session: string | undefined): Promise<void> {
-      if (session) await sessions.delete(sha256(session));
+    /**
+     * Ends the session and revokes every token of its user (or of the token's user, for scripts without a
+     * session): the user's other sessions get fresh tokens from /get_token/.
+     */
+    async logout(session: string | undefined, caller?: Principal): Promise<void> {
+      let userId = caller?.uid;
+      if (session) {
+        const s = await sessions.byHash(sha256(session));
+        await sessions.delete(sha256(session));
+        userId ??= s?.user_id;
+      }
+      if (userId !== undefined) await revoke(userId);
     },
 
     /** A fresh token for a browser's session. */
@@ -117,7 +144,10 @@ export function identityService(d: IdentityDeps) {
         await d.addressThrottle.fail(addrKey);
         throw unauthenticated('wrong service secret');
       }
-      return d.signer.sign({ username: `kloudak-${b.service}`, [SERVICE_CLAIM]: true }, d.config.TOKEN_TTL);
+      return d.signer.sign(
+        { username: `kloudak-${b.service}`, [SERVICE_CLAIM]: true, [SERVICE_NAME_CLAIM]: b.service },
+        d.config.TOKEN_TTL,
+      );
     },
 
     /** Makes the configured admin once; answers the password when it was generated (to be shown once). */

@@ -12,7 +12,7 @@ import {
 import type { Member, WorkspaceDetail, WorkspaceUpdate } from '../../lib/contracts/inventory.ts';
 import { isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notAllowed, notFound } from '../../lib/errors.ts';
-import type { Page, Store } from '../repositories/index.ts';
+import type { Page, Repositories, Store } from '../repositories/index.ts';
 import { membership, requireMember, type Membership } from './access.ts';
 
 function flagsOf(body: Partial<Record<string, unknown>>): Partial<Permissions> {
@@ -48,6 +48,15 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
     if (!m) throw notFound('name', `${name} is not a member`);
     return m;
   };
+  /** Changes a user's standing and tells the services, in one transaction. */
+  async function changing(username: string, fn: (tx: Repositories) => Promise<void>) {
+    const user = await store.users.idOf(username);
+    if (!user) throw notFound('name', `${username} is not a member`);
+    await store.transaction(async (tx) => {
+      await fn(tx);
+      await tx.authChanges.append('user', [user.id]);
+    });
+  }
   async function get(p: Principal, ws: string): Promise<WorkspaceDetail> {
     const m = await membership(store, p, ws);
     const w = await store.workspaces.byName(ws);
@@ -69,6 +78,7 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
         await store.transaction(async (tx) => {
           const id = await tx.workspaces.insert(name, user.id);
           await tx.members.insert(id, user.id, ALL_PERMISSIONS);
+          await tx.authChanges.append('user', [user.id]);
         });
       } catch (e) {
         if (isUniqueViolation(e)) throw conflict('name', `workspace ${name} exists`);
@@ -92,6 +102,7 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
         await store.transaction(async (tx) => {
           await tx.workspaces.setOwner(m.workspaceId, user.id);
           await tx.members.update(m.workspaceId, b.owner!, ALL_PERMISSIONS);
+          await tx.authChanges.append('user', [user.id, ...(m.ownerId === null ? [] : [m.ownerId])]);
         });
       }
       return get(p, ws);
@@ -104,6 +115,7 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
       // delete of a workspace whose networks are in use fails. Take the VMs (their links and leases cascade)
       // and routers (their interfaces cascade) first, in one transaction.
       await store.transaction(async (tx) => {
+        await tx.authChanges.append('user', await tx.members.userIds(m.workspaceId));
         await tx.vms.removeAllOf(m.workspaceId);
         await tx.routers.removeAllOf(m.workspaceId);
         await tx.workspaces.delete(m.workspaceId);
@@ -127,7 +139,10 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
       const user = await store.users.idOf(b.name);
       if (!user) throw notFound('name', `no user ${b.name}`);
       try {
-        await store.members.insert(m.workspaceId, user.id, flagsOf(b));
+        await store.transaction(async (tx) => {
+          await tx.members.insert(m.workspaceId, user.id, flagsOf(b));
+          await tx.authChanges.append('user', [user.id]);
+        });
       } catch (e) {
         if (isUniqueViolation(e)) throw conflict('name', `${b.name} is already a member`);
         throw e;
@@ -146,8 +161,10 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
       if (target.owner)
         throw notAllowed(`${name} owns ${ws} and holds every permission; ownership is handed over`, 'name');
       requireHeld(m, target, flags);
-      if (!(await store.members.update(m.workspaceId, name, flags)))
-        throw notFound('name', `${name} is not a member`);
+      await changing(name, async (tx) => {
+        if (!(await tx.members.update(m.workspaceId, name, flags)))
+          throw notFound('name', `${name} is not a member`);
+      });
       return member(m.workspaceId, name);
     },
 
@@ -168,8 +185,10 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
         );
       // Removing a member revokes every flag it holds: the remover must hold them all.
       if (!leaving) requireHeld(m, target, flagsOf(Object.fromEntries(PERMISSIONS.map((x) => [x, false]))));
-      if (!(await store.members.remove(m.workspaceId, name)))
-        throw notFound('name', `${name} is not a member`);
+      await changing(name, async (tx) => {
+        if (!(await tx.members.remove(m.workspaceId, name)))
+          throw notFound('name', `${name} is not a member`);
+      });
       return { name, deleted: true as const };
     },
   };

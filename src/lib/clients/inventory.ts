@@ -61,6 +61,11 @@ export interface InventoryClient {
   areas: CatalogueObjects<api.Area>;
   hosts: CatalogueObjects<api.Host>;
   pools: CatalogueObjects<api.Pool>;
+  /** What users may do now (services that check requests read it: src/lib/authority.ts). */
+  auth: {
+    standing(uid: number, o?: CallOptions): Promise<api.Standing | undefined>;
+    changes(after?: number, o?: CallOptions): Promise<api.AuthChanges>;
+  };
   addresses: {
     /** A free address of the area for a task; asking again for the same task answers the same one. */
     take(area: string, task: string, o?: CallOptions): Promise<string>;
@@ -172,6 +177,8 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
   const ifaces = checker(api.RouterInterfaceList);
   const ip = checker(api.IpAnswer);
   const released = checker(api.ReleasedCount);
+  const standing = checker(api.Standing);
+  const changes = checker(api.AuthChanges);
   const ifacePath = (ws: string, router: string, network?: string) =>
     `/${seg(ws)}/routers/${seg(router)}/interfaces/${network === undefined ? '' : `${seg(network)}/`}`;
 
@@ -190,6 +197,14 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
     areas: catalogueObjects('areas', checker(api.Area), checker(api.AreaList)),
     hosts: catalogueObjects('hosts', checker(api.Host), checker(api.HostList)),
     pools: catalogueObjects('pools', checker(api.Pool), checker(api.PoolList)),
+    auth: {
+      standing: (uid, c) => get(`/auth/standing/${uid}/`, standing, c),
+      async changes(after, c) {
+        const a = await get(`/auth/changes/${after === undefined ? '' : `?after=${after}`}`, changes, c);
+        if (!a) throw unavailable('inventory has no change feed');
+        return a;
+      },
+    },
     addresses: {
       async take(area, task, c) {
         const a = await get(`/address/${seg(area)}/get_ip/?task=${seg(task)}`, ip, c);

@@ -99,6 +99,53 @@ export const WorkspaceUpdate = Type.Object(
   { minProperties: 1 },
 );
 
+// ---- what a user may do now (issue 14.5): services read it instead of trusting token claims ----
+export const StandingWorkspace = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  owner: Type.Boolean(),
+  ...permissionFlags,
+});
+/** GET /auth/standing/<uid>/ (services): a user's current account state and memberships. */
+export const Standing = Type.Object({
+  uid: Type.Integer(),
+  username: Type.String(),
+  /** Tokens carry the version they were signed at; a revocation (logout, disable, password) raises it. */
+  version: Type.Integer(),
+  disabled: Type.Boolean(),
+  admin: Type.Boolean(),
+  workspaces: Type.Array(StandingWorkspace),
+});
+export const UidParams = Type.Object({ uid: Type.String({ pattern: '^[0-9]{1,9}$' }) });
+export const AUTH_CHANGE_KINDS = ['user', 'revoke', 'keys'] as const;
+/**
+ * One change of who may do what: `user` (a user's memberships or flags changed), `revoke` (a user's tokens
+ * were revoked: logout, disable, password), `keys` (the signing key changed).
+ */
+export const AuthChange = Type.Object({
+  seq: Type.Integer(),
+  kind: OneOf(AUTH_CHANGE_KINDS),
+  uid: Nullable(Type.Integer()),
+});
+/** GET /auth/changes/?after=<seq> (services): changes after `seq`, oldest first. */
+export const AuthChanges = Type.Object({
+  /** The last change's seq (0: none yet). */
+  latest: Type.Integer(),
+  /** The oldest seq still kept: a reader that asks after an older one has missed some. */
+  oldest: Type.Integer(),
+  changes: Type.Array(AuthChange),
+});
+export const ChangesQuery = Type.Object({
+  after: Type.Optional(Type.String({ pattern: '^[0-9]{1,10}$', description: 'only changes after this seq' })),
+});
+/** GET /account/: the caller's own account and workspaces. */
+export const Account = Type.Object({
+  username: Type.String(),
+  email: Type.String(),
+  admin: Type.Boolean(),
+  workspaces: Type.Array(StandingWorkspace),
+});
+
 // ---- the operators' catalogue ----
 export const TemplateBody = Type.Object({
   name: Name(),
@@ -286,6 +333,11 @@ export type SignupT = Static<typeof Signup>;
 export type Member = Static<typeof Member>;
 export type WorkspaceDetail = Static<typeof WorkspaceDetail>;
 export type WorkspaceUpdate = Static<typeof WorkspaceUpdate>;
+export type Standing = Static<typeof Standing>;
+export type StandingWorkspace = Static<typeof StandingWorkspace>;
+export type AuthChange = Static<typeof AuthChange>;
+export type AuthChanges = Static<typeof AuthChanges>;
+export type Account = Static<typeof Account>;
 export type Template = Static<typeof Template>;
 export type TemplateBody = Static<typeof TemplateBody>;
 export type Area = Static<typeof Area>;
