@@ -237,4 +237,22 @@ export const inventoryMigrations: Record<string, Migration> = {
       await db.schema.createIndex('auth_changes_at').on('auth_changes').column('at').execute();
     },
   },
+  // Invitations (issue 14.6): nobody becomes a member without accepting. Kept by the name the inviter typed,
+  // whether or not such a user exists, so that inviting tells nothing about which usernames exist.
+  '006_invitations': {
+    async up(db: Kysely<unknown>) {
+      let t = db.schema
+        .createTable('invitations')
+        .addColumn('workspace_id', 'integer', (c) =>
+          c.notNull().references('workspaces.id').onDelete('cascade'),
+        )
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('invited_by', 'integer', (c) => c.references('users.id').onDelete('set null'))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addPrimaryKeyConstraint('invitations_pk', ['workspace_id', 'username']);
+      for (const p of PERMISSIONS) t = t.addColumn(p, 'boolean', (c) => c.notNull().defaultTo(false));
+      await t.execute();
+      await db.schema.createIndex('invitations_user').on('invitations').column('username').execute();
+    },
+  },
 };

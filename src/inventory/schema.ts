@@ -28,6 +28,12 @@ export interface InventoryDB {
   };
   workspaces: { id: Generated<number>; name: string; owner_id: number | null; created_at: Created };
   members: { workspace_id: number; user_id: number } & PermissionColumns;
+  invitations: {
+    workspace_id: number;
+    username: string;
+    invited_by: number | null;
+    created_at: Created;
+  } & PermissionColumns;
   templates: {
     id: Generated<number>;
     name: string;

@@ -90,6 +90,20 @@ const spec = {
     max: 60,
     doc: "seconds between reads of inventory's authorization change feed: a removed member, a changed flag, a logout or a disabled account stops working on every service within about this long",
   },
+  MAX_MEMBERSHIPS: {
+    kind: 'int',
+    default: '100',
+    min: 1,
+    max: 10000,
+    doc: 'workspaces one user may belong to (accepting an invitation or creating a workspace beyond it is refused)',
+  },
+  MAX_INVITATIONS: {
+    kind: 'int',
+    default: '100',
+    min: 1,
+    max: 10000,
+    doc: 'invitations one workspace may have pending',
+  },
   SESSION_TTL: {
     kind: 'int',
     default: '86400',

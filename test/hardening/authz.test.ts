@@ -120,8 +120,7 @@ void describe('authorization matrix: controller, notification, stats', () => {
         const flags = Object.fromEntries(
           Object.keys(ALL_PERMISSIONS).map((x) => [x, grant(x as Permission)]),
         );
-        const r = await p.inv.call('POST', `/${d.A}/users/`, d.tokens.owner, { name, ...flags });
-        assert.equal(r.status, 201, JSON.stringify(r.body));
+        await p.inv.addMember(d.A, d.tokens.owner, name, flags);
         into.set(perm, await p.inv.login(name));
       }
     }

@@ -75,7 +75,7 @@ export async function seedDataset(p: TestPlatform): Promise<Dataset> {
   await inv.user(d.weakName);
   let outsider = await inv.user(d.outsiderName);
   await must('workspace A', inv.call('POST', '/workspaces/', owner, { name: d.A }));
-  await must('member', inv.call('POST', `/${d.A}/users/`, owner, { name: d.weakName }));
+  await inv.addMember(d.A, owner, d.weakName);
   await must('workspace B', inv.call('POST', '/workspaces/', outsider, { name: d.B }));
   owner = await inv.login(d.ownerName);
   const weak = await inv.login(d.weakName);

@@ -43,7 +43,7 @@ interface Endpoint {
   /** Makes what this cell acts on (n is a name fresh to the cell). */
   setup?: (f: Fix, n: string) => Promise<void>;
   rule: Rule;
-  ok: 200 | 201;
+  ok: 200 | 201 | 202;
   /** Member management: for people only, never services (issue 14.3/14.9). */
   people?: true;
 }
@@ -143,8 +143,8 @@ for (const backend of BACKENDS) {
       await ok(inv.call('POST', '/hosts/', admin, hostBody(f.host)));
       await ok(inv.call('POST', '/pools/', admin, poolBody(f.pool)));
       await ok(inv.call('POST', '/workspaces/', owner, { name: f.ws }));
-      await ok(inv.call('POST', `/${f.ws}/users/`, owner, { name: f.member }));
-      await ok(inv.call('POST', `/${f.ws}/users/`, owner, { name: f.target }));
+      await inv.addMember(f.ws, owner, f.member);
+      await inv.addMember(f.ws, owner, f.target);
       await svc('POST', `/${f.ws}/networks/`, { name: f.net });
       await svc('POST', `/${f.ws}/routers/`, { name: f.router });
       await svc('POST', `/${f.ws}/routers/${f.router}/interfaces/`, { network: f.net, ip: '192.168.1.1' });
@@ -218,7 +218,7 @@ for (const backend of BACKENDS) {
         path: (_, n) => `/workspaces/${n}/`,
         setup: async (x, n) => {
           await ok(inv.call('POST', '/workspaces/', owner, { name: n }));
-          await ok(inv.call('POST', `/${n}/users/`, owner, { name: x.member }));
+          await inv.addMember(n, owner, x.member);
         },
         rule: 'user_can_delete',
         ok: 200,
@@ -230,7 +230,16 @@ for (const backend of BACKENDS) {
         body: (_, n) => ({ name: n, vm_can_add: true }),
         setup: async (_, n) => void (await inv.user(n)),
         rule: 'user_can_add',
-        ok: 201,
+        ok: 202,
+        people: true,
+      },
+      { method: 'GET', path: ws('/invitations/'), rule: 'user_can_add', ok: 200 },
+      {
+        method: 'DELETE',
+        path: (x, n) => `/${x.ws}/invitations/${n}/`,
+        setup: (x, n) => ok(inv.call('POST', `/${x.ws}/users/`, owner, { name: n })).then(() => undefined),
+        rule: 'user_can_add',
+        ok: 200,
         people: true,
       },
       { method: 'GET', path: (x) => `/${x.ws}/users/${x.member}/`, rule: 'member', ok: 200 },
@@ -247,12 +256,15 @@ for (const backend of BACKENDS) {
         path: (x, n) => `/${x.ws}/users/${n}/`,
         setup: async (x, n) => {
           await inv.user(n);
-          await ok(inv.call('POST', `/${x.ws}/users/`, owner, { name: n }));
+          await inv.addMember(x.ws, owner, n);
         },
         rule: 'user_can_delete',
         ok: 200,
         people: true,
       },
+      { method: 'GET', path: () => '/invitations/', rule: 'user-account', ok: 200 },
+      { method: 'GET', path: () => '/account/', rule: 'user-account', ok: 200 },
+      { method: 'GET', path: () => '/auth/changes/', rule: 'service', ok: 200 },
       { method: 'GET', path: ws('/vms/'), rule: 'member', ok: 200 },
       { method: 'GET', path: (x) => `/${x.ws}/vms/${x.vm}/`, rule: 'member', ok: 200 },
       { method: 'POST', path: ws('/vms/'), body: (_, n) => vmBody(n), rule: 'service', ok: 201 },

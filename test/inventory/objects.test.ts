@@ -30,7 +30,7 @@ for (const backend of BACKENDS) {
     const workspace = async () => {
       const ws = uniqueName('ws');
       await ok('POST', '/workspaces/', owner, { name: ws });
-      await ok('POST', `/${ws}/users/`, owner, { name: memberName });
+      await inv.addMember(ws, owner, memberName);
       return ws;
     };
     const newArea = async (subnet: string) => {
@@ -184,13 +184,11 @@ for (const backend of BACKENDS) {
       await ok('POST', '/workspaces/', owner, { name: ws });
       const dave = uniqueName('dave');
       const daveToken = await inv.user(dave);
-      const added = await ok('POST', `/${ws}/users/`, owner, {
-        name: dave,
-        vm_can_add: true,
-        user_can_add: true,
-      });
+      await inv.addMember(ws, owner, dave, { vm_can_add: true, user_can_add: true });
+      const added = await ok('GET', `/${ws}/users/${dave}/`, owner);
       assert.equal(added.name, dave);
-      assert.equal(added.email, `${dave}@example.test`);
+      assert.equal(added.email, undefined, 'no member sees another one’s email');
+      assert.equal(added.owner, false);
       assert.equal(added.vm_can_add, true);
       assert.equal(added.user_can_add, true);
       assert.equal(added.user_can_delete, false);

@@ -23,7 +23,10 @@ export interface TestInventory {
   /** Signs up a user and answers its login token (fresh, so it carries current memberships). */
   user(name: string, password?: string): Promise<string>;
   login(name: string, password?: string): Promise<string>;
-  /** Makes `name` a member of `ws` with `flags`, added by the holder of `by` (throws unless it worked). */
+  /**
+   * Makes `name` a member of `ws` with `flags`: invited by the holder of `by`, accepted by `name` (logged in
+   * with its default test password). Throws unless both worked.
+   */
   addMember(ws: string, by: string, name: string, flags?: Record<string, boolean>): Promise<void>;
   call(
     method: string,
@@ -105,7 +108,9 @@ export async function startInventory(
     login,
     addMember: async (ws, by, name, flags = {}) => {
       const r = await call('POST', `/${ws}/users/`, by, { name, ...flags });
-      if (r.status !== 201) throw new Error(`add ${name} to ${ws}: ${r.status} ${JSON.stringify(r.body)}`);
+      if (r.status !== 202) throw new Error(`invite ${name} to ${ws}: ${r.status} ${JSON.stringify(r.body)}`);
+      const a = await call('POST', `/invitations/${ws}/`, await login(name));
+      if (a.status !== 201) throw new Error(`${name} accepts ${ws}: ${a.status} ${JSON.stringify(a.body)}`);
     },
     call,
     close: async () => {

@@ -515,6 +515,11 @@ describe('dashboard in a browser (PGlite, in-process bus)', () => {
     await page.getByTestId('add-member').click();
     await page.getByLabel('Username').fill(bob);
     await page.getByTestId('add-member-submit').click();
+    // An invitation until Bob accepts it (issue 14.6).
+    await page.getByTestId(`invitation-${bob}`).waitFor();
+    const bobToken = await p.login(bob, password);
+    assert.equal((await p.api('POST', `/invitations/${ws}/`, bobToken)).status, 201);
+    await page.reload();
     await page.getByTestId(`member-${bob}`).waitFor();
     assert.equal(await page.getByLabel(`${bob} vm_can_add`).isChecked(), false);
     await shot(page, 'members-desktop');

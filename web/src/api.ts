@@ -28,6 +28,8 @@ export interface Claims {
   admin: boolean;
   /** Workspace name -> the caller's permissions there, from /account/ (what every service checks). */
   workspaces: Record<string, Perms>;
+  /** The workspaces the caller owns (it alone deletes, renames or hands them over). */
+  owns: string[];
 }
 
 /** The token's payload, read without checking it (the services check it; the page only needs to know). */
@@ -48,6 +50,7 @@ export function decodeClaims(token: string): Claims {
     exp: typeof payload.exp === 'number' ? payload.exp : 0,
     admin: payload[ADMIN_CLAIM] === true,
     workspaces: {},
+    owns: [],
   };
 }
 
@@ -55,16 +58,16 @@ export function decodeClaims(token: string): Claims {
  * The caller's workspaces and flags now (a token says who you are, not what you may do), read with `token`
  * directly: it runs while a token is being renewed, so it must not renew one itself.
  */
-export async function workspacesOf(token: string): Promise<Record<string, Perms> | undefined> {
+export async function workspacesOf(token: string): Promise<Pick<Claims, 'workspaces' | 'owns'> | undefined> {
   const res = await fetch('/account/', { headers: { token, accept: 'application/json' } }).catch(
     () => undefined,
   );
   if (!res?.ok) return undefined;
   const account = (await res.json()) as Account;
-  const out: Record<string, Perms> = {};
+  const workspaces: Record<string, Perms> = {};
   for (const w of account.workspaces)
-    out[w.name] = Object.fromEntries(FLAGS.map((f) => [f, w.owner || w[f]])) as Perms;
-  return out;
+    workspaces[w.name] = Object.fromEntries(FLAGS.map((f) => [f, w.owner || w[f]])) as Perms;
+  return { workspaces, owns: account.workspaces.filter((w) => w.owner).map((w) => w.name) };
 }
 
 export class ApiError extends Error {
@@ -202,6 +205,8 @@ export type Accepted = ControllerAccepted & Partial<Pick<VmAccepted, 'ip'>>;
 export type {
   Area,
   Member,
+  MyInvitation,
+  WorkspaceInvitation,
   Network,
   Router,
   RouterInterface,

@@ -59,8 +59,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       setState({ status: 'out' });
       return token;
     }
-    const claims = decodeClaims(token);
-    claims.workspaces = (await workspacesOf(token)) ?? {};
+    const claims = { ...decodeClaims(token), ...(await workspacesOf(token)) };
     setState({ status: 'in', token, claims });
     return token;
   }, []);

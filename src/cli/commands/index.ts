@@ -5,13 +5,14 @@ import { networkCommands } from './networks.ts';
 import { operatorCommands } from './operator.ts';
 import { taskCommands } from './tasks.ts';
 import { vmCommands } from './vms.ts';
-import { workspaceCommands } from './workspaces.ts';
+import { invitationCommands, workspaceCommands } from './workspaces.ts';
 
 export { CliError, EXIT } from './client.ts';
 
 export function registerCommands(program: Command): void {
   authCommands(program);
   workspaceCommands(program);
+  invitationCommands(program);
   vmCommands(program);
   networkCommands(program);
   taskCommands(program);

@@ -41,6 +41,19 @@ export function usersRepository(db: Db) {
         .where('members.user_id', '=', userId)
         .orderBy('workspaces.name')
         .execute(),
+    /**
+     * Locks the user's row until the transaction ends (one membership change at a time per user, so the
+     * cap holds) and answers how many workspaces it belongs to.
+     */
+    async lockAndCountMemberships(userId: number) {
+      await db.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute();
+      const r = await db
+        .selectFrom('members')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('user_id', '=', userId)
+        .executeTakeFirstOrThrow();
+      return Number(r.n);
+    },
     /** Revokes every token of the user (they carry the version they were signed at). */
     async bumpVersion(userId: number) {
       await db

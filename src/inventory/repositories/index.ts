@@ -8,7 +8,7 @@ import { loginFailuresRepository, sessionsRepository, usersRepository } from './
 import { leasesRepository } from './leases.ts';
 import { interfacesRepository, networksRepository, routersRepository } from './networks.ts';
 import { vmsRepository } from './vms.ts';
-import { membersRepository, workspacesRepository } from './workspaces.ts';
+import { invitationsRepository, membersRepository, workspacesRepository } from './workspaces.ts';
 
 /** The database, or a transaction of it. */
 export type Db = Kysely<InventoryDB>;
@@ -27,6 +27,7 @@ function repositories(db: Db) {
     authChanges: authChangesRepository(db),
     workspaces: workspacesRepository(db),
     members: membersRepository(db),
+    invitations: invitationsRepository(db),
     templates: templatesRepository(db),
     areas: areasRepository(db),
     hosts: hostsRepository(db),

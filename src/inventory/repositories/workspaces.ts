@@ -65,7 +65,7 @@ export function membersRepository(db: Db) {
         .where('workspaces.name', '=', workspace)
         .where('users.username', '=', username)
         .executeTakeFirst(),
-    /** Members with their email and flags, by name (one when `name` is given); `owner` marks the owner. */
+    /** Members with their flags, by name (one when `name` is given); `owner` marks the owner. */
     list(workspaceId: number, name?: string) {
       let q = db
         .selectFrom('members')
@@ -73,7 +73,6 @@ export function membersRepository(db: Db) {
         .innerJoin('workspaces', 'workspaces.id', 'members.workspace_id')
         .select((eb) => [
           'users.username as name',
-          'users.email',
           eb('workspaces.owner_id', '=', eb.ref('members.user_id')).$castTo<boolean>().as('owner'),
           ...PERMISSIONS.map((p) => `members.${p}` as const),
         ])
@@ -111,5 +110,74 @@ export function membersRepository(db: Db) {
           .where('user_id', '=', users(username))
           .executeTakeFirst()
       ).numDeletedRows,
+  };
+}
+
+export function invitationsRepository(db: Db) {
+  const flags = PERMISSIONS.map((p) => `invitations.${p}` as const);
+  return {
+    /** Invites (again: the flags and inviter are updated). */
+    async upsert(workspaceId: number, username: string, invitedBy: number | null, f: Partial<Permissions>) {
+      const all = Object.fromEntries(PERMISSIONS.map((p) => [p, f[p] ?? false])) as Permissions;
+      await db
+        .insertInto('invitations')
+        .values({ workspace_id: workspaceId, username, invited_by: invitedBy, ...all })
+        .onConflict((oc) =>
+          oc.columns(['workspace_id', 'username']).doUpdateSet({ invited_by: invitedBy, ...all }),
+        )
+        .execute();
+    },
+    count: async (workspaceId: number) =>
+      Number(
+        (
+          await db
+            .selectFrom('invitations')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .where('workspace_id', '=', workspaceId)
+            .executeTakeFirstOrThrow()
+        ).n,
+      ),
+    exists: async (workspaceId: number, username: string) =>
+      (await db
+        .selectFrom('invitations')
+        .select('username')
+        .where('workspace_id', '=', workspaceId)
+        .where('username', '=', username)
+        .executeTakeFirst()) !== undefined,
+    ofWorkspace: (workspaceId: number) =>
+      db
+        .selectFrom('invitations')
+        .leftJoin('users as inviter', 'inviter.id', 'invitations.invited_by')
+        .select([
+          'invitations.username as name',
+          'inviter.username as invited_by',
+          'invitations.created_at',
+          ...flags,
+        ])
+        .where('invitations.workspace_id', '=', workspaceId)
+        .orderBy('invitations.username')
+        .execute(),
+    ofUser: (username: string) =>
+      db
+        .selectFrom('invitations')
+        .innerJoin('workspaces', 'workspaces.id', 'invitations.workspace_id')
+        .leftJoin('users as inviter', 'inviter.id', 'invitations.invited_by')
+        .select([
+          'workspaces.name as workspace',
+          'inviter.username as invited_by',
+          'invitations.created_at',
+          ...flags,
+        ])
+        .where('invitations.username', '=', username)
+        .orderBy('workspaces.name')
+        .execute(),
+    /** Removes an invitation; answers its flags, or undefined when there was none. */
+    take: (workspaceId: number, username: string) =>
+      db
+        .deleteFrom('invitations')
+        .where('workspace_id', '=', workspaceId)
+        .where('username', '=', username)
+        .returning(PERMISSIONS)
+        .executeTakeFirst(),
   };
 }

@@ -34,7 +34,10 @@ export class Throttled extends AppError {
 export interface IdentityDeps {
   repos: Pick<Repositories, 'users' | 'sessions' | 'authChanges'>;
   signer: TokenSigner;
-  config: Pick<Config, 'TOKEN_TTL' | 'SESSION_TTL' | 'ADMIN_USER' | 'ADMIN_PASSWORD'>;
+  config: Pick<
+    Config,
+    'TOKEN_TTL' | 'SESSION_TTL' | 'ADMIN_USER' | 'ADMIN_PASSWORD' | 'MAX_MEMBERSHIPS' | 'MAX_INVITATIONS'
+  >;
   serviceSecret: string;
   userThrottle: Throttle;
   addressThrottle: Throttle;

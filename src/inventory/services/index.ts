@@ -21,7 +21,10 @@ export function createInventoryServices(d: ServicesDeps) {
   return {
     identity: identityService({ ...d, repos: store }),
     auth: authService(store),
-    workspaces: workspacesService(store, d.reservedNames),
+    workspaces: workspacesService(store, d.reservedNames, {
+      maxMemberships: d.config.MAX_MEMBERSHIPS,
+      maxInvitations: d.config.MAX_INVITATIONS,
+    }),
     catalogue: catalogueServices(store),
     addresses: {
       take: (p: Principal, area: string, task?: string) => (requireAdmin(p), allocateIp(store, area, task)),

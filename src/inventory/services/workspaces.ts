@@ -9,7 +9,13 @@ import {
   type Permissions,
   type Principal,
 } from '../../lib/auth.ts';
-import type { Member, WorkspaceDetail, WorkspaceUpdate } from '../../lib/contracts/inventory.ts';
+import type {
+  Member,
+  MyInvitation,
+  WorkspaceDetail,
+  WorkspaceInvitation,
+  WorkspaceUpdate,
+} from '../../lib/contracts/inventory.ts';
 import { isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notAllowed, notFound } from '../../lib/errors.ts';
 import type { Page, Repositories, Store } from '../repositories/index.ts';
@@ -42,7 +48,20 @@ function requireHeld(m: Membership, current: Partial<Permissions>, change: Parti
  * @param reservedNames first path segments of inventory's own routes: a workspace of such a name would be
  * shadowed by them (GET /templates/vms/ is the template "vms"), so those names are refused.
  */
-export function workspacesService(store: Store, reservedNames: ReadonlySet<string>) {
+export function workspacesService(
+  store: Store,
+  reservedNames: ReadonlySet<string>,
+  limits: { maxMemberships: number; maxInvitations: number },
+) {
+  /** One membership more for the user, within the cap (the user's row is locked until `tx` ends). */
+  async function roomFor(tx: Repositories, userId: number) {
+    if ((await tx.users.lockAndCountMemberships(userId)) >= limits.maxMemberships)
+      throw conflict(
+        'name',
+        `a user belongs to at most ${limits.maxMemberships} workspaces: leave one first`,
+      );
+  }
+  const iso = (d: Date | string) => new Date(d).toISOString();
   const member = async (workspaceId: number, name: string): Promise<Member> => {
     const [m] = await store.members.list(workspaceId, name);
     if (!m) throw notFound('name', `${name} is not a member`);
@@ -76,6 +95,7 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
       if (!user) throw notAllowed('only user accounts create workspaces');
       try {
         await store.transaction(async (tx) => {
+          await roomFor(tx, user.id);
           const id = await tx.workspaces.insert(name, user.id);
           await tx.members.insert(id, user.id, ALL_PERMISSIONS);
           await tx.authChanges.append('user', [user.id]);
@@ -132,22 +152,80 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
       return member((await membership(store, p, ws)).workspaceId, name);
     },
 
-    async addMember(p: Principal, ws: string, b: { name: string } & Partial<Record<string, unknown>>) {
+    /**
+     * Invites a user (issue 14.6): nobody becomes a member without accepting. The answer is the same whether
+     * or not the name is a user's, so inviting tells nothing about which usernames exist.
+     */
+    async invite(p: Principal, ws: string, b: { name: string } & Partial<Record<string, unknown>>) {
       requirePerson(p);
       const m = await requireMember(store, p, ws, 'user_can_add');
-      requireHeld(m, {}, flagsOf(b));
-      const user = await store.users.idOf(b.name);
-      if (!user) throw notFound('name', `no user ${b.name}`);
-      try {
-        await store.transaction(async (tx) => {
-          await tx.members.insert(m.workspaceId, user.id, flagsOf(b));
-          await tx.authChanges.append('user', [user.id]);
-        });
-      } catch (e) {
-        if (isUniqueViolation(e)) throw conflict('name', `${b.name} is already a member`);
-        throw e;
-      }
-      return member(m.workspaceId, b.name);
+      const flags = flagsOf(b);
+      requireHeld(m, {}, flags);
+      if ((await store.members.list(m.workspaceId, b.name)).length)
+        throw conflict('name', `${b.name} is already a member`);
+      if (
+        !(await store.invitations.exists(m.workspaceId, b.name)) &&
+        (await store.invitations.count(m.workspaceId)) >= limits.maxInvitations
+      )
+        throw conflict('name', `${ws} has ${limits.maxInvitations} invitations pending: cancel some first`);
+      await store.invitations.upsert(m.workspaceId, b.name, m.userId ?? null, flags);
+      return { name: b.name, invited: true as const };
+    },
+
+    /** The workspace's pending invitations (for members who may invite). */
+    async invitations(p: Principal, ws: string): Promise<WorkspaceInvitation[]> {
+      const m = await requireMember(store, p, ws, 'user_can_add');
+      return (await store.invitations.ofWorkspace(m.workspaceId)).map((i) => ({
+        ...i,
+        created_at: iso(i.created_at),
+      }));
+    },
+
+    async cancelInvitation(p: Principal, ws: string, name: string) {
+      requirePerson(p);
+      const m = await requireMember(store, p, ws, 'user_can_add');
+      if (!(await store.invitations.take(m.workspaceId, name)))
+        throw notFound('name', `no invitation of ${name}`);
+      return { name, deleted: true as const };
+    },
+
+    /** The caller's own pending invitations. */
+    async myInvitations(p: Principal): Promise<MyInvitation[]> {
+      if (p.uid === undefined) throw notAllowed('only user accounts have invitations');
+      return (await store.invitations.ofUser(p.username)).map((i) => ({
+        ...i,
+        created_at: iso(i.created_at),
+      }));
+    },
+
+    /** The caller accepts an invitation and becomes a member with the flags it was invited with. */
+    async accept(p: Principal, ws: string) {
+      const user = await store.users.idOf(p.username);
+      if (!user || p.isService) throw notAllowed('only user accounts accept invitations');
+      const w = await store.workspaces.byName(ws);
+      const none = () => notFound('workspace', `no invitation to ${ws}`);
+      if (!w) throw none();
+      const flags = await store.transaction(async (tx) => {
+        const taken = await tx.invitations.take(w.id, p.username);
+        if (!taken) throw none();
+        await roomFor(tx, user.id);
+        try {
+          await tx.members.insert(w.id, user.id, taken);
+        } catch (e) {
+          if (isUniqueViolation(e)) throw conflict('workspace', `already a member of ${ws}`);
+          throw e;
+        }
+        await tx.authChanges.append('user', [user.id]);
+        return taken;
+      });
+      return { workspace: ws, ...flags };
+    },
+
+    async decline(p: Principal, ws: string) {
+      const w = await store.workspaces.byName(ws);
+      if (!w || !(await store.invitations.take(w.id, p.username)))
+        throw notFound('workspace', `no invitation to ${ws}`);
+      return { workspace: ws, declined: true as const };
     },
 
     async updateMember(p: Principal, ws: string, name: string, b: Partial<Record<string, unknown>>) {

@@ -73,9 +73,9 @@ const optionalFlags = Object.fromEntries(PERMISSIONS.map((p) => [p, optionalFlag
 >;
 export const MemberBody = Type.Object({ name: Name('user name'), ...optionalFlags });
 export const MemberUpdate = Type.Object({ ...optionalFlags });
+/** A member as other members see it: its name and flags, never its email (issue 14.6). */
 export const Member = Type.Object({
   name: Type.String(),
-  email: Type.String(),
   owner: Type.Boolean({
     description: 'the workspace owner: holds every permission, removed only by handing over',
   }),
@@ -90,6 +90,32 @@ export const WorkspaceDetail = Type.Object({
   owner: Nullable(Type.String({ description: 'the owner, who alone (with admins) deletes the workspace' })),
   users: Type.Array(Member),
 });
+/**
+ * POST /<ws>/users/ answers 202 with this whether or not such a user exists: the invitation waits for the
+ * user to accept it (GET /invitations/, POST /invitations/<ws>/), and tells the inviter nothing more.
+ */
+export const Invited = Type.Object({ name: Type.String(), invited: Type.Literal(true) });
+const invitedBy = Nullable(Type.String({ description: 'who invited' }));
+/** A pending invitation, as the workspace's members (user_can_add) see it. */
+export const WorkspaceInvitation = Type.Object({
+  name: Type.String({ description: 'the name the inviter gave' }),
+  invited_by: invitedBy,
+  created_at: Type.String({ format: 'date-time' }),
+  ...permissionFlags,
+});
+export const WorkspaceInvitationList = Type.Object({ invitations: Type.Array(WorkspaceInvitation) });
+/** An invitation as its invitee sees it (GET /invitations/). */
+export const MyInvitation = Type.Object({
+  workspace: Type.String(),
+  invited_by: invitedBy,
+  created_at: Type.String({ format: 'date-time' }),
+  ...permissionFlags,
+});
+export const MyInvitationList = Type.Object({ invitations: Type.Array(MyInvitation) });
+/** POST /invitations/<ws>/: the invitee is a member now, with the flags it was invited with. */
+export const Joined = Type.Object({ workspace: Type.String(), ...permissionFlags });
+export const Declined = Type.Object({ workspace: Type.String(), declined: Type.Literal(true) });
+
 /** PUT /workspaces/<ws>/: rename, or hand ownership over to another member (the owner only). */
 export const WorkspaceUpdate = Type.Object(
   {
@@ -333,6 +359,8 @@ export type SignupT = Static<typeof Signup>;
 export type Member = Static<typeof Member>;
 export type WorkspaceDetail = Static<typeof WorkspaceDetail>;
 export type WorkspaceUpdate = Static<typeof WorkspaceUpdate>;
+export type WorkspaceInvitation = Static<typeof WorkspaceInvitation>;
+export type MyInvitation = Static<typeof MyInvitation>;
 export type Standing = Static<typeof Standing>;
 export type StandingWorkspace = Static<typeof StandingWorkspace>;
 export type AuthChange = Static<typeof AuthChange>;
