@@ -18,6 +18,7 @@ import { controllerMigrations } from './migrations.ts';
 import { startRelay, type Relay } from './relay.ts';
 import { consumeResults } from './results.ts';
 import { consoleRoutes } from './console.ts';
+import { consumeTeardowns } from './teardown.ts';
 import { controllerRoutes } from './routes.ts';
 import { sweepAccepting } from './usecases/accept.ts';
 import type { ControllerDB } from './schema.ts';
@@ -79,7 +80,8 @@ export async function createController(o: ControllerOptions): Promise<Controller
     config,
     log,
   };
-  const consumers: Consumer[] = o.relay === false ? [] : await consumeResults(ctx, bus);
+  const consumers: Consumer[] =
+    o.relay === false ? [] : [...(await consumeResults(ctx, bus)), ...(await consumeTeardowns(ctx, bus))];
   // Accepts a dead controller left halfway are undone by whichever controller sweeps first.
   const sweeper =
     o.relay === false

@@ -255,4 +255,14 @@ export const inventoryMigrations: Record<string, Migration> = {
       await db.schema.createIndex('invitations_user').on('invitations').column('username').execute();
     },
   },
+  // A workspace being deleted (issue 14.4): the controller's teardown task marks it `X`, and inventory takes
+  // no new object in it; `U` otherwise.
+  '007_workspace_state': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('workspaces')
+        .addColumn('state', 'text', (c) => c.notNull().defaultTo('U'))
+        .execute();
+    },
+  },
 };

@@ -26,7 +26,13 @@ export interface InventoryDB {
     detail: string | null;
     at: Generated<Date>;
   };
-  workspaces: { id: Generated<number>; name: string; owner_id: number | null; created_at: Created };
+  workspaces: {
+    id: Generated<number>;
+    name: string;
+    owner_id: number | null;
+    state: ColumnType<'U' | 'X', 'U' | 'X' | undefined, 'U' | 'X'>;
+    created_at: Created;
+  };
   members: { workspace_id: number; user_id: number } & PermissionColumns;
   invitations: {
     workspace_id: number;

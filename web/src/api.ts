@@ -187,7 +187,7 @@ export const inv = {
 export const ctl = {
   send: (
     method: 'POST' | 'PUT' | 'DELETE',
-    kind: 'vms' | 'networks' | 'routers' | 'interfaces',
+    kind: 'vms' | 'networks' | 'routers' | 'interfaces' | 'workspaces',
     body: Record<string, unknown>,
   ) => call<Accepted>(method, `/${kind}/`, body, 'controller'),
   get: <T = any>(path: string) => call<T>('GET', path, undefined, 'controller'),

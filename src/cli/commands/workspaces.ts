@@ -1,8 +1,9 @@
-// `kloudak workspaces list|create|delete|use|give|leave`, `kloudak users list|add|edit|remove|invited|uninvite`
+// `kloudak workspaces list|create|delete|rename|use|give|leave`, `kloudak users list|add|edit|remove|invited|uninvite`
 // (workspace members and the invitations they send) and `kloudak invitations list|accept|decline` (yours).
 import type { Command } from 'commander';
 import { Client, seg, usage } from './client.ts';
 import { note, printList, printObject } from './output.ts';
+import { submit, waitable, type WaitOptions } from './tasks.ts';
 
 const KINDS = ['vm', 'network', 'router', 'user'] as const;
 const ACTIONS = ['add', 'edit', 'delete'] as const;
@@ -70,17 +71,43 @@ export function workspaceCommands(program: Command): void {
         note(`workspace ${name} created (and is now the default)`);
       } else note(`workspace ${name} created`);
     });
-  ws.command('delete')
-    .description('delete a workspace and every VM, network and router record in it')
+  waitable(ws.command('delete'))
+    .description(
+      'delete a workspace you own (or, as an admin, any): a task deletes its VMs, routers and networks, then it',
+    )
     .argument('<name>', 'workspace name')
-    .action(async (name: string, _o: unknown, cmd: Command) => {
+    .action(async (name: string, o: WaitOptions, cmd: Command) => {
       const client = Client.of(cmd);
-      await client.inventory('DELETE', `/workspaces/${seg(name)}/`);
+      await submit(
+        client,
+        name,
+        'DELETE',
+        '/workspaces/',
+        { owner: name },
+        `workspace ${name}`,
+        o,
+        async (t) => ({
+          json: t,
+          text: `workspace ${name} deleted`,
+        }),
+      );
       if (client.cfg.workspace === name) {
         client.cfg.workspace = undefined;
         client.save();
       }
-      note(`workspace ${name} deleted`);
+    });
+  ws.command('rename')
+    .description('rename a workspace you own (its VMs, networks, members and tasks stay)')
+    .argument('<name>', 'workspace name')
+    .argument('<new-name>', 'its new name')
+    .action(async (name: string, newName: string, _o: unknown, cmd: Command) => {
+      const client = Client.of(cmd);
+      await client.inventory('PUT', `/workspaces/${seg(name)}/`, { body: { name: newName } });
+      if (client.cfg.workspace === name) {
+        client.cfg.workspace = newName;
+        client.save();
+      }
+      note(`workspace ${name} is now ${newName}`);
     });
   ws.command('give')
     .description('hand a workspace you own over to another member (you stay a member)')

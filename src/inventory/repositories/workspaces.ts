@@ -12,7 +12,13 @@ export function workspacesRepository(db: Db) {
       db
         .selectFrom('workspaces')
         .leftJoin('users', 'users.id', 'workspaces.owner_id')
-        .select(['workspaces.id', 'workspaces.name', 'workspaces.owner_id', 'users.username as owner'])
+        .select([
+          'workspaces.id',
+          'workspaces.name',
+          'workspaces.owner_id',
+          'workspaces.state',
+          'users.username as owner',
+        ])
         .where('workspaces.name', '=', name)
         .executeTakeFirst(),
     /** Names, in order; with `member`, only the workspaces that user belongs to. */
@@ -38,6 +44,12 @@ export function workspacesRepository(db: Db) {
           .returning('id')
           .executeTakeFirstOrThrow()
       ).id,
+    async setName(id: number, name: string) {
+      await db.updateTable('workspaces').set({ name }).where('id', '=', id).execute();
+    },
+    async setState(id: number, state: 'U' | 'X') {
+      await db.updateTable('workspaces').set({ state }).where('id', '=', id).execute();
+    },
     async setOwner(id: number, ownerId: number) {
       await db.updateTable('workspaces').set({ owner_id: ownerId }).where('id', '=', id).execute();
     },
@@ -59,6 +71,7 @@ export function membersRepository(db: Db) {
         .select([
           'workspaces.id as workspaceId',
           'workspaces.owner_id as ownerId',
+          'workspaces.state',
           'users.id as userId',
           ...PERMISSIONS.map((x) => `members.${x}` as const),
         ])

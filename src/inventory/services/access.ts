@@ -2,7 +2,7 @@
 // caller is, never what it may do). A non-member gets the same 403 whether the workspace exists or not, so
 // workspace names of others never leak.
 import { ALL_PERMISSIONS, type Permission, type Permissions, type Principal } from '../../lib/auth.ts';
-import { notAllowed, notFound } from '../../lib/errors.ts';
+import { conflict, notAllowed, notFound } from '../../lib/errors.ts';
 import { PERMISSIONS } from '../../lib/permissions.ts';
 import type { Page, Repositories } from '../repositories/index.ts';
 
@@ -17,6 +17,8 @@ export interface Membership {
   owner: boolean;
   /** An admin or a service: stands everywhere with every permission, without being a member. */
   operator: boolean;
+  /** The workspace is being deleted (its teardown task runs). */
+  deleting: boolean;
 }
 
 type Repos = Pick<Repositories, 'workspaces' | 'members'>;
@@ -26,7 +28,14 @@ export async function membership(r: Repos, p: Principal, ws: string): Promise<Me
   if (p.isAdmin || p.isService) {
     const w = await r.workspaces.byName(ws);
     if (!w) throw notFound('workspace', `no workspace ${ws}`);
-    return { workspaceId: w.id, perms: ALL_PERMISSIONS, ownerId: w.owner_id, owner: false, operator: true };
+    return {
+      workspaceId: w.id,
+      perms: ALL_PERMISSIONS,
+      ownerId: w.owner_id,
+      owner: false,
+      operator: true,
+      deleting: w.state === 'X',
+    };
   }
   const row = await r.members.flags(ws, p.username);
   if (!row) throw notAllowed(`not a member of workspace ${ws}`, 'workspace');
@@ -42,7 +51,13 @@ export async function membership(r: Repos, p: Principal, ws: string): Promise<Me
     userId: row.userId,
     owner,
     operator: false,
+    deleting: row.state === 'X',
   };
+}
+
+/** Nothing new goes into a workspace being deleted. */
+export function requireNotDeleting(m: Membership, ws: string): void {
+  if (m.deleting) throw conflict('workspace', `workspace ${ws} is being deleted`);
 }
 
 export async function requireMember(r: Repos, p: Principal, ws: string, permission?: Permission) {

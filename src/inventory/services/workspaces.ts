@@ -19,7 +19,7 @@ import type {
 import { isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notAllowed, notFound } from '../../lib/errors.ts';
 import type { Page, Repositories, Store } from '../repositories/index.ts';
-import { membership, requireMember, type Membership } from './access.ts';
+import { membership, requireMember, requireNotDeleting, type Membership } from './access.ts';
 
 function flagsOf(body: Partial<Record<string, unknown>>): Partial<Permissions> {
   const out: Partial<Permissions> = {};
@@ -80,7 +80,18 @@ export function workspacesService(
     const m = await membership(store, p, ws);
     const w = await store.workspaces.byName(ws);
     if (!w) throw notFound('workspace', `no workspace ${ws}`);
-    return { name: ws, id: m.workspaceId, owner: w.owner, users: await store.members.list(m.workspaceId) };
+    return {
+      name: ws,
+      id: m.workspaceId,
+      owner: w.owner,
+      state: w.state,
+      users: await store.members.list(m.workspaceId),
+    };
+  }
+  /** Names a workspace may not take: claim names, inventory's own first path segments, Object.prototype's. */
+  function refuseReserved(name: string) {
+    if (RESERVED_CLAIM_NAMES.has(name) || reservedNames.has(name) || name in Object.prototype)
+      throw inputError('name', `workspace name ${name} is reserved`);
   }
   return {
     /** The caller's workspaces (every one for admins and services). */
@@ -88,9 +99,7 @@ export function workspacesService(
       store.workspaces.list(page, p.isAdmin || p.isService ? undefined : p.username),
 
     async create(p: Principal, name: string) {
-      // Workspace names become keys of token claims: Object.prototype's own names (__proto__...) are refused.
-      if (RESERVED_CLAIM_NAMES.has(name) || reservedNames.has(name) || name in Object.prototype)
-        throw inputError('name', `workspace name ${name} is reserved`);
+      refuseReserved(name);
       const user = await store.users.idOf(p.username);
       if (!user) throw notAllowed('only user accounts create workspaces');
       try {
@@ -109,11 +118,20 @@ export function workspacesService(
 
     get,
 
-    /** Hands ownership over to another member (the owner, or an admin for a workspace whose owner is gone). */
+    /**
+     * Renames the workspace or hands it over to another member (its owner, or an admin for a workspace whose
+     * owner is gone); the controller marks it being deleted (`state`).
+     */
     async update(p: Principal, ws: string, b: WorkspaceUpdate): Promise<WorkspaceDetail> {
-      requirePerson(p);
       const m = await membership(store, p, ws);
+      if (b.state !== undefined) {
+        if (!p.isService) throw notAllowed('only the controller marks a workspace being deleted', 'state');
+        await store.workspaces.setState(m.workspaceId, b.state);
+      }
+      if (b.name === undefined && b.owner === undefined) return get(p, ws);
+      requirePerson(p);
       if (!m.owner && !p.isAdmin) throw notAllowed(`only the owner of ${ws} changes it`);
+      requireNotDeleting(m, ws);
       if (b.owner !== undefined) {
         const [target] = await store.members.list(m.workspaceId, b.owner);
         if (!target) throw inputError('owner', `${b.owner} is not a member of ${ws}`);
@@ -125,11 +143,32 @@ export function workspacesService(
           await tx.authChanges.append('user', [user.id, ...(m.ownerId === null ? [] : [m.ownerId])]);
         });
       }
-      return get(p, ws);
+      const name = b.name ?? ws;
+      if (name !== ws) {
+        refuseReserved(name);
+        try {
+          // Members' standings name workspaces: every member's changes.
+          await store.transaction(async (tx) => {
+            await tx.workspaces.setName(m.workspaceId, name);
+            await tx.authChanges.append('user', await tx.members.userIds(m.workspaceId));
+          });
+        } catch (e) {
+          if (isUniqueViolation(e)) throw conflict('name', `workspace ${name} exists`);
+          throw e;
+        }
+      }
+      return get(p, name);
     },
 
+    /**
+     * Removes the workspace's records: the last step of the controller's teardown task (DELETE /workspaces/
+     * on the controller), once its workers have deleted every VM, router and network.
+     */
     async remove(p: Principal, ws: string) {
-      const m = await requireMember(store, p, ws, 'user_can_delete');
+      if (!p.isService)
+        throw notAllowed('a workspace is deleted through the controller (DELETE /workspaces/ there)');
+      const m = await membership(store, p, ws);
+      if (!m.deleting) throw conflict('workspace', `workspace ${ws} is not being deleted`);
       // The keys from vm_networks and router_interfaces to networks are NO ACTION, and PostgreSQL may check
       // them before the cascade from workspaces has removed the VMs and routers that hold them: a single
       // delete of a workspace whose networks are in use fails. Take the VMs (their links and leases cascade)

@@ -37,7 +37,12 @@ export interface CatalogueObjects<T> {
 }
 
 export interface InventoryClient {
-  workspaces: { get(ws: string, o?: CallOptions): Promise<api.WorkspaceDetail | undefined> };
+  workspaces: {
+    get(ws: string, o?: CallOptions): Promise<api.WorkspaceDetail | undefined>;
+    update(ws: string, body: api.WorkspaceUpdate, o?: CallOptions): Promise<api.WorkspaceDetail | undefined>;
+    /** The last step of a workspace's teardown (it must be marked being deleted); false when already gone. */
+    remove(ws: string, o?: CallOptions): Promise<boolean>;
+  };
   vms: WorkspaceObjects<api.Vm, api.VmBody, api.VmUpdate>;
   networks: WorkspaceObjects<api.Network, api.NetworkBody, api.NetworkUpdate>;
   routers: WorkspaceObjects<api.Router, api.RouterBody, api.RouterUpdate>;
@@ -183,7 +188,11 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
     `/${seg(ws)}/routers/${seg(router)}/interfaces/${network === undefined ? '' : `${seg(network)}/`}`;
 
   return {
-    workspaces: { get: (ws, c) => get(`/workspaces/${seg(ws)}/`, workspace, c) },
+    workspaces: {
+      get: (ws, c) => get(`/workspaces/${seg(ws)}/`, workspace, c),
+      update: (ws, body, c) => put(`/workspaces/${seg(ws)}/`, body, workspace, c),
+      remove: (ws, c) => del(`/workspaces/${seg(ws)}/`, deleted, c),
+    },
     vms: workspaceObjects('vms', checker(api.Vm), checker(api.VmList)),
     networks: workspaceObjects('networks', checker(api.Network), checker(api.NetworkList)),
     routers: workspaceObjects('routers', checker(api.Router), checker(api.RouterList)),

@@ -88,6 +88,7 @@ export const WorkspaceDetail = Type.Object({
     description: 'stays the same across renames; a workspace re-made under a name gets a new one',
   }),
   owner: Nullable(Type.String({ description: 'the owner, who alone (with admins) deletes the workspace' })),
+  state: OneOf(['U', 'X'] as const, 'U: in use; X: being deleted (a controller task tears it down)'),
   users: Type.Array(Member),
 });
 /**
@@ -116,11 +117,15 @@ export const MyInvitationList = Type.Object({ invitations: Type.Array(MyInvitati
 export const Joined = Type.Object({ workspace: Type.String(), ...permissionFlags });
 export const Declined = Type.Object({ workspace: Type.String(), declined: Type.Literal(true) });
 
-/** PUT /workspaces/<ws>/: rename, or hand ownership over to another member (the owner only). */
+/**
+ * PUT /workspaces/<ws>/: rename, or hand ownership over to another member (the owner, or an admin); `state`
+ * is the controller's (a workspace being deleted is `X`).
+ */
 export const WorkspaceUpdate = Type.Object(
   {
     name: Type.Optional(Name('new workspace name')),
     owner: Type.Optional(Name('member who becomes the owner')),
+    state: Type.Optional(OneOf(['U', 'X'] as const)),
   },
   { minProperties: 1 },
 );

@@ -1,7 +1,7 @@
 // Workspaces (book chapter 6: "a collection of users and resources which functions like an organization"):
 // pick one, create one (its creator owns it and holds every permission), answer invitations to others.
 import { useState } from 'react';
-import { ALL_PERMS, inv, enc, type MyInvitation, type Perms } from '../api.ts';
+import { ALL_PERMS, ctl, inv, enc, type MyInvitation, type Perms } from '../api.ts';
 import { useResource } from '../hooks.ts';
 import { useAuth } from '../auth.tsx';
 import { useWorkspaces } from '../layout.tsx';
@@ -135,16 +135,16 @@ export function WorkspacesPage() {
           title={`Delete workspace ${deleting}?`}
           body={
             <p>
-              Its members lose access and its records (VMs, networks, routers) are deleted from the inventory.
-              Delete the VMs first to free their hosts.
+              A task deletes its VMs (domains, disks and addresses), routers and networks (their namespaces
+              and VLANs), then the workspace itself; its members lose access. Follow it under Tasks.
             </p>
           }
           typeToConfirm={deleting}
           onClose={() => setDeleting(undefined)}
           onConfirm={async () => {
-            await inv.del(`/workspaces/${enc(deleting)}/`);
+            await ctl.send('DELETE', 'workspaces', { owner: deleting });
             await refresh();
-            toast('ok', `Workspace ${deleting} deleted`);
+            toast('ok', `Workspace ${deleting} is being deleted`);
           }}
         />
       ) : null}
