@@ -125,10 +125,13 @@ export function workspacesService(
     async update(p: Principal, ws: string, b: WorkspaceUpdate): Promise<WorkspaceDetail> {
       const m = await membership(store, p, ws);
       if (b.state !== undefined) {
+        // Checked whole before anything is written: a refused request changes nothing.
         if (!p.isService) throw notAllowed('only the controller marks a workspace being deleted', 'state');
+        if (b.name !== undefined || b.owner !== undefined)
+          throw inputError('state', 'state is changed alone, not with name or owner');
         await store.workspaces.setState(m.workspaceId, b.state);
+        return get(p, ws);
       }
-      if (b.name === undefined && b.owner === undefined) return get(p, ws);
       requirePerson(p);
       if (!m.owner && !p.isAdmin) throw notAllowed(`only the owner of ${ws} changes it`);
       requireNotDeleting(m, ws);
