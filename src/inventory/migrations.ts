@@ -265,4 +265,19 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Throttling counts each attempt before the password is checked (issue 14.7): one row per key with its
+  // count and when the next attempt may come, taken in one statement (ratelimit.ts). The failures table goes.
+  '008_login_throttle': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('login_throttle')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('login_throttle_last').on('login_throttle').column('last_at').execute();
+      await db.schema.dropTable('login_failures').execute();
+    },
+  },
 };

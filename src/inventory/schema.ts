@@ -18,7 +18,8 @@ export interface InventoryDB {
     created_at: Created;
   };
   sessions: { id_hash: string; user_id: number; expires_at: Date };
-  login_failures: { key: string; failed_at: Date };
+  /** Throttled attempts per key (ratelimit.ts): how many, when the next may come, the last one's time. */
+  login_throttle: { key: string; attempts: number; next_at: Date; last_at: Date };
   auth_changes: {
     seq: Generated<number>;
     kind: 'user' | 'revoke' | 'keys';

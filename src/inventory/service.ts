@@ -65,18 +65,19 @@ export async function createInventory({
     // (GET /templates/vms/ is the template "vms"), so those names are refused. The app's own (health,
     // metrics, OpenAPI) are listed; the rest are collected as they are registered.
     const reservedNames = new Set(['healthz', 'metrics', 'openapi.json']);
+    const throttling = { windowSeconds: config.LOGIN_WINDOW, baseDelay: config.LOGIN_DELAY };
     const services = createInventoryServices({
       store,
       reservedNames,
       config,
       signer: createTokenSigner(signingKey.privateKey, signingKey.kid),
       serviceSecret: serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
-      userThrottle: createThrottle(database.db, config.LOGIN_MAX_FAILURES_PER_USER, config.LOGIN_WINDOW),
-      addressThrottle: createThrottle(
-        database.db,
-        config.LOGIN_MAX_FAILURES_PER_ADDRESS,
-        config.LOGIN_WINDOW,
-      ),
+      userThrottle: createThrottle(database.db, { ...throttling, free: config.LOGIN_MAX_FAILURES_PER_USER }),
+      addressThrottle: createThrottle(database.db, {
+        ...throttling,
+        free: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      }),
+      signupThrottle: createThrottle(database.db, { ...throttling, free: config.SIGNUP_MAX_PER_ADDRESS }),
     });
     // Inventory checks its own requests like every service: the token's signature, then the caller's
     // current standing (read from its own database, dropped as the change feed says).

@@ -53,6 +53,8 @@ export async function startInventory(
       ADMIN_PASSWORD: adminPassword,
       SERVICE_SECRET: serviceSecret,
       LOG_LEVEL: process.env.KLOUDAK_TEST_LOG ?? 'silent',
+      // Tests sign up hundreds of users from 127.0.0.1; the throttle's own test sets a small limit.
+      SIGNUP_MAX_PER_ADDRESS: '1000000',
       ...(backend === 'postgres' ? { INVENTORY_DB: pgDatabaseUrl('kinv') } : {}),
       ...overrides,
     },

@@ -1,4 +1,5 @@
-// Users, browser sessions and failed logins.
+// Users, browser sessions and throttled attempts (logins, service tokens, signups).
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from './index.ts';
 import { PERMISSIONS } from '../../lib/permissions.ts';
 
@@ -85,26 +86,54 @@ export function sessionsRepository(db: Db) {
   };
 }
 
-export function loginFailuresRepository(db: Db) {
+/** The wait rule of a throttle: `free` attempts at once, then `base` seconds doubling up to `max`. */
+export interface DelayRule {
+  free: number;
+  base: number;
+  max: number;
+}
+
+export function throttleRepository(db: Db) {
   return {
-    /** The latest `limit` failures of a key after `since`, newest first. */
-    recent: (key: string, since: Date, limit: number) =>
-      db
-        .selectFrom('login_failures')
-        .select('failed_at')
-        .where('key', '=', key)
-        .where('failed_at', '>', since)
-        .orderBy('failed_at', 'desc')
-        .limit(limit)
-        .execute(),
-    async insert(key: string, at: Date) {
-      await db.insertInto('login_failures').values({ key, failed_at: at }).execute();
+    /**
+     * Counts an attempt of `key` at `at` unless its wait runs (one statement: concurrent attempts queue on
+     * the key's row); a key last seen at or before `cutoff` starts over. Answers whether it was counted.
+     */
+    async take(key: string, at: Date, cutoff: Date, r: DelayRule): Promise<boolean> {
+      // The attempt's number: 1 for a key unseen or quiet since the cutoff.
+      const n = sql<number>`(CASE WHEN t.last_at <= ${cutoff} THEN 1 ELSE t.attempts + 1 END)`;
+      const wait = (k: RawBuilder<number>) =>
+        sql<number>`(CASE WHEN ${k} < ${r.free} THEN 0::float8 ELSE LEAST(${r.max}::float8, ${r.base}::float8 * power(2::float8, LEAST(${k} - ${r.free}, 40)::float8)) END)`;
+      const { rows } = await sql<{ attempts: number }>`
+        INSERT INTO login_throttle AS t (key, attempts, next_at, last_at)
+        VALUES (${key}, 1, ${at}::timestamptz + make_interval(secs => ${wait(sql<number>`1`)}), ${at})
+        ON CONFLICT (key) DO UPDATE SET
+          attempts = ${n},
+          next_at = ${at}::timestamptz + make_interval(secs => ${wait(n)}),
+          last_at = ${at}
+        WHERE t.next_at <= ${at} OR t.last_at <= ${cutoff}
+        RETURNING t.attempts`.execute(db);
+      return rows.length > 0;
     },
-    async deleteUpTo(cutoff: Date) {
-      await db.deleteFrom('login_failures').where('failed_at', '<=', cutoff).execute();
+    nextAt: async (key: string) =>
+      (await db.selectFrom('login_throttle').select('next_at').where('key', '=', key).executeTakeFirst())
+        ?.next_at,
+    /** Gives one counted attempt back; under `free` again, the key need not wait. */
+    async refund(key: string, at: Date, free: number) {
+      await db
+        .updateTable('login_throttle')
+        .set({
+          attempts: sql<number>`GREATEST(attempts - 1, 0)`,
+          next_at: sql<Date>`CASE WHEN attempts - 1 < ${free} THEN LEAST(next_at, ${at}::timestamptz) ELSE next_at END`,
+        })
+        .where('key', '=', key)
+        .execute();
     },
     async deleteKey(key: string) {
-      await db.deleteFrom('login_failures').where('key', '=', key).execute();
+      await db.deleteFrom('login_throttle').where('key', '=', key).execute();
+    },
+    async deleteUpTo(cutoff: Date) {
+      await db.deleteFrom('login_throttle').where('last_at', '<=', cutoff).execute();
     },
   };
 }

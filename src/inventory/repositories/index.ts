@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import type { InventoryDB } from '../schema.ts';
 import { authChangesRepository } from './auth.ts';
 import { areasRepository, hostsRepository, poolsRepository, templatesRepository } from './catalogue.ts';
-import { loginFailuresRepository, sessionsRepository, usersRepository } from './identity.ts';
+import { sessionsRepository, throttleRepository, usersRepository } from './identity.ts';
 import { leasesRepository } from './leases.ts';
 import { interfacesRepository, networksRepository, routersRepository } from './networks.ts';
 import { vmsRepository } from './vms.ts';
@@ -23,7 +23,7 @@ function repositories(db: Db) {
   return {
     users: usersRepository(db),
     sessions: sessionsRepository(db),
-    loginFailures: loginFailuresRepository(db),
+    throttle: throttleRepository(db),
     authChanges: authChangesRepository(db),
     workspaces: workspacesRepository(db),
     members: membersRepository(db),

@@ -42,7 +42,7 @@ export function identityRoutes(
   app.post(
     '/signup/',
     { schema: { body: Signup, response: { 201: SignedUp, ...errors }, tags } },
-    async (req, reply) => reply.status(201).send(await s.identity.signup(req.body)),
+    async (req, reply) => reply.status(201).send(await throttled(reply, s.identity.signup(req.body, req.ip))),
   );
 
   app.post(

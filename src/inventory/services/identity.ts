@@ -41,6 +41,8 @@ export interface IdentityDeps {
   serviceSecret: string;
   userThrottle: Throttle;
   addressThrottle: Throttle;
+  /** Signups per client address (each hashes a password: 16 MiB of scrypt). */
+  signupThrottle: Throttle;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -73,10 +75,16 @@ export function identityService(d: IdentityDeps) {
   }
 
   return {
-    async signup(b: { username: string; password: string; email: string }): Promise<SignedUp> {
+    /** Makes an account; every call (made or not) counts towards the client address's signups. */
+    async signup(
+      b: { username: string; password: string; email: string },
+      clientAddress: string,
+    ): Promise<SignedUp> {
       const { username, password, email } = b;
       if (username.startsWith('kloudak-') || RESERVED_CLAIM_NAMES.has(username))
         throw inputError('username', `username ${username} is reserved`);
+      const wait = await d.signupThrottle.take(`n:${clientAddress}`);
+      if (wait > 0) throw new Throttled(wait, `too many signups from this address; try again in ${wait} s`);
       const password_hash = await hashPassword(password);
       try {
         await users.insert({ username, email, password_hash, is_admin: false });
@@ -87,23 +95,28 @@ export function identityService(d: IdentityDeps) {
       return { username, email };
     },
 
-    /** Checks the password (throttled per user and per client address); answers a token and a new session. */
+    /**
+     * Checks the password; answers a token and a new session. Throttled per (user, client address) and per
+     * client address, each attempt counted before the password is checked (ratelimit.ts): a burst gets no
+     * more guesses than the count allows, and the owner logging in from elsewhere is never locked out.
+     */
     async login(b: { username: string; password: string }, clientAddress: string) {
-      const userKey = `u:${b.username}`;
+      const userKey = `u:${b.username}@${clientAddress}`;
       const addrKey = `a:${clientAddress}`;
-      const wait = Math.max(
-        await d.userThrottle.retryAfter(userKey),
-        await d.addressThrottle.retryAfter(addrKey),
-      );
-      if (wait > 0) throw new Throttled(wait, `too many failed logins; try again in ${wait} s`);
+      const refused = (wait: number) => new Throttled(wait, `too many failed logins; try again in ${wait} s`);
+      const addrWait = await d.addressThrottle.take(addrKey);
+      if (addrWait > 0) throw refused(addrWait);
+      const userWait = await d.userThrottle.take(userKey);
+      if (userWait > 0) {
+        await d.addressThrottle.refund(addrKey);
+        throw refused(userWait);
+      }
       const user = await users.credentials(b.username);
       const ok = await verifyPassword(b.password, user?.password_hash ?? DUMMY_HASH);
-      if (!user || !ok || user.disabled) {
-        await d.userThrottle.fail(userKey);
-        await d.addressThrottle.fail(addrKey);
-        throw unauthenticated('wrong username or password');
-      }
+      // A failure stays counted on both keys.
+      if (!user || !ok || user.disabled) throw unauthenticated('wrong username or password');
       await d.userThrottle.reset(userKey);
+      await d.addressThrottle.refund(addrKey);
       const session = randomBytes(32).toString('base64url');
       await sessions.deleteExpired(new Date());
       await sessions.insert({
@@ -139,14 +152,14 @@ export function identityService(d: IdentityDeps) {
     /** A service's superuser token, for the shared secret (throttled per client address). */
     async serviceToken(b: { service: string; secret: string }, clientAddress: string): Promise<string> {
       const addrKey = `s:${clientAddress}`;
-      const wait = await d.addressThrottle.retryAfter(addrKey);
+      const wait = await d.addressThrottle.take(addrKey);
       if (wait > 0) throw new Throttled(wait, `too many failed attempts; try again in ${wait} s`);
-      if (!(SERVICES as readonly string[]).includes(b.service))
+      if (!(SERVICES as readonly string[]).includes(b.service)) {
+        await d.addressThrottle.refund(addrKey);
         throw inputError('service', `unknown service ${b.service}`);
-      if (!sameSecret(b.secret, d.serviceSecret)) {
-        await d.addressThrottle.fail(addrKey);
-        throw unauthenticated('wrong service secret');
       }
+      if (!sameSecret(b.secret, d.serviceSecret)) throw unauthenticated('wrong service secret');
+      await d.addressThrottle.reset(addrKey);
       return d.signer.sign(
         { username: `kloudak-${b.service}`, [SERVICE_CLAIM]: true, [SERVICE_NAME_CLAIM]: b.service },
         d.config.TOKEN_TTL,
