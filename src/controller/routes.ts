@@ -38,6 +38,7 @@ import {
 import { powerVm } from './usecases/power.ts';
 import { createVm, deleteVm, updateVm } from './usecases/vms.ts';
 import { deleteWorkspace } from './usecases/workspaces.ts';
+import { tenantError } from './tenant-error.ts';
 
 /** Every refusal is the one error body. */
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
@@ -45,8 +46,11 @@ const accepts = { 202: Accepted, ...errors };
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 
-/** A task as the API shows it (the message body, with its password, is never shown). */
-export function taskView(t: TaskRow): Task {
+/**
+ * A task as the API shows it (the message body, with its password, is never shown); a tenant reads its error
+ * without the operators' host paths and addresses (`raw` for admins and services).
+ */
+export function taskView(t: TaskRow, raw = false): Task {
   return {
     task_id: t.id,
     workspace: t.workspace,
@@ -58,7 +62,7 @@ export function taskView(t: TaskRow): Task {
     retries_left: t.retries_left,
     attempt: t.attempt,
     deliveries: t.deliveries,
-    error: t.error,
+    error: raw ? t.error : tenantError(t.error, t.request_id),
     username: t.username,
     request_id: t.request_id,
     created_at: iso(t.created_at),
@@ -169,7 +173,7 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
         await new Promise((r) => setTimeout(r, 200));
         t = (await getTask(ctx.db, req.params.id))!;
       }
-      return taskView(t);
+      return taskView(t, p.isAdmin || p.isService);
     },
   );
 
@@ -190,9 +194,14 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
         },
       },
       async (req) => {
-        const ws = await workspaceOf(ctx, await who(req), req.params.ws, req.id);
+        const p = await who(req);
+        const ws = await workspaceOf(ctx, p, req.params.ws, req.id);
         const limit = Math.min(Math.max(Number(req.query.limit ?? 100), 1), 1000);
-        return { tasks: (await listTasks(ctx.db, ws, filter, limit)).map(taskView) };
+        return {
+          tasks: (await listTasks(ctx.db, ws, filter, limit)).map((t) =>
+            taskView(t, p.isAdmin || p.isService),
+          ),
+        };
       },
     );
   }

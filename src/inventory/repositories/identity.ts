@@ -55,6 +55,12 @@ export function usersRepository(db: Db) {
         .executeTakeFirstOrThrow();
       return Number(r.n);
     },
+    async setPassword(userId: number, passwordHash: string) {
+      await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute();
+    },
+    async setDisabled(userId: number, disabled: boolean) {
+      await db.updateTable('users').set({ disabled }).where('id', '=', userId).execute();
+    },
     /** Revokes every token of the user (they carry the version they were signed at). */
     async bumpVersion(userId: number) {
       await db
@@ -79,6 +85,10 @@ export function sessionsRepository(db: Db) {
     },
     async delete(idHash: string) {
       await db.deleteFrom('sessions').where('id_hash', '=', idHash).execute();
+    },
+    /** Ends every session of the user (a password changed or reset, an account disabled). */
+    async deleteOfUser(userId: number) {
+      await db.deleteFrom('sessions').where('user_id', '=', userId).execute();
     },
     async deleteExpired(now: Date) {
       await db.deleteFrom('sessions').where('expires_at', '<', now).execute();

@@ -5,8 +5,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/cookie';
 import { ErrorBody } from '../../lib/contracts/common.ts';
 import {
+  AccountState,
+  AccountUpdate,
   Jwks,
   LoggedOut,
+  NameParams,
+  PasswordChange,
   Login,
   ServiceTokenRequest,
   SignedUp,
@@ -39,6 +43,13 @@ export function identityRoutes(
   s: Pick<InventoryServices, 'identity'>,
   o: { sessionTtl: number; signingKey: SigningKey; who: Auth },
 ): void {
+  const setSession = (reply: FastifyReply, session: string) =>
+    void reply.setCookie(SESSION_COOKIE, session, {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'lax',
+      maxAge: o.sessionTtl,
+    });
   app.post(
     '/signup/',
     { schema: { body: Signup, response: { 201: SignedUp, ...errors }, tags } },
@@ -50,12 +61,7 @@ export function identityRoutes(
     { schema: { body: Login, response: { 200: TokenAnswer, ...errors }, tags } },
     async (req, reply) => {
       const { token, session } = await throttled(reply, s.identity.login(req.body, req.ip));
-      void reply.setCookie(SESSION_COOKIE, session, {
-        path: '/',
-        httpOnly: true,
-        sameSite: 'lax',
-        maxAge: o.sessionTtl,
-      });
+      setSession(reply, session);
       return { token };
     },
   );
@@ -71,6 +77,33 @@ export function identityRoutes(
   const loggedOut = { schema: { response: { 200: LoggedOut, ...errors }, tags } };
   app.get('/logout/', loggedOut, async (req, reply) => logout(req, reply, false));
   app.post('/logout/', loggedOut, async (req, reply) => logout(req, reply, true));
+
+  // The caller's own password: the cookie's session is replaced (every other one ends), a fresh token answers.
+  app.put(
+    '/password/',
+    { schema: { body: PasswordChange, response: { 200: TokenAnswer, ...errors }, tags } },
+    async (req, reply) => {
+      const { token, session } = await throttled(
+        reply,
+        s.identity.changePassword(await o.who(req), req.body, req.ip),
+      );
+      if (req.cookies[SESSION_COOKIE]) setSession(reply, session);
+      return { token };
+    },
+  );
+  // Admins: disable (tokens stop working) or enable an account, or reset its password.
+  app.put(
+    '/accounts/:name/',
+    {
+      schema: {
+        params: NameParams,
+        body: AccountUpdate,
+        response: { 200: AccountState, ...errors },
+        tags,
+      },
+    },
+    async (req) => s.identity.updateAccount(await o.who(req), req.params.name, req.body),
+  );
 
   app.get('/get_token/', { schema: { response: { 200: TokenAnswer, ...errors }, tags } }, async (req) => ({
     token: await s.identity.tokenOfSession(req.cookies[SESSION_COOKIE]),

@@ -12,9 +12,9 @@ import {
   type TokenSigner,
 } from '../../lib/auth.ts';
 import type { Config } from '../../lib/config.ts';
-import type { SignedUp } from '../../lib/contracts/inventory.ts';
+import type { AccountState, AccountUpdate, PasswordChange, SignedUp } from '../../lib/contracts/inventory.ts';
 import { isUniqueViolation } from '../../lib/db.ts';
-import { AppError, conflict, inputError, unauthenticated } from '../../lib/errors.ts';
+import { AppError, conflict, inputError, notAllowed, notFound, unauthenticated } from '../../lib/errors.ts';
 import { sameSecret } from '../../lib/secrets.ts';
 import { SERVICES } from '../../lib/servicetoken.ts';
 import { DUMMY_HASH, hashPassword, verifyPassword } from '../passwords.ts';
@@ -68,6 +68,18 @@ export function identityService(d: IdentityDeps) {
     return d.signer.sign(claims, d.config.TOKEN_TTL);
   }
 
+  /** A new browser session of the user: the secret for its cookie (the database keeps its SHA-256). */
+  async function newSession(userId: number): Promise<string> {
+    const session = randomBytes(32).toString('base64url');
+    await sessions.deleteExpired(new Date());
+    await sessions.insert({
+      id_hash: sha256(session),
+      user_id: userId,
+      expires_at: new Date(Date.now() + d.config.SESSION_TTL * 1000),
+    });
+    return session;
+  }
+
   /** Every token of the user stops working on every service within seconds. */
   async function revoke(userId: number): Promise<void> {
     await users.bumpVersion(userId);
@@ -117,14 +129,7 @@ export function identityService(d: IdentityDeps) {
       if (!user || !ok || user.disabled) throw unauthenticated('wrong username or password');
       await d.userThrottle.reset(userKey);
       await d.addressThrottle.refund(addrKey);
-      const session = randomBytes(32).toString('base64url');
-      await sessions.deleteExpired(new Date());
-      await sessions.insert({
-        id_hash: sha256(session),
-        user_id: user.id,
-        expires_at: new Date(Date.now() + d.config.SESSION_TTL * 1000),
-      });
-      return { token: await userToken(user.id), session };
+      return { token: await userToken(user.id), session: await newSession(user.id) };
     },
 
     /**
@@ -139,6 +144,40 @@ export function identityService(d: IdentityDeps) {
         userId ??= s?.user_id;
       }
       if (userId !== undefined) await revoke(userId);
+    },
+
+    /**
+     * The caller changes its own password: the current one is checked (throttled like a login), then every
+     * token and session of the user ends; answers a fresh token and session.
+     */
+    async changePassword(p: Principal, b: PasswordChange, clientAddress: string) {
+      if (p.isService || p.uid === undefined) throw notAllowed('services have no password');
+      const key = `u:${p.username}@${clientAddress}`;
+      const wait = await d.userThrottle.take(key);
+      if (wait > 0) throw new Throttled(wait, `too many wrong passwords; try again in ${wait} s`);
+      const user = await users.byId(p.uid);
+      if (!(await verifyPassword(b.current, user.password_hash)))
+        throw notAllowed('the current password is wrong', 'current');
+      await d.userThrottle.reset(key);
+      await users.setPassword(user.id, await hashPassword(b.password));
+      await sessions.deleteOfUser(user.id);
+      await revoke(user.id);
+      return { token: await userToken(user.id), session: await newSession(user.id) };
+    },
+
+    /** An admin disables or enables an account, or sets its password; every token and session of it ends. */
+    async updateAccount(p: Principal, name: string, b: AccountUpdate): Promise<AccountState> {
+      if (!p.isAdmin) throw notAllowed('only admins manage accounts');
+      const id = (await users.idOf(name))?.id;
+      if (id === undefined) throw notFound('name', `no user ${name}`);
+      if (b.disabled === true && id === p.uid)
+        throw inputError('disabled', 'admins do not disable themselves');
+      if (b.password !== undefined) await users.setPassword(id, await hashPassword(b.password));
+      if (b.disabled !== undefined) await users.setDisabled(id, b.disabled);
+      await sessions.deleteOfUser(id);
+      await revoke(id);
+      const u = await users.byId(id);
+      return { name: u.username, email: u.email, is_admin: u.is_admin, disabled: u.disabled };
     },
 
     /** A fresh token for a browser's session. */

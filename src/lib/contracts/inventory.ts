@@ -53,6 +53,27 @@ export const ServiceTokenRequest = Type.Object({
   secret: Type.String({ minLength: 1, maxLength: 256 }),
 });
 export const TokenAnswer = Type.Object({ token: Type.String() });
+/** PUT /password/: the caller changes its own password (its other sessions and tokens end). */
+export const PasswordChange = Type.Object({
+  current: Type.String({ minLength: 1, maxLength: 256, description: 'the password now' }),
+  password: Type.String({ minLength: 8, maxLength: 256, description: 'the new password' }),
+});
+/** PUT /accounts/<name>/ (admins): disable or enable an account, or set a new password. */
+export const AccountUpdate = Type.Object(
+  {
+    disabled: Type.Optional(
+      Type.Boolean({ description: 'true: its tokens stop working and it cannot log in' }),
+    ),
+    password: Type.Optional(Type.String({ minLength: 8, maxLength: 256, description: 'a new password' })),
+  },
+  { minProperties: 1 },
+);
+export const AccountState = Type.Object({
+  name: Type.String(),
+  email: Type.String(),
+  is_admin: Type.Boolean(),
+  disabled: Type.Boolean(),
+});
 export const LoggedOut = Type.Object({ status: Type.Literal('logged out') });
 export const Jwks = Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) });
 
@@ -360,6 +381,9 @@ export const InterfaceDeleted = Type.Object({ network: Type.String(), deleted: T
 
 export { Deleted };
 
+export type PasswordChange = Static<typeof PasswordChange>;
+export type AccountUpdate = Static<typeof AccountUpdate>;
+export type AccountState = Static<typeof AccountState>;
 export type SignupT = Static<typeof Signup>;
 export type Member = Static<typeof Member>;
 export type WorkspaceDetail = Static<typeof WorkspaceDetail>;
