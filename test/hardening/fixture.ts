@@ -169,7 +169,7 @@ export async function digest(db: Kysely<any>): Promise<Record<string, string>> {
   if (!q) {
     const tables = await sql<{ name: string }>`select table_name as name from information_schema.tables
       where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not like 'kysely_%'
-      and table_name <> 'login_failures' order by 1`.execute(db);
+      and table_name <> 'login_throttle' order by 1`.execute(db);
     q = tables.rows
       .map(({ name }) => {
         const t = `"${name.replace(/"/g, '""')}"`;

@@ -213,14 +213,17 @@ for (const backend of BACKENDS) {
         ok: 201,
       },
       { method: 'GET', path: (x) => `/workspaces/${x.ws}/`, rule: 'member', ok: 200 },
+      // The last step of the controller's teardown task (issue 14.4): a service, once the workspace is marked
+      // being deleted; members, owners and admins delete through the controller.
       {
         method: 'DELETE',
         path: (_, n) => `/workspaces/${n}/`,
         setup: async (x, n) => {
           await ok(inv.call('POST', '/workspaces/', owner, { name: n }));
           await inv.addMember(n, owner, x.member);
+          await ok(inv.call('PUT', `/workspaces/${n}/`, await inv.serviceToken(), { state: 'X' }));
         },
-        rule: 'user_can_delete',
+        rule: 'service',
         ok: 200,
       },
       { method: 'GET', path: ws('/users/'), rule: 'member', ok: 200 },
