@@ -13,10 +13,18 @@
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { generateKeyPair } from 'jose';
 import { WebSocket, WebSocketServer } from 'ws';
-import { createTokenSigner, createTokenVerifier } from '../src/lib/auth.ts';
+import {
+  createTokenSigner,
+  createTokenVerifier,
+  NO_PERMISSIONS,
+  UID_CLAIM,
+  VERSION_CLAIM,
+} from '../src/lib/auth.ts';
 import { createLogger } from '../src/lib/log.ts';
 import { roomPath } from '../src/lib/notify.ts';
 import { createNotificationService } from '../src/notification/index.ts';
+import { createAuthority } from '../src/lib/authority.ts';
+import type { Standing } from '../src/lib/contracts/inventory.ts';
 
 interface Target {
   name: 'kloudak' | 'baseline';
@@ -159,15 +167,32 @@ async function main(): Promise<void> {
   const signer = createTokenSigner(keys.privateKey, 'bench');
   const workspace = 'bench-room';
   const userToken = await signer.sign(
-    { username: 'watcher', email: 'w@example.com', [workspace]: { vm_can_add: true } },
+    { username: 'watcher', email: 'w@example.com', [UID_CLAIM]: 1, [VERSION_CLAIM]: 1 },
     3600,
   );
+  // The watcher's standing as inventory would answer it (no inventory runs in this benchmark).
+  const watcher: Standing = {
+    uid: 1,
+    username: 'watcher',
+    version: 1,
+    disabled: false,
+    admin: false,
+    workspaces: [{ id: 1, name: workspace, owner: false, ...NO_PERMISSIONS, vm_can_add: true }],
+  };
+  const auth = createAuthority({
+    verifier: createTokenVerifier(keys.publicKey),
+    log,
+    source: {
+      standing: async (uid) => (uid === 1 ? watcher : undefined),
+      changes: async () => ({ latest: 0, oldest: 0, changes: [] }),
+    },
+  });
   const serviceToken = await signer.sign({ username: 'kloudak-controller', kloudak_service: true }, 3600);
 
   const kloudak = await createNotificationService({
     port: 0,
     host: '127.0.0.1',
-    verifier: createTokenVerifier(keys.publicKey),
+    auth,
     log,
   });
 
@@ -213,6 +238,7 @@ async function main(): Promise<void> {
   await worker.terminate();
   bare.close();
   await kloudak.close();
+  auth.close();
 
   process.stderr.write(
     `${JSON.stringify({ clients, messages, gapMs, seconds: Math.round((Date.now() - started) / 100) / 10, baseline, kloudak: ours })}\n`,

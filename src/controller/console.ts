@@ -47,7 +47,8 @@ export function consoleRoutes(app: App, ctx: ControllerContext): void {
   async function check(headers: IncomingHttpHeaders, ws: string, name: string, requestId: string) {
     const token = consoleToken(headers);
     if (!token) throw unauthenticated('missing token');
-    const p: Principal = await ctx.verifier.verify(token);
+    // The caller's current standing (src/lib/authority.ts), not the token's word.
+    const p: Principal = await ctx.auth.verify(token);
     requirePermission(p, ws, 'vm_can_edit');
     const vm = await found(ctx.inventory.vms.get(ws, name, { requestId }), 'vm', `vm ${name}`);
     return { vm, token };

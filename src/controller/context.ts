@@ -1,4 +1,4 @@
-import type { TokenVerifier } from '../lib/auth.ts';
+import type { Authenticate } from '../lib/auth.ts';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import type { InventoryClient } from '../lib/clients/inventory.ts';
@@ -21,7 +21,8 @@ export interface ComputeQueries {
 export interface ControllerContext {
   db: Db;
   inventory: InventoryClient;
-  verifier: TokenVerifier;
+  /** Checks a request's token and answers the caller's current standing (src/lib/authority.ts). */
+  auth: Authenticate;
   relay: Pick<Relay, 'kick'>;
   notifier: RoomNotifier;
   compute: ComputeQueries;

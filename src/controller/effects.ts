@@ -48,6 +48,8 @@ function recordOf(inv: Inventory, task: TaskRow) {
 export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: TaskResult): Promise<Outcome> {
   const inv = ctx.inventory;
   const body = task.body;
+  // A workspace's teardown removed its records itself (src/controller/teardown.ts).
+  if (body.type === 'workspace') return { pending: false, stage: 'deleted', state: 'deleted' };
   const record = recordOf(inv, task);
   const host = r.host !== undefined ? { host: r.host } : {};
 
@@ -104,6 +106,11 @@ export async function applyRollback(
 ): Promise<string | undefined> {
   const body = task.body;
   if (body.type === 'interface') return undefined;
+  if (body.type === 'workspace') {
+    // What is left of the workspace is in use again (the objects deleted so far stay deleted).
+    await ctx.inventory.workspaces.update(task.workspace, { state: 'U' }, { requestId: task.request_id });
+    return 'U';
+  }
   const record = recordOf(ctx.inventory, task);
   const previous = task.previous?.state;
   switch (body.method) {

@@ -63,4 +63,16 @@ export const controllerMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Tasks belong to a workspace by id (issue 14.5): a renamed workspace keeps them, one re-made under an
+  // old name never sees them.
+  '004_workspace_id': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('tasks').addColumn('workspace_id', 'integer').execute();
+      await db.schema
+        .createIndex('tasks_wsid_created')
+        .on('tasks')
+        .columns(['workspace_id', 'created_at'])
+        .execute();
+    },
+  },
 };

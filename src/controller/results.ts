@@ -12,7 +12,11 @@ import { QUEUE_OF } from './usecases/accept.ts';
 import { notifyTask, type TaskChange } from './usecases/notify.ts';
 import { applyRollback, applySuccess } from './effects.ts';
 
-const ROLLBACK_QUEUE = { vm: 'vm_rollback', network: 'network_rollback' } as const;
+const ROLLBACK_QUEUE = {
+  vm: 'vm_rollback',
+  network: 'network_rollback',
+  workspace: 'workspace_rollback',
+} as const;
 
 export async function handleResult(ctx: ControllerContext, r: TaskResult, requestId?: string): Promise<void> {
   const log = ctx.log.child({ reqId: requestId, task: r.task_id });
@@ -135,5 +139,6 @@ export async function consumeResults(ctx: ControllerContext, bus: Bus) {
   return Promise.all([
     bus.consume('vm_notification', handler, { prefetch: 16 }),
     bus.consume('network_notification', handler, { prefetch: 16 }),
+    bus.consume('workspace_notification', handler, { prefetch: 16 }),
   ]);
 }

@@ -20,6 +20,7 @@ import {
   VmPower,
   VmPut,
   WaitQuery,
+  WorkspaceTarget,
 } from '../lib/contracts/controller.ts';
 import { notAllowed, notFound } from '../lib/errors.ts';
 import type { App } from '../lib/http.ts';
@@ -36,6 +37,8 @@ import {
 } from './usecases/networks.ts';
 import { powerVm } from './usecases/power.ts';
 import { createVm, deleteVm, updateVm } from './usecases/vms.ts';
+import { deleteWorkspace } from './usecases/workspaces.ts';
+import { tenantError } from './tenant-error.ts';
 
 /** Every refusal is the one error body. */
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
@@ -43,8 +46,11 @@ const accepts = { 202: Accepted, ...errors };
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 
-/** A task as the API shows it (the message body, with its password, is never shown). */
-export function taskView(t: TaskRow): Task {
+/**
+ * A task as the API shows it (the message body, with its password, is never shown); a tenant reads its error
+ * without the operators' host paths and addresses (`raw` for admins and services).
+ */
+export function taskView(t: TaskRow, raw = false): Task {
   return {
     task_id: t.id,
     workspace: t.workspace,
@@ -56,7 +62,7 @@ export function taskView(t: TaskRow): Task {
     retries_left: t.retries_left,
     attempt: t.attempt,
     deliveries: t.deliveries,
-    error: t.error,
+    error: raw ? t.error : tenantError(t.error, t.request_id),
     username: t.username,
     request_id: t.request_id,
     created_at: iso(t.created_at),
@@ -65,14 +71,26 @@ export function taskView(t: TaskRow): Task {
   };
 }
 
-function canSeeWorkspace(p: Principal, ws: string) {
-  if (!p.isService && !p.isAdmin && !p.workspaces[ws])
-    throw notAllowed(`not a member of workspace ${ws}`, 'workspace');
+/** The workspace whose tasks the caller asks for: a member's by its standing, an operator's from inventory. */
+async function workspaceOf(ctx: ControllerContext, p: Principal, ws: string, requestId: string) {
+  if (!p.isService && !p.isAdmin) {
+    const access = p.workspaces[ws];
+    if (!access) throw notAllowed(`not a member of workspace ${ws}`, 'workspace');
+    return { name: ws, id: access.id };
+  }
+  return { name: ws, id: (await ctx.inventory.workspaces.get(ws, { requestId }))?.id };
+}
+
+/** Whether the caller may see a task: of a workspace it belongs to (by id: a rename keeps them). */
+function canSee(p: Principal, t: TaskRow): boolean {
+  if (p.isService || p.isAdmin) return true;
+  if (t.workspace_id === null) return Boolean(p.workspaces[t.workspace]);
+  return Object.values(p.workspaces).some((w) => w.id === t.workspace_id);
 }
 
 export function controllerRoutes(app: App, ctx: ControllerContext): void {
   const who = (req: { headers: import('node:http').IncomingHttpHeaders }) =>
-    authenticate(ctx.verifier, req.headers);
+    authenticate(ctx.auth, req.headers);
   const accepted = <A extends Accepted>(reply: FastifyReply, a: A) =>
     reply.status(202).header('location', `/task/${a.task_id}/`).send(a);
   const kinds = { tags: ['tasks'] };
@@ -134,6 +152,13 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
       accepted(reply, await changeInterface(ctx, await who(req), req.body, 'DELETE', req.id)),
   );
 
+  // A whole workspace (its owner or an admin): every VM, router and network deleted through their workers.
+  app.delete(
+    '/workspaces/',
+    { schema: { body: WorkspaceTarget, response: accepts, tags: ['workspaces'] } },
+    async (req, reply) => accepted(reply, await deleteWorkspace(ctx, await who(req), req.body, req.id)),
+  );
+
   app.get(
     '/task/:id/',
     { schema: { params: TaskParams, querystring: WaitQuery, response: { 200: Task, ...errors }, ...kinds } },
@@ -141,15 +166,14 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
       const p = await who(req);
       let t = await getTask(ctx.db, req.params.id);
       // A task of another workspace answers as an unknown one: its id tells nothing, not even the workspace name.
-      if (!t || (!p.isService && !p.isAdmin && !p.workspaces[t.workspace]))
-        throw notFound('id', `no task ${req.params.id}`);
+      if (!t || !canSee(p, t)) throw notFound('id', `no task ${req.params.id}`);
       // Like Incus's operations/wait: block until the task ends or the wait runs out.
       const deadline = Date.now() + Math.min(Number(req.query.wait ?? 0), 120) * 1000;
       while (!FINISHED.includes(t.status) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 200));
         t = (await getTask(ctx.db, req.params.id))!;
       }
-      return taskView(t);
+      return taskView(t, p.isAdmin || p.isService);
     },
   );
 
@@ -170,9 +194,14 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
         },
       },
       async (req) => {
-        canSeeWorkspace(await who(req), req.params.ws);
+        const p = await who(req);
+        const ws = await workspaceOf(ctx, p, req.params.ws, req.id);
         const limit = Math.min(Math.max(Number(req.query.limit ?? 100), 1), 1000);
-        return { tasks: (await listTasks(ctx.db, req.params.ws, filter, limit)).map(taskView) };
+        return {
+          tasks: (await listTasks(ctx.db, ws, filter, limit)).map((t) =>
+            taskView(t, p.isAdmin || p.isService),
+          ),
+        };
       },
     );
   }

@@ -15,6 +15,8 @@ export interface ControllerDB {
   tasks: {
     id: string;
     workspace: string;
+    /** The workspace's id in inventory (null for tasks accepted before migration 004). */
+    workspace_id: number | null;
     type: ObjectType;
     method: Method;
     object: string;

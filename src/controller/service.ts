@@ -1,7 +1,8 @@
 // The Controller service: API, task store, outbox relay and result consumers in one process; run any number.
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { createJwksVerifier, type TokenVerifier } from '../lib/auth.ts';
+import type { TokenVerifier } from '../lib/auth.ts';
+import { inventoryAuthority, type Authority } from '../lib/authority.ts';
 import type { Bus, Consumer } from '../lib/bus/bus.ts';
 import type { Config } from '../lib/config.ts';
 import { openDatabase, type Database } from '../lib/db.ts';
@@ -17,6 +18,7 @@ import { controllerMigrations } from './migrations.ts';
 import { startRelay, type Relay } from './relay.ts';
 import { consumeResults } from './results.ts';
 import { consoleRoutes } from './console.ts';
+import { consumeTeardowns } from './teardown.ts';
 import { controllerRoutes } from './routes.ts';
 import { sweepAccepting } from './usecases/accept.ts';
 import type { ControllerDB } from './schema.ts';
@@ -32,8 +34,10 @@ export interface ControllerOptions {
   config: Config;
   log: Logger;
   bus: Bus;
-  /** Defaults: inventory's JWKS, and the notification service at NOTIFICATION_URL. */
+  /** Defaults: inventory's JWKS (token signatures), and the notification service at NOTIFICATION_URL. */
   verifier?: TokenVerifier;
+  /** Default: standings read from inventory, with `verifier` (src/lib/authority.ts). */
+  auth?: Authority;
   notifier?: RoomNotifier & { close?(): Promise<void> };
   /** Tests start a controller that accepts but never publishes (a crash between accept and publish). */
   relay?: boolean;
@@ -57,6 +61,7 @@ export async function createController(o: ControllerOptions): Promise<Controller
     o.relay === false
       ? { kick: () => undefined, stop: async () => undefined }
       : startRelay(database.db, bus, log);
+  const auth = o.auth ?? inventoryAuthority({ config, log, token, verifier: o.verifier });
   const ctx: ControllerContext = {
     db: database.db,
     inventory: createInventoryClient({
@@ -65,7 +70,7 @@ export async function createController(o: ControllerOptions): Promise<Controller
       timeout: config.HTTP_TIMEOUT,
       retries: config.HTTP_RETRIES,
     }),
-    verifier: o.verifier ?? createJwksVerifier(config.INVENTORY_URL),
+    auth,
     relay,
     notifier,
     serviceToken: token,
@@ -75,7 +80,8 @@ export async function createController(o: ControllerOptions): Promise<Controller
     config,
     log,
   };
-  const consumers: Consumer[] = o.relay === false ? [] : await consumeResults(ctx, bus);
+  const consumers: Consumer[] =
+    o.relay === false ? [] : [...(await consumeResults(ctx, bus)), ...(await consumeTeardowns(ctx, bus))];
   // Accepts a dead controller left halfway are undone by whichever controller sweeps first.
   const sweeper =
     o.relay === false
@@ -105,6 +111,7 @@ export async function createController(o: ControllerOptions): Promise<Controller
       await relay.stop();
       await app.close();
       await notifier.close?.();
+      auth.close();
       await database.close();
     },
   };

@@ -12,6 +12,7 @@ export type TaskRow = Awaited<ReturnType<typeof getTask>> & {};
 export interface NewTask {
   id: string;
   workspace: string;
+  workspace_id?: number | null;
   type: ObjectType;
   method: Method;
   object: string;
@@ -139,11 +140,26 @@ export async function updateTask(
 
 export type TaskFilter = 'all' | 'running' | 'finished';
 
-export function listTasks(db: Db, workspace: string, filter: TaskFilter, limit: number, before?: Date) {
+/**
+ * A workspace's tasks, newest first: those of its id, and those recorded before tasks carried one under its
+ * name (without an id: the workspace's only when it was never deleted since).
+ */
+export function listTasks(
+  db: Db,
+  workspace: { name: string; id?: number },
+  filter: TaskFilter,
+  limit: number,
+  before?: Date,
+) {
   let q = db
     .selectFrom('tasks')
     .selectAll()
-    .where('workspace', '=', workspace)
+    .where((eb) =>
+      eb.or([
+        ...(workspace.id === undefined ? [] : [eb('workspace_id', '=', workspace.id)]),
+        eb.and([eb('workspace_id', 'is', null), eb('workspace', '=', workspace.name)]),
+      ]),
+    )
     .orderBy('created_at', 'desc')
     .limit(limit);
   if (filter === 'running') q = q.where('status', 'not in', FINISHED);
@@ -162,4 +178,14 @@ export async function busyTask(db: Db, workspace: string, type: ObjectType, obje
     .where('object', '=', object)
     .where('status', 'not in', FINISHED)
     .executeTakeFirst();
+}
+
+/** A long task's progress: its stage (while it runs; a finished task keeps its last). */
+export async function setStage(db: Db, id: string, stage: string): Promise<void> {
+  await db
+    .updateTable('tasks')
+    .set({ stage, status: 'running', updated_at: new Date() })
+    .where('id', '=', id)
+    .where('status', 'in', ['pending', 'running'])
+    .execute();
 }

@@ -25,6 +25,8 @@ export const Undo = Type.Union([
     ...Place,
     state: NetState,
   }),
+  /** A workspace marked being deleted is in use again. */
+  Type.Object({ op: Type.Literal('restore_workspace'), workspace: Type.String() }),
 ]);
 export type Undo = Static<typeof Undo>;
 const undos = checker(Undo);
@@ -56,12 +58,13 @@ export function readUndo(recorded: unknown): Undo | undefined {
 
 /** Runs one undo against inventory. */
 export async function runUndo(
-  inventory: Pick<InventoryClient, 'addresses' | 'vms' | 'networks' | 'routers'>,
+  inventory: Pick<InventoryClient, 'addresses' | 'vms' | 'networks' | 'routers' | 'workspaces'>,
   u: Undo,
   requestId: string,
 ): Promise<void> {
   const o = { requestId };
   if (u.op === 'release_addresses') await inventory.addresses.releaseTask(u.area, u.task, o);
+  else if (u.op === 'restore_workspace') await inventory.workspaces.update(u.workspace, { state: 'U' }, o);
   else if (u.op === 'delete') {
     const records =
       u.kind === 'vm' ? inventory.vms : u.kind === 'network' ? inventory.networks : inventory.routers;

@@ -215,4 +215,87 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // The workspace's owner (issue 14.3): its creator, or whom the owner handed it to. The owner holds every
+  // permission and is removed only by handing over. Existing workspaces get the member holding the most.
+  '006_workspace_owner': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('workspaces')
+        .addColumn('owner_id', 'integer', (c) => c.references('users.id'))
+        .execute();
+      const all = PERMISSIONS.map((p) => `m.${p}::int`).join(' + ');
+      await sql`
+        update workspaces w set owner_id = (
+          select m.user_id from members m where m.workspace_id = w.id
+          order by ${sql.raw(all)} desc, m.user_id limit 1)`.execute(db);
+      await db.schema.createIndex('workspaces_owner').on('workspaces').column('owner_id').execute();
+    },
+  },
+  // What services need to stop trusting a token within seconds (issue 14.5): a user's token version (raised by
+  // a revocation) and whether the account is disabled; and the feed of changes services read to drop what
+  // they cached (memberships and flags of a user, revocations, a new signing key).
+  '007_auth_changes': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('users')
+        .addColumn('token_version', 'integer', (c) => c.notNull().defaultTo(1))
+        .execute();
+      await db.schema
+        .alterTable('users')
+        .addColumn('disabled', 'boolean', (c) => c.notNull().defaultTo(false))
+        .execute();
+      await db.schema
+        .createTable('auth_changes')
+        .addColumn('seq', 'serial', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'integer')
+        .addColumn('detail', 'text')
+        .addColumn('at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema.createIndex('auth_changes_at').on('auth_changes').column('at').execute();
+    },
+  },
+  // Invitations (issue 14.6): nobody becomes a member without accepting. Kept by the name the inviter typed,
+  // whether or not such a user exists, so that inviting tells nothing about which usernames exist.
+  '008_invitations': {
+    async up(db: Kysely<unknown>) {
+      let t = db.schema
+        .createTable('invitations')
+        .addColumn('workspace_id', 'integer', (c) =>
+          c.notNull().references('workspaces.id').onDelete('cascade'),
+        )
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('invited_by', 'integer', (c) => c.references('users.id').onDelete('set null'))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addPrimaryKeyConstraint('invitations_pk', ['workspace_id', 'username']);
+      for (const p of PERMISSIONS) t = t.addColumn(p, 'boolean', (c) => c.notNull().defaultTo(false));
+      await t.execute();
+      await db.schema.createIndex('invitations_user').on('invitations').column('username').execute();
+    },
+  },
+  // A workspace being deleted (issue 14.4): the controller's teardown task marks it `X`, and inventory takes
+  // no new object in it; `U` otherwise.
+  '009_workspace_state': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('workspaces')
+        .addColumn('state', 'text', (c) => c.notNull().defaultTo('U'))
+        .execute();
+    },
+  },
+  // Throttling counts each attempt before the password is checked (issue 14.7): one row per key with its
+  // count and when the next attempt may come, taken in one statement (ratelimit.ts). The failures table goes.
+  '010_login_throttle': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('login_throttle')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('login_throttle_last').on('login_throttle').column('last_at').execute();
+      await db.schema.dropTable('login_failures').execute();
+    },
+  },
 };

@@ -13,12 +13,34 @@ export interface InventoryDB {
     email: string;
     password_hash: string;
     is_admin: boolean;
+    token_version: ColumnType<number, number | undefined, number>;
+    disabled: ColumnType<boolean, boolean | undefined, boolean>;
     created_at: Created;
   };
   sessions: { id_hash: string; user_id: number; expires_at: Date };
-  login_failures: { key: string; failed_at: Date };
-  workspaces: { id: Generated<number>; name: string; created_at: Created };
+  /** Throttled attempts per key (ratelimit.ts): how many, when the next may come, the last one's time. */
+  login_throttle: { key: string; attempts: number; next_at: Date; last_at: Date };
+  auth_changes: {
+    seq: Generated<number>;
+    kind: 'user' | 'revoke' | 'keys';
+    user_id: number | null;
+    detail: string | null;
+    at: Generated<Date>;
+  };
+  workspaces: {
+    id: Generated<number>;
+    name: string;
+    owner_id: number | null;
+    state: ColumnType<'U' | 'X', 'U' | 'X' | undefined, 'U' | 'X'>;
+    created_at: Created;
+  };
   members: { workspace_id: number; user_id: number } & PermissionColumns;
+  invitations: {
+    workspace_id: number;
+    username: string;
+    invited_by: number | null;
+    created_at: Created;
+  } & PermissionColumns;
   templates: {
     id: Generated<number>;
     name: string;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import cookie from '@fastify/cookie';
 import type { FastifyRequest } from 'fastify';
 import { authenticate, createTokenSigner, createTokenVerifier, type Principal } from '../lib/auth.ts';
+import { createAuthority } from '../lib/authority.ts';
 import type { Config } from '../lib/config.ts';
 import { openDatabase, type Database } from '../lib/db.ts';
 import { createApp, type App } from '../lib/http.ts';
@@ -13,6 +14,7 @@ import { loadOrCreateSigningKey } from './keys.ts';
 import { inventoryMigrations } from './migrations.ts';
 import { createThrottle } from './ratelimit.ts';
 import { createStore } from './repositories/index.ts';
+import { authRoutes } from './routes/auth.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
 import { identityRoutes } from './routes/identity.ts';
 import { keyRoutes } from './routes/keys.ts';
@@ -56,24 +58,35 @@ export async function createInventory({
     const signingKey = await loadOrCreateSigningKey(
       config.JWT_KEY_FILE ?? join(config.DATA_DIR, 'inventory', 'jwt-ed25519.pem'),
     );
-    const verifier = createTokenVerifier(createPublicKey(signingKey.privateKey));
     const store = createStore(database.db);
+    // A new signing key: every service empties its verified-token cache and reloads the JWKS.
+    if ((await store.authChanges.lastKey()) !== signingKey.kid)
+      await store.authChanges.append('keys', [null], signingKey.kid);
     // First path segments of inventory's own routes: a workspace of such a name would be shadowed by them
     // (GET /templates/vms/ is the template "vms"), so those names are refused. The app's own (health,
     // metrics, OpenAPI) are listed; the rest are collected as they are registered.
     const reservedNames = new Set(['healthz', 'metrics', 'openapi.json']);
+    const throttling = { windowSeconds: config.LOGIN_WINDOW, baseDelay: config.LOGIN_DELAY };
     const services = createInventoryServices({
       store,
       reservedNames,
       config,
       signer: createTokenSigner(signingKey.privateKey, signingKey.kid),
       serviceSecret: serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
-      userThrottle: createThrottle(database.db, config.LOGIN_MAX_FAILURES_PER_USER, config.LOGIN_WINDOW),
-      addressThrottle: createThrottle(
-        database.db,
-        config.LOGIN_MAX_FAILURES_PER_ADDRESS,
-        config.LOGIN_WINDOW,
-      ),
+      userThrottle: createThrottle(database.db, { ...throttling, free: config.LOGIN_MAX_FAILURES_PER_USER }),
+      addressThrottle: createThrottle(database.db, {
+        ...throttling,
+        free: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      }),
+      signupThrottle: createThrottle(database.db, { ...throttling, free: config.SIGNUP_MAX_PER_ADDRESS }),
+    });
+    // Inventory checks its own requests like every service: the token's signature, then the caller's
+    // current standing (read from its own database, dropped as the change feed says).
+    const authority = createAuthority({
+      verifier: createTokenVerifier(createPublicKey(signingKey.privateKey)),
+      source: services.auth.source,
+      log,
+      pollMs: config.AUTH_POLL_INTERVAL * 1000,
     });
     const admin = await services.identity.ensureAdmin();
     if (admin.password) onAdminCreated?.(admin.username, admin.password);
@@ -97,8 +110,9 @@ export async function createInventory({
         done(null, Object.fromEntries(new URLSearchParams(body as string)));
       },
     );
-    const who: Auth = (req) => authenticate(verifier, req.headers);
-    identityRoutes(app, services, { sessionTtl: config.SESSION_TTL, signingKey });
+    const who: Auth = (req) => authenticate(authority, req.headers);
+    identityRoutes(app, services, { sessionTtl: config.SESSION_TTL, signingKey, who });
+    authRoutes(app, services, who);
     workspaceRoutes(app, services, who);
     catalogueRoutes(app, services, who);
     vmRoutes(app, services, who);
@@ -110,6 +124,7 @@ export async function createInventory({
       app,
       database,
       close: async () => {
+        authority.close();
         await app.close();
         await database.close();
       },

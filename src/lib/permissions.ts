@@ -1,5 +1,5 @@
-// A workspace member's permission flags (the book's names) and how tokens carry them: one top-level claim per
-// workspace (book chapter 3). Free of imports: the dashboard bundles it too.
+// A workspace member's permission flags (the book's names) and the claims that mark special tokens. Free of
+// imports: the dashboard bundles it too.
 export const PERMISSIONS = [
   'user_can_add',
   'user_can_edit',
@@ -27,7 +27,10 @@ export const NO_PERMISSIONS: Permissions = Object.fromEntries(
 export const SERVICE_CLAIM = 'kloudak_service';
 export const ADMIN_CLAIM = 'kloudak_admin';
 
-/** Claim names a workspace may not take, since workspaces are top-level keys of the token. */
+/**
+ * Claim names a workspace or user may not take (the book put workspaces at the top level of the token; tokens
+ * no longer carry them, but the names stay refused so that old readers are never confused).
+ */
 export const RESERVED_CLAIM_NAMES = new Set([
   'username',
   'email',
@@ -41,16 +44,3 @@ export const RESERVED_CLAIM_NAMES = new Set([
   SERVICE_CLAIM,
   ADMIN_CLAIM,
 ]);
-
-/** The workspace claims of a token's payload: name -> flags (a flag is on only when it is `true`). */
-export function workspaceClaims(payload: Record<string, unknown>): Record<string, Permissions> {
-  // No prototype: a workspace named "constructor" or "__proto__" must not be found in every token.
-  const workspaces: Record<string, Permissions> = Object.create(null) as Record<string, Permissions>;
-  for (const [k, v] of Object.entries(payload)) {
-    if (RESERVED_CLAIM_NAMES.has(k) || !v || typeof v !== 'object' || Array.isArray(v)) continue;
-    const perms = { ...NO_PERMISSIONS };
-    for (const p of PERMISSIONS) perms[p] = (v as Record<string, unknown>)[p] === true;
-    workspaces[k] = perms;
-  }
-  return workspaces;
-}

@@ -3,7 +3,8 @@
 // The elected leader runs the cycle every MONITOR_INTERVAL seconds. docs/monitoring.md describes it.
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { createJwksVerifier, type TokenVerifier } from '../lib/auth.ts';
+import type { TokenVerifier } from '../lib/auth.ts';
+import { inventoryAuthority, type Authority } from '../lib/authority.ts';
 import { createCatalogue } from '../lib/catalogue.ts';
 import { createInventoryClient } from '../lib/clients/inventory.ts';
 import { QUEUES, type Bus, type Consumer } from '../lib/bus/bus.ts';
@@ -53,6 +54,8 @@ export interface MonitoringOptions {
   catalogue?: Watched;
   /** Default: inventory's JWKS. */
   verifier?: TokenVerifier;
+  /** Default: standings read from inventory, with `verifier` (src/lib/authority.ts). */
+  auth?: Authority;
   shell?: HostShell;
 }
 
@@ -217,9 +220,10 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
   }
   schedule(election.isLeader() ? 0 : config.MONITOR_INTERVAL * 1000);
 
+  const auth = o.auth ?? inventoryAuthority({ config, log, token, verifier: o.verifier });
   const app = await createStatsApp({
     db,
-    verifier: o.verifier ?? createJwksVerifier(config.INVENTORY_URL),
+    auth,
     log,
     health: async () => void (await sql`select 1`.execute(db)),
   });
@@ -240,6 +244,7 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
       await probe.close?.();
       await election.close();
       await app.close();
+      auth.close();
       await database.close();
     },
   };

@@ -4,7 +4,7 @@
 // with each sample: no call to inventory or compute is needed to answer.
 import type { Kysely, Selectable } from 'kysely';
 import { Type } from 'typebox';
-import { authenticate, requireAdmin, type Principal, type TokenVerifier } from '../lib/auth.ts';
+import { authenticate, requireAdmin, type Authenticate, type Principal } from '../lib/auth.ts';
 import { notAllowed, notFound } from '../lib/errors.ts';
 import { createApp, type App } from '../lib/http.ts';
 import type { Logger } from '../lib/log.ts';
@@ -45,7 +45,8 @@ function withCpu<T extends { at: Date; cpu_time_ns: number; vcpus: number; domai
 
 export async function createStatsApp(o: {
   db: Kysely<MonitorDB>;
-  verifier: TokenVerifier;
+  /** Checks tokens and answers callers' current standing (src/lib/authority.ts). */
+  auth: Authenticate;
   log: Logger;
   health?: () => Promise<void>;
 }): Promise<App> {
@@ -56,7 +57,7 @@ export async function createStatsApp(o: {
     description: 'Kloudak monitoring: usage of hosts, pools and VMs',
     health: o.health,
   });
-  const who = (headers: Parameters<typeof authenticate>[1]) => authenticate(o.verifier, headers);
+  const who = (headers: Parameters<typeof authenticate>[1]) => authenticate(o.auth, headers);
   const tags = ['stats'];
 
   const hostView = (h: Selectable<MonitorDB['hosts']>) => ({

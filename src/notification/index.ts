@@ -1,18 +1,41 @@
 // Entry points of the notification service: the factory, and a start from the parsed configuration.
-import { createJwksVerifier } from '../lib/auth.ts';
+import { inventoryAuthority } from '../lib/authority.ts';
+import { serviceSecret } from '../lib/secrets.ts';
+import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import { createNotificationService, type NotificationService } from './service.ts';
 
 export { createNotificationService, type NotificationOptions, type NotificationService } from './service.ts';
 
-/** Starts one instance as configured: NOTIFICATION_PORT on BIND, inventory's JWKS, Redis fan-out when REDIS is set. */
-export function startNotification(config: Config, log: Logger): Promise<NotificationService> {
-  return createNotificationService({
-    port: config.NOTIFICATION_PORT,
-    host: config.BIND,
-    verifier: createJwksVerifier(config.INVENTORY_URL),
-    redisUrl: config.REDIS,
-    log,
-  });
+/**
+ * Starts one instance as configured: NOTIFICATION_PORT on BIND, tokens checked against inventory (JWKS and
+ * standings, read with the notification service's own token), Redis fan-out when REDIS is set.
+ */
+export async function startNotification(config: Config, log: Logger): Promise<NotificationService> {
+  const token = createServiceTokenSource(
+    config.INVENTORY_URL,
+    'notification',
+    serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
+  );
+  const auth = inventoryAuthority({ config, log, token });
+  try {
+    const s = await createNotificationService({
+      port: config.NOTIFICATION_PORT,
+      host: config.BIND,
+      auth,
+      redisUrl: config.REDIS,
+      log,
+    });
+    return {
+      ...s,
+      close: async () => {
+        await s.close();
+        auth.close();
+      },
+    };
+  } catch (e) {
+    auth.close();
+    throw e;
+  }
 }

@@ -54,7 +54,7 @@ export function createNotificationMetrics(
     }),
     dropped: new prom.Counter({
       name: 'kloudak_notification_dropped_total',
-      help: 'Members dropped, by reason (slow reader, missed pong)',
+      help: 'Members dropped, by reason (slow reader, missed pong, token revoked, access lost)',
       labelNames: ['reason'],
       registers,
     }),

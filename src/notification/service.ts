@@ -1,12 +1,16 @@
 // The notification service: one websocket room per workspace at ws://host:3000/<workspace>/<token>, on the
 // same port as the HTTP side (/healthz, /metrics, /openapi.json). Tokens are checked before the handshake
-// completes, so an opened connection is already a room member and hears every later message.
+// completes, so an opened connection is already a room member and hears every later message. A member stays
+// only while it may: when inventory's change feed says its standing changed (removed, flags, logout,
+// disabled, the workspace renamed or deleted), its token and membership are checked again, and a member
+// who lost access is closed (4401 for a revoked token, 4403 for a lost membership).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { decodeJwt } from 'jose';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { Principal, TokenVerifier } from '../lib/auth.ts';
+import type { Principal } from '../lib/auth.ts';
+import type { Authority, Changed } from '../lib/authority.ts';
 import { isAppError } from '../lib/errors.ts';
 import { createApp, listen } from '../lib/http.ts';
 import type { Logger } from '../lib/log.ts';
@@ -18,7 +22,8 @@ import { Rooms, type Member } from './rooms.ts';
 export interface NotificationOptions {
   port: number;
   host?: string;
-  verifier: TokenVerifier;
+  /** Checks tokens and answers callers' current standing; its change feed re-checks open rooms. */
+  auth: Authority;
   /** Redis URL (config REDIS) for fan-out between instances; without it, delivery stays in this process. */
   redisUrl?: string;
   log: Logger;
@@ -40,6 +45,10 @@ export interface NotificationService {
 
 interface Conn extends Member {
   principal: Principal;
+  /** Kept to check the member again when its standing changes (never logged). */
+  token: string;
+  /** The workspace's id when the member joined: a rename or a re-made workspace is another room. */
+  workspaceId?: number;
   sendOnly: boolean;
   alive: boolean;
   seq: number;
@@ -109,7 +118,7 @@ export async function createNotificationService(o: NotificationOptions): Promise
     if (!path) return { ok: false, code: CLOSE.notFound, reason: 'unknown path: use /<workspace>/<token>' };
     let principal: Principal;
     try {
-      principal = await o.verifier.verify(path.token);
+      principal = await o.auth.verify(path.token);
     } catch (e) {
       if (isAppError(e) && e.kind === 'unauthenticated')
         return { ok: false, code: CLOSE.unauthenticated, reason: 'invalid or expired token' };
@@ -173,6 +182,8 @@ export async function createNotificationService(o: NotificationOptions): Promise
       workspace: path.workspace,
       username: principal.username,
       principal,
+      token: path.token,
+      workspaceId: principal.workspaces[path.workspace]?.id,
       sendOnly: path.sendOnly,
       alive: true,
       seq: 0,
@@ -229,6 +240,33 @@ export async function createNotificationService(o: NotificationOptions): Promise
     if (c.sendOnly) c.socket.send(`{"ack":${n}}`);
   }
 
+  /** Checks members whose standing changed again; those who lost access are closed. */
+  async function recheck(changed: Changed): Promise<void> {
+    for (const c of conns) {
+      if (c.principal.isService || c.socket.readyState !== WebSocket.OPEN) continue;
+      if (changed !== 'all' && (c.principal.uid === undefined || !changed.has(c.principal.uid))) continue;
+      let p: Principal;
+      try {
+        p = await o.auth.verify(c.token);
+      } catch (e) {
+        if (isAppError(e) && e.kind === 'unauthenticated') {
+          metrics.dropped.inc({ reason: 'revoked' });
+          c.socket.close(CLOSE.unauthenticated, 'token revoked');
+        }
+        continue; // inventory unreachable: checked again at the next change
+      }
+      const access = p.workspaces[c.workspace];
+      if (!access || access.id !== c.workspaceId) {
+        metrics.dropped.inc({ reason: 'access' });
+        log.info({ workspace: c.workspace, username: c.username }, 'member lost access; closed');
+        c.socket.close(CLOSE.notAllowed, `no longer a member of workspace ${c.workspace}`);
+      }
+    }
+  }
+  const unwatch = o.auth.watch((changed) => {
+    recheck(changed).catch((e: unknown) => log.warn({ err: e }, 'room re-check failed'));
+  });
+
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     onUpgrade(req, socket, head).catch((e: Error) => {
       log.error({ err: e.message }, 'notification upgrade failed');
@@ -259,6 +297,7 @@ export async function createNotificationService(o: NotificationOptions): Promise
     async close() {
       if (closing) return;
       closing = true;
+      unwatch();
       clearInterval(pinger);
       for (const s of handshaking) s.destroy();
       await Promise.all(

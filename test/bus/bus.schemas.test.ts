@@ -43,6 +43,7 @@ const vmDelete = {
   interfaces: [],
 };
 const routerCreate = { ...task, type: 'router' as const, method: 'POST' as const };
+const workspaceDelete = { ...task, type: 'workspace' as const, method: 'DELETE' as const };
 const at = new Date().toISOString();
 
 /** Per work queue: a message of its shape, one not of it, and the complaint the schema makes of that one. */
@@ -54,6 +55,21 @@ const WORK: { [Q in keyof typeof QUEUE_MESSAGES]: { good: MessageOf<Q>; bad: obj
     good: { ...routerCreate, ...spent },
     bad: { ...routerCreate, ...spent, method: 'PATCH' },
     complaint: 'method must be one of POST, DELETE for type router on the network_rollback queue',
+  },
+  workspace: {
+    good: workspaceDelete,
+    bad: { ...workspaceDelete, method: 'POST' },
+    complaint: 'method must be one of DELETE for type workspace on the workspace queue',
+  },
+  workspace_rollback: {
+    good: { ...workspaceDelete, ...spent },
+    bad: { ...workspaceDelete, ...spent, failed_stage: 1 },
+    complaint: 'failed_stage must be string',
+  },
+  workspace_notification: {
+    good: { task_id: 't-1', status: 'successful', from: 'controller' },
+    bad: { task_id: 't-1', status: 'successful', from: 'me' },
+    complaint: 'from must be one of compute, network, controller',
   },
   vm_notification: {
     good: { task_id: 't-1', status: 'successful' },

@@ -111,6 +111,29 @@ describe('kloudak CLI', () => {
     await p.inv.user(other);
     const add = await cli('users', 'add', other, '--vm-can-add', '--network-can-add');
     assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stderr, /invited/);
+    const invited = JSON.parse((await cli('users', 'invited', '--json')).stdout);
+    assert.deepEqual(
+      invited.map((i: any) => [i.name, i.vm_can_add]),
+      [[other, true]],
+    );
+    // The invitee accepts with its own CLI.
+    const theirs = cliEnv();
+    const as = (...args: string[]) => kloudak(theirs.env, args);
+    const login = await as(
+      'login',
+      '--user',
+      other,
+      '--password',
+      `${other}-password`,
+      '--inventory',
+      p.inv.url,
+    );
+    assert.equal(login.code, 0, login.stderr);
+    const mine = JSON.parse((await as('invitations', 'list', '--json')).stdout);
+    assert.equal(mine[0].workspace, ws);
+    assert.equal((await as('invitations', 'accept', ws)).code, 0);
+    rmSync(theirs.home, { recursive: true, force: true });
     const list = JSON.parse((await cli('users', 'list', '--json')).stdout);
     const m = list.find((u: any) => u.name === other);
     assert.equal(m.vm_can_add, true);

@@ -120,7 +120,7 @@ describe('the console through the controller (compute bridge scripted)', () => {
     assert.equal((await open(wsUrl, { headers: { token: outsider } })).status, 403);
     const weak = uniqueName('w');
     await p.inv.user(weak);
-    await p.inv.call('POST', `/${ws}/users/`, token, { name: weak, vm_can_edit: false });
+    await p.inv.addMember(ws, token, weak, { vm_can_edit: false }); // invited and accepted (issue 14.6)
     const refused = await open(wsUrl, {
       protocols: [CONSOLE_PROTOCOL, `${TOKEN_PROTOCOL_PREFIX}${await p.inv.login(weak)}`],
     });

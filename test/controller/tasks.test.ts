@@ -242,7 +242,7 @@ for (const [backend, busKind] of COMBOS) {
       // A member without vm_can_add.
       const weak = uniqueName('w');
       await p.inv.user(weak);
-      await p.inv.call('POST', `/${ws}/users/`, token, { name: weak, vm_can_add: false });
+      await p.inv.addMember(ws, token, weak, { vm_can_add: false });
       const weakToken = await p.inv.login(weak);
       assert.equal((await p.call('POST', '/vms/', weakToken, vmBody(ws, area))).status, 403);
       assert.equal((await p.call('DELETE', '/vms/', token, { owner: ws, name: 'ghost' })).status, 404);

@@ -120,8 +120,7 @@ void describe('authorization matrix: controller, notification, stats', () => {
         const flags = Object.fromEntries(
           Object.keys(ALL_PERMISSIONS).map((x) => [x, grant(x as Permission)]),
         );
-        const r = await p.inv.call('POST', `/${d.A}/users/`, d.tokens.owner, { name, ...flags });
-        assert.equal(r.status, 201, JSON.stringify(r.body));
+        await p.inv.addMember(d.A, d.tokens.owner, name, flags);
         into.set(perm, await p.inv.login(name));
       }
     }
@@ -612,17 +611,28 @@ void describe('authorization matrix: controller, notification, stats', () => {
     const victim = uniqueName('victim');
     await p.inv.user(victim);
     const stranger = await p.inv.user(uniqueName('stranger'));
-    const key = inventoryKey(p.inv.config);
+    const db = p.inv.inventory.database.db;
+    const victimId = (
+      await db.selectFrom('users').select('id').where('username', '=', victim).executeTakeFirstOrThrow()
+    ).id;
     for (const ws of PROTO_NAMES) {
-      // As if created before names were checked: the row, and a member's token as inventory signs it.
-      await p.inv.inventory.database.db.insertInto('workspaces').values({ name: ws }).execute();
-      const claims = JSON.parse(
-        JSON.stringify({ username: victim, email: `${victim}@example.test` }).replace(
-          /}$/,
-          `,${JSON.stringify(ws)}:${JSON.stringify(ALL_PERMISSIONS)}}`,
-        ),
-      ) as Record<string, unknown>;
-      const member = await signRaw(key, claims);
+      // As if created before names were checked: the row and its member, and the member's real token.
+      const { id } = await db
+        .insertInto('workspaces')
+        .values({ name: ws, owner_id: victimId })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await db
+        .insertInto('members')
+        .values({ workspace_id: id, user_id: victimId, ...ALL_PERMISSIONS })
+        .execute();
+      await db.insertInto('auth_changes').values({ kind: 'user', user_id: victimId, detail: null }).execute();
+      await until('the change is read', async () => {
+        const t = await p.inv.login(victim);
+        const r = await send(p.controllerUrl, 'GET', `/tasks/${ws}/`, { token: t });
+        return r.status === 200 || undefined;
+      });
+      const member = await p.inv.login(victim);
       const task = await send(
         p.controllerUrl,
         'POST',

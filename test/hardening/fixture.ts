@@ -6,6 +6,7 @@ import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { createTokenVerifier } from '../../src/lib/auth.ts';
+import { inventoryAuthority } from '../../src/lib/authority.ts';
 import { openDatabase } from '../../src/lib/db.ts';
 import { listen } from '../../src/lib/http.ts';
 import { createLogger, type Logger } from '../../src/lib/log.ts';
@@ -74,7 +75,7 @@ export async function seedDataset(p: TestPlatform): Promise<Dataset> {
   await inv.user(d.weakName);
   let outsider = await inv.user(d.outsiderName);
   await must('workspace A', inv.call('POST', '/workspaces/', owner, { name: d.A }));
-  await must('member', inv.call('POST', `/${d.A}/users/`, owner, { name: d.weakName }));
+  await inv.addMember(d.A, owner, d.weakName);
   await must('workspace B', inv.call('POST', '/workspaces/', outsider, { name: d.B }));
   owner = await inv.login(d.ownerName);
   const weak = await inv.login(d.weakName);
@@ -168,7 +169,7 @@ export async function digest(db: Kysely<any>): Promise<Record<string, string>> {
   if (!q) {
     const tables = await sql<{ name: string }>`select table_name as name from information_schema.tables
       where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not like 'kysely_%'
-      and table_name <> 'login_failures' order by 1`.execute(db);
+      and table_name <> 'login_throttle' order by 1`.execute(db);
     q = tables.rows
       .map(({ name }) => {
         const t = `"${name.replace(/"/g, '""')}"`;
@@ -267,13 +268,20 @@ export async function startStats(
         .execute();
   }
   const verifier = createTokenVerifier(createPublicKey(inventoryKey(p.inv.config)));
-  const app = await createStatsApp({ db, verifier, log });
+  const auth = inventoryAuthority({
+    config: { ...p.inv.config, INVENTORY_URL: p.inv.url },
+    log,
+    token: () => p.inv.serviceToken('monitoring'),
+    verifier,
+  });
+  const app = await createStatsApp({ db, auth, log });
   const port = await listen(app, '127.0.0.1', 0);
   return {
     url: `http://127.0.0.1:${port}`,
     db,
     close: async () => {
       await app.close();
+      auth.close();
       await database.close();
     },
   };

@@ -392,11 +392,30 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
     let n = 0;
     let accepted = 0;
     // Controller and stats first, deletions last: a fuzzed DELETE /workspaces/<A>/ that succeeds must not leave
-    // the rest with nothing to reach.
-    const order = [services[1], services[2], services[0]].map((s) => ({
+    // the rest with nothing to reach. The controller's DELETE /workspaces/ comes after everything: its task
+    // tears the workspace down on its own after the 202.
+    const teardown = (op: Operation) => op.method === 'DELETE' && op.path === '/workspaces/';
+    const [ctl] = services.filter((s) => s.name === 'controller');
+    const order = [
+      { ...services[1], ops: services[1].ops.filter((op) => !teardown(op)) },
+      services[2],
+      services[0],
+      { ...ctl, ops: ctl.ops.filter(teardown) },
+    ].map((s) => ({
       ...s,
       ops: [...s.ops].sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE')),
     }));
+    /** Waits until a teardown accepted stops changing rows (it waits on busy objects without writing). */
+    const settled = async () => {
+      let last = await fingerprint();
+      for (let i = 0; i < 40; i++) {
+        await new Promise((r) => setTimeout(r, 1500));
+        const now = await fingerprint();
+        if (!changed(last, now).length) return now;
+        last = now;
+      }
+      return last;
+    };
     for (const [si, s] of order.entries()) {
       for (const [oi, op] of s.ops.entries()) {
         const cases = fc.sample(fc.tuple(shapedDraftsOf(op, hints), caller, fc.boolean()), {
@@ -430,7 +449,7 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
           if (a.status < 400) {
             accepted++;
             await outboxDrained(p);
-            rows = await fingerprint();
+            rows = s.name === 'controller' && teardown(op) ? await settled() : await fingerprint();
           } else {
             const now = await fingerprint();
             const diff = changed(rows, now);

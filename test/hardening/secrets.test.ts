@@ -16,6 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { createTokenVerifier } from '../../src/lib/auth.ts';
+import { inventoryAuthority } from '../../src/lib/authority.ts';
+import { createServiceTokenSource } from '../../src/lib/servicetoken.ts';
 import { createBus } from '../../src/lib/bus/index.ts';
 import type { Bus } from '../../src/lib/bus/bus.ts';
 import { loadConfig } from '../../src/lib/config.ts';
@@ -81,7 +83,12 @@ void describe('secrets never reach the logs', () => {
     notification = await createNotificationService({
       port: 0,
       host: '127.0.0.1',
-      verifier,
+      auth: inventoryAuthority({
+        config: { ...invConfig, INVENTORY_URL: invUrl },
+        log,
+        token: createServiceTokenSource(invUrl, 'notification', s.service),
+        verifier,
+      }),
       log: log.child({ service: 'notification' }),
     });
     wsUrl = `ws://127.0.0.1:${notification.port}`;

@@ -43,11 +43,14 @@ interface Endpoint {
   /** Makes what this cell acts on (n is a name fresh to the cell). */
   setup?: (f: Fix, n: string) => Promise<void>;
   rule: Rule;
-  ok: 200 | 201;
+  ok: 200 | 201 | 202;
+  /** Member management: for people only, never services (issue 14.3/14.9). */
+  people?: true;
 }
 
-function expected(rule: Rule, kind: Kind, ok: number): number {
+function expected(rule: Rule, kind: Kind, ok: number, people = false): number {
   if (kind === 'invalid') return 401;
+  if (people && kind === 'service') return 403;
   switch (rule) {
     case 'signed-in':
       return ok;
@@ -140,8 +143,8 @@ for (const backend of BACKENDS) {
       await ok(inv.call('POST', '/hosts/', admin, hostBody(f.host)));
       await ok(inv.call('POST', '/pools/', admin, poolBody(f.pool)));
       await ok(inv.call('POST', '/workspaces/', owner, { name: f.ws }));
-      await ok(inv.call('POST', `/${f.ws}/users/`, owner, { name: f.member }));
-      await ok(inv.call('POST', `/${f.ws}/users/`, owner, { name: f.target }));
+      await inv.addMember(f.ws, owner, f.member);
+      await inv.addMember(f.ws, owner, f.target);
       await svc('POST', `/${f.ws}/networks/`, { name: f.net });
       await svc('POST', `/${f.ws}/routers/`, { name: f.router });
       await svc('POST', `/${f.ws}/routers/${f.router}/interfaces/`, { network: f.net, ip: '192.168.1.1' });
@@ -210,14 +213,17 @@ for (const backend of BACKENDS) {
         ok: 201,
       },
       { method: 'GET', path: (x) => `/workspaces/${x.ws}/`, rule: 'member', ok: 200 },
+      // The last step of the controller's teardown task (issue 14.4): a service, once the workspace is marked
+      // being deleted; members, owners and admins delete through the controller.
       {
         method: 'DELETE',
         path: (_, n) => `/workspaces/${n}/`,
         setup: async (x, n) => {
           await ok(inv.call('POST', '/workspaces/', owner, { name: n }));
-          await ok(inv.call('POST', `/${n}/users/`, owner, { name: x.member }));
+          await inv.addMember(n, owner, x.member);
+          await ok(inv.call('PUT', `/workspaces/${n}/`, await inv.serviceToken(), { state: 'X' }));
         },
-        rule: 'user_can_delete',
+        rule: 'service',
         ok: 200,
       },
       { method: 'GET', path: ws('/users/'), rule: 'member', ok: 200 },
@@ -227,7 +233,17 @@ for (const backend of BACKENDS) {
         body: (_, n) => ({ name: n, vm_can_add: true }),
         setup: async (_, n) => void (await inv.user(n)),
         rule: 'user_can_add',
-        ok: 201,
+        ok: 202,
+        people: true,
+      },
+      { method: 'GET', path: ws('/invitations/'), rule: 'user_can_add', ok: 200 },
+      {
+        method: 'DELETE',
+        path: (x, n) => `/${x.ws}/invitations/${n}/`,
+        setup: (x, n) => ok(inv.call('POST', `/${x.ws}/users/`, owner, { name: n })).then(() => undefined),
+        rule: 'user_can_add',
+        ok: 200,
+        people: true,
       },
       { method: 'GET', path: (x) => `/${x.ws}/users/${x.member}/`, rule: 'member', ok: 200 },
       {
@@ -236,17 +252,22 @@ for (const backend of BACKENDS) {
         body: () => ({ network_can_add: true }),
         rule: 'user_can_edit',
         ok: 200,
+        people: true,
       },
       {
         method: 'DELETE',
         path: (x, n) => `/${x.ws}/users/${n}/`,
         setup: async (x, n) => {
           await inv.user(n);
-          await ok(inv.call('POST', `/${x.ws}/users/`, owner, { name: n }));
+          await inv.addMember(x.ws, owner, n);
         },
         rule: 'user_can_delete',
         ok: 200,
+        people: true,
       },
+      { method: 'GET', path: () => '/invitations/', rule: 'user-account', ok: 200 },
+      { method: 'GET', path: () => '/account/', rule: 'user-account', ok: 200 },
+      { method: 'GET', path: () => '/auth/changes/', rule: 'service', ok: 200 },
       { method: 'GET', path: ws('/vms/'), rule: 'member', ok: 200 },
       { method: 'GET', path: (x) => `/${x.ws}/vms/${x.vm}/`, rule: 'member', ok: 200 },
       { method: 'POST', path: ws('/vms/'), body: (_, n) => vmBody(n), rule: 'service', ok: 201 },
@@ -375,7 +396,7 @@ for (const backend of BACKENDS) {
           const n = uniqueName('m');
           await e.setup?.(f, n);
           const r = await send(e.method, e.path(f, n), p.headers, e.body?.(f, n));
-          want[p.name] = expected(e.rule, p.kind, e.ok);
+          want[p.name] = expected(e.rule, p.kind, e.ok, e.people);
           got[p.name] = r.status;
           for (const name of foreign)
             assert.ok(!r.text.includes(name), `${p.name}: answer leaks ${name} of another workspace`);
@@ -415,8 +436,8 @@ for (const backend of BACKENDS) {
             label,
           );
         const svcAnswer = await send(e.method, e.path(ghost, n), { token: service }, e.body?.(ghost, n));
-        assert.equal(svcAnswer.status, 404, `service ${label}`);
-        assert.equal(svcAnswer.body?.field, 'workspace');
+        assert.equal(svcAnswer.status, e.people ? 403 : 404, `service ${label}`);
+        if (!e.people) assert.equal(svcAnswer.body?.field, 'workspace');
         const adminAnswer = await send(e.method, e.path(ghost, n), { token: admin }, e.body?.(ghost, n));
         assert.equal(adminAnswer.status, e.rule === 'service' ? 403 : 404, `admin ${label}`);
       }

@@ -30,7 +30,7 @@ for (const backend of BACKENDS) {
     const workspace = async () => {
       const ws = uniqueName('ws');
       await ok('POST', '/workspaces/', owner, { name: ws });
-      await ok('POST', `/${ws}/users/`, owner, { name: memberName });
+      await inv.addMember(ws, owner, memberName);
       return ws;
     };
     const newArea = async (subnet: string) => {
@@ -187,13 +187,11 @@ for (const backend of BACKENDS) {
       await ok('POST', '/workspaces/', owner, { name: ws });
       const dave = uniqueName('dave');
       const daveToken = await inv.user(dave);
-      const added = await ok('POST', `/${ws}/users/`, owner, {
-        name: dave,
-        vm_can_add: true,
-        user_can_add: true,
-      });
+      await inv.addMember(ws, owner, dave, { vm_can_add: true, user_can_add: true });
+      const added = await ok('GET', `/${ws}/users/${dave}/`, owner);
       assert.equal(added.name, dave);
-      assert.equal(added.email, `${dave}@example.test`);
+      assert.equal(added.email, undefined, 'no member sees another one’s email');
+      assert.equal(added.owner, false);
       assert.equal(added.vm_can_add, true);
       assert.equal(added.user_can_add, true);
       assert.equal(added.user_can_delete, false);
@@ -323,7 +321,7 @@ for (const backend of BACKENDS) {
       assert.ok(tpls.every((n: string) => n > template));
     });
 
-    void test("deleting a workspace deletes its VMs, networks, routers and members, and frees the VMs' addresses", async () => {
+    void test("removing a workspace's records (the teardown's last step) removes its VMs, networks, routers and members, and frees the VMs' addresses", async () => {
       const ws = await workspace();
       const keep = await workspace();
       const small = await newArea('10.82.0.0/29'); // five addresses
@@ -366,7 +364,26 @@ for (const backend of BACKENDS) {
         403,
         'a member without user_can_delete',
       );
-      assert.deepEqual(await ok('DELETE', `/workspaces/${ws}/`, owner), { name: ws, deleted: true });
+      // Records go only as the last step of the controller's teardown task (issue 14.4): not at a member's
+      // or owner's word, nor before the controller has marked the workspace being deleted.
+      assert.equal(
+        await status('DELETE', `/workspaces/${ws}/`, owner),
+        403,
+        'its owner, straight at inventory',
+      );
+      assert.equal(await status('DELETE', `/workspaces/${ws}/`, service), 409, 'not marked being deleted');
+      assert.equal(
+        await status('PUT', `/workspaces/${ws}/`, owner, { state: 'X' }),
+        403,
+        'only the controller',
+      );
+      assert.equal((await ok('PUT', `/workspaces/${ws}/`, service, { state: 'X' })).state, 'X');
+      assert.equal(
+        await status('POST', `/${ws}/networks/`, service, { name: uniqueName('late') }),
+        409,
+        'nothing new goes in',
+      );
+      assert.deepEqual(await ok('DELETE', `/workspaces/${ws}/`, service), { name: ws, deleted: true });
       assert.equal(await status('GET', `/workspaces/${ws}/`, admin), 404);
       assert.equal(await status('GET', `/${ws}/vms/`, member), 403);
       const db = inv.inventory.database.db;

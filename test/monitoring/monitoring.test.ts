@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ALL_PERMISSIONS,
-  ADMIN_CLAIM,
   createTokenSigner,
   createTokenVerifier,
   SERVICE_CLAIM,
@@ -25,6 +24,7 @@ import { createLogger } from '../../src/lib/log.ts';
 import { createSingleElection } from '../../src/monitoring/election.ts';
 import type { HostFacts, HostProbe } from '../../src/monitoring/probe.ts';
 import { createMonitoring, type Monitoring } from '../../src/monitoring/service.ts';
+import { createTestStandings } from '../support/standings.ts';
 
 const log = createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
 
@@ -80,6 +80,7 @@ describe('monitoring in one process', () => {
   };
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const signer = createTokenSigner(privateKey, 'test');
+  const standings = createTestStandings(signer, createTokenVerifier(publicKey), log);
   const failures: Record<string, unknown>[] = [];
   const ups: Record<string, unknown>[] = [];
 
@@ -107,7 +108,7 @@ describe('monitoring in one process', () => {
         hosts: async () => hosts,
         pools: async () => [{ name: 'p1', path: '/pool', area: 'one', size: 20 }],
       },
-      verifier: createTokenVerifier(publicKey),
+      auth: standings.authority,
     });
   });
   after(async () => {
@@ -190,10 +191,10 @@ describe('monitoring in one process', () => {
   });
 
   test('stats API: tokens checked; hosts for admins; a VM for members of its workspace', async () => {
-    const admin = await signer.sign({ username: 'root', [ADMIN_CLAIM]: true }, 600);
+    const admin = (await standings.user([], { admin: true })).token;
     const service = await signer.sign({ username: 'monitoring', [SERVICE_CLAIM]: true }, 600);
-    const member = await signer.sign({ username: 'alice', ws1: ALL_PERMISSIONS }, 600);
-    const stranger = await signer.sign({ username: 'bob', ws2: ALL_PERMISSIONS }, 600);
+    const member = (await standings.user({ ws1: ALL_PERMISSIONS })).token;
+    const stranger = (await standings.user({ ws2: ALL_PERMISSIONS })).token;
     const get = async (url: string, token?: string) => {
       const r = await m.app.inject({ method: 'GET', url, headers: token ? { token } : {} });
       return { status: r.statusCode, body: r.json() };

@@ -18,6 +18,7 @@ import { CLOSE, createNotifier, type Notifier } from '../../src/lib/notify.ts';
 import { CHANNEL_PREFIX } from '../../src/notification/fanout.ts';
 import { createNotificationService, type NotificationService } from '../../src/notification/index.ts';
 import { TEST_REDIS, uniqueName } from '../support/env.ts';
+import { createTestStandings, type TestStandings } from '../support/standings.ts';
 import { closeClients, connect, connectRaw } from './clients.ts';
 
 const log = createLogger('notification-test', process.env.LOG_LEVEL ?? 'silent');
@@ -27,18 +28,11 @@ let signer: TokenSigner;
 let verifier: TokenVerifier;
 let otherSigner: TokenSigner;
 let privateKey: CryptoKey;
+let standings: TestStandings;
 const opened: NotificationService[] = [];
 const notifiers: Notifier[] = [];
 
-const userToken = (...workspaces: string[]) =>
-  signer.sign(
-    {
-      username: uniqueName('user'),
-      email: 'u@example.com',
-      ...Object.fromEntries(workspaces.map((w) => [w, { vm_can_add: true, network_can_add: true }])),
-    },
-    600,
-  );
+const userToken = async (...workspaces: string[]) => (await standings.user(workspaces)).token;
 const serviceToken = (s = signer) => s.sign({ username: 'kloudak-controller', kloudak_service: true }, 600);
 
 async function start(
@@ -47,7 +41,7 @@ async function start(
   const s = await createNotificationService({
     port: opts.port ?? 0,
     host: '127.0.0.1',
-    verifier,
+    auth: standings.authority,
     redisUrl: opts.redis ? TEST_REDIS : undefined,
     log,
     maxBufferedBytes: opts.maxBufferedBytes,
@@ -76,12 +70,14 @@ before(async () => {
   signer = createTokenSigner(keys.privateKey, 'k1');
   otherSigner = createTokenSigner(other.privateKey, 'k1');
   verifier = createTokenVerifier(keys.publicKey);
+  standings = createTestStandings(signer, verifier, log);
 });
 
 after(async () => {
   closeClients();
   await Promise.all(notifiers.map((n) => n.close()));
   await Promise.all(opened.map((s) => s.close()));
+  standings.close();
 });
 
 void describe('two instances sharing redis', () => {
@@ -305,12 +301,29 @@ void describe('one instance without redis', () => {
     const s = await start();
     const x = uniqueName('ws');
     // exp has whole seconds: a 2 s lifetime leaves at least 1 s to connect.
-    const c = await connect(
-      s.port,
-      x,
-      await signer.sign({ username: 'brief', [x]: { vm_can_add: true } }, 2),
-    );
+    const c = await connect(s.port, x, (await standings.user([x], { ttl: 2 })).token);
     assert.deepEqual(await c.closed, { code: CLOSE.unauthenticated, reason: 'token expired' });
+  });
+
+  void test('a member who loses access is closed within seconds: 4403 when removed, 4401 when revoked', async () => {
+    const s = await start();
+    const x = uniqueName('ws');
+    const [removed, revoked, renamed, stays] = await Promise.all([1, 2, 3, 4].map(() => standings.user([x])));
+    const [c1, c2, c3, c4] = await Promise.all(
+      [removed, revoked, renamed, stays].map((u) => connect(s.port, x, u.token)),
+    );
+    standings.change(removed.uid, (st) => void (st.workspaces = []));
+    standings.revoke(revoked.uid);
+    // The room's workspace renamed, and another one made under its old name: still not this room.
+    standings.change(renamed.uid, (st) => void (st.workspaces = [{ ...st.workspaces[0], id: 9999 }]));
+    assert.deepEqual(await c1.closed, {
+      code: CLOSE.notAllowed,
+      reason: `no longer a member of workspace ${x}`,
+    });
+    assert.deepEqual(await c2.closed, { code: CLOSE.unauthenticated, reason: 'token revoked' });
+    assert.equal((await c3.closed).code, CLOSE.notAllowed);
+    await notifierFor(s.port).send(x, { after: 'changes' });
+    assert.deepEqual(await c4.waitFor(1), ['{"after":"changes"}']);
   });
 
   void test('the notifier reconnects after a restart, and throws unavailable when nobody listens', async () => {

@@ -23,6 +23,11 @@ export interface TestInventory {
   /** Signs up a user and answers its login token (fresh, so it carries current memberships). */
   user(name: string, password?: string): Promise<string>;
   login(name: string, password?: string): Promise<string>;
+  /**
+   * Makes `name` a member of `ws` with `flags`: invited by the holder of `by`, accepted by `name` (logged in
+   * with its default test password). Throws unless both worked.
+   */
+  addMember(ws: string, by: string, name: string, flags?: Record<string, boolean>): Promise<void>;
   call(
     method: string,
     path: string,
@@ -48,6 +53,8 @@ export async function startInventory(
       ADMIN_PASSWORD: adminPassword,
       SERVICE_SECRET: serviceSecret,
       LOG_LEVEL: process.env.KLOUDAK_TEST_LOG ?? 'silent',
+      // Tests sign up hundreds of users from 127.0.0.1; the throttle's own test sets a small limit.
+      SIGNUP_MAX_PER_ADDRESS: '1000000',
       ...(backend === 'postgres' ? { INVENTORY_DB: pgDatabaseUrl('kinv') } : {}),
       ...overrides,
     },
@@ -101,6 +108,12 @@ export async function startInventory(
       return login(name, password);
     },
     login,
+    addMember: async (ws, by, name, flags = {}) => {
+      const r = await call('POST', `/${ws}/users/`, by, { name, ...flags });
+      if (r.status !== 202) throw new Error(`invite ${name} to ${ws}: ${r.status} ${JSON.stringify(r.body)}`);
+      const a = await call('POST', `/invitations/${ws}/`, await login(name));
+      if (a.status !== 201) throw new Error(`${name} accepts ${ws}: ${a.status} ${JSON.stringify(a.body)}`);
+    },
     call,
     close: async () => {
       await inventory.close();

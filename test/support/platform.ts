@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { createTokenVerifier } from '../../src/lib/auth.ts';
+import { inventoryAuthority } from '../../src/lib/authority.ts';
 import { createBus } from '../../src/lib/bus/index.ts';
 import type { Bus } from '../../src/lib/bus/bus.ts';
 import { loadConfig, type Config } from '../../src/lib/config.ts';
@@ -51,7 +52,18 @@ export async function startPlatform(
   const log = createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
   const pem = readFileSync(join(inv.config.DATA_DIR, 'inventory', 'jwt-ed25519.pem'), 'utf8');
   const verifier = createTokenVerifier(createPublicKey(createPrivateKey(pem)));
-  const notification = await createNotificationService({ port: 0, host: '127.0.0.1', verifier, log });
+  const notificationAuth = inventoryAuthority({
+    config: { ...inv.config, INVENTORY_URL: inv.url },
+    log,
+    token: () => inv.serviceToken('notification'),
+    verifier,
+  });
+  const notification = await createNotificationService({
+    port: 0,
+    host: '127.0.0.1',
+    auth: notificationAuth,
+    log,
+  });
   const notificationUrl = `ws://127.0.0.1:${notification.port}`;
   const settings: Record<string, string> = {
     DATA_DIR: inv.config.DATA_DIR,
@@ -117,6 +129,7 @@ export async function startPlatform(
       for (const b of extraBuses) await b.close().catch(() => undefined);
       await bus.close();
       await notification.close();
+      notificationAuth.close();
       await inv.close();
     },
   };

@@ -23,6 +23,8 @@ import { createController, type Controller } from '../../src/controller/service.
 import { dashboardRoutes, DEFAULT_DIST } from '../../src/dashboard/routes.ts';
 import { createInventory, type Inventory } from '../../src/inventory/service.ts';
 import { createTokenVerifier } from '../../src/lib/auth.ts';
+import { inventoryAuthority } from '../../src/lib/authority.ts';
+import { createServiceTokenSource } from '../../src/lib/servicetoken.ts';
 import type { Bus, Consumer } from '../../src/lib/bus/bus.ts';
 import { createBus } from '../../src/lib/bus/index.ts';
 import { loadConfig, type Config } from '../../src/lib/config.ts';
@@ -109,7 +111,13 @@ async function startDashboardPlatform(extra: Record<string, string> = {}): Promi
   await loadOrCreateSigningKey(join(dataDir, 'inventory', 'jwt-ed25519.pem'));
   const pem = readFileSync(join(dataDir, 'inventory', 'jwt-ed25519.pem'), 'utf8');
   const verifier = createTokenVerifier(createPublicKey(createPrivateKey(pem)));
-  let notification = await createNotificationService({ port: 0, host: '127.0.0.1', verifier, log });
+  const auth = inventoryAuthority({
+    config: loadConfig({}, base),
+    log,
+    token: createServiceTokenSource(url, 'notification', base.SERVICE_SECRET),
+    verifier,
+  });
+  let notification = await createNotificationService({ port: 0, host: '127.0.0.1', auth, log });
   const notificationUrl = `ws://127.0.0.1:${notification.port}`;
   const settings = { ...base, NOTIFICATION_URL: notificationUrl, INVENTORY_PORT: String(invPort) };
   const config = loadConfig({}, settings);
@@ -152,7 +160,7 @@ async function startDashboardPlatform(extra: Record<string, string> = {}): Promi
       const port = notification.port;
       await notification.close();
       await new Promise((r) => setTimeout(r, downMs));
-      notification = await createNotificationService({ port, host: '127.0.0.1', verifier, log });
+      notification = await createNotificationService({ port, host: '127.0.0.1', auth, log });
     },
     dataDir,
     api,
@@ -162,6 +170,7 @@ async function startDashboardPlatform(extra: Record<string, string> = {}): Promi
       await controller.close().catch(() => undefined);
       await bus.close().catch(() => undefined);
       await notification.close().catch(() => undefined);
+      auth.close();
       await inventory.close().catch(() => undefined);
       rmSync(dataDir, { recursive: true, force: true });
     },
@@ -506,6 +515,11 @@ describe('dashboard in a browser (PGlite, in-process bus)', () => {
     await page.getByTestId('add-member').click();
     await page.getByLabel('Username').fill(bob);
     await page.getByTestId('add-member-submit').click();
+    // An invitation until Bob accepts it (issue 14.6).
+    await page.getByTestId(`invitation-${bob}`).waitFor();
+    const bobToken = await p.login(bob, password);
+    assert.equal((await p.api('POST', `/invitations/${ws}/`, bobToken)).status, 201);
+    await page.reload();
     await page.getByTestId(`member-${bob}`).waitFor();
     assert.equal(await page.getByLabel(`${bob} vm_can_add`).isChecked(), false);
     await shot(page, 'members-desktop');

@@ -6,9 +6,10 @@ import {
   ALL_PERMISSIONS,
   ADMIN_CLAIM,
   NO_PERMISSIONS,
-  workspaceClaims,
+  PERMISSIONS as FLAGS,
   type Permissions,
 } from '../../src/lib/permissions.ts';
+import type { Account } from '../../src/lib/contracts/inventory.ts';
 export { PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
 import type {
   Accepted as ControllerAccepted,
@@ -25,8 +26,10 @@ export interface Claims {
   email?: string;
   exp: number;
   admin: boolean;
-  /** Workspace name -> the permissions signed into the token (what the controller checks). */
+  /** Workspace name -> the caller's permissions there, from /account/ (what every service checks). */
   workspaces: Record<string, Perms>;
+  /** The workspaces the caller owns (it alone deletes, renames or hands them over). */
+  owns: string[];
 }
 
 /** The token's payload, read without checking it (the services check it; the page only needs to know). */
@@ -41,14 +44,30 @@ export function decodeClaims(token: string): Claims {
   const payload = JSON.parse(
     new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0))),
   ) as Record<string, unknown>;
-  const workspaces = workspaceClaims(payload);
   return {
     username: String(payload.username ?? ''),
     email: typeof payload.email === 'string' ? payload.email : undefined,
     exp: typeof payload.exp === 'number' ? payload.exp : 0,
     admin: payload[ADMIN_CLAIM] === true,
-    workspaces,
+    workspaces: {},
+    owns: [],
   };
+}
+
+/**
+ * The caller's workspaces and flags now (a token says who you are, not what you may do), read with `token`
+ * directly: it runs while a token is being renewed, so it must not renew one itself.
+ */
+export async function workspacesOf(token: string): Promise<Pick<Claims, 'workspaces' | 'owns'> | undefined> {
+  const res = await fetch('/account/', { headers: { token, accept: 'application/json' } }).catch(
+    () => undefined,
+  );
+  if (!res?.ok) return undefined;
+  const account = (await res.json()) as Account;
+  const workspaces: Record<string, Perms> = {};
+  for (const w of account.workspaces)
+    workspaces[w.name] = Object.fromEntries(FLAGS.map((f) => [f, w.owner || w[f]])) as Perms;
+  return { workspaces, owns: account.workspaces.filter((w) => w.owner).map((w) => w.name) };
 }
 
 export class ApiError extends Error {
@@ -168,7 +187,7 @@ export const inv = {
 export const ctl = {
   send: (
     method: 'POST' | 'PUT' | 'DELETE',
-    kind: 'vms' | 'networks' | 'routers' | 'interfaces',
+    kind: 'vms' | 'networks' | 'routers' | 'interfaces' | 'workspaces',
     body: Record<string, unknown>,
   ) => call<Accepted>(method, `/${kind}/`, body, 'controller'),
   get: <T = any>(path: string) => call<T>('GET', path, undefined, 'controller'),
@@ -186,6 +205,8 @@ export type Accepted = ControllerAccepted & Partial<Pick<VmAccepted, 'ip'>>;
 export type {
   Area,
   Member,
+  MyInvitation,
+  WorkspaceInvitation,
   Network,
   Router,
   RouterInterface,

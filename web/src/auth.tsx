@@ -1,6 +1,6 @@
 // Who is signed in. Login answers a token and sets the session cookie; after a reload the cookie gets a fresh
-// token from /get_token/. The token's claims carry one permissions object per workspace, so it is renewed
-// whenever memberships change (a workspace made, a member's flags edited) and before it expires.
+// token from /get_token/. A token says who you are; your workspaces and flags come from /account/, read again
+// with every token (renewed whenever memberships change, and before the token expires).
 import {
   createContext,
   useCallback,
@@ -11,7 +11,16 @@ import {
   useState,
   type ReactNode,
 } from 'react';
-import { call, decodeClaims, NO_PERMS, onAuthTrouble, setToken, type Claims, type Perms } from './api.ts';
+import {
+  call,
+  decodeClaims,
+  NO_PERMS,
+  onAuthTrouble,
+  setToken,
+  workspacesOf,
+  type Claims,
+  type Perms,
+} from './api.ts';
 
 export interface Auth {
   status: 'loading' | 'out' | 'in';
@@ -32,7 +41,7 @@ export function useAuth(): Auth {
   return a;
 }
 
-/** The caller's permissions in a workspace, as the token says (the controller checks the same claims). */
+/** The caller's permissions in a workspace, as inventory says (every service checks the same). */
 export function usePerms(ws: string | undefined): Perms {
   const { claims } = useAuth();
   return (ws && claims?.workspaces[ws]) || NO_PERMS;
@@ -44,10 +53,14 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   });
   const inflight = useRef<Promise<string | undefined> | undefined>(undefined);
 
-  const accept = useCallback((token: string | undefined) => {
+  const accept = useCallback(async (token: string | undefined) => {
     setToken(token);
-    if (token) setState({ status: 'in', token, claims: decodeClaims(token) });
-    else setState({ status: 'out' });
+    if (!token) {
+      setState({ status: 'out' });
+      return token;
+    }
+    const claims = { ...decodeClaims(token), ...(await workspacesOf(token)) };
+    setState({ status: 'in', token, claims });
     return token;
   }, []);
 
@@ -66,7 +79,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   }, [accept]);
 
   useEffect(() => {
-    onAuthTrouble(refresh, () => accept(undefined));
+    onAuthTrouble(refresh, () => void accept(undefined));
     refresh().catch(() => accept(undefined));
   }, [refresh, accept]);
 
@@ -90,7 +103,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
           'inventory',
           false,
         );
-        accept(r.token);
+        await accept(r.token);
       },
       signup: async (username, email, password) => {
         await call('POST', '/signup/', { username, email, password }, 'inventory', false);
@@ -101,11 +114,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
           'inventory',
           false,
         );
-        accept(r.token);
+        await accept(r.token);
       },
       logout: async () => {
         await call('GET', '/logout/', undefined, 'inventory', false).catch(() => undefined);
-        accept(undefined);
+        await accept(undefined);
       },
     }),
     [state, refresh, accept],

@@ -1,8 +1,8 @@
-// `kloudak login` and `kloudak logout`.
+// `kloudak login`, `kloudak logout`, `kloudak passwd` (your own password) and `kloudak accounts` (admins).
 import type { Command } from 'commander';
 import type { TokenAnswer } from '../../lib/contracts/inventory.ts';
-import { CliError, Client, EXIT, errorOf, rawRequest, sessionOf } from './client.ts';
-import { ask, note } from './output.ts';
+import { CliError, Client, EXIT, errorOf, rawRequest, seg, sessionOf, usage } from './client.ts';
+import { ask, note, printObject } from './output.ts';
 
 const trim = (u: string) => u.replace(/\/+$/, '');
 
@@ -105,15 +105,15 @@ export function authCommands(program: Command): void {
 
   program
     .command('logout')
-    .description('end the login session and forget the token')
+    .description('end the login session; every token of yours stops working on every service')
     .action(async (_o: unknown, cmd: Command) => {
       const client = Client.of(cmd);
-      const { session, inventory_url } = client.cfg;
-      if (session && inventory_url)
+      const { session, inventory_url, token } = client.cfg;
+      if ((session || token) && inventory_url)
         await rawRequest(
-          'GET',
+          'POST',
           `${inventory_url}/logout/`,
-          { cookie: `kloudak_session=${session}` },
+          { ...(session ? { cookie: `kloudak_session=${session}` } : {}), ...(token ? { token } : {}) },
           undefined,
           10,
         ).catch(() => undefined);
@@ -121,4 +121,59 @@ export function authCommands(program: Command): void {
       client.save();
       note('Logged out.');
     });
+
+  program
+    .command('passwd')
+    .description(
+      "change your password (the generated admin's too); your other sessions and tokens end, this login stays",
+    )
+    .action(async (_o: unknown, cmd: Command) => {
+      const client = Client.of(cmd);
+      const { inventory_url, token, session } = client.cfg;
+      if (!inventory_url || !token) throw usage('not logged in: run kloudak login');
+      const current = await ask('Current password: ', true);
+      const password = await ask('New password: ', true);
+      if (process.stdin.isTTY && (await ask('New password again: ', true)) !== password)
+        throw usage('the new passwords differ', 'password');
+      const r = await rawRequest(
+        'PUT',
+        `${inventory_url}/password/`,
+        { token, ...(session ? { cookie: `kloudak_session=${session}` } : {}) },
+        { current, password },
+      );
+      if (r.status !== 200) throw errorOf(r, 'passwd');
+      client.cfg = {
+        ...client.cfg,
+        token: (r.body as TokenAnswer).token,
+        session: sessionOf(r.headers) ?? session,
+      };
+      client.save();
+      note('Password changed; your other sessions and tokens have ended.');
+    });
+
+  const accounts = program.command('accounts').description('user accounts (admins)');
+  const account = (verb: string, description: string, body: () => Promise<Record<string, unknown>>) =>
+    accounts
+      .command(verb)
+      .description(description)
+      .argument('<user>', 'user name')
+      .option('--json', 'print JSON')
+      .action(async (user: string, o: { json?: boolean }, cmd: Command) => {
+        const client = Client.of(cmd);
+        const a = await client.inventory<Record<string, unknown>>('PUT', `/accounts/${seg(user)}/`, {
+          body: await body(),
+        });
+        printObject(o.json, a);
+      });
+  account('disable', 'disable an account: it cannot log in and its tokens stop working', async () => ({
+    disabled: true,
+  }));
+  account('enable', 'enable a disabled account', async () => ({ disabled: false }));
+  account(
+    'reset-password',
+    "set a user's password (asked, or read from stdin); its logins end",
+    async () => ({
+      password: await ask('New password: ', true),
+    }),
+  );
 }

@@ -6,13 +6,14 @@ import { networkCommands } from './networks.ts';
 import { operatorCommands } from './operator.ts';
 import { taskCommands } from './tasks.ts';
 import { vmCommands } from './vms.ts';
-import { workspaceCommands } from './workspaces.ts';
+import { invitationCommands, workspaceCommands } from './workspaces.ts';
 
 export { CliError, EXIT } from './client.ts';
 
 export function registerCommands(program: Command): void {
   authCommands(program);
   workspaceCommands(program);
+  invitationCommands(program);
   vmCommands(program);
   keyCommands(program);
   networkCommands(program);

@@ -1,11 +1,11 @@
 // Compute's console bridge (HTTP and websockets on COMPUTE_PORT): the controller, and only it (a service
 // token), reaches a VM's serial console here. The websocket at /console/<ws>/<vm>/ is attached to the
 // domain's console through the hub; GET /console/<ws>/<vm>/log/ answers the end of its log file on the pool.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { authenticate, requireService, type TokenVerifier } from '../../lib/auth.ts';
+import { tokenOf, type TokenVerifier } from '../../lib/auth.ts';
 import { ErrorBody } from '../../lib/contracts/common.ts';
 import {
   CONSOLE_CLOSE,
@@ -16,7 +16,7 @@ import {
   DEFAULT_LOG_BYTES,
   MAX_LOG_BYTES,
 } from '../../lib/contracts/console.ts';
-import { conflict, notFound } from '../../lib/errors.ts';
+import { conflict, notAllowed, notFound, unauthenticated } from '../../lib/errors.ts';
 import { createApp, type App } from '../../lib/http.ts';
 import type { HostShell } from '../../lib/ssh.ts';
 import { pathParams, refuseUpgrade, refuseUpgradeWith } from '../../lib/upgrade.ts';
@@ -29,6 +29,13 @@ const MAX_BUFFERED = 1 << 20;
 
 export const toBuffer = (data: RawData): Buffer =>
   Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+
+/** Compute's console answers services only (the controller relays a member's console after its checks). */
+async function requireServiceToken(v: TokenVerifier, headers: IncomingHttpHeaders): Promise<void> {
+  const token = tokenOf(headers);
+  if (!token) throw unauthenticated('missing token');
+  if (!(await v.verify(token)).isService) throw notAllowed('only service tokens may do this');
+}
 
 export async function createConsoleApp(d: {
   ctx: Pick<ComputeContext, 'db' | 'catalogue' | 'log'>;
@@ -63,7 +70,7 @@ export async function createConsoleApp(d: {
       },
     },
     async (req, reply) => {
-      requireService(await authenticate(d.verifier, req.headers));
+      await requireServiceToken(d.verifier, req.headers);
       const { vm, host } = await target(req.params.ws, req.params.vm);
       const bytes = Math.min(Number(req.query.bytes ?? DEFAULT_LOG_BYTES), MAX_LOG_BYTES);
       // A VM that never started has no log yet: that is an empty one.
@@ -90,7 +97,7 @@ export async function createConsoleApp(d: {
   async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
     const params = pathParams(req.url ?? '/', 'console');
     if (!params) return refuseUpgrade(socket, 404, { error: 'no websocket here: /console/<ws>/<vm>/' });
-    requireService(await authenticate(d.verifier, req.headers));
+    await requireServiceToken(d.verifier, req.headers);
     const { vm, host } = await target(...params);
     if (vm.state !== 'running')
       throw conflict('vm', `vm ${params.join('/')} is ${vm.state}: its console opens while it runs`);

@@ -27,12 +27,18 @@ export const QUEUE_OF = {
   network: 'network',
   router: 'network',
   interface: 'network',
-} as const satisfies Record<ObjectType, 'vm' | 'network'>;
+  workspace: 'workspace',
+} as const satisfies Record<ObjectType, 'vm' | 'network' | 'workspace'>;
 
 export interface AcceptInput<M extends ControllerTask> {
   principal: Principal;
   requestId: string;
   owner: string;
+  /**
+   * The workspace's id (tasks are listed by it, so a workspace renamed keeps its tasks and one re-made under
+   * the name never sees them). Default: the principal's standing in `owner`.
+   */
+  workspaceId?: number;
   type: M['type'];
   method: M['method'];
   name: string;
@@ -62,6 +68,7 @@ export async function accept<M extends ControllerTask>(
   await createAcceptingTask(ctx.db, {
     id: task_id,
     workspace: a.owner,
+    workspace_id: a.workspaceId ?? a.principal.workspaces[a.owner]?.id ?? null,
     type: a.type,
     method: a.method,
     object: a.name,
@@ -138,10 +145,11 @@ export async function sweepAccepting(ctx: ControllerContext, olderThanSeconds = 
   return n;
 }
 
-/** The workspace must exist (a token's claims may outlive it). */
+/** The workspace must exist, and not be being deleted. */
 export async function requireWorkspace(ctx: ControllerContext, owner: string, requestId: string) {
-  if (!(await ctx.inventory.workspaces.get(owner, { requestId })))
-    throw inputError('owner', `no workspace ${owner}`);
+  const ws = await ctx.inventory.workspaces.get(owner, { requestId });
+  if (!ws) throw inputError('owner', `no workspace ${owner}`);
+  if (ws.state === 'X') throw conflict('owner', `workspace ${owner} is being deleted`);
 }
 
 /** One change at a time per object: a second one while a task runs is a 409. */

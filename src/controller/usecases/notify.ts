@@ -1,12 +1,15 @@
 // Room notifications are best effort: a notification outage never blocks or fails a task.
 import type { TaskEvent } from '../../lib/contracts/events.ts';
 import type { ControllerContext } from '../context.ts';
+import { tenantError } from '../tenant-error.ts';
 
 /** A task's move, as the controller knows it (the room event names the task `task_id`). */
 export type TaskChange = Omit<TaskEvent, 'kind' | 'task_id'> & { id: string };
 
 export async function notifyTask(ctx: ControllerContext, t: TaskChange): Promise<void> {
   const { id, ...rest } = t;
+  // Rooms are the tenants': errors without the operators' host paths and addresses (tenant-error.ts).
+  if (typeof rest.error === 'string') rest.error = tenantError(rest.error) ?? rest.error;
   try {
     await ctx.notifier.send(t.workspace, { kind: 'task', task_id: id, ...rest });
   } catch (e) {

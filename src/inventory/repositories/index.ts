@@ -2,13 +2,14 @@
 // checks, no rules, no HTTP. Services take them bound to the database, or to one transaction.
 import type { Kysely } from 'kysely';
 import type { InventoryDB } from '../schema.ts';
+import { authChangesRepository } from './auth.ts';
 import { areasRepository, hostsRepository, poolsRepository, templatesRepository } from './catalogue.ts';
-import { loginFailuresRepository, sessionsRepository, usersRepository } from './identity.ts';
+import { sessionsRepository, throttleRepository, usersRepository } from './identity.ts';
 import { sshKeysRepository } from './keys.ts';
 import { leasesRepository } from './leases.ts';
 import { interfacesRepository, networksRepository, routersRepository } from './networks.ts';
 import { vmsRepository } from './vms.ts';
-import { membersRepository, workspacesRepository } from './workspaces.ts';
+import { invitationsRepository, membersRepository, workspacesRepository } from './workspaces.ts';
 
 /** The database, or a transaction of it. */
 export type Db = Kysely<InventoryDB>;
@@ -23,9 +24,11 @@ function repositories(db: Db) {
   return {
     users: usersRepository(db),
     sessions: sessionsRepository(db),
-    loginFailures: loginFailuresRepository(db),
+    throttle: throttleRepository(db),
+    authChanges: authChangesRepository(db),
     workspaces: workspacesRepository(db),
     members: membersRepository(db),
+    invitations: invitationsRepository(db),
     templates: templatesRepository(db),
     areas: areasRepository(db),
     hosts: hostsRepository(db),

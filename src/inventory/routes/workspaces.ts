@@ -1,14 +1,20 @@
 // Workspaces and their members (services/workspaces.ts): HTTP only.
 import { Deleted, ErrorBody, ListQuery } from '../../lib/contracts/common.ts';
 import {
+  Declined,
+  Invited,
+  Joined,
   Member,
   MemberBody,
+  MyInvitationList,
+  WorkspaceInvitationList,
   MemberList,
   MemberUpdate,
   Workspace,
   WorkspaceBody,
   WorkspaceDetail,
   WorkspaceList,
+  WorkspaceUpdate,
   WsNameParams,
   WsParams,
 } from '../../lib/contracts/inventory.ts';
@@ -37,6 +43,18 @@ export function workspaceRoutes(app: App, s: Pick<InventoryServices, 'workspaces
     { schema: { params: WsParams, response: { 200: WorkspaceDetail, ...errors }, tags } },
     async (req) => w.get(await who(req), req.params.ws),
   );
+  app.put(
+    '/workspaces/:ws/',
+    {
+      schema: {
+        params: WsParams,
+        body: WorkspaceUpdate,
+        response: { 200: WorkspaceDetail, ...errors },
+        tags,
+      },
+    },
+    async (req) => w.update(await who(req), req.params.ws, req.body),
+  );
   app.delete(
     '/workspaces/:ws/',
     { schema: { params: WsParams, response: { 200: Deleted, ...errors }, tags } },
@@ -48,10 +66,36 @@ export function workspaceRoutes(app: App, s: Pick<InventoryServices, 'workspaces
     { schema: { params: WsParams, response: { 200: MemberList, ...errors }, tags } },
     async (req) => ({ users: await w.members(await who(req), req.params.ws) }),
   );
+  // Adding a member is inviting it (issue 14.6): 202, the same whether or not such a user exists.
   app.post(
     '/:ws/users/',
-    { schema: { params: WsParams, body: MemberBody, response: { 201: Member, ...errors }, tags } },
-    async (req, reply) => reply.status(201).send(await w.addMember(await who(req), req.params.ws, req.body)),
+    { schema: { params: WsParams, body: MemberBody, response: { 202: Invited, ...errors }, tags } },
+    async (req, reply) => reply.status(202).send(await w.invite(await who(req), req.params.ws, req.body)),
+  );
+  app.get(
+    '/:ws/invitations/',
+    { schema: { params: WsParams, response: { 200: WorkspaceInvitationList, ...errors }, tags } },
+    async (req) => ({ invitations: await w.invitations(await who(req), req.params.ws) }),
+  );
+  app.delete(
+    '/:ws/invitations/:name/',
+    { schema: { params: WsNameParams, response: { 200: Deleted, ...errors }, tags } },
+    async (req) => w.cancelInvitation(await who(req), req.params.ws, req.params.name),
+  );
+  app.get(
+    '/invitations/',
+    { schema: { response: { 200: MyInvitationList, ...errors }, tags } },
+    async (req) => ({ invitations: await w.myInvitations(await who(req)) }),
+  );
+  app.post(
+    '/invitations/:ws/',
+    { schema: { params: WsParams, response: { 201: Joined, ...errors }, tags } },
+    async (req, reply) => reply.status(201).send(await w.accept(await who(req), req.params.ws)),
+  );
+  app.delete(
+    '/invitations/:ws/',
+    { schema: { params: WsParams, response: { 200: Declined, ...errors }, tags } },
+    async (req) => w.decline(await who(req), req.params.ws),
   );
   app.get(
     '/:ws/users/:name/',

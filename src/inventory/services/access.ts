@@ -1,14 +1,24 @@
-// Who may do what in inventory. Membership is read from the database (authoritative; a token's workspace
-// claims can be minutes old). A non-member gets the same 403 whether the workspace exists or not, so
+// Who may do what in inventory. Membership is read from the database (authoritative; a token says who the
+// caller is, never what it may do). A non-member gets the same 403 whether the workspace exists or not, so
 // workspace names of others never leak.
 import { ALL_PERMISSIONS, type Permission, type Permissions, type Principal } from '../../lib/auth.ts';
-import { notAllowed, notFound } from '../../lib/errors.ts';
+import { conflict, notAllowed, notFound } from '../../lib/errors.ts';
 import { PERMISSIONS } from '../../lib/permissions.ts';
 import type { Page, Repositories } from '../repositories/index.ts';
 
 export interface Membership {
   workspaceId: number;
   perms: Permissions;
+  /** The workspace's owner (null: none). */
+  ownerId: number | null;
+  /** The caller's user id when it is a member (admins and services stand without one). */
+  userId?: number;
+  /** The caller owns the workspace. */
+  owner: boolean;
+  /** An admin or a service: stands everywhere with every permission, without being a member. */
+  operator: boolean;
+  /** The workspace is being deleted (its teardown task runs). */
+  deleting: boolean;
 }
 
 type Repos = Pick<Repositories, 'workspaces' | 'members'>;
@@ -16,14 +26,38 @@ type Repos = Pick<Repositories, 'workspaces' | 'members'>;
 /** The caller's standing in a workspace; admins and services stand everywhere with every permission. */
 export async function membership(r: Repos, p: Principal, ws: string): Promise<Membership> {
   if (p.isAdmin || p.isService) {
-    const w = await r.workspaces.idOf(ws);
+    const w = await r.workspaces.byName(ws);
     if (!w) throw notFound('workspace', `no workspace ${ws}`);
-    return { workspaceId: w.id, perms: ALL_PERMISSIONS };
+    return {
+      workspaceId: w.id,
+      perms: ALL_PERMISSIONS,
+      ownerId: w.owner_id,
+      owner: false,
+      operator: true,
+      deleting: w.state === 'X',
+    };
   }
   const row = await r.members.flags(ws, p.username);
   if (!row) throw notAllowed(`not a member of workspace ${ws}`, 'workspace');
-  const perms = Object.fromEntries(PERMISSIONS.map((x) => [x, row[x]])) as Permissions;
-  return { workspaceId: row.workspaceId, perms };
+  const owner = row.ownerId === row.userId;
+  // The owner holds every permission, whatever its row says.
+  const perms = owner
+    ? ALL_PERMISSIONS
+    : (Object.fromEntries(PERMISSIONS.map((x) => [x, row[x]])) as Permissions);
+  return {
+    workspaceId: row.workspaceId,
+    perms,
+    ownerId: row.ownerId,
+    userId: row.userId,
+    owner,
+    operator: false,
+    deleting: row.state === 'X',
+  };
+}
+
+/** Nothing new goes into a workspace being deleted. */
+export function requireNotDeleting(m: Membership, ws: string): void {
+  if (m.deleting) throw conflict('workspace', `workspace ${ws} is being deleted`);
 }
 
 export async function requireMember(r: Repos, p: Principal, ws: string, permission?: Permission) {

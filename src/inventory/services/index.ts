@@ -1,6 +1,7 @@
 // Inventory's services: access checks, rules and transactions, over the repositories. Routes call them with
 // the caller's principal and the request's validated body; they answer the contract's types.
 import type { Store } from '../repositories/index.ts';
+import { authService } from './auth.ts';
 import { allocateIp, releaseIp, releaseTaskIps } from './addresses.ts';
 import { catalogueServices } from './catalogue.ts';
 import { identityService, type IdentityDeps } from './identity.ts';
@@ -20,7 +21,11 @@ export function createInventoryServices(d: ServicesDeps) {
   const { store } = d;
   return {
     identity: identityService({ ...d, repos: store }),
-    workspaces: workspacesService(store, d.reservedNames),
+    auth: authService(store),
+    workspaces: workspacesService(store, d.reservedNames, {
+      maxMemberships: d.config.MAX_MEMBERSHIPS,
+      maxInvitations: d.config.MAX_INVITATIONS,
+    }),
     catalogue: catalogueServices(store),
     addresses: {
       take: (p: Principal, area: string, task?: string) => (requireAdmin(p), allocateIp(store, area, task)),

@@ -11,7 +11,7 @@ import { isForeignKeyViolation, isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notFound } from '../../lib/errors.ts';
 import { inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
 import type { Page, Store } from '../repositories/index.ts';
-import { membership, requireServiceWriter } from './access.ts';
+import { membership, requireNotDeleting, requireServiceWriter } from './access.ts';
 
 function checkSubnet(subnet: string | null | undefined) {
   if (subnet && !parseSubnet(subnet, 8))
@@ -51,6 +51,7 @@ export function networksService(store: Store) {
     },
     async create(p: Principal, ws: string, b: NetworkBody) {
       const m = await requireServiceWriter(store, p, ws);
+      requireNotDeleting(m, ws);
       checkSubnet(b.subnet);
       await store.networks
         .insert({
@@ -109,6 +110,7 @@ export function routersService(store: Store) {
     },
     async create(p: Principal, ws: string, b: RouterBody) {
       const m = await requireServiceWriter(store, p, ws);
+      requireNotDeleting(m, ws);
       await store.routers
         .insert({
           state: 'C',
@@ -148,6 +150,7 @@ export function routersService(store: Store) {
     },
     async addInterface(p: Principal, ws: string, name: string, b: InterfaceBody) {
       const m = await requireServiceWriter(store, p, ws);
+      requireNotDeleting(m, ws);
       const id = await routerId(m.workspaceId, name);
       const [net] = await store.networks.byNames(m.workspaceId, [b.network]);
       if (!net) throw inputError('network', `no network ${b.network} in this workspace`);

@@ -6,7 +6,7 @@ import { isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notFound } from '../../lib/errors.ts';
 import { inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
 import type { Page, Repositories, Store } from '../repositories/index.ts';
-import { membership, requireServiceWriter } from './access.ts';
+import { membership, requireNotDeleting, requireServiceWriter } from './access.ts';
 import { attachLease, nicAddress } from './addresses.ts';
 
 /** The workspace's networks of these names; an unknown one is a 400 naming `networks`. */
@@ -41,6 +41,7 @@ export function vmsService(store: Store) {
 
     async create(p: Principal, ws: string, b: VmBody) {
       const m = await requireServiceWriter(store, p, ws);
+      requireNotDeleting(m, ws);
       await store
         .transaction(async (tx) => {
           const area = await tx.areas.idOf(b.area);

@@ -37,7 +37,12 @@ export interface CatalogueObjects<T> {
 }
 
 export interface InventoryClient {
-  workspaces: { get(ws: string, o?: CallOptions): Promise<api.WorkspaceDetail | undefined> };
+  workspaces: {
+    get(ws: string, o?: CallOptions): Promise<api.WorkspaceDetail | undefined>;
+    update(ws: string, body: api.WorkspaceUpdate, o?: CallOptions): Promise<api.WorkspaceDetail | undefined>;
+    /** The last step of a workspace's teardown (it must be marked being deleted); false when already gone. */
+    remove(ws: string, o?: CallOptions): Promise<boolean>;
+  };
   vms: WorkspaceObjects<api.Vm, api.VmBody, api.VmUpdate>;
   networks: WorkspaceObjects<api.Network, api.NetworkBody, api.NetworkUpdate>;
   routers: WorkspaceObjects<api.Router, api.RouterBody, api.RouterUpdate>;
@@ -64,6 +69,11 @@ export interface InventoryClient {
   keys: {
     /** A user's SSH public keys (a service token reads anyone's). */
     ofUser(user: string, o?: CallOptions): Promise<api.SshKey[]>;
+  };
+  /** What users may do now (services that check requests read it: src/lib/authority.ts). */
+  auth: {
+    standing(uid: number, o?: CallOptions): Promise<api.Standing | undefined>;
+    changes(after?: number, o?: CallOptions): Promise<api.AuthChanges>;
   };
   addresses: {
     /** A free address of the area for a task; asking again for the same task answers the same one. */
@@ -177,11 +187,17 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
   const ip = checker(api.IpAnswer);
   const released = checker(api.ReleasedCount);
   const keyList = checker(api.SshKeyList);
+  const standing = checker(api.Standing);
+  const changes = checker(api.AuthChanges);
   const ifacePath = (ws: string, router: string, network?: string) =>
     `/${seg(ws)}/routers/${seg(router)}/interfaces/${network === undefined ? '' : `${seg(network)}/`}`;
 
   return {
-    workspaces: { get: (ws, c) => get(`/workspaces/${seg(ws)}/`, workspace, c) },
+    workspaces: {
+      get: (ws, c) => get(`/workspaces/${seg(ws)}/`, workspace, c),
+      update: (ws, body, c) => put(`/workspaces/${seg(ws)}/`, body, workspace, c),
+      remove: (ws, c) => del(`/workspaces/${seg(ws)}/`, deleted, c),
+    },
     vms: workspaceObjects('vms', checker(api.Vm), checker(api.VmList)),
     networks: workspaceObjects('networks', checker(api.Network), checker(api.NetworkList)),
     routers: workspaceObjects('routers', checker(api.Router), checker(api.RouterList)),
@@ -200,6 +216,14 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
         const a = await get(`/keys/?user=${seg(user)}`, keyList, c);
         if (!a) throw notFound('user', `no user ${user}`);
         return a.keys;
+      },
+    },
+    auth: {
+      standing: (uid, c) => get(`/auth/standing/${uid}/`, standing, c),
+      async changes(after, c) {
+        const a = await get(`/auth/changes/${after === undefined ? '' : `?after=${after}`}`, changes, c);
+        if (!a) throw unavailable('inventory has no change feed');
+        return a;
       },
     },
     addresses: {

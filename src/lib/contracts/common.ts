@@ -48,7 +48,8 @@ export const VmState = OneOf(VM_STATES);
 export const NET_STATES = ['C', 'U', 'E', 'X'] as const;
 export const NetState = OneOf(NET_STATES);
 
-export const OBJECT_TYPES = ['vm', 'network', 'router', 'interface'] as const;
+/** What a task works on; `workspace`: a whole workspace torn down (its DELETE). */
+export const OBJECT_TYPES = ['vm', 'network', 'router', 'interface', 'workspace'] as const;
 export const ObjectType = OneOf(OBJECT_TYPES);
 /** A task's method: the book's three, and POWER (start, stop, reboot, force off a VM). */
 export const METHODS = ['POST', 'PUT', 'DELETE', 'POWER'] as const;

@@ -19,6 +19,11 @@ const Networks = Type.Array(Name('network'), { maxItems: 16, uniqueItems: true }
 
 /** DELETE /vms/, /networks/, /routers/ and POST /routers/. */
 export const Target = Type.Object({ owner: Owner, name: Name() });
+/**
+ * DELETE /workspaces/ (the owner, or an admin): a task deletes every VM, router and network through their
+ * workers, freeing every address, VLAN and router namespace, then the workspace's records.
+ */
+export const WorkspaceTarget = Type.Object({ owner: Name('the workspace to delete') });
 
 export const VmPost = Type.Object({
   name: Name(),
@@ -165,6 +170,7 @@ export type VmPost = Static<typeof VmPost>;
 export type VmPut = Static<typeof VmPut>;
 export type VmPower = Static<typeof VmPower>;
 export type Target = Static<typeof Target>;
+export type WorkspaceTarget = Static<typeof WorkspaceTarget>;
 export type NetworkPost = Static<typeof NetworkPost>;
 export type NetworkPut = Static<typeof NetworkPut>;
 export type InterfacePost = Static<typeof InterfacePost>;

@@ -53,6 +53,27 @@ export const ServiceTokenRequest = Type.Object({
   secret: Type.String({ minLength: 1, maxLength: 256 }),
 });
 export const TokenAnswer = Type.Object({ token: Type.String() });
+/** PUT /password/: the caller changes its own password (its other sessions and tokens end). */
+export const PasswordChange = Type.Object({
+  current: Type.String({ minLength: 1, maxLength: 256, description: 'the password now' }),
+  password: Type.String({ minLength: 8, maxLength: 256, description: 'the new password' }),
+});
+/** PUT /accounts/<name>/ (admins): disable or enable an account, or set a new password. */
+export const AccountUpdate = Type.Object(
+  {
+    disabled: Type.Optional(
+      Type.Boolean({ description: 'true: its tokens stop working and it cannot log in' }),
+    ),
+    password: Type.Optional(Type.String({ minLength: 8, maxLength: 256, description: 'a new password' })),
+  },
+  { minProperties: 1 },
+);
+export const AccountState = Type.Object({
+  name: Type.String(),
+  email: Type.String(),
+  is_admin: Type.Boolean(),
+  disabled: Type.Boolean(),
+});
 export const LoggedOut = Type.Object({ status: Type.Literal('logged out') });
 export const Jwks = Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) });
 
@@ -73,9 +94,109 @@ const optionalFlags = Object.fromEntries(PERMISSIONS.map((p) => [p, optionalFlag
 >;
 export const MemberBody = Type.Object({ name: Name('user name'), ...optionalFlags });
 export const MemberUpdate = Type.Object({ ...optionalFlags });
-export const Member = Type.Object({ name: Type.String(), email: Type.String(), ...permissionFlags });
+/** A member as other members see it: its name and flags, never its email (issue 14.6). */
+export const Member = Type.Object({
+  name: Type.String(),
+  owner: Type.Boolean({
+    description: 'the workspace owner: holds every permission, removed only by handing over',
+  }),
+  ...permissionFlags,
+});
 export const MemberList = Type.Object({ users: Type.Array(Member) });
-export const WorkspaceDetail = Type.Object({ name: Type.String(), users: Type.Array(Member) });
+export const WorkspaceDetail = Type.Object({
+  name: Type.String(),
+  id: Type.Integer({
+    description: 'stays the same across renames; a workspace re-made under a name gets a new one',
+  }),
+  owner: Nullable(Type.String({ description: 'the owner, who alone (with admins) deletes the workspace' })),
+  state: OneOf(['U', 'X'] as const, 'U: in use; X: being deleted (a controller task tears it down)'),
+  users: Type.Array(Member),
+});
+/**
+ * POST /<ws>/users/ answers 202 with this whether or not such a user exists: the invitation waits for the
+ * user to accept it (GET /invitations/, POST /invitations/<ws>/), and tells the inviter nothing more.
+ */
+export const Invited = Type.Object({ name: Type.String(), invited: Type.Literal(true) });
+const invitedBy = Nullable(Type.String({ description: 'who invited' }));
+/** A pending invitation, as the workspace's members (user_can_add) see it. */
+export const WorkspaceInvitation = Type.Object({
+  name: Type.String({ description: 'the name the inviter gave' }),
+  invited_by: invitedBy,
+  created_at: Type.String({ format: 'date-time' }),
+  ...permissionFlags,
+});
+export const WorkspaceInvitationList = Type.Object({ invitations: Type.Array(WorkspaceInvitation) });
+/** An invitation as its invitee sees it (GET /invitations/). */
+export const MyInvitation = Type.Object({
+  workspace: Type.String(),
+  invited_by: invitedBy,
+  created_at: Type.String({ format: 'date-time' }),
+  ...permissionFlags,
+});
+export const MyInvitationList = Type.Object({ invitations: Type.Array(MyInvitation) });
+/** POST /invitations/<ws>/: the invitee is a member now, with the flags it was invited with. */
+export const Joined = Type.Object({ workspace: Type.String(), ...permissionFlags });
+export const Declined = Type.Object({ workspace: Type.String(), declined: Type.Literal(true) });
+
+/**
+ * PUT /workspaces/<ws>/: rename, or hand ownership over to another member (the owner, or an admin); `state`
+ * is the controller's (a workspace being deleted is `X`).
+ */
+export const WorkspaceUpdate = Type.Object(
+  {
+    name: Type.Optional(Name('new workspace name')),
+    owner: Type.Optional(Name('member who becomes the owner')),
+    state: Type.Optional(OneOf(['U', 'X'] as const)),
+  },
+  { minProperties: 1 },
+);
+
+// ---- what a user may do now (issue 14.5): services read it instead of trusting token claims ----
+export const StandingWorkspace = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  owner: Type.Boolean(),
+  ...permissionFlags,
+});
+/** GET /auth/standing/<uid>/ (services): a user's current account state and memberships. */
+export const Standing = Type.Object({
+  uid: Type.Integer(),
+  username: Type.String(),
+  /** Tokens carry the version they were signed at; a revocation (logout, disable, password) raises it. */
+  version: Type.Integer(),
+  disabled: Type.Boolean(),
+  admin: Type.Boolean(),
+  workspaces: Type.Array(StandingWorkspace),
+});
+export const UidParams = Type.Object({ uid: Type.String({ pattern: '^[0-9]{1,9}$' }) });
+export const AUTH_CHANGE_KINDS = ['user', 'revoke', 'keys'] as const;
+/**
+ * One change of who may do what: `user` (a user's memberships or flags changed), `revoke` (a user's tokens
+ * were revoked: logout, disable, password), `keys` (the signing key changed).
+ */
+export const AuthChange = Type.Object({
+  seq: Type.Integer(),
+  kind: OneOf(AUTH_CHANGE_KINDS),
+  uid: Nullable(Type.Integer()),
+});
+/** GET /auth/changes/?after=<seq> (services): changes after `seq`, oldest first. */
+export const AuthChanges = Type.Object({
+  /** The last change's seq (0: none yet). */
+  latest: Type.Integer(),
+  /** The oldest seq still kept: a reader that asks after an older one has missed some. */
+  oldest: Type.Integer(),
+  changes: Type.Array(AuthChange),
+});
+export const ChangesQuery = Type.Object({
+  after: Type.Optional(Type.String({ pattern: '^[0-9]{1,10}$', description: 'only changes after this seq' })),
+});
+/** GET /account/: the caller's own account and workspaces. */
+export const Account = Type.Object({
+  username: Type.String(),
+  email: Type.String(),
+  admin: Type.Boolean(),
+  workspaces: Type.Array(StandingWorkspace),
+});
 
 // ---- the caller's SSH public keys (GET|POST /keys/, DELETE /keys/<name>/) ----
 export const SshKeyBody = Type.Object({
@@ -284,9 +405,20 @@ export const InterfaceDeleted = Type.Object({ network: Type.String(), deleted: T
 
 export { Deleted };
 
+export type PasswordChange = Static<typeof PasswordChange>;
+export type AccountUpdate = Static<typeof AccountUpdate>;
+export type AccountState = Static<typeof AccountState>;
 export type SignupT = Static<typeof Signup>;
 export type Member = Static<typeof Member>;
 export type WorkspaceDetail = Static<typeof WorkspaceDetail>;
+export type WorkspaceUpdate = Static<typeof WorkspaceUpdate>;
+export type WorkspaceInvitation = Static<typeof WorkspaceInvitation>;
+export type MyInvitation = Static<typeof MyInvitation>;
+export type Standing = Static<typeof Standing>;
+export type StandingWorkspace = Static<typeof StandingWorkspace>;
+export type AuthChange = Static<typeof AuthChange>;
+export type AuthChanges = Static<typeof AuthChanges>;
+export type Account = Static<typeof Account>;
 export type Template = Static<typeof Template>;
 export type TemplateBody = Static<typeof TemplateBody>;
 export type Area = Static<typeof Area>;

@@ -19,6 +19,9 @@ export const QUEUES = {
   networkRollback: 'network_rollback',
   hostFailure: 'host_failure',
   hostUp: 'host_up',
+  workspace: 'workspace',
+  workspaceRollback: 'workspace_rollback',
+  workspaceNotification: 'workspace_notification',
   placeHost: 'placement_host',
   placePool: 'placement_pool',
   /** Compute: whether a VM's host has room for its new size (a resize, before it is accepted). */
@@ -211,7 +214,15 @@ export const NetworkRollback = taggedUnion('the network_rollback queue', [
   rollbackOf(InterfaceDeleteTask),
 ]);
 
-// ---- results (vm_notification, network_notification) ----
+// The workspace queue (the controller's own teardown worker, src/controller/teardown.ts): a whole workspace
+// deleted through the workers, its objects' tasks accepted one by one. `name` and `owner` are the workspace.
+export const WorkspaceDeleteTask = task('workspace', 'DELETE', {});
+export const WorkspaceTask = taggedUnion('the workspace queue', [WorkspaceDeleteTask]);
+export const WorkspaceRollback = taggedUnion('the workspace_rollback queue', [
+  rollbackOf(WorkspaceDeleteTask),
+]);
+
+// ---- results (vm_notification, network_notification, workspace_notification) ----
 
 /** A NIC as a worker reports it: compute its MAC and address, network its VLAN. */
 const ResultNic = Type.Object(
@@ -233,7 +244,9 @@ export const TaskResult = Type.Object(
     /** Set by rollback workers. */
     rollback: Type.Optional(Type.Boolean()),
     /** Which worker answered. */
-    from: Type.Optional(Type.Union([Type.Literal('compute'), Type.Literal('network')])),
+    from: Type.Optional(
+      Type.Union([Type.Literal('compute'), Type.Literal('network'), Type.Literal('controller')]),
+    ),
     /** Compute: the network service still has to configure the VM's ports for this task. */
     network_pending: Type.Optional(Type.Boolean()),
     /** Where the VM or router runs. */
@@ -329,8 +342,11 @@ export const QUEUE_MESSAGES = {
   vm_rollback: VmRollback,
   network: NetworkTask,
   network_rollback: NetworkRollback,
+  workspace: WorkspaceTask,
+  workspace_rollback: WorkspaceRollback,
   vm_notification: resultChecker,
   network_notification: resultChecker,
+  workspace_notification: resultChecker,
   host_failure: hostEventChecker,
   host_up: hostEventChecker,
 } satisfies Record<string, Checker<unknown>>;
@@ -390,6 +406,9 @@ export type VmDeleteTask = Static<typeof VmDeleteTask>;
 export type VmPowerTask = Static<typeof VmPowerTask>;
 export type NetworkTask = Checked<typeof NetworkTask>;
 export type NetworkRollback = Checked<typeof NetworkRollback>;
+export type WorkspaceTask = Checked<typeof WorkspaceTask>;
+export type WorkspaceRollback = Checked<typeof WorkspaceRollback>;
+export type WorkspaceDeleteTask = Static<typeof WorkspaceDeleteTask>;
 export type Port = Static<typeof Port>;
 export type PublicPort = Static<typeof PublicPort>;
 export type TaskResult = Static<typeof TaskResult>;
@@ -405,13 +424,13 @@ export type PoolWork = Static<typeof PoolWork>;
 export type MonitorWork = Static<typeof MonitorWork>;
 export type MonitorReport = Static<typeof MonitorReport>;
 /** Any task a controller sends (to a work queue or, spent, to a rollback queue). */
-export type AnyTask = VmTask | VmRollback | NetworkTask | NetworkRollback;
+export type AnyTask = VmTask | VmRollback | NetworkTask | NetworkRollback | WorkspaceTask | WorkspaceRollback;
 /** The `<type> <method>` key of a task variant. */
 export type TaskKey<T extends { type: string; method: string }> = `${T['type']} ${T['method']}`;
 
 /** The fields every task carries (the controller's, and compute's follow-ups). */
 export type TaskCommon = Pick<VmTask, 'task_id' | 'owner' | 'name' | 'retries' | 'attempt' | 'request_id'>;
 /** The tasks the controller sends (the network queue's `vm` tasks are compute's). */
-export type ControllerTask = VmTask | Exclude<NetworkTask, { type: 'vm' }>;
+export type ControllerTask = VmTask | Exclude<NetworkTask, { type: 'vm' }> | WorkspaceTask;
 /** A controller task sent, spent, to a rollback queue. */
-export type SpentTask = VmRollback | NetworkRollback;
+export type SpentTask = VmRollback | NetworkRollback | WorkspaceRollback;

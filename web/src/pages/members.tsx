@@ -1,5 +1,8 @@
-// Members of a workspace and their permission flags (book chapter 6 "CustomUsers"). Who may add, edit or
+// Members of a workspace and their permission flags (book chapter 6 "CustomUsers"). Who may invite, edit or
 // remove members is itself a flag (user_can_*), read from the member list (authoritative) for the caller.
+// The rules (issue 14.3): nobody edits its own flags, a member grants or revokes only flags it holds, the
+// owner holds every flag and is removed only by a hand-over; anyone may leave. Adding a member is inviting
+// it: it becomes a member once it accepts (on its workspaces page).
 import { useMemo, useState } from 'react';
 import {
   ALL_PERMS,
@@ -10,6 +13,7 @@ import {
   type Member,
   type Permission,
   type Perms,
+  type WorkspaceInvitation,
 } from '../api.ts';
 import { useAuth } from '../auth.tsx';
 import { useResource } from '../hooks.ts';
@@ -23,6 +27,7 @@ import {
   FormError,
   Loading,
   PageHeader,
+  Table,
   SelectField,
   TextField,
   useAction,
@@ -48,11 +53,14 @@ function FlagGrid({
   value,
   onChange,
   disabled,
+  held,
   who,
 }: {
   value: Perms;
   onChange?: (p: Perms) => void;
   disabled?: boolean;
+  /** The caller's own flags: only those may be turned on or off. */
+  held?: Perms;
   who: string;
 }) {
   return (
@@ -69,7 +77,7 @@ function FlagGrid({
                   aria-label={`${who} ${p}`}
                   name={p}
                   checked={value[p]}
-                  disabled={disabled}
+                  disabled={disabled || (held && !held[p])}
                   onChange={(e) => onChange?.({ ...value, [p]: e.target.checked })}
                 />
                 {a}
@@ -97,23 +105,25 @@ function MemberRow({
   onSaved: () => void;
   onRemove: () => void;
 }) {
-  const { refresh } = useAuth();
   const toast = useToast();
   const [draft, setDraft] = useState<Perms>(pick(m));
   const dirty = PERMISSIONS.some((p) => draft[p] !== Boolean(m[p]));
   const save = useAction(async () => {
     await inv.put(`/${enc(ws)}/users/${enc(m.name)}/`, draft);
-    if (me) await refresh();
     toast('ok', `Permissions of ${m.name} saved`);
     onSaved();
   });
+  // Nobody edits its own flags, nor the owner's; a member removes only members holding no more than it.
+  const removable = me
+    ? !m.owner
+    : !m.owner && mine.user_can_delete && PERMISSIONS.every((p) => !m[p] || mine[p]);
   return (
     <div className="member" data-testid={`member-${m.name}`}>
       <div className="member-head">
         <span className="avatar">{m.name.slice(0, 1).toUpperCase()}</span>
         <div>
-          <strong>{m.name}</strong> {me ? <span className="badge">you</span> : null}
-          <div className="muted small">{m.email}</div>
+          <strong>{m.name}</strong> {me ? <span className="badge">you</span> : null}{' '}
+          {m.owner ? <span className="badge">owner</span> : null}
         </div>
         <div className="member-actions">
           {dirty ? (
@@ -126,18 +136,73 @@ function MemberRow({
               </Button>
             </>
           ) : null}
-          <Button
-            variant="ghost"
-            icon="trash"
-            aria-label={`Remove ${m.name}`}
-            deniedBy={!mine.user_can_delete && 'user_can_delete'}
-            onClick={onRemove}
-          />
+          {m.owner ? null : (
+            <Button
+              variant="ghost"
+              icon={me ? undefined : 'trash'}
+              aria-label={me ? `Leave ${ws}` : `Remove ${m.name}`}
+              deniedBy={!removable && 'user_can_delete and every flag it holds'}
+              onClick={onRemove}
+            >
+              {me ? 'Leave' : null}
+            </Button>
+          )}
         </div>
       </div>
-      <FlagGrid who={m.name} value={draft} onChange={setDraft} disabled={!mine.user_can_edit} />
+      <FlagGrid
+        who={m.name}
+        value={draft}
+        onChange={setDraft}
+        held={mine}
+        disabled={!mine.user_can_edit || me || m.owner}
+      />
       <FormError error={save.error} fields={[]} />
     </div>
+  );
+}
+
+function Invitations({ ws, mine, version }: { ws: string; mine: Perms; version: number }) {
+  const toast = useToast();
+  const list = useResource(
+    mine.user_can_add
+      ? () =>
+          inv
+            .get<{ invitations: WorkspaceInvitation[] }>(`/${enc(ws)}/invitations/`)
+            .then((r) => r.invitations)
+      : undefined,
+    `invitations:${ws}:${version}`,
+  );
+  if (!mine.user_can_add || !list.data?.length) return null;
+  return (
+    <Card title="Invitations waiting for an answer">
+      <Table
+        rows={list.data}
+        rowKey={(i) => i.name}
+        rowProps={(i) => ({ 'data-testid': `invitation-${i.name}` })}
+        columns={[
+          { key: 'name', label: 'Name', render: (i) => i.name },
+          { key: 'by', label: 'Invited by', render: (i) => i.invited_by ?? '-' },
+          {
+            key: 'cancel',
+            label: '',
+            render: (i) => (
+              <Button
+                variant="ghost"
+                aria-label={`Cancel the invitation of ${i.name}`}
+                onClick={() =>
+                  void inv.del(`/${enc(ws)}/invitations/${enc(i.name)}/`).then(() => {
+                    toast('ok', `Invitation of ${i.name} cancelled`);
+                    list.reload();
+                  })
+                }
+              >
+                Cancel
+              </Button>
+            ),
+          },
+        ]}
+      />
+    </Card>
   );
 }
 
@@ -149,6 +214,7 @@ export function MembersPage({ ws }: { ws: string }) {
     `members:${ws}`,
   );
   const [adding, setAdding] = useState(false);
+  const [invited, setInvited] = useState(0);
   const [removing, setRemoving] = useState<string | undefined>();
   const mine = useMemo<Perms>(() => {
     if (claims?.admin) return ALL_PERMS;
@@ -169,7 +235,7 @@ export function MembersPage({ ws }: { ws: string }) {
             onClick={() => setAdding(true)}
             data-testid="add-member"
           >
-            Add member
+            Invite a member
           </Button>
         }
       />
@@ -190,16 +256,24 @@ export function MembersPage({ ws }: { ws: string }) {
           ))}
         </div>
       </Card>
-      {adding ? <AddMember ws={ws} onClose={() => setAdding(false)} onAdded={list.reload} /> : null}
+      <Invitations ws={ws} mine={mine} version={invited} />
+      {adding ? (
+        <AddMember
+          ws={ws}
+          mine={mine}
+          onClose={() => setAdding(false)}
+          onAdded={() => setInvited((n) => n + 1)}
+        />
+      ) : null}
       {removing ? (
         <Confirm
-          title={`Remove ${removing}?`}
+          title={removing === claims?.username ? `Leave ${ws}?` : `Remove ${removing}?`}
           body={
             <p>
-              {removing} loses access to workspace {ws}.
+              {removing === claims?.username ? 'You lose' : `${removing} loses`} access to workspace {ws}.
             </p>
           }
-          confirmLabel="Remove"
+          confirmLabel={removing === claims?.username ? 'Leave' : 'Remove'}
           onClose={() => setRemoving(undefined)}
           onConfirm={async () => {
             await inv.del(`/${enc(ws)}/users/${enc(removing)}/`);
@@ -213,20 +287,32 @@ export function MembersPage({ ws }: { ws: string }) {
   );
 }
 
-function AddMember({ ws, onClose, onAdded }: { ws: string; onClose: () => void; onAdded: () => void }) {
+function AddMember({
+  ws,
+  mine,
+  onClose,
+  onAdded,
+}: {
+  ws: string;
+  mine: Perms;
+  onClose: () => void;
+  onAdded: () => void;
+}) {
   const toast = useToast();
   const [name, setName] = useState('');
   const [preset, setPreset] = useState('viewer');
   const [perms, setPerms] = useState<Perms>(PRESETS.viewer.perms);
   const act = useAction(async () => {
-    await inv.post(`/${enc(ws)}/users/`, { name, ...perms });
-    toast('ok', `${name} added to ${ws}`);
+    // Only flags the inviter holds can be given.
+    const given = Object.fromEntries(PERMISSIONS.map((p) => [p, perms[p] && mine[p]]));
+    await inv.post(`/${enc(ws)}/users/`, { name, ...given });
+    toast('ok', `${name} invited to ${ws}: a member once they accept`);
     onAdded();
     onClose();
   });
   return (
     <Drawer
-      title="Add a member"
+      title="Invite a member"
       onClose={onClose}
       footer={
         <>
@@ -237,7 +323,7 @@ function AddMember({ ws, onClose, onAdded }: { ws: string; onClose: () => void; 
             onClick={() => void act.run()}
             data-testid="add-member-submit"
           >
-            Add member
+            Invite
           </Button>
         </>
       }
@@ -250,7 +336,7 @@ function AddMember({ ws, onClose, onAdded }: { ws: string; onClose: () => void; 
           value={name}
           onChange={(e) => setName(e.target.value)}
           error={act.error}
-          hint="The account must exist (signed up)."
+          hint="They see the invitation on their workspaces page and accept it."
           autoFocus
         />
         <SelectField
@@ -268,6 +354,7 @@ function AddMember({ ws, onClose, onAdded }: { ws: string; onClose: () => void; 
         />
         <FlagGrid
           who="new member"
+          held={mine}
           value={perms}
           onChange={(p) => {
             setPerms(p);

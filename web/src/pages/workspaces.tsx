@@ -1,7 +1,8 @@
 // Workspaces (book chapter 6: "a collection of users and resources which functions like an organization"):
-// pick one, create one (its creator holds every permission), delete one (user_can_delete).
+// pick one, create one (its creator owns it and holds every permission), answer invitations to others.
 import { useState } from 'react';
-import { ALL_PERMS, inv, enc, type Perms } from '../api.ts';
+import { ALL_PERMS, ctl, inv, enc, type MyInvitation, type Perms } from '../api.ts';
+import { useResource } from '../hooks.ts';
 import { useAuth } from '../auth.tsx';
 import { useWorkspaces } from '../layout.tsx';
 import { Link, navigate, wsPath } from '../router.tsx';
@@ -34,6 +35,19 @@ export function WorkspacesPage() {
     navigate(wsPath(name, 'vms'));
   });
   const permsIn = (ws: string): Perms | undefined => (claims?.admin ? ALL_PERMS : claims?.workspaces[ws]);
+  const owns = (ws: string) => Boolean(claims?.admin || claims?.owns.includes(ws));
+  const invitations = useResource(
+    () => inv.get<{ invitations: MyInvitation[] }>('/invitations/').then((r) => r.invitations),
+    `my-invitations:${claims?.username}`,
+  );
+  const answer = async (ws: string, accept: boolean) => {
+    if (accept) await inv.post(`/invitations/${enc(ws)}/`, undefined);
+    else await inv.del(`/invitations/${enc(ws)}/`);
+    await refresh();
+    invitations.reload();
+    list.reload();
+    toast('ok', accept ? `You joined ${ws}` : `Invitation to ${ws} declined`);
+  };
 
   return (
     <>
@@ -41,6 +55,29 @@ export function WorkspacesPage() {
         title="Workspaces"
         subtitle="Each workspace holds its own members, virtual machines, networks and routers."
       />
+      {invitations.data?.length ? (
+        <Card title="Invitations">
+          <ul className="ws-list">
+            {invitations.data.map((i) => (
+              <li key={i.workspace} className="ws-item" data-testid={`my-invitation-${i.workspace}`}>
+                <span>
+                  <strong>{i.workspace}</strong>
+                  <span className="muted small">
+                    {i.invited_by ? `from ${i.invited_by}, ` : ''}
+                    {summary(i)}
+                  </span>
+                </span>
+                <Button variant="primary" onClick={() => void answer(i.workspace, true)}>
+                  Accept
+                </Button>
+                <Button variant="ghost" onClick={() => void answer(i.workspace, false)}>
+                  Decline
+                </Button>
+              </li>
+            ))}
+          </ul>
+        </Card>
+      ) : null}
       <div className="grid-2">
         <Card title="Your workspaces">
           <ErrorBanner error={list.error} onRetry={list.reload} />
@@ -67,7 +104,7 @@ export function WorkspacesPage() {
                     variant="ghost"
                     icon="trash"
                     aria-label={`Delete workspace ${ws}`}
-                    deniedBy={!perms?.user_can_delete && 'user_can_delete'}
+                    deniedBy={!owns(ws) && 'the owner'}
                     onClick={() => setDeleting(ws)}
                   />
                 </li>
@@ -98,16 +135,16 @@ export function WorkspacesPage() {
           title={`Delete workspace ${deleting}?`}
           body={
             <p>
-              Its members lose access and its records (VMs, networks, routers) are deleted from the inventory.
-              Delete the VMs first to free their hosts.
+              A task deletes its VMs (domains, disks and addresses), routers and networks (their namespaces
+              and VLANs), then the workspace itself; its members lose access. Follow it under Tasks.
             </p>
           }
           typeToConfirm={deleting}
           onClose={() => setDeleting(undefined)}
           onConfirm={async () => {
-            await inv.del(`/workspaces/${enc(deleting)}/`);
+            await ctl.send('DELETE', 'workspaces', { owner: deleting });
             await refresh();
-            toast('ok', `Workspace ${deleting} deleted`);
+            toast('ok', `Workspace ${deleting} is being deleted`);
           }}
         />
       ) : null}
@@ -115,8 +152,10 @@ export function WorkspacesPage() {
   );
 }
 
-function summary(p: Perms): string {
-  const all = Object.values(p).every(Boolean);
+function summary(p: Perms | MyInvitation): string {
+  const all = (['vm', 'network', 'router', 'user'] as const).every(
+    (k) => p[`${k}_can_add`] && p[`${k}_can_edit`] && p[`${k}_can_delete`],
+  );
   if (all) return 'full access';
   const can = (['vm', 'network', 'router', 'user'] as const).filter(
     (k) => p[`${k}_can_add`] || p[`${k}_can_edit`] || p[`${k}_can_delete`],
