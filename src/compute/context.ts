@@ -25,6 +25,9 @@ export interface ComputeContext {
   hypervisor: Hypervisor;
   storage: Storage;
   records: VmRecords;
-  config: Pick<Config, 'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'ORPHAN_GRACE'>;
+  config: Pick<
+    Config,
+    'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'ORPHAN_GRACE' | 'MIGRATE_TIMEOUT' | 'MIGRATE_DOWNTIME'
+  >;
   log: Logger;
 }

@@ -17,6 +17,7 @@ import {
   vmByTask,
   type VmRow,
 } from './vms.ts';
+import { migrateVm } from './migrate.ts';
 
 /** The network service's part of a VM task: record the VM's ports on its host (and secure its public port),
  * change them, or drop them. */
@@ -149,11 +150,40 @@ async function power(
   };
 }
 
+/** A live migration; its percentage goes to the controller as progress results while it runs. */
+async function migrate(t: Variant<VmTask, 'vm MIGRATE'>, d: ComputeContext): Promise<Outcome> {
+  const progress = (stage: string) =>
+    d.bus.publish(
+      'vm_notification',
+      {
+        task_id: t.task_id,
+        attempt: t.attempt,
+        retries: t.retries,
+        from: 'compute',
+        status: 'progress',
+        stage,
+      },
+      { requestId: t.request_id },
+    );
+  const { to } = await migrateVm(
+    d,
+    t,
+    {
+      timeoutSeconds: d.config.MIGRATE_TIMEOUT,
+      downtimeMs: d.config.MIGRATE_DOWNTIME,
+      bandwidthMib: 1024,
+    },
+    progress,
+  );
+  return { result: { status: 'successful', host: to } };
+}
+
 export const vmTasks: HandlerTable<VmTask, ComputeContext, Outcome> = {
   'vm POST': create,
   'vm PUT': update,
   'vm DELETE': remove,
   'vm POWER': power,
+  'vm MIGRATE': migrate,
 };
 
 const rolledBack: Outcome = { result: { status: 'successful', rollback: true } };
@@ -245,4 +275,6 @@ export const vmRollbacks: HandlerTable<VmRollback, ComputeContext, Outcome> = {
   'vm PUT': undoUpdate,
   'vm DELETE': undoDelete,
   'vm POWER': undoPower,
+  // migrateVm leaves the VM running on exactly one host whatever happened: nothing to undo.
+  'vm MIGRATE': async () => rolledBack,
 };

@@ -93,6 +93,9 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Tas
       await record.vm({ state, ...host });
       return { pending: false, stage: state, state };
     }
+    case 'MIGRATE':
+      await record.vm({ ...host });
+      return { pending: false, stage: r.host ? `migrated to ${r.host}` : 'migrated' };
   }
 }
 

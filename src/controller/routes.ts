@@ -16,6 +16,7 @@ import {
   TaskListQuery,
   TaskParams,
   VmAccepted,
+  VmMigrate,
   VmPost,
   VmPower,
   VmPut,
@@ -35,7 +36,7 @@ import {
   updateNetwork,
 } from './usecases/networks.ts';
 import { powerVm } from './usecases/power.ts';
-import { createVm, deleteVm, updateVm } from './usecases/vms.ts';
+import { createVm, deleteVm, migrateVm, updateVm } from './usecases/vms.ts';
 
 /** Every refusal is the one error body. */
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
@@ -92,6 +93,12 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
     '/vms/power/',
     { schema: { body: VmPower, response: accepts, tags: ['vms'] } },
     async (req, reply) => accepted(reply, await powerVm(ctx, await who(req), req.body, req.id)),
+  );
+
+  app.post(
+    '/vms/migrate/',
+    { schema: { body: VmMigrate, response: accepts, tags: ['vms'] } },
+    async (req, reply) => accepted(reply, await migrateVm(ctx, await who(req), req.body, req.id)),
   );
 
   app.post(

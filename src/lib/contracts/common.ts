@@ -47,8 +47,9 @@ export const NetState = OneOf(NET_STATES);
 
 export const OBJECT_TYPES = ['vm', 'network', 'router', 'interface'] as const;
 export const ObjectType = OneOf(OBJECT_TYPES);
-/** A task's method: the book's three, and POWER (start, stop, reboot, force off a VM). */
-export const METHODS = ['POST', 'PUT', 'DELETE', 'POWER'] as const;
+/** A task's method: the book's three, POWER (start, stop, reboot, force off a VM) and MIGRATE (a VM's live
+ * move to another host; admins, POST /vms/migrate/). */
+export const METHODS = ['POST', 'PUT', 'DELETE', 'POWER', 'MIGRATE'] as const;
 export const Method = OneOf(METHODS);
 
 /** Every error answer (src/lib/errors.ts). */

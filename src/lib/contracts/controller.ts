@@ -30,6 +30,13 @@ export const VmPost = Type.Object({
     }),
   ),
 });
+/** POST /vms/migrate/ (admins): a live move; without host, placement picks another host of the VM's area. */
+export const VmMigrate = Type.Object({
+  owner: Owner,
+  name: Name(),
+  host: Type.Optional(Name('host')),
+});
+
 export const VmPut = Type.Object({
   owner: Owner,
   name: Name(),
@@ -138,6 +145,7 @@ export const TaskList = Type.Object({ tasks: Type.Array(Task) });
 export type VmPost = Static<typeof VmPost>;
 export type VmPut = Static<typeof VmPut>;
 export type VmPower = Static<typeof VmPower>;
+export type VmMigrate = Static<typeof VmMigrate>;
 export type Target = Static<typeof Target>;
 export type NetworkPost = Static<typeof NetworkPost>;
 export type NetworkPut = Static<typeof NetworkPut>;
