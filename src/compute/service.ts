@@ -19,7 +19,7 @@ import { createComputeCatalogue } from './catalogue.ts';
 import type { ComputeContext } from './context.ts';
 import { createVirshHypervisor, type Hypervisor } from './hypervisor.ts';
 import { computeMigrations } from './migrations.ts';
-import { createLocalPlacement } from './placement.ts';
+import { createLocalPlacement, withoutMaintenance } from './placement.ts';
 import { createRpcPlacement } from './rpc-placement.ts';
 import { createCommandFencer, startFailover } from './failover/index.ts';
 import { startPowerSync } from './powersync.ts';
@@ -76,7 +76,10 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     db: database.db,
     bus,
     catalogue,
-    placement: createRpcPlacement(bus, createLocalPlacement(database.db), log),
+    placement: withoutMaintenance(
+      database.db,
+      createRpcPlacement(bus, createLocalPlacement(database.db), log),
+    ),
     hypervisor: o.hypervisor ?? createVirshHypervisor(),
     storage: createHostStorage(shell),
     records: {

@@ -50,6 +50,7 @@ export interface InventoryDB {
     cpus: number;
     memory: number;
     domain_type: string;
+    maintenance: Generated<boolean>;
     created_at: Created;
   };
   pools: {
