@@ -95,6 +95,10 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
         if (vm.state !== state) await inventory.vms.update(ws, name, { state });
         return true;
       },
+      async setHost(ws, name, host) {
+        if (!(await inventory.vms.update(ws, name, { host })))
+          throw new Error(`inventory has no vm ${ws}/${name}`);
+      },
     },
     config,
     log,

@@ -96,6 +96,11 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Tas
     case 'MIGRATE':
       await record.vm({ ...host });
       return { pending: false, stage: r.host ? `migrated to ${r.host}` : 'migrated' };
+    // The host's flag was set when the task was accepted; compute recorded each moved VM's new host.
+    case 'DRAIN':
+      return { pending: false, stage: 'drained' };
+    case 'RESTORE':
+      return { pending: false, stage: 'restored' };
   }
 }
 

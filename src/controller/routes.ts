@@ -5,6 +5,7 @@ import { authenticate, type Principal } from '../lib/auth.ts';
 import { ErrorBody } from '../lib/contracts/common.ts';
 import {
   Accepted,
+  HostTarget,
   InterfaceDelete,
   InterfacePost,
   NetworkPost,
@@ -36,6 +37,7 @@ import {
   updateNetwork,
 } from './usecases/networks.ts';
 import { powerVm } from './usecases/power.ts';
+import { drainHost, restoreHost } from './usecases/hosts.ts';
 import { createVm, deleteVm, migrateVm, updateVm } from './usecases/vms.ts';
 
 /** Every refusal is the one error body. */
@@ -99,6 +101,17 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
     '/vms/migrate/',
     { schema: { body: VmMigrate, response: accepts, tags: ['vms'] } },
     async (req, reply) => accepted(reply, await migrateVm(ctx, await who(req), req.body, req.id)),
+  );
+
+  app.post(
+    '/hosts/drain/',
+    { schema: { body: HostTarget, response: accepts, tags: ['hosts'] } },
+    async (req, reply) => accepted(reply, await drainHost(ctx, await who(req), req.body, req.id)),
+  );
+  app.post(
+    '/hosts/restore/',
+    { schema: { body: HostTarget, response: accepts, tags: ['hosts'] } },
+    async (req, reply) => accepted(reply, await restoreHost(ctx, await who(req), req.body, req.id)),
   );
 
   app.post(

@@ -37,6 +37,14 @@ export const VmMigrate = Type.Object({
   host: Type.Optional(Name('host')),
 });
 
+/** POST /hosts/drain/ and /hosts/restore/ (admins). */
+export const HostTarget = Type.Object({
+  host: Name('host'),
+  parallel: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 64, description: 'drain: VMs moved at once (default 2)' }),
+  ),
+});
+
 export const VmPut = Type.Object({
   owner: Owner,
   name: Name(),
@@ -146,6 +154,7 @@ export type VmPost = Static<typeof VmPost>;
 export type VmPut = Static<typeof VmPut>;
 export type VmPower = Static<typeof VmPower>;
 export type VmMigrate = Static<typeof VmMigrate>;
+export type HostTarget = Static<typeof HostTarget>;
 export type Target = Static<typeof Target>;
 export type NetworkPost = Static<typeof NetworkPost>;
 export type NetworkPut = Static<typeof NetworkPut>;

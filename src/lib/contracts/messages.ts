@@ -132,12 +132,18 @@ export const VmMigrateTask = task('vm', 'MIGRATE', {
   from: Nullable(Type.String()),
   area: Type.String(),
 });
+/** A host's drain (its `name`): every running VM moved live elsewhere, `parallel` at a time. */
+export const HostDrainTask = task('host', 'DRAIN', { parallel: Type.Integer({ minimum: 1, maximum: 64 }) });
+/** A host back in placement (inventory's flag is already off; compute's copy follows). */
+export const HostRestoreTask = task('host', 'RESTORE', {});
 export const VmTask = taggedUnion('the vm queue', [
   VmCreateTask,
   VmUpdateTask,
   VmDeleteTask,
   VmPowerTask,
   VmMigrateTask,
+  HostDrainTask,
+  HostRestoreTask,
 ]);
 export const VmRollback = taggedUnion('the vm_rollback queue', [
   rollbackOf(VmCreateTask),
@@ -145,6 +151,8 @@ export const VmRollback = taggedUnion('the vm_rollback queue', [
   rollbackOf(VmDeleteTask),
   rollbackOf(VmPowerTask),
   rollbackOf(VmMigrateTask),
+  rollbackOf(HostDrainTask),
+  rollbackOf(HostRestoreTask),
 ]);
 
 // The network queue (network): the controller's network, router and interface tasks, and compute's port
@@ -407,6 +415,8 @@ export type VmUpdateTask = Static<typeof VmUpdateTask>;
 export type VmDeleteTask = Static<typeof VmDeleteTask>;
 export type VmPowerTask = Static<typeof VmPowerTask>;
 export type VmMigrateTask = Static<typeof VmMigrateTask>;
+export type HostDrainTask = Static<typeof HostDrainTask>;
+export type HostRestoreTask = Static<typeof HostRestoreTask>;
 export type NetworkTask = Checked<typeof NetworkTask>;
 export type NetworkRollback = Checked<typeof NetworkRollback>;
 export type Port = Static<typeof Port>;
