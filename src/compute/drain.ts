@@ -11,12 +11,12 @@ import type { VmRow } from './vms.ts';
 
 /** Runs fn over items, at most `limit` at a time; answers each outcome in order. */
 async function pooled<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>) {
-  const out: PromiseSettledResult<R>[] = new Array(items.length);
+  const out: PromiseSettledResult<R>[] = [];
   let next = 0;
   const lane = async () => {
     while (next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i]!).then(
+      out[i] = await fn(items[i]).then(
         (value) => ({ status: 'fulfilled', value }) as const,
         (reason: unknown) => ({ status: 'rejected', reason }) as const,
       );
@@ -74,7 +74,7 @@ export async function drainHost(
   const failed = results.flatMap((r, i) =>
     r.status === 'rejected'
       ? [
-          `${vms[i]!.workspace}/${vms[i]!.name}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`,
+          `${vms[i].workspace}/${vms[i].name}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`,
         ]
       : [],
   );
