@@ -26,6 +26,7 @@ export function createComputeCatalogue(db: Kysely<ComputeDB>, catalogue: Catalog
           cpus: h.cpus,
           memory: h.memory,
           domain_type: h.domain_type,
+          maintenance: h.maintenance ?? false,
         };
         await tx
           .insertInto('hosts')

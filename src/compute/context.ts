@@ -15,6 +15,8 @@ export interface VmRecords {
   /** Sets the power state the host reports (U or D) on a record that is up or down; false when it is in
    * another state (a task owns it) or gone. */
   setPowerState(workspace: string, name: string, state: 'U' | 'D'): Promise<boolean>;
+  /** Records where the VM runs now (a drain's moves; a migrate task's move is recorded by the controller). */
+  setHost(workspace: string, name: string, host: string): Promise<void>;
 }
 
 export interface ComputeContext {
@@ -25,6 +27,9 @@ export interface ComputeContext {
   hypervisor: Hypervisor;
   storage: Storage;
   records: VmRecords;
-  config: Pick<Config, 'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'ORPHAN_GRACE'>;
+  config: Pick<
+    Config,
+    'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'ORPHAN_GRACE' | 'MIGRATE_TIMEOUT' | 'MIGRATE_DOWNTIME'
+  >;
   log: Logger;
 }

@@ -82,7 +82,8 @@ export function nicXml(n: Nic): string {
 
 // The serial console is a pseudo-terminal on the host (what `virsh console` attaches to: compute's console
 // bridge, src/compute/console/) whose output is also logged, appended, to console.log on the shared pool: the
-// log outlives the domain's moves and is what GET /console/<ws>/<vm>/log/ and the tests read.
+// log outlives the domain's moves (a live migration's destination QEMU opens it while the source still writes)
+// and is what GET /console/<ws>/<vm>/log/ and the tests read.
 export function domainXml(d: DomainSpec): string {
   requireVlans(d.nics);
   const boot = d.kernel

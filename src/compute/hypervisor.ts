@@ -44,6 +44,32 @@ export interface Hypervisor {
   snapshotDelete(uri: string, name: string, snapshot: string): Promise<void>;
   /** The domain's snapshots' names, oldest first. */
   snapshots(uri: string, name: string): Promise<string[]>;
+  /** Live-migrates a running domain peer to peer (the source's libvirtd connects to destUri), its memory
+   * over migrateUri; resolves when the domain runs on the destination and is gone from the source. */
+  migrate(uri: string, name: string, m: MigrateOptions): Promise<void>;
+  /** The domain's running job (a migration): bytes processed, remaining and total; undefined when none. */
+  jobInfo(uri: string, name: string): Promise<JobInfo | undefined>;
+  /** A running migration's bandwidth cap (MiB/s). */
+  setMigrateSpeed(uri: string, name: string, mibPerSecond: number): Promise<void>;
+  /** The longest pause the migration may take to switch over (ms); settable before or during it. */
+  setMaxDowntime(uri: string, name: string, ms: number): Promise<void>;
+  /** Aborts the domain's running job; done when none runs. */
+  abortJob(uri: string, name: string): Promise<void>;
+}
+
+export interface MigrateOptions {
+  destUri: string;
+  /** Where the destination's QEMU listens for the memory stream: tcp://<management address>. */
+  migrateUri: string;
+  /** Starting bandwidth cap (MiB/s). */
+  bandwidthMib?: number;
+  timeoutMs: number;
+}
+
+export interface JobInfo {
+  processed: number;
+  remaining: number;
+  total: number;
 }
 
 const STATES = ['running', 'shut off', 'paused', 'crashed'] as const;
@@ -156,6 +182,51 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
         .map((l) => l.trim())
         .filter(Boolean);
     },
+    // --unsafe: libvirt counts a disk as shared only on a file system it knows to be (NFS, GFS2, Ceph ...);
+    // the pool is one directory mounted on every host (bind mounts here), which it cannot tell from a local
+    // disk. QEMU flushes and hands the disk over at the switch; the lock manager moves its lease.
+    // --persistent --undefinesource: the definition moves with the domain, so it exists on exactly one host.
+    migrate: (uri, name, m) =>
+      run(
+        'virsh',
+        [
+          '-q',
+          '-c',
+          uri,
+          'migrate',
+          '--live',
+          '--p2p',
+          '--persistent',
+          '--undefinesource',
+          '--unsafe',
+          ...(m.bandwidthMib ? ['--bandwidth', String(Math.max(1, Math.round(m.bandwidthMib)))] : []),
+          '--migrateuri',
+          m.migrateUri,
+          name,
+          m.destUri,
+        ],
+        { timeoutMs: m.timeoutMs },
+      ).then(() => undefined),
+    async jobInfo(uri, name) {
+      const out = await virsh(uri, ['domjobinfo', name]);
+      if (/Job type:\s+None/.test(out)) return undefined;
+      const bytes = (label: string) => {
+        const m = new RegExp(`${label}:\\s+([\\d.]+)\\s+(\\w+)`).exec(out);
+        if (!m) return 0;
+        const unit = { B: 1, KiB: 1024, MiB: 1 << 20, GiB: 1 << 30, TiB: 2 ** 40 }[m[2]] ?? 1;
+        return Math.round(Number(m[1]) * unit);
+      };
+      return {
+        processed: bytes('Data processed'),
+        remaining: bytes('Data remaining'),
+        total: bytes('Data total'),
+      };
+    },
+    setMigrateSpeed: (uri, name, mib) =>
+      virsh(uri, ['migrate-setspeed', name, String(Math.max(1, Math.round(mib)))]).then(() => undefined),
+    setMaxDowntime: (uri, name, ms) =>
+      virsh(uri, ['migrate-setmaxdowntime', name, String(Math.max(1, Math.round(ms)))]).then(() => undefined),
+    abortJob: (uri, name) => unless(virsh(uri, ['domjobabort', name]), /no job is active|not running/i),
     async nodeInfo(uri) {
       const info = await virsh(uri, ['nodeinfo']);
       const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(info)?.[1] ?? 0);

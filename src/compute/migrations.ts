@@ -77,4 +77,13 @@ export const computeMigrations: Record<string, Migration> = {
       await db.schema.alterTable('vms').addColumn('power_task', 'text').execute();
     },
   },
+  // Inventory's maintenance flag (issue 18): placement leaves such hosts out, whoever decides.
+  '003_host_maintenance': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('hosts')
+        .addColumn('maintenance', 'boolean', (c) => c.notNull().defaultTo(false))
+        .execute();
+    },
+  },
 };

@@ -32,6 +32,28 @@ export interface Placement {
 /** CPUs are shared: a host takes up to this many vCPUs per physical CPU. */
 export const CPU_OVERCOMMIT = 4;
 
+/** Placement that never picks a host in maintenance: they join every request's exclusions, so monitoring's
+ * answer (which knows nothing of maintenance) and the local fallback both leave them out. */
+export function withoutMaintenance(db: Kysely<ComputeDB>, inner: Placement): Placement {
+  return {
+    async host(r) {
+      const drained = await db
+        .selectFrom('hosts')
+        .select('name')
+        .where('area', '=', r.area)
+        .where('maintenance', '=', true)
+        .execute();
+      if (!drained.length) return inner.host(r);
+      return inner.host({
+        ...r,
+        exclude: [...new Set([...(r.exclude ?? []), ...drained.map((h) => h.name)])],
+      });
+    },
+    pool: (r) => inner.pool(r),
+    room: (r) => inner.room(r),
+  };
+}
+
 export function createLocalPlacement(db: Kysely<ComputeDB>): Placement {
   return {
     async host(r) {

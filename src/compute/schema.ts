@@ -52,6 +52,7 @@ export interface ComputeDB {
     memory: number;
     domain_type: string;
     up: Generated<boolean>;
+    maintenance: Generated<boolean>;
   };
   pools: { name: string; path: string; area: string; size: number };
   areas: { name: string; subnet: string; gateway: string };

@@ -19,7 +19,7 @@ import { createComputeCatalogue } from './catalogue.ts';
 import type { ComputeContext } from './context.ts';
 import { createVirshHypervisor, type Hypervisor } from './hypervisor.ts';
 import { computeMigrations } from './migrations.ts';
-import { createLocalPlacement } from './placement.ts';
+import { createLocalPlacement, withoutMaintenance } from './placement.ts';
 import { createRpcPlacement } from './rpc-placement.ts';
 import { createCommandFencer, startFailover } from './failover/index.ts';
 import { startPowerSync } from './powersync.ts';
@@ -76,7 +76,10 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     db: database.db,
     bus,
     catalogue,
-    placement: createRpcPlacement(bus, createLocalPlacement(database.db), log),
+    placement: withoutMaintenance(
+      database.db,
+      createRpcPlacement(bus, createLocalPlacement(database.db), log),
+    ),
     hypervisor: o.hypervisor ?? createVirshHypervisor(),
     storage: createHostStorage(shell),
     records: {
@@ -91,6 +94,10 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
         if (!vm || (vm.state !== 'U' && vm.state !== 'D')) return false;
         if (vm.state !== state) await inventory.vms.update(ws, name, { state });
         return true;
+      },
+      async setHost(ws, name, host) {
+        if (!(await inventory.vms.update(ws, name, { host })))
+          throw new Error(`inventory has no vm ${ws}/${name}`);
       },
     },
     config,

@@ -17,6 +17,8 @@ import {
   vmByTask,
   type VmRow,
 } from './vms.ts';
+import { drainHost, restoreHost } from './drain.ts';
+import { migrateVm, type MigrateSettings } from './migrate.ts';
 
 /** The network service's part of a VM task: record the VM's ports on its host (and secure its public port),
  * change them, or drop them. */
@@ -149,11 +151,46 @@ async function power(
   };
 }
 
+const migrateSettings = (d: ComputeContext): MigrateSettings => ({
+  timeoutSeconds: d.config.MIGRATE_TIMEOUT,
+  downtimeMs: d.config.MIGRATE_DOWNTIME,
+  bandwidthMib: 1024,
+});
+
+/** Progress results of task t: the controller moves its stage on. */
+const progressOf = (t: VmTask, d: ComputeContext) => (stage: string) =>
+  d.bus.publish(
+    'vm_notification',
+    {
+      task_id: t.task_id,
+      attempt: t.attempt,
+      retries: t.retries,
+      from: 'compute',
+      status: 'progress',
+      stage,
+    },
+    { requestId: t.request_id },
+  );
+
+/** A live migration; its percentage goes to the controller as progress results while it runs. */
+async function migrate(t: Variant<VmTask, 'vm MIGRATE'>, d: ComputeContext): Promise<Outcome> {
+  const { to } = await migrateVm(d, t, migrateSettings(d), progressOf(t, d));
+  return { result: { status: 'successful', host: to } };
+}
+
+async function drain(t: Variant<VmTask, 'host DRAIN'>, d: ComputeContext): Promise<Outcome> {
+  await drainHost(d, t, migrateSettings(d), progressOf(t, d));
+  return { result: { status: 'successful' } };
+}
+
 export const vmTasks: HandlerTable<VmTask, ComputeContext, Outcome> = {
   'vm POST': create,
   'vm PUT': update,
   'vm DELETE': remove,
   'vm POWER': power,
+  'vm MIGRATE': migrate,
+  'host DRAIN': drain,
+  'host RESTORE': async (t, d) => (await restoreHost(d, t), { result: { status: 'successful' } }),
 };
 
 const rolledBack: Outcome = { result: { status: 'successful', rollback: true } };
@@ -245,4 +282,10 @@ export const vmRollbacks: HandlerTable<VmRollback, ComputeContext, Outcome> = {
   'vm PUT': undoUpdate,
   'vm DELETE': undoDelete,
   'vm POWER': undoPower,
+  // migrateVm leaves the VM running on exactly one host whatever happened: nothing to undo.
+  'vm MIGRATE': async () => rolledBack,
+  // A drain that could not move everything leaves the host in maintenance: the operator drains again or
+  // restores it.
+  'host DRAIN': async () => rolledBack,
+  'host RESTORE': async () => rolledBack,
 };

@@ -95,6 +95,14 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Tas
       await record.vm({ state, ...host });
       return { pending: false, stage: state, state };
     }
+    case 'MIGRATE':
+      await record.vm({ ...host });
+      return { pending: false, stage: r.host ? `migrated to ${r.host}` : 'migrated' };
+    // The host's flag was set when the task was accepted; compute recorded each moved VM's new host.
+    case 'DRAIN':
+      return { pending: false, stage: 'drained' };
+    case 'RESTORE':
+      return { pending: false, stage: 'restored' };
   }
 }
 

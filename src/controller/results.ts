@@ -79,6 +79,14 @@ async function step(
     return event(status, 'rolled back', { error, state });
   }
 
+  // A long step's progress (a migration's percentage): the stage moves on, nothing else changes.
+  if (r.status === 'progress') {
+    const stage = r.stage ?? task.stage;
+    if (stage === task.stage) return undefined;
+    await updateTask(tx, task.id, { status: 'running', stage });
+    return event('running', stage);
+  }
+
   if (r.status === 'failed') return fail(ctx, tx, task, r, deliveries, event, log);
 
   const outcome = await applySuccess(ctx, task, r);

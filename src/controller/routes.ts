@@ -5,6 +5,7 @@ import { authenticate, type Principal } from '../lib/auth.ts';
 import { ErrorBody } from '../lib/contracts/common.ts';
 import {
   Accepted,
+  HostTarget,
   InterfaceDelete,
   InterfacePost,
   NetworkPost,
@@ -16,6 +17,7 @@ import {
   TaskListQuery,
   TaskParams,
   VmAccepted,
+  VmMigrate,
   VmPost,
   VmPower,
   VmPut,
@@ -36,7 +38,8 @@ import {
   updateNetwork,
 } from './usecases/networks.ts';
 import { powerVm } from './usecases/power.ts';
-import { createVm, deleteVm, updateVm } from './usecases/vms.ts';
+import { drainHost, restoreHost } from './usecases/hosts.ts';
+import { createVm, deleteVm, migrateVm, updateVm } from './usecases/vms.ts';
 import { deleteWorkspace } from './usecases/workspaces.ts';
 import { tenantError } from './tenant-error.ts';
 
@@ -110,6 +113,23 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
     '/vms/power/',
     { schema: { body: VmPower, response: accepts, tags: ['vms'] } },
     async (req, reply) => accepted(reply, await powerVm(ctx, await who(req), req.body, req.id)),
+  );
+
+  app.post(
+    '/vms/migrate/',
+    { schema: { body: VmMigrate, response: accepts, tags: ['vms'] } },
+    async (req, reply) => accepted(reply, await migrateVm(ctx, await who(req), req.body, req.id)),
+  );
+
+  app.post(
+    '/hosts/drain/',
+    { schema: { body: HostTarget, response: accepts, tags: ['hosts'] } },
+    async (req, reply) => accepted(reply, await drainHost(ctx, await who(req), req.body, req.id)),
+  );
+  app.post(
+    '/hosts/restore/',
+    { schema: { body: HostTarget, response: accepts, tags: ['hosts'] } },
+    async (req, reply) => accepted(reply, await restoreHost(ctx, await who(req), req.body, req.id)),
   );
 
   app.post(

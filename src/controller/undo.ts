@@ -27,6 +27,8 @@ export const Undo = Type.Union([
   }),
   /** A workspace marked being deleted is in use again. */
   Type.Object({ op: Type.Literal('restore_workspace'), workspace: Type.String() }),
+  /** A host's maintenance flag goes back to what it was (a drain or restore that was not accepted). */
+  Type.Object({ op: Type.Literal('host_maintenance'), host: Type.String(), maintenance: Type.Boolean() }),
 ]);
 export type Undo = Static<typeof Undo>;
 const undos = checker(Undo);
@@ -58,13 +60,14 @@ export function readUndo(recorded: unknown): Undo | undefined {
 
 /** Runs one undo against inventory. */
 export async function runUndo(
-  inventory: Pick<InventoryClient, 'addresses' | 'vms' | 'networks' | 'routers' | 'workspaces'>,
+  inventory: Pick<InventoryClient, 'addresses' | 'vms' | 'networks' | 'routers' | 'workspaces' | 'hosts'>,
   u: Undo,
   requestId: string,
 ): Promise<void> {
   const o = { requestId };
   if (u.op === 'release_addresses') await inventory.addresses.releaseTask(u.area, u.task, o);
   else if (u.op === 'restore_workspace') await inventory.workspaces.update(u.workspace, { state: 'U' }, o);
+  else if (u.op === 'host_maintenance') await inventory.hosts.setMaintenance(u.host, u.maintenance, o);
   else if (u.op === 'delete') {
     const records =
       u.kind === 'vm' ? inventory.vms : u.kind === 'network' ? inventory.networks : inventory.routers;

@@ -191,9 +191,15 @@ export const inventoryMigrations: Record<string, Migration> = {
         .alterTable('vms')
         .alterColumn('cpu', (c) => c.setNotNull())
         .execute();
+      await db.schema.alterTable('vms').alterColumn('ram', (c) => c.setNotNull());
+    },
+  },
+  // A host in maintenance (issue 18): drained of its VMs, skipped by placement, failover and failure checks.
+  '005_host_maintenance': {
+    async up(db: Kysely<unknown>) {
       await db.schema
-        .alterTable('vms')
-        .alterColumn('ram', (c) => c.setNotNull())
+        .alterTable('hosts')
+        .addColumn('maintenance', 'boolean', (c) => c.notNull().defaultTo(false))
         .execute();
     },
   },

@@ -72,6 +72,7 @@ export interface InventoryDB {
     cpus: number;
     memory: number;
     domain_type: string;
+    maintenance: Generated<boolean>;
     created_at: Created;
   };
   pools: {

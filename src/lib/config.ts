@@ -204,6 +204,20 @@ const spec = {
     default: 'auto',
     doc: 'domain type of lab hosts: kvm, qemu or auto (probe)',
   },
+  MIGRATE_TIMEOUT: {
+    kind: 'number',
+    default: '300',
+    min: 5,
+    max: 86400,
+    doc: 'seconds a live migration may take before it is aborted (the VM stays on its host)',
+  },
+  MIGRATE_DOWNTIME: {
+    kind: 'int',
+    default: '300',
+    min: 10,
+    max: 10000,
+    doc: "milliseconds a live migration's switch-over may pause the guest",
+  },
   RETRIES: {
     kind: 'int',
     default: '2',

@@ -70,6 +70,8 @@ export function createLeader(o: LeaderOptions) {
     let pools: Pool[];
     try {
       [hosts, pools] = await Promise.all([o.catalogue.hosts(), o.catalogue.pools()]);
+      // A host in maintenance is the operator's: not checked (so never reported failed), not placed on.
+      hosts = hosts.filter((h) => !h.maintenance);
     } catch (e) {
       log.warn({ err: e }, 'catalogue unreachable: checking the hosts known so far');
       return;

@@ -14,6 +14,7 @@ import type { NetworkContext } from './context.ts';
 import { networkMigrations } from './migrations.ts';
 import { createOvsSwitch } from './ovs.ts';
 import { startReconciler, type ReconcileReport } from './reconcile.ts';
+import { preparePorts } from './tasks.ts';
 import { createNetnsRouterHost } from './routers.ts';
 import type { NetworkDB } from './schema.ts';
 import { networkRollbackWorker, networkWorker } from './worker.ts';
@@ -69,6 +70,8 @@ export async function createNetworkService(o: {
   const consumers: Consumer[] = [
     await bus.consume('network', networkWorker(ctx), { prefetch: 8 }),
     await bus.consume('network_rollback', networkRollbackWorker(ctx), { prefetch: 4 }),
+    // A live migration's destination ports, made ready while compute holds the switch-over back.
+    await bus.serveRpc('ports_prepare', (t) => preparePorts(ctx, t), { prefetch: 4 }),
   ];
   const reconciler = startReconciler(ctx, config.RECONCILE_INTERVAL);
   return {

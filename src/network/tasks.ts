@@ -255,6 +255,14 @@ async function removeInterface(
   return {};
 }
 
+/** A VM's ports on a host recorded, tagged and its public port secured, answered to the caller (compute's
+ * live migration waits for it before the switch-over). */
+export async function preparePorts(d: NetworkContext, t: Of<'vm POST'>) {
+  const interfaces = await tagPorts(d, t, t.interfaces);
+  await publicPortUp(d, t, t.public);
+  return { interfaces };
+}
+
 /** The network queue's tasks. */
 export const networkTasks: HandlerTable<NetworkTask, NetworkContext, Outcome> = {
   'network POST': createNetwork,
@@ -264,11 +272,7 @@ export const networkTasks: HandlerTable<NetworkTask, NetworkContext, Outcome> = 
   'router DELETE': async (t, d) => (await removeRouter(d, t.owner, t.name), {}),
   'interface POST': addInterface,
   'interface DELETE': removeInterface,
-  'vm POST': async (t, d) => {
-    const interfaces = await tagPorts(d, t, t.interfaces);
-    await publicPortUp(d, t, t.public);
-    return { interfaces };
-  },
+  'vm POST': (t, d) => preparePorts(d, t),
   'vm PUT': async (t, d) => {
     await dropPorts(d, t.host, t.removed);
     const interfaces = await tagPorts(d, t, t.interfaces);

@@ -74,7 +74,7 @@ const WORK: { [Q in keyof typeof QUEUE_MESSAGES]: { good: MessageOf<Q>; bad: obj
   vm_notification: {
     good: { task_id: 't-1', status: 'successful' },
     bad: { task_id: 't-1', status: 'done' },
-    complaint: 'status must be one of successful, failed',
+    complaint: 'status must be one of successful, failed, progress',
   },
   network_notification: {
     good: { task_id: 't-1', status: 'failed', error: 'no VLAN left' },
@@ -106,11 +106,35 @@ const RPC: { [Q in keyof typeof RPC_MESSAGES]: { good: RpcRequestOf<Q>; bad: obj
     bad: { owner: 'ws', name: 'vm', vcpus: 0, memoryMib: 256 },
     field: 'vcpus',
   },
+  ports_prepare: {
+    good: {
+      task_id: 'migrate-t-1',
+      type: 'vm',
+      method: 'POST',
+      owner: 'w1',
+      name: 'v1',
+      retries: 0,
+      attempt: 1,
+      host: 'h1',
+      interfaces: [],
+    },
+    bad: {
+      task_id: 'migrate-t-1',
+      type: 'vm',
+      method: 'POST',
+      owner: 'w1',
+      name: 'v1',
+      retries: 0,
+      attempt: 1,
+    },
+    field: 'host',
+  },
 };
 const ANSWERS = {
   placement_host: { host: 'h1' },
   placement_pool: { pool: 'p1' },
   vm_room: { host: 'h1' },
+  ports_prepare: { interfaces: [] },
 } as const;
 
 /** Reads what lands in `<queue>.dead`: body and reason. */

@@ -264,7 +264,20 @@ for (const backend of BACKENDS) {
         cpus: 16,
         memory: 64,
         domain_type: 'kvm',
+        maintenance: false,
       });
+      // The maintenance flag (issue 18): set by a PUT that names it, kept by one that leaves it out.
+      const hostBody = { name: h, address: '10.81.0.10', libvirt_uri: 'qemu+ssh://root@10.81.0.10/system' };
+      const full = { ...hostBody, area: a, cpus: 16, memory: 64, domain_type: 'kvm' };
+      assert.equal(
+        (await ok('PUT', `/hosts/${h}/`, service, { ...full, maintenance: true })).maintenance,
+        true,
+      );
+      assert.equal((await ok('PUT', `/hosts/${h}/`, admin, { ...full, cpus: 8 })).maintenance, true);
+      assert.equal(
+        (await ok('PUT', `/hosts/${h}/`, admin, { ...full, maintenance: false })).maintenance,
+        false,
+      );
       assert.deepEqual(
         await ok('POST', '/pools/', admin, { name: p, path: '/srv/kloudak', area: a, size: 500 }),
         { name: p, path: '/srv/kloudak', area: a, size: 500 },

@@ -6,7 +6,9 @@ import { basename, extname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { CliError, Client, EXIT, seg, usage } from './client.ts';
+import { HOST_TASKS } from '../../lib/contracts/common.ts';
 import type { Area, Host, Pool, Template } from '../../lib/contracts/inventory.ts';
+import { submit, waitable, type WaitOptions } from './tasks.ts';
 import { humanGiB, note, printList, printObject } from './output.ts';
 
 /** What the catalogue commands show. */
@@ -72,7 +74,7 @@ const KINDS: Kind[] = [
       { key: 'memory', help: 'memory for guests, GiB', type: 'number', gib: true, required: true },
       { key: 'domain_type', help: 'kvm or qemu (default qemu)' },
     ],
-    columns: ['name', 'address', 'area', 'cpus', 'memory', 'domain_type'],
+    columns: ['name', 'address', 'area', 'cpus', 'memory', 'domain_type', 'maintenance'],
   },
   {
     plural: 'pools',
@@ -284,9 +286,35 @@ function importCommand(templates: Command): void {
     });
 }
 
+/** `hosts drain <host>` / `hosts restore <host>`: maintenance through the controller (admins). */
+function maintenanceCommands(hosts: Command): void {
+  const change = (path: string, host: string, o: WaitOptions & { parallel?: string }, cmd: Command) => {
+    const body: Record<string, unknown> = { host };
+    if (o.parallel !== undefined) {
+      const n = Number(o.parallel);
+      if (!Number.isInteger(n) || n < 1 || n > 64)
+        throw usage('--parallel must be a whole number from 1 to 64', 'parallel');
+      body.parallel = n;
+    }
+    return submit(Client.of(cmd), HOST_TASKS, 'POST', path, body, `host ${host}`, o);
+  };
+  waitable(hosts.command('drain'))
+    .description('take a host out of placement and move its running VMs live to other hosts of its area')
+    .argument('<host>', 'host name')
+    .option('--parallel <n>', 'VMs moved at once (default 2)')
+    .action((host: string, o: WaitOptions & { parallel?: string }, cmd: Command) =>
+      change('/hosts/drain/', host, o, cmd),
+    );
+  waitable(hosts.command('restore'))
+    .description('put a drained host back into placement')
+    .argument('<host>', 'host name')
+    .action((host: string, o: WaitOptions, cmd: Command) => change('/hosts/restore/', host, o, cmd));
+}
+
 export function operatorCommands(program: Command): void {
   for (const k of KINDS) {
     const c = catalogue(program, k);
     if (k.plural === 'templates') importCommand(c);
+    if (k.plural === 'hosts') maintenanceCommands(c);
   }
 }

@@ -1,4 +1,4 @@
-// `kloudak vm create|list|show|edit|delete`: reads from inventory, changes through the controller.
+// `kloudak vm create|list|show|edit|delete|migrate`: reads from inventory, changes through the controller.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { Client, seg, usage } from './client.ts';
@@ -183,5 +183,19 @@ export function vmCommands(program: Command): void {
         json: t,
         text: `vm ${name}: deleted`,
       }));
+    });
+
+  waitable(wsOption(vm.command('migrate')))
+    .description('move a running VM live to another host of its area (admins)')
+    .argument('<name>', 'VM name')
+    .option('--host <host>', 'the destination (default: placement picks one)')
+    .action(async (name: string, o: WaitOptions & { host?: string }, cmd: Command) => {
+      const client = Client.of(cmd);
+      const ws = client.workspace(o.workspace);
+      const body = { owner: ws, name, ...(o.host ? { host: o.host } : {}) };
+      await submit(client, ws, 'POST', '/vms/migrate/', body, `vm ${name}`, o, async (t) => {
+        const v = await finalVm(client, ws, name);
+        return { json: v.json, text: `vm ${name}: ${t.stage}` };
+      });
     });
 }

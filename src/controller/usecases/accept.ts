@@ -28,6 +28,7 @@ export const QUEUE_OF = {
   router: 'network',
   interface: 'network',
   workspace: 'workspace',
+  host: 'vm',
 } as const satisfies Record<ObjectType, 'vm' | 'network' | 'workspace'>;
 
 export interface AcceptInput<M extends ControllerTask> {

@@ -1,8 +1,13 @@
 // VM use cases: check access, then validate against inventory, then accept the task.
 import { requirePermission, type Principal } from '../../lib/auth.ts';
-import type { Target, VmAccepted, VmPost, VmPut } from '../../lib/contracts/controller.ts';
-import type { VmCreateTask, VmDeleteTask, VmUpdateTask } from '../../lib/contracts/messages.ts';
-import { AppError, conflict, inputError } from '../../lib/errors.ts';
+import type { Target, VmAccepted, VmMigrate, VmPost, VmPut } from '../../lib/contracts/controller.ts';
+import type {
+  VmCreateTask,
+  VmDeleteTask,
+  VmMigrateTask,
+  VmUpdateTask,
+} from '../../lib/contracts/messages.ts';
+import { AppError, conflict, inputError, notAllowed } from '../../lib/errors.ts';
 import type { ControllerContext } from '../context.ts';
 import { accept, found, requireIdle, requireWorkspace } from './accept.ts';
 import { requireRoom } from './resize.ts';
@@ -164,5 +169,39 @@ export async function deleteVm(ctx: ControllerContext, p: Principal, b: Target, 
         interfaces: vm.interfaces,
       };
     },
+  });
+}
+
+/** A live migration (admins only: it moves a tenant's VM between the operator's hosts). */
+export async function migrateVm(ctx: ControllerContext, p: Principal, b: VmMigrate, requestId: string) {
+  const o = { requestId };
+  if (!p.isAdmin) throw notAllowed('only admins migrate VMs');
+  const vm = await found(ctx.inventory.vms.get(b.owner, b.name, o), 'name', `vm ${b.name}`);
+  if (vm.state !== 'U')
+    throw conflict('name', `vm ${b.name} is in state ${vm.state}: only an up VM migrates`);
+  if (b.host !== undefined) {
+    const host = await ctx.inventory.hosts.get(b.host, o);
+    if (!host) throw inputError('host', `no host ${b.host}`);
+    if (host.area !== vm.area) throw inputError('host', `host ${b.host} is not in area ${vm.area}`);
+    if (host.name === vm.host) throw inputError('host', `vm ${b.name} already runs on ${b.host}`);
+  }
+  await requireIdle(ctx, b.owner, 'vm', b.name);
+  return accept<VmMigrateTask>(ctx, {
+    principal: p,
+    requestId,
+    owner: b.owner,
+    type: 'vm',
+    method: 'MIGRATE',
+    name: b.name,
+    stage: 'migrating',
+    previous: vm,
+    message: async (common) => ({
+      ...common,
+      type: 'vm',
+      method: 'MIGRATE',
+      to: b.host ?? null,
+      from: vm.host,
+      area: vm.area,
+    }),
   });
 }

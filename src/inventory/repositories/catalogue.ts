@@ -84,6 +84,7 @@ export function hostsRepository(db: Db) {
         'hosts.cpus',
         'hosts.memory',
         'hosts.domain_type',
+        'hosts.maintenance',
         'areas.name as area',
       ]);
   return {

@@ -166,6 +166,8 @@ export function catalogueServices(store: Store) {
         cpus: b.cpus,
         memory: b.memory,
         domain_type: b.domain_type ?? 'qemu',
+        // Left out, an update keeps the host's maintenance as it is (the controller's drain sets it).
+        ...(b.maintenance !== undefined ? { maintenance: b.maintenance } : {}),
       }),
     }),
     pools: catalogueKind<PoolBody, Pool, Insertable<InventoryDB['pools']>>({

@@ -64,7 +64,10 @@ export interface InventoryClient {
   };
   templates: CatalogueObjects<api.Template>;
   areas: CatalogueObjects<api.Area>;
-  hosts: CatalogueObjects<api.Host>;
+  hosts: CatalogueObjects<api.Host> & {
+    /** Sets a host's maintenance flag (the rest of its record sent back as it is); undefined: no such host. */
+    setMaintenance(name: string, on: boolean, o?: CallOptions): Promise<api.Host | undefined>;
+  };
   pools: CatalogueObjects<api.Pool>;
   keys: {
     /** A user's SSH public keys (a service token reads anyone's). */
@@ -209,7 +212,24 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
     },
     templates: catalogueObjects('templates', checker(api.Template), checker(api.TemplateList)),
     areas: catalogueObjects('areas', checker(api.Area), checker(api.AreaList)),
-    hosts: catalogueObjects('hosts', checker(api.Host), checker(api.HostList)),
+    hosts: {
+      ...catalogueObjects('hosts', checker(api.Host), checker(api.HostList)),
+      async setMaintenance(name, on, c) {
+        const h = await get(`/hosts/${seg(name)}/`, checker(api.Host), c);
+        if (!h) return undefined;
+        const body: api.HostBody = {
+          name: h.name,
+          address: h.address,
+          libvirt_uri: h.libvirt_uri,
+          area: h.area,
+          cpus: h.cpus,
+          memory: h.memory,
+          domain_type: h.domain_type === 'kvm' ? 'kvm' : 'qemu',
+          maintenance: on,
+        };
+        return put(`/hosts/${seg(name)}/`, body, checker(api.Host), c);
+      },
+    },
     pools: catalogueObjects('pools', checker(api.Pool), checker(api.PoolList)),
     keys: {
       async ofUser(user, c) {

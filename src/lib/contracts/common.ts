@@ -48,11 +48,15 @@ export const VmState = OneOf(VM_STATES);
 export const NET_STATES = ['C', 'U', 'E', 'X'] as const;
 export const NetState = OneOf(NET_STATES);
 
-/** What a task works on; `workspace`: a whole workspace torn down (its DELETE). */
-export const OBJECT_TYPES = ['vm', 'network', 'router', 'interface', 'workspace'] as const;
+/** What a task works on; `workspace`: a whole workspace torn down (its DELETE); `host`: an operator's drain or
+ * restore of a hypervisor host (tasks in the HOST_TASKS workspace). */
+export const OBJECT_TYPES = ['vm', 'network', 'router', 'interface', 'workspace', 'host'] as const;
+/** The workspace name host tasks are filed under (no room member sees them but admins). */
+export const HOST_TASKS = '_hosts';
 export const ObjectType = OneOf(OBJECT_TYPES);
-/** A task's method: the book's three, and POWER (start, stop, reboot, force off a VM). */
-export const METHODS = ['POST', 'PUT', 'DELETE', 'POWER'] as const;
+/** A task's method: the book's three, POWER (start, stop, reboot, force off a VM), MIGRATE (a VM's live
+ * move to another host; admins, POST /vms/migrate/), DRAIN and RESTORE (a host's maintenance). */
+export const METHODS = ['POST', 'PUT', 'DELETE', 'POWER', 'MIGRATE', 'DRAIN', 'RESTORE'] as const;
 export const Method = OneOf(METHODS);
 
 /** Every error answer (src/lib/errors.ts). */

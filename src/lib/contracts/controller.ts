@@ -61,6 +61,21 @@ export const VmPost = Type.Object({
     }),
   ),
 });
+/** POST /vms/migrate/ (admins): a live move; without host, placement picks another host of the VM's area. */
+export const VmMigrate = Type.Object({
+  owner: Owner,
+  name: Name(),
+  host: Type.Optional(Name('host')),
+});
+
+/** POST /hosts/drain/ and /hosts/restore/ (admins). */
+export const HostTarget = Type.Object({
+  host: Name('host'),
+  parallel: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 64, description: 'drain: VMs moved at once (default 2)' }),
+  ),
+});
+
 export const VmPut = Type.Object({
   owner: Owner,
   name: Name(),
@@ -169,6 +184,8 @@ export const TaskList = Type.Object({ tasks: Type.Array(Task) });
 export type VmPost = Static<typeof VmPost>;
 export type VmPut = Static<typeof VmPut>;
 export type VmPower = Static<typeof VmPower>;
+export type VmMigrate = Static<typeof VmMigrate>;
+export type HostTarget = Static<typeof HostTarget>;
 export type Target = Static<typeof Target>;
 export type WorkspaceTarget = Static<typeof WorkspaceTarget>;
 export type NetworkPost = Static<typeof NetworkPost>;

@@ -274,6 +274,11 @@ export const HostBody = Type.Object({
   cpus: Type.Integer({ minimum: 1, maximum: 4096 }),
   memory: Type.Number({ exclusiveMinimum: 0, maximum: 65536, description: 'GiB' }),
   domain_type: Type.Optional(OneOf(DOMAIN_TYPES)),
+  maintenance: Type.Optional(
+    Type.Boolean({
+      description: 'unschedulable (set by the controller: POST /hosts/drain/ and /hosts/restore/)',
+    }),
+  ),
 });
 export const Host = Type.Object({
   name: Type.String(),
@@ -282,6 +287,10 @@ export const Host = Type.Object({
   cpus: Type.Integer(),
   memory: Type.Number({ description: 'GiB' }),
   domain_type: Type.String({ description: 'kvm or qemu' }),
+  // Optional in the type only (inventory always shows it): catalogues of older inventories lack it.
+  maintenance: Type.Optional(
+    Type.Boolean({ description: 'drained or being drained: no new VMs, no failover onto it' }),
+  ),
   area: Type.String(),
 });
 export const HostList = Type.Object({ hosts: Type.Array(Host) });

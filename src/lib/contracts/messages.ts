@@ -26,6 +26,8 @@ export const QUEUES = {
   placePool: 'placement_pool',
   /** Compute: whether a VM's host has room for its new size (a resize, before it is accepted). */
   vmRoom: 'vm_room',
+  /** RPC to the network service: a VM's ports on a host made ready (live migration, before the switch). */
+  portsPrepare: 'ports_prepare',
 } as const;
 
 /** A monitoring member's own queue: its share of each cycle (an RPC from the leader). */
@@ -130,12 +132,34 @@ export const VmPowerTask = task('vm', 'POWER', {
   timeout: Type.Integer({ minimum: 1, maximum: 3600 }),
   host: Nullable(Type.String()),
 });
-export const VmTask = taggedUnion('the vm queue', [VmCreateTask, VmUpdateTask, VmDeleteTask, VmPowerTask]);
+export const VmMigrateTask = task('vm', 'MIGRATE', {
+  /** The host asked for; null: placement picks one of the area's other hosts. */
+  to: Nullable(Name('host')),
+  /** Where the VM ran when the move was accepted. */
+  from: Nullable(Type.String()),
+  area: Type.String(),
+});
+/** A host's drain (its `name`): every running VM moved live elsewhere, `parallel` at a time. */
+export const HostDrainTask = task('host', 'DRAIN', { parallel: Type.Integer({ minimum: 1, maximum: 64 }) });
+/** A host back in placement (inventory's flag is already off; compute's copy follows). */
+export const HostRestoreTask = task('host', 'RESTORE', {});
+export const VmTask = taggedUnion('the vm queue', [
+  VmCreateTask,
+  VmUpdateTask,
+  VmDeleteTask,
+  VmPowerTask,
+  VmMigrateTask,
+  HostDrainTask,
+  HostRestoreTask,
+]);
 export const VmRollback = taggedUnion('the vm_rollback queue', [
   rollbackOf(VmCreateTask),
   rollbackOf(VmUpdateTask),
   rollbackOf(VmDeleteTask),
   rollbackOf(VmPowerTask),
+  rollbackOf(VmMigrateTask),
+  rollbackOf(HostDrainTask),
+  rollbackOf(HostRestoreTask),
 ]);
 
 // The network queue (network): the controller's network, router and interface tasks, and compute's port
@@ -237,7 +261,9 @@ const ResultNic = Type.Object(
 export const TaskResult = Type.Object(
   {
     task_id: TaskRef,
-    status: Type.Union([Type.Literal('successful'), Type.Literal('failed')]),
+    /** progress: the task runs on; `stage` says how far (a migration's percentage). */
+    status: Type.Union([Type.Literal('successful'), Type.Literal('failed'), Type.Literal('progress')]),
+    stage: Type.Optional(Type.String({ maxLength: 128 })),
     attempt: Type.Optional(Type.Integer({ minimum: 1 })),
     retries: Type.Optional(Type.Integer({ minimum: 0 })),
     error: Type.Optional(Type.String()),
@@ -309,6 +335,9 @@ export const HostWork = Type.Object(
   { name: Type.String(), area: Type.String(), libvirt_uri: Type.String() },
   closed,
 );
+/** The network service's answer to ports_prepare: the private ports it tagged and recorded. */
+export const PortsPrepared = Type.Object({ interfaces: Type.Array(ResultNic) });
+
 export const PoolWork = Type.Object(
   {
     name: Type.String(),
@@ -356,6 +385,7 @@ export const RPC_MESSAGES = {
   placement_host: { request: checker(HostPlacementRequest), reply: checker(HostPlacement) },
   placement_pool: { request: checker(PoolPlacementRequest), reply: checker(PoolPlacement) },
   vm_room: { request: checker(VmRoomRequest), reply: checker(VmRoom) },
+  ports_prepare: { request: checker(PortsTagTask), reply: checker(PortsPrepared) },
 } satisfies Record<string, { request: Checker<unknown>; reply: Checker<unknown> }>;
 const monitorRpc = { request: checker(MonitorWork), reply: checker(MonitorReport) };
 
@@ -404,6 +434,9 @@ export type VmCreateTask = Static<typeof VmCreateTask>;
 export type VmUpdateTask = Static<typeof VmUpdateTask>;
 export type VmDeleteTask = Static<typeof VmDeleteTask>;
 export type VmPowerTask = Static<typeof VmPowerTask>;
+export type VmMigrateTask = Static<typeof VmMigrateTask>;
+export type HostDrainTask = Static<typeof HostDrainTask>;
+export type HostRestoreTask = Static<typeof HostRestoreTask>;
 export type NetworkTask = Checked<typeof NetworkTask>;
 export type NetworkRollback = Checked<typeof NetworkRollback>;
 export type WorkspaceTask = Checked<typeof WorkspaceTask>;

@@ -1,0 +1,89 @@
+// A host's drain (issue 18 item 2): the host is out of placement first (inventory's maintenance flag, copied
+// here before the task runs; set here too so nothing waits for the next catalogue refresh), then every VM
+// running on it moves live to a host placement picks, `parallel` at a time, each move reported as progress.
+// A VM that cannot move stays where it runs; the task then fails naming each one, and the host stays in
+// maintenance for the operator to decide (drain again, or restore). Running it again moves what is left.
+import type { HostDrainTask, HostRestoreTask, VmMigrateTask } from '../lib/contracts/messages.ts';
+import { inputError } from '../lib/errors.ts';
+import type { ComputeContext } from './context.ts';
+import { migrateVm, type MigrateSettings } from './migrate.ts';
+import type { VmRow } from './vms.ts';
+
+/** Runs fn over items, at most `limit` at a time; answers each outcome in order. */
+async function pooled<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>) {
+  const out: PromiseSettledResult<R>[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]).then(
+        (value) => ({ status: 'fulfilled', value }) as const,
+        (reason: unknown) => ({ status: 'rejected', reason }) as const,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+async function setMaintenance(d: Pick<ComputeContext, 'db'>, host: string, on: boolean) {
+  await d.db.updateTable('hosts').set({ maintenance: on }).where('name', '=', host).execute();
+}
+
+export async function drainHost(
+  d: ComputeContext,
+  t: HostDrainTask,
+  settings: MigrateSettings,
+  progress: (stage: string) => Promise<void>,
+): Promise<{ moved: number }> {
+  const host = await d.catalogue.host(t.name);
+  if (!host) throw inputError('host', `host ${t.name} is not in the catalogue`);
+  await setMaintenance(d, t.name, true);
+  const vms: VmRow[] = await d.db
+    .selectFrom('vms')
+    .selectAll()
+    .where('host', '=', t.name)
+    .where('state', '=', 'running')
+    .orderBy('id')
+    .execute();
+  const total = vms.length;
+  let done = 0;
+  await progress(`draining ${t.name}: ${total} VMs to move`);
+  const results = await pooled(vms, t.parallel, async (vm) => {
+    // Each move is the same work as a migrate task: one per VM, named after the drain.
+    const move: VmMigrateTask = {
+      task_id: `${t.task_id}-${vm.id}`,
+      type: 'vm',
+      method: 'MIGRATE',
+      owner: vm.workspace,
+      name: vm.name,
+      retries: 0,
+      attempt: t.attempt,
+      to: null,
+      from: t.name,
+      area: host.area,
+    };
+    const { to } = await migrateVm(d, move, settings, async (stage) =>
+      progress(`draining ${t.name} (${done}/${total} moved): ${vm.workspace}/${vm.name} ${stage}`),
+    );
+    await d.records.setHost(vm.workspace, vm.name, to);
+    done++;
+    await progress(`draining ${t.name} (${done}/${total} moved): ${vm.workspace}/${vm.name} now on ${to}`);
+    return to;
+  });
+  const failed = results.flatMap((r, i) =>
+    r.status === 'rejected'
+      ? [
+          `${vms[i].workspace}/${vms[i].name}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`,
+        ]
+      : [],
+  );
+  if (failed.length)
+    throw new Error(`${failed.length} of ${total} VMs still on ${t.name}: ${failed.join('; ')}`);
+  return { moved: total };
+}
+
+export async function restoreHost(d: ComputeContext, t: HostRestoreTask): Promise<void> {
+  if (!(await d.catalogue.host(t.name))) throw inputError('host', `host ${t.name} is not in the catalogue`);
+  await setMaintenance(d, t.name, false);
+}

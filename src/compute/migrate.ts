@@ -1,0 +1,173 @@
+// A VM's live migration to another host of its area (issue 18): libvirt's peer-to-peer live migration, the
+// disk staying on the shared pool. The switch-over is held back until the destination's ports are ready: the
+// migration starts with a 1 ms maximum downtime and a low bandwidth cap, which QEMU cannot meet, so it keeps
+// copying memory while the network service records and tags the destination's ports and installs the public
+// port's anti-spoofing rules (the ports exist from the moment the incoming domain does); only then are the
+// real downtime and bandwidth set and the switch happens. The outcome is checked either way: the domain runs
+// on exactly one host, and the record says which.
+import { randomUUID } from 'node:crypto';
+import { QUEUES, type VmMigrateTask } from '../lib/contracts/messages.ts';
+import { conflict, inputError } from '../lib/errors.ts';
+import type { ComputeContext } from './context.ts';
+import type { DomainState, Hypervisor } from './hypervisor.ts';
+import { portsTask } from './failover/ports.ts';
+import { vmByName, type VmRow } from './vms.ts';
+
+export interface MigrateSettings {
+  /** Seconds the whole migration may take before it is aborted (the VM stays where it was). */
+  timeoutSeconds: number;
+  /** The switch-over's longest pause (ms), set once the destination is ready. */
+  downtimeMs: number;
+  /** Bandwidth cap once the destination is ready (MiB/s). */
+  bandwidthMib: number;
+}
+
+export const MIGRATE_DEFAULTS: MigrateSettings = { timeoutSeconds: 300, downtimeMs: 300, bandwidthMib: 1024 };
+
+/** What QEMU cannot meet while the destination's ports are made ready. */
+const HOLD = { downtimeMs: 1, bandwidthMib: 1 };
+
+type Deps = Pick<ComputeContext, 'db' | 'bus' | 'catalogue' | 'placement' | 'hypervisor' | 'log'>;
+type HostRow = NonNullable<Awaited<ReturnType<ComputeContext['catalogue']['host']>>>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function hostRow(d: Deps, name: string): Promise<HostRow> {
+  const h = await d.catalogue.host(name);
+  if (!h) throw inputError('host', `host ${name} is not in the catalogue`);
+  return h;
+}
+
+/** The domain's state on each host, read together. */
+async function where(hv: Hypervisor, domain: string, a: HostRow, b: HostRow) {
+  const [onA, onB] = await Promise.all([hv.state(a.libvirt_uri, domain), hv.state(b.libvirt_uri, domain)]);
+  return { onA, onB };
+}
+
+async function moved(d: Deps, vm: VmRow, to: string): Promise<void> {
+  await d.db.updateTable('vms').set({ host: to }).where('id', '=', vm.id).execute();
+}
+
+/**
+ * Moves the task's VM live; answers the host it runs on afterwards. Idempotent by outcome: a redelivered
+ * task whose VM already runs on the destination only records that.
+ */
+export async function migrateVm(
+  d: Deps,
+  t: VmMigrateTask,
+  settings: MigrateSettings,
+  progress: (stage: string) => Promise<void>,
+): Promise<{ vm: VmRow; from: string; to: string }> {
+  const vm = await vmByName(d, t.owner, t.name);
+  if (!vm) throw inputError('name', `vm ${t.owner}/${t.name} is not on any host`);
+  const src = await hostRow(d, vm.host);
+  const srcState = await d.hypervisor.state(src.libvirt_uri, vm.domain);
+  if (srcState === undefined && t.to && t.to !== src.name) {
+    // A redelivery after the switch: the domain already runs on the destination.
+    const dst = await hostRow(d, t.to);
+    if ((await d.hypervisor.state(dst.libvirt_uri, vm.domain)) === 'running') {
+      await moved(d, vm, dst.name);
+      return { vm, from: src.name, to: dst.name };
+    }
+  }
+  if (srcState !== 'running')
+    throw conflict(
+      'name',
+      `vm ${t.owner}/${t.name} is ${srcState ?? 'absent'} on ${src.name}: only a running VM moves live`,
+    );
+  const to =
+    t.to ??
+    (await d.placement.host({
+      area: src.area,
+      memoryMib: vm.memory_mib,
+      vcpus: vm.vcpus,
+      exclude: [src.name],
+    }));
+  if (to === src.name) throw inputError('host', `vm ${t.owner}/${t.name} already runs on ${to}`);
+  const dst = await hostRow(d, to);
+  if (dst.area !== src.area) throw inputError('host', `host ${to} is not in area ${src.area}`);
+  if (!dst.up) throw conflict('host', `host ${to} is down`);
+  // A stopped leftover of an earlier failed attempt would make libvirt refuse the incoming domain.
+  if ((await d.hypervisor.state(dst.libvirt_uri, vm.domain)) === 'shut off')
+    await d.hypervisor.undefine(dst.libvirt_uri, vm.domain);
+
+  const log = d.log.child({ task: t.task_id, vm: `${t.owner}/${t.name}`, from: src.name, to });
+  const hv = d.hypervisor;
+  await hv.setMaxDowntime(src.libvirt_uri, vm.domain, HOLD.downtimeMs);
+  await progress(`migrating to ${to}: starting`);
+  const deadline = Date.now() + settings.timeoutSeconds * 1000;
+  let settled: { error?: unknown } | undefined;
+  const job = hv
+    .migrate(src.libvirt_uri, vm.domain, {
+      destUri: dst.libvirt_uri,
+      migrateUri: `tcp://${dst.address}`,
+      bandwidthMib: HOLD.bandwidthMib,
+      // The migrate command outlives our own deadline a little: we abort the job, virsh then returns.
+      timeoutMs: settings.timeoutSeconds * 1000 + 60_000,
+    })
+    .then(
+      () => (settled = {}),
+      (error: unknown) => (settled = { error }),
+    );
+  let failure: unknown;
+  try {
+    // The destination's ports exist once its incoming domain does.
+    let incoming: DomainState | undefined;
+    while (!settled && Date.now() < deadline) {
+      incoming = await hv.state(dst.libvirt_uri, vm.domain);
+      if (incoming !== undefined) break;
+      await sleep(200);
+    }
+    if (!settled && incoming !== undefined) {
+      await d.bus.rpc(
+        QUEUES.portsPrepare,
+        { ...portsTask(vm, to, 'POST'), method: 'POST', task_id: `migrate-${t.task_id}-${randomUUID()}` },
+        { timeout: Math.max(5, Math.min(60, (deadline - Date.now()) / 1000)) },
+      );
+      await progress(`migrating to ${to}: ports ready`);
+      await hv.setMaxDowntime(src.libvirt_uri, vm.domain, settings.downtimeMs);
+      await hv.setMigrateSpeed(src.libvirt_uri, vm.domain, settings.bandwidthMib);
+    }
+    let last = '';
+    while (!settled && Date.now() < deadline) {
+      const info = await hv.jobInfo(src.libvirt_uri, vm.domain).catch(() => undefined);
+      if (info && info.total > 0) {
+        const pct = Math.min(99, Math.floor(((info.total - info.remaining) / info.total) * 100));
+        const stage = `migrating to ${to}: ${pct}%`;
+        if (stage !== last) await progress(stage);
+        last = stage;
+      }
+      await sleep(1000);
+    }
+  } catch (e) {
+    failure = e;
+  } finally {
+    if (!settled) {
+      log.warn('migration did not finish in time (or could not be prepared): aborting it');
+      await hv
+        .abortJob(src.libvirt_uri, vm.domain)
+        .catch((e: unknown) => log.warn({ err: e }, 'abort failed'));
+    }
+    await job;
+  }
+
+  // Exactly one copy must run, and the record must name its host.
+  const { onA, onB } = await where(hv, vm.domain, src, dst);
+  if (onB === 'running' && onA === undefined) {
+    await moved(d, vm, to);
+    // The source's port is gone with the domain: its records and rules go too (nobody waits for that).
+    await d.bus.publish(QUEUES.network, portsTask(vm, src.name, 'DELETE'));
+    log.info('VM migrated live');
+    return { vm, from: src.name, to };
+  }
+  if (onA === 'running' && onB === undefined) {
+    // Whatever the network service made ready there goes again.
+    await d.bus.publish(QUEUES.network, portsTask(vm, to, 'DELETE'));
+    const cause = failure ?? settled?.error;
+    const why = cause instanceof Error ? cause.message : `not done in ${settings.timeoutSeconds} s`;
+    throw new Error(`migration to ${to} failed; the VM still runs on ${src.name}: ${why}`);
+  }
+  throw new Error(
+    `migration to ${to} ended with the domain ${onA ?? 'absent'} on ${src.name} and ${onB ?? 'absent'} on ${to}`,
+  );
+}
