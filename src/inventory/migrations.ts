@@ -195,7 +195,7 @@ export const inventoryMigrations: Record<string, Migration> = {
     },
   },
   // A host in maintenance (issue 18): drained of its VMs, skipped by placement, failover and failure checks.
-  '005_host_maintenance': {
+  '011_host_maintenance': {
     async up(db: Kysely<unknown>) {
       await db.schema
         .alterTable('hosts')
