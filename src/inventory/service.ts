@@ -16,6 +16,7 @@ import { createStore } from './repositories/index.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
 import { identityRoutes } from './routes/identity.ts';
 import { networkRoutes } from './routes/networks.ts';
+import { securityGroupRoutes } from './routes/secgroups.ts';
 import { vmRoutes } from './routes/vms.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 import type { InventoryDB } from './schema.ts';
@@ -102,6 +103,7 @@ export async function createInventory({
     catalogueRoutes(app, services, who);
     vmRoutes(app, services, who);
     networkRoutes(app, services, who);
+    securityGroupRoutes(app, services, who);
     await extraRoutes?.(app);
     await app.ready();
     return {

@@ -6,6 +6,7 @@ import { areasRepository, hostsRepository, poolsRepository, templatesRepository 
 import { loginFailuresRepository, sessionsRepository, usersRepository } from './identity.ts';
 import { leasesRepository } from './leases.ts';
 import { interfacesRepository, networksRepository, routersRepository } from './networks.ts';
+import { securityGroupsRepository } from './secgroups.ts';
 import { vmsRepository } from './vms.ts';
 import { membersRepository, workspacesRepository } from './workspaces.ts';
 
@@ -34,6 +35,7 @@ function repositories(db: Db) {
     networks: networksRepository(db),
     routers: routersRepository(db),
     interfaces: interfacesRepository(db),
+    securityGroups: securityGroupsRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof repositories>;

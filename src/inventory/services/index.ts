@@ -5,6 +5,7 @@ import { allocateIp, releaseIp, releaseTaskIps } from './addresses.ts';
 import { catalogueServices } from './catalogue.ts';
 import { identityService, type IdentityDeps } from './identity.ts';
 import { networksService, routersService } from './networks.ts';
+import { securityGroupsService } from './secgroups.ts';
 import { vmsService } from './vms.ts';
 import { workspacesService } from './workspaces.ts';
 import { requireAdmin, type Principal } from '../../lib/auth.ts';
@@ -32,6 +33,7 @@ export function createInventoryServices(d: ServicesDeps) {
     vms: vmsService(store),
     networks: networksService(store),
     routers: routersService(store),
+    securityGroups: securityGroupsService(store),
   };
 }
 export type InventoryServices = ReturnType<typeof createInventoryServices>;

@@ -8,6 +8,7 @@ import {
   type Principal,
 } from '../../lib/auth.ts';
 import type { Member, WorkspaceDetail } from '../../lib/contracts/inventory.ts';
+import { DEFAULT_DESCRIPTION, DEFAULT_GROUP, DEFAULT_RULES } from '../../lib/contracts/secgroups.ts';
 import { isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notAllowed, notFound } from '../../lib/errors.ts';
 import type { Page, Store } from '../repositories/index.ts';
@@ -44,6 +45,13 @@ export function workspacesService(store: Store, reservedNames: ReadonlySet<strin
         await store.transaction(async (tx) => {
           const id = await tx.workspaces.insert(name);
           await tx.members.insert(id, user.id, ALL_PERMISSIONS);
+          await tx.securityGroups.insert({
+            workspace_id: id,
+            name: DEFAULT_GROUP,
+            description: DEFAULT_DESCRIPTION,
+            rules: DEFAULT_RULES,
+            task: null,
+          });
         });
       } catch (e) {
         if (isUniqueViolation(e)) throw conflict('name', `workspace ${name} exists`);
