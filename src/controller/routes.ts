@@ -9,6 +9,8 @@ import {
   InterfacePost,
   NetworkPost,
   NetworkPut,
+  SecurityGroupPost,
+  SecurityGroupPut,
   Target,
   Task,
   TaskList,
@@ -35,6 +37,7 @@ import {
   updateNetwork,
 } from './usecases/networks.ts';
 import { powerVm } from './usecases/power.ts';
+import { createSecurityGroup, deleteSecurityGroup, updateSecurityGroup } from './usecases/secgroups.ts';
 import { createVm, deleteVm, updateVm } from './usecases/vms.ts';
 
 /** Every refusal is the one error body. */
@@ -119,6 +122,23 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
     '/routers/',
     { schema: { body: Target, response: accepts, tags: ['routers'] } },
     async (req, reply) => accepted(reply, await deleteRouter(ctx, await who(req), req.body, req.id)),
+  );
+
+  const sg = { tags: ['security groups'] };
+  app.post(
+    '/security_groups/',
+    { schema: { body: SecurityGroupPost, response: accepts, ...sg } },
+    async (req, reply) => accepted(reply, await createSecurityGroup(ctx, await who(req), req.body, req.id)),
+  );
+  app.put(
+    '/security_groups/',
+    { schema: { body: SecurityGroupPut, response: accepts, ...sg } },
+    async (req, reply) => accepted(reply, await updateSecurityGroup(ctx, await who(req), req.body, req.id)),
+  );
+  app.delete(
+    '/security_groups/',
+    { schema: { body: Target, response: accepts, ...sg } },
+    async (req, reply) => accepted(reply, await deleteSecurityGroup(ctx, await who(req), req.body, req.id)),
   );
 
   app.post(

@@ -12,9 +12,11 @@
 //   30 forwarding: NORMAL (MAC learning)
 // Every rule carries a cookie: 4b4c ("KL") then 8 hex digits of the port's name and its NIC index, or
 // 4b4cffffffffffff for the bridge's baseline, so a port's rules are replaced or removed by cookie.
+import type { SgRule } from '../lib/contracts/secgroups.ts';
 import { formatIp, parseIp } from '../lib/ipv4.ts';
 import type { NetworkContext } from './context.ts';
-import type { FlowInfo, InterfaceInfo } from './ovs.ts';
+import { parseFlowLine, type FlowInfo, type InterfaceInfo } from './ovs.ts';
+import { groupFlows, loadPolicy, type Policy } from './secgroups.ts';
 
 export const TABLE = { classify: 0, egress: 10, ingress: 20, forward: 30 } as const;
 const PRIORITY = { defaultDrop: 1, infrastructure: 100, portDrop: 150, portAllow: 200 } as const;
@@ -77,8 +79,9 @@ export function baselineFlows(infrastructure: number[]): string[] {
 }
 
 /** A VM port's rules: its own MAC with its own IPv4 (ARP sender, IPv4 source) goes on; the rest is dropped
- * (counted by its own rule, so spoofing attempts show in dump-flows). Replaces the port's previous rules. */
-export function portFlows(p: PublicPort, ofport: number): string[] {
+ * (counted by its own rule, so spoofing attempts show in dump-flows); then its security groups' rules
+ * (secgroups.ts). Replaces the port's previous rules. */
+export function portFlows(p: PublicPort & { vm: string }, ofport: number, policy: Policy): string[] {
   const { mac, ip } = checked(p, ofport);
   const cookie = portCookie(p.dev);
   const head = `table=${TABLE.classify},cookie=0x${cookie},in_port=${ofport}`;
@@ -87,6 +90,7 @@ export function portFlows(p: PublicPort, ofport: number): string[] {
     `${head},priority=${PRIORITY.portAllow},dl_src=${mac},arp,arp_sha=${mac},arp_spa=${ip},actions=resubmit(,${TABLE.egress})`,
     `${head},priority=${PRIORITY.portAllow},dl_src=${mac},ip,nw_src=${ip},actions=resubmit(,${TABLE.egress})`,
     `${head},priority=${PRIORITY.portDrop},actions=drop`,
+    ...groupFlows(p, ofport, policy),
   ];
 }
 
@@ -118,12 +122,10 @@ const expectedBaseline = (infra: number[]) =>
     { table: TABLE.forward, priority: 0 },
   ]);
 
-const expectedPort = (ofport: number) =>
-  shape([
-    { table: TABLE.classify, priority: PRIORITY.portAllow, inPort: ofport },
-    { table: TABLE.classify, priority: PRIORITY.portAllow, inPort: ofport },
-    { table: TABLE.classify, priority: PRIORITY.portDrop, inPort: ofport },
-  ]);
+const expectedPort = (flows: string[]) =>
+  shape(
+    flows.map(parseFlowLine).filter((f): f is FlowInfo => f !== undefined && !f.text.startsWith('delete')),
+  );
 
 interface Host {
   name: string;
@@ -132,7 +134,7 @@ interface Host {
 
 /** Records the VM's public port on `host`, then installs the bridge's baseline and the port's rules in one
  * bundle. The record comes first: if the rules cannot be installed now, the reconciler installs them. */
-type Deps = Pick<NetworkContext, 'db' | 'ovs' | 'config'>;
+type Deps = Pick<NetworkContext, 'db' | 'ovs' | 'config' | 'policy'>;
 
 export async function securePublicPort(
   ctx: Deps,
@@ -142,6 +144,8 @@ export async function securePublicPort(
 ): Promise<void> {
   checked(p, 1);
   portCookie(p.dev);
+  // Read before anything is installed: without the workspace's groups the port stays without rules (dropped).
+  const policy = await loadPolicy(ctx.policy, owner.workspace);
   await ctx.db
     .insertInto('public_ports')
     .values({ host: host.name, dev: p.dev, mac: p.mac.toLowerCase(), ip: p.ip, ...owner })
@@ -157,8 +161,40 @@ export async function securePublicPort(
   if (ofport === undefined) throw new Error(`port ${p.dev} is not on ${bridge} of ${host.name}`);
   await ctx.ovs.addFlows(host.address, bridge, [
     ...baselineFlows(infrastructurePorts(ifaces)),
-    ...portFlows(p, ofport),
+    ...portFlows({ ...p, vm: owner.vm }, ofport, policy),
   ]);
+}
+
+/** Puts a workspace's rules on every host where one of its VMs has a public port (a group changed, a member
+ * came or went). `override`: one group's rules instead of inventory's (a rollback's). One bundle per host. */
+export async function applyWorkspace(
+  ctx: Deps & Pick<NetworkContext, 'hosts'>,
+  workspace: string,
+  override?: { group: string; rules: SgRule[] },
+): Promise<number> {
+  const policy = await loadPolicy(ctx.policy, workspace, override);
+  const records = await ctx.db
+    .selectFrom('public_ports')
+    .selectAll()
+    .where('workspace', '=', workspace)
+    .execute();
+  const bridge = ctx.config.PUBLIC_BRIDGE;
+  let ports = 0;
+  for (const hostName of [...new Set(records.map((r) => r.host))].sort()) {
+    const host = await ctx.hosts.get(hostName);
+    if (!host) throw new Error(`host ${hostName} is not registered in inventory`);
+    const ifaces = await ctx.ovs.listInterfaces(host.address, bridge);
+    const flows = records
+      .filter((r) => r.host === hostName)
+      .flatMap((r) => {
+        const ofport = ifaces.find((i) => i.name === r.dev)?.ofport;
+        // A port not on this host now (its VM moved, or is down) gets its rules where it is.
+        return ofport === undefined ? [] : (ports++, portFlows(r, ofport, policy));
+      });
+    if (flows.length)
+      await ctx.ovs.addFlows(host.address, bridge, [...baselineFlows(infrastructurePorts(ifaces)), ...flows]);
+  }
+  return ports;
 }
 
 /** Removes the port's rules and its record. */
@@ -192,6 +228,16 @@ export async function reconcilePortSecurity(ctx: Deps, host: Host): Promise<Port
     report.baseline = true;
   }
   const wanted = new Set<string>();
+  // Each workspace's groups, read once a pass; a workspace whose groups cannot be read now keeps its rules.
+  const policies = new Map<string, Promise<Policy | undefined>>();
+  const policyOf = (ws: string) => {
+    if (!policies.has(ws))
+      policies.set(
+        ws,
+        loadPolicy(ctx.policy, ws).catch(() => undefined),
+      );
+    return policies.get(ws)!;
+  };
   for (const r of records) {
     const cookie = portCookie(r.dev);
     wanted.add(cookie);
@@ -203,9 +249,14 @@ export async function reconcilePortSecurity(ctx: Deps, host: Host): Promise<Port
         await ctx.ovs.deleteFlows(host.address, bridge, cookie, 'ffffffffffffffff');
         report.removed.push(r.dev);
       }
-    } else if (shape(have) !== expectedPort(ofport)) {
-      await ctx.ovs.addFlows(host.address, bridge, portFlows(r, ofport));
-      report.installed.push(r.dev);
+    } else {
+      const policy = await policyOf(r.workspace);
+      if (!policy) continue;
+      const flows = portFlows(r, ofport, policy);
+      if (shape(have) !== expectedPort(flows)) {
+        await ctx.ovs.addFlows(host.address, bridge, flows);
+        report.installed.push(r.dev);
+      }
     }
   }
   for (const cookie of byCookie.keys()) {

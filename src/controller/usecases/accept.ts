@@ -27,6 +27,7 @@ export const QUEUE_OF = {
   network: 'network',
   router: 'network',
   interface: 'network',
+  security_group: 'network',
 } as const satisfies Record<ObjectType, 'vm' | 'network'>;
 
 export interface AcceptInput<M extends ControllerTask> {

@@ -45,7 +45,7 @@ export const VmState = OneOf(VM_STATES);
 export const NET_STATES = ['C', 'U', 'E', 'X'] as const;
 export const NetState = OneOf(NET_STATES);
 
-export const OBJECT_TYPES = ['vm', 'network', 'router', 'interface'] as const;
+export const OBJECT_TYPES = ['vm', 'network', 'router', 'interface', 'security_group'] as const;
 export const ObjectType = OneOf(OBJECT_TYPES);
 /** A task's method: the book's three, and POWER (start, stop, reboot, force off a VM). */
 export const METHODS = ['POST', 'PUT', 'DELETE', 'POWER'] as const;

@@ -2,6 +2,7 @@
 // answered 202 with the task, and the task views.
 import { Type, type Static } from 'typebox';
 import { Cpu, Method, Name, Nullable, ObjectType, OneOf, PowerAction, Ram } from './common.ts';
+import { GroupNames, SgRules } from './secgroups.ts';
 
 const Owner = Name('workspace that owns the object');
 const Description = Type.Optional(Type.String({ maxLength: 1024 }));
@@ -29,6 +30,7 @@ export const VmPost = Type.Object({
       description: 'shell lines the guest runs at first boot',
     }),
   ),
+  security_groups: Type.Optional(GroupNames),
 });
 export const VmPut = Type.Object({
   owner: Owner,
@@ -41,6 +43,7 @@ export const VmPut = Type.Object({
       // A resize (cold: the VM is stopped, redefined and started again when it was running).
       cpu: Type.Optional(Cpu),
       ram: Type.Optional(Ram),
+      security_groups: Type.Optional(GroupNames),
     },
     { additionalProperties: false },
   ),
@@ -68,6 +71,18 @@ export const NetworkPut = Type.Object({
   owner: Owner,
   name: Name(),
   update_dict: Type.Object({ name: Type.Optional(Name()), description: Description }),
+});
+/** POST /security_groups/ (issue 17). */
+export const SecurityGroupPost = Type.Object({
+  owner: Owner,
+  name: Name(),
+  description: Description,
+  rules: SgRules,
+});
+export const SecurityGroupPut = Type.Object({
+  owner: Owner,
+  name: Name(),
+  update_dict: Type.Object({ description: Description, rules: Type.Optional(SgRules) }),
 });
 export const InterfacePost = Type.Object({
   owner: Owner,
@@ -142,6 +157,8 @@ export type Target = Static<typeof Target>;
 export type NetworkPost = Static<typeof NetworkPost>;
 export type NetworkPut = Static<typeof NetworkPut>;
 export type InterfacePost = Static<typeof InterfacePost>;
+export type SecurityGroupPost = Static<typeof SecurityGroupPost>;
+export type SecurityGroupPut = Static<typeof SecurityGroupPut>;
 export type InterfaceDelete = Static<typeof InterfaceDelete>;
 export type TaskStatus = Static<typeof TaskStatus>;
 export type Accepted = Static<typeof Accepted>;
