@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { authCommands } from './auth.ts';
 import { networkCommands } from './networks.ts';
 import { operatorCommands } from './operator.ts';
+import { securityGroupCommands } from './secgroups.ts';
 import { taskCommands } from './tasks.ts';
 import { vmCommands } from './vms.ts';
 import { workspaceCommands } from './workspaces.ts';
@@ -14,6 +15,7 @@ export function registerCommands(program: Command): void {
   workspaceCommands(program);
   vmCommands(program);
   networkCommands(program);
+  securityGroupCommands(program);
   taskCommands(program);
   operatorCommands(program);
 }
