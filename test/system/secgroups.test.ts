@@ -126,7 +126,7 @@ describe('security groups on real guests', () => {
       'sg-a',
       ['ga'],
       [
-        `(while :; do ping -c 1 -W 1 ${b.ip} >/dev/null 2>&1 && r=ok || r=no; t=$(nc -w 2 ${b.ip} ${PORT} </dev/null 2>/dev/null | head -n 1); echo "a-probe ping=$r tcp=\${t:-none}"; sleep 1; done) &`,
+        `(while :; do ping -c 1 -W 1 ${b.ip} >/dev/null 2>&1 && r=ok || r=no; t=$(nc -w 1 ${b.ip} ${PORT} </dev/null 2>/dev/null | head -n 1); echo "a-probe ping=$r tcp=\${t:-none}"; sleep 1; done) &`,
       ],
     );
     assert.notEqual(a.host, b.host, 'A and B on different hosts');
@@ -172,6 +172,7 @@ describe('security groups on real guests', () => {
         update_dict: { rules: [allEgress, icmpFromA, tcpFromA] },
       }),
     );
+    const installed = (Date.now() - t0) / 1000;
     await until(
       'A reaches B over TCP',
       () => probes(mark).some((x) => x.tcp === 'hello-from-b') || undefined,
@@ -200,7 +201,9 @@ describe('security groups on real guests', () => {
       60_000,
       500,
     );
-    console.log(`# the TCP rule took effect ${opened.toFixed(1)} s after the PUT was sent`);
+    console.log(
+      `# the TCP rule was on both hosts ${installed.toFixed(1)} s after the PUT was sent; A's first TCP answer came after ${opened.toFixed(1)} s (A probes every ~2-4 s)`,
+    );
     assert.ok(opened < 30, `opened after ${opened} s`);
 
     // A group in use cannot go; once its VM is gone it can.
