@@ -16,7 +16,7 @@ import type { SgRule } from '../lib/contracts/secgroups.ts';
 import { formatIp, parseIp } from '../lib/ipv4.ts';
 import type { NetworkContext } from './context.ts';
 import { parseFlowLine, type FlowInfo, type InterfaceInfo } from './ovs.ts';
-import { groupFlows, loadPolicy, type Policy } from './secgroups.ts';
+import { groupFlows, loadPolicy, privateBaselineFlows, privatePortFlows, type Policy } from './secgroups.ts';
 
 export const TABLE = { classify: 0, egress: 10, ingress: 20, forward: 30 } as const;
 const PRIORITY = { defaultDrop: 1, infrastructure: 100, portDrop: 150, portAllow: 200 } as const;
@@ -193,6 +193,23 @@ export async function applyWorkspace(
       });
     if (flows.length)
       await ctx.ovs.addFlows(host.address, bridge, [...baselineFlows(infrastructurePorts(ifaces)), ...flows]);
+  }
+  // Private NICs: the same groups on the private bridge (secgroups.ts privatePortFlows).
+  const privates = await ctx.db.selectFrom('ports').selectAll().where('workspace', '=', workspace).execute();
+  for (const hostName of [...new Set(privates.map((r) => r.host))].sort()) {
+    const host = await ctx.hosts.get(hostName);
+    if (!host) throw new Error(`host ${hostName} is not registered in inventory`);
+    const ifaces = await ctx.ovs.listInterfaces(host.address, ctx.config.PRIVATE_BRIDGE);
+    const flows = privates
+      .filter((r) => r.host === hostName)
+      .flatMap((r) => {
+        const ofport = ifaces.find((i) => i.name === r.dev)?.ofport;
+        return ofport === undefined || !VM_PORT.test(r.dev)
+          ? []
+          : (ports++, privatePortFlows(r, ofport, policy));
+      });
+    if (flows.length)
+      await ctx.ovs.addFlows(host.address, ctx.config.PRIVATE_BRIDGE, [...privateBaselineFlows(), ...flows]);
   }
   return ports;
 }

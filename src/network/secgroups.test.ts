@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_RULES, type SgRule } from '../lib/contracts/secgroups.ts';
-import { groupFlows, loadPolicy, portMasks } from './secgroups.ts';
+import { groupFlows, loadPolicy, portMasks, privatePortFlows } from './secgroups.ts';
 
 /** The ports a list of tp_dst value/mask strings matches. */
 function covered(masks: string[]): Set<number> {
@@ -32,7 +32,13 @@ test('port ranges become masks matching exactly the range', () => {
 const source = (groups: Record<string, SgRule[]>, vms: [string, string, string[], string?][]) => ({
   groups: async () => Object.entries(groups).map(([name, rules]) => ({ name, description: '', rules })),
   vms: async () =>
-    vms.map(([name, ip, security_groups, state]) => ({ name, ip, security_groups, state: state ?? 'U' })),
+    vms.map(([name, ip, security_groups, state]) => ({
+      name,
+      ip,
+      security_groups,
+      state: state ?? 'U',
+      interfaces: name === 'a' ? [{ ip: '192.168.5.10/24' }, { ip: null }] : [],
+    })),
 });
 
 test('the default group: every new egress connection, ingress only from members; replies pass; the rest drops', async () => {
@@ -58,8 +64,8 @@ test('the default group: every new egress connection, ingress only from members;
   const ingress = f.filter((l) => l.startsWith('table=21,priority=100,'));
   assert.deepEqual(
     ingress.map((l) => /nw_src=([\d.]+)/.exec(l)?.[1]),
-    ['10.1.0.5', '10.1.0.6'],
-    'members only; a VM being deleted is none',
+    ['10.1.0.5', '10.1.0.6', '192.168.5.10'],
+    "members only (public and private NICs' addresses); a VM being deleted is none",
   );
   assert.ok(f.includes(`table=21,priority=10,${c},dl_dst=52:54:00:aa:bb:01,actions=drop`));
   // A VM in no group: only the drops (and the replies to nothing it could start).
@@ -82,8 +88,9 @@ test('protocols, port ranges and remote networks become matches', async () => {
     ),
   );
   assert.ok(allow.some((l) => l.includes('table=21,') && l.includes(',icmp,nw_src=10.1.0.5,')));
+  assert.ok(allow.some((l) => l.includes('table=21,') && l.includes(',icmp,nw_src=192.168.5.10,')));
   assert.ok(allow.some((l) => l.includes('table=11,') && l.includes(',udp,tp_dst=53,')));
-  assert.equal(allow.length, 3);
+  assert.equal(allow.length, 4);
   // A rollback's override: the group's earlier rules instead of inventory's.
   const before = await loadPolicy(source({ web: rules }, [['a', '10.1.0.5', ['web']]]), 'ws', {
     group: 'web',
@@ -91,4 +98,18 @@ test('protocols, port ranges and remote networks become matches', async () => {
   });
   const g = groupFlows({ dev: 'k0123abcdn0', mac: '52:54:00:aa:bb:01', vm: 'a' }, 5, before);
   assert.equal(g.filter((l) => l.includes('ct(commit')).length, 0);
+});
+
+test('a private NIC: its IPv4 and IPv4 to its MAC go through the group tables in a zone of their own', async () => {
+  const policy = await loadPolicy(source({ default: DEFAULT_RULES }, [['a', '10.1.0.5', ['default']]]), 'ws');
+  const f = privatePortFlows({ dev: 'k0123abcdn1', mac: '52:54:00:AA:bb:02', vm: 'a' }, 4, policy);
+  const c = 'cookie=0x4b4c0123abcd0001';
+  assert.deepEqual(f.slice(0, 2), [`delete cookie=0x4b4c0123abcd0001/-1`, 'delete in_port=4']);
+  assert.ok(f.includes(`table=0,priority=100,${c},in_port=4,ip,actions=resubmit(,10)`));
+  assert.ok(f.includes(`table=0,priority=90,${c},dl_dst=52:54:00:aa:bb:02,ip,actions=resubmit(,20)`));
+  assert.ok(
+    f.some((l) => l.includes('ct(table=11,zone=32772)')),
+    'zone 0x8000 + port',
+  );
+  assert.throws(() => privatePortFlows({ dev: 'k0123abcdn1', mac: 'x,actions=NORMAL', vm: 'a' }, 4, policy));
 });

@@ -11,9 +11,11 @@
 // its port security rules, in one bundle, and follow the port record from host to host.
 import { formatIp } from '../lib/ipv4.ts';
 import { parseCidr, type SecurityGroup, type SgRule } from '../lib/contracts/secgroups.ts';
-import { portCookie, TABLE } from './portsecurity.ts';
+import { BASE_COOKIE, portCookie, TABLE } from './portsecurity.ts';
 
 export const SG_TABLE = { egressCt: 11, ingressCt: 21 } as const;
+/** Private ports' conntrack zones: above the public ports' (both bridges of a host share one datapath). */
+const PRIVATE_ZONE = 0x8000;
 const PRIORITY = { track: 100, established: 200, allow: 100, drop: 10 } as const;
 
 /** A workspace's groups and who is in them, as the rules need them. */
@@ -27,9 +29,15 @@ export interface Policy {
 
 export interface PolicySource {
   groups(workspace: string): Promise<SecurityGroup[]>;
-  vms(
-    workspace: string,
-  ): Promise<{ name: string; ip: string | null; state: string; security_groups: string[] }[]>;
+  vms(workspace: string): Promise<
+    {
+      name: string;
+      ip: string | null;
+      state: string;
+      security_groups: string[];
+      interfaces: { ip: string | null }[];
+    }[]
+  >;
 }
 
 /** The workspace's policy as inventory has it; `override` replaces one group's rules (a rollback's). */
@@ -44,7 +52,13 @@ export async function loadPolicy(
   const members = new Map<string, string[]>();
   // A VM being deleted is no member any more: its address may soon be another workspace's.
   for (const v of vms.filter((v) => v.state !== 'X'))
-    for (const g of v.security_groups) if (v.ip) members.set(g, [...(members.get(g) ?? []), v.ip]);
+    for (const g of v.security_groups) {
+      // Its public address and its private NICs' (address/prefix): a rule holds on either bridge.
+      const ips = [v.ip, ...v.interfaces.map((i) => i.ip?.split('/')[0] ?? null)].filter(
+        (ip): ip is string => !!ip,
+      );
+      members.set(g, [...(members.get(g) ?? []), ...ips]);
+    }
   const byVm = new Map(vms.map((v) => [v.name, v.security_groups]));
   return {
     groupsOf: (vm) => byVm.get(vm) ?? [],
@@ -97,9 +111,9 @@ export function groupFlows(
   p: { dev: string; mac: string; vm: string },
   ofport: number,
   policy: Policy,
+  zone = ofport,
 ): string[] {
   const c = `cookie=0x${portCookie(p.dev)}`;
-  const zone = ofport;
   const mac = p.mac.toLowerCase();
   const rules = policy.groupsOf(p.vm).flatMap((g) => policy.rulesOf(g));
   const dir = (direction: SgRule['direction'], table: number, next: number, who: string) => [
@@ -116,5 +130,40 @@ export function groupFlows(
     ...dir('egress', SG_TABLE.egressCt, TABLE.ingress, `in_port=${ofport}`),
     `table=${TABLE.ingress},priority=${PRIORITY.track},${c},dl_dst=${mac},ip,actions=ct(table=${SG_TABLE.ingressCt},zone=${zone})`,
     ...dir('ingress', SG_TABLE.ingressCt, TABLE.forward, `dl_dst=${mac}`),
+  ];
+}
+
+/** The private bridge's own rules (tables after OVS's NORMAL rule of table 0): a frame sent to table 10 goes on
+ * to 20, then 30, then NORMAL, which applies the VLAN tags as before. */
+export function privateBaselineFlows(): string[] {
+  const c = `cookie=0x${BASE_COOKIE}`;
+  return [
+    `delete cookie=0x${BASE_COOKIE}/-1`,
+    `table=${TABLE.egress},priority=0,${c},actions=resubmit(,${TABLE.ingress})`,
+    `table=${TABLE.ingress},priority=0,${c},actions=resubmit(,${TABLE.forward})`,
+    `table=${TABLE.forward},priority=0,${c},actions=NORMAL`,
+  ];
+}
+
+/** A private NIC's rules (issue 17): its IPv4 goes through the group tables; so does IPv4 to its MAC, from any
+ * port (VMs, routers, the trunk). Everything else keeps OVS's NORMAL rule (tags, MAC learning). Rules left on
+ * its OpenFlow port number by a port that went are removed in the same bundle. */
+export function privatePortFlows(
+  p: { dev: string; mac: string; vm: string },
+  ofport: number,
+  policy: Policy,
+) {
+  if (!Number.isInteger(ofport) || ofport < 1 || ofport >= PRIVATE_ZONE)
+    throw new Error(`bad OpenFlow port ${ofport}`);
+  const mac = p.mac.toLowerCase();
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac))
+    throw new Error(`bad MAC ${JSON.stringify(p.mac)} for ${p.dev}`);
+  const c = `cookie=0x${portCookie(p.dev)}`;
+  return [
+    `delete cookie=0x${portCookie(p.dev)}/-1`,
+    `delete in_port=${ofport}`,
+    `table=${TABLE.classify},priority=100,${c},in_port=${ofport},ip,actions=resubmit(,${TABLE.egress})`,
+    `table=${TABLE.classify},priority=90,${c},dl_dst=${mac},ip,actions=resubmit(,${TABLE.ingress})`,
+    ...groupFlows({ ...p, mac }, ofport, policy, PRIVATE_ZONE + ofport),
   ];
 }

@@ -13,7 +13,7 @@ import type {
 import type { HandlerTable, Variant } from '../lib/handlers.ts';
 import { parseSubnet } from '../lib/ipv4.ts';
 import type { NetworkContext } from './context.ts';
-import { applyWorkspace, securePublicPort, unsecurePublicPort } from './portsecurity.ts';
+import { applyWorkspace, portCookie, securePublicPort, unsecurePublicPort, VM_PORT } from './portsecurity.ts';
 import { insertWithVlan } from './vlans.ts';
 
 /** What a handler adds to its successful result (a network's VLAN, a router's host, a VM's tagged ports). */
@@ -94,6 +94,9 @@ export async function dropPorts(d: Ports, host: string, ports: Port[]) {
   const address = await hostAddress(d, host);
   for (const p of ports) {
     await d.ovs.deletePort(address, d.config.PRIVATE_BRIDGE, p.dev);
+    // Its security group rules (issue 17) go too: a later port may get its OpenFlow number.
+    if (VM_PORT.test(p.dev))
+      await d.ovs.deleteFlows(address, d.config.PRIVATE_BRIDGE, portCookie(p.dev), 'ffffffffffffffff');
     await d.db.deleteFrom('ports').where('host', '=', host).where('dev', '=', p.dev).execute();
   }
 }

@@ -74,14 +74,16 @@ export function ensureLab(hosts = 2): Promise<LabStatus> {
 export async function clearPortSecurity(s: LabStatus): Promise<void> {
   const { createSshShell } = await import('../../src/lib/ssh.ts');
   const shell = createSshShell({ user: s.ssh.user, key: s.ssh.key, knownHosts: s.ssh.knownHosts });
+  // Both bridges: private NICs have security group rules too (issue 17).
   for (const h of s.hosts.filter((x) => !x.cut))
-    await shell.run(h.ip, [
-      'ovs-ofctl',
-      '--timeout=10',
-      'del-flows',
-      'public-br',
-      'cookie=0x4b4c000000000000/0xffff000000000000',
-    ]);
+    for (const bridge of ['public-br', 'private-br'])
+      await shell.run(h.ip, [
+        'ovs-ofctl',
+        '--timeout=10',
+        'del-flows',
+        bridge,
+        'cookie=0x4b4c000000000000/0xffff000000000000',
+      ]);
 }
 
 export async function registerTestLab(
