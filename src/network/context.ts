@@ -19,7 +19,10 @@ export interface NetworkContext {
   /** The workspaces' security groups and their members (inventory's records). */
   policy: PolicySource;
   routers: RouterHost;
-  config: Pick<Config, 'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'VLANS' | 'VLANS_RESERVED' | 'ORPHAN_GRACE'>;
+  config: Pick<
+    Config,
+    'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'VLANS' | 'VLANS_RESERVED' | 'ORPHAN_GRACE' | 'SG_PROBE_SOURCES'
+  >;
   log: Logger;
   /** Tells a workspace's room (best effort; absent when no notification service is configured). */
   notify?: (workspace: string, event: PortQuarantined) => Promise<void>;

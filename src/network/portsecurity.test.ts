@@ -16,7 +16,7 @@ import type { Policy } from './secgroups.ts';
 const pub = { dev: 'k0123abcdn0', mac: '52:54:00:AA:bb:01', ip: '10.213.1.7' };
 const port = { ...pub, vm: 'v1' };
 /** A workspace without groups: the port's security group tables only drop (secgroups.test.ts has the rest). */
-const NONE: Policy = { groupsOf: () => [], rulesOf: () => [], addressesOf: () => [] };
+const NONE: Policy = { groupsOf: () => [], rulesOf: () => [], addressesOf: () => [], probeSources: [] };
 /** The port security part of a port's rules (table 0). */
 const table0 = (f: string[]) => f.filter((l) => l.startsWith('delete') || l.startsWith('table=0,'));
 

@@ -16,7 +16,14 @@ import type { SgRule } from '../lib/contracts/secgroups.ts';
 import { formatIp, parseIp } from '../lib/ipv4.ts';
 import type { NetworkContext } from './context.ts';
 import { parseFlowLine, type FlowInfo, type InterfaceInfo } from './ovs.ts';
-import { groupFlows, loadPolicy, privateBaselineFlows, privatePortFlows, type Policy } from './secgroups.ts';
+import {
+  groupFlows,
+  loadPolicy,
+  parseProbeSources,
+  privateBaselineFlows,
+  privatePortFlows,
+  type Policy,
+} from './secgroups.ts';
 
 export const TABLE = { classify: 0, egress: 10, ingress: 20, forward: 30 } as const;
 const PRIORITY = { defaultDrop: 1, infrastructure: 100, portDrop: 150, portAllow: 200 } as const;
@@ -136,6 +143,10 @@ interface Host {
  * bundle. The record comes first: if the rules cannot be installed now, the reconciler installs them. */
 type Deps = Pick<NetworkContext, 'db' | 'ovs' | 'config' | 'policy'>;
 
+/** A workspace's groups as inventory has them, and the probe sources of the configuration. */
+const policyOf = (ctx: Deps, workspace: string, override?: { group: string; rules: SgRule[] }) =>
+  loadPolicy(ctx.policy, workspace, override, parseProbeSources(ctx.config.SG_PROBE_SOURCES));
+
 export async function securePublicPort(
   ctx: Deps,
   host: Host,
@@ -145,7 +156,7 @@ export async function securePublicPort(
   checked(p, 1);
   portCookie(p.dev);
   // Read before anything is installed: without the workspace's groups the port stays without rules (dropped).
-  const policy = await loadPolicy(ctx.policy, owner.workspace);
+  const policy = await policyOf(ctx, owner.workspace);
   await ctx.db
     .insertInto('public_ports')
     .values({ host: host.name, dev: p.dev, mac: p.mac.toLowerCase(), ip: p.ip, ...owner })
@@ -172,45 +183,63 @@ export async function applyWorkspace(
   workspace: string,
   override?: { group: string; rules: SgRule[] },
 ): Promise<number> {
-  const policy = await loadPolicy(ctx.policy, workspace, override);
+  const policy = await policyOf(ctx, workspace, override);
   const records = await ctx.db
     .selectFrom('public_ports')
     .selectAll()
     .where('workspace', '=', workspace)
     .execute();
-  const bridge = ctx.config.PUBLIC_BRIDGE;
+  const privates = await ctx.db.selectFrom('ports').selectAll().where('workspace', '=', workspace).execute();
   let ports = 0;
-  for (const hostName of [...new Set(records.map((r) => r.host))].sort()) {
+  // One bundle per host and bridge; the hosts and bridges at once (each is a few SSH round trips).
+  const onBridge = async (
+    hostName: string,
+    bridge: string,
+    baseline: (ifaces: InterfaceInfo[]) => string[],
+    flowsOf: (ifaces: InterfaceInfo[]) => string[],
+  ) => {
     const host = await ctx.hosts.get(hostName);
     if (!host) throw new Error(`host ${hostName} is not registered in inventory`);
     const ifaces = await ctx.ovs.listInterfaces(host.address, bridge);
-    const flows = records
-      .filter((r) => r.host === hostName)
-      .flatMap((r) => {
-        const ofport = ifaces.find((i) => i.name === r.dev)?.ofport;
-        // A port not on this host now (its VM moved, or is down) gets its rules where it is.
-        return ofport === undefined ? [] : (ports++, portFlows(r, ofport, policy));
-      });
-    if (flows.length)
-      await ctx.ovs.addFlows(host.address, bridge, [...baselineFlows(infrastructurePorts(ifaces)), ...flows]);
-  }
-  // Private NICs: the same groups on the private bridge (secgroups.ts privatePortFlows).
-  const privates = await ctx.db.selectFrom('ports').selectAll().where('workspace', '=', workspace).execute();
-  for (const hostName of [...new Set(privates.map((r) => r.host))].sort()) {
-    const host = await ctx.hosts.get(hostName);
-    if (!host) throw new Error(`host ${hostName} is not registered in inventory`);
-    const ifaces = await ctx.ovs.listInterfaces(host.address, ctx.config.PRIVATE_BRIDGE);
-    const flows = privates
-      .filter((r) => r.host === hostName)
-      .flatMap((r) => {
-        const ofport = ifaces.find((i) => i.name === r.dev)?.ofport;
-        return ofport === undefined || !VM_PORT.test(r.dev)
-          ? []
-          : (ports++, privatePortFlows(r, ofport, policy));
-      });
-    if (flows.length)
-      await ctx.ovs.addFlows(host.address, ctx.config.PRIVATE_BRIDGE, [...privateBaselineFlows(), ...flows]);
-  }
+    const flows = flowsOf(ifaces);
+    if (flows.length) await ctx.ovs.addFlows(host.address, bridge, [...baseline(ifaces), ...flows]);
+  };
+  const hostsOf = (rows: { host: string }[]) => [...new Set(rows.map((r) => r.host))].sort();
+  const ofportOf = (ifaces: InterfaceInfo[], dev: string) => ifaces.find((i) => i.name === dev)?.ofport;
+  await Promise.all([
+    ...hostsOf(records).map((h) =>
+      onBridge(
+        h,
+        ctx.config.PUBLIC_BRIDGE,
+        (ifaces) => baselineFlows(infrastructurePorts(ifaces)),
+        (ifaces) =>
+          records
+            .filter((r) => r.host === h)
+            .flatMap((r) => {
+              const ofport = ofportOf(ifaces, r.dev);
+              // A port not on this host now (its VM moved, or is down) gets its rules where it is.
+              return ofport === undefined ? [] : (ports++, portFlows(r, ofport, policy));
+            }),
+      ),
+    ),
+    // Private NICs: the same groups on the private bridge (secgroups.ts privatePortFlows).
+    ...hostsOf(privates).map((h) =>
+      onBridge(
+        h,
+        ctx.config.PRIVATE_BRIDGE,
+        () => privateBaselineFlows(),
+        (ifaces) =>
+          privates
+            .filter((r) => r.host === h)
+            .flatMap((r) => {
+              const ofport = ofportOf(ifaces, r.dev);
+              return ofport === undefined || !VM_PORT.test(r.dev)
+                ? []
+                : (ports++, privatePortFlows(r, ofport, policy));
+            }),
+      ),
+    ),
+  ]);
   return ports;
 }
 
@@ -247,11 +276,11 @@ export async function reconcilePortSecurity(ctx: Deps, host: Host): Promise<Port
   const wanted = new Set<string>();
   // Each workspace's groups, read once a pass; a workspace whose groups cannot be read now keeps its rules.
   const policies = new Map<string, Promise<Policy | undefined>>();
-  const policyOf = (ws: string) => {
+  const cachedPolicy = (ws: string) => {
     if (!policies.has(ws))
       policies.set(
         ws,
-        loadPolicy(ctx.policy, ws).catch(() => undefined),
+        policyOf(ctx, ws).catch(() => undefined),
       );
     return policies.get(ws)!;
   };
@@ -267,7 +296,7 @@ export async function reconcilePortSecurity(ctx: Deps, host: Host): Promise<Port
         report.removed.push(r.dev);
       }
     } else {
-      const policy = await policyOf(r.workspace);
+      const policy = await cachedPolicy(r.workspace);
       if (!policy) continue;
       const flows = portFlows(r, ofport, policy);
       if (shape(have) !== expectedPort(flows)) {

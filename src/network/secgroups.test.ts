@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_RULES, type SgRule } from '../lib/contracts/secgroups.ts';
-import { groupFlows, loadPolicy, portMasks, privatePortFlows } from './secgroups.ts';
+import { groupFlows, loadPolicy, parseProbeSources, portMasks, privatePortFlows } from './secgroups.ts';
 
 /** The ports a list of tp_dst value/mask strings matches. */
 function covered(masks: string[]): Set<number> {
@@ -112,4 +112,16 @@ test('a private NIC: its IPv4 and IPv4 to its MAC go through the group tables in
     'zone 0x8000 + port',
   );
   assert.throws(() => privatePortFlows({ dev: 'k0123abcdn1', mac: 'x,actions=NORMAL', vm: 'a' }, 4, policy));
+});
+
+test("monitoring's pings from SG_PROBE_SOURCES reach every VM, whatever its groups", async () => {
+  assert.deepEqual(parseProbeSources(' 10.213.1.1, 10.9.0.0/16 ,'), ['10.213.1.1/32', '10.9.0.0/16']);
+  assert.throws(() => parseProbeSources('10.213.1.1,nope'), /SG_PROBE_SOURCES/);
+  const policy = await loadPolicy(source({}, [['alone', '10.1.0.7', []]]), 'ws', undefined, [
+    '10.213.1.1/32',
+  ]);
+  const f = groupFlows({ dev: 'k0123abcdn0', mac: '52:54:00:aa:bb:01', vm: 'alone' }, 5, policy);
+  const allow = f.filter((l) => l.includes('ct(commit'));
+  assert.equal(allow.length, 1);
+  assert.match(allow[0], /^table=21,.*,icmp,icmp_type=8,nw_src=10\.213\.1\.1\/32,/);
 });

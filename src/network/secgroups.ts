@@ -25,6 +25,21 @@ export interface Policy {
   rulesOf(group: string): SgRule[];
   /** The public IPv4 addresses of a group's members (for remote_group). */
   addressesOf(group: string): string[];
+  /** Networks whose pings reach every VM (monitoring's confirmation of a silent host, SG_PROBE_SOURCES). */
+  probeSources: string[];
+}
+
+/** SG_PROBE_SOURCES as networks a.b.c.d/p; a bad entry stops the service at start (config is read once). */
+export function parseProbeSources(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const c = parseCidr(s.includes('/') ? s : `${s}/32`);
+      if (!c) throw new Error(`SG_PROBE_SOURCES: ${JSON.stringify(s)} is not an IPv4 address or network`);
+      return `${formatIp(c.network)}/${c.prefix}`;
+    });
 }
 
 export interface PolicySource {
@@ -45,6 +60,7 @@ export async function loadPolicy(
   source: PolicySource,
   workspace: string,
   override?: { group: string; rules: SgRule[] },
+  probeSources: string[] = [],
 ): Promise<Policy> {
   const [groups, vms] = await Promise.all([source.groups(workspace), source.vms(workspace)]);
   const rules = new Map(groups.map((g) => [g.name, g.rules]));
@@ -64,6 +80,7 @@ export async function loadPolicy(
     groupsOf: (vm) => byVm.get(vm) ?? [],
     rulesOf: (g) => rules.get(g) ?? [],
     addressesOf: (g) => [...new Set(members.get(g) ?? [])].sort(),
+    probeSources,
   };
 }
 
@@ -130,6 +147,10 @@ export function groupFlows(
     ...dir('egress', SG_TABLE.egressCt, TABLE.ingress, `in_port=${ofport}`),
     `table=${TABLE.ingress},priority=${PRIORITY.track},${c},dl_dst=${mac},ip,actions=ct(table=${SG_TABLE.ingressCt},zone=${zone})`,
     ...dir('ingress', SG_TABLE.ingressCt, TABLE.forward, `dl_dst=${mac}`),
+    ...policy.probeSources.map(
+      (src) =>
+        `table=${SG_TABLE.ingressCt},priority=${PRIORITY.allow},${c},dl_dst=${mac},ct_state=+trk+new,icmp,icmp_type=8,nw_src=${src},actions=ct(commit,zone=${zone}),resubmit(,${TABLE.forward})`,
+    ),
   ];
 }
 

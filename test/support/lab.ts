@@ -96,7 +96,13 @@ export async function registerTestLab(
 
 /** Settings compute and network need to reach the lab hosts. */
 export function labConfig(s: LabStatus): Record<string, string> {
-  return { SSH_KEY: s.ssh.key, SSH_KNOWN_HOSTS: s.ssh.knownHosts, SSH_USER: s.ssh.user };
+  return {
+    SSH_KEY: s.ssh.key,
+    SSH_KNOWN_HOSTS: s.ssh.knownHosts,
+    SSH_USER: s.ssh.user,
+    // Monitoring pings a silent host's guests from this machine (the lab's gateway): whatever their groups.
+    SG_PROBE_SOURCES: s.network.publicGateway,
+  };
 }
 
 const hv = createVirshHypervisor(30_000);

@@ -40,7 +40,8 @@ describe('security groups on real guests', () => {
   before(async () => {
     lab = await ensureLab(2);
     p = await startPlatform('pglite', 'memory', labConfig(lab));
-    const config = p.serviceConfig({ RECONCILE_INTERVAL: '3600' });
+    // No probe sources: the gateway's pings must not reach B unless a rule lets them.
+    const config = p.serviceConfig({ RECONCILE_INTERVAL: '3600', SG_PROBE_SOURCES: '' });
     compute = await createCompute({ config, log: log(), bus: p.bus });
     network = await createNetworkService({ config, log: log(), bus: p.bus });
     await registerTestLab(lab, p.inv.url, await p.inv.adminToken());
