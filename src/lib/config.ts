@@ -136,7 +136,6 @@ const spec = {
   },
   SG_PROBE_SOURCES: {
     kind: 'string',
-    default: '',
     doc: "comma-separated IPv4 addresses or networks whose pings (ICMP echo requests) reach every VM whatever its security groups: where monitoring pings a silent host's guests from (the monitoring machines; with HOST_CONFIRM=peer, the hosts' public addresses)",
   },
   ORPHAN_GRACE: {

@@ -78,7 +78,7 @@ async function setup() {
     VLANS: [[2, 4094]] as [number, number][],
     VLANS_RESERVED: [] as [number, number][],
     ORPHAN_GRACE: 3600,
-    SG_PROBE_SOURCES: '',
+    SG_PROBE_SOURCES: undefined,
   };
   const ctx = {
     db: database.db,

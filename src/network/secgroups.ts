@@ -30,8 +30,8 @@ export interface Policy {
 }
 
 /** SG_PROBE_SOURCES as networks a.b.c.d/p; a bad entry stops the service at start (config is read once). */
-export function parseProbeSources(value: string): string[] {
-  return value
+export function parseProbeSources(value: string | undefined): string[] {
+  return (value ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)

@@ -40,8 +40,9 @@ describe('security groups on real guests', () => {
   before(async () => {
     lab = await ensureLab(2);
     p = await startPlatform('pglite', 'memory', labConfig(lab));
-    // No probe sources: the gateway's pings must not reach B unless a rule lets them.
-    const config = p.serviceConfig({ RECONCILE_INTERVAL: '3600', SG_PROBE_SOURCES: '' });
+    // No probe source on the lab's networks (loopback sends nothing there): the gateway's pings must not
+    // reach B unless a rule lets them.
+    const config = p.serviceConfig({ RECONCILE_INTERVAL: '3600', SG_PROBE_SOURCES: '127.0.0.1' });
     compute = await createCompute({ config, log: log(), bus: p.bus });
     network = await createNetworkService({ config, log: log(), bus: p.bus });
     await registerTestLab(lab, p.inv.url, await p.inv.adminToken());
