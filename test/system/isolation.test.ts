@@ -289,7 +289,13 @@ describe('layer 2 isolation with real guests', () => {
       // Each guest's public port has its rules on its host.
       for (const g of [g1, g2]) {
         const flows = await ovs().dumpFlows(hostIp(g.host), 'public-br');
-        assert.equal(flows.filter((f) => f.cookie === portCookie(g.pubDev)).length, 3, `${g.name}'s rules`);
+        const mine = flows.filter((f) => f.cookie === portCookie(g.pubDev));
+        assert.equal(mine.filter((f) => f.table === 0).length, 3, `${g.name}'s port security rules`);
+        // And its security group rules (issue 17), with the same cookie.
+        assert.ok(
+          mine.some((f) => f.table === 21 && f.text.includes('ct(commit')),
+          `${g.name}'s group rules`,
+        );
       }
     },
   );
