@@ -78,6 +78,9 @@ for (const backend of BACKENDS) {
         area,
         template,
         networks: [n1],
+        // The template's size (issue 15).
+        cpu: 2,
+        ram: 2,
         // Inventory puts a VM in no group unless told (the controller names the default group).
         security_groups: [],
       });
