@@ -73,7 +73,8 @@ async function update(
   // every port made anew, its public port too (a new OpenFlow port: its rules are installed again).
   const tag = portsOf(restarted ? restarted.nics : rest.live ? rest.added : []);
   const drop = portsOf(removed);
-  const changed = !!restarted || tag.length + drop.length > 0;
+  // New security groups are put on the hosts by the network service, as a port change without ports.
+  const changed = !!restarted || tag.length + drop.length > 0 || t.update_dict.security_groups !== undefined;
   return {
     result: { status: 'successful', host: host.name, network_pending: changed },
     network: changed

@@ -65,6 +65,15 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Tas
     return { pending: false, stage: 'done' };
   }
 
+  // A security group's record was written when the task was accepted; only a deletion is left to do.
+  if (body.type === 'security_group') {
+    if (body.method === 'DELETE') {
+      await inv.securityGroups.remove(task.workspace, task.object, { requestId: task.request_id });
+      return { pending: false, stage: 'deleted', state: 'deleted' };
+    }
+    return { pending: false, stage: body.method === 'POST' ? 'U' : 'updated' };
+  }
+
   // A VM step has two answers, compute's and (when it has ports) network's, on two queues: either may come
   // first. The task ends on the second one; the first only moves the stage on.
   if (body.type === 'vm') {
@@ -119,6 +128,29 @@ export async function applyRollback(
     await ctx.inventory.workspaces.update(task.workspace, { state: 'U' }, { requestId: task.request_id });
     return 'U';
   }
+  if (body.type === 'security_group') {
+    const o = { requestId: task.request_id };
+    if (body.method === 'POST') {
+      await ctx.inventory.securityGroups.remove(task.workspace, task.object, { ...o, task: task.id });
+      return 'deleted';
+    }
+    if (body.method === 'PUT')
+      await ctx.inventory.securityGroups.update(
+        task.workspace,
+        task.object,
+        { rules: body.previous_rules },
+        o,
+      );
+    return undefined;
+  }
+  // A VM's groups were written when the change was accepted: they go back.
+  if (body.type === 'vm' && body.method === 'PUT' && body.update_dict.security_groups)
+    await ctx.inventory.vms.update(
+      task.workspace,
+      task.object,
+      { security_groups: body.vm.security_groups },
+      { requestId: task.request_id },
+    );
   const record = recordOf(ctx.inventory, task);
   const previous = task.previous?.state;
   switch (body.method) {

@@ -10,6 +10,8 @@ import {
   InterfacePost,
   NetworkPost,
   NetworkPut,
+  SecurityGroupPost,
+  SecurityGroupPut,
   Target,
   Task,
   TaskList,
@@ -42,6 +44,7 @@ import { drainHost, restoreHost } from './usecases/hosts.ts';
 import { createVm, deleteVm, migrateVm, updateVm } from './usecases/vms.ts';
 import { deleteWorkspace } from './usecases/workspaces.ts';
 import { tenantError } from './tenant-error.ts';
+import { createSecurityGroup, deleteSecurityGroup, updateSecurityGroup } from './usecases/secgroups.ts';
 
 /** Every refusal is the one error body. */
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
@@ -157,6 +160,23 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
     '/routers/',
     { schema: { body: Target, response: accepts, tags: ['routers'] } },
     async (req, reply) => accepted(reply, await deleteRouter(ctx, await who(req), req.body, req.id)),
+  );
+
+  const sg = { tags: ['security groups'] };
+  app.post(
+    '/security_groups/',
+    { schema: { body: SecurityGroupPost, response: accepts, ...sg } },
+    async (req, reply) => accepted(reply, await createSecurityGroup(ctx, await who(req), req.body, req.id)),
+  );
+  app.put(
+    '/security_groups/',
+    { schema: { body: SecurityGroupPut, response: accepts, ...sg } },
+    async (req, reply) => accepted(reply, await updateSecurityGroup(ctx, await who(req), req.body, req.id)),
+  );
+  app.delete(
+    '/security_groups/',
+    { schema: { body: Target, response: accepts, ...sg } },
+    async (req, reply) => accepted(reply, await deleteSecurityGroup(ctx, await who(req), req.body, req.id)),
   );
 
   app.post(

@@ -4,6 +4,7 @@
 import { Type, type Static } from 'typebox';
 import type { InventoryClient } from '../lib/clients/inventory.ts';
 import { NetState, VmState } from '../lib/contracts/common.ts';
+import { SgRules } from '../lib/contracts/secgroups.ts';
 import { checker } from '../lib/contracts/validate.ts';
 
 const Place = { workspace: Type.String(), name: Type.String() };
@@ -13,10 +14,24 @@ export const Undo = Type.Union([
   /** The record the task made goes (not one another task made under the same name). */
   Type.Object({
     op: Type.Literal('delete'),
-    kind: Type.Union([Type.Literal('vm'), Type.Literal('network'), Type.Literal('router')]),
+    kind: Type.Union([
+      Type.Literal('vm'),
+      Type.Literal('network'),
+      Type.Literal('router'),
+      Type.Literal('security_group'),
+    ]),
     ...Place,
     task: Type.String(),
   }),
+  /** A security group's rules and description go back to what they were. */
+  Type.Object({
+    op: Type.Literal('restore_rules'),
+    ...Place,
+    rules: SgRules,
+    description: Type.String(),
+  }),
+  /** A VM's security groups go back to what they were. */
+  Type.Object({ op: Type.Literal('restore_groups'), ...Place, groups: Type.Array(Type.String()) }),
   /** The record's state goes back to what it was. */
   Type.Object({ op: Type.Literal('restore_state'), kind: Type.Literal('vm'), ...Place, state: VmState }),
   Type.Object({
@@ -60,7 +75,10 @@ export function readUndo(recorded: unknown): Undo | undefined {
 
 /** Runs one undo against inventory. */
 export async function runUndo(
-  inventory: Pick<InventoryClient, 'addresses' | 'vms' | 'networks' | 'routers' | 'workspaces' | 'hosts'>,
+  inventory: Pick<
+    InventoryClient,
+    'addresses' | 'vms' | 'networks' | 'routers' | 'workspaces' | 'hosts' | 'securityGroups'
+  >,
   u: Undo,
   requestId: string,
 ): Promise<void> {
@@ -70,9 +88,24 @@ export async function runUndo(
   else if (u.op === 'host_maintenance') await inventory.hosts.setMaintenance(u.host, u.maintenance, o);
   else if (u.op === 'delete') {
     const records =
-      u.kind === 'vm' ? inventory.vms : u.kind === 'network' ? inventory.networks : inventory.routers;
+      u.kind === 'vm'
+        ? inventory.vms
+        : u.kind === 'network'
+          ? inventory.networks
+          : u.kind === 'router'
+            ? inventory.routers
+            : inventory.securityGroups;
     await records.remove(u.workspace, u.name, { ...o, task: u.task });
-  } else if (u.kind === 'vm') await inventory.vms.update(u.workspace, u.name, { state: u.state }, o);
+  } else if (u.op === 'restore_rules')
+    await inventory.securityGroups.update(
+      u.workspace,
+      u.name,
+      { rules: u.rules, description: u.description },
+      o,
+    );
+  else if (u.op === 'restore_groups')
+    await inventory.vms.update(u.workspace, u.name, { security_groups: u.groups }, o);
+  else if (u.kind === 'vm') await inventory.vms.update(u.workspace, u.name, { state: u.state }, o);
   else if (u.kind === 'network') await inventory.networks.update(u.workspace, u.name, { state: u.state }, o);
   else await inventory.routers.update(u.workspace, u.name, { state: u.state }, o);
 }

@@ -3,6 +3,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Migration } from 'kysely';
 import { PERMISSIONS } from '../lib/auth.ts';
+import { DEFAULT_DESCRIPTION, DEFAULT_GROUP, DEFAULT_RULES } from '../lib/contracts/secgroups.ts';
 
 export const inventoryMigrations: Record<string, Migration> = {
   '001_initial': {
@@ -302,6 +303,33 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('login_throttle_last').on('login_throttle').column('last_at').execute();
       await db.schema.dropTable('login_failures').execute();
+    },
+  },
+  // Security groups (issue 17): each workspace's named rule sets, and the groups each VM's NICs belong to. Every
+  // workspace gets its `default` group (all egress, ingress from its own members); existing VMs join it.
+  '012_security_groups': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('security_groups')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'integer', (c) =>
+          c.notNull().references('workspaces.id').onDelete('cascade'),
+        )
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('rules', 'jsonb', (c) => c.notNull())
+        .addColumn('task', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addUniqueConstraint('security_groups_ws_name', ['workspace_id', 'name'])
+        .execute();
+      await db.schema
+        .alterTable('vms')
+        .addColumn('security_groups', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
+        .execute();
+      await sql`insert into security_groups (workspace_id, name, description, rules)
+        select id, ${DEFAULT_GROUP}, ${DEFAULT_DESCRIPTION},
+          ${JSON.stringify(DEFAULT_RULES)}::jsonb from workspaces`.execute(db);
+      await sql`update vms set security_groups = ${JSON.stringify([DEFAULT_GROUP])}::jsonb`.execute(db);
     },
   },
 };

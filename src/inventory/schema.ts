@@ -1,5 +1,6 @@
 // Inventory tables, as Kysely sees them.
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { SgRule } from '../lib/contracts/secgroups.ts';
 import type { Permission } from '../lib/auth.ts';
 import type { NetState, VmState } from '../lib/contracts/common.ts';
 
@@ -106,6 +107,17 @@ export interface InventoryDB {
     task: string | null;
     created_at: Created;
     updated_at: Generated<Date>;
+    /** Names of the security groups the VM's NICs belong to (JSON text on writes). */
+    security_groups: JSONColumnType<string[], string | undefined, string>;
+  };
+  security_groups: {
+    id: Generated<number>;
+    workspace_id: number;
+    name: string;
+    description: string;
+    rules: JSONColumnType<SgRule[], string, string>;
+    task: string | null;
+    created_at: Created;
   };
   vm_networks: { vm_id: number; network_id: number; ip: string | null; mac: string | null };
   networks: {

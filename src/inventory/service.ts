@@ -19,6 +19,7 @@ import { catalogueRoutes } from './routes/catalogue.ts';
 import { identityRoutes } from './routes/identity.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { networkRoutes } from './routes/networks.ts';
+import { securityGroupRoutes } from './routes/secgroups.ts';
 import { vmRoutes } from './routes/vms.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 import type { InventoryDB } from './schema.ts';
@@ -118,6 +119,7 @@ export async function createInventory({
     vmRoutes(app, services, who);
     networkRoutes(app, services, who);
     keyRoutes(app, services, who);
+    securityGroupRoutes(app, services, who);
     await extraRoutes?.(app);
     await app.ready();
     return {

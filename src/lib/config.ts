@@ -169,6 +169,10 @@ const spec = {
     max: 3600,
     doc: "seconds between compute's readings of its VMs' power state on hosts (a guest that powered itself off is D)",
   },
+  SG_PROBE_SOURCES: {
+    kind: 'string',
+    doc: "comma-separated IPv4 addresses or networks whose pings (ICMP echo requests) reach every VM whatever its security groups: where monitoring pings a silent host's guests from (the monitoring machines; with HOST_CONFIRM=peer, the hosts' public addresses)",
+  },
   ORPHAN_GRACE: {
     kind: 'number',
     default: '600',

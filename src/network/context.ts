@@ -7,6 +7,7 @@ import type { Host } from '../lib/contracts/inventory.ts';
 import type { Logger } from '../lib/log.ts';
 import type { SwitchDriver } from './ovs.ts';
 import type { RouterHost } from './routers.ts';
+import type { PolicySource } from './secgroups.ts';
 import type { NetworkDB } from './schema.ts';
 
 export interface NetworkContext {
@@ -15,8 +16,13 @@ export interface NetworkContext {
   /** The hosts admins registered in inventory (the shared catalogue cache). */
   hosts: Cached<Host>;
   ovs: SwitchDriver;
+  /** The workspaces' security groups and their members (inventory's records). */
+  policy: PolicySource;
   routers: RouterHost;
-  config: Pick<Config, 'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'VLANS' | 'VLANS_RESERVED' | 'ORPHAN_GRACE'>;
+  config: Pick<
+    Config,
+    'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'VLANS' | 'VLANS_RESERVED' | 'ORPHAN_GRACE' | 'SG_PROBE_SOURCES'
+  >;
   log: Logger;
   /** Tells a workspace's room (best effort; absent when no notification service is configured). */
   notify?: (workspace: string, event: PortQuarantined) => Promise<void>;

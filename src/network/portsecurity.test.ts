@@ -11,11 +11,17 @@ import {
   portFlows,
   TABLE,
 } from './portsecurity.ts';
+import type { Policy } from './secgroups.ts';
 
-const port = { dev: 'k0123abcdn0', mac: '52:54:00:AA:bb:01', ip: '10.213.1.7' };
+const pub = { dev: 'k0123abcdn0', mac: '52:54:00:AA:bb:01', ip: '10.213.1.7' };
+const port = { ...pub, vm: 'v1' };
+/** A workspace without groups: the port's security group tables only drop (secgroups.test.ts has the rest). */
+const NONE: Policy = { groupsOf: () => [], rulesOf: () => [], addressesOf: () => [], probeSources: [] };
+/** The port security part of a port's rules (table 0). */
+const table0 = (f: string[]) => f.filter((l) => l.startsWith('delete') || l.startsWith('table=0,'));
 
 test('a port forwards only its own MAC with its own IPv4, as ARP sender and IPv4 source', () => {
-  const f = portFlows(port, 5);
+  const f = table0(portFlows(port, 5, NONE));
   assert.equal(f[0], `delete cookie=0x${portCookie(port.dev)}/-1`, 'replaces the earlier rules of the port');
   assert.ok(
     f.includes(
@@ -38,10 +44,10 @@ test('values that would change a rule (or add one) are refused', () => {
     { ...port, dev: 'vnet0' },
     { ...port, dev: 'k0123abcdn0,x' },
   ])
-    assert.throws(() => portFlows(bad, 5), JSON.stringify(bad));
-  assert.throws(() => portFlows(port, 0));
-  assert.throws(() => portFlows(port, 1.5));
-  assert.throws(() => portFlows(port, 65534), 'reserved OpenFlow port numbers');
+    assert.throws(() => portFlows(bad, 5, NONE), JSON.stringify(bad));
+  assert.throws(() => portFlows(port, 0, NONE));
+  assert.throws(() => portFlows(port, 1.5, NONE));
+  assert.throws(() => portFlows(port, 65534, NONE), 'reserved OpenFlow port numbers');
 });
 
 test('the baseline drops by default and lets infrastructure ports through, then security-group tables, then NORMAL', () => {
@@ -112,13 +118,13 @@ test("the bus contract takes compute's public port and refuses values that are n
     interfaces: [],
   };
   const network = QUEUE_MESSAGES.network;
-  assert.ok(network.is({ ...tag, public: port }));
+  assert.ok(network.is({ ...tag, public: pub }));
   assert.ok(network.is(tag), 'a task of a compute from before port security');
   for (const bad of [
-    { ...port, mac: '52:54:00:aa:bb:01,actions=NORMAL' },
-    { ...port, ip: '10.213.1.7/0' },
-    { ...port, dev: 'vnet0' },
-    { ...port, extra: 1 },
+    { ...pub, mac: '52:54:00:aa:bb:01,actions=NORMAL' },
+    { ...pub, ip: '10.213.1.7/0' },
+    { ...pub, dev: 'vnet0' },
+    { ...pub, extra: 1 },
   ])
     assert.equal(network.is({ ...tag, public: bad }), false, JSON.stringify(bad));
 });

@@ -12,9 +12,18 @@
 //   30 forwarding: NORMAL (MAC learning)
 // Every rule carries a cookie: 4b4c ("KL") then 8 hex digits of the port's name and its NIC index, or
 // 4b4cffffffffffff for the bridge's baseline, so a port's rules are replaced or removed by cookie.
+import type { SgRule } from '../lib/contracts/secgroups.ts';
 import { formatIp, parseIp } from '../lib/ipv4.ts';
 import type { NetworkContext } from './context.ts';
-import type { FlowInfo, InterfaceInfo } from './ovs.ts';
+import { parseFlowLine, type FlowInfo, type InterfaceInfo } from './ovs.ts';
+import {
+  groupFlows,
+  loadPolicy,
+  parseProbeSources,
+  privateBaselineFlows,
+  privatePortFlows,
+  type Policy,
+} from './secgroups.ts';
 
 export const TABLE = { classify: 0, egress: 10, ingress: 20, forward: 30 } as const;
 const PRIORITY = { defaultDrop: 1, infrastructure: 100, portDrop: 150, portAllow: 200 } as const;
@@ -77,8 +86,9 @@ export function baselineFlows(infrastructure: number[]): string[] {
 }
 
 /** A VM port's rules: its own MAC with its own IPv4 (ARP sender, IPv4 source) goes on; the rest is dropped
- * (counted by its own rule, so spoofing attempts show in dump-flows). Replaces the port's previous rules. */
-export function portFlows(p: PublicPort, ofport: number): string[] {
+ * (counted by its own rule, so spoofing attempts show in dump-flows); then its security groups' rules
+ * (secgroups.ts). Replaces the port's previous rules. */
+export function portFlows(p: PublicPort & { vm: string }, ofport: number, policy: Policy): string[] {
   const { mac, ip } = checked(p, ofport);
   const cookie = portCookie(p.dev);
   const head = `table=${TABLE.classify},cookie=0x${cookie},in_port=${ofport}`;
@@ -87,6 +97,7 @@ export function portFlows(p: PublicPort, ofport: number): string[] {
     `${head},priority=${PRIORITY.portAllow},dl_src=${mac},arp,arp_sha=${mac},arp_spa=${ip},actions=resubmit(,${TABLE.egress})`,
     `${head},priority=${PRIORITY.portAllow},dl_src=${mac},ip,nw_src=${ip},actions=resubmit(,${TABLE.egress})`,
     `${head},priority=${PRIORITY.portDrop},actions=drop`,
+    ...groupFlows(p, ofport, policy),
   ];
 }
 
@@ -118,12 +129,10 @@ const expectedBaseline = (infra: number[]) =>
     { table: TABLE.forward, priority: 0 },
   ]);
 
-const expectedPort = (ofport: number) =>
-  shape([
-    { table: TABLE.classify, priority: PRIORITY.portAllow, inPort: ofport },
-    { table: TABLE.classify, priority: PRIORITY.portAllow, inPort: ofport },
-    { table: TABLE.classify, priority: PRIORITY.portDrop, inPort: ofport },
-  ]);
+const expectedPort = (flows: string[]) =>
+  shape(
+    flows.map(parseFlowLine).filter((f): f is FlowInfo => f !== undefined && !f.text.startsWith('delete')),
+  );
 
 interface Host {
   name: string;
@@ -132,7 +141,11 @@ interface Host {
 
 /** Records the VM's public port on `host`, then installs the bridge's baseline and the port's rules in one
  * bundle. The record comes first: if the rules cannot be installed now, the reconciler installs them. */
-type Deps = Pick<NetworkContext, 'db' | 'ovs' | 'config'>;
+type Deps = Pick<NetworkContext, 'db' | 'ovs' | 'config' | 'policy'>;
+
+/** A workspace's groups as inventory has them, and the probe sources of the configuration. */
+const policyOf = (ctx: Deps, workspace: string, override?: { group: string; rules: SgRule[] }) =>
+  loadPolicy(ctx.policy, workspace, override, parseProbeSources(ctx.config.SG_PROBE_SOURCES));
 
 export async function securePublicPort(
   ctx: Deps,
@@ -142,6 +155,8 @@ export async function securePublicPort(
 ): Promise<void> {
   checked(p, 1);
   portCookie(p.dev);
+  // Read before anything is installed: without the workspace's groups the port stays without rules (dropped).
+  const policy = await policyOf(ctx, owner.workspace);
   await ctx.db
     .insertInto('public_ports')
     .values({ host: host.name, dev: p.dev, mac: p.mac.toLowerCase(), ip: p.ip, ...owner })
@@ -157,8 +172,75 @@ export async function securePublicPort(
   if (ofport === undefined) throw new Error(`port ${p.dev} is not on ${bridge} of ${host.name}`);
   await ctx.ovs.addFlows(host.address, bridge, [
     ...baselineFlows(infrastructurePorts(ifaces)),
-    ...portFlows(p, ofport),
+    ...portFlows({ ...p, vm: owner.vm }, ofport, policy),
   ]);
+}
+
+/** Puts a workspace's rules on every host where one of its VMs has a public port (a group changed, a member
+ * came or went). `override`: one group's rules instead of inventory's (a rollback's). One bundle per host. */
+export async function applyWorkspace(
+  ctx: Deps & Pick<NetworkContext, 'hosts'>,
+  workspace: string,
+  override?: { group: string; rules: SgRule[] },
+): Promise<number> {
+  const policy = await policyOf(ctx, workspace, override);
+  const records = await ctx.db
+    .selectFrom('public_ports')
+    .selectAll()
+    .where('workspace', '=', workspace)
+    .execute();
+  const privates = await ctx.db.selectFrom('ports').selectAll().where('workspace', '=', workspace).execute();
+  let ports = 0;
+  // One bundle per host and bridge; the hosts and bridges at once (each is a few SSH round trips).
+  const onBridge = async (
+    hostName: string,
+    bridge: string,
+    baseline: (ifaces: InterfaceInfo[]) => string[],
+    flowsOf: (ifaces: InterfaceInfo[]) => string[],
+  ) => {
+    const host = await ctx.hosts.get(hostName);
+    if (!host) throw new Error(`host ${hostName} is not registered in inventory`);
+    const ifaces = await ctx.ovs.listInterfaces(host.address, bridge);
+    const flows = flowsOf(ifaces);
+    if (flows.length) await ctx.ovs.addFlows(host.address, bridge, [...baseline(ifaces), ...flows]);
+  };
+  const hostsOf = (rows: { host: string }[]) => [...new Set(rows.map((r) => r.host))].sort();
+  const ofportOf = (ifaces: InterfaceInfo[], dev: string) => ifaces.find((i) => i.name === dev)?.ofport;
+  await Promise.all([
+    ...hostsOf(records).map((h) =>
+      onBridge(
+        h,
+        ctx.config.PUBLIC_BRIDGE,
+        (ifaces) => baselineFlows(infrastructurePorts(ifaces)),
+        (ifaces) =>
+          records
+            .filter((r) => r.host === h)
+            .flatMap((r) => {
+              const ofport = ofportOf(ifaces, r.dev);
+              // A port not on this host now (its VM moved, or is down) gets its rules where it is.
+              return ofport === undefined ? [] : (ports++, portFlows(r, ofport, policy));
+            }),
+      ),
+    ),
+    // Private NICs: the same groups on the private bridge (secgroups.ts privatePortFlows).
+    ...hostsOf(privates).map((h) =>
+      onBridge(
+        h,
+        ctx.config.PRIVATE_BRIDGE,
+        () => privateBaselineFlows(),
+        (ifaces) =>
+          privates
+            .filter((r) => r.host === h)
+            .flatMap((r) => {
+              const ofport = ofportOf(ifaces, r.dev);
+              return ofport === undefined || !VM_PORT.test(r.dev)
+                ? []
+                : (ports++, privatePortFlows(r, ofport, policy));
+            }),
+      ),
+    ),
+  ]);
+  return ports;
 }
 
 /** Removes the port's rules and its record. */
@@ -192,6 +274,16 @@ export async function reconcilePortSecurity(ctx: Deps, host: Host): Promise<Port
     report.baseline = true;
   }
   const wanted = new Set<string>();
+  // Each workspace's groups, read once a pass; a workspace whose groups cannot be read now keeps its rules.
+  const policies = new Map<string, Promise<Policy | undefined>>();
+  const cachedPolicy = (ws: string) => {
+    if (!policies.has(ws))
+      policies.set(
+        ws,
+        policyOf(ctx, ws).catch(() => undefined),
+      );
+    return policies.get(ws)!;
+  };
   for (const r of records) {
     const cookie = portCookie(r.dev);
     wanted.add(cookie);
@@ -203,9 +295,14 @@ export async function reconcilePortSecurity(ctx: Deps, host: Host): Promise<Port
         await ctx.ovs.deleteFlows(host.address, bridge, cookie, 'ffffffffffffffff');
         report.removed.push(r.dev);
       }
-    } else if (shape(have) !== expectedPort(ofport)) {
-      await ctx.ovs.addFlows(host.address, bridge, portFlows(r, ofport));
-      report.installed.push(r.dev);
+    } else {
+      const policy = await cachedPolicy(r.workspace);
+      if (!policy) continue;
+      const flows = portFlows(r, ofport, policy);
+      if (shape(have) !== expectedPort(flows)) {
+        await ctx.ovs.addFlows(host.address, bridge, flows);
+        report.installed.push(r.dev);
+      }
     }
   }
   for (const cookie of byCookie.keys()) {

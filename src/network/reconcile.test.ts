@@ -78,11 +78,13 @@ async function setup() {
     VLANS: [[2, 4094]] as [number, number][],
     VLANS_RESERVED: [] as [number, number][],
     ORPHAN_GRACE: 3600,
+    SG_PROBE_SOURCES: undefined,
   };
   const ctx = {
     db: database.db,
     hosts: { all: async () => [{ name: 'h1', address: '10.0.0.1' }], get: async () => undefined },
     ovs: sw.drv,
+    policy: { groups: async () => [], vms: async () => [] },
     config,
     log: createLogger('test', 'silent'),
     notify: async (workspace: string, event: Record<string, unknown>) => void told.push({ workspace, event }),
@@ -225,7 +227,7 @@ test("public ports: the baseline and each recorded port's rules are put back, ot
     const inPorts = (cookie: string) =>
       t.sw
         .flows()
-        .filter((f) => f.cookie === cookie)
+        .filter((f) => f.cookie === cookie && f.table === 0)
         .map((f) => f.inPort);
 
     const r1 = (await t.reconciler.once()).portSecurity;

@@ -50,18 +50,21 @@ export async function createNetworkService(o: {
     createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });
   const ovs = createOvsSwitch(shell);
   const notifier = createNotifier({ url: config.NOTIFICATION_URL, token, log, timeoutMs: 3000, retries: 1 });
+  const inventory = createInventoryClient({
+    url: config.INVENTORY_URL,
+    token,
+    timeout: config.HTTP_TIMEOUT,
+    retries: config.HTTP_RETRIES,
+  });
   const ctx: NetworkContext = {
     db: database.db,
     bus,
-    hosts: createCatalogue(
-      createInventoryClient({
-        url: config.INVENTORY_URL,
-        token,
-        timeout: config.HTTP_TIMEOUT,
-        retries: config.HTTP_RETRIES,
-      }),
-    ).hosts,
+    hosts: createCatalogue(inventory).hosts,
     ovs,
+    policy: {
+      groups: (ws) => inventory.securityGroups.list(ws),
+      vms: (ws) => inventory.vms.list(ws),
+    },
     routers: createNetnsRouterHost(shell, ovs),
     config,
     log,

@@ -13,7 +13,7 @@ import type {
 import type { HandlerTable, Variant } from '../lib/handlers.ts';
 import { parseSubnet } from '../lib/ipv4.ts';
 import type { NetworkContext } from './context.ts';
-import { securePublicPort, unsecurePublicPort } from './portsecurity.ts';
+import { applyWorkspace, portCookie, securePublicPort, unsecurePublicPort, VM_PORT } from './portsecurity.ts';
 import { insertWithVlan } from './vlans.ts';
 
 /** What a handler adds to its successful result (a network's VLAN, a router's host, a VM's tagged ports). */
@@ -22,7 +22,7 @@ type Of<K extends string> = Variant<NetworkTask, K>;
 
 type Db = Pick<NetworkContext, 'db'>;
 type Routers = Pick<NetworkContext, 'db' | 'hosts' | 'routers' | 'config'>;
-type Ports = Pick<NetworkContext, 'db' | 'hosts' | 'ovs' | 'config'>;
+type Ports = Pick<NetworkContext, 'db' | 'hosts' | 'ovs' | 'config' | 'policy'>;
 
 const hex8 = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 8);
 
@@ -94,6 +94,9 @@ export async function dropPorts(d: Ports, host: string, ports: Port[]) {
   const address = await hostAddress(d, host);
   for (const p of ports) {
     await d.ovs.deletePort(address, d.config.PRIVATE_BRIDGE, p.dev);
+    // Its security group rules (issue 17) go too: a later port may get its OpenFlow number.
+    if (VM_PORT.test(p.dev))
+      await d.ovs.deleteFlows(address, d.config.PRIVATE_BRIDGE, portCookie(p.dev), 'ffffffffffffffff');
     await d.db.deleteFrom('ports').where('host', '=', host).where('dev', '=', p.dev).execute();
   }
 }
@@ -260,6 +263,9 @@ async function removeInterface(
 export async function preparePorts(d: NetworkContext, t: Of<'vm POST'>) {
   const interfaces = await tagPorts(d, t, t.interfaces);
   await publicPortUp(d, t, t.public);
+  // A VM coming changes who is in its groups: the workspace's rules are put on every host again (remote_group
+  // rules name members' addresses), the new port's host included, before a migration's switch-over.
+  await applyWorkspace(d, t.owner);
   return { interfaces };
 }
 
@@ -278,13 +284,19 @@ export const networkTasks: HandlerTable<NetworkTask, NetworkContext, Outcome> = 
     const interfaces = await tagPorts(d, t, t.interfaces);
     // Given when the change started the VM again (a resize): its public port is a new OpenFlow port.
     await publicPortUp(d, t, t.public);
+    await applyWorkspace(d, t.owner);
     return { interfaces };
   },
   'vm DELETE': async (t, d) => {
     await dropPorts(d, t.host, t.interfaces);
     await publicPortDown(d, t.host, t.public);
+    await applyWorkspace(d, t.owner);
     return {};
   },
+  // Inventory has the group as the task wants it (written when it was accepted).
+  'security_group POST': async (t, d) => (await applyWorkspace(d, t.owner), {}),
+  'security_group PUT': async (t, d) => (await applyWorkspace(d, t.owner), {}),
+  'security_group DELETE': async (t, d) => (await applyWorkspace(d, t.owner), {}),
 };
 
 const nothing = async () => undefined;
@@ -304,4 +316,10 @@ export const networkRollbacks: HandlerTable<NetworkRollback, NetworkContext, voi
   'network DELETE': nothing,
   'router DELETE': nothing,
   'interface DELETE': nothing,
+  // The controller puts inventory back after this: the hosts get the rules as they were meanwhile.
+  'security_group POST': async (t, d) =>
+    void (await applyWorkspace(d, t.owner, { group: t.name, rules: [] })),
+  'security_group PUT': async (t, d) =>
+    void (await applyWorkspace(d, t.owner, { group: t.name, rules: t.previous_rules })),
+  'security_group DELETE': nothing,
 };

@@ -220,7 +220,7 @@ describe('kloudak CLI', () => {
     const table = await cli('vm', 'list');
     assert.match(
       table.stdout,
-      /^NAME\s+STATE\s+IP\s+HOST\s+AREA\s+TEMPLATE\s+CPU\s+RAM\s+NETWORKS\nweb-1\s+U\s+10\.77\.0\.\d+\s+h1\s+\S+\s+tiny\s+1\s+128 MiB\s+net1/,
+      /^NAME\s+STATE\s+IP\s+HOST\s+AREA\s+TEMPLATE\s+CPU\s+RAM\s+NETWORKS\s+GROUPS\nweb-1\s+U\s+10\.77\.0\.\d+\s+h1\s+\S+\s+tiny\s+1\s+128 MiB\s+net1/,
     );
     const show = await cli('vm', 'show', 'web-1');
     assert.match(show.stdout, /^interfaces:\s+net1=192\.168\.50\.\d+\/24\/-$/m);

@@ -74,14 +74,16 @@ export function ensureLab(hosts = 2): Promise<LabStatus> {
 export async function clearPortSecurity(s: LabStatus): Promise<void> {
   const { createSshShell } = await import('../../src/lib/ssh.ts');
   const shell = createSshShell({ user: s.ssh.user, key: s.ssh.key, knownHosts: s.ssh.knownHosts });
+  // Both bridges: private NICs have security group rules too (issue 17).
   for (const h of s.hosts.filter((x) => !x.cut))
-    await shell.run(h.ip, [
-      'ovs-ofctl',
-      '--timeout=10',
-      'del-flows',
-      'public-br',
-      'cookie=0x4b4c000000000000/0xffff000000000000',
-    ]);
+    for (const bridge of ['public-br', 'private-br'])
+      await shell.run(h.ip, [
+        'ovs-ofctl',
+        '--timeout=10',
+        'del-flows',
+        bridge,
+        'cookie=0x4b4c000000000000/0xffff000000000000',
+      ]);
 }
 
 export async function registerTestLab(
@@ -94,7 +96,13 @@ export async function registerTestLab(
 
 /** Settings compute and network need to reach the lab hosts. */
 export function labConfig(s: LabStatus): Record<string, string> {
-  return { SSH_KEY: s.ssh.key, SSH_KNOWN_HOSTS: s.ssh.knownHosts, SSH_USER: s.ssh.user };
+  return {
+    SSH_KEY: s.ssh.key,
+    SSH_KNOWN_HOSTS: s.ssh.knownHosts,
+    SSH_USER: s.ssh.user,
+    // Monitoring pings a silent host's guests from this machine (the lab's gateway): whatever their groups.
+    SG_PROBE_SOURCES: s.network.publicGateway,
+  };
 }
 
 const hv = createVirshHypervisor(30_000);

@@ -180,6 +180,21 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
     await p.inv.user(user);
     await p.inv.call('POST', '/workspaces/', await p.inv.login(user), { name: ws });
     token = await p.inv.login(user);
+    // The machine (the lab's gateway) connects to the guests here: the workspace's default group lets all in
+    // (security groups are shown in secgroups.test.ts; their rules following a failover, below).
+    const open = await p.call('PUT', '/security_groups/', token, {
+      owner: ws,
+      name: 'default',
+      update_dict: {
+        rules: [
+          { direction: 'egress', protocol: 'any' },
+          { direction: 'ingress', protocol: 'any' },
+        ],
+      },
+    });
+    assert.equal(open.status, 202, JSON.stringify(open.body));
+    const opened = await p.call('GET', `/task/${open.body.task_id}/?wait=60`, token);
+    assert.equal(opened.body.status, 'successful', JSON.stringify(opened.body));
   });
   after(async () => {
     await labRestoreHost(LAB_DIR, 'kl-h1').catch(() => undefined);
@@ -428,12 +443,18 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
           assert.match(xml, new RegExp(`<tag id='${vlan}'/>`), 'the domain XML on host 2 tags the port');
           assert.equal(await ovs.portTag(h2.ip, priv.dev), vlan);
           const pub = rec.nics.find((n) => !n.network)!;
-          await until(`${g.name}'s public port rules on ${h2.name}`, async () =>
-            (await ovs.dumpFlows(h2.ip, 'public-br')).filter((f) => f.cookie === portCookie(pub.dev))
-              .length === 3
+          // Its security group rules (issue 17: the default group's, stateful, in tables 10/11 and 20/21)
+          // went with them.
+          await until(`${g.name}'s public port rules on ${h2.name}`, async () => {
+            const mine = (await ovs.dumpFlows(h2.ip, 'public-br')).filter(
+              (f) => f.cookie === portCookie(pub.dev),
+            );
+            return mine.filter((f) => f.table === 0).length === 3 &&
+              mine.some((f) => f.table === 10 && f.text.includes('ct(table=11')) &&
+              mine.some((f) => f.table === 21 && f.text.includes('ct(commit'))
               ? true
-              : undefined,
-          );
+              : undefined;
+          });
           // Network recorded the VM's private port on host 2.
           await until(
             `${g.name}'s port tagged on ${h2.name}`,

@@ -143,6 +143,21 @@ describe('layer 2 isolation with real guests', () => {
     await p.inv.user(user);
     await p.inv.call('POST', '/workspaces/', await p.inv.login(user), { name: ws });
     token = await p.inv.login(user);
+    // The machine (the lab's gateway) talks to the guests here: the workspace's default group lets all in
+    // (security groups are shown in secgroups.test.ts).
+    const open = await p.call('PUT', '/security_groups/', token, {
+      owner: ws,
+      name: 'default',
+      update_dict: {
+        rules: [
+          { direction: 'egress', protocol: 'any' },
+          { direction: 'ingress', protocol: 'any' },
+        ],
+      },
+    });
+    assert.equal(open.status, 202, JSON.stringify(open.body));
+    const opened = await p.call('GET', `/task/${open.body.task_id}/?wait=60`, token);
+    assert.equal(opened.body.status, 'successful', JSON.stringify(opened.body));
   });
   after(async () => {
     gate?.open();
@@ -274,7 +289,13 @@ describe('layer 2 isolation with real guests', () => {
       // Each guest's public port has its rules on its host.
       for (const g of [g1, g2]) {
         const flows = await ovs().dumpFlows(hostIp(g.host), 'public-br');
-        assert.equal(flows.filter((f) => f.cookie === portCookie(g.pubDev)).length, 3, `${g.name}'s rules`);
+        const mine = flows.filter((f) => f.cookie === portCookie(g.pubDev));
+        assert.equal(mine.filter((f) => f.table === 0).length, 3, `${g.name}'s port security rules`);
+        // And its security group rules (issue 17), with the same cookie.
+        assert.ok(
+          mine.some((f) => f.table === 21 && f.text.includes('ct(commit')),
+          `${g.name}'s group rules`,
+        );
       }
     },
   );

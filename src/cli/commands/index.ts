@@ -4,6 +4,7 @@ import { authCommands } from './auth.ts';
 import { keyCommands } from './keys.ts';
 import { networkCommands } from './networks.ts';
 import { operatorCommands } from './operator.ts';
+import { securityGroupCommands } from './secgroups.ts';
 import { taskCommands } from './tasks.ts';
 import { vmCommands } from './vms.ts';
 import { invitationCommands, workspaceCommands } from './workspaces.ts';
@@ -17,6 +18,7 @@ export function registerCommands(program: Command): void {
   vmCommands(program);
   keyCommands(program);
   networkCommands(program);
+  securityGroupCommands(program);
   taskCommands(program);
   operatorCommands(program);
 }

@@ -35,6 +35,7 @@ interface CreateOptions extends WaitOptions {
   template: string;
   area?: string;
   network?: string[];
+  securityGroup?: string[];
   password?: string;
   description?: string;
   runcmd?: string[];
@@ -59,6 +60,11 @@ export function vmCommands(program: Command): void {
     .option('--user-data <file>', 'a #cloud-config file, merged with what the platform sets')
     .option('-d, --description <text>', 'description')
     .option('--runcmd <line>', 'a shell line the guest runs at first boot (repeatable)', collect)
+    .option(
+      '-g, --security-group <group>',
+      'a security group its NICs join (repeatable; default: default)',
+      collect,
+    )
     .action(async (name: string, o: CreateOptions, cmd: Command) => {
       const client = Client.of(cmd);
       const ws = client.workspace(o.workspace);
@@ -92,6 +98,7 @@ export function vmCommands(program: Command): void {
         runcmd: o.runcmd,
         ssh_keys: o.sshKey,
         user_data: userData,
+        security_groups: o.securityGroup,
       };
       await submit(client, ws, 'POST', '/vms/', body, `vm ${name}`, o, () => finalVm(client, ws, name));
     });
@@ -115,6 +122,7 @@ export function vmCommands(program: Command): void {
         ['CPU', (v) => v.cpu],
         ['RAM', (v) => `${Math.round(v.ram * 1024)} MiB`],
         ['NETWORKS', (v) => v.networks],
+        ['GROUPS', (v) => v.security_groups],
       ]);
     });
 
@@ -140,10 +148,21 @@ export function vmCommands(program: Command): void {
     .option('-d, --description <text>', 'new description')
     .option('-n, --network <network>', 'the networks it should be on, all of them (repeatable)', collect)
     .option('--no-networks', 'take it off every network')
+    .option(
+      '-g, --security-group <group>',
+      'the security groups it should be in, all of them (repeatable)',
+      collect,
+    )
     .action(
       async (
         name: string,
-        o: WaitOptions & { name?: string; description?: string; network?: string[]; networks?: boolean },
+        o: WaitOptions & {
+          name?: string;
+          description?: string;
+          network?: string[];
+          networks?: boolean;
+          securityGroup?: string[];
+        },
         cmd: Command,
       ) => {
         const client = Client.of(cmd);
@@ -155,9 +174,10 @@ export function vmCommands(program: Command): void {
         if (o.description !== undefined) update.description = o.description;
         if (o.network) update.networks = o.network;
         if (o.networks === false) update.networks = [];
+        if (o.securityGroup) update.security_groups = o.securityGroup;
         if (!Object.keys(update).length)
           throw usage(
-            'nothing to change: give --name, --description, --network or --no-networks',
+            'nothing to change: give --name, --description, --network, --no-networks or --security-group',
             'update_dict',
           );
         await submit(

@@ -29,6 +29,7 @@ export const QUEUE_OF = {
   interface: 'network',
   workspace: 'workspace',
   host: 'vm',
+  security_group: 'network',
 } as const satisfies Record<ObjectType, 'vm' | 'network' | 'workspace'>;
 
 export interface AcceptInput<M extends ControllerTask> {

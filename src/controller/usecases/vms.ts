@@ -7,6 +7,7 @@ import type {
   VmMigrateTask,
   VmUpdateTask,
 } from '../../lib/contracts/messages.ts';
+import { DEFAULT_GROUP } from '../../lib/contracts/secgroups.ts';
 import { AppError, conflict, inputError, notAllowed } from '../../lib/errors.ts';
 import type { ControllerContext } from '../context.ts';
 import { accept, found, requireIdle, requireWorkspace } from './accept.ts';
@@ -26,6 +27,20 @@ async function requireNetworks(ctx: ControllerContext, owner: string, names: str
   return nets;
 }
 
+/** Every name is a security group of the workspace; an unknown one is a 400 naming the field. */
+async function requireGroups(
+  ctx: ControllerContext,
+  owner: string,
+  names: string[],
+  field: string,
+  requestId: string,
+) {
+  const have = new Set((await ctx.inventory.securityGroups.list(owner, { requestId })).map((g) => g.name));
+  const missing = names.find((n) => !have.has(n));
+  if (missing) throw inputError(field, `no security group ${missing} in workspace ${owner}`);
+  return names;
+}
+
 export async function createVm(
   ctx: ControllerContext,
   p: Principal,
@@ -42,6 +57,14 @@ export async function createVm(
   const area = await ctx.inventory.areas.get(b.area, o);
   if (!area) throw inputError('area', `no area ${b.area}`);
   const networks = await requireNetworks(ctx, b.owner, b.networks ?? [], requestId);
+  // A new VM joins the workspace's default group unless told otherwise (issue 17).
+  const groups = await requireGroups(
+    ctx,
+    b.owner,
+    b.security_groups ?? [DEFAULT_GROUP],
+    'security_groups',
+    requestId,
+  );
 
   let ip = '';
   const accepted = await accept<VmCreateTask>(ctx, {
@@ -76,6 +99,7 @@ export async function createVm(
           template: b.template,
           networks: b.networks ?? [],
           task: steps.taskId,
+          security_groups: groups,
         },
         o,
       );
@@ -106,7 +130,10 @@ export async function updateVm(ctx: ControllerContext, p: Principal, b: VmPut, r
   requirePermission(p, b.owner, 'vm_can_edit');
   const u = b.update_dict;
   if (Object.values(u).every((v) => v === undefined))
-    throw inputError('update_dict', 'nothing to change: give name, description, networks, cpu or ram');
+    throw inputError(
+      'update_dict',
+      'nothing to change: give name, description, networks, cpu, ram or security_groups',
+    );
   const vm = await found(ctx.inventory.vms.get(b.owner, b.name, o), 'name', `vm ${b.name}`);
   await requireIdle(ctx, b.owner, 'vm', b.name);
   if (u.cpu !== undefined || u.ram !== undefined) await requireRoom(ctx, vm, b.owner, u, requestId);
@@ -114,6 +141,8 @@ export async function updateVm(ctx: ControllerContext, p: Principal, b: VmPut, r
     throw conflict('update_dict.name', `vm ${u.name} exists`);
   const networks =
     u.networks === undefined ? undefined : await requireNetworks(ctx, b.owner, u.networks, requestId);
+  if (u.security_groups)
+    await requireGroups(ctx, b.owner, u.security_groups, 'update_dict.security_groups', requestId);
   return accept<VmUpdateTask>(ctx, {
     principal: p,
     requestId,
@@ -123,15 +152,28 @@ export async function updateVm(ctx: ControllerContext, p: Principal, b: VmPut, r
     name: b.name,
     stage: 'updating',
     previous: vm,
-    message: async (common) => ({
-      ...common,
-      type: 'vm',
-      method: 'PUT',
-      update_dict: u,
-      ...(networks ? { networks_after: networks } : {}),
-      host: vm.host,
-      vm,
-    }),
+    message: async (common, steps) => {
+      // The groups are written now: the network service puts the workspace's rules on the hosts from
+      // inventory, during this task.
+      if (u.security_groups) {
+        await steps.willUndo({
+          op: 'restore_groups',
+          workspace: b.owner,
+          name: b.name,
+          groups: vm.security_groups,
+        });
+        await ctx.inventory.vms.update(b.owner, b.name, { security_groups: u.security_groups }, o);
+      }
+      return {
+        ...common,
+        type: 'vm',
+        method: 'PUT',
+        update_dict: u,
+        ...(networks ? { networks_after: networks } : {}),
+        host: vm.host,
+        vm,
+      };
+    },
   });
 }
 

@@ -8,6 +8,7 @@ import { sessionsRepository, throttleRepository, usersRepository } from './ident
 import { sshKeysRepository } from './keys.ts';
 import { leasesRepository } from './leases.ts';
 import { interfacesRepository, networksRepository, routersRepository } from './networks.ts';
+import { securityGroupsRepository } from './secgroups.ts';
 import { vmsRepository } from './vms.ts';
 import { invitationsRepository, membersRepository, workspacesRepository } from './workspaces.ts';
 
@@ -39,6 +40,7 @@ function repositories(db: Db) {
     routers: routersRepository(db),
     interfaces: interfacesRepository(db),
     sshKeys: sshKeysRepository(db),
+    securityGroups: securityGroupsRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof repositories>;

@@ -26,6 +26,7 @@ export function vmsRepository(db: Db) {
           'vms.ram',
           'areas.name as area',
           'templates.name as template',
+          'vms.security_groups',
         ])
         .where('vms.workspace_id', '=', workspaceId)
         .orderBy('vms.name');
@@ -66,6 +67,7 @@ export function vmsRepository(db: Db) {
       ram: number;
       host: string | null;
       task: string | null;
+      security_groups: string;
     }) => (await db.insertInto('vms').values(row).returning('id').executeTakeFirstOrThrow()).id,
     /** The VM's id, its row locked until the transaction ends. */
     lock: (workspaceId: number, name: string) =>

@@ -7,6 +7,7 @@ import { catalogueServices } from './catalogue.ts';
 import { identityService, type IdentityDeps } from './identity.ts';
 import { keysService } from './keys.ts';
 import { networksService, routersService } from './networks.ts';
+import { securityGroupsService } from './secgroups.ts';
 import { vmsService } from './vms.ts';
 import { workspacesService } from './workspaces.ts';
 import { requireAdmin, type Principal } from '../../lib/auth.ts';
@@ -39,6 +40,7 @@ export function createInventoryServices(d: ServicesDeps) {
     networks: networksService(store),
     routers: routersService(store),
     keys: keysService(store),
+    securityGroups: securityGroupsService(store),
   };
 }
 export type InventoryServices = ReturnType<typeof createInventoryServices>;

@@ -19,6 +19,16 @@ async function networksNamed(tx: Pick<Repositories, 'networks'>, workspaceId: nu
   return found;
 }
 
+/** The names, when every one is a security group of the workspace; an unknown one is a 400 naming
+ * `security_groups`. */
+async function groupsNamed(tx: Pick<Repositories, 'securityGroups'>, workspaceId: number, names: string[]) {
+  if (!names.length) return names;
+  const have = await tx.securityGroups.names(workspaceId);
+  const missing = names.find((n) => !have.has(n));
+  if (missing) throw inputError('security_groups', `no security group ${missing} in this workspace`);
+  return names;
+}
+
 export function vmsService(store: Store) {
   const get = async (workspaceId: number, name: string): Promise<Vm> => {
     const [vm] = await store.vms.views(workspaceId, { name });
@@ -61,6 +71,7 @@ export function vmsService(store: Store) {
             ram: b.ram ?? template.ram,
             host: b.host ?? null,
             task: b.task ?? null,
+            security_groups: JSON.stringify(await groupsNamed(tx, m.workspaceId, b.security_groups ?? [])),
           });
           // Inventory gives each NIC on a network with a subnet its address.
           for (const n of nets.values()) await tx.vms.link(vmId, n.id, await nicAddress(tx, n));
@@ -83,6 +94,8 @@ export function vmsService(store: Store) {
           if (b.host !== undefined) set.host = b.host;
           if (b.cpu !== undefined) set.cpu = b.cpu;
           if (b.ram !== undefined) set.ram = b.ram;
+          if (b.security_groups !== undefined)
+            set.security_groups = JSON.stringify(await groupsNamed(tx, m.workspaceId, b.security_groups));
           if (Object.keys(set).length) await tx.vms.update(vm.id, { ...set, updated_at: new Date() });
           if (b.networks) {
             const nets = await networksNamed(tx, m.workspaceId, b.networks);

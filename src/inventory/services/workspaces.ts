@@ -16,6 +16,7 @@ import type {
   WorkspaceInvitation,
   WorkspaceUpdate,
 } from '../../lib/contracts/inventory.ts';
+import { DEFAULT_DESCRIPTION, DEFAULT_GROUP, DEFAULT_RULES } from '../../lib/contracts/secgroups.ts';
 import { isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notAllowed, notFound } from '../../lib/errors.ts';
 import type { Page, Repositories, Store } from '../repositories/index.ts';
@@ -108,6 +109,13 @@ export function workspacesService(
           const id = await tx.workspaces.insert(name, user.id);
           await tx.members.insert(id, user.id, ALL_PERMISSIONS);
           await tx.authChanges.append('user', [user.id]);
+          await tx.securityGroups.insert({
+            workspace_id: id,
+            name: DEFAULT_GROUP,
+            description: DEFAULT_DESCRIPTION,
+            rules: DEFAULT_RULES,
+            task: null,
+          });
         });
       } catch (e) {
         if (isUniqueViolation(e)) throw conflict('name', `workspace ${name} exists`);

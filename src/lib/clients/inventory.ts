@@ -5,6 +5,7 @@
 //
 // To add an endpoint: one line with get/post/put/del below, naming its path and its answer's schema.
 import * as api from '../contracts/inventory.ts';
+import * as sg from '../contracts/secgroups.ts';
 import { checker, type Checker } from '../contracts/validate.ts';
 import { notFound, unavailable } from '../errors.ts';
 import { callJson, expectOk } from '../httpclient.ts';
@@ -46,6 +47,7 @@ export interface InventoryClient {
   vms: WorkspaceObjects<api.Vm, api.VmBody, api.VmUpdate>;
   networks: WorkspaceObjects<api.Network, api.NetworkBody, api.NetworkUpdate>;
   routers: WorkspaceObjects<api.Router, api.RouterBody, api.RouterUpdate>;
+  securityGroups: WorkspaceObjects<sg.SecurityGroup, sg.SecurityGroupBody, sg.SecurityGroupUpdate>;
   interfaces: {
     list(ws: string, router: string, o?: CallOptions): Promise<api.RouterInterface[] | undefined>;
     get(
@@ -204,6 +206,11 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
     vms: workspaceObjects('vms', checker(api.Vm), checker(api.VmList)),
     networks: workspaceObjects('networks', checker(api.Network), checker(api.NetworkList)),
     routers: workspaceObjects('routers', checker(api.Router), checker(api.RouterList)),
+    securityGroups: workspaceObjects(
+      'security_groups',
+      checker(sg.SecurityGroup),
+      checker(sg.SecurityGroupList),
+    ),
     interfaces: {
       list: async (ws, router, c) => (await get(ifacePath(ws, router), ifaces, c))?.interfaces,
       get: (ws, router, network, c) => get(ifacePath(ws, router, network), iface, c),

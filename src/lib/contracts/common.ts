@@ -50,7 +50,15 @@ export const NetState = OneOf(NET_STATES);
 
 /** What a task works on; `workspace`: a whole workspace torn down (its DELETE); `host`: an operator's drain or
  * restore of a hypervisor host (tasks in the HOST_TASKS workspace). */
-export const OBJECT_TYPES = ['vm', 'network', 'router', 'interface', 'workspace', 'host'] as const;
+export const OBJECT_TYPES = [
+  'vm',
+  'network',
+  'router',
+  'interface',
+  'workspace',
+  'host',
+  'security_group',
+] as const;
 /** The workspace name host tasks are filed under (no room member sees them but admins). */
 export const HOST_TASKS = '_hosts';
 export const ObjectType = OneOf(OBJECT_TYPES);

@@ -12,6 +12,7 @@ import {
   Ram,
   USER_DATA_MAX_BYTES,
 } from './common.ts';
+import { GroupNames, SgRules } from './secgroups.ts';
 
 const Owner = Name('workspace that owns the object');
 const Description = Type.Optional(Type.String({ maxLength: 1024 }));
@@ -60,6 +61,7 @@ export const VmPost = Type.Object({
       description: 'shell lines the guest runs at first boot',
     }),
   ),
+  security_groups: Type.Optional(GroupNames),
 });
 /** POST /vms/migrate/ (admins): a live move; without host, placement picks another host of the VM's area. */
 export const VmMigrate = Type.Object({
@@ -87,6 +89,7 @@ export const VmPut = Type.Object({
       // A resize (cold: the VM is stopped, redefined and started again when it was running).
       cpu: Type.Optional(Cpu),
       ram: Type.Optional(Ram),
+      security_groups: Type.Optional(GroupNames),
     },
     { additionalProperties: false },
   ),
@@ -114,6 +117,18 @@ export const NetworkPut = Type.Object({
   owner: Owner,
   name: Name(),
   update_dict: Type.Object({ name: Type.Optional(Name()), description: Description }),
+});
+/** POST /security_groups/ (issue 17). */
+export const SecurityGroupPost = Type.Object({
+  owner: Owner,
+  name: Name(),
+  description: Description,
+  rules: SgRules,
+});
+export const SecurityGroupPut = Type.Object({
+  owner: Owner,
+  name: Name(),
+  update_dict: Type.Object({ description: Description, rules: Type.Optional(SgRules) }),
 });
 export const InterfacePost = Type.Object({
   owner: Owner,
@@ -191,6 +206,8 @@ export type WorkspaceTarget = Static<typeof WorkspaceTarget>;
 export type NetworkPost = Static<typeof NetworkPost>;
 export type NetworkPut = Static<typeof NetworkPut>;
 export type InterfacePost = Static<typeof InterfacePost>;
+export type SecurityGroupPost = Static<typeof SecurityGroupPost>;
+export type SecurityGroupPut = Static<typeof SecurityGroupPut>;
 export type InterfaceDelete = Static<typeof InterfaceDelete>;
 export type TaskStatus = Static<typeof TaskStatus>;
 export type Accepted = Static<typeof Accepted>;

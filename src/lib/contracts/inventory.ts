@@ -3,6 +3,7 @@
 // as these types (src/lib/clients/inventory.ts checks them on arrival).
 import { Type, type Static } from 'typebox';
 import { PERMISSIONS, type Permission } from '../permissions.ts';
+import { GroupNames } from './secgroups.ts';
 import {
   Cpu,
   Deleted,
@@ -333,6 +334,8 @@ export const VmBody = Type.Object({
   networks: Type.Optional(Type.Array(Name('network'), { maxItems: 16, uniqueItems: true })),
   host: Type.Optional(Type.Union([Name('host'), Type.Null()])),
   task: Type.Optional(TaskId),
+  /** The security groups its NICs belong to (issue 17); none when absent. */
+  security_groups: Type.Optional(GroupNames),
 });
 export const VmInterface = Type.Object({
   network: Name('network'),
@@ -348,6 +351,7 @@ export const VmUpdate = Type.Object({
   ram: Type.Optional(Ram),
   networks: Type.Optional(Type.Array(Name('network'), { maxItems: 16, uniqueItems: true })),
   interfaces: Type.Optional(Type.Array(VmInterface, { maxItems: 16 })),
+  security_groups: Type.Optional(GroupNames),
 });
 /** A VM's NIC on one of its networks: the address inventory gave it, and the MAC compute reported. */
 export const Nic = Type.Object({
@@ -367,6 +371,7 @@ export const Vm = Type.Object({
   ram: Type.Number({ description: 'GiB' }),
   networks: Type.Array(Type.String()),
   interfaces: Type.Array(Nic),
+  security_groups: Type.Array(Type.String()),
 });
 export const VmList = Type.Object({ vms: Type.Array(Vm) });
 

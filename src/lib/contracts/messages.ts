@@ -7,6 +7,7 @@
 import { Type, type Static, type TObject, type TProperties } from 'typebox';
 import { Cpu, Ip, Name, Nullable, PowerAction, Ram, VmState } from './common.ts';
 import { Template, Vm, RouterInterface } from './inventory.ts';
+import { GroupNames, SgRules } from './secgroups.ts';
 import { checker, taggedUnion, type Checker } from './validate.ts';
 
 /** Queue names (the book's, plus host_up). */
@@ -93,6 +94,7 @@ const UpdateDict = Type.Object(
     networks: Type.Optional(Type.Array(Name('network'))),
     cpu: Type.Optional(Cpu),
     ram: Type.Optional(Ram),
+    security_groups: Type.Optional(GroupNames),
   },
   closed,
 );
@@ -216,6 +218,15 @@ const portFields = {
 export const PortsTagTask = task('vm', 'POST', portFields);
 export const PortsChangeTask = task('vm', 'PUT', { ...portFields, removed: Type.Array(Port) });
 export const PortsDropTask = task('vm', 'DELETE', portFields);
+// Security groups (issue 17): inventory holds the rules and who belongs (written when the task is accepted);
+// the network service puts them on every host a member's port lives on. A change carries the rules before
+// it, so its rollback puts them back on the hosts.
+export const SecurityGroupCreateTask = task('security_group', 'POST', {});
+export const SecurityGroupUpdateTask = task('security_group', 'PUT', {
+  rules: SgRules,
+  previous_rules: SgRules,
+});
+export const SecurityGroupDeleteTask = task('security_group', 'DELETE', {});
 export const NetworkTask = taggedUnion('the network queue', [
   NetworkCreateTask,
   NetworkUpdateTask,
@@ -227,6 +238,9 @@ export const NetworkTask = taggedUnion('the network queue', [
   PortsTagTask,
   PortsChangeTask,
   PortsDropTask,
+  SecurityGroupCreateTask,
+  SecurityGroupUpdateTask,
+  SecurityGroupDeleteTask,
 ]);
 export const NetworkRollback = taggedUnion('the network_rollback queue', [
   rollbackOf(NetworkCreateTask),
@@ -236,6 +250,9 @@ export const NetworkRollback = taggedUnion('the network_rollback queue', [
   rollbackOf(RouterDeleteTask),
   rollbackOf(InterfaceCreateTask),
   rollbackOf(InterfaceDeleteTask),
+  rollbackOf(SecurityGroupCreateTask),
+  rollbackOf(SecurityGroupUpdateTask),
+  rollbackOf(SecurityGroupDeleteTask),
 ]);
 
 // The workspace queue (the controller's own teardown worker, src/controller/teardown.ts): a whole workspace
