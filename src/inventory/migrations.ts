@@ -192,7 +192,10 @@ export const inventoryMigrations: Record<string, Migration> = {
         .alterTable('vms')
         .alterColumn('cpu', (c) => c.setNotNull())
         .execute();
-      await db.schema.alterTable('vms').alterColumn('ram', (c) => c.setNotNull());
+      await db.schema
+        .alterTable('vms')
+        .alterColumn('ram', (c) => c.setNotNull())
+        .execute();
     },
   },
   // A host in maintenance (issue 18): drained of its VMs, skipped by placement, failover and failure checks.
