@@ -5,6 +5,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError, run } from '../lib/exec.ts';
+import { assertLibvirtUri } from '../lib/libvirt-uri.ts';
 
 export type DomainState = 'running' | 'shut off' | 'paused' | 'crashed' | 'other';
 
@@ -100,6 +101,8 @@ const isTransient = (e: unknown) =>
 
 export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervisor {
   const virsh = async (uri: string, args: string[]): Promise<string> => {
+    // Checked at registration too; a row written before the rule (or by hand) is refused here.
+    assertLibvirtUri(uri);
     for (let attempt = 1; ; attempt++) {
       try {
         return await run('virsh', ['-q', '-c', uri, ...args], { timeoutMs });

@@ -2,6 +2,7 @@
 // virsh commands per host per cycle, on the host's long-lived session: src/monitoring/sessions.ts), a
 // heartbeat on the same connection, and a pool's size and free space (df over SSH). The role is `HostProbe`;
 // the adapter feeds virsh sessions and runs ssh with argument arrays, every call with a timeout.
+import { assertLibvirtUri } from '../lib/libvirt-uri.ts';
 import { tcpReach } from '../lib/tcp.ts';
 import type { HostShell } from '../lib/ssh.ts';
 import { SessionError, type VirshSessions } from './sessions.ts';
@@ -162,6 +163,12 @@ export function endpointOf(uri: string): { host: string; port: number } | undefi
 export interface VirshProbeOptions {
   /** Bound for the TCP reach test before a connection is (re)opened. */
   reachTimeoutMs?: number;
+  /**
+   * Throws for a URI virsh must not be given. Default: only SSH transports with the platform's own
+   * parameters (src/lib/libvirt-uri.ts; registration checks it too, this is the last defence). Benchmarks and
+   * tests on libvirt's test:/// driver pass their own.
+   */
+  checkUri?: (uri: string) => unknown;
 }
 
 export function createVirshProbe(
@@ -170,7 +177,9 @@ export function createVirshProbe(
   o: VirshProbeOptions = {},
 ): HostProbe {
   /** Runs commands on the host's session; reconnecting first costs a TCP reach test (a cut host fails fast). */
+  const checkUri = o.checkUri ?? assertLibvirtUri;
   async function call(uri: string, commands: string[], timeoutMs: number): Promise<string> {
+    checkUri(uri);
     // virsh 9.0 over libssh now and then dies of a segfault, sometimes a few times running: up to two more
     // tries on a fresh shell, not a failed check (three failed checks mark a host down).
     for (let attempt = 1; ; attempt++) {

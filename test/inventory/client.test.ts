@@ -31,7 +31,7 @@ describe('inventory client and catalogue cache', () => {
       const r = await inv.call('POST', '/hosts/', admin, {
         name,
         address: '10.91.0.9',
-        libvirt_uri: 'qemu:///system',
+        libvirt_uri: 'qemu+ssh://root@10.0.0.11/system',
         area,
         cpus: 2,
         memory: 4,
@@ -63,7 +63,7 @@ describe('inventory client and catalogue cache', () => {
     await inv.call('POST', '/hosts/', admin, {
       name: late,
       address: '10.91.0.9',
-      libvirt_uri: 'qemu:///system',
+      libvirt_uri: 'qemu+ssh://root@10.0.0.11/system',
       area,
       cpus: 2,
       memory: 4,

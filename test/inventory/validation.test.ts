@@ -61,7 +61,7 @@ for (const backend of BACKENDS) {
       await must('admin', 'POST', '/hosts/', {
         name: x.host,
         address: 'h1.lab',
-        libvirt_uri: 'qemu:///system',
+        libvirt_uri: 'qemu+ssh://root@10.0.0.11/system',
         area: x.area,
         cpus: 2,
         memory: 4,
@@ -96,7 +96,7 @@ for (const backend of BACKENDS) {
       const host = {
         name: fresh,
         address: 'h2.lab',
-        libvirt_uri: 'qemu:///system',
+        libvirt_uri: 'qemu+ssh://root@10.0.0.11/system',
         area: x.area,
         cpus: 2,
         memory: 4,
@@ -703,6 +703,35 @@ for (const backend of BACKENDS) {
           'libvirt_uri',
           `/hosts/${fresh}/`,
         ),
+        // Host keys always checked, no program run: only SSH transports with the platform's parameters.
+        ...[
+          'qemu+libssh://root@10.0.0.11/system?known_hosts_verify=ignore',
+          'qemu+ssh://root@10.0.0.11/system?no_verify=1',
+          'qemu+ext:///system?command=/bin/sh',
+          'qemu+ssh://root@10.0.0.11/system?netcat=/tmp/nc',
+          'qemu+tcp://10.0.0.11/system',
+          'qemu:///system',
+        ].flatMap((uri) => [
+          c(
+            `host libvirt uri ${uri}`,
+            'POST',
+            '/hosts/',
+            'admin',
+            { ...host, libvirt_uri: uri },
+            400,
+            'libvirt_uri',
+            `/hosts/${fresh}/`,
+          ),
+          c(
+            `host update to libvirt uri ${uri}`,
+            'PUT',
+            `/hosts/${x.host}/`,
+            'admin',
+            { ...host, name: x.host, libvirt_uri: uri },
+            400,
+            'libvirt_uri',
+          ),
+        ]),
         c(
           'host unknown domain type',
           'POST',
@@ -767,6 +796,9 @@ for (const backend of BACKENDS) {
         }
       }
       assert.deepEqual(wrong, []);
+      // Refused updates left the host's URI as it was.
+      const h = await call('admin', 'GET', `/hosts/${x.host}/`);
+      assert.equal((h.body as { libvirt_uri?: string }).libvirt_uri, 'qemu+ssh://root@10.0.0.11/system');
     });
 
     void test("a workspace cannot take a name the inventory's own routes start with (it would be shadowed)", async () => {

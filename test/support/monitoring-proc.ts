@@ -5,6 +5,8 @@ import { createBus } from '../../src/lib/bus/index.ts';
 import { loadConfig } from '../../src/lib/config.ts';
 import { unauthenticated } from '../../src/lib/errors.ts';
 import { createLogger } from '../../src/lib/log.ts';
+import { createVirshProbe } from '../../src/monitoring/probe.ts';
+import { createVirshSessions } from '../../src/monitoring/sessions.ts';
 import { createMonitoring } from '../../src/monitoring/service.ts';
 
 const config = loadConfig();
@@ -27,6 +29,12 @@ const m = await createMonitoring({
   log,
   bus,
   catalogue: { hosts: async () => hosts, pools: async () => [] },
+  // The product's probe takes SSH transports only; these fake hosts are libvirt's test driver.
+  probe: createVirshProbe(
+    { run: () => Promise.reject(new Error('no pools here')) },
+    createVirshSessions({ max: config.MONITOR_SESSIONS }),
+    { checkUri: () => undefined },
+  ),
   verifier: { verify: async () => Promise.reject(unauthenticated()) },
 });
 let leader = m.election.isLeader();

@@ -16,6 +16,7 @@ import type {
 import { isForeignKeyViolation, isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notAllowed, notFound } from '../../lib/errors.ts';
 import { formatIp, inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
+import { libvirtUriProblem } from '../../lib/libvirt-uri.ts';
 import type { Page, Repositories, Store } from '../repositories/index.ts';
 import type { InventoryDB } from '../schema.ts';
 
@@ -104,6 +105,13 @@ function catalogueKind<Body extends { name: string }, View, Row>(
   };
 }
 
+/** Only SSH transports with the platform's own parameters (src/lib/libvirt-uri.ts). */
+function checkedUri(uri: string): string {
+  const problem = libvirtUriProblem(uri);
+  if (problem) throw inputError('libvirt_uri', `libvirt_uri: ${problem}`);
+  return uri;
+}
+
 function areaRow(b: AreaBody): Insertable<InventoryDB['areas']> {
   const s = parseSubnet(b.subnet);
   if (!s)
@@ -161,7 +169,7 @@ export function catalogueServices(store: Store) {
       toRow: async (b) => ({
         name: b.name,
         address: b.address,
-        libvirt_uri: b.libvirt_uri,
+        libvirt_uri: checkedUri(b.libvirt_uri),
         area_id: await areaId(store, b.area),
         cpus: b.cpus,
         memory: b.memory,

@@ -270,7 +270,12 @@ export const DOMAIN_TYPES = ['kvm', 'qemu'] as const;
 export const HostBody = Type.Object({
   name: Name(),
   address: Type.String({ pattern: '^[A-Za-z0-9.:-]{1,253}$', description: 'management address' }),
-  libvirt_uri: Type.String({ pattern: '^[A-Za-z0-9+]+://[A-Za-z0-9_.@:/?&=%~+-]*$', maxLength: 1024 }),
+  libvirt_uri: Type.String({
+    pattern: '^[A-Za-z0-9+]+://[A-Za-z0-9_.@:/?&=%~+,\\[\\]-]*$',
+    maxLength: 1024,
+    description:
+      'qemu+ssh or qemu+libssh, with keyfile, known_hosts, known_hosts_verify=normal, sshauth (libssh) or keyfile, no_tty (ssh)',
+  }),
   area: Name('area'),
   cpus: Type.Integer({ minimum: 1, maximum: 4096 }),
   memory: Type.Number({ exclusiveMinimum: 0, maximum: 65536, description: 'GiB' }),
