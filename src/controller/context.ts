@@ -5,6 +5,7 @@ import type { InventoryClient } from '../lib/clients/inventory.ts';
 import type { TaskEvent } from '../lib/contracts/events.ts';
 import type { VmRoom, VmRoomRequest } from '../lib/contracts/messages.ts';
 import type { Relay } from './relay.ts';
+import type { Sealer } from './seal.ts';
 import type { Db } from './store.ts';
 
 /** Sends an event to every member of a workspace room (the notification service). */
@@ -24,6 +25,8 @@ export interface ControllerContext {
   /** Checks a request's token and answers the caller's current standing (src/lib/authority.ts). */
   auth: Authenticate;
   relay: Pick<Relay, 'kick'>;
+  /** Seals guests' secrets in task and outbox rows (seal.ts). */
+  sealer: Sealer;
   notifier: RoomNotifier;
   compute: ComputeQueries;
   /** The controller's own service token (to compute's console bridge). */

@@ -75,4 +75,12 @@ export const controllerMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '005_no_secrets_at_rest': {
+    // Rows written before sealing: ended tasks and published messages keep no guest password or commands.
+    async up(db: Kysely<unknown>) {
+      const drop = sql`body - array['sealed', 'password', 'runcmd']`;
+      await sql`update tasks set body = ${drop} where finished_at is not null`.execute(db);
+      await sql`update outbox set body = ${drop} where published_at is not null`.execute(db);
+    },
+  },
 };

@@ -3,7 +3,8 @@
 // publishes a message twice at worst; workers are idempotent by task_id and attempt.
 import type { Bus } from '../lib/bus/bus.ts';
 import type { Logger } from '../lib/log.ts';
-import type { Db } from './store.ts';
+import type { Sealer } from './seal.ts';
+import { DROP_SECRETS, type Db } from './store.ts';
 
 export interface Relay {
   /** Publish now instead of at the next poll (called right after a task is accepted). */
@@ -11,7 +12,7 @@ export interface Relay {
   stop(): Promise<void>;
 }
 
-export function startRelay(db: Db, bus: Bus, log: Logger, intervalMs = 500): Relay {
+export function startRelay(db: Db, bus: Bus, sealer: Sealer, log: Logger, intervalMs = 500): Relay {
   let stopped = false;
   let running: Promise<void> | undefined;
   let again = false;
@@ -32,12 +33,20 @@ export function startRelay(db: Db, bus: Bus, log: Logger, intervalMs = 500): Rel
       let done = 0;
       for (const r of rows) {
         try {
-          await bus.publish(r.queue, r.body, { requestId: r.request_id, messageId: String(r.id) });
+          await bus.publish(r.queue, sealer.open(r.task_id, r.body), {
+            requestId: r.request_id,
+            messageId: String(r.id),
+          });
         } catch (e) {
           log.warn({ err: e, reqId: r.request_id, queue: r.queue }, 'publish failed; will retry');
           break;
         }
-        await tx.updateTable('outbox').set({ published_at: new Date() }).where('id', '=', r.id).execute();
+        // Published: the bus holds the message now, the row keeps no secret of it.
+        await tx
+          .updateTable('outbox')
+          .set({ published_at: new Date(), body: DROP_SECRETS })
+          .where('id', '=', r.id)
+          .execute();
         done++;
       }
       return done === rows.length ? rows.length : -1;

@@ -4,6 +4,7 @@ import type { Method, ObjectType } from '../lib/contracts/common.ts';
 import { FINISHED_STATUSES, type TaskStatus } from '../lib/contracts/controller.ts';
 import type { Network, Router, Vm } from '../lib/contracts/inventory.ts';
 import type { ControllerTask, SpentTask } from '../lib/contracts/messages.ts';
+import type { StoredTask } from './seal.ts';
 
 export type { TaskStatus };
 export const FINISHED: readonly TaskStatus[] = FINISHED_STATUSES;
@@ -25,9 +26,10 @@ export interface ControllerDB {
     retries_left: number;
     attempt: number;
     deliveries: Generated<number>;
-    /** The task message sent to the workers (password included, never answered by the API). `{}` while the
-     * task is 'accepting': nothing reads it before releaseTask writes the message. */
-    body: JSONColumnType<SentTask>;
+    /** The task message sent to the workers, its password and first-boot commands sealed while the task
+     * runs and dropped when it ends (seal.ts); never answered by the API. `{}` while the task is
+     * 'accepting': nothing reads it before releaseTask writes the message. */
+    body: JSONColumnType<StoredTask>;
     /** What rollback needs to restore (the inventory record as it was). */
     previous: JSONColumnType<Vm | Network | Router | null>;
     /** While 'accepting': the undos of what the request wrote so far (usecases/accept.ts, undo.ts). */
@@ -43,7 +45,8 @@ export interface ControllerDB {
     id: Generated<number>;
     task_id: string;
     queue: string;
-    body: JSONColumnType<SentTask>;
+    /** Sealed like the task's; the sealed part is dropped once the message is published. */
+    body: JSONColumnType<StoredTask>;
     request_id: string;
     not_before: Generated<Date>;
     published_at: Date | null;

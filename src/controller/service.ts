@@ -10,12 +10,13 @@ import { createApp, type App } from '../lib/http.ts';
 import type { Logger } from '../lib/log.ts';
 import { createNotifier } from '../lib/notify.ts';
 import { createInventoryClient } from '../lib/clients/inventory.ts';
-import { serviceSecret } from '../lib/secrets.ts';
+import { dataSecret, serviceSecret } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import type { ControllerContext, RoomNotifier } from './context.ts';
 import { createControllerMetrics } from './metrics.ts';
 import { controllerMigrations } from './migrations.ts';
 import { startRelay, type Relay } from './relay.ts';
+import { createSealer } from './seal.ts';
 import { consumeResults } from './results.ts';
 import { consoleRoutes } from './console.ts';
 import { consumeTeardowns } from './teardown.ts';
@@ -56,11 +57,13 @@ export async function createController(o: ControllerOptions): Promise<Controller
     'controller',
     serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
   );
+  // Every controller on one database needs the same key: configure TASK_KEY when they do not share a data dir.
+  const sealer = createSealer(dataSecret(config.TASK_KEY, join(config.DATA_DIR, 'controller'), 'task-key'));
   const notifier = o.notifier ?? createNotifier({ url: config.NOTIFICATION_URL, token, log });
   const relay: Relay =
     o.relay === false
       ? { kick: () => undefined, stop: async () => undefined }
-      : startRelay(database.db, bus, log);
+      : startRelay(database.db, bus, sealer, log);
   const auth = o.auth ?? inventoryAuthority({ config, log, token, verifier: o.verifier });
   const ctx: ControllerContext = {
     db: database.db,
@@ -72,6 +75,7 @@ export async function createController(o: ControllerOptions): Promise<Controller
     }),
     auth,
     relay,
+    sealer,
     notifier,
     serviceToken: token,
     compute: {

@@ -3,7 +3,8 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Method, ObjectType } from '../lib/contracts/common.ts';
 import type { Network, Router, Vm } from '../lib/contracts/inventory.ts';
-import { FINISHED, type ControllerDB, type SentTask, type TaskStatus } from './schema.ts';
+import { FINISHED, type ControllerDB, type TaskStatus } from './schema.ts';
+import type { StoredTask } from './seal.ts';
 
 export type Db = Kysely<ControllerDB>;
 export type Tx = Transaction<ControllerDB>;
@@ -18,7 +19,7 @@ export interface NewTask {
   object: string;
   stage: string;
   retries_left: number;
-  body: SentTask;
+  body: StoredTask;
   previous?: Vm | Network | Router | null;
   username: string;
   request_id: string;
@@ -28,7 +29,7 @@ export async function enqueue(
   tx: Tx | Db,
   taskId: string,
   queue: string,
-  body: SentTask,
+  body: StoredTask,
   requestId: string,
   delaySeconds = 0,
 ) {
@@ -71,7 +72,7 @@ export async function recordUndos(db: Db, id: string, undos: unknown[]): Promise
 }
 
 /** The task and its first message commit together. */
-export async function releaseTask(db: Db, id: string, body: SentTask, queue: string): Promise<void> {
+export async function releaseTask(db: Db, id: string, body: StoredTask, queue: string): Promise<void> {
   await db.transaction().execute(async (tx) => {
     const r = await tx
       .updateTable('tasks')
@@ -120,7 +121,7 @@ export async function updateTask(
     retries_left: number;
     attempt: number;
     error: string | null;
-    body: SentTask;
+    body: StoredTask;
     deliveries: number;
   }>,
 ) {
@@ -136,6 +137,17 @@ export async function updateTask(
     })
     .where('id', '=', id)
     .execute();
+  // An ended task sends nothing again: its guest's password and first-boot commands go from every row.
+  if (finished) await dropSecrets(tx, id);
+}
+
+/** The sealed part, and the plain fields rows written before sealing still hold. */
+export const DROP_SECRETS = sql<string>`body - array['sealed', 'password', 'runcmd']`;
+
+/** Removes the sealed secrets of a task from its row and its outbox rows. */
+export async function dropSecrets(tx: Tx | Db, taskId: string): Promise<void> {
+  await tx.updateTable('tasks').set({ body: DROP_SECRETS }).where('id', '=', taskId).execute();
+  await tx.updateTable('outbox').set({ body: DROP_SECRETS }).where('task_id', '=', taskId).execute();
 }
 
 export type TaskFilter = 'all' | 'running' | 'finished';

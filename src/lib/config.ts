@@ -78,6 +78,10 @@ const spec = {
     kind: 'secret',
     doc: 'shared secret of the service (superuser) accounts; generated in the data dir when unset',
   },
+  TASK_KEY: {
+    kind: 'secret',
+    doc: "key sealing guests' root passwords and first-boot commands in the controller's unfinished tasks (every controller on one database needs the same); generated in the data dir when unset",
+  },
   JWT_KEY_FILE: {
     kind: 'string',
     doc: 'PEM file of the token signing key (Ed25519); generated in the data dir when unset',

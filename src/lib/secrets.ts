@@ -5,14 +5,19 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function serviceSecret(configured: string | undefined, dataDir: string): string {
+  return dataSecret(configured, dataDir, 'service-secret');
+}
+
+/** A secret from config, else read from (or made once in) `dir/name`, mode 0600 in a 0700 directory. */
+export function dataSecret(configured: string | undefined, dir: string, name: string): string {
   if (configured) return configured;
-  const file = join(dataDir, 'service-secret');
+  const file = join(dir, name);
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const secret = randomBytes(32).toString('base64url');
   try {
     writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });

@@ -6,6 +6,7 @@ import { uniqueName } from '../support/env.ts';
 import { joinRoom, startPlatform, until, type BusKind, type TestPlatform } from '../support/platform.ts';
 import type { Backend } from '../support/inventory.ts';
 import { scriptedWorker } from '../support/workers.ts';
+import type { Controller } from '../../src/controller/service.ts';
 
 const COMBOS: [Backend, BusKind][] = [
   ['postgres', 'amqp'],
@@ -160,6 +161,68 @@ for (const [backend, busKind] of COMBOS) {
           1,
           'published exactly once',
         );
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    test("a guest's root password and first-boot commands: only sealed in the rows while the task runs, gone when it ends", async () => {
+      const { ws, token, area } = await workspace();
+      const secret = `pw-${uniqueName('secret')}`;
+      const cmd = `echo ${uniqueName('boot')}`;
+      const rows = async (
+        c: { controller: { database: { db: Controller['database']['db'] } } },
+        id: string,
+      ) => {
+        const db = c.controller.database.db;
+        return {
+          task: await db.selectFrom('tasks').select('body').where('id', '=', id).executeTakeFirstOrThrow(),
+          outbox: await db
+            .selectFrom('outbox')
+            .select(['body', 'published_at'])
+            .where('task_id', '=', id)
+            .execute(),
+        };
+      };
+      // A controller that accepts but does not publish: the rows as they wait for the relay.
+      await p.controller.close();
+      const quiet = await p.startController({ relay: false });
+      const post = await fetch(`${quiet.url}/vms/`, {
+        method: 'POST',
+        headers: { token, 'content-type': 'application/json' },
+        body: JSON.stringify({ ...vmBody(ws, area), password: secret, runcmd: [cmd] }),
+      });
+      assert.equal(post.status, 202);
+      const { task_id } = (await post.json()) as { task_id: string };
+      const waiting = await rows(quiet, task_id);
+      assert.equal(JSON.stringify(waiting).includes(secret), false, 'no password in the clear');
+      assert.equal(JSON.stringify(waiting).includes(cmd), false, 'no first-boot command in the clear');
+      assert.equal(typeof waiting.task.body.sealed, 'string');
+      assert.equal(waiting.outbox.length, 1);
+      assert.equal(typeof waiting.outbox[0].body.sealed, 'string');
+      await quiet.controller.close();
+
+      // Another controller (same data dir, same key) publishes it; the worker fails every try: two retries,
+      // then a rollback, each message with the secrets.
+      const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'failed', error: 'no disk' }));
+      try {
+        const next = await p.startController();
+        p.useController(next);
+        assert.equal((await waitTask(task_id, token)).status, 'rolled_back');
+        assert.equal(worker.received.length, 3);
+        for (const m of [...worker.received, ...worker.rollbacks]) {
+          assert.equal(m.password, secret);
+          assert.deepEqual(m.runcmd, [cmd]);
+        }
+        assert.equal(worker.rollbacks.length, 1);
+        const ended = await rows(next, task_id);
+        const text = JSON.stringify(ended);
+        assert.equal(text.includes(secret), false, 'the password is gone');
+        assert.equal(text.includes(cmd), false, 'the commands are gone');
+        assert.equal(text.includes('sealed'), false, 'no sealed copy is kept');
+        assert.equal(ended.outbox.length, 4, 'first try, two retries, the rollback');
+        assert.ok(ended.outbox.every((o) => o.published_at !== null));
+        assert.equal(ended.task.body.type, 'vm', 'the rest of the message stays');
       } finally {
         await worker.stop();
       }

@@ -98,7 +98,7 @@ export async function accept<M extends ControllerTask>(
   };
   try {
     const body = await a.message(common, steps);
-    await releaseTask(ctx.db, task_id, body, QUEUE_OF[a.type]);
+    await releaseTask(ctx.db, task_id, ctx.sealer.seal(task_id, body), QUEUE_OF[a.type]);
   } catch (e) {
     await compensate(ctx, task_id, undos, a.requestId);
     throw e;
