@@ -118,6 +118,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabStatus> {
     throw new Error('hosts must be 1..200');
   const paths = labPaths(opts.stateDir);
   await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
+  await chmod(paths.stateDir, 0o700); // it holds the hosts' root key: ours only, also when made before
   await mkdir(paths.pool, { recursive: true });
   await chmod(paths.pool, 0o755);
   await mkdir(paths.hostsDir, { recursive: true });

@@ -101,6 +101,6 @@ export async function readRecord(paths: LabPaths): Promise<LabRecord | undefined
 
 export async function writeRecord(paths: LabPaths, rec: LabRecord): Promise<void> {
   const tmp = `${paths.record}.tmp`;
-  await writeFile(tmp, JSON.stringify(rec, null, 2) + '\n');
+  await writeFile(tmp, JSON.stringify(rec, null, 2) + '\n', { mode: 0o600 });
   await rename(tmp, paths.record);
 }

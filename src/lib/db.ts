@@ -1,5 +1,5 @@
 // One typed query layer (Kysely) over real PostgreSQL or embedded PGlite; the same migrations on both.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { Kysely, Migrator, PostgresDialect, type Migration } from 'kysely';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
@@ -64,7 +64,9 @@ export async function openDatabase<DB>(opts: OpenOptions): Promise<Database<DB>>
     db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     backend = 'postgres';
   } else {
-    mkdirSync(opts.dir, { recursive: true });
+    // The database's files are readable by the service's user only (an older data dir is tightened too).
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    chmodSync(opts.dir, 0o700);
     const pglite = new PGlite(opts.dir);
     await pglite.waitReady;
     db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });

@@ -1,7 +1,7 @@
 // The in-process bus: RabbitMQ's work-queue semantics without a broker (one consumer per message, round
 // robin, prefetch, redelivery, dead letters, RPC), durable across restarts when given a journal directory.
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -83,14 +83,17 @@ class Broker {
   queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) this.queues.set(name, (q = { name, ready: [], subs: [], next: 0 }));
-    if (this.dir && !q.journal) q.journal = open(fileOf(this.dir, name), 'a').then((fh) => new Journal(fh));
+    if (this.dir && !q.journal)
+      q.journal = open(fileOf(this.dir, name), 'a', 0o600).then((fh) => new Journal(fh));
     return q;
   }
 
   /** Replays every queue's journal: unacked messages come back (redelivered), the file is rewritten with only them. */
   async replay(): Promise<void> {
     if (!this.dir) return;
-    await mkdir(this.dir, { recursive: true });
+    // Messages carry guests' passwords until they are acked: only the service's user reads the journal.
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await chmod(this.dir, 0o700);
     for (const f of (await readdir(this.dir)).filter((n) => n.endsWith('.jsonl'))) {
       const name = decodeURIComponent(f.slice(0, -'.jsonl'.length));
       const live = new Map<string, Msg>();
@@ -107,7 +110,7 @@ class Broker {
         } else if (rec.op === 'ack') live.delete(rec.id as string);
       }
       const tmp = join(this.dir, `${f}.tmp`);
-      const fh = await open(tmp, 'w');
+      const fh = await open(tmp, 'w', 0o600);
       await fh.write(
         [...live.values()]
           .map((m) => JSON.stringify({ op: 'pub', ...m, redelivered: undefined }) + '\n')
