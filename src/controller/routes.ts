@@ -1,7 +1,7 @@
 // The controller API (DESIGN "Public APIs"): the only way to create, edit or delete VMs, networks, routers
 // and interfaces; answers 202 with the task and a Location to follow it.
 import type { FastifyReply } from 'fastify';
-import { authenticate, type Principal } from '../lib/auth.ts';
+import { authenticate, serviceHolds, type Principal } from '../lib/auth.ts';
 import { ErrorBody } from '../lib/contracts/common.ts';
 import {
   Accepted,
@@ -79,7 +79,7 @@ export function taskView(t: TaskRow, raw = false): Task {
 
 /** The workspace whose tasks the caller asks for: a member's by its standing, an operator's from inventory. */
 async function workspaceOf(ctx: ControllerContext, p: Principal, ws: string, requestId: string) {
-  if (!p.isService && !p.isAdmin) {
+  if (!serviceHolds(p, 'tasks') && !p.isAdmin) {
     const access = p.workspaces[ws];
     if (!access) throw notAllowed(`not a member of workspace ${ws}`, 'workspace');
     return { name: ws, id: access.id };
@@ -89,7 +89,7 @@ async function workspaceOf(ctx: ControllerContext, p: Principal, ws: string, req
 
 /** Whether the caller may see a task: of a workspace it belongs to (by id: a rename keeps them). */
 function canSee(p: Principal, t: TaskRow): boolean {
-  if (p.isService || p.isAdmin) return true;
+  if (serviceHolds(p, 'tasks') || p.isAdmin) return true;
   if (t.workspace_id === null) return Boolean(p.workspaces[t.workspace]);
   return Object.values(p.workspaces).some((w) => w.id === t.workspace_id);
 }

@@ -15,6 +15,7 @@ import {
   type CryptoKey,
 } from 'jose';
 import { notAllowed, unauthenticated } from './errors.ts';
+import { requireServiceRight, serviceHolds, type ServiceRight } from './rights.ts';
 import { ADMIN_CLAIM, SERVICE_CLAIM, type Permission, type Permissions } from './permissions.ts';
 export {
   ADMIN_CLAIM,
@@ -203,7 +204,10 @@ export function requirePermission(
   workspace: string,
   permission: Permission,
 ): WorkspaceAccess | undefined {
-  if (p.isService) return undefined;
+  if (p.isService) {
+    requireServiceRight(p, 'tasks');
+    return undefined;
+  }
   const access = p.workspaces[workspace];
   if (!access) throw notAllowed(`not a member of workspace ${workspace}`, 'owner');
   if (!access.perms[permission])
@@ -211,10 +215,17 @@ export function requirePermission(
   return access;
 }
 
-export function requireService(p: Principal): void {
+/** A service holding `right`. */
+export function requireService(p: Principal, right: ServiceRight): void {
   if (!p.isService) throw notAllowed('only service tokens may do this');
+  requireServiceRight(p, right);
 }
 
-export function requireAdmin(p: Principal): void {
-  if (!p.isAdmin && !p.isService) throw notAllowed('only admins may do this');
+/** An admin, or a service holding `right` (none when not given). */
+export function requireAdmin(p: Principal, right?: ServiceRight): void {
+  if (p.isAdmin) return;
+  if (p.isService) return requireServiceRight(p, right ?? 'catalogue.write');
+  throw notAllowed('only admins may do this');
 }
+
+export { serviceHolds, type ServiceRight };

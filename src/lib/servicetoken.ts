@@ -3,8 +3,8 @@
 import { decodeJwt } from 'jose';
 import { callJson, expectOk } from './httpclient.ts';
 
-export const SERVICES = ['controller', 'compute', 'network', 'monitoring', 'notification', 'cli'] as const;
-export type ServiceName = (typeof SERVICES)[number];
+import type { ServiceName } from './rights.ts';
+export { SERVICES, type ServiceName } from './rights.ts';
 
 export function createServiceTokenSource(
   inventoryUrl: string,

@@ -4,7 +4,7 @@
 // with each sample: no call to inventory or compute is needed to answer.
 import type { Kysely, Selectable } from 'kysely';
 import { Type } from 'typebox';
-import { authenticate, requireAdmin, type Authenticate, type Principal } from '../lib/auth.ts';
+import { authenticate, requireAdmin, serviceHolds, type Authenticate, type Principal } from '../lib/auth.ts';
 import { notAllowed, notFound } from '../lib/errors.ts';
 import { createApp, type App } from '../lib/http.ts';
 import type { Logger } from '../lib/log.ts';
@@ -26,7 +26,7 @@ const since = (q: { minutes?: string }) =>
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
 function requireMember(p: Principal, ws: string): void {
-  if (p.isService || p.isAdmin) return;
+  if (serviceHolds(p, 'workspaces.read') || p.isAdmin) return;
   if (!p.workspaces[ws]) throw notAllowed(`not a member of workspace ${ws}`, 'workspace');
 }
 
@@ -90,7 +90,7 @@ export async function createStatsApp(o: {
   });
 
   app.get('/stats/hosts/', { schema: { tags } }, async (req) => {
-    requireAdmin(await who(req.headers));
+    requireAdmin(await who(req.headers), 'catalogue.read');
     return { hosts: (await db.selectFrom('hosts').selectAll().orderBy('name').execute()).map(hostView) };
   });
 
@@ -98,7 +98,7 @@ export async function createStatsApp(o: {
     '/stats/hosts/:name/',
     { schema: { params: Type.Object({ name: Name('host') }), querystring: Window, tags } },
     async (req) => {
-      requireAdmin(await who(req.headers));
+      requireAdmin(await who(req.headers), 'catalogue.read');
       const h = await db
         .selectFrom('hosts')
         .selectAll()
@@ -118,7 +118,7 @@ export async function createStatsApp(o: {
   );
 
   app.get('/stats/pools/', { schema: { tags } }, async (req) => {
-    requireAdmin(await who(req.headers));
+    requireAdmin(await who(req.headers), 'catalogue.read');
     return { pools: (await db.selectFrom('pools').selectAll().orderBy('name').execute()).map(poolView) };
   });
 
@@ -126,7 +126,7 @@ export async function createStatsApp(o: {
     '/stats/pools/:name/',
     { schema: { params: Type.Object({ name: Name('pool') }), querystring: Window, tags } },
     async (req) => {
-      requireAdmin(await who(req.headers));
+      requireAdmin(await who(req.headers), 'catalogue.read');
       const p = await db
         .selectFrom('pools')
         .selectAll()

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { decodeJwt } from 'jose';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Principal } from '../lib/auth.ts';
+import { serviceHolds } from '../lib/rights.ts';
 import type { Authority, Changed } from '../lib/authority.ts';
 import { isAppError } from '../lib/errors.ts';
 import { createApp, listen } from '../lib/http.ts';
@@ -125,9 +126,9 @@ export async function createNotificationService(o: NotificationOptions): Promise
       log.warn({ err: (e as Error).message }, 'token check failed');
       return { ok: false, code: CLOSE.unavailable, reason: 'token check unavailable, try again' };
     }
-    if (path.sendOnly && !principal.isService)
-      return { ok: false, code: CLOSE.notAllowed, reason: 'only service tokens may send' };
-    if (!principal.isService && !principal.workspaces[path.workspace])
+    if (path.sendOnly && !serviceHolds(principal, 'notify'))
+      return { ok: false, code: CLOSE.notAllowed, reason: 'only services that notify may send' };
+    if (!serviceHolds(principal, 'notify') && !principal.workspaces[path.workspace])
       return { ok: false, code: CLOSE.notAllowed, reason: `not a member of workspace ${path.workspace}` };
     return { ok: true, path, principal, exp: decodeJwt(path.token).exp };
   }

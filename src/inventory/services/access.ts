@@ -3,6 +3,7 @@
 // workspace names of others never leak.
 import { ALL_PERMISSIONS, type Permission, type Permissions, type Principal } from '../../lib/auth.ts';
 import { conflict, notAllowed, notFound } from '../../lib/errors.ts';
+import { requireServiceRight } from '../../lib/rights.ts';
 import { PERMISSIONS } from '../../lib/permissions.ts';
 import type { Page, Repositories } from '../repositories/index.ts';
 
@@ -25,6 +26,7 @@ type Repos = Pick<Repositories, 'workspaces' | 'members'>;
 
 /** The caller's standing in a workspace; admins and services stand everywhere with every permission. */
 export async function membership(r: Repos, p: Principal, ws: string): Promise<Membership> {
+  requireServiceRight(p, 'workspaces.read');
   if (p.isAdmin || p.isService) {
     const w = await r.workspaces.byName(ws);
     if (!w) throw notFound('workspace', `no workspace ${ws}`);
@@ -61,6 +63,8 @@ export function requireNotDeleting(m: Membership, ws: string): void {
 }
 
 export async function requireMember(r: Repos, p: Principal, ws: string, permission?: Permission) {
+  // A member's flags are what a service never gets: members and the workspace itself are people's business.
+  if (permission) requireServiceRight(p, 'workspaces.manage');
   const m = await membership(r, p, ws);
   if (permission && !m.perms[permission])
     throw notAllowed(`missing permission ${permission} in workspace ${ws}`);
@@ -70,6 +74,7 @@ export async function requireMember(r: Repos, p: Principal, ws: string, permissi
 /** Workspace objects (VMs, networks, routers) are written by services only: users go through the controller. */
 export async function requireServiceWriter(r: Repos, p: Principal, ws: string) {
   if (!p.isService) throw notAllowed('only service tokens write workspace objects; use the controller');
+  requireServiceRight(p, 'objects.write');
   return membership(r, p, ws);
 }
 

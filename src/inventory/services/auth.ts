@@ -30,13 +30,13 @@ export function authService(store: Store) {
     source: { standing, changes },
 
     async standingFor(p: Principal, uid: number): Promise<Standing> {
-      requireService(p);
+      requireService(p, 'standings');
       const s = await standing(uid);
       if (!s) throw notFound('uid', `no user ${uid}`);
       return s;
     },
     async changesFor(p: Principal, after?: number): Promise<AuthChanges> {
-      requireService(p);
+      requireService(p, 'standings');
       return changes(after);
     },
     async account(p: Principal): Promise<Account> {

@@ -2,7 +2,7 @@
 // by everyone signed in, hosts and pools by admins and services only. An area's subnet and gateway follow
 // the rules of its leased addresses.
 import type { Insertable } from 'kysely';
-import { requireAdmin, type Principal } from '../../lib/auth.ts';
+import { requireAdmin, serviceHolds, type Principal } from '../../lib/auth.ts';
 import type {
   Area,
   AreaBody,
@@ -54,7 +54,7 @@ function catalogueKind<Body extends { name: string }, View, Row>(
   k: Kind<Body, View, Row>,
 ): CatalogueService<Body, View> {
   const canRead = (p: Principal) => {
-    if (k.readers === 'operators' && !p.isAdmin && !p.isService)
+    if (k.readers === 'operators' && !p.isAdmin && !serviceHolds(p, 'catalogue.read'))
       throw notAllowed(`only admins see ${k.kind}s`);
   };
   const one = async (name: string) => {
@@ -81,13 +81,13 @@ function catalogueKind<Body extends { name: string }, View, Row>(
       return one(name);
     },
     async create(p, b) {
-      requireAdmin(p);
+      requireAdmin(p, 'catalogue.write');
       const row = await k.toRow(b);
       await write(() => k.repo.insert(row), b.name);
       return one(b.name);
     },
     async replace(p, name, b) {
-      requireAdmin(p);
+      requireAdmin(p, 'catalogue.write');
       const existing = await k.repo.row(name);
       if (!existing) throw notFound('name', `no ${k.kind} ${name}`);
       const row = await k.toRow(b);
@@ -96,7 +96,7 @@ function catalogueKind<Body extends { name: string }, View, Row>(
       return one(b.name);
     },
     async remove(p, name) {
-      requireAdmin(p);
+      requireAdmin(p, 'catalogue.write');
       let deleted = 0n;
       await write(async () => (deleted = await k.repo.remove(name)), name);
       if (!deleted) throw notFound('name', `no ${k.kind} ${name}`);

@@ -29,12 +29,18 @@ export function createInventoryServices(d: ServicesDeps) {
     }),
     catalogue: catalogueServices(store),
     addresses: {
-      take: (p: Principal, area: string, task?: string) => (requireAdmin(p), allocateIp(store, area, task)),
+      take: (p: Principal, area: string, task?: string) => (
+        requireAdmin(p, 'addresses'),
+        allocateIp(store, area, task)
+      ),
       releaseTask: (p: Principal, area: string, task: string) => (
-        requireAdmin(p),
+        requireAdmin(p, 'addresses'),
         releaseTaskIps(store, area, task)
       ),
-      release: (p: Principal, area: string, ip: string) => (requireAdmin(p), releaseIp(store, area, ip)),
+      release: (p: Principal, area: string, ip: string) => (
+        requireAdmin(p, 'addresses'),
+        releaseIp(store, area, ip)
+      ),
     },
     vms: vmsService(store),
     networks: networksService(store),

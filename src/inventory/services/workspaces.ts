@@ -7,6 +7,7 @@ import {
   PERMISSIONS,
   RESERVED_CLAIM_NAMES,
   type Permissions,
+  serviceHolds,
   type Principal,
 } from '../../lib/auth.ts';
 import type {
@@ -97,7 +98,7 @@ export function workspacesService(
   return {
     /** The caller's workspaces (every one for admins and services). */
     list: async (p: Principal, page: Page) =>
-      store.workspaces.list(page, p.isAdmin || p.isService ? undefined : p.username),
+      store.workspaces.list(page, p.isAdmin || serviceHolds(p, 'workspaces.read') ? undefined : p.username),
 
     async create(p: Principal, name: string) {
       refuseReserved(name);
