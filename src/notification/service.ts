@@ -127,7 +127,11 @@ export async function createNotificationService(o: NotificationOptions): Promise
       return { ok: false, code: CLOSE.unavailable, reason: 'token check unavailable, try again' };
     }
     if (path.sendOnly && !serviceHolds(principal, 'notify'))
-      return { ok: false, code: CLOSE.notAllowed, reason: 'only services that notify may send' };
+      return {
+        ok: false,
+        code: CLOSE.notAllowed,
+        reason: principal.isService ? 'this service may not send' : 'only service tokens may send',
+      };
     if (!serviceHolds(principal, 'notify') && !principal.workspaces[path.workspace])
       return { ok: false, code: CLOSE.notAllowed, reason: `not a member of workspace ${path.workspace}` };
     return { ok: true, path, principal, exp: decodeJwt(path.token).exp };

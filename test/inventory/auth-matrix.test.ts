@@ -16,8 +16,10 @@ import {
 
 type Kind = 'invalid' | 'outsider' | 'weak' | 'owner' | 'admin' | 'service';
 /** Who an endpoint admits: any valid token, user accounts, workspace members, members holding a permission,
- * service tokens only, or operators (admins and services). */
-type Rule = 'signed-in' | 'user-account' | 'member' | Permission | 'service' | 'operator';
+ * service tokens only, operators (admins and services), or admins only. The service here is the controller:
+ * it holds every service right but `catalogue.write` and `workspaces.manage` (src/lib/rights.ts,
+ * test/inventory/service-rights.test.ts for the others). */
+type Rule = 'signed-in' | 'user-account' | 'member' | Permission | 'service' | 'operator' | 'admin';
 interface Principal {
   name: string;
   kind: Kind;
@@ -62,8 +64,10 @@ function expected(rule: Rule, kind: Kind, ok: number, people = false): number {
       return kind === 'service' ? ok : 403;
     case 'operator':
       return kind === 'admin' || kind === 'service' ? ok : 403;
-    default: // a member permission: admins and services hold every one
-      return kind === 'outsider' || kind === 'weak' ? 403 : ok;
+    case 'admin':
+      return kind === 'admin' ? ok : 403;
+    default: // a member permission: admins hold every one, services none (issue 14.9)
+      return kind === 'outsider' || kind === 'weak' || kind === 'service' ? 403 : ok;
   }
 }
 
@@ -360,19 +364,19 @@ for (const backend of BACKENDS) {
       ).flatMap(([table, key, body, readers]): Endpoint[] => [
         { method: 'GET', path: () => `/${table}/`, rule: readers, ok: 200 },
         { method: 'GET', path: (x) => `/${table}/${x[key]}/`, rule: readers, ok: 200 },
-        { method: 'POST', path: () => `/${table}/`, body: (_, n) => body(n), rule: 'operator', ok: 201 },
+        { method: 'POST', path: () => `/${table}/`, body: (_, n) => body(n), rule: 'admin', ok: 201 },
         {
           method: 'PUT',
           path: (x) => `/${table}/${x[key]}/`,
           body: (x) => body(x[key]),
-          rule: 'operator',
+          rule: 'admin',
           ok: 200,
         },
         {
           method: 'DELETE',
           path: (_, n) => `/${table}/${n}/`,
           setup: (_, n) => ok(inv.call('POST', `/${table}/`, admin, body(n))).then(() => undefined),
-          rule: 'operator',
+          rule: 'admin',
           ok: 200,
         },
       ]),
@@ -436,8 +440,10 @@ for (const backend of BACKENDS) {
             label,
           );
         const svcAnswer = await send(e.method, e.path(ghost, n), { token: service }, e.body?.(ghost, n));
-        assert.equal(svcAnswer.status, e.people ? 403 : 404, `service ${label}`);
-        if (!e.people) assert.equal(svcAnswer.body?.field, 'workspace');
+        // Member permissions are never a service's: refused before the workspace is looked up.
+        const refused = e.people || expected(e.rule, 'service', 200) === 403;
+        assert.equal(svcAnswer.status, refused ? 403 : 404, `service ${label}`);
+        if (!refused) assert.equal(svcAnswer.body?.field, 'workspace');
         const adminAnswer = await send(e.method, e.path(ghost, n), { token: admin }, e.body?.(ghost, n));
         assert.equal(adminAnswer.status, e.rule === 'service' ? 403 : 404, `admin ${label}`);
       }

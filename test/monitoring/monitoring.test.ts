@@ -192,7 +192,10 @@ describe('monitoring in one process', () => {
 
   test('stats API: tokens checked; hosts for admins; a VM for members of its workspace', async () => {
     const admin = (await standings.user([], { admin: true })).token;
-    const service = await signer.sign({ username: 'monitoring', [SERVICE_CLAIM]: true }, 600);
+    const service = await signer.sign(
+      { username: 'kloudak-monitoring', [SERVICE_CLAIM]: true, service: 'monitoring' },
+      600,
+    );
     const member = (await standings.user({ ws1: ALL_PERMISSIONS })).token;
     const stranger = (await standings.user({ ws2: ALL_PERMISSIONS })).token;
     const get = async (url: string, token?: string) => {

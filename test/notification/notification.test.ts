@@ -33,7 +33,8 @@ const opened: NotificationService[] = [];
 const notifiers: Notifier[] = [];
 
 const userToken = async (...workspaces: string[]) => (await standings.user(workspaces)).token;
-const serviceToken = (s = signer) => s.sign({ username: 'kloudak-controller', kloudak_service: true }, 600);
+const serviceToken = (s = signer) =>
+  s.sign({ username: 'kloudak-controller', kloudak_service: true, service: 'controller' }, 600);
 
 async function start(
   opts: { redis?: boolean; port?: number; maxBufferedBytes?: number; pingIntervalMs?: number } = {},
@@ -148,6 +149,16 @@ void describe('two instances sharing redis', () => {
     });
     await sleep(100);
     assert.equal(listener.received.length, 1);
+  });
+
+  void test('a service without the notify right (monitoring) neither sends nor listens (issue 14.9)', async () => {
+    const x = uniqueName('ws');
+    const monitoring = () =>
+      signer.sign({ username: 'kloudak-monitoring', kloudak_service: true, service: 'monitoring' }, 600);
+    const link = await connect(a.port, x, await monitoring(), { sendOnly: true });
+    assert.equal((await link.closed).code, CLOSE.notAllowed);
+    const member = await connect(a.port, x, await monitoring());
+    assert.equal((await member.closed).code, CLOSE.notAllowed);
   });
 
   void test('a service member connection sends to the room, on every instance, without an echo', async () => {
