@@ -73,10 +73,14 @@ const spec = {
   },
   ZOOKEEPER: { kind: 'string', doc: 'ZooKeeper connection string host:port[,host:port]' },
   ADMIN_USER: { kind: 'string', default: 'admin', doc: 'the first admin account, created at first start' },
-  ADMIN_PASSWORD: { kind: 'secret', doc: 'its password; generated and printed once when unset' },
+  ADMIN_PASSWORD: {
+    kind: 'secret',
+    min: 8,
+    doc: 'its password (8+ characters); generated and printed once when unset',
+  },
   SERVICE_SECRET: {
     kind: 'secret',
-    doc: 'shared secret of the service (superuser) accounts; generated in the data dir when unset',
+    doc: "secret services get their tokens with (16+ characters, no placeholder: a service refuses to start with one); each service's rights are fixed (src/lib/rights.ts); generated in the data dir when unset",
   },
   TASK_KEY: {
     kind: 'secret',
@@ -357,6 +361,10 @@ export class ConfigError extends Error {
   }
 }
 
+/** What example files and habits put where a secret belongs. */
+const PLACEHOLDER =
+  /change[-_ ]?me|changeit|placeholder|replace[-_ ]?me|your[-_ ]?secret|^(secret|password|example)$/i;
+
 function parseOne(name: string, s: Spec, raw: string): { value?: unknown; problem?: string } {
   switch (s.kind) {
     case 'int':
@@ -400,9 +408,13 @@ function parseOne(name: string, s: Spec, raw: string): { value?: unknown; proble
       }
       return { value: out };
     }
-    case 'secret':
-      if (raw.length < 8) return { problem: `${name}: must be at least 8 characters` };
+    case 'secret': {
+      const min = s.min ?? 16;
+      if (PLACEHOLDER.test(raw)) return { problem: `${name}: a placeholder, not a secret: set a real one` };
+      if (raw.length < min) return { problem: `${name}: must be at least ${min} characters` };
+      if (new Set(raw).size < 5) return { problem: `${name}: too few distinct characters to be a secret` };
       return { value: raw };
+    }
     case 'string':
       if (raw.trim() === '') return { problem: `${name}: empty` };
       return { value: raw };
