@@ -31,6 +31,14 @@ program
   .argument('<service>', 'inventory | controller | notification | compute | network | monitoring')
   .action(async (service: string) => (await import('./run.ts')).serveCommand(service));
 
+program
+  .command('service-key')
+  .description(
+    "print a service's own key (KLOUDAK_SERVICE_KEY for a machine that runs only that service), from KLOUDAK_SERVICE_SECRET",
+  )
+  .argument('<service>', 'controller | compute | network | monitoring | notification')
+  .action(async (service: string) => (await import('./run.ts')).serviceKeyCommand(service));
+
 registerCommands(program);
 labCommands(program);
 

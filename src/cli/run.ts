@@ -12,6 +12,8 @@ import { createController } from '../controller/service.ts';
 import { createCompute } from '../compute/service.ts';
 import { createNetworkService } from '../network/service.ts';
 import { createMonitoring } from '../monitoring/service.ts';
+import { SERVICES } from '../lib/rights.ts';
+import { serviceKey, serviceSecret } from '../lib/secrets.ts';
 
 interface Running {
   name: string;
@@ -162,6 +164,17 @@ export async function upCommand(o: { lab?: boolean; hosts?: string } = {}): Prom
     overrides: (c) => upOverrides(c, lab),
     afterStart: (c) => upLab(c, lab, hosts),
   });
+}
+
+/** Prints one service's own key (from SERVICE_SECRET, or the data dir's generated one): for its machine's
+ * KLOUDAK_SERVICE_KEY, so that machine never holds the secret every other service's key comes from. */
+export function serviceKeyCommand(service: string): void {
+  if (!(SERVICES as readonly string[]).includes(service)) {
+    process.stderr.write(`kloudak: unknown service ${service}; one of: ${SERVICES.join(', ')}\n`);
+    process.exit(2);
+  }
+  const config = configOrExit();
+  process.stdout.write(`${serviceKey(serviceSecret(config.SERVICE_SECRET, config.DATA_DIR), service)}\n`);
 }
 
 export async function serveCommand(service: string): Promise<void> {

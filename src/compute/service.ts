@@ -6,7 +6,7 @@ import type { Bus, Consumer, Delivery } from '../lib/bus/bus.ts';
 import type { Config } from '../lib/config.ts';
 import { openDatabase, type Database } from '../lib/db.ts';
 import type { Logger } from '../lib/log.ts';
-import { serviceSecret } from '../lib/secrets.ts';
+import { ownServiceKey } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import { createJwksVerifier, type TokenVerifier } from '../lib/auth.ts';
 import type { App } from '../lib/http.ts';
@@ -58,11 +58,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     migrations: computeMigrations,
     log,
   });
-  const token = createServiceTokenSource(
-    config.INVENTORY_URL,
-    'compute',
-    serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
-  );
+  const token = createServiceTokenSource(config.INVENTORY_URL, 'compute', ownServiceKey(config, 'compute'));
   const sshOptions = { user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS };
   const shell = o.shell ?? createSshShell(sshOptions);
   const inventory = createInventoryClient({

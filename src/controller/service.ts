@@ -10,7 +10,7 @@ import { createApp, type App } from '../lib/http.ts';
 import type { Logger } from '../lib/log.ts';
 import { createNotifier } from '../lib/notify.ts';
 import { createInventoryClient } from '../lib/clients/inventory.ts';
-import { dataSecret, serviceSecret } from '../lib/secrets.ts';
+import { dataSecret, ownServiceKey } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import type { ControllerContext, RoomNotifier } from './context.ts';
 import { createControllerMetrics } from './metrics.ts';
@@ -55,7 +55,7 @@ export async function createController(o: ControllerOptions): Promise<Controller
   const token = createServiceTokenSource(
     config.INVENTORY_URL,
     'controller',
-    serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
+    ownServiceKey(config, 'controller'),
   );
   // Every controller on one database needs the same key: configure TASK_KEY when they do not share a data dir.
   const sealer = createSealer(dataSecret(config.TASK_KEY, join(config.DATA_DIR, 'controller'), 'task-key'));

@@ -86,6 +86,10 @@ const spec = {
     kind: 'secret',
     doc: "key sealing guests' root passwords and first-boot commands in the controller's unfinished tasks (every controller on one database needs the same); generated in the data dir when unset",
   },
+  SERVICE_KEY: {
+    kind: 'secret',
+    doc: "this service's own key (`kloudak service-key <service>`), for a machine that should not hold SERVICE_SECRET; derived from SERVICE_SECRET when unset",
+  },
   JWT_KEY_FILE: {
     kind: 'string',
     doc: 'PEM file of the token signing key (Ed25519); generated in the data dir when unset',

@@ -12,7 +12,7 @@ import type { Config } from '../lib/config.ts';
 import { openDatabase, type Database } from '../lib/db.ts';
 import type { App } from '../lib/http.ts';
 import type { Logger } from '../lib/log.ts';
-import { serviceSecret } from '../lib/secrets.ts';
+import { ownServiceKey } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import { createSshShell, type HostShell } from '../lib/ssh.ts';
 import { createCollector } from './collector.ts';
@@ -92,7 +92,7 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
   const token = createServiceTokenSource(
     config.INVENTORY_URL,
     'monitoring',
-    serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
+    ownServiceKey(config, 'monitoring'),
   );
   // Confirmation asks inventory with a short bound: it runs while a host is being judged.
   const inventory = (timeout: number, retries: number) =>

@@ -7,7 +7,7 @@ import { createCatalogue } from '../lib/catalogue.ts';
 import { createInventoryClient } from '../lib/clients/inventory.ts';
 import type { Logger } from '../lib/log.ts';
 import { createNotifier } from '../lib/notify.ts';
-import { serviceSecret } from '../lib/secrets.ts';
+import { ownServiceKey } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import { createSshShell, type HostShell } from '../lib/ssh.ts';
 import type { NetworkContext } from './context.ts';
@@ -40,11 +40,7 @@ export async function createNetworkService(o: {
     migrations: networkMigrations,
     log,
   });
-  const token = createServiceTokenSource(
-    config.INVENTORY_URL,
-    'network',
-    serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
-  );
+  const token = createServiceTokenSource(config.INVENTORY_URL, 'network', ownServiceKey(config, 'network'));
   const shell =
     o.shell ??
     createSshShell({ user: config.SSH_USER, key: config.SSH_KEY, knownHosts: config.SSH_KNOWN_HOSTS });

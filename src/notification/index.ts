@@ -1,6 +1,6 @@
 // Entry points of the notification service: the factory, and a start from the parsed configuration.
 import { inventoryAuthority } from '../lib/authority.ts';
-import { serviceSecret } from '../lib/secrets.ts';
+import { ownServiceKey } from '../lib/secrets.ts';
 import { createServiceTokenSource } from '../lib/servicetoken.ts';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
@@ -16,7 +16,7 @@ export async function startNotification(config: Config, log: Logger): Promise<No
   const token = createServiceTokenSource(
     config.INVENTORY_URL,
     'notification',
-    serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
+    ownServiceKey(config, 'notification'),
   );
   const auth = inventoryAuthority({ config, log, token });
   try {

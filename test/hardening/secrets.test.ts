@@ -18,6 +18,7 @@ import { sql } from 'kysely';
 import { createTokenVerifier } from '../../src/lib/auth.ts';
 import { inventoryAuthority } from '../../src/lib/authority.ts';
 import { createServiceTokenSource } from '../../src/lib/servicetoken.ts';
+import { serviceKey } from '../../src/lib/secrets.ts';
 import { createBus } from '../../src/lib/bus/index.ts';
 import type { Bus } from '../../src/lib/bus/bus.ts';
 import { loadConfig } from '../../src/lib/config.ts';
@@ -86,7 +87,7 @@ void describe('secrets never reach the logs', () => {
       auth: inventoryAuthority({
         config: { ...invConfig, INVENTORY_URL: invUrl },
         log,
-        token: createServiceTokenSource(invUrl, 'notification', s.service),
+        token: createServiceTokenSource(invUrl, 'notification', serviceKey(s.service, 'notification')),
         verifier,
       }),
       log: log.child({ service: 'notification' }),
@@ -167,7 +168,9 @@ void describe('secrets never reach the logs', () => {
       401,
     );
     const service = (
-      await call(invUrl, 'POST', '/service_token/', { body: { service: 'compute', secret: s.service } })
+      await call(invUrl, 'POST', '/service_token/', {
+        body: { service: 'compute', secret: serviceKey(s.service, 'compute') },
+      })
     ).body.token as string;
     const admin = (await call(invUrl, 'POST', '/login/', { body: { username: 'admin', password: s.admin } }))
       .body.token as string;

@@ -3,7 +3,10 @@
 // catalogue, and no service token deletes a workspace or registers a host.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { decodeJwt } from 'jose';
 import type { ServiceName } from '../../src/lib/rights.ts';
+import { serviceKey } from '../../src/lib/secrets.ts';
+import { cliEnv, kloudak } from '../cli/support.ts';
 import { uniqueName } from '../support/env.ts';
 import { BACKENDS, startInventory, type TestInventory } from '../support/inventory.ts';
 
@@ -50,6 +53,26 @@ for (const backend of BACKENDS) {
       for (const [m, path, body] of calls) out[`${m} ${path}`] = (await inv.call(m, path, t, body)).status;
       return out;
     };
+
+    void test("each service its own key: one service's key never gets another's token, nor does the secret", async () => {
+      const post = (service: string, secret: string) =>
+        inv.call('POST', '/service_token/', undefined, { service, secret });
+      const computeKey = serviceKey(inv.serviceSecret, 'compute');
+      const got = await post('compute', computeKey);
+      assert.equal(got.status, 200);
+      assert.equal(decodeJwt(got.body.token as string).service, 'compute');
+      for (const other of ['controller', 'monitoring', 'network', 'notification'])
+        assert.equal((await post(other, computeKey)).status, 401, other);
+      assert.equal((await post('controller', inv.serviceSecret)).status, 401, 'the secret itself is no key');
+      // The operator's way to a machine's key gives the same key.
+      const { env } = cliEnv();
+      const printed = await kloudak({ ...env, KLOUDAK_SERVICE_SECRET: inv.serviceSecret }, [
+        'service-key',
+        'compute',
+      ]);
+      assert.equal(printed.code, 0, printed.stderr);
+      assert.equal(printed.stdout.trim(), computeKey);
+    });
 
     void test('monitoring reads hosts and pools, and nothing of a workspace; it cannot delete one', async () => {
       assert.deepEqual(

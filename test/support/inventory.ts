@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../src/lib/config.ts';
 import { listen } from '../../src/lib/http.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createServiceTokenSource, type ServiceName } from '../../src/lib/servicetoken.ts';
+import { serviceKey } from '../../src/lib/secrets.ts';
 import { createInventory, type Inventory } from '../../src/inventory/service.ts';
 import { pgDatabaseUrl } from './env.ts';
 
@@ -95,7 +96,8 @@ export async function startInventory(
     serviceSecret,
     adminToken: () => login(config.ADMIN_USER, adminPassword),
     serviceToken: (service = 'controller') => {
-      if (!sources.has(service)) sources.set(service, createServiceTokenSource(url, service, serviceSecret));
+      if (!sources.has(service))
+        sources.set(service, createServiceTokenSource(url, service, serviceKey(serviceSecret, service)));
       return sources.get(service)!();
     },
     user: async (name, password = `${name}-password`) => {

@@ -25,6 +25,7 @@ import { createInventory, type Inventory } from '../../src/inventory/service.ts'
 import { createTokenVerifier } from '../../src/lib/auth.ts';
 import { inventoryAuthority } from '../../src/lib/authority.ts';
 import { createServiceTokenSource } from '../../src/lib/servicetoken.ts';
+import { serviceKey } from '../../src/lib/secrets.ts';
 import type { Bus, Consumer } from '../../src/lib/bus/bus.ts';
 import { createBus } from '../../src/lib/bus/index.ts';
 import { loadConfig, type Config } from '../../src/lib/config.ts';
@@ -114,7 +115,7 @@ async function startDashboardPlatform(extra: Record<string, string> = {}): Promi
   const auth = inventoryAuthority({
     config: loadConfig({}, base),
     log,
-    token: createServiceTokenSource(url, 'notification', base.SERVICE_SECRET),
+    token: createServiceTokenSource(url, 'notification', serviceKey(base.SERVICE_SECRET, 'notification')),
     verifier,
   });
   let notification = await createNotificationService({ port: 0, host: '127.0.0.1', auth, log });

@@ -15,7 +15,7 @@ import type { Config } from '../../lib/config.ts';
 import type { AccountState, AccountUpdate, PasswordChange, SignedUp } from '../../lib/contracts/inventory.ts';
 import { isUniqueViolation } from '../../lib/db.ts';
 import { AppError, conflict, inputError, notAllowed, notFound, unauthenticated } from '../../lib/errors.ts';
-import { sameSecret } from '../../lib/secrets.ts';
+import { sameSecret, serviceKey } from '../../lib/secrets.ts';
 import { SERVICES } from '../../lib/servicetoken.ts';
 import { DUMMY_HASH, hashPassword, verifyPassword } from '../passwords.ts';
 import type { Throttle } from '../ratelimit.ts';
@@ -197,7 +197,9 @@ export function identityService(d: IdentityDeps) {
         await d.addressThrottle.refund(addrKey);
         throw inputError('service', `unknown service ${b.service}`);
       }
-      if (!sameSecret(b.secret, d.serviceSecret)) throw unauthenticated('wrong service secret');
+      // Each service its own key: the key of one service never gets another's token (issue 14.9).
+      if (!sameSecret(b.secret, serviceKey(d.serviceSecret, b.service)))
+        throw unauthenticated('wrong service secret');
       await d.addressThrottle.reset(addrKey);
       return d.signer.sign(
         { username: `kloudak-${b.service}`, [SERVICE_CLAIM]: true, [SERVICE_NAME_CLAIM]: b.service },
