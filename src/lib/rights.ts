@@ -15,6 +15,8 @@ export type ServiceRight =
   | 'catalogue.read'
   /** Create, change or delete areas, templates, hosts and pools. */
   | 'catalogue.write'
+  /** Put a host in or out of maintenance (a drain or restore), nothing else of the host. */
+  | 'hosts.maintenance'
   /** Read any workspace's VMs, networks, routers and interfaces. */
   | 'workspaces.read'
   /** Write VM, network, router and interface records. */
@@ -38,6 +40,7 @@ export const SERVICE_RIGHTS: Record<ServiceName, readonly ServiceRight[]> = {
     'addresses',
     'notify',
     'tasks',
+    'hosts.maintenance',
   ],
   // Places and runs VMs; failover moves a VM's record to its new host and tells the room.
   compute: ['standings', 'catalogue.read', 'workspaces.read', 'objects.write', 'notify'],

@@ -2,7 +2,7 @@
 // by everyone signed in, hosts and pools by admins and services only. An area's subnet and gateway follow
 // the rules of its leased addresses.
 import type { Insertable } from 'kysely';
-import { requireAdmin, serviceHolds, type Principal } from '../../lib/auth.ts';
+import { requireAdmin, serviceHolds, type Principal, type ServiceRight } from '../../lib/auth.ts';
 import type {
   Area,
   AreaBody,
@@ -48,6 +48,8 @@ interface Kind<Body, View, Row> {
   toRow(b: Body): Promise<Row>;
   /** Rules a replacement must keep (an area's leased addresses). */
   check?(existing: { id: number } & Row, row: Row): Promise<void>;
+  /** A service holding `right` may replace a record changing only these fields (the controller's drain). */
+  serviceReplace?: { right: ServiceRight; fields: readonly (keyof Row)[] };
 }
 
 function catalogueKind<Body extends { name: string }, View, Row>(
@@ -87,10 +89,20 @@ function catalogueKind<Body extends { name: string }, View, Row>(
       return one(b.name);
     },
     async replace(p, name, b) {
-      requireAdmin(p, 'catalogue.write');
+      const narrow = k.serviceReplace !== undefined && serviceHolds(p, k.serviceReplace.right);
+      if (!narrow) requireAdmin(p, 'catalogue.write');
       const existing = await k.repo.row(name);
       if (!existing) throw notFound('name', `no ${k.kind} ${name}`);
       const row = await k.toRow(b);
+      if (narrow) {
+        const allowed: readonly PropertyKey[] = k.serviceReplace?.fields ?? [];
+        const now = existing as Record<string, unknown>;
+        const changed = Object.entries(row as Record<string, unknown>).find(
+          ([f, v]) => !allowed.includes(f) && String(v) !== String(now[f]),
+        )?.[0];
+        if (changed)
+          throw notAllowed(`the ${p.service ?? 'unnamed'} service may not change ${changed}`, changed);
+      }
       await k.check?.(existing, row);
       await write(() => k.repo.update(existing.id, row), b.name);
       return one(b.name);
@@ -177,6 +189,7 @@ export function catalogueServices(store: Store) {
         // Left out, an update keeps the host's maintenance as it is (the controller's drain sets it).
         ...(b.maintenance !== undefined ? { maintenance: b.maintenance } : {}),
       }),
+      serviceReplace: { right: 'hosts.maintenance', fields: ['maintenance'] },
     }),
     pools: catalogueKind<PoolBody, Pool, Insertable<InventoryDB['pools']>>({
       kind: 'pool',
