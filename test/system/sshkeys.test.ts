@@ -61,6 +61,21 @@ describe('SSH keys and user-data on the lab', { timeout: 600_000 }, () => {
     const ws = uniqueName('ws');
     await p.inv.call('POST', '/workspaces/', await p.inv.login(user), { name: ws });
     const token = await p.inv.login(user);
+    // The default group lets in only its own members: SSH from this machine is opened.
+    const open = await p.call('PUT', '/security_groups/', token, {
+      owner: ws,
+      name: 'default',
+      update_dict: {
+        rules: [
+          { direction: 'egress', protocol: 'any' },
+          { direction: 'ingress', protocol: 'any', remote_group: 'default' },
+          { direction: 'ingress', protocol: 'tcp', port_min: 22, port_max: 22 },
+        ],
+      },
+    });
+    assert.equal(open.status, 202, JSON.stringify(open.body));
+    const opened = await p.call('GET', `/task/${open.body.task_id}/?wait=60`, token);
+    assert.equal(opened.body.status, 'successful', JSON.stringify(opened.body));
 
     const key = join(dir, 'id');
     await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'sshkeys-test', '-f', key]);

@@ -125,6 +125,19 @@ describe('the failover walk-through of docs/lab.md, with the CLI only', () => {
       await ok(...loginLine.trim().split(/\s+/), '--password', password);
       const ws = uniqueName('demo');
       await ok('workspaces', 'create', ws);
+      // The default group lets in only its own members: the page on 8080 is opened to everyone.
+      await ok(
+        'sg',
+        'update',
+        'default',
+        '-r',
+        'egress:any',
+        '-r',
+        'ingress:any::default',
+        '-r',
+        'ingress:tcp:8080',
+        '--wait',
+      );
       // Item 7: sizes in human units.
       assert.match(await ok('templates', 'list'), /^kloudak-test\s+busybox\s+1\s+96 MiB\s+128 MiB\s/m);
 
