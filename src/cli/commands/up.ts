@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config, ConfigKey } from '../../lib/config.ts';
-import { labPaths } from '../../lab/state.ts';
+import { labPaths, NET } from '../../lab/state.ts';
 
 interface AdminPassword {
   file: string;
@@ -73,6 +73,9 @@ export async function upOverrides(config: Config, lab: boolean): Promise<Partial
     out.SSH_KEY = p.key;
     out.SSH_KNOWN_HOSTS = config.SSH_KNOWN_HOSTS ?? p.knownHosts;
   }
+  // Monitoring confirms a silent host by pinging its guests from this machine, the lab's public gateway:
+  // those pings pass every security group.
+  if (lab && !config.SG_PROBE_SOURCES) out.SG_PROBE_SOURCES = `${NET.publicPrefix}.1`;
   // The lab is this cloud's own: a failed lab host is fenced by the lab's agent before its guests restart
   // elsewhere. FENCE_COMMAND is split at spaces, so a path with one cannot be said there.
   if (lab && !config.FENCE_COMMAND) {
