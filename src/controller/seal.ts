@@ -43,7 +43,7 @@ export function createSealer(secret: string): Sealer {
     },
     open(taskId, body) {
       const { sealed, ...rest } = body;
-      if (sealed === undefined) return rest as SentTask;
+      if (sealed === undefined) return rest;
       const raw = Buffer.from(sealed, 'base64');
       const d = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
       d.setAAD(Buffer.from(taskId));
@@ -51,7 +51,7 @@ export function createSealer(secret: string): Sealer {
       const secrets = JSON.parse(
         Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString('utf8'),
       ) as Record<string, unknown>;
-      return { ...rest, ...secrets } as SentTask;
+      return { ...rest, ...secrets };
     },
   };
 }
