@@ -78,7 +78,7 @@ export const controllerMigrations: Record<string, Migration> = {
   '005_no_secrets_at_rest': {
     // Rows written before sealing: ended tasks and published messages keep no guest password or commands.
     async up(db: Kysely<unknown>) {
-      const drop = sql`body - array['sealed', 'password', 'runcmd']`;
+      const drop = sql`body - array['sealed', 'password', 'runcmd', 'user_data']`;
       await sql`update tasks set body = ${drop} where finished_at is not null`.execute(db);
       await sql`update outbox set body = ${drop} where published_at is not null`.execute(db);
     },

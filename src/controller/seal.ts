@@ -6,8 +6,9 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { SentTask } from './schema.ts';
 
-/** The fields sealed: what a guest's owner would not want read from a database dump. */
-const SECRET_FIELDS = ['password', 'runcmd'] as const;
+/** The fields sealed: what a guest's owner would not want read from a database dump (a user's
+ * #cloud-config may hold their own secrets, as the logs' redaction assumes). */
+const SECRET_FIELDS = ['password', 'runcmd', 'user_data'] as const;
 type SecretField = (typeof SECRET_FIELDS)[number];
 
 /** A task message as stored: its secrets in `sealed`, if it had any. */
