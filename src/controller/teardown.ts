@@ -81,6 +81,7 @@ async function teardown(ctx: ControllerContext, t: WorkspaceDeleteTask, o: Teard
   const self: Principal = {
     username: 'kloudak-controller',
     isService: true,
+    service: 'controller',
     isAdmin: false,
     workspaces: Object.assign(Object.create(null) as Principal['workspaces'], {
       [ws]: { id: detail.id, owner: false, perms: ALL_PERMISSIONS },

@@ -112,7 +112,7 @@ describe('power through the controller (scripted compute)', () => {
     }
     const weak = uniqueName('w');
     await p.inv.user(weak);
-    await p.inv.call('POST', `/${ws}/users/`, token, { name: weak, vm_can_edit: false });
+    await p.inv.addMember(ws, token, weak, { vm_can_edit: false }); // invited and accepted (issue 14.6)
     const r = await p.call('POST', '/vms/power/', await p.inv.login(weak), {
       owner: ws,
       name,

@@ -49,7 +49,7 @@ describe('resize through the controller (scripted compute)', () => {
       const h = await p.inv.call('POST', '/hosts/', admin, {
         name,
         address: '127.0.0.1',
-        libvirt_uri: 'qemu:///system',
+        libvirt_uri: 'qemu+ssh://root@10.0.0.11/system',
         area,
         cpus,
         memory,
