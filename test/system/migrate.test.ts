@@ -177,7 +177,10 @@ describe('live migration on the lab', { timeout: 900_000 }, () => {
     assert.equal(await ovs.portTag(h2.ip, priv.dev), vlan, 'the private port on host 2 carries its VLAN');
     const pub = rec.nics.find((n) => !n.network)!;
     const rules = async (h: typeof h1) =>
-      (await ovs.dumpFlows(h.ip, 'public-br')).filter((f) => f.cookie === portCookie(pub.dev)).length;
+      (await ovs.dumpFlows(h.ip, 'public-br')).filter(
+        (f) => f.cookie === portCookie(pub.dev) && f.table === 0,
+      ).length;
+    // Table 0: the port's anti-spoofing rules (its security group rules sit in tables 10-21, same cookie).
     assert.equal(await rules(h2), 3, 'the public port rules are on host 2');
     await until(`${name}'s rules gone from ${h1.name}`, async () =>
       (await rules(h1)) === 0 ? true : undefined,
