@@ -213,11 +213,8 @@ describe('chaos', () => {
     assert.equal(mine.size, results.length, 'no duplicate VM');
     const dn = await persist('DELETE', `${controller(0)}/networks/`, { owner: ws, name: net });
     assert.equal(dn.status, 202, JSON.stringify(dn.body));
-    assert.equal(
-      (await persist('GET', `${controller(0)}/task/${dn.body.task_id}/?wait=60`)).body.status,
-      'successful',
-      'the VLAN is released',
-    );
+    const dt = (await persist('GET', `${controller(0)}/task/${dn.body.task_id}/?wait=60`)).body;
+    assert.equal(dt.status, 'successful', `the VLAN is released: ${JSON.stringify(dt)}`);
     // No address leaked: this deployment's inventory holds no other VM, so the whole area can be handed out.
     const handed: string[] = [];
     for (;;) {
