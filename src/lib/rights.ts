@@ -17,6 +17,8 @@ export type ServiceRight =
   | 'catalogue.write'
   /** Put a host in or out of maintenance (a drain or restore), nothing else of the host. */
   | 'hosts.maintenance'
+  /** Mark a workspace being deleted and remove its records once its teardown emptied it. */
+  | 'workspaces.teardown'
   /** Read any workspace's VMs, networks, routers and interfaces. */
   | 'workspaces.read'
   /** Write VM, network, router and interface records. */
@@ -41,6 +43,7 @@ export const SERVICE_RIGHTS: Record<ServiceName, readonly ServiceRight[]> = {
     'notify',
     'tasks',
     'hosts.maintenance',
+    'workspaces.teardown',
   ],
   // Places and runs VMs; failover moves a VM's record to its new host and tells the room.
   compute: ['standings', 'catalogue.read', 'workspaces.read', 'objects.write', 'notify'],

@@ -2,7 +2,7 @@
 // the feed of changes to standings, and the caller's own account.
 import { requireService, type Principal } from '../../lib/auth.ts';
 import type { Account, AuthChanges, Standing } from '../../lib/contracts/inventory.ts';
-import { notAllowed, notFound } from '../../lib/errors.ts';
+import { inputError, notAllowed, notFound } from '../../lib/errors.ts';
 import type { Store } from '../repositories/index.ts';
 
 /** Changes answered per read of the feed. */
@@ -37,6 +37,9 @@ export function authService(store: Store) {
     },
     async changesFor(p: Principal, after?: number): Promise<AuthChanges> {
       requireService(p, 'standings');
+      // The feed's sequence is a PostgreSQL integer: a larger one is a bad request, not a query error.
+      if (after !== undefined && after > 2_147_483_647)
+        throw inputError('after', 'after is past any sequence');
       return changes(after);
     },
     async account(p: Principal): Promise<Account> {

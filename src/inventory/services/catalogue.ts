@@ -89,7 +89,11 @@ function catalogueKind<Body extends { name: string }, View, Row>(
       return one(b.name);
     },
     async replace(p, name, b) {
-      const narrow = k.serviceReplace !== undefined && serviceHolds(p, k.serviceReplace.right);
+      // Only a body that names one of the fields (a drain's maintenance) takes the narrow path.
+      const narrow =
+        k.serviceReplace !== undefined &&
+        serviceHolds(p, k.serviceReplace.right) &&
+        k.serviceReplace.fields.some((f) => f in (b as object));
       if (!narrow) requireAdmin(p, 'catalogue.write');
       const existing = await k.repo.row(name);
       if (!existing) throw notFound('name', `no ${k.kind} ${name}`);

@@ -135,7 +135,8 @@ export function workspacesService(
       const m = await membership(store, p, ws);
       if (b.state !== undefined) {
         // Checked whole before anything is written: a refused request changes nothing.
-        if (!p.isService) throw notAllowed('only the controller marks a workspace being deleted', 'state');
+        if (!serviceHolds(p, 'workspaces.teardown'))
+          throw notAllowed('only the controller marks a workspace being deleted', 'state');
         if (b.name !== undefined || b.owner !== undefined)
           throw inputError('state', 'state is changed alone, not with name or owner');
         await store.workspaces.setState(m.workspaceId, b.state);
@@ -177,7 +178,7 @@ export function workspacesService(
      * on the controller), once its workers have deleted every VM, router and network.
      */
     async remove(p: Principal, ws: string) {
-      if (!p.isService)
+      if (!serviceHolds(p, 'workspaces.teardown'))
         throw notAllowed('a workspace is deleted through the controller (DELETE /workspaces/ there)');
       const m = await membership(store, p, ws);
       if (!m.deleting) throw conflict('workspace', `workspace ${ws} is not being deleted`);
