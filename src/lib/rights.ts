@@ -50,7 +50,8 @@ export const SERVICE_RIGHTS: Record<ServiceName, readonly ServiceRight[]> = {
   // Switch ports and routers on hosts; reads the hosts, tells rooms of quarantined ports.
   network: ['standings', 'catalogue.read', 'workspaces.read', 'notify'],
   // Watches hosts and pools; its stats API checks users' tokens.
-  monitoring: ['standings', 'catalogue.read'],
+  // Before reporting a silent host failed, it pings that host's guests: it reads their addresses.
+  monitoring: ['standings', 'catalogue.read', 'workspaces.read'],
   // Checks the tokens of those who join rooms.
   notification: ['standings'],
   // Operator scripts: read-only.
