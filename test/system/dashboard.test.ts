@@ -522,6 +522,8 @@ describe('dashboard in a browser (PGlite, in-process bus)', () => {
     assert.equal((await p.api('POST', `/invitations/${ws}/`, bobToken)).status, 201);
     await page.reload();
     await page.getByTestId(`member-${bob}`).waitFor();
+    // That reload was ours (the members page shows Bob once he accepted); none may follow from here.
+    await page.evaluate(() => ((window as any).__noReload = 'still-here'));
     assert.equal(await page.getByLabel(`${bob} vm_can_add`).isChecked(), false);
     await shot(page, 'members-desktop');
 
