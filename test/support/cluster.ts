@@ -107,6 +107,8 @@ export async function startCluster(
   const notificationPorts = await Promise.all(Array.from({ length: counts.notification ?? 0 }, freePort));
   // Each monitoring process serves the stats API: on one machine each needs its own port.
   const statsPorts = await Promise.all(Array.from({ length: counts.monitoring ?? 0 }, freePort));
+  // And each compute its console bridge (a fixed port would collide with another run on this machine).
+  const computePorts = await Promise.all(Array.from({ length: counts.compute ?? 0 }, freePort));
   const inventoryUrl = `http://127.0.0.1:${inventoryPort}`;
   const env: Record<string, string> = {
     KLOUDAK_INVENTORY_URL: inventoryUrl,
@@ -135,7 +137,10 @@ export async function startCluster(
     if (service === 'controller') {
       own.KLOUDAK_CONTROLLER_PORT = String((port = controllerPorts[index]!));
       own.KLOUDAK_NOTIFICATION_URL = `ws://127.0.0.1:${notificationPorts[index % notificationPorts.length]}`;
+      if (computePorts.length)
+        own.KLOUDAK_COMPUTE_URL = `http://127.0.0.1:${computePorts[index % computePorts.length]}`;
     }
+    if (service === 'compute') own.KLOUDAK_COMPUTE_PORT = String(computePorts[index]!);
     if (service === 'notification')
       own.KLOUDAK_NOTIFICATION_PORT = String((port = notificationPorts[index]!));
     if (service === 'monitoring') own.KLOUDAK_STATS_PORT = String((port = statsPorts[index]!));
