@@ -140,7 +140,7 @@ export async function startCluster(
       if (computePorts.length)
         own.KLOUDAK_COMPUTE_URL = `http://127.0.0.1:${computePorts[index % computePorts.length]}`;
     }
-    if (service === 'compute') own.KLOUDAK_COMPUTE_PORT = String(computePorts[index]!);
+    if (service === 'compute') own.KLOUDAK_COMPUTE_PORT = String(computePorts[index]);
     if (service === 'notification')
       own.KLOUDAK_NOTIFICATION_PORT = String((port = notificationPorts[index]!));
     if (service === 'monitoring') own.KLOUDAK_STATS_PORT = String((port = statsPorts[index]!));
