@@ -7,6 +7,7 @@ import type { LabStatus } from '../../src/lab/index.ts';
 import { run } from '../../src/lib/exec.ts';
 import { callJson } from '../support/http.ts';
 import { createOvsSwitch } from '../../src/network/ovs.ts';
+import { devFor } from '../../src/compute/domain.ts';
 import { createSshShell } from '../../src/lib/ssh.ts';
 import { isAlive, startCluster, type Cluster } from '../support/cluster.ts';
 import { uniqueName } from '../support/env.ts';
@@ -193,9 +194,11 @@ describe('chaos', () => {
     const ovs = createOvsSwitch(
       createSshShell({ user: 'root', key: lab.ssh.key, knownHosts: lab.ssh.knownHosts }),
     );
+    // Only this run's ports: the lab is shared, and a killed earlier run may have left its own behind.
+    const ourPrefixes = taskIds.map((id) => devFor(id, 0).slice(0, -1));
     const ports = (await Promise.all(lab.hosts.map((h) => ovs.listPorts(h.ip, 'private-br'))))
       .flat()
-      .filter((p) => p.tag === vlan);
+      .filter((p) => p.tag === vlan && ourPrefixes.some((prefix) => p.name.startsWith(prefix)));
     // Every address of the area can be handed out again except those other VMs hold: ours all came back.
     const admin = (
       await persist('POST', `${cluster.inventoryUrl}/login/`, {
