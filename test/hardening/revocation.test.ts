@@ -80,71 +80,87 @@ void describe('revocation reaches every service within seconds', () => {
     return { ws, owner, ownerName, name, token, room };
   }
 
-  void test('a removed member: 403 everywhere, and its room closed with 4403', async () => {
-    const m = await setup();
-    assert.equal((await p.inv.call('DELETE', `/${m.ws}/users/${m.name}/`, m.owner)).status, 200);
-    assert.deepEqual(await m.room.closed, {
-      code: 4403,
-      reason: `no longer a member of workspace ${m.ws}`,
-    });
-    await until(
-      'every service refuses the removed member',
-      async () => (await everywhere(m.ws, m.token)).every((s) => s === 403) || undefined,
-      SOON,
-    );
-  });
+  void test(
+    'a removed member: 403 everywhere, and its room closed with 4403',
+    { timeout: 60_000 },
+    async () => {
+      const m = await setup();
+      assert.equal((await p.inv.call('DELETE', `/${m.ws}/users/${m.name}/`, m.owner)).status, 200);
+      assert.deepEqual(await m.room.closed, {
+        code: 4403,
+        reason: `no longer a member of workspace ${m.ws}`,
+      });
+      await until(
+        'every service refuses the removed member',
+        async () => (await everywhere(m.ws, m.token)).every((s) => s === 403) || undefined,
+        SOON,
+      );
+    },
+  );
 
-  void test('a flag taken away: the controller refuses what it allowed a moment ago', async () => {
-    const m = await setup();
-    assert.equal(
-      (await p.inv.call('PUT', `/${m.ws}/users/${m.name}/`, m.owner, { router_can_add: false })).status,
-      200,
-    );
-    await until(
-      'the controller refuses a router',
-      async () =>
-        (await status(p.controllerUrl, 'POST', '/routers/', m.token, {
-          owner: m.ws,
-          name: uniqueName('r'),
-        })) === 403 || undefined,
-      SOON,
-    );
-    assert.deepEqual((await everywhere(m.ws, m.token)).slice(0, 2), [200, 200], 'still a member');
-  });
+  void test(
+    'a flag taken away: the controller refuses what it allowed a moment ago',
+    { timeout: 60_000 },
+    async () => {
+      const m = await setup();
+      assert.equal(
+        (await p.inv.call('PUT', `/${m.ws}/users/${m.name}/`, m.owner, { router_can_add: false })).status,
+        200,
+      );
+      await until(
+        'the controller refuses a router',
+        async () =>
+          (await status(p.controllerUrl, 'POST', '/routers/', m.token, {
+            owner: m.ws,
+            name: uniqueName('r'),
+          })) === 403 || undefined,
+        SOON,
+      );
+      assert.deepEqual((await everywhere(m.ws, m.token)).slice(0, 2), [200, 200], 'still a member');
+    },
+  );
 
-  void test('logout: the old token is refused everywhere (401) and its room closed with 4401', async () => {
-    const m = await setup();
-    const out = await fetch(`${p.inv.url}/logout/`, { method: 'POST', headers: { token: m.token } });
-    assert.equal(out.status, 200);
-    assert.deepEqual(await m.room.closed, { code: 4401, reason: 'token revoked' });
-    await until(
-      'every service refuses the logged-out token',
-      async () => (await everywhere(m.ws, m.token)).every((s) => s === 401) || undefined,
-      SOON,
-    );
-    // A new login works at once.
-    const fresh = await p.inv.login(m.name);
-    assert.deepEqual(await everywhere(m.ws, fresh), [200, 200, 202, 200]);
-  });
+  void test(
+    'logout: the old token is refused everywhere (401) and its room closed with 4401',
+    { timeout: 60_000 },
+    async () => {
+      const m = await setup();
+      const out = await fetch(`${p.inv.url}/logout/`, { method: 'POST', headers: { token: m.token } });
+      assert.equal(out.status, 200);
+      assert.deepEqual(await m.room.closed, { code: 4401, reason: 'token revoked' });
+      await until(
+        'every service refuses the logged-out token',
+        async () => (await everywhere(m.ws, m.token)).every((s) => s === 401) || undefined,
+        SOON,
+      );
+      // A new login works at once.
+      const fresh = await p.inv.login(m.name);
+      assert.deepEqual(await everywhere(m.ws, fresh), [200, 200, 202, 200]);
+    },
+  );
 
-  void test('a workspace deleted and re-made under its name is another workspace to old members', async () => {
-    const m = await setup();
-    // Nothing in it but the router setup made (its task pending): a network worker of the test's own makes
-    // it, then deletes it when the teardown asks.
-    const net = await scriptedWorker(p.bus, 'network', m.ws, () => ({ status: 'successful' }));
-    try {
-      const del = await p.call('DELETE', '/workspaces/', m.owner, { owner: m.ws });
-      assert.equal(del.status, 202, JSON.stringify(del.body));
-      assert.equal((await m.room.closed).code, 4403);
-    } finally {
-      await net.stop();
-    }
-    const stranger = await p.inv.user(uniqueName('str'));
-    assert.equal((await p.inv.call('POST', '/workspaces/', stranger, { name: m.ws })).status, 201);
-    await until(
-      'the old member has nothing in the new workspace',
-      async () => (await everywhere(m.ws, m.token)).every((s) => s === 403) || undefined,
-      SOON,
-    );
-  });
+  void test(
+    'a workspace deleted and re-made under its name is another workspace to old members',
+    { timeout: 60_000 },
+    async () => {
+      const m = await setup();
+      // Nothing in it but the router setup made (its task pending): a network worker of the test's own makes
+      // it, then deletes it when the teardown asks.
+      const net = await scriptedWorker(p.bus, 'network', m.ws, () => ({ status: 'successful' }));
+      try {
+        const del = await p.call('DELETE', '/workspaces/', m.owner, { owner: m.ws });
+        assert.equal(del.status, 202, JSON.stringify(del.body));
+        assert.equal((await m.room.closed).code, 4403);
+      } finally {
+        await net.stop();
+      }
+      const stranger = await p.inv.user(uniqueName('str'));
+      assert.equal((await p.inv.call('POST', '/workspaces/', stranger, { name: m.ws })).status, 201);
+      await until(
+        'the old member has nothing in the new workspace',
+        async () => (await everywhere(m.ws, m.token)).every((s) => s === 403) || undefined,
+        SOON,
+      );
+    },
+  );
 });
