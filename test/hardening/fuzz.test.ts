@@ -137,11 +137,14 @@ void describe('fuzzing every HTTP endpoint from its OpenAPI document', () => {
     }
   }
 
+  /** This deployment runs no compute: the console routes, reaching an allowed VM, promise 503 (unavailable). */
+  const withoutCompute = (req: Built) => req.path.startsWith('/console/');
+
   /** The problems of one answer: a 5xx, a broken error body, an accepted "certainly invalid" request. */
   function judge(a: Answer, req: Built, who: string, mustRefuse: boolean, why: string): string[] {
     const at = `${who}: ${describeRequest(req)} -> ${a.status} ${a.text.slice(0, 200)}`;
     const out: string[] = [];
-    if (a.status >= 500) out.push(`5xx ${at}`);
+    if (a.status >= 500 && !(a.status === 503 && withoutCompute(req))) out.push(`5xx ${at}`);
     if (mustRefuse && a.status < 400) out.push(`invalid request accepted ${at}`);
     const breach = errorContractBreach(a);
     if (breach) out.push(`error contract (${breach}) ${at}`);
