@@ -156,7 +156,7 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
     // A member who may see the VM but not edit it.
     viewer = uniqueName('v');
     await p.inv.user(viewer);
-    await p.inv.call('POST', `/${ws}/users/`, token, { name: viewer, vm_can_edit: false });
+    await p.inv.addMember(ws, token, viewer, { vm_can_edit: false }); // invited and accepted (issue 14.6)
     viewer = await p.inv.login(viewer);
     const r = await call('POST', '/vms/', {
       name,
