@@ -6,6 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import { authenticate, createTokenSigner, createTokenVerifier, type Principal } from '../lib/auth.ts';
 import { createAuthority } from '../lib/authority.ts';
 import type { Config } from '../lib/config.ts';
+import { HOST_TASKS } from '../lib/contracts/common.ts';
 import { openDatabase, type Database } from '../lib/db.ts';
 import { createApp, type App } from '../lib/http.ts';
 import type { Logger } from '../lib/log.ts';
@@ -65,8 +66,9 @@ export async function createInventory({
       await store.authChanges.append('keys', [null], signingKey.kid);
     // First path segments of inventory's own routes: a workspace of such a name would be shadowed by them
     // (GET /templates/vms/ is the template "vms"), so those names are refused. The app's own (health,
-    // metrics, OpenAPI) are listed; the rest are collected as they are registered.
-    const reservedNames = new Set(['healthz', 'metrics', 'openapi.json']);
+    // metrics, OpenAPI) are listed; the rest are collected as they are registered. HOST_TASKS names the
+    // operators' host tasks and their room (admins only): no workspace may take it.
+    const reservedNames = new Set(['healthz', 'metrics', 'openapi.json', HOST_TASKS]);
     const throttling = { windowSeconds: config.LOGIN_WINDOW, baseDelay: config.LOGIN_DELAY };
     const services = createInventoryServices({
       store,

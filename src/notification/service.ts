@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { decodeJwt } from 'jose';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Principal } from '../lib/auth.ts';
+import { HOST_TASKS } from '../lib/contracts/common.ts';
 import { serviceHolds } from '../lib/rights.ts';
 import type { Authority, Changed } from '../lib/authority.ts';
 import { isAppError } from '../lib/errors.ts';
@@ -61,6 +62,12 @@ type Verdict =
   | { ok: false; code: number; reason: string };
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Whether a user may be in a room: a workspace's for its members; the hosts' room (drains, restores, VM moves
+ * of every workspace: the dashboard's hosts page) for admins only. */
+function admitted(p: Principal, workspace: string): boolean {
+  return workspace === HOST_TASKS ? p.isAdmin : Boolean(p.workspaces[workspace]);
+}
 
 export async function createNotificationService(o: NotificationOptions): Promise<NotificationService> {
   const log = o.log;
@@ -132,7 +139,7 @@ export async function createNotificationService(o: NotificationOptions): Promise
         code: CLOSE.notAllowed,
         reason: principal.isService ? 'this service may not send' : 'only service tokens may send',
       };
-    if (!serviceHolds(principal, 'notify') && !principal.workspaces[path.workspace])
+    if (!serviceHolds(principal, 'notify') && !admitted(principal, path.workspace))
       return { ok: false, code: CLOSE.notAllowed, reason: `not a member of workspace ${path.workspace}` };
     return { ok: true, path, principal, exp: decodeJwt(path.token).exp };
   }
@@ -261,7 +268,9 @@ export async function createNotificationService(o: NotificationOptions): Promise
         continue; // inventory unreachable: checked again at the next change
       }
       const access = p.workspaces[c.workspace];
-      if (!access || access.id !== c.workspaceId) {
+      const kept =
+        c.workspace === HOST_TASKS ? p.isAdmin : access !== undefined && access.id === c.workspaceId;
+      if (!kept) {
         metrics.dropped.inc({ reason: 'access' });
         log.info({ workspace: c.workspace, username: c.username }, 'member lost access; closed');
         c.socket.close(CLOSE.notAllowed, `no longer a member of workspace ${c.workspace}`);

@@ -13,10 +13,13 @@ import type { Account } from '../../src/lib/contracts/inventory.ts';
 export { PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
 import type {
   Accepted as ControllerAccepted,
+  HostTarget,
   VmAccepted,
+  VmMigrate,
   VmPower,
 } from '../../src/lib/contracts/controller.ts';
 import type { TaskEvent, VmMoved } from '../../src/lib/contracts/events.ts';
+import type { SgRule } from '../../src/lib/contracts/secgroups.ts';
 export type Perms = Permissions;
 export const NO_PERMS = NO_PERMISSIONS;
 export const ALL_PERMS = ALL_PERMISSIONS;
@@ -187,12 +190,17 @@ export const inv = {
 export const ctl = {
   send: (
     method: 'POST' | 'PUT' | 'DELETE',
-    kind: 'vms' | 'networks' | 'routers' | 'interfaces' | 'workspaces',
+    kind: 'vms' | 'networks' | 'routers' | 'interfaces' | 'workspaces' | 'security_groups',
     body: Record<string, unknown>,
   ) => call<Accepted>(method, `/${kind}/`, body, 'controller'),
   get: <T = any>(path: string) => call<T>('GET', path, undefined, 'controller'),
   /** POST /vms/power/: start, stop, reboot or force off a VM. */
   power: (body: VmPower) => call<Accepted>('POST', '/vms/power/', body, 'controller'),
+  /** POST /vms/migrate/ (admins): a VM's live move; placement picks the host when none is named. */
+  migrate: (body: VmMigrate) => call<Accepted>('POST', '/vms/migrate/', body, 'controller'),
+  /** POST /hosts/drain/ or /hosts/restore/ (admins): a host's maintenance. */
+  host: (action: 'drain' | 'restore', body: HostTarget) =>
+    call<Accepted>('POST', `/hosts/${action}/`, body, 'controller'),
 };
 
 export const enc = encodeURIComponent;
@@ -204,6 +212,7 @@ export type { Task } from '../../src/lib/contracts/controller.ts';
 export type Accepted = ControllerAccepted & Partial<Pick<VmAccepted, 'ip'>>;
 export type {
   Area,
+  Host,
   Member,
   MyInvitation,
   WorkspaceInvitation,
@@ -214,6 +223,15 @@ export type {
   Template,
   Vm,
 } from '../../src/lib/contracts/inventory.ts';
+export type { SecurityGroup, SgRule } from '../../src/lib/contracts/secgroups.ts';
+// The contracts' values, restated: their modules build schemas when loaded, which the page does not bundle. The
+// types keep the two in step.
+export const DIRECTIONS: SgRule['direction'][] = ['ingress', 'egress'];
+export const PROTOCOLS: SgRule['protocol'][] = ['tcp', 'udp', 'icmp', 'any'];
+/** The group new VMs join unless told otherwise (src/lib/contracts/secgroups.ts). */
+export const DEFAULT_GROUP = 'default';
+/** The room of host tasks and VM moves, admins only (src/lib/contracts/common.ts HOST_TASKS). */
+export const HOST_TASKS = '_hosts';
 
 /** A room message as the page reads it: an event of src/lib/contracts/events.ts, every field optional (a room
  * carries whatever a service sends). */

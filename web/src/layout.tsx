@@ -63,6 +63,7 @@ export function Shell({ ws, children }: { ws?: string; children: ReactNode }) {
         { to: wsPath(ws, 'vms'), label: 'Virtual machines', icon: 'server' },
         { to: wsPath(ws, 'networks'), label: 'Networks', icon: 'network' },
         { to: wsPath(ws, 'routers'), label: 'Routers', icon: 'router' },
+        { to: wsPath(ws, 'security-groups'), label: 'Security groups', icon: 'shield' },
         { to: wsPath(ws, 'members'), label: 'Members', icon: 'users' },
         { to: wsPath(ws, 'tasks'), label: 'Tasks', icon: 'tasks' },
         { to: wsPath(ws, 'activity'), label: 'Live activity', icon: 'activity' },

@@ -5,11 +5,14 @@ import { AuthProvider, useAuth } from './auth.tsx';
 import { Shell, useWorkspaces } from './layout.tsx';
 import { RoomProvider } from './room.tsx';
 import { match, navigate, usePath, wsPath } from './router.tsx';
+import { HOST_TASKS } from './api.ts';
 import { Empty, Loading, Toasts } from './ui.tsx';
 import { LoginPage, SignupPage } from './pages/auth.tsx';
 import { MembersPage } from './pages/members.tsx';
 import { NetworksPage, RouterPage, RoutersPage } from './pages/networks.tsx';
 import { CataloguePage, KINDS } from './pages/operator.tsx';
+import { HostsPage } from './pages/hosts.tsx';
+import { SecurityGroupsPage } from './pages/secgroups.tsx';
 import { ActivityPage, TasksPage } from './pages/tasks.tsx';
 import { VmPage, VmsPage } from './pages/vms.tsx';
 import { WorkspacesPage } from './pages/workspaces.tsx';
@@ -33,6 +36,7 @@ const WS_PAGES: [string, (p: Record<string, string>) => ReactNode][] = [
   ['/w/:ws/networks', (p) => <NetworksPage ws={p.ws} />],
   ['/w/:ws/routers', (p) => <RoutersPage ws={p.ws} />],
   ['/w/:ws/routers/:router', (p) => <RouterPage ws={p.ws} name={p.router} />],
+  ['/w/:ws/security-groups', (p) => <SecurityGroupsPage ws={p.ws} />],
   ['/w/:ws/members', (p) => <MembersPage ws={p.ws} />],
   ['/w/:ws/tasks', (p) => <TasksPage ws={p.ws} />],
   ['/w/:ws/activity', (p) => <ActivityPage ws={p.ws} />],
@@ -87,6 +91,15 @@ function Routes() {
   }
   const ws = match('/w/:ws', path);
   if (ws) return <Redirect to={wsPath(ws.ws, 'vms')} />;
+  // The hosts page hears the hosts' room (drains, restores, VM moves of every workspace; admins only).
+  if (path === '/operator/hosts')
+    return (
+      <RoomProvider key={HOST_TASKS} workspace={HOST_TASKS}>
+        <Shell>
+          <HostsPage />
+        </Shell>
+      </RoomProvider>
+    );
   const cat = match('/catalogue/:kind', path) ?? match('/operator/:kind', path);
   if (cat && KINDS[cat.kind])
     return (

@@ -45,6 +45,8 @@ const PATHS: Record<string, string> = {
   stop: 'M6 6h12v12H6z',
   terminal: 'M3 5h18v14H3zM7 9l3 3-3 3M12 15h5',
   resize: 'M4 14v6h6M20 10V4h-6M4 20l7-7M20 4l-7 7',
+  shield: 'M12 3l8 3v6c0 5-3.5 8-8 9-4.5-1-8-4-8-9V6l8-3z',
+  move: 'M5 12h14M15 8l4 4-4 4M9 8l-4 4 4 4',
 };
 
 export function Icon({ name, size = 18 }: { name: string; size?: number }) {

@@ -1,5 +1,6 @@
 // What failover tells people: the workspace room learns of each move (best effort), and the log hears of a
 // VM that still waits at most once a minute per VM and reason.
+import { HOST_TASKS } from '../../lib/contracts/common.ts';
 import type { VmMoved } from '../../lib/contracts/events.ts';
 import type { Logger } from '../../lib/log.ts';
 import { createNotifier, type Notifier } from '../../lib/notify.ts';
@@ -34,7 +35,9 @@ export function createNotices(o: {
         from: from ?? null,
         reason: 'host failure',
       };
-      await notifier.send(vm.workspace, event).catch((e) => log.warn({ err: e }, 'room notification failed'));
+      // The workspace's room, and the hosts' room (admins: the dashboard's hosts page).
+      for (const room of [vm.workspace, HOST_TASKS])
+        await notifier.send(room, event).catch((e) => log.warn({ err: e }, 'room notification failed'));
     },
     warnOnce(key, obj, msg) {
       if (Date.now() - (lastWarn.get(key) ?? 0) < 60_000) return;

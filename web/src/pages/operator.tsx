@@ -39,7 +39,7 @@ interface FieldSpec {
   createOnly?: boolean;
 }
 
-interface Kind {
+export interface Kind {
   table: 'templates' | 'areas' | 'hosts' | 'pools';
   title: string;
   one: string;
@@ -263,7 +263,7 @@ export function CataloguePage({ kind }: { kind: Kind }) {
   );
 }
 
-function CatalogueForm({
+export function CatalogueForm({
   kind,
   row,
   onClose,

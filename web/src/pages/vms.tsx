@@ -21,6 +21,7 @@ import { useRoom, useRoomEvents } from '../room.tsx';
 import { loadKeys } from './keys.tsx';
 import { Link, navigate, wsPath } from '../router.tsx';
 import { PowerButtons, ResizeVm, runningTask } from './vm-actions.tsx';
+import { SecurityGroupsField, VmSecurityGroups } from './vm-secgroups.tsx';
 import {
   Button,
   Card,
@@ -337,6 +338,7 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
   const keys = useResource(loadKeys, 'keys');
   const [sshKeys, setSshKeys] = useState<string[]>([]);
   const [userData, setUserData] = useState('');
+  const [groups, setGroups] = useState<string[] | undefined>();
   const [showPw, setShowPw] = useState(false);
   const [accepted, setAccepted] = useState<Accepted | undefined>();
   const [progress, setProgress] = useState<Progress>({ step: 'C_D', seen: ['C_D'], done: false });
@@ -360,6 +362,7 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
       ...(password ? { password } : {}),
       ...(sshKeys.length ? { ssh_keys: sshKeys } : {}),
       ...(userData.trim() ? { user_data: userData } : {}),
+      ...(groups ? { security_groups: groups } : {}),
     });
     setAccepted(r);
     onAccepted();
@@ -432,7 +435,17 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
     );
   }
 
-  const fields = ['name', 'description', 'template', 'area', 'networks', 'password', 'ssh_keys', 'user_data'];
+  const fields = [
+    'name',
+    'description',
+    'template',
+    'area',
+    'networks',
+    'security_groups',
+    'password',
+    'ssh_keys',
+    'user_data',
+  ];
   return (
     <Drawer
       title="Create a virtual machine"
@@ -532,6 +545,7 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
             </div>
           )}
         </Field>
+        <SecurityGroupsField ws={ws} value={groups} onChange={setGroups} error={act.error} />
         <Field
           label="Root password"
           name="password"
@@ -877,6 +891,13 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
           <Card title="Recent tasks">
             <TaskMiniList tasks={tasks.data} />
           </Card>
+          <VmSecurityGroups
+            ws={ws}
+            vm={v}
+            canEdit={perms.vm_can_edit}
+            busy={busy || Boolean(runningTask(tasks.data))}
+            onAccepted={reloadSoon}
+          />
         </div>
       ) : null}
       {editing && v ? (

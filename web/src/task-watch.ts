@@ -1,0 +1,70 @@
+// Following the tasks a page started (or found running): their status and stage as the room tells them, and
+// from GET /task/<id>/ while the room is down (or now and then, should a message have been missed).
+import { useCallback, useRef, useState } from 'react';
+import { ctl, type RoomMessage, type Task } from './api.ts';
+import { useInterval } from './hooks.ts';
+import { useRoom, useRoomEvents } from './room.tsx';
+
+export interface Watched {
+  task_id: string;
+  status: string;
+  stage?: string;
+  error?: string | null;
+}
+
+const ENDED = ['successful', 'rolled_back', 'failed'];
+export const hasEnded = (w: Watched | undefined) => Boolean(w && ENDED.includes(w.status));
+
+/**
+ * Tasks by a key of the page's choosing (a group's name, a host, a VM). `onEnd` runs once per task when it
+ * ends (to reload what it changed).
+ */
+export function useTaskWatch(onEnd?: (key: string, t: Watched) => void) {
+  const [tasks, setTasks] = useState<Record<string, Watched>>({});
+  const room = useRoom();
+  const endRef = useRef(onEnd);
+  endRef.current = onEnd;
+  const ended = useRef(new Set<string>());
+
+  const update = useCallback((task_id: string, change: Partial<Watched>) => {
+    setTasks((all) => {
+      const key = Object.keys(all).find((k) => all[k].task_id === task_id);
+      if (key === undefined) return all;
+      const next = { ...all[key], ...change };
+      if (hasEnded(next) && !ended.current.has(task_id)) {
+        ended.current.add(task_id);
+        // After this render: the callback reloads other state.
+        queueMicrotask(() => endRef.current?.(key, next));
+      }
+      return { ...all, [key]: next };
+    });
+  }, []);
+
+  /** Follows `task_id` under `key` (replacing what was followed there). */
+  const track = useCallback((key: string, t: Pick<Task, 'task_id'> & Partial<Watched>) => {
+    setTasks((all) => ({ ...all, [key]: { status: 'pending', ...t } }));
+  }, []);
+
+  useRoomEvents((m) => {
+    const msg = m as RoomMessage;
+    if (m.kind !== 'task' || !msg.task_id) return;
+    update(msg.task_id, {
+      ...(msg.status ? { status: msg.status } : {}),
+      ...(msg.stage ? { stage: msg.stage } : {}),
+      ...(msg.error !== undefined ? { error: msg.error } : {}),
+    });
+  });
+
+  const open = Object.values(tasks).filter((t) => !hasEnded(t));
+  useInterval(
+    () => {
+      for (const t of open)
+        void ctl
+          .get<Task>(`/task/${t.task_id}/`)
+          .then((r) => update(r.task_id, { status: r.status, stage: r.stage, error: r.error }))
+          .catch(() => undefined);
+    },
+    open.length ? (room.status === 'live' ? 10_000 : 3000) : undefined,
+  );
+  return { tasks, track };
+}
