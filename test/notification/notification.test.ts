@@ -12,6 +12,7 @@ import {
   type TokenSigner,
   type TokenVerifier,
 } from '../../src/lib/auth.ts';
+import { HOST_TASKS } from '../../src/lib/contracts/common.ts';
 import { AppError } from '../../src/lib/errors.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { CLOSE, createNotifier, type Notifier } from '../../src/lib/notify.ts';
@@ -335,6 +336,25 @@ void describe('one instance without redis', () => {
     assert.equal((await c3.closed).code, CLOSE.notAllowed);
     await notifierFor(s.port).send(x, { after: 'changes' });
     assert.deepEqual(await c4.waitFor(1), ['{"after":"changes"}']);
+  });
+
+  void test("the hosts' room (issue 18.4) admits admins only, and closes one who stops being an admin", async () => {
+    const s = await start();
+    const admin = await standings.user([], { admin: true });
+    const other = await standings.user([], { admin: true });
+    // A member of a workspace that took the room's name (inventory refuses it now) is still not admitted.
+    const member = await standings.user([HOST_TASKS]);
+    const [a1, a2] = await Promise.all([admin, other].map((u) => connect(s.port, HOST_TASKS, u.token)));
+    const m = await connect(s.port, HOST_TASKS, member.token);
+    assert.equal((await m.closed).code, CLOSE.notAllowed);
+    await notifierFor(s.port).send(HOST_TASKS, { kind: 'task', type: 'host', object: 'kvm-1' });
+    assert.deepEqual(
+      (await a1.waitFor(1)).map((x) => JSON.parse(x)),
+      [{ kind: 'task', type: 'host', object: 'kvm-1' }],
+    );
+    standings.change(other.uid, (st) => void (st.admin = false));
+    assert.equal((await a2.closed).code, CLOSE.notAllowed);
+    assert.equal(a1.ws.readyState, WebSocket.OPEN);
   });
 
   void test('the notifier reconnects after a restart, and throws unavailable when nobody listens', async () => {

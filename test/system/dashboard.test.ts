@@ -4,6 +4,9 @@
 // deletes it; a second user without vm_can_add sees creation disabled and, when forcing it, the API's 403.
 // Issue 15 (on the lab): a VM's console page shows the guest's login prompt in xterm.js and carries a login and
 // a command; its power buttons stop and start it, its resize form changes its memory while it is down.
+// Issue 17.1: a security group with a rule is made on its page and shows it; a bad rule's error names its field.
+// Issue 18.4 (on the lab): the hosts page lists each host with its VMs; a drain and a restore (real compute tasks)
+// change the host's maintenance state on the page through the hosts' room, without a reload.
 // Screenshots of every main page at 1280x800 and at phone width go to test-results/screenshots/.
 //
 // VMs: on the lab (real compute, real hosts) by default; KLOUDAK_TEST_DASHBOARD_VMS=scripted answers the vm
@@ -693,6 +696,140 @@ describe('dashboard in a browser (PGlite, in-process bus)', () => {
       .first()
       .waitFor({ timeout: 20_000 });
     await shot(page, 'activity-desktop-after-restart');
+  });
+
+  test('security groups page (issue 17): a group with a rule is made, shows it, takes another; a bad rule names its field', async () => {
+    const page = await newPage(DESKTOP);
+    await page.goto('/login');
+    await page.getByLabel('Username').fill(alice);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`**/w/${ws}/vms`);
+    await page.getByRole('link', { name: 'Security groups' }).click();
+    await page.waitForURL(`**/w/${ws}/security-groups`);
+    // Every workspace has its default group: all egress, ingress from its own members.
+    await page.getByTestId('sg-default').waitFor();
+    await page.evaluate(() => ((window as any).__noReload = 'still-here'));
+
+    await page.getByTestId('create-sg').click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').fill('web');
+    await dialog.getByLabel('Rule 1 protocol').selectOption('tcp');
+    await dialog.getByLabel('Rule 1 first port').fill('8080');
+    await dialog.getByLabel('Rule 1 last port').fill('22');
+    await dialog.getByLabel('Rule 1 remote network').fill('10.20.0.0/16');
+    await page.getByTestId('sg-submit').click();
+    // The API's 400 names rules.0.port_max; the page puts it under that rule.
+    const bad = page.locator('[data-error-for="rules.0"]');
+    await bad.waitFor();
+    assert.match(await bad.innerText(), /port_max/);
+    await dialog.getByLabel('Rule 1 first port').fill('22');
+    await dialog.getByLabel('Rule 1 last port').fill('');
+    await shot(page, 'security-group-create-desktop');
+    await page.getByTestId('sg-submit').click();
+    // The create is a task: its badge ends successful, the group shows its rule.
+    await page.locator('[data-testid="sg-task-web"][data-status="successful"]').waitFor({ timeout: 30_000 });
+    const created = await page.getByTestId('sg-task-web').getAttribute('data-task');
+    const rule0 = page.getByTestId('sg-rule-web-0');
+    await rule0.waitFor();
+    const text0 = await rule0.innerText();
+    for (const part of ['ingress', 'tcp', '22', '10.20.0.0/16']) assert.ok(text0.includes(part), text0);
+
+    // Another rule on the group: ICMP from the default group's members (a PUT, a task of its own).
+    await page.getByTestId('sg-add-rule-web').click();
+    await dialog.getByLabel('New rule protocol').selectOption('icmp');
+    await dialog.getByLabel('New rule remote kind').selectOption('group');
+    await dialog.getByLabel('New rule remote group').selectOption('default');
+    await page.getByTestId('sg-rule-submit').click();
+    const rule1 = page.getByTestId('sg-rule-web-1');
+    await rule1.waitFor({ timeout: 30_000 });
+    assert.match(await rule1.innerText(), /icmp[\s\S]*group default/);
+    await page
+      .locator(`[data-testid="sg-task-web"][data-status="successful"]:not([data-task="${created}"])`)
+      .waitFor({ timeout: 30_000 });
+    await shot(page, 'security-groups-desktop');
+    const token = await p.login(alice, password);
+    const rec = (await p.api('GET', `/${ws}/security_groups/web/`, token)).body;
+    assert.deepEqual(rec.rules, [
+      { direction: 'ingress', protocol: 'tcp', port_min: 22, remote_cidr: '10.20.0.0/16' },
+      { direction: 'ingress', protocol: 'icmp', remote_group: 'default' },
+    ]);
+
+    // The VM create form offers the groups, the default one chosen.
+    await page.getByRole('link', { name: 'Virtual machines' }).click();
+    await page.getByTestId('create-vm').click();
+    assert.equal(await page.getByLabel('security group default').isChecked(), true);
+    assert.equal(await page.getByLabel('security group web').isChecked(), false);
+    assert.equal(await page.evaluate(() => (window as any).__noReload), 'still-here');
+  });
+
+  test("hosts page (issue 18.4): each host with its VMs; a drain and a restore change the host's maintenance live", async (t) => {
+    if (!USE_LAB) return t.skip('a drain is a task of compute (the lab)');
+    const token = await p.login(alice, password);
+    const admin = await p.login('admin', ADMIN_PASSWORD);
+    const vm = uniqueName('hv');
+    const created = await fetch(`${p.url}/api/controller/vms/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', token },
+      body: JSON.stringify({ owner: ws, name: vm, area, template, password: 'pw-hosts-9' }),
+    });
+    assert.equal(created.status, 202);
+    const { task_id } = (await created.json()) as { task_id: string };
+    const done = await fetch(`${p.url}/api/controller/task/${task_id}/?wait=120`, { headers: { token } });
+    assert.equal(((await done.json()) as { status: string }).status, 'successful');
+    try {
+      const on = (await p.api('GET', `/${ws}/vms/${vm}/`, token)).body.host as string;
+      const hosts = ((await p.api('GET', '/hosts/', admin)).body.hosts as { name: string }[]).map(
+        (h) => h.name,
+      );
+      const other = hosts.find((h) => h !== on);
+      assert.ok(other, `a second host beside ${on}: ${hosts.join(', ')}`);
+
+      const page = await newPage(DESKTOP);
+      await page.goto('/login');
+      await page.getByLabel('Username').fill('admin');
+      await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.waitForURL((u) => !u.pathname.startsWith('/login'));
+      await page.goto('/operator/hosts');
+      // The hosts' room (admins) is open: the page hears drains and moves live.
+      await page.locator('[data-testid="room-status"][data-status="live"]').waitFor();
+      for (const h of hosts) await page.getByTestId(`host-${h}`).waitFor();
+      const row = page.getByTestId(`host-vm-${ws}-${vm}`);
+      await row.waitFor();
+      assert.equal(await row.getAttribute('data-host'), on, 'the VM is listed under its host');
+      assert.equal(await page.getByTestId(`host-${other}`).getAttribute('data-maintenance'), 'false');
+      await page.evaluate(() => ((window as any).__noReload = 'still-here'));
+      await shot(page, 'hosts-desktop');
+
+      // Drain the host without VMs: a real drain task (compute marks it and moves nothing), told in the room.
+      await page.getByTestId(`host-drain-${other}`).click();
+      await page.getByTestId('drain-submit').click();
+      await page
+        .locator(`[data-testid="host-task-${other}"][data-status="successful"]`)
+        .waitFor({ timeout: 60_000 });
+      await page.locator(`[data-testid="host-${other}"][data-maintenance="true"]`).waitFor();
+      const drain = await page.getByTestId(`host-task-${other}`).getAttribute('data-task');
+      await page.getByTestId(`host-restore-${other}`).waitFor();
+      await shot(page, 'hosts-drained-desktop');
+      assert.equal((await p.api('GET', `/hosts/${other}/`, admin)).body.maintenance, true);
+
+      await page.getByTestId(`host-restore-${other}`).click();
+      await page
+        .locator(`[data-testid="host-task-${other}"][data-status="successful"]:not([data-task="${drain}"])`)
+        .waitFor({ timeout: 60_000 });
+      await page.locator(`[data-testid="host-${other}"][data-maintenance="false"]`).waitFor();
+      await page.getByTestId(`host-drain-${other}`).waitFor();
+      assert.equal((await p.api('GET', `/hosts/${other}/`, admin)).body.maintenance, false);
+      assert.equal(await row.getAttribute('data-host'), on, 'the VM stayed where it ran');
+      assert.equal(await page.evaluate(() => (window as any).__noReload), 'still-here');
+    } finally {
+      await fetch(`${p.url}/api/controller/vms/`, {
+        method: 'DELETE',
+        headers: { 'content-type': 'application/json', token },
+        body: JSON.stringify({ owner: ws, name: vm }),
+      });
+    }
   });
 
   test("a VM's console page (the guest's prompt in xterm.js, a login, the recent output), then its power buttons and resize", async (t) => {

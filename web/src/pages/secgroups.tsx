@@ -58,7 +58,7 @@ export function ruleText(r: SgRule): string {
 export function TaskBadge({ task, testId }: { task?: Watched; testId?: string }) {
   if (!task) return null;
   return (
-    <span className="task-badge" data-testid={testId} data-status={task.status}>
+    <span className="task-badge" data-testid={testId} data-status={task.status} data-task={task.task_id}>
       <StatePill kind="task" state={task.status} />
       {!hasEnded(task) && task.stage ? <code className="muted small">{task.stage}</code> : null}
       {task.error ? <span className="error-text small">{task.error}</span> : null}
