@@ -25,11 +25,17 @@ export function useTaskWatch(onEnd?: (key: string, t: Watched) => void) {
   const endRef = useRef(onEnd);
   endRef.current = onEnd;
   const ended = useRef(new Set<string>());
+  // What the room told of tasks not followed (yet): a task may end before its 202 is back.
+  const early = useRef(new Map<string, Partial<Watched>>());
 
   const update = useCallback((task_id: string, change: Partial<Watched>) => {
     setTasks((all) => {
       const key = Object.keys(all).find((k) => all[k].task_id === task_id);
-      if (key === undefined) return all;
+      if (key === undefined) {
+        early.current.set(task_id, { ...early.current.get(task_id), ...change });
+        if (early.current.size > 200) early.current.delete(early.current.keys().next().value!);
+        return all;
+      }
       const next = { ...all[key], ...change };
       if (hasEnded(next) && !ended.current.has(task_id)) {
         ended.current.add(task_id);
@@ -40,9 +46,14 @@ export function useTaskWatch(onEnd?: (key: string, t: Watched) => void) {
     });
   }, []);
 
-  /** Follows `task_id` under `key` (replacing what was followed there). */
+  /** Follows `task_id` under `key` (replacing what was followed there). The room may have told of the task
+   * before its 202 came back: what it told stays. */
   const track = useCallback((key: string, t: Pick<Task, 'task_id'> & Partial<Watched>) => {
-    setTasks((all) => ({ ...all, [key]: { status: 'pending', ...t } }));
+    setTasks((all) =>
+      all[key]?.task_id === t.task_id
+        ? all
+        : { ...all, [key]: { status: 'pending', ...t, ...early.current.get(t.task_id) } },
+    );
   }, []);
 
   useRoomEvents((m) => {
