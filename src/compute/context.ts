@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Bus } from '../lib/bus/bus.ts';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
+import type { GroupLocks } from './affinity.ts';
 import type { ComputeCatalogue } from './catalogue.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import type { Placement } from './placement.ts';
@@ -32,4 +33,6 @@ export interface ComputeContext {
     'PUBLIC_BRIDGE' | 'PRIVATE_BRIDGE' | 'ORPHAN_GRACE' | 'MIGRATE_TIMEOUT' | 'MIGRATE_DOWNTIME'
   >;
   log: Logger;
+  /** Placement decisions of one anti-affinity group, one at a time (absent: no serialization, tests). */
+  groupLocks?: GroupLocks;
 }

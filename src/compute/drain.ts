@@ -3,8 +3,11 @@
 // running on it moves live to a host placement picks, `parallel` at a time, each move reported as progress.
 // A VM that cannot move stays where it runs; the task then fails naming each one, and the host stays in
 // maintenance for the operator to decide (drain again, or restore). Running it again moves what is left.
+// Anti-affinity groups (affinity.ts) are kept: a VM whose only destinations run another VM of its group stays,
+// named with its group, unless the operator drains with break_affinity (then it moves and the task warns).
 import type { HostDrainTask, HostRestoreTask, VmMigrateTask } from '../lib/contracts/messages.ts';
-import { inputError } from '../lib/errors.ts';
+import { inputError, isAppError } from '../lib/errors.ts';
+import { createGroupLocks, placeApart, sharedHostWarning } from './affinity.ts';
 import type { ComputeContext } from './context.ts';
 import { migrateVm, type MigrateSettings } from './migrate.ts';
 import type { VmRow } from './vms.ts';
@@ -35,7 +38,7 @@ export async function drainHost(
   t: HostDrainTask,
   settings: MigrateSettings,
   progress: (stage: string) => Promise<void>,
-): Promise<{ moved: number }> {
+): Promise<{ moved: number; warning?: string }> {
   const host = await d.catalogue.host(t.name);
   if (!host) throw inputError('host', `host ${t.name} is not in the catalogue`);
   await setMaintenance(d, t.name, true);
@@ -49,7 +52,35 @@ export async function drainHost(
   const total = vms.length;
   let done = 0;
   await progress(`draining ${t.name}: ${total} VMs to move`);
+  // Destinations chosen but not recorded yet, per group: two VMs of one group moving at once see each other.
+  const pending = new Map<string, Map<string, string[]>>();
+  const warnings: string[] = [];
+  const locks = d.groupLocks ?? createGroupLocks();
+  const destination = (vm: VmRow) => {
+    const g = { workspace: vm.workspace, group: vm.affinity_group, self: vm.id };
+    return locks(g, async () => {
+      const key = `${vm.workspace}/${vm.affinity_group}`;
+      const mine = pending.get(key) ?? new Map<string, string[]>();
+      const r = { area: host.area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: [t.name] };
+      const spread = await placeApart(d.db, d.placement, r, g, {
+        strict: !t.break_affinity,
+        pending: mine,
+      }).catch((e: unknown) => {
+        throw isAppError(e) && e.field === 'affinity_group'
+          ? new Error(`${e.message}; it stays on ${t.name} (drain with break_affinity to move it anyway)`)
+          : e;
+      });
+      if (vm.affinity_group) {
+        mine.set(spread.host, [...(mine.get(spread.host) ?? []), vm.name]);
+        pending.set(key, mine);
+        if (spread.joins.length)
+          warnings.push(`${vm.workspace}/${vm.name}: ${sharedHostWarning(vm.affinity_group, spread)}`);
+      }
+      return spread.host;
+    });
+  };
   const results = await pooled(vms, t.parallel, async (vm) => {
+    const to = await destination(vm);
     // Each move is the same work as a migrate task: one per VM, named after the drain.
     const move: VmMigrateTask = {
       task_id: `${t.task_id}-${vm.id}`,
@@ -59,11 +90,11 @@ export async function drainHost(
       name: vm.name,
       retries: 0,
       attempt: t.attempt,
-      to: null,
+      to,
       from: t.name,
       area: host.area,
     };
-    const { to } = await migrateVm(d, move, settings, async (stage) =>
+    await migrateVm(d, move, settings, async (stage) =>
       progress(`draining ${t.name} (${done}/${total} moved): ${vm.workspace}/${vm.name} ${stage}`),
     );
     await d.records.setHost(vm.workspace, vm.name, to);
@@ -79,8 +110,11 @@ export async function drainHost(
       : [],
   );
   if (failed.length)
-    throw new Error(`${failed.length} of ${total} VMs still on ${t.name}: ${failed.join('; ')}`);
-  return { moved: total };
+    throw new Error(
+      `${failed.length} of ${total} VMs still on ${t.name}: ${failed.join('; ')}` +
+        (warnings.length ? `; moved anyway: ${warnings.join('; ')}` : ''),
+    );
+  return { moved: total, warning: warnings.length ? warnings.join('; ') : undefined };
 }
 
 export async function restoreHost(d: ComputeContext, t: HostRestoreTask): Promise<void> {

@@ -11,6 +11,7 @@ import { conflict, inputError } from '../lib/errors.ts';
 import type { ComputeContext } from './context.ts';
 import type { DomainState, Hypervisor } from './hypervisor.ts';
 import { portsTask } from './failover/ports.ts';
+import { placeApart, sharedHostWarning } from './affinity.ts';
 import { vmByName, type VmRow } from './vms.ts';
 
 export interface MigrateSettings {
@@ -57,7 +58,7 @@ export async function migrateVm(
   t: VmMigrateTask,
   settings: MigrateSettings,
   progress: (stage: string) => Promise<void>,
-): Promise<{ vm: VmRow; from: string; to: string }> {
+): Promise<{ vm: VmRow; from: string; to: string; warning?: string }> {
   const vm = await vmByName(d, t.owner, t.name);
   if (!vm) throw inputError('name', `vm ${t.owner}/${t.name} is not on any host`);
   const src = await hostRow(d, vm.host);
@@ -75,14 +76,18 @@ export async function migrateVm(
       'name',
       `vm ${t.owner}/${t.name} is ${srcState ?? 'absent'} on ${src.name}: only a running VM moves live`,
     );
-  const to =
-    t.to ??
-    (await d.placement.host({
-      area: src.area,
-      memoryMib: vm.memory_mib,
-      vcpus: vm.vcpus,
-      exclude: [src.name],
-    }));
+  // Placement keeps the VM away from its anti-affinity group while it can; else it moves anyway, warned.
+  const spread = t.to
+    ? { host: t.to, joins: [] }
+    : await placeApart(
+        d.db,
+        d.placement,
+        { area: src.area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: [src.name] },
+        { workspace: vm.workspace, group: vm.affinity_group, self: vm.id },
+      );
+  const to = spread.host;
+  const warning =
+    vm.affinity_group && spread.joins.length ? sharedHostWarning(vm.affinity_group, spread) : undefined;
   if (to === src.name) throw inputError('host', `vm ${t.owner}/${t.name} already runs on ${to}`);
   const dst = await hostRow(d, to);
   if (dst.area !== src.area) throw inputError('host', `host ${to} is not in area ${src.area}`);
@@ -158,7 +163,7 @@ export async function migrateVm(
     // The source's port is gone with the domain: its records and rules go too (nobody waits for that).
     await d.bus.publish(QUEUES.network, portsTask(vm, src.name, 'DELETE'));
     log.info('VM migrated live');
-    return { vm, from: src.name, to };
+    return { vm, from: src.name, to, warning };
   }
   if (onA === 'running' && onB === undefined) {
     // Whatever the network service made ready there goes again.

@@ -86,4 +86,11 @@ export const computeMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // A VM's anti-affinity group (issue 18 item 3): placement, failover and drains keep the group's VMs apart.
+  // Numbered 009 (the controller's number for the same change), leaving room for other branches' 004+.
+  '009_affinity_group': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('vms').addColumn('affinity_group', 'text').execute();
+    },
+  },
 };

@@ -34,6 +34,8 @@ export interface ComputeDB {
     state: string;
     /** The power task that last completed on the VM. */
     power_task: ColumnType<string | null, string | null | undefined, string | null>;
+    /** Its anti-affinity group of the workspace (affinity.ts), if any. */
+    affinity_group: ColumnType<string | null, string | null | undefined, string | null>;
     created_at: ColumnType<Date, never, never>;
   };
   handled: {

@@ -21,6 +21,7 @@ import { createVirshHypervisor, type Hypervisor } from './hypervisor.ts';
 import { computeMigrations } from './migrations.ts';
 import { createLocalPlacement, withoutMaintenance } from './placement.ts';
 import { createRpcPlacement } from './rpc-placement.ts';
+import { createGroupLocks } from './affinity.ts';
 import { createCommandFencer, startFailover } from './failover/index.ts';
 import { startPowerSync } from './powersync.ts';
 import { vmRoom } from './resize.ts';
@@ -78,6 +79,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     ),
     hypervisor: o.hypervisor ?? createVirshHypervisor(),
     storage: createHostStorage(shell),
+    groupLocks: createGroupLocks(),
     records: {
       // 404 for the VM, and 404 for a workspace that is gone, both mean no record; no answer tells nothing.
       exists: (ws, name) =>

@@ -18,6 +18,7 @@ import {
   type VmRow,
 } from './vms.ts';
 import { drainHost, restoreHost } from './drain.ts';
+import { groupHosts } from './affinity.ts';
 import { migrateVm, type MigrateSettings } from './migrate.ts';
 
 /** The network service's part of a VM task: record the VM's ports on its host (and secure its public port),
@@ -45,11 +46,12 @@ type Create = Pick<ComputeContext, 'db' | 'catalogue' | 'placement' | 'hyperviso
 type OnHosts = Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'storage'>;
 
 async function create(t: Variant<VmTask, 'vm POST'>, d: Create): Promise<Outcome> {
-  const { vm, host } = await createVm(d, t);
+  const { vm, host, warning } = await createVm(d, t);
   return {
     result: {
       status: 'successful',
       host: host.name,
+      ...(warning ? { warning } : {}),
       network_pending: true,
       interfaces: vm.nics.flatMap(({ network, mac, ip }) => (network ? [{ network, mac, ip }] : [])),
     },
@@ -69,6 +71,7 @@ async function update(
 ): Promise<Outcome> {
   const { host, removed, ...rest } = await updateVm(d, t);
   const restarted = await resizeOf(t, d);
+  const warning = t.update_dict.affinity_group ? await joinWarning(t, d) : undefined;
   // A stopped VM's new NICs have no port yet: they are tagged when it starts. A VM a resize started again has
   // every port made anew, its public port too (a new OpenFlow port: its rules are installed again).
   const tag = portsOf(restarted ? restarted.nics : rest.live ? rest.added : []);
@@ -76,7 +79,12 @@ async function update(
   // New security groups are put on the hosts by the network service, as a port change without ports.
   const changed = !!restarted || tag.length + drop.length > 0 || t.update_dict.security_groups !== undefined;
   return {
-    result: { status: 'successful', host: host.name, network_pending: changed },
+    result: {
+      status: 'successful',
+      host: host.name,
+      network_pending: changed,
+      ...(warning ? { warning } : {}),
+    },
     network: changed
       ? {
           ...followUp(t),
@@ -88,6 +96,21 @@ async function update(
         }
       : undefined,
   };
+}
+
+/** A VM joining a group on a host that already runs another of its VMs stays there: the task says so. */
+async function joinWarning(t: Variant<VmTask, 'vm PUT'>, d: Pick<ComputeContext, 'db'>) {
+  const vm =
+    (await vmByName(d, t.owner, t.update_dict.name ?? t.name)) ?? (await vmByName(d, t.owner, t.name));
+  if (!vm?.affinity_group) return undefined;
+  const joins =
+    (await groupHosts(d.db, { workspace: vm.workspace, group: vm.affinity_group, self: vm.id })).get(
+      vm.host,
+    ) ?? [];
+  return joins.length
+    ? `anti-affinity group ${vm.affinity_group} not honoured yet: ${vm.host} also runs ${joins.join(', ')}; ` +
+        'the VM stays where it runs (migrate it to separate them)'
+    : undefined;
 }
 
 /** The resize part of a PUT (cpu, ram), to `to` (the new size, or for a rollback the old one); answers the VM
@@ -175,13 +198,13 @@ const progressOf = (t: VmTask, d: ComputeContext) => (stage: string) =>
 
 /** A live migration; its percentage goes to the controller as progress results while it runs. */
 async function migrate(t: Variant<VmTask, 'vm MIGRATE'>, d: ComputeContext): Promise<Outcome> {
-  const { to } = await migrateVm(d, t, migrateSettings(d), progressOf(t, d));
-  return { result: { status: 'successful', host: to } };
+  const { to, warning } = await migrateVm(d, t, migrateSettings(d), progressOf(t, d));
+  return { result: { status: 'successful', host: to, ...(warning ? { warning } : {}) } };
 }
 
 async function drain(t: Variant<VmTask, 'host DRAIN'>, d: ComputeContext): Promise<Outcome> {
-  await drainHost(d, t, migrateSettings(d), progressOf(t, d));
-  return { result: { status: 'successful' } };
+  const { warning } = await drainHost(d, t, migrateSettings(d), progressOf(t, d));
+  return { result: { status: 'successful', ...(warning ? { warning } : {}) } };
 }
 
 export const vmTasks: HandlerTable<VmTask, ComputeContext, Outcome> = {
@@ -248,6 +271,13 @@ async function undoUpdate(
   d: Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor'>,
 ): Promise<Outcome> {
   const vm = await resizeOf(t, d, { cpu: t.vm.cpu, ram: t.vm.ram });
+  if (t.update_dict.affinity_group !== undefined)
+    await d.db
+      .updateTable('vms')
+      .set({ affinity_group: t.vm.affinity_group })
+      .where('workspace', '=', t.owner)
+      .where('name', 'in', [t.name, t.update_dict.name ?? t.name])
+      .execute();
   return {
     ...rolledBack,
     network: vm

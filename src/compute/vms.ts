@@ -9,6 +9,7 @@ import type { ComputeContext } from './context.ts';
 import { devFor, domainName, domainXml, macFor, nicXml, requireVlans } from './domain.ts';
 import type { NicRecord } from './schema.ts';
 import { seedIso } from './seed.ts';
+import { groupHosts, placeApart, sharedHostWarning, type GroupRef } from './affinity.ts';
 import { poolFile, vmsDir } from './storage.ts';
 
 export type VmRow = Awaited<ReturnType<typeof vmByTask>> & {};
@@ -62,7 +63,7 @@ export function vmDomainXml(
 
 /** Places the VM and records the placement before touching any host, so a redelivery reuses it. */
 async function placeOnce(
-  ctx: Pick<ComputeContext, 'db' | 'placement' | 'catalogue' | 'config'>,
+  ctx: Pick<ComputeContext, 'db' | 'placement' | 'catalogue' | 'config' | 'groupLocks'>,
   t: VmCreateTask,
 ): Promise<VmRow> {
   const existing = await vmByTask(ctx, t.task_id);
@@ -71,7 +72,27 @@ async function placeOnce(
   if (other) throw new Error(`vm ${t.owner}/${t.name} still exists on ${other.host} (task ${other.task_id})`);
   const { template, area } = t;
   const memoryMib = Math.round(template.ram * 1024);
-  const host = await ctx.placement.host({ area: area.name, memoryMib, vcpus: template.cpu });
+  const group = { workspace: t.owner, group: t.affinity_group ?? null };
+  // The group's decision and the row that records it happen together: the next member sees this one's host.
+  const locked = ctx.groupLocks ?? (<T>(_g: GroupRef, fn: () => Promise<T>) => fn());
+  return locked(group, async () => {
+    const spread = await placeApart(
+      ctx.db,
+      ctx.placement,
+      { area: area.name, memoryMib, vcpus: template.cpu },
+      group,
+    );
+    return record(ctx, t, spread.host, memoryMib);
+  });
+}
+
+async function record(
+  ctx: Pick<ComputeContext, 'db' | 'placement' | 'catalogue' | 'config'>,
+  t: VmCreateTask,
+  host: string,
+  memoryMib: number,
+): Promise<VmRow> {
+  const { template, area } = t;
   const pool = await ctx.placement.pool({ area: area.name, sizeGib: template.disk });
   const poolRec = await ctx.catalogue.pool(pool);
   if (!poolRec) throw new Error(`pool ${pool} vanished from the catalogue`);
@@ -106,6 +127,7 @@ async function placeOnce(
       disk_gib: template.disk,
       nics: JSON.stringify(nics),
       state: 'creating',
+      affinity_group: t.affinity_group ?? null,
     })
     .onConflict((oc) => oc.column('task_id').doNothing())
     .execute();
@@ -119,7 +141,10 @@ export async function hostOf(ctx: Pick<ComputeContext, 'catalogue'>, name: strin
 }
 
 export async function createVm(
-  ctx: Pick<ComputeContext, 'db' | 'catalogue' | 'placement' | 'hypervisor' | 'storage' | 'config'>,
+  ctx: Pick<
+    ComputeContext,
+    'db' | 'catalogue' | 'placement' | 'hypervisor' | 'storage' | 'config' | 'groupLocks'
+  >,
   t: VmCreateTask,
 ) {
   const vm = await placeOnce(ctx, t);
@@ -155,7 +180,21 @@ export async function createVm(
   await ctx.hypervisor.define(host.libvirt_uri, vmDomainXml(vm, host, pool.path, template));
   await ctx.hypervisor.start(host.libvirt_uri, vm.domain);
   await ctx.db.updateTable('vms').set({ state: 'running' }).where('id', '=', vm.id).execute();
-  return { vm, host };
+  return { vm, host, warning: await sharingWarning(ctx, vm) };
+}
+
+/** The task's warning when the VM shares its host with another VM of its anti-affinity group (read from the
+ * records, so a redelivered create says it again). */
+export async function sharingWarning(
+  ctx: Pick<ComputeContext, 'db'>,
+  vm: VmRow,
+): Promise<string | undefined> {
+  if (!vm.affinity_group) return undefined;
+  const joins =
+    (await groupHosts(ctx.db, { workspace: vm.workspace, group: vm.affinity_group, self: vm.id })).get(
+      vm.host,
+    ) ?? [];
+  return joins.length ? sharedHostWarning(vm.affinity_group, { host: vm.host, joins }) : undefined;
 }
 
 /** Removes the domain, its disk and seed; answers the row as it was (undefined when there was none). */
@@ -217,7 +256,11 @@ export async function updateVm(
   }
   await ctx.db
     .updateTable('vms')
-    .set({ name: u.name ?? vm.name, nics: JSON.stringify(nics) })
+    .set({
+      name: u.name ?? vm.name,
+      nics: JSON.stringify(nics),
+      ...(u.affinity_group !== undefined ? { affinity_group: u.affinity_group } : {}),
+    })
     .where('id', '=', vm.id)
     .execute();
   return { vm, host, added, removed, live };

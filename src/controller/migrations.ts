@@ -83,4 +83,10 @@ export const controllerMigrations: Record<string, Migration> = {
       await sql`update outbox set body = ${drop} where published_at is not null`.execute(db);
     },
   },
+  // What a task did that was not what was asked (issue 18: an anti-affinity group it could not honour).
+  '009_task_warning': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('tasks').addColumn('warning', 'text').execute();
+    },
+  },
 };

@@ -90,11 +90,20 @@ async function step(
   if (r.status === 'failed') return fail(ctx, tx, task, r, deliveries, event, log);
 
   const outcome = await applySuccess(ctx, task, r);
+  // A worker's warning (compute's first result of a create, before the network's) stays with the task.
+  const warning = r.warning ? { warning: r.warning } : {};
+  if (r.warning) log.warn({ warning: r.warning }, 'task warning');
   if (outcome.pending) {
-    await updateTask(tx, task.id, { status: 'running', stage: outcome.stage, deliveries });
+    await updateTask(tx, task.id, { status: 'running', stage: outcome.stage, deliveries, ...warning });
     return event('running', outcome.stage, { state: outcome.state });
   }
-  await updateTask(tx, task.id, { status: 'successful', stage: outcome.stage, error: null, deliveries });
+  await updateTask(tx, task.id, {
+    status: 'successful',
+    stage: outcome.stage,
+    error: null,
+    deliveries,
+    ...warning,
+  });
   log.info('task successful');
   return event('successful', outcome.stage, { state: outcome.state });
 }

@@ -69,6 +69,7 @@ export function taskView(t: TaskRow, raw = false): Task {
     attempt: t.attempt,
     deliveries: t.deliveries,
     error: raw ? t.error : tenantError(t.error, t.request_id),
+    ...(t.warning ? { warning: t.warning } : {}),
     username: t.username,
     request_id: t.request_id,
     created_at: iso(t.created_at),

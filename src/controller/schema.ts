@@ -35,6 +35,8 @@ export interface ControllerDB {
     /** While 'accepting': the undos of what the request wrote so far (usecases/accept.ts, undo.ts). */
     undos: JSONColumnType<unknown[] | null>;
     error: string | null;
+    /** What the task did that was not what was asked (an anti-affinity group not honoured). */
+    warning: ColumnType<string | null, string | null | undefined, string | null>;
     username: string;
     request_id: string;
     created_at: ColumnType<Date, never, never>;

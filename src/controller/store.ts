@@ -121,6 +121,7 @@ export async function updateTask(
     retries_left: number;
     attempt: number;
     error: string | null;
+    warning: string;
     body: StoredTask;
     deliveries: number;
   }>,

@@ -335,4 +335,16 @@ export const inventoryMigrations: Record<string, Migration> = {
       await sql`update vms set security_groups = ${JSON.stringify([DEFAULT_GROUP])}::jsonb`.execute(db);
     },
   },
+  // Anti-affinity groups (issue 18 item 3): a VM names at most one group of its workspace; the group is the set
+  // of VMs naming it, so it cannot hold another workspace's VM and goes when its last VM does.
+  '018_affinity_groups': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('vms').addColumn('affinity_group', 'text').execute();
+      await db.schema
+        .createIndex('vms_affinity_group')
+        .on('vms')
+        .columns(['workspace_id', 'affinity_group'])
+        .execute();
+    },
+  },
 };

@@ -109,6 +109,8 @@ export interface InventoryDB {
     updated_at: Generated<Date>;
     /** Names of the security groups the VM's NICs belong to (JSON text on writes). */
     security_groups: JSONColumnType<string[], string | undefined, string>;
+    /** Its anti-affinity group of the workspace (issue 18), if any. */
+    affinity_group: ColumnType<string | null, string | null | undefined, string | null>;
   };
   security_groups: {
     id: Generated<number>;

@@ -1,5 +1,7 @@
 // Failover's placement: each VM of a down host gets a new host of its area, chosen by placement (never a
-// down host), claimed with a conditional update so that of several compute processes one wins.
+// down host), claimed with a conditional update so that of several compute processes one wins. Anti-affinity
+// groups are kept apart while the area has room; else the VM restarts anyway and the log warns (affinity.ts).
+import { placeApart, sharedHostWarning } from '../affinity.ts';
 import type { ComputeContext } from '../context.ts';
 import type { VmRow } from '../vms.ts';
 import type { Notices } from './notices.ts';
@@ -22,8 +24,15 @@ export function createRelocation(d: {
   /** Claims a new host for one VM of a down host (a conditional update: one compute process wins). */
   async function relocate(vm: VmRow, area: string, down: string[]): Promise<void> {
     let target: string;
+    let joins: string[];
     try {
-      target = await d.placement.host({ area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: down });
+      // Availability first: the group is kept apart while a host has room, else the VM restarts anyway.
+      ({ host: target, joins } = await placeApart(
+        d.db,
+        d.placement,
+        { area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: down },
+        { workspace: vm.workspace, group: vm.affinity_group, self: vm.id },
+      ));
     } catch (e) {
       d.notices.warnOnce(
         `place ${vm.id}`,
@@ -41,6 +50,11 @@ export function createRelocation(d: {
       .executeTakeFirst();
     if (!claimed.numUpdatedRows) return;
     d.movedFrom.set(vm.id, vm.host);
+    if (vm.affinity_group && joins.length)
+      d.log.warn(
+        { vm: `${vm.workspace}/${vm.name}`, group: vm.affinity_group, host: target, with: joins },
+        sharedHostWarning(vm.affinity_group, { host: target, joins }),
+      );
     d.log.warn(
       { vm: `${vm.workspace}/${vm.name}`, from: vm.host, to: target },
       'restarting the VM of a failed host on another host',

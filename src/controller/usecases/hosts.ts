@@ -35,7 +35,13 @@ async function hostChange(
       await steps.willUndo({ op: 'host_maintenance', host: b.host, maintenance: host.maintenance ?? false });
       await ctx.inventory.hosts.setMaintenance(b.host, on, o);
       return on
-        ? { ...common, type: 'host', method: 'DRAIN', parallel: b.parallel ?? DRAIN_PARALLEL }
+        ? {
+            ...common,
+            type: 'host',
+            method: 'DRAIN',
+            parallel: b.parallel ?? DRAIN_PARALLEL,
+            ...(b.break_affinity ? { break_affinity: true } : {}),
+          }
         : { ...common, type: 'host', method: 'RESTORE' };
     },
   });

@@ -100,6 +100,7 @@ export async function createVm(
           networks: b.networks ?? [],
           task: steps.taskId,
           security_groups: groups,
+          ...(b.affinity_group ? { affinity_group: b.affinity_group } : {}),
         },
         o,
       );
@@ -114,6 +115,7 @@ export async function createVm(
         ...(b.runcmd ? { runcmd: b.runcmd } : {}),
         ...guest,
         ip,
+        ...(b.affinity_group ? { affinity_group: b.affinity_group } : {}),
         // Inventory gave each NIC on a network with a subnet its address; the guest gets it in its seed.
         networks: networks.map((n) => ({
           ...n,
@@ -132,7 +134,7 @@ export async function updateVm(ctx: ControllerContext, p: Principal, b: VmPut, r
   if (Object.values(u).every((v) => v === undefined))
     throw inputError(
       'update_dict',
-      'nothing to change: give name, description, networks, cpu, ram or security_groups',
+      'nothing to change: give name, description, networks, cpu, ram, security_groups or affinity_group',
     );
   const vm = await found(ctx.inventory.vms.get(b.owner, b.name, o), 'name', `vm ${b.name}`);
   await requireIdle(ctx, b.owner, 'vm', b.name);

@@ -27,6 +27,7 @@ export function vmsRepository(db: Db) {
           'areas.name as area',
           'templates.name as template',
           'vms.security_groups',
+          'vms.affinity_group',
         ])
         .where('vms.workspace_id', '=', workspaceId)
         .orderBy('vms.name');
@@ -68,7 +69,18 @@ export function vmsRepository(db: Db) {
       host: string | null;
       task: string | null;
       security_groups: string;
+      affinity_group: string | null;
     }) => (await db.insertInto('vms').values(row).returning('id').executeTakeFirstOrThrow()).id,
+    /** The workspace's VMs that name an anti-affinity group, by group then name. */
+    grouped: (workspaceId: number) =>
+      db
+        .selectFrom('vms')
+        .select(['name', 'host', 'affinity_group'])
+        .where('workspace_id', '=', workspaceId)
+        .where('affinity_group', 'is not', null)
+        .orderBy('affinity_group')
+        .orderBy('name')
+        .execute(),
     /** The VM's id, its row locked until the transaction ends. */
     lock: (workspaceId: number, name: string) =>
       db

@@ -1,6 +1,7 @@
 // VM records (services/vms.ts): HTTP only.
 import { Deleted, ErrorBody, ListQuery } from '../../lib/contracts/common.ts';
 import {
+  AffinityGroupList,
   TaskQuery,
   Vm,
   VmBody,
@@ -37,6 +38,11 @@ export function vmRoutes(app: App, s: Pick<InventoryServices, 'vms'>, who: Auth)
     '/:ws/vms/:name/',
     { schema: { params: WsNameParams, body: VmUpdate, response: { 200: Vm, ...errors }, tags } },
     async (req) => s.vms.update(await who(req), req.params.ws, req.params.name, req.body),
+  );
+  app.get(
+    '/:ws/affinity_groups/',
+    { schema: { params: WsParams, response: { 200: AffinityGroupList, ...errors }, tags } },
+    async (req) => ({ affinity_groups: await s.vms.affinityGroups(await who(req), req.params.ws) }),
   );
   // ?task=: only a record that task created (the undo of an interrupted accept).
   app.delete(

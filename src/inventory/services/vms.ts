@@ -1,7 +1,7 @@
 // VM records: members read them, only services write them (users go through the controller). A VM holds its
 // area address: the lease is attached to the record and goes back to the area when the record goes.
 import type { Principal } from '../../lib/auth.ts';
-import type { Vm, VmBody, VmUpdate } from '../../lib/contracts/inventory.ts';
+import type { AffinityGroup, Vm, VmBody, VmUpdate } from '../../lib/contracts/inventory.ts';
 import { isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notFound } from '../../lib/errors.ts';
 import { inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
@@ -72,6 +72,7 @@ export function vmsService(store: Store) {
             host: b.host ?? null,
             task: b.task ?? null,
             security_groups: JSON.stringify(await groupsNamed(tx, m.workspaceId, b.security_groups ?? [])),
+            affinity_group: b.affinity_group ?? null,
           });
           // Inventory gives each NIC on a network with a subnet its address.
           for (const n of nets.values()) await tx.vms.link(vmId, n.id, await nicAddress(tx, n));
@@ -96,6 +97,7 @@ export function vmsService(store: Store) {
           if (b.ram !== undefined) set.ram = b.ram;
           if (b.security_groups !== undefined)
             set.security_groups = JSON.stringify(await groupsNamed(tx, m.workspaceId, b.security_groups));
+          if (b.affinity_group !== undefined) set.affinity_group = b.affinity_group;
           if (Object.keys(set).length) await tx.vms.update(vm.id, { ...set, updated_at: new Date() });
           if (b.networks) {
             const nets = await networksNamed(tx, m.workspaceId, b.networks);
@@ -125,6 +127,20 @@ export function vmsService(store: Store) {
         })
         .catch(exists(b.name));
       return get(m.workspaceId, b.name ?? name);
+    },
+
+    /** The workspace's anti-affinity groups (every group some VM of it names), for its members. */
+    async affinityGroups(p: Principal, ws: string): Promise<AffinityGroup[]> {
+      const m = await membership(store, p, ws);
+      const groups = new Map<string, { name: string; host: string | null }[]>();
+      for (const v of await store.vms.grouped(m.workspaceId)) {
+        const g = v.affinity_group!;
+        groups.set(g, [...(groups.get(g) ?? []), { name: v.name, host: v.host }]);
+      }
+      return [...groups].map(([name, vms]) => {
+        const hosts = vms.flatMap((v) => (v.host ? [v.host] : []));
+        return { name, policy: 'anti_affinity' as const, vms, spread: new Set(hosts).size === hosts.length };
+      });
     },
 
     /** With `task`, only a record that task created (the undo of an interrupted accept). */

@@ -4,6 +4,11 @@ import { Name } from '../names.ts';
 
 export { Name };
 
+/** An anti-affinity group of a workspace (issue 18): a name, unique within its workspace only. */
+export const AffinityGroupName = Name(
+  'anti-affinity group: its VMs run on different hosts while the area has enough',
+);
+
 /** One of a list of strings (JSON Schema anyOf of consts), typed as the union of them. */
 export function OneOf<const T extends readonly string[]>(values: T, description?: string) {
   // TypeBox types a union built from an array as never: the tuple type says what it is.

@@ -2,6 +2,7 @@
 // answered 202 with the task, and the task views.
 import { Type, type Static } from 'typebox';
 import {
+  AffinityGroupName,
   Cpu,
   Method,
   Name,
@@ -62,6 +63,7 @@ export const VmPost = Type.Object({
     }),
   ),
   security_groups: Type.Optional(GroupNames),
+  affinity_group: Type.Optional(AffinityGroupName),
 });
 /** POST /vms/migrate/ (admins): a live move; without host, placement picks another host of the VM's area. */
 export const VmMigrate = Type.Object({
@@ -75,6 +77,12 @@ export const HostTarget = Type.Object({
   host: Name('host'),
   parallel: Type.Optional(
     Type.Integer({ minimum: 1, maximum: 64, description: 'drain: VMs moved at once (default 2)' }),
+  ),
+  break_affinity: Type.Optional(
+    Type.Boolean({
+      description:
+        'drain: move a VM even when the only hosts with room already run a VM of its anti-affinity group (default false: it stays and the task fails naming it)',
+    }),
   ),
 });
 
@@ -90,6 +98,9 @@ export const VmPut = Type.Object({
       cpu: Type.Optional(Cpu),
       ram: Type.Optional(Ram),
       security_groups: Type.Optional(GroupNames),
+      // Joins the group (null: leaves it). Placement, failover and drains follow it from then on; a VM
+      // already sharing a host with another member stays there (the task warns).
+      affinity_group: Type.Optional(Nullable(AffinityGroupName)),
     },
     { additionalProperties: false },
   ),
@@ -188,6 +199,8 @@ export const Task = Type.Object({
   attempt: Type.Integer(),
   deliveries: Type.Integer(),
   error: Nullable(Type.String()),
+  /** What the task did that was not what was asked (an anti-affinity group it could not honour). */
+  warning: Type.Optional(Type.String()),
   username: Type.String(),
   request_id: Type.String(),
   created_at: Type.String({ format: 'date-time' }),

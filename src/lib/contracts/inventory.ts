@@ -5,6 +5,7 @@ import { Type, type Static } from 'typebox';
 import { PERMISSIONS, type Permission } from '../permissions.ts';
 import { GroupNames } from './secgroups.ts';
 import {
+  AffinityGroupName,
   Cpu,
   Deleted,
   FilePath,
@@ -341,6 +342,8 @@ export const VmBody = Type.Object({
   task: Type.Optional(TaskId),
   /** The security groups its NICs belong to (issue 17); none when absent. */
   security_groups: Type.Optional(GroupNames),
+  /** Its anti-affinity group of the workspace (issue 18); none when absent or null. */
+  affinity_group: Type.Optional(Nullable(AffinityGroupName)),
 });
 export const VmInterface = Type.Object({
   network: Name('network'),
@@ -357,6 +360,7 @@ export const VmUpdate = Type.Object({
   networks: Type.Optional(Type.Array(Name('network'), { maxItems: 16, uniqueItems: true })),
   interfaces: Type.Optional(Type.Array(VmInterface, { maxItems: 16 })),
   security_groups: Type.Optional(GroupNames),
+  affinity_group: Type.Optional(Nullable(AffinityGroupName)),
 });
 /** A VM's NIC on one of its networks: the address inventory gave it, and the MAC compute reported. */
 export const Nic = Type.Object({
@@ -377,8 +381,20 @@ export const Vm = Type.Object({
   networks: Type.Array(Type.String()),
   interfaces: Type.Array(Nic),
   security_groups: Type.Array(Type.String()),
+  /** Its anti-affinity group (issue 18): the group's VMs run on different hosts while the area has enough. */
+  affinity_group: Nullable(Type.String()),
 });
 export const VmList = Type.Object({ vms: Type.Array(Vm) });
+
+/** GET /<ws>/affinity_groups/: the workspace's anti-affinity groups, each with its VMs and their hosts. A group
+ * exists while a VM names it; `spread` says whether its VMs run on different hosts now. */
+export const AffinityGroup = Type.Object({
+  name: Type.String(),
+  policy: Type.Literal('anti_affinity'),
+  vms: Type.Array(Type.Object({ name: Type.String(), host: Nullable(Type.String()) })),
+  spread: Type.Boolean({ description: 'no two of its VMs share a host' }),
+});
+export const AffinityGroupList = Type.Object({ affinity_groups: Type.Array(AffinityGroup) });
 
 const networkFields = {
   name: Name(),
@@ -447,6 +463,7 @@ export type HostBody = Static<typeof HostBody>;
 export type Pool = Static<typeof Pool>;
 export type PoolBody = Static<typeof PoolBody>;
 export type Vm = Static<typeof Vm>;
+export type AffinityGroup = Static<typeof AffinityGroup>;
 export type VmBody = Static<typeof VmBody>;
 export type VmUpdate = Static<typeof VmUpdate>;
 export type Nic = Static<typeof Nic>;

@@ -5,7 +5,7 @@
 // Tasks are tagged unions by `type` and `method`. A new task is one variant in its queue's union and one
 // entry in the handler table of the worker that does it (src/compute/tasks.ts, src/network/tasks.ts).
 import { Type, type Static, type TObject, type TProperties } from 'typebox';
-import { Cpu, Ip, Name, Nullable, PowerAction, Ram, VmState } from './common.ts';
+import { AffinityGroupName, Cpu, Ip, Name, Nullable, PowerAction, Ram, VmState } from './common.ts';
 import { Template, Vm, RouterInterface } from './inventory.ts';
 import { GroupNames, SgRules } from './secgroups.ts';
 import { checker, taggedUnion, type Checker } from './validate.ts';
@@ -95,6 +95,7 @@ const UpdateDict = Type.Object(
     cpu: Type.Optional(Cpu),
     ram: Type.Optional(Ram),
     security_groups: Type.Optional(GroupNames),
+    affinity_group: Type.Optional(Nullable(AffinityGroupName)),
   },
   closed,
 );
@@ -112,6 +113,8 @@ export const VmCreateTask = task('vm', 'POST', {
   user_data: Type.Optional(Type.String({ maxLength: 16384 })),
   ip: Ip,
   networks: Type.Array(Type.Object({ ...VmNetwork.properties, ip: Nullable(Type.String()) }, closed)),
+  /** Its anti-affinity group: placement keeps it off hosts running the group's other VMs while it can. */
+  affinity_group: Type.Optional(AffinityGroupName),
 });
 export const VmUpdateTask = task('vm', 'PUT', {
   update_dict: UpdateDict,
@@ -142,7 +145,11 @@ export const VmMigrateTask = task('vm', 'MIGRATE', {
   area: Type.String(),
 });
 /** A host's drain (its `name`): every running VM moved live elsewhere, `parallel` at a time. */
-export const HostDrainTask = task('host', 'DRAIN', { parallel: Type.Integer({ minimum: 1, maximum: 64 }) });
+export const HostDrainTask = task('host', 'DRAIN', {
+  parallel: Type.Integer({ minimum: 1, maximum: 64 }),
+  /** Move a VM even onto a host running another VM of its anti-affinity group (else it stays, named). */
+  break_affinity: Type.Optional(Type.Boolean()),
+});
 /** A host back in placement (inventory's flag is already off; compute's copy follows). */
 export const HostRestoreTask = task('host', 'RESTORE', {});
 export const VmTask = taggedUnion('the vm queue', [
@@ -299,6 +306,8 @@ export const TaskResult = Type.Object(
     interfaces: Type.Optional(Type.Array(ResultNic)),
     /** Compute: the VM's power state as its host reports it (a power task's rollback says where it ended). */
     state: Type.Optional(VmState),
+    /** Compute: what the task did that was not what was asked (an anti-affinity group not honoured). */
+    warning: Type.Optional(Type.String({ maxLength: 2048 })),
   },
   closed,
 );
