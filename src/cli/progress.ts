@@ -12,7 +12,7 @@ import { EXIT } from './commands/client.ts';
 /** What the follower reads of a task (GET /task/<id>/ answers the whole Task). */
 export type TaskView = Pick<
   Task,
-  'task_id' | 'workspace' | 'type' | 'method' | 'object' | 'status' | 'stage' | 'error'
+  'task_id' | 'workspace' | 'type' | 'method' | 'object' | 'status' | 'stage' | 'error' | 'warning'
 >;
 
 export const FINISHED: readonly string[] = FINISHED_STATUSES;

@@ -288,8 +288,10 @@ function importCommand(templates: Command): void {
 
 /** `hosts drain <host>` / `hosts restore <host>`: maintenance through the controller (admins). */
 function maintenanceCommands(hosts: Command): void {
-  const change = (path: string, host: string, o: WaitOptions & { parallel?: string }, cmd: Command) => {
+  type Opts = WaitOptions & { parallel?: string; breakAffinity?: boolean };
+  const change = (path: string, host: string, o: Opts, cmd: Command) => {
     const body: Record<string, unknown> = { host };
+    if (o.breakAffinity) body.break_affinity = true;
     if (o.parallel !== undefined) {
       const n = Number(o.parallel);
       if (!Number.isInteger(n) || n < 1 || n > 64)
@@ -302,9 +304,11 @@ function maintenanceCommands(hosts: Command): void {
     .description('take a host out of placement and move its running VMs live to other hosts of its area')
     .argument('<host>', 'host name')
     .option('--parallel <n>', 'VMs moved at once (default 2)')
-    .action((host: string, o: WaitOptions & { parallel?: string }, cmd: Command) =>
-      change('/hosts/drain/', host, o, cmd),
-    );
+    .option(
+      '--break-affinity',
+      'move a VM even onto a host that runs another VM of its anti-affinity group (default: it stays, named)',
+    )
+    .action((host: string, o: Opts, cmd: Command) => change('/hosts/drain/', host, o, cmd));
   waitable(hosts.command('restore'))
     .description('put a drained host back into placement')
     .argument('<host>', 'host name')

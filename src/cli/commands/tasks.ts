@@ -79,6 +79,8 @@ export async function submit(
       EXIT.failed,
     );
   }
+  // A task that did something else than asked (an anti-affinity group it could not honour) says so.
+  if (t.warning) process.stderr.write(`${label}: warning: ${t.warning}\n`);
   const out = done ? await done(t) : { json: t, text: `${label}: ${t.stage}` };
   if (o.json) printJson(out.json);
   else process.stdout.write(`${out.text}\n`);

@@ -6,7 +6,7 @@ import { ask, printList, printObject } from './output.ts';
 import { submit, waitable, type WaitOptions } from './tasks.ts';
 import { vmConsoleCommand } from './vm-console.ts';
 import { vmLifeCommands } from './vm-life.ts';
-import type { Vm } from '../../lib/contracts/inventory.ts';
+import type { AffinityGroup, Vm } from '../../lib/contracts/inventory.ts';
 
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -41,6 +41,7 @@ interface CreateOptions extends WaitOptions {
   runcmd?: string[];
   sshKey?: string[];
   userData?: string;
+  affinityGroup?: string;
 }
 
 export function vmCommands(program: Command): void {
@@ -64,6 +65,10 @@ export function vmCommands(program: Command): void {
       '-g, --security-group <group>',
       'a security group its NICs join (repeatable; default: default)',
       collect,
+    )
+    .option(
+      '--affinity-group <group>',
+      'an anti-affinity group of the workspace: its VMs run on different hosts while the area has enough',
     )
     .action(async (name: string, o: CreateOptions, cmd: Command) => {
       const client = Client.of(cmd);
@@ -99,6 +104,7 @@ export function vmCommands(program: Command): void {
         ssh_keys: o.sshKey,
         user_data: userData,
         security_groups: o.securityGroup,
+        affinity_group: o.affinityGroup,
       };
       await submit(client, ws, 'POST', '/vms/', body, `vm ${name}`, o, () => finalVm(client, ws, name));
     });
@@ -123,6 +129,24 @@ export function vmCommands(program: Command): void {
         ['RAM', (v) => `${Math.round(v.ram * 1024)} MiB`],
         ['NETWORKS', (v) => v.networks],
         ['GROUPS', (v) => v.security_groups],
+        ['AFFINITY', (v) => v.affinity_group],
+      ]);
+    });
+
+  wsOption(vm.command('affinity-groups'))
+    .description("the workspace's anti-affinity groups: each group's VMs and the hosts they run on")
+    .option('--json', 'print JSON')
+    .action(async (o: { workspace?: string; json?: boolean }, cmd: Command) => {
+      const client = Client.of(cmd);
+      const { affinity_groups: rows } = await client.inventory<{ affinity_groups: AffinityGroup[] }>(
+        'GET',
+        `/${seg(client.workspace(o.workspace))}/affinity_groups/`,
+      );
+      printList(o.json, rows, [
+        ['NAME', (g) => g.name],
+        ['POLICY', (g) => g.policy],
+        ['SPREAD', (g) => (g.spread ? 'yes' : 'no')],
+        ['VMS', (g) => g.vms.map((v) => `${v.name}@${v.host ?? '-'}`)],
       ]);
     });
 
@@ -153,6 +177,8 @@ export function vmCommands(program: Command): void {
       'the security groups it should be in, all of them (repeatable)',
       collect,
     )
+    .option('--affinity-group <group>', 'join this anti-affinity group (placement follows it from now on)')
+    .option('--no-affinity-group', 'leave its anti-affinity group')
     .action(
       async (
         name: string,
@@ -162,6 +188,7 @@ export function vmCommands(program: Command): void {
           network?: string[];
           networks?: boolean;
           securityGroup?: string[];
+          affinityGroup?: string | false;
         },
         cmd: Command,
       ) => {
@@ -175,9 +202,10 @@ export function vmCommands(program: Command): void {
         if (o.network) update.networks = o.network;
         if (o.networks === false) update.networks = [];
         if (o.securityGroup) update.security_groups = o.securityGroup;
+        if (o.affinityGroup !== undefined) update.affinity_group = o.affinityGroup || null;
         if (!Object.keys(update).length)
           throw usage(
-            'nothing to change: give --name, --description, --network, --no-networks or --security-group',
+            'nothing to change: give --name, --description, --network, --no-networks, --security-group or --affinity-group',
             'update_dict',
           );
         await submit(
