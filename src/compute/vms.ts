@@ -82,11 +82,11 @@ async function placeOnce(
       { area: area.name, memoryMib, vcpus: template.cpu },
       group,
     );
-    return record(ctx, t, spread.host, memoryMib);
+    return recordPlacement(ctx, t, spread.host, memoryMib);
   });
 }
 
-async function record(
+async function recordPlacement(
   ctx: Pick<ComputeContext, 'db' | 'placement' | 'catalogue' | 'config'>,
   t: VmCreateTask,
   host: string,
