@@ -83,6 +83,8 @@ for (const backend of BACKENDS) {
         ram: 2,
         // Inventory puts a VM in no group unless told (the controller names the default group).
         security_groups: [],
+        // Nor in an anti-affinity group (issue 18).
+        affinity_group: null,
       });
       assert.equal(interfaces.length, 1);
       assert.equal(interfaces[0].network, n1);
