@@ -220,7 +220,7 @@ describe('kloudak CLI', () => {
     const table = await cli('vm', 'list');
     assert.match(
       table.stdout,
-      /^NAME\s+STATE\s+IP\s+HOST\s+AREA\s+TEMPLATE\s+CPU\s+RAM\s+NETWORKS\s+GROUPS\nweb-1\s+U\s+10\.77\.0\.\d+\s+h1\s+\S+\s+tiny\s+1\s+128 MiB\s+net1/,
+      /^NAME\s+STATE\s+IP\s+HOST\s+AREA\s+TEMPLATE\s+CPU\s+RAM\s+NETWORKS\s+GROUPS\s+AFFINITY\nweb-1\s+U\s+10\.77\.0\.\d+\s+h1\s+\S+\s+tiny\s+1\s+128 MiB\s+net1/,
     );
     const show = await cli('vm', 'show', 'web-1');
     assert.match(show.stdout, /^interfaces:\s+net1=192\.168\.50\.\d+\/24\/-$/m);
@@ -281,6 +281,48 @@ describe('kloudak CLI', () => {
     assert.deepEqual(JSON.parse((await cli('vm', 'list', '--json')).stdout), []);
     const again = await cli('vm', 'delete', 'web-1', '--wait');
     assert.equal(again.code, 4, again.stderr);
+  });
+
+  test('vm create|edit --affinity-group, vm affinity-groups; a task warning is printed', async () => {
+    const r = await cli(
+      'vm',
+      'create',
+      'grp-1',
+      '--template',
+      'tiny',
+      '--area',
+      area,
+      '--password',
+      'pw-123456',
+      '--affinity-group',
+      'web',
+      '--wait',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^vm grp-1: warning: anti-affinity group web not honoured$/m);
+    const bad = await cli(
+      'vm',
+      'create',
+      'grp-2',
+      '--template',
+      'tiny',
+      '--area',
+      area,
+      '-p',
+      'x',
+      '--affinity-group',
+      'a b',
+    );
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /\(field: affinity_group\)/);
+    const list = await cli('vm', 'affinity-groups');
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^NAME\s+POLICY\s+SPREAD\s+VMS\nweb\s+anti_affinity\s+yes\s+grp-1@h1\n$/);
+    assert.match((await cli('vm', 'list')).stdout, /^grp-1\s.*\sweb\n/m);
+    const left = await cli('vm', 'edit', 'grp-1', '--no-affinity-group', '--wait');
+    assert.equal(left.code, 0, left.stderr);
+    assert.deepEqual(JSON.parse((await cli('vm', 'affinity-groups', '--json')).stdout), []);
+    assert.equal((await cli('vm', 'delete', 'grp-1', '--wait')).code, 0);
   });
 
   test('keys add|list|delete, and vm create --ssh-key --user-data without a password', async () => {

@@ -77,6 +77,10 @@ export async function twoStepVmWorker(
         status: 'successful',
         network_pending: true,
         host: 'h1',
+        // As compute does when it cannot keep an anti-affinity group apart.
+        ...(t.affinity_group
+          ? { warning: `anti-affinity group ${String(t.affinity_group)} not honoured` }
+          : {}),
       });
       await sleep(pauseMs);
       await bus.publish('network_notification', { ...base, from: 'network', status: 'successful' });
