@@ -83,8 +83,8 @@ const describe = (taken: Map<string, string[]>) =>
   [...taken].map(([h, names]) => `${h}: ${names.join(', ')}`).join('; ');
 
 /** What a task says when the group could not be kept apart. */
-export const sharedHostWarning = (group: string, s: Spread) =>
-  `anti-affinity group ${group} not honoured: ${s.host} also runs ${s.joins.join(', ')} (no other host of the area has room)`;
+export const sharedHostWarning = (group: string, s: Spread, why = 'no other host of the area has room') =>
+  `anti-affinity group ${group} not honoured: ${s.host} also runs ${s.joins.join(', ')} (${why})`;
 
 /** Serializes placement decisions per group within this process: two VMs of one group placed at the same
  * time would each see the other's host still free. */

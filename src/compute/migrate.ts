@@ -11,7 +11,7 @@ import { conflict, inputError } from '../lib/errors.ts';
 import type { ComputeContext } from './context.ts';
 import type { DomainState, Hypervisor } from './hypervisor.ts';
 import { portsTask } from './failover/ports.ts';
-import { placeApart, sharedHostWarning } from './affinity.ts';
+import { groupHosts, placeApart, sharedHostWarning } from './affinity.ts';
 import { vmByName, type VmRow } from './vms.ts';
 
 export interface MigrateSettings {
@@ -76,18 +76,22 @@ export async function migrateVm(
       'name',
       `vm ${t.owner}/${t.name} is ${srcState ?? 'absent'} on ${src.name}: only a running VM moves live`,
     );
-  // Placement keeps the VM away from its anti-affinity group while it can; else it moves anyway, warned.
+  // Placement keeps the VM away from its anti-affinity group while it can; else it moves anyway, warned. A
+  // host named by the admin is taken as asked (warned too when it runs another VM of the group).
+  const group = { workspace: vm.workspace, group: vm.affinity_group, self: vm.id };
   const spread = t.to
-    ? { host: t.to, joins: [] }
+    ? { host: t.to, joins: (await groupHosts(d.db, group)).get(t.to) ?? [] }
     : await placeApart(
         d.db,
         d.placement,
         { area: src.area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: [src.name] },
-        { workspace: vm.workspace, group: vm.affinity_group, self: vm.id },
+        group,
       );
   const to = spread.host;
   const warning =
-    vm.affinity_group && spread.joins.length ? sharedHostWarning(vm.affinity_group, spread) : undefined;
+    vm.affinity_group && spread.joins.length
+      ? sharedHostWarning(vm.affinity_group, spread, t.to ? 'the host asked for' : undefined)
+      : undefined;
   if (to === src.name) throw inputError('host', `vm ${t.owner}/${t.name} already runs on ${to}`);
   const dst = await hostRow(d, to);
   if (dst.area !== src.area) throw inputError('host', `host ${to} is not in area ${src.area}`);
