@@ -21,7 +21,7 @@ export interface Hypervisor {
   start(uri: string, name: string): Promise<void>;
   /** Stops a domain at once; done when it is already stopped or absent. */
   destroy(uri: string, name: string): Promise<void>;
-  /** Removes a domain's definition; done when absent. */
+  /** Removes a domain's definition (and libvirt's metadata of its snapshots); done when absent. */
   undefine(uri: string, name: string): Promise<void>;
   /** Presses the ACPI power button (the guest shuts down if it listens); done when it is not running. */
   shutdown(uri: string, name: string): Promise<void>;
@@ -45,6 +45,12 @@ export interface Hypervisor {
   snapshotDelete(uri: string, name: string, snapshot: string): Promise<void>;
   /** The domain's snapshots' names, oldest first. */
   snapshots(uri: string, name: string): Promise<string[]>;
+  /** A snapshot's XML as libvirt keeps it (for redefining it on another host). */
+  snapshotXml(uri: string, name: string, snapshot: string): Promise<string>;
+  /** Makes libvirt on this host know a snapshot whose data is in the disk already (its saved XML). */
+  snapshotRedefine(uri: string, name: string, xml: string): Promise<void>;
+  /** Forgets a snapshot's metadata on this host, leaving its data in the disk; done when unknown. */
+  snapshotForget(uri: string, name: string, snapshot: string): Promise<void>;
   /** Live-migrates a running domain peer to peer (the source's libvirtd connects to destUri), its memory
    * over migrateUri; resolves when the domain runs on the destination and is gone from the source. */
   migrate(uri: string, name: string, m: MigrateOptions): Promise<void>;
@@ -134,7 +140,8 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
     start: (uri, name) => unless(virsh(uri, ['start', name]), /already active/i),
     destroy: (uri, name) =>
       unless(virsh(uri, ['destroy', name]), new RegExp(`${NO_DOMAIN.source}|${NOT_RUNNING.source}`, 'i')),
-    undefine: (uri, name) => unless(virsh(uri, ['undefine', name]), NO_DOMAIN),
+    // A domain with snapshots is refused without --snapshots-metadata (their data goes with the disk).
+    undefine: (uri, name) => unless(virsh(uri, ['undefine', '--snapshots-metadata', name]), NO_DOMAIN),
     shutdown: (uri, name) => unless(virsh(uri, ['shutdown', '--mode', 'acpi', name]), NOT_RUNNING),
     async state(uri, name) {
       try {
@@ -185,6 +192,17 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
         .map((l) => l.trim())
         .filter(Boolean);
     },
+    snapshotXml: (uri, name, snapshot) =>
+      virsh(uri, ['snapshot-dumpxml', '--domain', name, '--snapshotname', snapshot]),
+    snapshotRedefine: (uri, name, xml) =>
+      withFile(xml, (f) =>
+        virsh(uri, ['snapshot-create', '--domain', name, '--xmlfile', f, '--redefine']).then(() => undefined),
+      ),
+    snapshotForget: (uri, name, snapshot) =>
+      unless(
+        virsh(uri, ['snapshot-delete', '--domain', name, '--snapshotname', snapshot, '--metadata']),
+        NO_SNAPSHOT,
+      ),
     // --unsafe: libvirt counts a disk as shared only on a file system it knows to be (NFS, GFS2, Ceph ...);
     // the pool is one directory mounted on every host (bind mounts here), which it cannot tell from a local
     // disk. QEMU flushes and hands the disk over at the switch; the lock manager moves its lease.

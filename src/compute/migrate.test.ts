@@ -31,6 +31,8 @@ function scriptedHypervisor(stuck: boolean) {
   const hv: Partial<Hypervisor> = {
     state: async (uri) => where.get(uriHost(uri)),
     undefine: async () => undefined,
+    // No snapshots here (test/system/snapshots.test.ts moves a VM that has one).
+    snapshots: async () => [],
     setMaxDowntime: async (_uri, _name, ms) => {
       calls.push(`downtime ${ms}`);
       downtime = ms;
@@ -99,7 +101,11 @@ describe('migrateVm', () => {
     const d = {
       db,
       hypervisor: hv,
-      catalogue: { host: async (n: string) => HOSTS[n as keyof typeof HOSTS] },
+      catalogue: {
+        host: async (n: string) => HOSTS[n as keyof typeof HOSTS],
+        pool: async () => ({ name: 'p', path: '/pool' }),
+      },
+      storage: { readVmFiles: async () => [], writeVmFile: async () => undefined },
       placement: { host: async () => 'h2', pool: async () => 'p' },
       log: createLogger('test', 'silent'),
       bus: {
@@ -110,7 +116,10 @@ describe('migrateVm', () => {
         publish: async (queue: string, body: { method?: string; host?: string }) =>
           void published.push({ queue, body }),
       },
-    } as unknown as Pick<ComputeContext, 'db' | 'bus' | 'catalogue' | 'placement' | 'hypervisor' | 'log'>;
+    } as unknown as Pick<
+      ComputeContext,
+      'db' | 'bus' | 'catalogue' | 'placement' | 'hypervisor' | 'storage' | 'log'
+    >;
     const task: VmMigrateTask = {
       task_id: `m-${name}`,
       type: 'vm',

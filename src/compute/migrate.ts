@@ -12,6 +12,7 @@ import type { ComputeContext } from './context.ts';
 import type { DomainState, Hypervisor } from './hypervisor.ts';
 import { portsTask } from './failover/ports.ts';
 import { groupHosts, placeApart, sharedHostWarning } from './affinity.ts';
+import { adoptSnapshots, releaseSnapshots } from './snapshots.ts';
 import { vmByName, type VmRow } from './vms.ts';
 
 export interface MigrateSettings {
@@ -28,7 +29,7 @@ export const MIGRATE_DEFAULTS: MigrateSettings = { timeoutSeconds: 300, downtime
 /** What QEMU cannot meet while the destination's ports are made ready. */
 const HOLD = { downtimeMs: 1, bandwidthMib: 1 };
 
-type Deps = Pick<ComputeContext, 'db' | 'bus' | 'catalogue' | 'placement' | 'hypervisor' | 'log'>;
+type Deps = Pick<ComputeContext, 'db' | 'bus' | 'catalogue' | 'placement' | 'hypervisor' | 'storage' | 'log'>;
 type HostRow = NonNullable<Awaited<ReturnType<ComputeContext['catalogue']['host']>>>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -67,6 +68,7 @@ export async function migrateVm(
     // A redelivery after the switch: the domain already runs on the destination.
     const dst = await hostRow(d, t.to);
     if ((await d.hypervisor.state(dst.libvirt_uri, vm.domain)) === 'running') {
+      await adoptSnapshots(d, vm, dst);
       await moved(d, vm, dst.name);
       return { vm, from: src.name, to: dst.name };
     }
@@ -102,6 +104,9 @@ export async function migrateVm(
 
   const log = d.log.child({ task: t.task_id, vm: `${t.owner}/${t.name}`, from: src.name, to });
   const hv = d.hypervisor;
+  // libvirt refuses to migrate a domain with snapshot metadata: it is saved beside the disk and forgotten
+  // here, then redefined where the domain ends up (the snapshots' data travels in the disk).
+  if (await releaseSnapshots(d, vm, src)) await progress(`migrating to ${to}: snapshots saved`);
   await hv.setMaxDowntime(src.libvirt_uri, vm.domain, HOLD.downtimeMs);
   await progress(`migrating to ${to}: starting`);
   const deadline = Date.now() + settings.timeoutSeconds * 1000;
@@ -163,6 +168,7 @@ export async function migrateVm(
   // Exactly one copy must run, and the record must name its host.
   const { onA, onB } = await where(hv, vm.domain, src, dst);
   if (onB === 'running' && onA === undefined) {
+    await adoptSnapshots(d, vm, dst);
     await moved(d, vm, to);
     // The source's port is gone with the domain: its records and rules go too (nobody waits for that).
     await d.bus.publish(QUEUES.network, portsTask(vm, src.name, 'DELETE'));
@@ -170,6 +176,7 @@ export async function migrateVm(
     return { vm, from: src.name, to, warning };
   }
   if (onA === 'running' && onB === undefined) {
+    await adoptSnapshots(d, vm, src);
     // Whatever the network service made ready there goes again.
     await d.bus.publish(QUEUES.network, portsTask(vm, to, 'DELETE'));
     const cause = failure ?? settled?.error;

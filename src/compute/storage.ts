@@ -22,7 +22,32 @@ export interface Storage {
   prepareVolumes(address: string, v: VolumeSpec): Promise<void>;
   removeVmDir(address: string, poolPath: string, dir: string): Promise<void>;
   listVmDirs(address: string, poolPath: string): Promise<string[]>;
+  /** Writes a file of a VM's directory whole (a .part file renamed), making its parent directories. */
+  writeVmFile(address: string, poolPath: string, file: string, content: string): Promise<void>;
+  /** The files of a directory of a VM's directory ending in `suffix`, with their contents (none: empty). */
+  readVmFiles(
+    address: string,
+    poolPath: string,
+    dir: string,
+    suffix: string,
+  ): Promise<{ file: string; content: string }[]>;
+  /** Removes a file of a VM's directory; done when absent. */
+  removeVmFile(address: string, poolPath: string, file: string): Promise<void>;
 }
+
+/** The path, when it is inside a VM directory of the pool (refused otherwise: these are rm and > targets). */
+function insideVmDir(poolPath: string, path: string): string {
+  const normal = posix.normalize(path);
+  const root = vmsDir(poolPath);
+  if (!normal.startsWith(`${root}/`) || normal.split('/').length < root.split('/').length + 2)
+    throw new Error(`refusing ${path}: not inside a VM directory of ${poolPath}`);
+  return normal;
+}
+
+const WRITE_SCRIPT = 'set -e; mkdir -p "$(dirname "$1")"; cat > "$1.part"; mv -f "$1.part" "$1"';
+// Each file as NUL, its path, NUL, its content: neither paths nor XML hold a NUL.
+const READ_SCRIPT =
+  'for f in "$1"/*"$2"; do [ -f "$f" ] || continue; printf "\\000%s\\000" "$f"; cat "$f"; done';
 
 const PREPARE_SCRIPT = [
   'set -e',
@@ -74,6 +99,28 @@ export function createHostStorage(shell: HostShell): Storage {
       if (posix.dirname(normal) !== root)
         throw new Error(`refusing to remove ${dir}: not a VM directory of ${poolPath}`);
       await shell.run(address, ['rm', '-rf', '--', normal]);
+    },
+    async writeVmFile(address, poolPath, file, content) {
+      await shell.run(address, ['sh', '-c', WRITE_SCRIPT, 'kloudak-write', insideVmDir(poolPath, file)], {
+        input: content,
+      });
+    },
+    async readVmFiles(address, poolPath, dir, suffix) {
+      const out = await shell.run(address, [
+        'sh',
+        '-c',
+        READ_SCRIPT,
+        'kloudak-read',
+        insideVmDir(poolPath, dir),
+        suffix,
+      ]);
+      const parts = out.split('\0');
+      const files: { file: string; content: string }[] = [];
+      for (let i = 1; i + 1 < parts.length; i += 2) files.push({ file: parts[i], content: parts[i + 1] });
+      return files;
+    },
+    async removeVmFile(address, poolPath, file) {
+      await shell.run(address, ['rm', '-f', '--', insideVmDir(poolPath, file)]);
     },
     async listVmDirs(address, poolPath) {
       const out = await shell.run(address, [

@@ -20,6 +20,7 @@ import {
 import { drainHost, restoreHost } from './drain.ts';
 import { groupHosts } from './affinity.ts';
 import { migrateVm, type MigrateSettings } from './migrate.ts';
+import { snapshotTask, undoSnapshot } from './snapshot-tasks.ts';
 
 /** The network service's part of a VM task: record the VM's ports on its host (and secure its public port),
  * change them, or drop them. */
@@ -32,7 +33,7 @@ export interface Outcome {
 }
 
 /** What the network follow-up of task t carries from it. */
-const followUp = (t: VmTask | VmRollback) => ({
+export const followUp = (t: VmTask | VmRollback) => ({
   task_id: t.task_id,
   type: 'vm' as const,
   owner: t.owner,
@@ -213,6 +214,7 @@ export const vmTasks: HandlerTable<VmTask, ComputeContext, Outcome> = {
   'vm DELETE': remove,
   'vm POWER': power,
   'vm MIGRATE': migrate,
+  'vm SNAPSHOT': snapshotTask,
   'host DRAIN': drain,
   'host RESTORE': async (t, d) => (await restoreHost(d, t), { result: { status: 'successful' } }),
 };
@@ -315,6 +317,7 @@ export const vmRollbacks: HandlerTable<VmRollback, ComputeContext, Outcome> = {
   'vm POWER': undoPower,
   // migrateVm leaves the VM running on exactly one host whatever happened: nothing to undo.
   'vm MIGRATE': async () => rolledBack,
+  'vm SNAPSHOT': undoSnapshot,
   // A drain that could not move everything leaves the host in maintenance: the operator drains again or
   // restores it.
   'host DRAIN': async () => rolledBack,

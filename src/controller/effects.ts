@@ -81,7 +81,15 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Tas
     if (r.from === 'network' && !computeDone) return { pending: true, stage: NETWORK_FIRST };
     if (r.network_pending && task.stage !== NETWORK_FIRST) {
       const state: VmState | undefined = body.method === 'POST' ? 'C_N' : undefined;
-      if (state || r.host) await record.vm({ ...(state ? { state } : {}), ...host, ...macsOf(r) });
+      // A revert to a running snapshot: the VM runs again, its ports are being made ready.
+      const reverted = body.method === 'SNAPSHOT' ? r.state : undefined;
+      if (state || r.host || reverted)
+        await record.vm({
+          ...(state ? { state } : {}),
+          ...(reverted ? { state: reverted } : {}),
+          ...host,
+          ...macsOf(r),
+        });
       return { pending: true, stage: state ?? 'network', state };
     }
   }
@@ -104,6 +112,8 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Tas
       await record.vm({ state, ...host });
       return { pending: false, stage: state, state };
     }
+    case 'SNAPSHOT':
+      return snapshotDone(inv, task, body, r);
     case 'MIGRATE':
       await record.vm({ ...host });
       return { pending: false, stage: r.host ? `migrated to ${r.host}` : 'migrated' };
@@ -113,6 +123,27 @@ export async function applySuccess(ctx: ControllerContext, task: TaskRow, r: Tas
     case 'RESTORE':
       return { pending: false, stage: 'restored' };
   }
+}
+
+/** A snapshot task done: the record is ready, the VM in the state a revert left it in, or the record gone. */
+async function snapshotDone(
+  inv: Inventory,
+  task: TaskRow,
+  body: Extract<TaskRow['body'], { method: 'SNAPSHOT' }>,
+  r: TaskResult,
+): Promise<Outcome> {
+  const o = { requestId: task.request_id };
+  const [ws, vm, name] = [task.workspace, task.object, body.snapshot];
+  if (body.action === 'create') {
+    await inv.snapshots.update(ws, vm, name, { state: 'U', running: r.snapshot_running ?? false }, o);
+    return { pending: false, stage: `snapshot ${name} taken` };
+  }
+  if (body.action === 'delete') {
+    await inv.snapshots.remove(ws, vm, name, o);
+    return { pending: false, stage: `snapshot ${name} deleted` };
+  }
+  if (r.state) await inv.vms.update(ws, vm, { state: r.state, ...(r.host ? { host: r.host } : {}) }, o);
+  return { pending: false, stage: `reverted to ${name}`, state: r.state };
 }
 
 /** Undoes the request's own inventory writes; answers the object's state afterwards. */
@@ -168,6 +199,15 @@ export async function applyRollback(
       await (body.type === 'network' ? record.network({ state }) : record.router({ state }));
       return state;
     }
+    case 'SNAPSHOT':
+      // A snapshot that could not be taken goes (compute deleted whatever was made of it); a failed revert
+      // or delete leaves the snapshot as it was, and the record learns the power state the host reports.
+      if (body.type === 'vm' && body.action === 'create')
+        await ctx.inventory.snapshots.remove(task.workspace, task.object, body.snapshot, {
+          requestId: task.request_id,
+        });
+      if (r.state) await record.vm({ state: r.state });
+      return r.state ?? previous;
     case 'POWER':
       // Nothing to undo: the record learns what the host reports.
       if (r.state) await record.vm({ state: r.state });

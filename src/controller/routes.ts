@@ -12,6 +12,7 @@ import {
   NetworkPut,
   SecurityGroupPost,
   SecurityGroupPut,
+  SnapshotTarget,
   Target,
   Task,
   TaskList,
@@ -40,6 +41,7 @@ import {
   updateNetwork,
 } from './usecases/networks.ts';
 import { powerVm } from './usecases/power.ts';
+import { snapshotVm } from './usecases/snapshots.ts';
 import { drainHost, restoreHost } from './usecases/hosts.ts';
 import { createVm, deleteVm, migrateVm, updateVm } from './usecases/vms.ts';
 import { deleteWorkspace } from './usecases/workspaces.ts';
@@ -117,6 +119,24 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
     '/vms/power/',
     { schema: { body: VmPower, response: accepts, tags: ['vms'] } },
     async (req, reply) => accepted(reply, await powerVm(ctx, await who(req), req.body, req.id)),
+  );
+
+  // A VM's snapshots (issue 15): taken in the state the VM is in (running: with its memory; stopped: disk).
+  const snaps = { tags: ['snapshots'] };
+  app.post(
+    '/snapshots/',
+    { schema: { body: SnapshotTarget, response: accepts, ...snaps } },
+    async (req, reply) => accepted(reply, await snapshotVm(ctx, await who(req), req.body, 'create', req.id)),
+  );
+  app.post(
+    '/snapshots/revert/',
+    { schema: { body: SnapshotTarget, response: accepts, ...snaps } },
+    async (req, reply) => accepted(reply, await snapshotVm(ctx, await who(req), req.body, 'revert', req.id)),
+  );
+  app.delete(
+    '/snapshots/',
+    { schema: { body: SnapshotTarget, response: accepts, ...snaps } },
+    async (req, reply) => accepted(reply, await snapshotVm(ctx, await who(req), req.body, 'delete', req.id)),
   );
 
   app.post(

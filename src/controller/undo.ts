@@ -23,6 +23,14 @@ export const Undo = Type.Union([
     ...Place,
     task: Type.String(),
   }),
+  /** The snapshot record the task made goes. */
+  Type.Object({
+    op: Type.Literal('delete_snapshot'),
+    workspace: Type.String(),
+    vm: Type.String(),
+    name: Type.String(),
+    task: Type.String(),
+  }),
   /** A security group's rules and description go back to what they were. */
   Type.Object({
     op: Type.Literal('restore_rules'),
@@ -77,7 +85,7 @@ export function readUndo(recorded: unknown): Undo | undefined {
 export async function runUndo(
   inventory: Pick<
     InventoryClient,
-    'addresses' | 'vms' | 'networks' | 'routers' | 'workspaces' | 'hosts' | 'securityGroups'
+    'addresses' | 'vms' | 'networks' | 'routers' | 'workspaces' | 'hosts' | 'securityGroups' | 'snapshots'
   >,
   u: Undo,
   requestId: string,
@@ -86,6 +94,8 @@ export async function runUndo(
   if (u.op === 'release_addresses') await inventory.addresses.releaseTask(u.area, u.task, o);
   else if (u.op === 'restore_workspace') await inventory.workspaces.update(u.workspace, { state: 'U' }, o);
   else if (u.op === 'host_maintenance') await inventory.hosts.setMaintenance(u.host, u.maintenance, o);
+  else if (u.op === 'delete_snapshot')
+    await inventory.snapshots.remove(u.workspace, u.vm, u.name, { ...o, task: u.task });
   else if (u.op === 'delete') {
     const records =
       u.kind === 'vm'

@@ -347,4 +347,20 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // VM snapshots (issue 15 item 5): what exists of each VM; the data lives in the VM's disk on the pool.
+  '016_vm_snapshots': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('vm_snapshots')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .addColumn('vm_id', 'integer', (c) => c.notNull().references('vms.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('running', 'boolean')
+        .addColumn('task', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addUniqueConstraint('vm_snapshots_vm_name', ['vm_id', 'name'])
+        .execute();
+    },
+  },
 };

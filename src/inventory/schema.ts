@@ -112,6 +112,17 @@ export interface InventoryDB {
     /** Its anti-affinity group of the workspace (issue 18), if any. */
     affinity_group: ColumnType<string | null, string | null | undefined, string | null>;
   };
+  /** A VM's snapshots (issue 15): the data is inside the VM's disk on the shared pool, the record says what
+   * exists. They go with their VM (cascade). */
+  vm_snapshots: {
+    id: Generated<number>;
+    vm_id: number;
+    name: string;
+    state: 'C' | 'U';
+    running: boolean | null;
+    task: string | null;
+    created_at: Created;
+  };
   security_groups: {
     id: Generated<number>;
     workspace_id: number;

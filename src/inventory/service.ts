@@ -21,6 +21,7 @@ import { identityRoutes } from './routes/identity.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { securityGroupRoutes } from './routes/secgroups.ts';
+import { snapshotRoutes } from './routes/snapshots.ts';
 import { vmRoutes } from './routes/vms.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 import type { InventoryDB } from './schema.ts';
@@ -122,6 +123,7 @@ export async function createInventory({
     networkRoutes(app, services, who);
     keyRoutes(app, services, who);
     securityGroupRoutes(app, services, who);
+    snapshotRoutes(app, services, who);
     await extraRoutes?.(app);
     await app.ready();
     return {

@@ -7,6 +7,7 @@ import { QUEUES } from '../../lib/contracts/messages.ts';
 import { notFound } from '../../lib/errors.ts';
 import type { ComputeContext } from '../context.ts';
 import { isVlan } from '../domain.ts';
+import { adoptSnapshots } from '../snapshots.ts';
 import { vmDomainXml, type BootSpec, type VmRow } from '../vms.ts';
 import { portsTask } from './ports.ts';
 import type { Notices } from './notices.ts';
@@ -29,6 +30,7 @@ export function createRestarter(d: {
   bus: ComputeContext['bus'];
   catalogue: ComputeContext['catalogue'];
   hypervisor: ComputeContext['hypervisor'];
+  storage: ComputeContext['storage'];
   inventory: Pick<InventoryClient, 'vms' | 'networks'>;
   log: ComputeContext['log'];
   notices: Notices;
@@ -90,6 +92,8 @@ export function createRestarter(d: {
       await d.hypervisor.define(host.libvirt_uri, await xmlFor(vm, host));
       state = 'shut off';
     }
+    // The snapshots' data came with the disk; libvirt here learns them from the XML saved beside it.
+    await adoptSnapshots(d, vm, host);
     return { host, state };
   }
 

@@ -9,6 +9,7 @@ import { sshKeysRepository } from './keys.ts';
 import { leasesRepository } from './leases.ts';
 import { interfacesRepository, networksRepository, routersRepository } from './networks.ts';
 import { securityGroupsRepository } from './secgroups.ts';
+import { snapshotsRepository } from './snapshots.ts';
 import { vmsRepository } from './vms.ts';
 import { invitationsRepository, membersRepository, workspacesRepository } from './workspaces.ts';
 
@@ -41,6 +42,7 @@ function repositories(db: Db) {
     interfaces: interfacesRepository(db),
     sshKeys: sshKeysRepository(db),
     securityGroups: securityGroupsRepository(db),
+    snapshots: snapshotsRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof repositories>;

@@ -81,6 +81,16 @@ export function vmsRepository(db: Db) {
         .orderBy('affinity_group')
         .orderBy('name')
         .execute(),
+    /** The VM's id. */
+    idOf: async (workspaceId: number, name: string) =>
+      (
+        await db
+          .selectFrom('vms')
+          .select('id')
+          .where('workspace_id', '=', workspaceId)
+          .where('name', '=', name)
+          .executeTakeFirst()
+      )?.id,
     /** The VM's id, its row locked until the transaction ends. */
     lock: (workspaceId: number, name: string) =>
       db

@@ -8,6 +8,7 @@ import { identityService, type IdentityDeps } from './identity.ts';
 import { keysService } from './keys.ts';
 import { networksService, routersService } from './networks.ts';
 import { securityGroupsService } from './secgroups.ts';
+import { snapshotsService } from './snapshots.ts';
 import { vmsService } from './vms.ts';
 import { workspacesService } from './workspaces.ts';
 import { requireAdmin, type Principal } from '../../lib/auth.ts';
@@ -47,6 +48,7 @@ export function createInventoryServices(d: ServicesDeps) {
     routers: routersService(store),
     keys: keysService(store),
     securityGroups: securityGroupsService(store),
+    snapshots: snapshotsService(store),
   };
 }
 export type InventoryServices = ReturnType<typeof createInventoryServices>;

@@ -6,6 +6,7 @@
 // To add an endpoint: one line with get/post/put/del below, naming its path and its answer's schema.
 import * as api from '../contracts/inventory.ts';
 import * as sg from '../contracts/secgroups.ts';
+import * as snap from '../contracts/snapshots.ts';
 import { checker, type Checker } from '../contracts/validate.ts';
 import { notFound, unavailable } from '../errors.ts';
 import { callJson, expectOk } from '../httpclient.ts';
@@ -48,6 +49,20 @@ export interface InventoryClient {
   networks: WorkspaceObjects<api.Network, api.NetworkBody, api.NetworkUpdate>;
   routers: WorkspaceObjects<api.Router, api.RouterBody, api.RouterUpdate>;
   securityGroups: WorkspaceObjects<sg.SecurityGroup, sg.SecurityGroupBody, sg.SecurityGroupUpdate>;
+  /** A VM's snapshots; list and get answer undefined when the VM is not there. */
+  snapshots: {
+    list(ws: string, vm: string, o?: CallOptions): Promise<snap.Snapshot[] | undefined>;
+    get(ws: string, vm: string, name: string, o?: CallOptions): Promise<snap.Snapshot | undefined>;
+    create(ws: string, vm: string, body: snap.SnapshotBody, o?: CallOptions): Promise<snap.Snapshot>;
+    update(
+      ws: string,
+      vm: string,
+      name: string,
+      body: snap.SnapshotUpdate,
+      o?: CallOptions,
+    ): Promise<snap.Snapshot | undefined>;
+    remove(ws: string, vm: string, name: string, o?: RemoveOptions): Promise<boolean>;
+  };
   interfaces: {
     list(ws: string, router: string, o?: CallOptions): Promise<api.RouterInterface[] | undefined>;
     get(
@@ -194,6 +209,10 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
   const keyList = checker(api.SshKeyList);
   const standing = checker(api.Standing);
   const changes = checker(api.AuthChanges);
+  const snapshot = checker(snap.Snapshot);
+  const snapshots = checker(snap.SnapshotList);
+  const snapPath = (ws: string, vm: string, name?: string) =>
+    `/${seg(ws)}/vms/${seg(vm)}/snapshots/${name === undefined ? '' : `${seg(name)}/`}`;
   const ifacePath = (ws: string, router: string, network?: string) =>
     `/${seg(ws)}/routers/${seg(router)}/interfaces/${network === undefined ? '' : `${seg(network)}/`}`;
 
@@ -211,6 +230,14 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
       checker(sg.SecurityGroup),
       checker(sg.SecurityGroupList),
     ),
+    snapshots: {
+      list: async (ws, vm, c) => (await get(snapPath(ws, vm), snapshots, c))?.snapshots,
+      get: (ws, vm, name, c) => get(snapPath(ws, vm, name), snapshot, c),
+      create: (ws, vm, body, c) => post(snapPath(ws, vm), body, snapshot, c),
+      update: (ws, vm, name, body, c) => put(snapPath(ws, vm, name), body, snapshot, c),
+      remove: (ws, vm, name, c) =>
+        del(`${snapPath(ws, vm, name)}${c?.task ? `?task=${seg(c.task)}` : ''}`, deleted, c),
+    },
     interfaces: {
       list: async (ws, router, c) => (await get(ifacePath(ws, router), ifaces, c))?.interfaces,
       get: (ws, router, network, c) => get(ifacePath(ws, router, network), iface, c),

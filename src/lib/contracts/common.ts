@@ -68,8 +68,9 @@ export const OBJECT_TYPES = [
 export const HOST_TASKS = '_hosts';
 export const ObjectType = OneOf(OBJECT_TYPES);
 /** A task's method: the book's three, POWER (start, stop, reboot, force off a VM), MIGRATE (a VM's live
- * move to another host; admins, POST /vms/migrate/), DRAIN and RESTORE (a host's maintenance). */
-export const METHODS = ['POST', 'PUT', 'DELETE', 'POWER', 'MIGRATE', 'DRAIN', 'RESTORE'] as const;
+ * move to another host; admins, POST /vms/migrate/), DRAIN and RESTORE (a host's maintenance), SNAPSHOT (a
+ * VM's snapshot taken, reverted to or deleted). */
+export const METHODS = ['POST', 'PUT', 'DELETE', 'POWER', 'MIGRATE', 'DRAIN', 'RESTORE', 'SNAPSHOT'] as const;
 export const Method = OneOf(METHODS);
 
 /** Every error answer (src/lib/errors.ts). */
@@ -94,6 +95,15 @@ export type VmState = (typeof VM_STATES)[number];
 export const POWER_ACTIONS = ['start', 'stop', 'reboot', 'off'] as const;
 export const PowerAction = OneOf(POWER_ACTIONS);
 export type PowerAction = (typeof POWER_ACTIONS)[number];
+/** What a VM's SNAPSHOT task does (POST /snapshots/, POST /snapshots/revert/, DELETE /snapshots/). */
+export const SNAPSHOT_ACTIONS = ['create', 'revert', 'delete'] as const;
+export const SnapshotAction = OneOf(SNAPSHOT_ACTIONS);
+export type SnapshotAction = (typeof SNAPSHOT_ACTIONS)[number];
+/** A snapshot's name: a libvirt snapshot name and a file name on the pool, so no leading '-' or '.'. */
+export const SnapshotName = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
+  description: 'snapshot name: 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit',
+});
 /** vCPUs and memory of a VM (a template's, or its own after a resize). */
 export const Cpu = Type.Integer({ minimum: 1, maximum: 256, description: 'vCPUs' });
 export const Ram = Type.Number({ exclusiveMinimum: 0, maximum: 4096, description: 'GiB (0.125 = 128 MiB)' });

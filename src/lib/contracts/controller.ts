@@ -11,6 +11,7 @@ import {
   OneOf,
   PowerAction,
   Ram,
+  SnapshotName,
   USER_DATA_MAX_BYTES,
 } from './common.ts';
 import { GroupNames, SgRules } from './secgroups.ts';
@@ -118,6 +119,12 @@ export const VmPower = Type.Object({
     }),
   ),
 });
+/** POST /snapshots/, POST /snapshots/revert/, DELETE /snapshots/: one snapshot of a VM. */
+export const SnapshotTarget = Type.Object({
+  owner: Owner,
+  vm: Name('the VM'),
+  name: SnapshotName,
+});
 export const NetworkPost = Type.Object({
   owner: Owner,
   name: Name(),
@@ -212,6 +219,7 @@ export const TaskList = Type.Object({ tasks: Type.Array(Task) });
 export type VmPost = Static<typeof VmPost>;
 export type VmPut = Static<typeof VmPut>;
 export type VmPower = Static<typeof VmPower>;
+export type SnapshotTarget = Static<typeof SnapshotTarget>;
 export type VmMigrate = Static<typeof VmMigrate>;
 export type HostTarget = Static<typeof HostTarget>;
 export type Target = Static<typeof Target>;

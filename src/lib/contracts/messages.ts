@@ -5,7 +5,18 @@
 // Tasks are tagged unions by `type` and `method`. A new task is one variant in its queue's union and one
 // entry in the handler table of the worker that does it (src/compute/tasks.ts, src/network/tasks.ts).
 import { Type, type Static, type TObject, type TProperties } from 'typebox';
-import { AffinityGroupName, Cpu, Ip, Name, Nullable, PowerAction, Ram, VmState } from './common.ts';
+import {
+  AffinityGroupName,
+  Cpu,
+  Ip,
+  Name,
+  Nullable,
+  PowerAction,
+  Ram,
+  SnapshotAction,
+  SnapshotName,
+  VmState,
+} from './common.ts';
 import { Template, Vm, RouterInterface } from './inventory.ts';
 import { GroupNames, SgRules } from './secgroups.ts';
 import { checker, taggedUnion, type Checker } from './validate.ts';
@@ -144,6 +155,13 @@ export const VmMigrateTask = task('vm', 'MIGRATE', {
   from: Nullable(Type.String()),
   area: Type.String(),
 });
+/** A snapshot of the VM (`name`) taken (in the state the VM is in: running with its memory, or stopped),
+ * reverted to, or deleted. */
+export const VmSnapshotTask = task('vm', 'SNAPSHOT', {
+  action: SnapshotAction,
+  snapshot: SnapshotName,
+  host: Nullable(Type.String()),
+});
 /** A host's drain (its `name`): every running VM moved live elsewhere, `parallel` at a time. */
 export const HostDrainTask = task('host', 'DRAIN', {
   parallel: Type.Integer({ minimum: 1, maximum: 64 }),
@@ -160,6 +178,7 @@ export const VmTask = taggedUnion('the vm queue', [
   VmMigrateTask,
   HostDrainTask,
   HostRestoreTask,
+  VmSnapshotTask,
 ]);
 export const VmRollback = taggedUnion('the vm_rollback queue', [
   rollbackOf(VmCreateTask),
@@ -169,6 +188,7 @@ export const VmRollback = taggedUnion('the vm_rollback queue', [
   rollbackOf(VmMigrateTask),
   rollbackOf(HostDrainTask),
   rollbackOf(HostRestoreTask),
+  rollbackOf(VmSnapshotTask),
 ]);
 
 // The network queue (network): the controller's network, router and interface tasks, and compute's port
@@ -308,6 +328,8 @@ export const TaskResult = Type.Object(
     state: Type.Optional(VmState),
     /** Compute: what the task did that was not what was asked (an anti-affinity group not honoured). */
     warning: Type.Optional(Type.String({ maxLength: 2048 })),
+    /** Compute, a snapshot taken: whether it holds the running guest's memory (it reverts running). */
+    snapshot_running: Type.Optional(Type.Boolean()),
   },
   closed,
 );
@@ -461,6 +483,7 @@ export type VmUpdateTask = Static<typeof VmUpdateTask>;
 export type VmDeleteTask = Static<typeof VmDeleteTask>;
 export type VmPowerTask = Static<typeof VmPowerTask>;
 export type VmMigrateTask = Static<typeof VmMigrateTask>;
+export type VmSnapshotTask = Static<typeof VmSnapshotTask>;
 export type HostDrainTask = Static<typeof HostDrainTask>;
 export type HostRestoreTask = Static<typeof HostRestoreTask>;
 export type NetworkTask = Checked<typeof NetworkTask>;

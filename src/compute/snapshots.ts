@@ -1,0 +1,112 @@
+// A VM's snapshots on its host (issue 15 item 5): libvirt internal snapshots of its qcow2 overlay, so their
+// data lives in the disk on the shared pool. libvirt keeps each snapshot's metadata (its XML) per host, so the
+// XML is saved beside the disk too (<vm dir>/snapshots/<name>.xml): a VM restarted on another host by
+// failover, or moved live (libvirt refuses to migrate a domain that has snapshot metadata), has its
+// snapshots redefined there from those files (adoptSnapshots). Every step looks first, so a redelivered
+// task finishes the job instead of doing it twice.
+import { posix } from 'node:path';
+import type { ComputeContext } from './context.ts';
+import { setRowState } from './power.ts';
+import { hostOf, type VmRow } from './vms.ts';
+
+type Deps = Pick<ComputeContext, 'catalogue' | 'hypervisor' | 'storage'>;
+type HostRow = Awaited<ReturnType<typeof hostOf>>;
+
+/** Where a VM's snapshots' XML is kept on the pool. */
+export const snapshotDir = (vm: Pick<VmRow, 'dir'>) => posix.join(vm.dir, 'snapshots');
+const xmlFile = (vm: Pick<VmRow, 'dir'>, snapshot: string) => posix.join(snapshotDir(vm), `${snapshot}.xml`);
+
+// The same rule as the contract's SnapshotName: a virsh argument and a file name, never an option or a path.
+const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+function checkName(snapshot: string): string {
+  if (!SNAPSHOT_NAME.test(snapshot)) throw new Error(`refusing snapshot name ${JSON.stringify(snapshot)}`);
+  return snapshot;
+}
+
+/** The snapshot XML's top-level state: running (with memory: reverts running) or stopped. */
+export const takenRunning = (xml: string) => /<state>(running|paused)<\/state>/.test(xml.split('<domain')[0]);
+const createdAt = (xml: string) => Number(/<creationTime>(\d+)<\/creationTime>/.exec(xml)?.[1] ?? 0);
+
+async function poolPath(d: Deps, vm: VmRow): Promise<string> {
+  const pool = await d.catalogue.pool(vm.pool);
+  if (!pool) throw new Error(`pool ${vm.pool} is not in the catalogue`);
+  return pool.path;
+}
+
+/** Saves the XML of every snapshot libvirt knows of the VM on `host` beside its disk (after a snapshot is
+ * taken or deleted: a deletion changes its children's parent). */
+export async function saveSnapshots(d: Deps, vm: VmRow, host: HostRow): Promise<string[]> {
+  const pool = await poolPath(d, vm);
+  const names = await d.hypervisor.snapshots(host.libvirt_uri, vm.domain);
+  for (const name of names)
+    await d.storage.writeVmFile(
+      host.address,
+      pool,
+      xmlFile(vm, checkName(name)),
+      await d.hypervisor.snapshotXml(host.libvirt_uri, vm.domain, name),
+    );
+  return names;
+}
+
+/** Makes libvirt on `host` know every snapshot saved beside the VM's disk that it does not know yet (oldest
+ * first: a snapshot's parent must be known before it). Answers how many it redefined. */
+export async function adoptSnapshots(d: Deps, vm: VmRow, host: HostRow): Promise<number> {
+  const saved = await d.storage.readVmFiles(host.address, await poolPath(d, vm), snapshotDir(vm), '.xml');
+  if (!saved.length) return 0;
+  const known = new Set(await d.hypervisor.snapshots(host.libvirt_uri, vm.domain));
+  const missing = saved
+    .filter((f) => !known.has(posix.basename(f.file, '.xml')))
+    .sort((a, b) => createdAt(a.content) - createdAt(b.content));
+  for (const f of missing) await d.hypervisor.snapshotRedefine(host.libvirt_uri, vm.domain, f.content);
+  return missing.length;
+}
+
+/** Before the domain leaves `host` (a live migration): its snapshots' XML saved, then libvirt's metadata of
+ * them forgotten there (newest first), the data staying in the disk. */
+export async function releaseSnapshots(d: Deps, vm: VmRow, host: HostRow): Promise<number> {
+  const names = await saveSnapshots(d, vm, host);
+  for (const name of [...names].reverse())
+    await d.hypervisor.snapshotForget(host.libvirt_uri, vm.domain, name);
+  return names.length;
+}
+
+/** Takes the snapshot in the state the VM is in; answers whether it holds the running guest's memory. */
+export async function takeSnapshot(
+  d: Deps,
+  vm: VmRow,
+  snapshot: string,
+): Promise<{ host: HostRow; running: boolean }> {
+  const host = await hostOf(d, vm.host);
+  await adoptSnapshots(d, vm, host);
+  await d.hypervisor.snapshotCreate(host.libvirt_uri, vm.domain, checkName(snapshot));
+  const xml = await d.hypervisor.snapshotXml(host.libvirt_uri, vm.domain, snapshot);
+  await d.storage.writeVmFile(host.address, await poolPath(d, vm), xmlFile(vm, snapshot), xml);
+  return { host, running: takenRunning(xml) };
+}
+
+/** Brings the VM back to the snapshot (running or stopped, as it was taken); answers the state it is in. */
+export async function revertSnapshot(
+  d: Deps & Pick<ComputeContext, 'db'>,
+  vm: VmRow,
+  snapshot: string,
+): Promise<{ host: HostRow; running: boolean }> {
+  const host = await hostOf(d, vm.host);
+  await adoptSnapshots(d, vm, host);
+  // Not running nor stopped meanwhile: the reconciler leaves the record alone until the revert is done.
+  await setRowState(d, vm, 'reverting');
+  await d.hypervisor.snapshotRevert(host.libvirt_uri, vm.domain, checkName(snapshot));
+  const s = await d.hypervisor.state(host.libvirt_uri, vm.domain);
+  const running = s === 'running' || s === 'paused';
+  await setRowState(d, vm, running ? 'running' : 'stopped');
+  return { host, running };
+}
+
+/** Deletes the snapshot (its data in the disk, libvirt's metadata, the saved XML); done when absent. */
+export async function deleteSnapshot(d: Deps, vm: VmRow, snapshot: string): Promise<HostRow> {
+  const host = await hostOf(d, vm.host);
+  await adoptSnapshots(d, vm, host);
+  await d.hypervisor.snapshotDelete(host.libvirt_uri, vm.domain, checkName(snapshot));
+  await d.storage.removeVmFile(host.address, await poolPath(d, vm), xmlFile(vm, snapshot));
+  await saveSnapshots(d, vm, host);
+  return host;
+}
