@@ -24,7 +24,9 @@ function checkName(snapshot: string): string {
 }
 
 /** The snapshot XML's top-level state: running (with memory: reverts running) or stopped. */
-export const takenRunning = (xml: string) => /<state>(running|paused)<\/state>/.test(xml.split('<domain')[0]);
+// The first <state> is the snapshot's own (name, description, state, creationTime, ..., then the domain).
+export const takenRunning = (xml: string) =>
+  /<state>(running|paused)<\/state>/.test(/<state>[a-z ]+<\/state>/.exec(xml)?.[0] ?? '');
 const createdAt = (xml: string) => Number(/<creationTime>(\d+)<\/creationTime>/.exec(xml)?.[1] ?? 0);
 
 async function poolPath(d: Deps, vm: VmRow): Promise<string> {
