@@ -274,6 +274,31 @@ describe('kloudak CLI', () => {
     assert.equal(JSON.parse(show.stdout).status, 'successful');
   });
 
+  test('vm snapshot create|list|revert|delete (issue 15)', async () => {
+    const made = await cli('vm', 'snapshot', 'create', 'web-1', 'before', '--wait');
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(made.stdout, 'vm web-1: snapshot before taken\n');
+    const listed = JSON.parse((await cli('vm', 'snapshot', 'list', 'web-1', '--json')).stdout);
+    assert.deepEqual(
+      listed.map((s: any) => [s.name, s.state, s.running]),
+      [['before', 'U', false]],
+    );
+    assert.match(
+      (await cli('vm', 'snapshot', 'list', 'web-1')).stdout,
+      /^NAME\s+STATE\s+TAKEN\s+CREATED\nbefore\s+U\s+stopped\s/,
+    );
+    const rev = await cli('vm', 'snapshot', 'revert', 'web-1', 'before', '--wait');
+    assert.equal(rev.code, 0, rev.stderr);
+    assert.equal(rev.stdout, 'vm web-1: snapshot before reverted to\n');
+    const bad = await cli('vm', 'snapshot', 'create', 'web-1', '-bad-');
+    assert.equal(bad.code, 2, bad.stderr);
+    const missing = await cli('vm', 'snapshot', 'revert', 'web-1', 'nope');
+    assert.equal(missing.code, 4, missing.stderr);
+    const del = await cli('vm', 'snapshot', 'delete', 'web-1', 'before', '--wait');
+    assert.equal(del.code, 0, del.stderr);
+    assert.deepEqual(JSON.parse((await cli('vm', 'snapshot', 'list', 'web-1', '--json')).stdout), []);
+  });
+
   test('vm delete --wait, then the list is empty', async () => {
     const r = await cli('vm', 'delete', 'web-1', '--wait');
     assert.equal(r.code, 0, r.stderr);

@@ -7,6 +7,7 @@ import { submit, waitable, type WaitOptions } from './tasks.ts';
 import { vmConsoleCommand } from './vm-console.ts';
 import { vmLifeCommands } from './vm-life.ts';
 import type { AffinityGroup, Vm } from '../../lib/contracts/inventory.ts';
+import { vmSnapshotCommands } from './vm-snapshots.ts';
 
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -110,6 +111,7 @@ export function vmCommands(program: Command): void {
     });
 
   vmLifeCommands(vm);
+  vmSnapshotCommands(vm);
   vmConsoleCommand(vm);
 
   wsOption(vm.command('list'))
