@@ -10,6 +10,7 @@ import {
   type Permissions,
 } from '../../src/lib/permissions.ts';
 import type { Account } from '../../src/lib/contracts/inventory.ts';
+export type { Snapshot } from '../../src/lib/contracts/snapshots.ts';
 export { PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
 import type {
   Accepted as ControllerAccepted,
@@ -201,6 +202,12 @@ export const ctl = {
   /** POST /hosts/drain/ or /hosts/restore/ (admins): a host's maintenance. */
   host: (action: 'drain' | 'restore', body: HostTarget) =>
     call<Accepted>('POST', `/hosts/${action}/`, body, 'controller'),
+  /** POST /snapshots/, POST /snapshots/revert/, DELETE /snapshots/: a VM's snapshot taken, reverted to, deleted. */
+  snapshot: (
+    method: 'POST' | 'DELETE',
+    path: '/snapshots/' | '/snapshots/revert/',
+    body: { owner: string; vm: string; name: string },
+  ) => call<Accepted>(method, path, body, 'controller'),
 };
 
 export const enc = encodeURIComponent;

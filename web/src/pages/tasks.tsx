@@ -107,7 +107,9 @@ export function TasksPage({ ws }: { ws: string }) {
 function describe(m: RoomMessage): string {
   if (m.kind !== 'task') return JSON.stringify(m);
   const verb =
-    { POST: 'create', PUT: 'update', DELETE: 'delete', POWER: 'power' }[String(m.method)] ?? String(m.method);
+    { POST: 'create', PUT: 'update', DELETE: 'delete', POWER: 'power', SNAPSHOT: 'snapshot' }[
+      String(m.method)
+    ] ?? String(m.method);
   return `${verb} ${m.type} ${m.object}`;
 }
 

@@ -22,6 +22,7 @@ import { loadKeys } from './keys.tsx';
 import { Link, navigate, wsPath } from '../router.tsx';
 import { PowerButtons, ResizeVm, runningTask } from './vm-actions.tsx';
 import { SecurityGroupsField, VmSecurityGroups } from './vm-secgroups.tsx';
+import { VmSnapshots } from './vm-snapshots.tsx';
 import {
   Button,
   Card,
@@ -888,6 +889,13 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
               empty={<p className="muted pad">Public address only: the VM is on no private network.</p>}
             />
           </Card>
+          <VmSnapshots
+            ws={ws}
+            vm={v}
+            tasks={tasks.data}
+            canEdit={perms.vm_can_edit}
+            onAccepted={reloadSoon}
+          />
           <Card title="Recent tasks">
             <TaskMiniList tasks={tasks.data} />
           </Card>
@@ -922,7 +930,13 @@ export function VmPage({ ws, name }: { ws: string; name: string }) {
   );
 }
 
-const VERB: Record<string, string> = { POST: 'Create', PUT: 'Update', DELETE: 'Delete', POWER: 'Power' };
+const VERB: Record<string, string> = {
+  POST: 'Create',
+  PUT: 'Update',
+  DELETE: 'Delete',
+  POWER: 'Power',
+  SNAPSHOT: 'Snapshot',
+};
 
 export function TaskMiniList({ tasks }: { tasks?: Task[] }) {
   if (!tasks) return <Loading />;
