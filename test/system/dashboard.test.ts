@@ -3,7 +3,8 @@
 // A user signs up, creates a workspace, a network and a VM, watches the VM reach U without a reload, and
 // deletes it; a second user without vm_can_add sees creation disabled and, when forcing it, the API's 403.
 // Issue 15 (on the lab): a VM's console page shows the guest's login prompt in xterm.js and carries a login and
-// a command; its power buttons stop and start it, its resize form changes its memory while it is down.
+// a command; its power buttons stop and start it, its resize form changes its memory while it is down, its
+// Snapshots card takes a snapshot and deletes it.
 // Issue 17.1: a security group with a rule is made on its page and shows it; a bad rule's error names its field.
 // Issue 18.4 (on the lab): the hosts page lists each host with its VMs; a drain and a restore (real compute tasks)
 // change the host's maintenance state on the page through the hosts' room, without a reload.
@@ -904,6 +905,29 @@ describe('dashboard in a browser (PGlite, in-process bus)', () => {
         60_000,
         250,
       );
+      // Its Snapshots card (issue 15 item 5): one taken while it is down is listed as stopped, then deleted.
+      await page.getByTestId('snapshot-take').click({ timeout: 60_000 });
+      await page.getByLabel('Name', { exact: true }).fill('ui-snap');
+      await page.getByTestId('snapshot-submit').click();
+      const row = page.getByTestId('snapshot-ui-snap');
+      await until(
+        'the snapshot taken',
+        async () => /stopped/.test(await row.innerText()) || undefined,
+        90_000,
+        250,
+      );
+      assert.deepEqual(
+        (await p.api('GET', `/${ws}/vms/${vm}/snapshots/`, token)).body.snapshots.map((x: any) => [
+          x.name,
+          x.running,
+        ]),
+        [['ui-snap', false]],
+      );
+      await shot(page, 'vm-snapshots-desktop');
+      await page.getByTestId('snapshot-delete-ui-snap').click({ timeout: 60_000 });
+      await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+      await row.waitFor({ state: 'detached', timeout: 90_000 });
+      assert.deepEqual((await p.api('GET', `/${ws}/vms/${vm}/snapshots/`, token)).body.snapshots, []);
       await page.getByTestId('vm-power-start').click({ timeout: 60_000 });
       await page.getByTestId('vm-power-stop').waitFor({ timeout: 120_000 });
       assert.equal(await pill.getAttribute('data-state'), 'U');
