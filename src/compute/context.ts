@@ -7,6 +7,7 @@ import type { ComputeCatalogue } from './catalogue.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import type { Placement } from './placement.ts';
 import type { ComputeDB } from './schema.ts';
+import type { SnapshotMetadata } from './snapshot-metadata.ts';
 import type { Storage } from './storage.ts';
 
 /** What compute asks and tells inventory about a VM's record. */
@@ -27,6 +28,7 @@ export interface ComputeContext {
   placement: Placement;
   hypervisor: Hypervisor;
   storage: Storage;
+  snapshotMetadata: SnapshotMetadata;
   records: VmRecords;
   config: Pick<
     Config,

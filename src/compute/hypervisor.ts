@@ -45,8 +45,6 @@ export interface Hypervisor {
   snapshotDelete(uri: string, name: string, snapshot: string): Promise<void>;
   /** The domain's snapshots' names, oldest first. */
   snapshots(uri: string, name: string): Promise<string[]>;
-  /** A snapshot's XML as libvirt keeps it (for redefining it on another host). */
-  snapshotXml(uri: string, name: string, snapshot: string): Promise<string>;
   /** Makes libvirt on this host know a snapshot whose data is in the disk already (its saved XML). */
   snapshotRedefine(uri: string, name: string, xml: string): Promise<void>;
   /** Forgets a snapshot's metadata on this host, leaving its data in the disk; done when unknown. */
@@ -192,8 +190,6 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
         .map((l) => l.trim())
         .filter(Boolean);
     },
-    snapshotXml: (uri, name, snapshot) =>
-      virsh(uri, ['snapshot-dumpxml', '--domain', name, '--snapshotname', snapshot]),
     snapshotRedefine: (uri, name, xml) =>
       withFile(xml, (f) =>
         virsh(uri, ['snapshot-create', '--domain', name, '--xmlfile', f, '--redefine']).then(() => undefined),

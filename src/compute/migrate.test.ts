@@ -118,7 +118,7 @@ describe('migrateVm', () => {
       },
     } as unknown as Pick<
       ComputeContext,
-      'db' | 'bus' | 'catalogue' | 'placement' | 'hypervisor' | 'storage' | 'log'
+      'db' | 'bus' | 'catalogue' | 'placement' | 'hypervisor' | 'storage' | 'snapshotMetadata' | 'log'
     >;
     const task: VmMigrateTask = {
       task_id: `m-${name}`,

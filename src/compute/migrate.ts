@@ -29,7 +29,10 @@ export const MIGRATE_DEFAULTS: MigrateSettings = { timeoutSeconds: 300, downtime
 /** What QEMU cannot meet while the destination's ports are made ready. */
 const HOLD = { downtimeMs: 1, bandwidthMib: 1 };
 
-type Deps = Pick<ComputeContext, 'db' | 'bus' | 'catalogue' | 'placement' | 'hypervisor' | 'storage' | 'log'>;
+type Deps = Pick<
+  ComputeContext,
+  'db' | 'bus' | 'catalogue' | 'placement' | 'hypervisor' | 'storage' | 'snapshotMetadata' | 'log'
+>;
 type HostRow = NonNullable<Awaited<ReturnType<ComputeContext['catalogue']['host']>>>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

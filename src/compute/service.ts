@@ -28,6 +28,7 @@ import { vmRoom } from './resize.ts';
 import { startReconciler } from './reconcile.ts';
 import type { ComputeDB } from './schema.ts';
 import { createHostStorage } from './storage.ts';
+import { createSshSnapshotMetadata } from './snapshot-metadata.ts';
 import { vmRollbackWorker, vmWorker } from './worker.ts';
 
 export interface Compute {
@@ -80,6 +81,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     hypervisor: o.hypervisor ?? createVirshHypervisor(),
     storage: createHostStorage(shell),
     groupLocks: createGroupLocks(),
+    snapshotMetadata: createSshSnapshotMetadata(shell),
     records: {
       // 404 for the VM, and 404 for a workspace that is gone, both mean no record; no answer tells nothing.
       exists: (ws, name) =>

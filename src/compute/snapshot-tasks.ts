@@ -7,7 +7,7 @@ import { adoptSnapshots, deleteSnapshot, revertSnapshot, takeSnapshot } from './
 import { followUp, type Outcome } from './tasks.ts';
 import { hostOf, portsOf, publicPortOf, vmByName } from './vms.ts';
 
-type Deps = Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'storage'>;
+type Deps = Pick<ComputeContext, 'db' | 'catalogue' | 'hypervisor' | 'storage' | 'snapshotMetadata'>;
 
 async function vmOf(d: Deps, t: { owner: string; name: string }) {
   const vm = await vmByName(d, t.owner, t.name);

@@ -40,7 +40,6 @@ function doubles() {
     snapshotCreate: async (uri, _d, s) => {
       if (!known.get(uri)!.has(s)) known.get(uri)!.set(s, xml(s, 'running', clock++));
     },
-    snapshotXml: async (uri, _d, s) => known.get(uri)!.get(s)!,
     snapshotRedefine: async (uri, _d, x) => {
       const name = /<name>(.*?)<\/name>/.exec(x)![1];
       calls.push(`redefine ${name}`);
@@ -63,11 +62,15 @@ function doubles() {
   const d = {
     hypervisor: hv as Hypervisor,
     storage: storage as Storage,
+    snapshotMetadata: {
+      xml: async (address: string, _uri: string, _d: string, s: string) =>
+        known.get(address === HOSTS.h1.address ? HOSTS.h1.libvirt_uri : HOSTS.h2.libvirt_uri)!.get(s)!,
+    },
     catalogue: {
       host: async (n: string) => HOSTS[n as keyof typeof HOSTS],
       pool: async () => ({ name: 'p', path: '/pool' }),
     },
-  } as unknown as Pick<ComputeContext, 'catalogue' | 'hypervisor' | 'storage'>;
+  } as unknown as Pick<ComputeContext, 'catalogue' | 'hypervisor' | 'storage' | 'snapshotMetadata'>;
   const vm = { host: 'h1', pool: 'p', dir: '/pool/vms/kloudak-t', domain: 'kloudak-t' } as VmRow;
   return { d, vm, known, files, calls };
 }

@@ -9,7 +9,7 @@ import type { ComputeContext } from './context.ts';
 import { setRowState } from './power.ts';
 import { hostOf, type VmRow } from './vms.ts';
 
-type Deps = Pick<ComputeContext, 'catalogue' | 'hypervisor' | 'storage'>;
+type Deps = Pick<ComputeContext, 'catalogue' | 'hypervisor' | 'storage' | 'snapshotMetadata'>;
 type HostRow = Awaited<ReturnType<typeof hostOf>>;
 
 /** Where a VM's snapshots' XML is kept on the pool. */
@@ -45,7 +45,7 @@ export async function saveSnapshots(d: Deps, vm: VmRow, host: HostRow): Promise<
       host.address,
       pool,
       xmlFile(vm, checkName(name)),
-      await d.hypervisor.snapshotXml(host.libvirt_uri, vm.domain, name),
+      await d.snapshotMetadata.xml(host.address, host.libvirt_uri, vm.domain, name),
     );
   return names;
 }
@@ -81,7 +81,7 @@ export async function takeSnapshot(
   const host = await hostOf(d, vm.host);
   await adoptSnapshots(d, vm, host);
   await d.hypervisor.snapshotCreate(host.libvirt_uri, vm.domain, checkName(snapshot));
-  const xml = await d.hypervisor.snapshotXml(host.libvirt_uri, vm.domain, snapshot);
+  const xml = await d.snapshotMetadata.xml(host.address, host.libvirt_uri, vm.domain, snapshot);
   await d.storage.writeVmFile(host.address, await poolPath(d, vm), xmlFile(vm, snapshot), xml);
   return { host, running: takenRunning(xml) };
 }

@@ -31,6 +31,7 @@ export function createRestarter(d: {
   catalogue: ComputeContext['catalogue'];
   hypervisor: ComputeContext['hypervisor'];
   storage: ComputeContext['storage'];
+  snapshotMetadata: ComputeContext['snapshotMetadata'];
   inventory: Pick<InventoryClient, 'vms' | 'networks'>;
   log: ComputeContext['log'];
   notices: Notices;
