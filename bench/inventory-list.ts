@@ -1,17 +1,22 @@
-// Requests per second of an authenticated GET /<ws>/vms/ with 1,000 VMs in the workspace, on PostgreSQL,
-// next to a bare fastify + pg endpoint running the same two queries (views in src/inventory/repositories/vms.ts)
-// and answering the same JSON, without authentication or membership check.
-// Run: npx tsx bench/inventory-list.ts   (needs the test PostgreSQL, KLOUDAK_TEST_PG; ~45 s)
-// Prints one JSON line: {figure, kloudak, baseline, ratio, unit}.
+// Requests per second of an authenticated GET /<ws>/vms/ with 10,000 VMs in the workspace (each on one of
+// four networks), on PostgreSQL, next to the bare way to do the same work: a fastify endpoint that runs one
+// SELECT of the same rows (the page, each VM with its networks and NICs aggregated) and answers
+// JSON.stringify of them, without a token, a membership check or a response schema. Both answer the same
+// JSON (checked first). Rows: the default page (100) and the largest (1,000).
+// Run: npx tsx bench/inventory-list.ts   (needs the test PostgreSQL; ~80 s)
+// Env: BENCH_CONNECTIONS (16), BENCH_SECONDS (3 per round), BENCH_ROUNDS (5, alternating).
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
+import { sql } from 'kysely';
 import pg from 'pg';
-import { TEST_PG, uniqueName } from '../test/support/env.ts';
+import { uniqueName } from '../test/support/env.ts';
 import { startInventory } from '../test/support/inventory.ts';
+import { benchMain, dropDatabase, emit, note, onCleanup } from './support.ts';
 
-const VMS = 1000;
+const VMS = 10_000;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 // The load runs in its own thread so it does not share the servers' event loop.
 const LOADGEN = `
@@ -54,12 +59,24 @@ function load(
   });
 }
 
-const inv = await startInventory('postgres');
-const dbUrl = inv.config.INVENTORY_DB!;
-const bare = Fastify({ logger: false });
-const pool = new pg.Pool({ connectionString: dbUrl, max: 10 });
-try {
-  // 1,000 VMs, each on one of four networks, written straight into the inventory's tables.
+/** One SELECT of a page: the way anyone would write it by hand. */
+const BARE_SQL = `
+  SELECT v.name, v.description, v.ip, v.state, v.host, a.name AS area, t.name AS template, v.cpu, v.ram,
+    coalesce((SELECT array_agg(n.name ORDER BY n.name) FROM vm_networks vn JOIN networks n ON n.id = vn.network_id
+              WHERE vn.vm_id = v.id), '{}') AS networks,
+    coalesce((SELECT json_agg(json_build_object('network', n.name, 'ip', vn.ip, 'mac', vn.mac) ORDER BY n.name)
+              FROM vm_networks vn JOIN networks n ON n.id = vn.network_id WHERE vn.vm_id = v.id), '[]') AS interfaces,
+    v.security_groups
+  FROM vms v JOIN areas a ON a.id = v.area_id JOIN templates t ON t.id = v.template_id
+  WHERE v.workspace_id = $1 ORDER BY v.name LIMIT $2`;
+
+await benchMain(async () => {
+  const inv = await startInventory('postgres');
+  const dbUrl = inv.config.INVENTORY_DB!;
+  onCleanup('inventory database', () => dropDatabase(dbUrl));
+  onCleanup('inventory', () => inv.close());
+
+  // 10,000 VMs, each on one of four networks, written straight into the inventory's tables.
   const admin = await inv.adminToken();
   const ownerName = uniqueName('owner');
   const owner = await inv.user(ownerName);
@@ -86,124 +103,85 @@ try {
         workspace_id: w.id,
         name: `net-${i}`,
         description: '',
-        state: 'U',
+        state: 'U' as const,
         vlan: 100 + i,
         subnet: null,
       })),
     )
     .returning('id')
     .execute();
-  const vms = await db
-    .insertInto('vms')
-    .values(
-      Array.from({ length: VMS }, (_, i) => ({
-        workspace_id: w.id,
-        name: `vm-${String(i).padStart(4, '0')}`,
-        description: `bench vm ${i}`,
-        ip: `10.99.${i >> 8}.${(i & 255) + 0}`,
-        state: 'U',
-        area_id: area.id,
-        template_id: tpl.id,
-        cpu: 1,
-        ram: 0.125,
-        host: `kvm${i % 4}`,
-      })),
-    )
-    .returning('id')
-    .execute();
-  await db
-    .insertInto('vm_networks')
-    .values(vms.map((v, i) => ({ vm_id: v.id, network_id: nets[i % 4]?.id ?? 0, ip: null, mac: null })))
-    .execute();
+  for (let from = 0; from < VMS; from += 2000) {
+    const vms = await db
+      .insertInto('vms')
+      .values(
+        Array.from({ length: Math.min(2000, VMS - from) }, (_, j) => {
+          const i = from + j;
+          return {
+            workspace_id: w.id,
+            name: `vm-${String(i).padStart(5, '0')}`,
+            description: `bench vm ${i}`,
+            ip: `10.99.${i >> 8}.${i & 255}`,
+            state: 'U' as const,
+            area_id: area.id,
+            template_id: tpl.id,
+            cpu: 1,
+            ram: 1,
+            host: `kvm${i % 4}`,
+          };
+        }),
+      )
+      .returning('id')
+      .execute();
+    await db
+      .insertInto('vm_networks')
+      .values(vms.map((v, j) => ({ vm_id: v.id, network_id: nets[(from + j) % 4].id, ip: null, mac: null })))
+      .execute();
+  }
+  await sql`ANALYZE`.execute(db); // fresh statistics, as autovacuum would give
 
-  // The bare endpoint: the same two queries vmViews sends (the second with one parameter per VM, as Kysely
-  // compiles an IN list), the same JSON shape, no token, no membership lookup.
-  bare.get<{ Params: { ws: string } }>('/:ws/vms/', async () => {
-    const { rows: list } = await pool.query<{
-      id: number;
-      name: string;
-      description: string;
-      ip: string | null;
-      state: string;
-      host: string | null;
-      cpu: number;
-      ram: number;
-      area: string;
-      template: string;
-    }>(
-      `select "vms"."id", "vms"."name", "vms"."description", "vms"."ip", "vms"."state", "vms"."host", "vms"."cpu", "vms"."ram", "areas"."name" as "area", "templates"."name" as "template"
-       from "vms" inner join "areas" on "areas"."id" = "vms"."area_id" inner join "templates" on "templates"."id" = "vms"."template_id"
-       where "vms"."workspace_id" = $1 order by "vms"."name" limit $2`,
-      [w.id, 1000],
-    );
-    if (!list.length) return { vms: [] };
-    const ids = list.map((v) => v.id);
-    const { rows: links } = await pool.query<{
-      vm_id: number;
-      network: string;
-      ip: string | null;
-      mac: string | null;
-    }>(
-      `select "vm_networks"."vm_id", "networks"."name" as "network", "vm_networks"."ip", "vm_networks"."mac"
-       from "vm_networks" inner join "networks" on "networks"."id" = "vm_networks"."network_id"
-       where "vm_networks"."vm_id" in (${ids.map((_, i) => `$${i + 1}`).join(', ')}) order by "networks"."name"`,
-      ids,
-    );
-    return {
-      vms: list.map(({ id, ...v }) => {
-        const mine = links.filter((n) => n.vm_id === id);
-        return {
-          ...v,
-          networks: mine.map((n) => n.network),
-          interfaces: mine.map(({ network, ip, mac }) => ({ network, ip, mac })),
-        };
-      }),
-    };
+  const pool = new pg.Pool({ connectionString: dbUrl, max: 10 });
+  onCleanup('bare pool', () => pool.end());
+  const bare = Fastify({ logger: false });
+  onCleanup('bare server', () => bare.close());
+  bare.get<{ Querystring: { limit?: string } }>('/:ws/vms/', async (req, reply) => {
+    const limit = Math.min(Math.max(Number(req.query.limit ?? 100), 1), 1000);
+    const { rows } = await pool.query(BARE_SQL, [w.id, limit]);
+    return reply.type('application/json').send(JSON.stringify({ vms: rows }));
   });
   await bare.listen({ host: '127.0.0.1', port: 0 });
-  const bareUrl = `http://127.0.0.1:${(bare.server.address() as { port: number }).port}/${ws}/vms/`;
-  const kloudakUrl = `${inv.url}/${ws}/vms/`;
+  const barePort = (bare.server.address() as { port: number }).port;
   const auth = { token: owner };
 
-  // Same answer from both, or the comparison means nothing.
-  const a = (await (await fetch(kloudakUrl, { headers: auth })).json()) as { vms: unknown[] };
-  const b = (await (await fetch(bareUrl)).json()) as { vms: unknown[] };
-  if (a.vms.length !== VMS || JSON.stringify(a) !== JSON.stringify(b))
-    throw new Error(`answers differ: ${a.vms.length} vs ${b.vms.length} VMs`);
-
-  await load(bareUrl, {}, 2);
-  await load(kloudakUrl, auth, 2);
-  const k: number[] = [];
-  const base: number[] = [];
-  let failed = 0;
-  for (let round = 0; round < 2; round++) {
-    const rb = await load(bareUrl, {}, SECONDS);
-    const rk = await load(kloudakUrl, auth, SECONDS);
-    base.push(rb.rps);
-    k.push(rk.rps);
-    failed += rb.failed + rk.failed;
-  }
-  if (failed) throw new Error(`${failed} requests failed`);
-  const kb = Math.max(...k);
-  const bb = Math.max(...base);
-  console.log(
-    JSON.stringify({
-      figure: `GET /<ws>/vms/ with ${VMS} VMs on PostgreSQL, ${CONNECTIONS} connections`,
-      kloudak: Number(kb.toFixed(1)),
-      baseline: Number(bb.toFixed(1)),
-      ratio: Number((kb / bb).toFixed(3)),
+  for (const limit of [100, 1000]) {
+    const query = limit === 100 ? '' : `?limit=${limit}`;
+    const bareUrl = `http://127.0.0.1:${barePort}/${ws}/vms/${query}`;
+    const kloudakUrl = `${inv.url}/${ws}/vms/${query}`;
+    // Same answer from both, or the comparison means nothing.
+    const a = (await (await fetch(kloudakUrl, { headers: auth })).json()) as { vms: unknown[] };
+    const b = (await (await fetch(bareUrl)).json()) as { vms: unknown[] };
+    if (a.vms.length !== limit || JSON.stringify(a) !== JSON.stringify(b))
+      throw new Error(`answers differ: ${a.vms.length} vs ${b.vms.length} VMs`);
+    note(`page of ${limit}: warm-up, then ${ROUNDS} alternating rounds of ${SECONDS} s`);
+    await load(bareUrl, {}, 1);
+    await load(kloudakUrl, auth, 1);
+    const k: number[] = [];
+    const base: number[] = [];
+    let failed = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const rb = await load(bareUrl, {}, SECONDS);
+      const rk = await load(kloudakUrl, auth, SECONDS);
+      base.push(rb.rps);
+      k.push(rk.rps);
+      failed += rb.failed + rk.failed;
+    }
+    if (failed) throw new Error(`${failed} requests failed`);
+    emit({
+      figure: `GET /<ws>/vms/${query}, ${limit === 100 ? 'the default page (100)' : 'a page of 1,000'}, ${VMS.toLocaleString('en-US')} VMs in the workspace, PostgreSQL, ${CONNECTIONS} connections, vs one bare SELECT + JSON.stringify`,
+      samples: k,
+      baselineSamples: base,
       unit: 'requests/s',
+      ...(limit === 100 ? { target: '>= 0.7' } : {}),
       answer_bytes: JSON.stringify(a).length,
-    }),
-  );
-} finally {
-  await bare.close();
-  await pool.end();
-  await inv.close();
-  // The harness makes a fresh database per start; drop the bench's.
-  const name = new URL(dbUrl).pathname.slice(1);
-  const admin = new pg.Client({ connectionString: `${TEST_PG}/postgres` });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${name}"`).catch(() => undefined);
-  await admin.end();
-}
+    });
+  }
+});

@@ -1,14 +1,17 @@
 // `npm run bench`: runs every benchmark of the project, one at a time (the machine is small and the lab is
 // shared), each as a child process with a time limit, collects the JSON lines they print
-// ({figure, kloudak, baseline, ratio, unit}) and writes one report: bench/results/latest.md (a table, with the
-// date and the machine) and bench/results/latest.json; the table is printed too. A bench that fails or runs
-// out of time is recorded in the table and the run goes on.
+// ({figure, kloudak, baseline, ratio, unit, min, max, samples, ...}: bench/support.ts emit) and writes one
+// report: bench/results/latest.json, bench/results/latest.md (every row, with the machine and the load
+// average around each bench), and the README's benchmark section (bench/README-section.md, also written into
+// README.md between its bench markers). Every row the run measures is in both tables, good or bad. A bench
+// that fails or runs out of time is recorded in the table and the run goes on.
 //
 // Usage: npx tsx bench/run.ts [--only name[,name...]]... [--list] [--render] [--no-services] [--timeout-scale x]
 //   --only          run these benches (file names without .ts); their rows replace theirs in the last report,
-//                   the other rows stay, each with the date it was measured
+//                   the other rows stay, each with the run it was measured in (the README says when rows
+//                   come from more than one run)
 //   --list          print the benches and their time limits, run nothing
-//   --render        rewrite latest.md from latest.json, run nothing
+//   --render        rewrite latest.md and the README section from latest.json, run nothing
 //   --no-services   do not start the test middleware (scripts/services.sh) first
 //   --timeout-scale multiply every time limit (a slower machine)
 import { spawn, spawnSync } from 'node:child_process';
@@ -28,52 +31,101 @@ const HELPERS = new Set(['run.ts', 'support.ts']);
  * The benchmarks, in running order, with their time limits (seconds). A file not listed here but present in
  * bench/ runs too, last, with the default limit; a listed one that is missing is noted and skipped.
  */
-const KNOWN: { name: string; limit: number; about: string }[] = [
+const KNOWN: { name: string; limit: number; about: string; lab?: boolean }[] = [
   {
     name: 'token-verify',
     limit: 120,
-    about: 'token verifications per second, one core (lib/auth vs bare jose)',
+    about: 'token checks per second, one core, with and without the verified-token cache, vs bare jose',
   },
-  { name: 'inventory-list', limit: 240, about: 'GET /<ws>/vms/ with 1,000 VMs on PostgreSQL (issue 2)' },
+  {
+    name: 'inventory-list',
+    limit: 240,
+    about: 'GET /<ws>/vms/, 10,000 VMs, default page and 1,000, vs one bare SELECT + stringify',
+  },
   { name: 'notification-fanout', limit: 240, about: 'fan-out to 1,000 clients in one room (issue 3b)' },
   {
     name: 'controller-accept',
     limit: 240,
-    about: 'VM POSTs accepted per second into RabbitMQ with PostgreSQL (issue 3a)',
+    about: 'VM POSTs accepted per second into RabbitMQ with PostgreSQL; one area vs 16 areas',
   },
-  { name: 'network', limit: 300, about: 'port tagging vs bare ovs-vsctl; network create latency (issue 5)' },
   { name: 'monitoring-cycle', limit: 480, about: 'monitoring cycle, 1,250 hosts' },
-  { name: 'failover', limit: 900, about: 'host failure to VMs answering, 5 rounds; a management blip' },
   {
     name: 'load',
     limit: 420,
-    about: '200 users listing and creating for 60 s against the distributed deployment (issue 9)',
+    about: 'open-model load at climbing rates, 2 inventory + 2 controller instances',
   },
-  { name: 'vm-create', limit: 1800, about: 'VM create overhead vs bare virsh; 20 VMs at once (issue 4)' },
+  // The lab's benches last: each holds the machine's lab lock while it runs (scripts/test.sh's).
+  {
+    name: 'network',
+    limit: 300,
+    about: 'port tagging vs bare ovs-vsctl; network create latency (issue 5)',
+    lab: true,
+  },
+  {
+    name: 'failover',
+    limit: 900,
+    about: 'host failure to VMs answering, 5 rounds; a management blip',
+    lab: true,
+  },
+  {
+    name: 'vm-create',
+    limit: 1800,
+    about: 'VM create overhead vs bare virsh; 20 VMs at once (issue 4)',
+    lab: true,
+  },
 ];
+
+const LAB_LOCK = process.env.KLOUDAK_TEST_LOCK ?? '/tmp/kloudak-test.lock';
+/** How long a lab bench waits for the lock (BENCH_LAB_WAIT, seconds) before it is recorded as not run. */
+const LAB_WAIT = Number(process.env.BENCH_LAB_WAIT ?? 1800);
+
+/** Takes the machine's lab lock (flock, as scripts/test.sh does), waiting for others; answers its release. */
+async function labLock(): Promise<() => void> {
+  const holder = spawn('flock', ['-w', String(LAB_WAIT), LAB_LOCK, 'sh', '-c', 'echo held; exec cat'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once('data', () => resolve());
+    holder.once('exit', () => reject(new Error(`the lab lock was not free within ${LAB_WAIT} s`)));
+  });
+  return () => holder.stdin.end();
+}
 const DEFAULT_LIMIT = 300;
 const KILL_GRACE_MS = 60_000;
 
 interface Row {
   bench: string;
   figure: string;
+  /** Medians of the samples. */
   kloudak: number | null;
   baseline: number | null;
   ratio: number | null;
   unit: string;
+  min?: number;
+  max?: number;
+  samples?: number;
+  baseline_min?: number;
+  baseline_max?: number;
+  baseline_samples?: number;
+  /** What the issue asks, e.g. '>= 0.25', of the ratio (or of the Kloudak value), and whether it holds. */
+  target?: string;
+  targetOf?: 'ratio' | 'kloudak';
+  met?: boolean;
   /** Everything else the bench printed on the line. */
   extra?: Record<string, unknown>;
 }
 
 interface BenchResult {
   name: string;
+  /** The `npm run bench` run it was measured in (its start, ISO). */
+  run?: string;
   status: 'ok' | 'failed' | 'timeout' | 'missing';
   /** ISO date of the run. */
   date: string;
   seconds: number;
   exitCode: number | null;
-  /** Load average (1 min) before and after: the machine is shared. */
-  load: [number, number];
+  /** Load average (1 min) before and after: the machine is shared (absent when not recorded). */
+  load?: [number, number];
   rows: Row[];
   /** JSON lines without a figure (kept in latest.json, not in the table). */
   otherLines?: Record<string, unknown>[];
@@ -82,6 +134,8 @@ interface BenchResult {
 
 interface Report {
   date: string;
+  /** This run's start (ISO): benches measured in it carry it as `run`. */
+  run?: string;
   machine: Machine;
   benches: BenchResult[];
 }
@@ -185,22 +239,61 @@ function unitOf(line: Record<string, unknown>): string {
   return m ? m[1] : '';
 }
 
+/** Whether `value` meets a target such as '>= 0.25' or '<= 10'. */
+function meets(target: string, value: number | null): boolean | undefined {
+  const m = /^\s*(>=|<=|>|<)\s*(-?[0-9.]+)\s*$/.exec(target);
+  if (!m || value === null) return undefined;
+  const t = Number(m[2]);
+  return m[1] === '>=' ? value >= t : m[1] === '<=' ? value <= t : m[1] === '>' ? value > t : value < t;
+}
+
 function toRow(bench: string, line: Record<string, unknown>): Row {
-  const { figure, kloudak, baseline, ratio, unit: _unit, ...extra } = line;
+  const {
+    figure,
+    kloudak,
+    baseline,
+    ratio,
+    unit: _unit,
+    min,
+    max,
+    samples,
+    baseline_min,
+    baseline_max,
+    baseline_samples,
+    target,
+    targetOf,
+    ...extra
+  } = line;
   const k = num(kloudak);
   const b = num(baseline);
+  const r = num(ratio) ?? (k !== null && b ? Math.round((k / b) * 1000) / 1000 : null);
+  const of = targetOf === 'kloudak' ? 'kloudak' : 'ratio';
+  const t = typeof target === 'string' ? target : undefined;
+  const opt = (key: string, v: unknown) => (num(v) !== null ? { [key]: num(v)! } : {});
   return {
     bench,
     figure: String(figure),
     kloudak: k,
     baseline: b,
-    ratio: num(ratio) ?? (k !== null && b ? Math.round((k / b) * 1000) / 1000 : null),
+    ratio: r,
     unit: unitOf(line),
+    ...opt('min', min),
+    ...opt('max', max),
+    ...opt('samples', samples),
+    ...opt('baseline_min', baseline_min),
+    ...opt('baseline_max', baseline_max),
+    ...opt('baseline_samples', baseline_samples),
+    ...(t ? { target: t, targetOf: of, met: meets(t, of === 'kloudak' ? k : r) } : {}),
     ...(Object.keys(extra).length ? { extra } : {}),
   };
 }
 
-function runOne(name: string, limitSeconds: number, env: NodeJS.ProcessEnv): Promise<BenchResult> {
+function runOne(
+  name: string,
+  limitSeconds: number,
+  env: NodeJS.ProcessEnv,
+  run: string,
+): Promise<BenchResult> {
   const file = join(BENCH_DIR, `${name}.ts`);
   const date = new Date().toISOString();
   const started = Date.now();
@@ -278,6 +371,7 @@ function runOne(name: string, limitSeconds: number, env: NodeJS.ProcessEnv): Pro
       const status: BenchResult['status'] = timedOut ? 'timeout' : code === 0 ? 'ok' : 'failed';
       resolve({
         name,
+        run,
         status,
         date,
         seconds,
@@ -323,45 +417,116 @@ const fmt = (v: number | null) => {
   return v.toLocaleString('en-US', { maximumFractionDigits: 3 });
 };
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const utc = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
 
+/** A median with its spread: `12.3 (11.9–13.0)`. */
+function spread(v: number | null, min?: number, max?: number): string {
+  if (v === null) return '—';
+  return min !== undefined && max !== undefined && (min !== v || max !== v)
+    ? `${fmt(v)} (${fmt(min)}–${fmt(max)})`
+    : fmt(v);
+}
+const samplesOf = (r: Row) =>
+  r.samples === undefined
+    ? '1'
+    : r.baseline_samples !== undefined && r.baseline_samples !== r.samples
+      ? `${r.samples} / ${r.baseline_samples}`
+      : String(r.samples);
+const targetOf = (r: Row) =>
+  r.target === undefined
+    ? ''
+    : `${r.targetOf === 'kloudak' ? '' : 'ratio '}${r.target}: ${r.met === undefined ? '?' : r.met ? '**met**' : '**not met**'}`;
+
+/** Every row of the report, one table: median (min–max) of each side, samples, target, load around the bench. */
 function table(report: Report): string {
-  const lines = ['| figure | Kloudak | baseline | ratio | unit |', '|---|---:|---:|---:|---|'];
+  const lines = [
+    '| figure | Kloudak | baseline | ratio | unit | samples | target | load |',
+    '|---|---:|---:|---:|---|---:|---|---|',
+  ];
   for (const b of report.benches) {
+    const load = b.load ? `${b.load[0]} → ${b.load[1]}` : 'not recorded';
     for (const r of b.rows)
       lines.push(
-        `| ${cell(`${b.name}: ${r.figure}`)} | ${fmt(r.kloudak)} | ${fmt(r.baseline)} | ${fmt(r.ratio)} | ${cell(r.unit)} |`,
+        `| ${cell(`${b.name}: ${r.figure}`)} | ${spread(r.kloudak, r.min, r.max)} | ${spread(r.baseline, r.baseline_min, r.baseline_max)} | ${fmt(r.ratio)} | ${cell(r.unit)} | ${samplesOf(r)} | ${cell(targetOf(r))} | ${load} |`,
       );
     if (b.status === 'ok' && !b.rows.length)
-      lines.push(`| ${cell(`${b.name}: printed no figure line`)} | — | — | — | |`);
+      lines.push(`| ${cell(`${b.name}: printed no figure line`)} | — | — | — | | | | ${load} |`);
     if (b.status !== 'ok')
       lines.push(
-        `| ${cell(`${b.name}: ${b.status.toUpperCase()} (${b.error ?? 'no figure'})`)} | — | — | — | |`,
+        `| ${cell(`${b.name}: ${b.status.toUpperCase()} (${b.error ?? 'no figure'})`)} | — | — | — | | | | ${b.status === 'missing' ? '' : load} |`,
       );
   }
   return lines.join('\n');
 }
 
-function markdown(report: Report): string {
-  const m = report.machine;
-  const runs = report.benches
+/** The runs the report's rows come from (one, after a whole `npm run bench`). */
+function runsOf(report: Report): string[] {
+  return [...new Set(report.benches.map((b) => b.run ?? b.date))].sort();
+}
+
+function runList(report: Report): string {
+  return report.benches
     .map(
       (b) =>
-        `- ${b.name}: ${b.status}${b.status === 'missing' ? '' : `, ${b.date.slice(0, 16).replace('T', ' ')} UTC, ${b.seconds} s, load average ${b.load[0]} → ${b.load[1]}`}${b.error && b.status !== 'missing' ? ` (${b.error})` : ''}`,
+        `- ${b.name}: ${b.status}${b.status === 'missing' ? '' : `, ${utc(b.date)}, ${b.seconds} s, load average ${b.load ? `${b.load[0]} → ${b.load[1]}` : 'not recorded'}`}${b.error && b.status !== 'missing' ? ` (${b.error})` : ''}`,
     )
     .join('\n');
+}
+
+const README_NOTE = `Ratio = Kloudak / baseline (for rates higher is better, for times lower is better), except the
+monitoring cycle's, a speed-up over one worker. Each cell is the median of its samples with (min–max); the
+load column is the machine's 1-minute load average before → after the bench (the machine is shared).`;
+
+function markdown(report: Report): string {
+  const m = report.machine;
   return `# Benchmark results
 
-Run ${report.date.slice(0, 16).replace('T', ' ')} UTC on ${m.hostname}: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB memory, Linux ${m.kernel}, Node ${m.node}.
-Ratio = Kloudak / baseline unless the bench says otherwise (monitoring-cycle: speed-up over 1 worker); for rates
-higher is better, for times lower. Both sides of a row ran in the same run, side by side. The machine is shared:
-the load average around each bench is listed below. \`npm run bench\` writes this file; bench/README-section.md
-says what each figure measures.
+Run ${utc(report.date)} on ${m.hostname}: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB memory, Linux ${m.kernel}, Node ${m.node}.
+${README_NOTE} \`npm run bench\` writes this file and the README's section; bench/METHODS.md says what each
+figure measures and what its baseline is.
 
 ${table(report)}
 
 Runs:
-${runs}
+${runList(report)}
 `;
+}
+
+/** The README's benchmark section: generated from the report, never written by hand. */
+function readmeSection(report: Report): string {
+  const m = report.machine;
+  const runs = runsOf(report);
+  const from =
+    runs.length === 1
+      ? `one \`npm run bench\` run, started ${utc(runs[0])}`
+      : `**${runs.length} separate runs** (started ${runs.map(utc).join('; ')}): rerun \`npm run bench\` whole for figures of one run`;
+  return `<!-- Generated by bench/run.ts from bench/results/latest.json: do not edit by hand. -->
+Every row of ${from}, on ${m.hostname} (${m.cores} cores, ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}).
+${README_NOTE} How each figure is measured and what its baseline is: [bench/METHODS.md](bench/METHODS.md);
+raw numbers: bench/results/latest.json.
+
+${table(report)}
+`;
+}
+
+const BEGIN = '<!-- bench:begin -->';
+const END = '<!-- bench:end -->';
+
+/** Writes latest.md, bench/README-section.md and the section of README.md between the bench markers. */
+function writeReports(report: Report): void {
+  writeFileSync(join(RESULTS, 'latest.md'), markdown(report));
+  const section = readmeSection(report);
+  writeFileSync(join(BENCH_DIR, 'README-section.md'), section);
+  const readme = join(ROOT, 'README.md');
+  if (!existsSync(readme)) return;
+  const text = readFileSync(readme, 'utf8');
+  const a = text.indexOf(BEGIN);
+  const b = text.indexOf(END);
+  if (a < 0 || b < a) {
+    console.error(`README.md has no ${BEGIN} … ${END} markers: its section is not updated`);
+    return;
+  }
+  writeFileSync(readme, `${text.slice(0, a + BEGIN.length)}\n${section}${text.slice(b)}`);
 }
 
 async function main(): Promise<void> {
@@ -377,8 +542,8 @@ async function main(): Promise<void> {
   const jsonFile = join(RESULTS, 'latest.json');
   if (args.render) {
     const report = JSON.parse(readFileSync(jsonFile, 'utf8')) as Report;
-    writeFileSync(join(RESULTS, 'latest.md'), markdown(report));
-    console.log(`${table(report)}\n\nwritten: bench/results/latest.md`);
+    writeReports(report);
+    console.log(`${table(report)}\n\nwritten: bench/results/latest.md, bench/README-section.md, README.md`);
     return;
   }
   const unknown = args.only.filter((n) => !benches.some((b) => b.name === n));
@@ -396,12 +561,14 @@ async function main(): Promise<void> {
   // Benches log nothing unless asked.
   env.KLOUDAK_TEST_LOG ??= 'silent';
 
+  const run = new Date().toISOString();
   const results: BenchResult[] = [];
   for (const b of chosen) {
     if (!b.present) {
       console.log(`== ${b.name}: bench/${b.name}.ts not found, skipped`);
       results.push({
         name: b.name,
+        run,
         status: 'missing',
         date: new Date().toISOString(),
         seconds: 0,
@@ -414,7 +581,31 @@ async function main(): Promise<void> {
     }
     const limit = Math.round(b.limit * args.scale);
     console.log(`== ${b.name} (time limit ${limit} s): ${b.about}`);
-    const r = await runOne(b.name, limit, env);
+    let unlock: (() => void) | undefined;
+    let r: BenchResult;
+    try {
+      if (KNOWN.find((k) => k.name === b.name)?.lab) {
+        console.log(`== ${b.name}: waiting for the lab lock (${LAB_LOCK})`);
+        unlock = await labLock();
+      }
+      r = await runOne(b.name, limit, env, run);
+    } catch (e) {
+      // Not run (the lab stayed busy): recorded as failed, the run goes on.
+      const load = Math.round(loadavg()[0] * 10) / 10;
+      r = {
+        name: b.name,
+        run,
+        status: 'failed',
+        date: new Date().toISOString(),
+        seconds: 0,
+        exitCode: null,
+        load: [load, load],
+        rows: [],
+        error: (e as Error).message,
+      };
+    } finally {
+      unlock?.();
+    }
     console.log(`== ${b.name}: ${r.status} after ${r.seconds} s${r.error ? ` (${r.error})` : ''}`);
     results.push(r);
   }
@@ -432,11 +623,13 @@ async function main(): Promise<void> {
       console.error(`could not merge with ${jsonFile}: ${(e as Error).message}; writing this run alone`);
     }
   }
-  const report: Report = { date: new Date().toISOString(), machine: machine(), benches: benchesOut };
+  const report: Report = { date: new Date().toISOString(), run, machine: machine(), benches: benchesOut };
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(join(RESULTS, 'latest.md'), markdown(report));
-  console.log(`\n${table(report)}\n\nwritten: bench/results/latest.md, bench/results/latest.json`);
+  writeReports(report);
+  console.log(
+    `\n${table(report)}\n\nwritten: bench/results/latest.json, bench/results/latest.md, bench/README-section.md, README.md`,
+  );
   // The run itself succeeds even when a bench failed: the table says which.
 }
 

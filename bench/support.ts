@@ -9,7 +9,8 @@ import { TEST_AMQP, TEST_PG } from '../test/support/env.ts';
 
 const exec = promisify(execFile);
 
-/** One figure, as every bench prints it: a JSON line on stdout that bench/run.ts collects. */
+/** One figure, as every bench prints it: a JSON line on stdout that bench/run.ts collects. The Kloudak and
+ * baseline values are medians of their samples; min, max and samples (the count) say how they spread. */
 export interface Figure {
   figure: string;
   kloudak: number | null;
@@ -19,19 +20,50 @@ export interface Figure {
   [extra: string]: unknown;
 }
 
+/** Median, min, max and count of samples. */
+export function stats(xs: number[]) {
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
+}
+
+/**
+ * Prints one figure. Give `samples` (and `baselineSamples`) to have the median printed with min, max and the
+ * count (every figure of the report rests on at least 5); `digits` rounds them. `target` says what the issue
+ * asks of the ratio (or of the value, with `targetOf: 'kloudak'`), e.g. '>= 0.25'; run.ts says whether it is met.
+ */
 export function emit(f: {
   figure: string;
-  kloudak: number | null;
-  baseline: number | null;
+  kloudak?: number | null;
+  baseline?: number | null;
   ratio?: number | null;
   unit: string;
+  /** The samples, or (with min and max given) their count. */
+  samples?: number[] | number;
+  baselineSamples?: number[];
+  digits?: number;
+  target?: string;
+  targetOf?: 'ratio' | 'kloudak';
   [extra: string]: unknown;
 }): void {
-  const kloudak = f.kloudak;
-  const baseline = f.baseline;
+  const { samples: given, baselineSamples, digits = 1, ...rest } = f;
+  const samples = Array.isArray(given) ? given : undefined;
+  if (typeof given === 'number') rest.samples = given;
+  const r = (x: number) => round(x, digits);
+  const k = samples?.length ? stats(samples) : undefined;
+  const b = baselineSamples?.length ? stats(baselineSamples) : undefined;
+  const kloudak = f.kloudak !== undefined ? f.kloudak : k ? r(k.median) : null;
+  const baseline = f.baseline !== undefined ? f.baseline : b ? r(b.median) : null;
   const ratio =
     f.ratio !== undefined ? f.ratio : kloudak !== null && baseline ? round(kloudak / baseline, 3) : null;
-  console.log(JSON.stringify({ ...f, ratio }));
+  console.log(
+    JSON.stringify({
+      ...rest,
+      kloudak,
+      baseline,
+      ratio,
+      ...(k ? { min: r(k.min), max: r(k.max), samples: k.n } : {}),
+      ...(b ? { baseline_min: r(b.min), baseline_max: r(b.max), baseline_samples: b.n } : {}),
+    }),
+  );
 }
 
 /** Progress on stderr (the runner shows it; stdout carries only figures). */

@@ -174,14 +174,21 @@ export async function applyRollback(
       );
     return undefined;
   }
-  // A VM's groups were written when the change was accepted: they go back.
-  if (body.type === 'vm' && body.method === 'PUT' && body.update_dict.security_groups)
-    await ctx.inventory.vms.update(
-      task.workspace,
-      task.object,
-      { security_groups: body.vm.security_groups },
-      { requestId: task.request_id },
-    );
+  // A VM's groups and size were written when the change was accepted: they go back.
+  if (body.type === 'vm' && body.method === 'PUT') {
+    const u = body.update_dict;
+    const resized = u.cpu !== undefined || u.ram !== undefined;
+    if (u.security_groups || resized)
+      await ctx.inventory.vms.update(
+        task.workspace,
+        task.object,
+        {
+          ...(u.security_groups ? { security_groups: body.vm.security_groups } : {}),
+          ...(resized ? { cpu: body.vm.cpu, ram: body.vm.ram } : {}),
+        },
+        { requestId: task.request_id },
+      );
+  }
   const record = recordOf(ctx.inventory, task);
   const previous = task.previous?.state;
   switch (body.method) {

@@ -30,26 +30,31 @@ export function startRelay(db: Db, bus: Bus, sealer: Sealer, log: Logger, interv
         .forUpdate()
         .skipLocked()
         .execute();
-      let done = 0;
-      for (const r of rows) {
-        try {
-          await bus.publish(r.queue, sealer.open(r.task_id, r.body), {
+      // All at once: the confirms come back pipelined on one channel, and one statement marks the batch.
+      // (Each task has one message waiting at a time, so their order across tasks does not matter.)
+      const sent = await Promise.allSettled(
+        // async: a body that fails to open rejects its own publish, not the batch.
+        rows.map(async (r) =>
+          bus.publish(r.queue, sealer.open(r.task_id, r.body), {
             requestId: r.request_id,
             messageId: String(r.id),
-          });
-        } catch (e) {
-          log.warn({ err: e, reqId: r.request_id, queue: r.queue }, 'publish failed; will retry');
-          break;
-        }
-        // Published: the bus holds the message now, the row keeps no secret of it.
+          }),
+        ),
+      );
+      const done: number[] = [];
+      sent.forEach((s, i) => {
+        const r = rows[i];
+        if (s.status === 'fulfilled') done.push(r.id);
+        else log.warn({ err: s.reason, reqId: r.request_id, queue: r.queue }, 'publish failed; will retry');
+      });
+      // Published: the bus holds the messages now, the rows keep no secret of them.
+      if (done.length)
         await tx
           .updateTable('outbox')
           .set({ published_at: new Date(), body: DROP_SECRETS })
-          .where('id', '=', r.id)
+          .where('id', '=', (eb) => eb.fn.any(eb.val(done)))
           .execute();
-        done++;
-      }
-      return done === rows.length ? rows.length : -1;
+      return done.length === rows.length ? rows.length : -1;
     });
 
   const drain = async () => {

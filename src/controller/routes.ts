@@ -31,7 +31,7 @@ import { notAllowed, notFound } from '../lib/errors.ts';
 import type { App } from '../lib/http.ts';
 import type { ControllerContext } from './context.ts';
 import { FINISHED } from './schema.ts';
-import { getTask, listTasks, type TaskFilter, type TaskRow } from './store.ts';
+import { getTask, listTasks, type TaskFilter, type TaskRow, type TaskViewRow } from './store.ts';
 import {
   changeInterface,
   createNetwork,
@@ -58,7 +58,7 @@ const iso = (d: Date | string) => new Date(d).toISOString();
  * A task as the API shows it (the message body, with its password, is never shown); a tenant reads its error
  * without the operators' host paths and addresses (`raw` for admins and services).
  */
-export function taskView(t: TaskRow, raw = false): Task {
+export function taskView(t: TaskViewRow, raw = false): Task {
   return {
     task_id: t.id,
     workspace: t.workspace,
@@ -258,11 +258,8 @@ export function controllerRoutes(app: App, ctx: ControllerContext): void {
         const p = await who(req);
         const ws = await workspaceOf(ctx, p, req.params.ws, req.id);
         const limit = Math.min(Math.max(Number(req.query.limit ?? 100), 1), 1000);
-        return {
-          tasks: (await listTasks(ctx.db, ws, filter, limit)).map((t) =>
-            taskView(t, p.isAdmin || p.isService),
-          ),
-        };
+        const rows = await listTasks(ctx.db, ws, filter, limit, req.query.marker);
+        return { tasks: rows.map((t) => taskView(t, p.isAdmin || p.isService)) };
       },
     );
   }

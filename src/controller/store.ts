@@ -1,6 +1,6 @@
 // Task and outbox SQL. A task and its first message commit in one transaction, so an accepted request
 // cannot be lost between the database and the bus.
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import type { Method, ObjectType } from '../lib/contracts/common.ts';
 import type { Network, Router, Vm } from '../lib/contracts/inventory.ts';
 import { FINISHED, type ControllerDB, type TaskStatus } from './schema.ts';
@@ -46,8 +46,13 @@ export async function enqueue(
     .execute();
 }
 
-/** The row of a request being accepted: no message yet, so nothing is sent until releaseTask. */
-export async function createAcceptingTask(db: Db, t: Omit<NewTask, 'body'>): Promise<void> {
+/** The row of a request being accepted: no message yet, so nothing is sent until releaseTask. `undos`: what
+ * undoes its inventory writes, recorded before they are made (write-ahead). */
+export async function createAcceptingTask(
+  db: Db,
+  t: Omit<NewTask, 'body'>,
+  undos: unknown[] = [],
+): Promise<void> {
   await db
     .insertInto('tasks')
     .values({
@@ -56,7 +61,7 @@ export async function createAcceptingTask(db: Db, t: Omit<NewTask, 'body'>): Pro
       attempt: 1,
       body: JSON.stringify({}),
       previous: JSON.stringify(t.previous ?? null),
-      undos: JSON.stringify([]),
+      undos: JSON.stringify(undos),
       error: null,
       finished_at: null,
     })
@@ -71,23 +76,47 @@ export async function recordUndos(db: Db, id: string, undos: unknown[]): Promise
     .execute();
 }
 
-/** The task and its first message commit together. */
-export async function releaseTask(db: Db, id: string, body: StoredTask, queue: string): Promise<void> {
-  await db.transaction().execute(async (tx) => {
-    const r = await tx
-      .updateTable('tasks')
-      .set({
-        status: 'pending',
-        body: JSON.stringify(body),
-        undos: JSON.stringify([]),
-        updated_at: new Date(),
-      })
-      .where('id', '=', id)
-      .where('status', '=', 'accepting')
-      .executeTakeFirst();
-    if (!r.numUpdatedRows) throw new Error(`task ${id} is no longer being accepted`);
-    await enqueue(tx, id, queue, body, body.request_id ?? '');
-  });
+/** The task and its first message commit together (with the record as it was, when only now known): one
+ * statement, so one round trip and no transaction around it. */
+export async function releaseTask(
+  db: Db,
+  id: string,
+  body: StoredTask,
+  queue: string,
+  previous?: Vm | Network | Router,
+): Promise<void> {
+  const json = JSON.stringify(body);
+  const r = await db
+    .with('t', (w) =>
+      w
+        .updateTable('tasks')
+        .set({
+          status: 'pending',
+          body: json,
+          undos: JSON.stringify([]),
+          updated_at: new Date(),
+          ...(previous ? { previous: JSON.stringify(previous) } : {}),
+        })
+        .where('id', '=', id)
+        .where('status', '=', 'accepting')
+        .returning('id'),
+    )
+    .insertInto('outbox')
+    .columns(['task_id', 'queue', 'body', 'request_id', 'published_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('t')
+        .select([
+          't.id',
+          sql<string>`${queue}::text`.as('queue'),
+          sql<string>`${json}::jsonb`.as('body'),
+          sql<string>`${body.request_id ?? ''}::text`.as('request_id'),
+          sql<null>`NULL::timestamptz`.as('published_at'),
+        ]),
+    )
+    .returning('id')
+    .executeTakeFirst();
+  if (!r) throw new Error(`task ${id} is no longer being accepted`);
 }
 
 export async function forgetTask(db: Db, id: string): Promise<void> {
@@ -153,31 +182,68 @@ export async function dropSecrets(tx: Tx | Db, taskId: string): Promise<void> {
 
 export type TaskFilter = 'all' | 'running' | 'finished';
 
+/** The columns a task's view shows (never the message, whose body holds the password). */
+const VIEW_COLUMNS = [
+  'id',
+  'workspace',
+  'workspace_id',
+  'type',
+  'method',
+  'object',
+  'status',
+  'stage',
+  'retries_left',
+  'attempt',
+  'deliveries',
+  'error',
+  'warning',
+  'username',
+  'request_id',
+  'created_at',
+  'updated_at',
+  'finished_at',
+] as const;
+export type TaskViewRow = Pick<TaskRow, (typeof VIEW_COLUMNS)[number]>;
+
 /**
- * A workspace's tasks, newest first: those of its id, and those recorded before tasks carried one under its
- * name (without an id: the workspace's only when it was never deleted since).
+ * A page of a workspace's tasks, newest first: `limit` after the task `marker` (the last of the previous
+ * page). Those of the workspace's id, and those recorded before tasks carried one under its name (without an
+ * id: the workspace's only when it was never deleted since).
  */
 export function listTasks(
   db: Db,
   workspace: { name: string; id?: number },
   filter: TaskFilter,
   limit: number,
-  before?: Date,
+  marker?: string,
 ) {
+  const ofWorkspace = (eb: ExpressionBuilder<ControllerDB, 'tasks'>) =>
+    eb.or([
+      ...(workspace.id === undefined ? [] : [eb('workspace_id', '=', workspace.id)]),
+      eb.and([eb('workspace_id', 'is', null), eb('workspace', '=', workspace.name)]),
+    ]);
   let q = db
     .selectFrom('tasks')
-    .selectAll()
-    .where((eb) =>
-      eb.or([
-        ...(workspace.id === undefined ? [] : [eb('workspace_id', '=', workspace.id)]),
-        eb.and([eb('workspace_id', 'is', null), eb('workspace', '=', workspace.name)]),
-      ]),
-    )
+    .select([...VIEW_COLUMNS])
+    .where(ofWorkspace)
     .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
     .limit(limit);
   if (filter === 'running') q = q.where('status', 'not in', FINISHED);
   if (filter === 'finished') q = q.where('status', 'in', FINISHED);
-  if (before) q = q.where('created_at', '<', before);
+  if (marker)
+    q = q.where((eb) =>
+      eb(
+        eb.refTuple('created_at', 'id'),
+        '<',
+        eb
+          .selectFrom('tasks')
+          .select(['created_at', 'id'])
+          .where('id', '=', marker)
+          .where(ofWorkspace)
+          .$asTuple('created_at', 'id'),
+      ),
+    );
   return q.execute();
 }
 

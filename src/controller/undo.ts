@@ -9,6 +9,8 @@ import { checker } from '../lib/contracts/validate.ts';
 
 const Place = { workspace: Type.String(), name: Type.String() };
 export const Undo = Type.Union([
+  /** Everything the task's accept wrote in inventory goes (its one call: usecases/accept.ts). */
+  Type.Object({ op: Type.Literal('undo_accept'), workspace: Type.String(), task: Type.String() }),
   /** The area addresses the task took that no VM holds go back. */
   Type.Object({ op: Type.Literal('release_addresses'), area: Type.String(), task: Type.String() }),
   /** The record the task made goes (not one another task made under the same name). */
@@ -85,13 +87,22 @@ export function readUndo(recorded: unknown): Undo | undefined {
 export async function runUndo(
   inventory: Pick<
     InventoryClient,
-    'addresses' | 'vms' | 'networks' | 'routers' | 'workspaces' | 'hosts' | 'securityGroups' | 'snapshots'
+    | 'accepts'
+    | 'addresses'
+    | 'vms'
+    | 'networks'
+    | 'routers'
+    | 'workspaces'
+    | 'hosts'
+    | 'securityGroups'
+    | 'snapshots'
   >,
   u: Undo,
   requestId: string,
 ): Promise<void> {
   const o = { requestId };
-  if (u.op === 'release_addresses') await inventory.addresses.releaseTask(u.area, u.task, o);
+  if (u.op === 'undo_accept') await inventory.accepts.undo(u.workspace, u.task, o);
+  else if (u.op === 'release_addresses') await inventory.addresses.releaseTask(u.area, u.task, o);
   else if (u.op === 'restore_workspace') await inventory.workspaces.update(u.workspace, { state: 'U' }, o);
   else if (u.op === 'host_maintenance') await inventory.hosts.setMaintenance(u.host, u.maintenance, o);
   else if (u.op === 'delete_snapshot')

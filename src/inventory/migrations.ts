@@ -363,4 +363,47 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // The journal of the controller's accepts (services/accepts.ts): per task, what its accept answered and how to
+  // undo what it wrote; an undone task's row stays as a tombstone, so a late write of that task is refused.
+  // And the index NIC addresses are found by.
+  '013_accepts': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('accepts')
+        .addColumn('task', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'integer', (c) =>
+          c.notNull().references('workspaces.id').onDelete('cascade'),
+        )
+        .addColumn('op', 'text', (c) => c.notNull())
+        .addColumn('undone', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('answer', 'jsonb')
+        .addColumn('undo', 'jsonb', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema.createIndex('accepts_created').on('accepts').column('created_at').execute();
+      // A NIC address is looked up by network and address (addresses.linkNic); stored as address/prefix.
+      await sql`CREATE INDEX vm_networks_address ON vm_networks (network_id, split_part(ip, '/', 1))`.execute(
+        db,
+      );
+    },
+  },
+  // Workspace quotas an admin set (services/quotas.ts); a null column is the configured default.
+  '014_quotas': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('quotas')
+        .addColumn('workspace_id', 'integer', (c) =>
+          c.primaryKey().references('workspaces.id').onDelete('cascade'),
+        )
+        .addColumn('vms', 'integer')
+        .addColumn('vcpus', 'integer')
+        .addColumn('ram', 'double precision')
+        .addColumn('disk', 'double precision')
+        .addColumn('networks', 'integer')
+        .addColumn('routers', 'integer')
+        .addColumn('snapshots', 'integer')
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+    },
+  },
 };

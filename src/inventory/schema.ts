@@ -165,4 +165,25 @@ export interface InventoryDB {
     comment: string;
     created_at: Created;
   };
+  quotas: {
+    workspace_id: number;
+    vms: number | null;
+    vcpus: number | null;
+    ram: number | null;
+    disk: number | null;
+    networks: number | null;
+    routers: number | null;
+    snapshots: number | null;
+    updated_at: Generated<Date>;
+  };
+  accepts: {
+    task: string;
+    workspace_id: number;
+    op: string;
+    undone: Generated<boolean>;
+    /** JSON text on the way in, parsed on the way out. */
+    answer: ColumnType<unknown, string | null, string | null>;
+    undo: ColumnType<unknown, string, string>;
+    created_at: Created;
+  };
 }

@@ -16,6 +16,7 @@ import { inventoryMigrations } from './migrations.ts';
 import { createThrottle } from './ratelimit.ts';
 import { createStore } from './repositories/index.ts';
 import { authRoutes } from './routes/auth.ts';
+import { acceptRoutes } from './routes/accepts.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
 import { identityRoutes } from './routes/identity.ts';
 import { keyRoutes } from './routes/keys.ts';
@@ -26,6 +27,7 @@ import { vmRoutes } from './routes/vms.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 import type { InventoryDB } from './schema.ts';
 import { createInventoryServices } from './services/index.ts';
+import { limitsOf } from './services/quotas.ts';
 
 /** The caller of a request, from its token (inventory checks its own tokens with its own key). */
 export type Auth = (req: FastifyRequest) => Promise<Principal>;
@@ -74,7 +76,9 @@ export async function createInventory({
     const services = createInventoryServices({
       store,
       reservedNames,
+      log,
       config,
+      limits: limitsOf(config),
       signer: createTokenSigner(signingKey.privateKey, signingKey.kid),
       serviceSecret: serviceSecret(config.SERVICE_SECRET, config.DATA_DIR),
       userThrottle: createThrottle(database.db, { ...throttling, free: config.LOGIN_MAX_FAILURES_PER_USER }),
@@ -124,13 +128,24 @@ export async function createInventory({
     keyRoutes(app, services, who);
     securityGroupRoutes(app, services, who);
     snapshotRoutes(app, services, who);
+    acceptRoutes(app, services, who);
     await extraRoutes?.(app);
     await app.ready();
+    // The accepts journal keeps a task's row for a month: far longer than any accept or undo of it can take.
+    const prune = setInterval(
+      () =>
+        void store.accepts
+          .prune(30)
+          .catch((e: unknown) => log.warn({ err: e }, 'pruning the accepts journal failed')),
+      3600_000,
+    );
+    prune.unref();
     return {
       app,
       database,
       close: async () => {
         authority.close();
+        clearInterval(prune);
         await app.close();
         await database.close();
       },

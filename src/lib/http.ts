@@ -11,7 +11,7 @@ import Fastify, {
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as prom from 'prom-client';
-import { httpStatusOf, isAppError, type ErrorBody } from './errors.ts';
+import { errorBodyOf, httpStatusOf, isAppError, type ErrorBody } from './errors.ts';
 import type { Logger } from './log.ts';
 
 export type App = FastifyInstance<
@@ -152,9 +152,7 @@ declare module 'fastify' {
 
 function errorAnswer(err: FastifyError): { status: number; body: ErrorBody } {
   if (isAppError(err)) {
-    const body: ErrorBody = { error: err.message };
-    if (err.field) body.field = err.field;
-    return { status: httpStatusOf(err.kind), body };
+    return { status: httpStatusOf(err.kind), body: errorBodyOf(err) };
   }
   if (err.validation && err.validation.length) {
     const v = err.validation[0];

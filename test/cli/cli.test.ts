@@ -227,6 +227,53 @@ describe('kloudak CLI', () => {
     assert.equal((await cli('vm', 'show', 'nope')).code, 4);
   });
 
+  test('quotas show (the rolled-back fail-1 holds nothing); set is for admins; a create past a quota exits 3 naming it', async () => {
+    const shown = await cli('quotas', 'show', '--json');
+    assert.equal(shown.code, 0, shown.stderr);
+    const q = JSON.parse(shown.stdout);
+    assert.deepEqual([q.used.vms, q.used.vcpus, q.used.networks, q.limits.vms], [1, 1, 1, 100]);
+    assert.equal((await cli('quotas', 'set', '--vms', '5')).code, 3, 'a member is not an admin');
+    assert.equal((await cli('quotas', 'set', '--vms', 'lots')).code, 2);
+    const admin = await p.inv.adminToken();
+    assert.equal((await p.inv.call('PUT', `/workspaces/${ws}/quotas/`, admin, { vms: 1 })).status, 200);
+    const table = await cli('quotas', 'show');
+    assert.match(table.stdout, /^vms\s+1\s+1 \*\s+100%$/m, table.stdout);
+    assert.match(table.stdout, new RegExp(`^${area}\\s+1/256\\s+1/256$`, 'm'), table.stdout);
+    const r = await cli(
+      'vm',
+      'create',
+      'web-2',
+      '--template',
+      'tiny',
+      '--area',
+      area,
+      '--password',
+      'pw-123456',
+    );
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /quota vms exceeded: limit 1, used 1/);
+    // The controller passes inventory's refusal on whole: the quota, its limit and its use.
+    const token = JSON.parse(readFileSync(configFile(), 'utf8')).token as string;
+    const direct = await p.call('POST', '/vms/', token, {
+      name: 'web-3',
+      owner: ws,
+      area,
+      template: 'tiny',
+      password: 'pw-123456',
+    });
+    assert.equal(direct.status, 403, JSON.stringify(direct.body));
+    assert.deepEqual(
+      {
+        field: direct.body.field,
+        quota: direct.body.quota,
+        limit: direct.body.limit,
+        used: direct.body.used,
+      },
+      { field: 'quota', quota: 'vms', limit: 1, used: 1 },
+    );
+    assert.equal((await p.inv.call('PUT', `/workspaces/${ws}/quotas/`, admin, { vms: null })).status, 200);
+  });
+
   test('bad input exits 2 and names the field', async () => {
     const t = await cli(
       'vm',

@@ -22,6 +22,8 @@ export interface Cluster {
   /** The deployment's RabbitMQ virtual host. */
   vhost: string;
   inventoryUrl: string;
+  /** Every inventory instance (the first is inventoryUrl); instance i of another service calls instance i % n. */
+  inventoryUrls: string[];
   controllerUrls: string[];
   notificationUrls: string[];
   adminPassword: string;
@@ -102,7 +104,10 @@ export async function startCluster(
   });
   const db = (s: string) => `${TEST_PG}/${uniqueName(`kc_${s}`).replace(/-/g, '_')}`;
   const adminPassword = 'cluster-admin-password';
-  const inventoryPort = await freePort();
+  const inventoryPorts = await Promise.all(
+    Array.from({ length: Math.max(1, counts.inventory ?? 1) }, freePort),
+  );
+  const inventoryPort = inventoryPorts[0];
   const controllerPorts = await Promise.all(Array.from({ length: counts.controller ?? 0 }, freePort));
   const notificationPorts = await Promise.all(Array.from({ length: counts.notification ?? 0 }, freePort));
   // Each monitoring process serves the stats API: on one machine each needs its own port.
@@ -133,7 +138,8 @@ export async function startCluster(
   const start = async (service: string, index: number): Promise<ServiceProcess> => {
     const own: Record<string, string> = { KLOUDAK_DATA_DIR: join(dir, `${service}-${index}`) };
     let port: number | undefined;
-    if (service === 'inventory') own.KLOUDAK_INVENTORY_PORT = String((port = inventoryPort));
+    if (service === 'inventory') own.KLOUDAK_INVENTORY_PORT = String((port = inventoryPorts[index]!));
+    else own.KLOUDAK_INVENTORY_URL = `http://127.0.0.1:${inventoryPorts[index % inventoryPorts.length]}`;
     if (service === 'controller') {
       own.KLOUDAK_CONTROLLER_PORT = String((port = controllerPorts[index]!));
       own.KLOUDAK_NOTIFICATION_URL = `ws://127.0.0.1:${notificationPorts[index % notificationPorts.length]}`;
@@ -169,6 +175,7 @@ export async function startCluster(
     env,
     vhost,
     inventoryUrl,
+    inventoryUrls: inventoryPorts.map((p) => `http://127.0.0.1:${p}`),
     controllerUrls: controllerPorts.map((p) => `http://127.0.0.1:${p}`),
     notificationUrls: notificationPorts.map((p) => `ws://127.0.0.1:${p}`),
     adminPassword,
@@ -193,7 +200,8 @@ export async function startCluster(
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await start('inventory', 0);
+  // One after the other: the first migrates the shared database and makes the admin; the others find both.
+  for (let i = 0; i < inventoryPorts.length; i++) await start('inventory', i);
   for (const s of ['notification', 'controller', 'compute', 'network', 'monitoring'])
     for (let i = 0; i < (counts[s] ?? 0); i++) await start(s, i);
   await workersReady(cluster, counts);

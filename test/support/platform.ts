@@ -12,7 +12,8 @@ import { listen } from '../../src/lib/http.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createNotificationService, type NotificationService } from '../../src/notification/index.ts';
 import { createController, type Controller } from '../../src/controller/service.ts';
-import { pgDatabaseUrl, TEST_AMQP } from './env.ts';
+import { run } from '../../src/lib/exec.ts';
+import { pgDatabaseUrl, TEST_AMQP, uniqueName } from './env.ts';
 import { startInventory, type Backend, type TestInventory } from './inventory.ts';
 
 export type BusKind = 'memory' | 'amqp';
@@ -48,6 +49,18 @@ export async function startPlatform(
   busKind: BusKind,
   overrides: Record<string, string> = {},
 ): Promise<TestPlatform> {
+  // RabbitMQ: a virtual host of its own, so a test running in another checkout at the same time never
+  // consumes this platform's tasks (the queues' names are the same everywhere).
+  let vhost: string | undefined;
+  if (busKind === 'amqp' && overrides.BUS === undefined) {
+    vhost = uniqueName('kloudak-test');
+    await run('rabbitmqctl', ['-q', 'add_vhost', vhost], { timeoutMs: 30_000 });
+    const user = decodeURIComponent(new URL(TEST_AMQP).username || 'guest');
+    await run('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, user, '.*', '.*', '.*'], {
+      timeoutMs: 30_000,
+    });
+  }
+  const busUrl = vhost ? `${TEST_AMQP.replace(/\/+$/, '')}/${encodeURIComponent(vhost)}` : TEST_AMQP;
   const inv = await startInventory(backend);
   const log = createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
   const pem = readFileSync(join(inv.config.DATA_DIR, 'inventory', 'jwt-ed25519.pem'), 'utf8');
@@ -73,7 +86,7 @@ export async function startPlatform(
     RETRY_WAIT: '0.2',
     LOG_LEVEL: process.env.KLOUDAK_TEST_LOG ?? 'silent',
     ...(backend === 'postgres' ? { CONTROLLER_DB: pgDatabaseUrl('kctl') } : {}),
-    ...(busKind === 'amqp' ? { BUS: TEST_AMQP } : {}),
+    ...(busKind === 'amqp' ? { BUS: busUrl } : {}),
     ...overrides,
   };
   const config = loadConfig({}, settings);
@@ -131,6 +144,8 @@ export async function startPlatform(
       await notification.close();
       notificationAuth.close();
       await inv.close();
+      if (vhost)
+        await run('rabbitmqctl', ['-q', 'delete_vhost', vhost], { timeoutMs: 30_000 }).catch(() => undefined);
     },
   };
 }

@@ -181,8 +181,21 @@ export async function getText(path: string, service: Service = 'controller'): Pr
   return text;
 }
 
+/** Every item of a list, page after page (a list answers 100 by default, at most 1,000 at a time). */
+async function listAll<T extends { name: string }>(path: string, key: string): Promise<T[]> {
+  const out: T[] = [];
+  for (;;) {
+    const marker = out.length ? `&marker=${encodeURIComponent(out[out.length - 1].name)}` : '';
+    const page = (await call<Record<string, T[]>>('GET', `${path}?limit=1000${marker}`))[key] ?? [];
+    out.push(...page);
+    if (page.length < 1000) return out;
+  }
+}
+
 export const inv = {
   get: <T = any>(path: string) => call<T>('GET', path),
+  /** A whole list: `list<Vm>('/ws/vms/', 'vms')`. */
+  list: listAll,
   post: <T = any>(path: string, body: unknown) => call<T>('POST', path, body),
   put: <T = any>(path: string, body: unknown) => call<T>('PUT', path, body),
   del: <T = any>(path: string) => call<T>('DELETE', path),

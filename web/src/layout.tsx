@@ -15,10 +15,7 @@ export function useWorkspaces() {
     .sort()
     .join(',')}`;
   return useResource(
-    () =>
-      inv
-        .get<{ workspaces: { name: string }[] }>('/workspaces/')
-        .then((r) => r.workspaces.map((w) => w.name)),
+    () => inv.list<{ name: string }>('/workspaces/', 'workspaces').then((r) => r.map((w) => w.name)),
     key,
   );
 }
@@ -65,6 +62,7 @@ export function Shell({ ws, children }: { ws?: string; children: ReactNode }) {
         { to: wsPath(ws, 'routers'), label: 'Routers', icon: 'router' },
         { to: wsPath(ws, 'security-groups'), label: 'Security groups', icon: 'shield' },
         { to: wsPath(ws, 'members'), label: 'Members', icon: 'users' },
+        { to: wsPath(ws, 'quotas'), label: 'Quotas', icon: 'grid' },
         { to: wsPath(ws, 'tasks'), label: 'Tasks', icon: 'tasks' },
         { to: wsPath(ws, 'activity'), label: 'Live activity', icon: 'activity' },
       ]

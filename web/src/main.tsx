@@ -9,6 +9,7 @@ import { HOST_TASKS } from './api.ts';
 import { Empty, Loading, Toasts } from './ui.tsx';
 import { LoginPage, SignupPage } from './pages/auth.tsx';
 import { MembersPage } from './pages/members.tsx';
+import { QuotasPage } from './pages/quotas.tsx';
 import { NetworksPage, RouterPage, RoutersPage } from './pages/networks.tsx';
 import { CataloguePage, KINDS } from './pages/operator.tsx';
 import { HostsPage } from './pages/hosts.tsx';
@@ -38,6 +39,7 @@ const WS_PAGES: [string, (p: Record<string, string>) => ReactNode][] = [
   ['/w/:ws/routers/:router', (p) => <RouterPage ws={p.ws} name={p.router} />],
   ['/w/:ws/security-groups', (p) => <SecurityGroupsPage ws={p.ws} />],
   ['/w/:ws/members', (p) => <MembersPage ws={p.ws} />],
+  ['/w/:ws/quotas', (p) => <QuotasPage ws={p.ws} />],
   ['/w/:ws/tasks', (p) => <TasksPage ws={p.ws} />],
   ['/w/:ws/activity', (p) => <ActivityPage ws={p.ws} />],
 ];

@@ -5,6 +5,7 @@ import { keyCommands } from './keys.ts';
 import { networkCommands } from './networks.ts';
 import { operatorCommands } from './operator.ts';
 import { securityGroupCommands } from './secgroups.ts';
+import { quotaCommands } from './quotas.ts';
 import { taskCommands } from './tasks.ts';
 import { vmCommands } from './vms.ts';
 import { invitationCommands, workspaceCommands } from './workspaces.ts';
@@ -15,6 +16,7 @@ export function registerCommands(program: Command): void {
   authCommands(program);
   workspaceCommands(program);
   invitationCommands(program);
+  quotaCommands(program);
   vmCommands(program);
   keyCommands(program);
   networkCommands(program);

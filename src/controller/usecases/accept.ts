@@ -1,15 +1,26 @@
-// Accepting a request. The task row is written first (status 'accepting'), then the inventory writes the
-// request needs, each preceded by its undo (write-ahead: a controller killed, or a database lost, between a
-// write and its record must not leave the write behind); then the task and its first message commit together
-// and the relay publishes. A failure undoes the writes; a controller that dies midway leaves a row the sweeper
-// finds and undoes (sweepAccepting). So a request is either accepted and delivered, or leaves nothing behind.
+// Accepting a request, in three steps:
+//   1. the task row, in state 'accepting', with the undo of what step 2 may write (write-ahead: a controller
+//      killed, or a database lost, between a write and its record must not leave the write behind);
+//   2. ONE inventory call (PUT /<ws>/accepts/<op>/<task>/) that checks everything the request needs, writes
+//      in one transaction tagged with the task, and answers what the message needs;
+//   3. the task, its message and the record as it was, in one transaction with the outbox row; the relay
+//      publishes.
+// A failure undoes step 2 (DELETE /<ws>/accepts/<task>/: exact, harmless when nothing was written, final);
+// a controller that dies midway leaves a row the sweeper finds and undoes (sweepAccepting). So a request is
+// either accepted and delivered, or leaves nothing behind.
+//
+// A new use case: check the token's permission, then call accept() with `inventory: { op, body }` (an op of
+// src/lib/contracts/accepts.ts, with its handler in src/inventory/services/accept-ops.ts) and build the
+// message from the answer. Use cases not moved yet pass `message(common, steps)` instead and make their
+// inventory calls themselves, each after steps.willUndo (the older, slower path: a round trip per write).
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../lib/auth.ts';
+import type { AcceptAnswer, AcceptBody, AcceptOp } from '../../lib/contracts/accepts.ts';
 import type { ObjectType } from '../../lib/contracts/common.ts';
 import type { Accepted } from '../../lib/contracts/controller.ts';
 import type { Network, Router, Vm } from '../../lib/contracts/inventory.ts';
 import type { ControllerTask, TaskCommon } from '../../lib/contracts/messages.ts';
-import { conflict, inputError, notFound } from '../../lib/errors.ts';
+import { AppError, conflict, inputError, isAppError, notFound } from '../../lib/errors.ts';
 import type { ControllerContext } from '../context.ts';
 import {
   busyTask,
@@ -32,7 +43,10 @@ export const QUEUE_OF = {
   security_group: 'network',
 } as const satisfies Record<ObjectType, 'vm' | 'network' | 'workspace'>;
 
-export interface AcceptInput<M extends ControllerTask> {
+type Previous = Vm | Network | Router;
+
+/** What every accept says about its task. */
+interface AcceptTask<M extends ControllerTask> {
   principal: Principal;
   requestId: string;
   owner: string;
@@ -45,8 +59,22 @@ export interface AcceptInput<M extends ControllerTask> {
   method: M['method'];
   name: string;
   stage: string;
+}
+
+/** One inventory round trip: inventory checks and writes, tagged with the task (the path to follow). */
+export interface AcceptOnce<M extends ControllerTask, O extends AcceptOp> extends AcceptTask<M> {
+  /** The request's one inventory call: it checks everything, writes in one transaction, answers. */
+  inventory: { op: O; body: AcceptBody<O> };
+  /** The task's message, from the fields every task carries and inventory's answer. */
+  message(common: TaskCommon, answer: AcceptAnswer<O>): M | Promise<M>;
+  /** The record as it was (from the answer), for a rollback to restore. */
+  previous?(answer: AcceptAnswer<O>): Previous;
+}
+
+/** Step by step: the use case makes its inventory calls itself, each after its undo is recorded. */
+export interface AcceptInput<M extends ControllerTask> extends AcceptTask<M> {
   /** The record as it was, for a rollback to restore. */
-  previous?: Vm | Network | Router;
+  previous?: Previous;
   /**
    * The task's message, from the fields every task carries: first the inventory writes the task needs
    * (each after its undo is recorded, through steps), then its own fields.
@@ -62,32 +90,29 @@ export interface Steps {
   willUndo(u: Undo): Promise<void>;
 }
 
-export async function accept<M extends ControllerTask>(
+/** Inventory's own refusal (a 4xx): its transaction wrote nothing. Its field, in the controller's words. */
+function refusal(e: unknown): AppError | undefined {
+  if (!isAppError(e) || !['input', 'not_found', 'conflict', 'not_allowed'].includes(e.kind)) return undefined;
+  // The workspace is the request's owner; one that does not exist is bad input (a token may outlive it).
+  if (e.field === 'workspace' && e.kind === 'not_found') return inputError('owner', e.message);
+  // A workspace being deleted takes nothing new: 409 on the owner, as before the one round trip.
+  if (e.field === 'workspace' && e.kind === 'conflict') return conflict('owner', e.message);
+  return e;
+}
+
+export function accept<M extends ControllerTask, O extends AcceptOp>(
+  ctx: ControllerContext,
+  a: AcceptOnce<M, O>,
+): Promise<Accepted>;
+export function accept<M extends ControllerTask>(
   ctx: ControllerContext,
   a: AcceptInput<M>,
+): Promise<Accepted>;
+export async function accept<M extends ControllerTask, O extends AcceptOp>(
+  ctx: ControllerContext,
+  a: AcceptOnce<M, O> | AcceptInput<M>,
 ): Promise<Accepted> {
   const task_id = randomUUID();
-  await createAcceptingTask(ctx.db, {
-    id: task_id,
-    workspace: a.owner,
-    workspace_id: a.workspaceId ?? a.principal.workspaces[a.owner]?.id ?? null,
-    type: a.type,
-    method: a.method,
-    object: a.name,
-    stage: a.stage,
-    retries_left: ctx.config.RETRIES,
-    previous: a.previous ?? null,
-    username: a.principal.username,
-    request_id: a.requestId,
-  });
-  const undos: Undo[] = [];
-  const steps: Steps = {
-    taskId: task_id,
-    async willUndo(u) {
-      undos.push(u);
-      await recordUndos(ctx.db, task_id, undos);
-    },
-  };
   const common: TaskCommon = {
     task_id,
     owner: a.owner,
@@ -96,12 +121,62 @@ export async function accept<M extends ControllerTask>(
     attempt: 1,
     request_id: a.requestId,
   };
-  try {
-    const body = await a.message(common, steps);
-    await releaseTask(ctx.db, task_id, ctx.sealer.seal(task_id, body), QUEUE_OF[a.type]);
-  } catch (e) {
-    await compensate(ctx, task_id, undos, a.requestId);
-    throw e;
+  const row = {
+    id: task_id,
+    workspace: a.owner,
+    workspace_id: a.workspaceId ?? a.principal.workspaces[a.owner]?.id ?? null,
+    type: a.type,
+    method: a.method,
+    object: a.name,
+    stage: a.stage,
+    retries_left: ctx.config.RETRIES,
+    username: a.principal.username,
+    request_id: a.requestId,
+  };
+  if ('inventory' in a) {
+    const undo: Undo = { op: 'undo_accept', workspace: a.owner, task: task_id };
+    await createAcceptingTask(ctx.db, { ...row, previous: null }, [undo]);
+    let answer: AcceptAnswer<O>;
+    try {
+      answer = await ctx.inventory.accepts.put(a.owner, task_id, a.inventory.op, a.inventory.body, {
+        requestId: a.requestId,
+      });
+    } catch (e) {
+      const refused = refusal(e);
+      if (refused) await forgetTask(ctx.db, task_id);
+      else await compensate(ctx, task_id, [undo], a.requestId);
+      throw refused ?? e;
+    }
+    try {
+      const body = await a.message(common, answer);
+      await releaseTask(
+        ctx.db,
+        task_id,
+        ctx.sealer.seal(task_id, body),
+        QUEUE_OF[a.type],
+        a.previous?.(answer),
+      );
+    } catch (e) {
+      await compensate(ctx, task_id, [undo], a.requestId);
+      throw e;
+    }
+  } else {
+    await createAcceptingTask(ctx.db, { ...row, previous: a.previous ?? null });
+    const undos: Undo[] = [];
+    const steps: Steps = {
+      taskId: task_id,
+      async willUndo(u) {
+        undos.push(u);
+        await recordUndos(ctx.db, task_id, undos);
+      },
+    };
+    try {
+      const body = await a.message(common, steps);
+      await releaseTask(ctx.db, task_id, ctx.sealer.seal(task_id, body), QUEUE_OF[a.type]);
+    } catch (e) {
+      await compensate(ctx, task_id, undos, a.requestId);
+      throw e;
+    }
   }
   ctx.relay.kick();
   void notifyTask(ctx, {

@@ -1,4 +1,4 @@
-// VM use cases: check access, then validate against inventory, then accept the task.
+// VM use cases: check the token's permission, then accept the task with inventory's one call (accept.ts).
 import { requirePermission, type Principal } from '../../lib/auth.ts';
 import type { Target, VmAccepted, VmMigrate, VmPost, VmPut } from '../../lib/contracts/controller.ts';
 import type {
@@ -8,38 +8,11 @@ import type {
   VmUpdateTask,
 } from '../../lib/contracts/messages.ts';
 import { DEFAULT_GROUP } from '../../lib/contracts/secgroups.ts';
-import { AppError, conflict, inputError, notAllowed } from '../../lib/errors.ts';
+import { conflict, inputError, notAllowed, unavailable } from '../../lib/errors.ts';
 import type { ControllerContext } from '../context.ts';
-import { accept, found, requireIdle, requireWorkspace } from './accept.ts';
-import { requireRoom } from './resize.ts';
+import { accept, found, requireIdle } from './accept.ts';
 import { guestConfig } from './guest-config.ts';
-
-async function requireNetworks(ctx: ControllerContext, owner: string, names: string[], requestId: string) {
-  const nets = [];
-  for (const n of names) {
-    const net = await ctx.inventory.networks.get(owner, n, { requestId });
-    if (!net) throw inputError('networks', `no network ${n} in workspace ${owner}`);
-    // Compute plugs a private NIC with its VLAN in the domain XML: a network still being made has none yet.
-    if (!Number.isInteger(net.vlan))
-      throw conflict('networks', `network ${n} has no VLAN yet (state ${net.state})`);
-    nets.push({ name: net.name, vlan: net.vlan, subnet: net.subnet });
-  }
-  return nets;
-}
-
-/** Every name is a security group of the workspace; an unknown one is a 400 naming the field. */
-async function requireGroups(
-  ctx: ControllerContext,
-  owner: string,
-  names: string[],
-  field: string,
-  requestId: string,
-) {
-  const have = new Set((await ctx.inventory.securityGroups.list(owner, { requestId })).map((g) => g.name));
-  const missing = names.find((n) => !have.has(n));
-  if (missing) throw inputError(field, `no security group ${missing} in workspace ${owner}`);
-  return names;
-}
+import { requireRoom } from './resize.ts';
 
 export async function createVm(
   ctx: ControllerContext,
@@ -47,27 +20,10 @@ export async function createVm(
   b: VmPost,
   requestId: string,
 ): Promise<VmAccepted> {
-  const o = { requestId };
   requirePermission(p, b.owner, 'vm_can_add');
   const guest = await guestConfig(ctx, p, b, requestId);
-  await requireWorkspace(ctx, b.owner, requestId);
-  if (await ctx.inventory.vms.get(b.owner, b.name, o)) throw conflict('name', `vm ${b.name} exists`);
-  const template = await ctx.inventory.templates.get(b.template, o);
-  if (!template) throw inputError('template', `no template ${b.template}`);
-  const area = await ctx.inventory.areas.get(b.area, o);
-  if (!area) throw inputError('area', `no area ${b.area}`);
-  const networks = await requireNetworks(ctx, b.owner, b.networks ?? [], requestId);
-  // A new VM joins the workspace's default group unless told otherwise (issue 17).
-  const groups = await requireGroups(
-    ctx,
-    b.owner,
-    b.security_groups ?? [DEFAULT_GROUP],
-    'security_groups',
-    requestId,
-  );
-
   let ip = '';
-  const accepted = await accept<VmCreateTask>(ctx, {
+  const accepted = await accept<VmCreateTask, 'vm-create'>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -75,51 +31,40 @@ export async function createVm(
     method: 'POST',
     name: b.name,
     stage: 'C_D',
-    message: async (common, steps) => {
-      await steps.willUndo({ op: 'release_addresses', area: b.area, task: steps.taskId });
-      ip = await ctx.inventory.addresses.take(b.area, steps.taskId, o).catch((e: unknown) => {
-        if (e instanceof AppError && e.kind === 'conflict') throw conflict('area', e.message);
-        throw e;
-      });
-      await steps.willUndo({
-        op: 'delete',
-        kind: 'vm',
-        workspace: b.owner,
+    // The workspace (in use, within its quotas), the name, the template, the area, the networks and the
+    // security groups are checked, the VM's address and its NICs' addresses taken and its record written in
+    // state C_D, all at once. A new VM joins the workspace's default group unless told otherwise (issue 17).
+    inventory: {
+      op: 'vm-create',
+      body: {
         name: b.name,
-        task: steps.taskId,
-      });
-      const created = await ctx.inventory.vms.create(
-        b.owner,
-        {
-          name: b.name,
-          description: b.description ?? '',
-          ip,
-          state: 'C_D',
-          area: b.area,
-          template: b.template,
-          networks: b.networks ?? [],
-          task: steps.taskId,
-          security_groups: groups,
-          ...(b.affinity_group ? { affinity_group: b.affinity_group } : {}),
-        },
-        o,
-      );
+        description: b.description ?? '',
+        area: b.area,
+        template: b.template,
+        networks: b.networks ?? [],
+        security_groups: b.security_groups ?? [DEFAULT_GROUP],
+        ...(b.affinity_group ? { affinity_group: b.affinity_group } : {}),
+      },
+    },
+    message: (common, a) => {
+      if (!a.vm.ip) throw unavailable(`inventory gave vm ${b.name} no address`);
+      ip = a.vm.ip;
       return {
         ...common,
         type: 'vm',
         method: 'POST',
         description: b.description ?? '',
-        area: { name: area.name, subnet: area.subnet, gateway: area.gateway },
-        template,
+        area: a.area,
+        template: a.template,
         password: b.password,
         ...(b.runcmd ? { runcmd: b.runcmd } : {}),
         ...guest,
         ip,
         ...(b.affinity_group ? { affinity_group: b.affinity_group } : {}),
         // Inventory gave each NIC on a network with a subnet its address; the guest gets it in its seed.
-        networks: networks.map((n) => ({
+        networks: a.networks.map((n) => ({
           ...n,
-          ip: created.interfaces.find((i) => i.network === n.name)?.ip ?? null,
+          ip: a.vm.interfaces.find((i) => i.network === n.name)?.ip ?? null,
         })),
       };
     },
@@ -128,7 +73,6 @@ export async function createVm(
 }
 
 export async function updateVm(ctx: ControllerContext, p: Principal, b: VmPut, requestId: string) {
-  const o = { requestId };
   requirePermission(p, b.owner, 'vm_can_edit');
   const u = b.update_dict;
   if (Object.values(u).every((v) => v === undefined))
@@ -136,16 +80,18 @@ export async function updateVm(ctx: ControllerContext, p: Principal, b: VmPut, r
       'update_dict',
       'nothing to change: give name, description, networks, cpu, ram, security_groups or affinity_group',
     );
-  const vm = await found(ctx.inventory.vms.get(b.owner, b.name, o), 'name', `vm ${b.name}`);
   await requireIdle(ctx, b.owner, 'vm', b.name);
-  if (u.cpu !== undefined || u.ram !== undefined) await requireRoom(ctx, vm, b.owner, u, requestId);
-  if (u.name !== undefined && u.name !== b.name && (await ctx.inventory.vms.get(b.owner, u.name, o)))
-    throw conflict('update_dict.name', `vm ${u.name} exists`);
-  const networks =
-    u.networks === undefined ? undefined : await requireNetworks(ctx, b.owner, u.networks, requestId);
-  if (u.security_groups)
-    await requireGroups(ctx, b.owner, u.security_groups, 'update_dict.security_groups', requestId);
-  return accept<VmUpdateTask>(ctx, {
+  const resize = u.cpu !== undefined || u.ram !== undefined;
+  // A resize asks compute whether the VM's host has room first (a call to compute, not to inventory).
+  if (resize)
+    await requireRoom(
+      ctx,
+      await found(ctx.inventory.vms.get(b.owner, b.name, { requestId }), 'name', `vm ${b.name}`),
+      b.owner,
+      u,
+      requestId,
+    );
+  return accept<VmUpdateTask, 'vm-update'>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -153,38 +99,38 @@ export async function updateVm(ctx: ControllerContext, p: Principal, b: VmPut, r
     method: 'PUT',
     name: b.name,
     stage: 'updating',
-    previous: vm,
-    message: async (common, steps) => {
-      // The groups are written now: the network service puts the workspace's rules on the hosts from
-      // inventory, during this task.
-      if (u.security_groups) {
-        await steps.willUndo({
-          op: 'restore_groups',
-          workspace: b.owner,
-          name: b.name,
-          groups: vm.security_groups,
-        });
-        await ctx.inventory.vms.update(b.owner, b.name, { security_groups: u.security_groups }, o);
-      }
-      return {
-        ...common,
-        type: 'vm',
-        method: 'PUT',
-        update_dict: u,
-        ...(networks ? { networks_after: networks } : {}),
-        host: vm.host,
-        vm,
-      };
+    // Inventory checks the new name, the networks and the groups; the groups and a new size (checked against
+    // the workspace's quotas, so two resizes cannot both take its last vCPU) are written now, their undo
+    // journaled: the network service puts the workspace's rules on the hosts from inventory during this
+    // task, and a rollback puts both back (effects.ts).
+    inventory: {
+      op: 'vm-update',
+      body: {
+        name: b.name,
+        ...(u.name !== undefined ? { rename: u.name } : {}),
+        ...(u.networks !== undefined ? { networks: u.networks } : {}),
+        ...(u.security_groups !== undefined ? { security_groups: u.security_groups } : {}),
+        ...(u.cpu !== undefined ? { cpu: u.cpu } : {}),
+        ...(u.ram !== undefined ? { ram: u.ram } : {}),
+      },
     },
+    previous: (a) => a.vm,
+    message: (common, a) => ({
+      ...common,
+      type: 'vm',
+      method: 'PUT',
+      update_dict: u,
+      ...(a.networks ? { networks_after: a.networks } : {}),
+      host: a.vm.host,
+      vm: a.vm,
+    }),
   });
 }
 
 export async function deleteVm(ctx: ControllerContext, p: Principal, b: Target, requestId: string) {
-  const o = { requestId };
   requirePermission(p, b.owner, 'vm_can_delete');
-  const vm = await found(ctx.inventory.vms.get(b.owner, b.name, o), 'name', `vm ${b.name}`);
   await requireIdle(ctx, b.owner, 'vm', b.name);
-  return accept<VmDeleteTask>(ctx, {
+  return accept<VmDeleteTask, 'vm-delete'>(ctx, {
     principal: p,
     requestId,
     owner: b.owner,
@@ -192,27 +138,19 @@ export async function deleteVm(ctx: ControllerContext, p: Principal, b: Target, 
     method: 'DELETE',
     name: b.name,
     stage: 'X',
-    previous: vm,
-    message: async (common, steps) => {
-      await steps.willUndo({
-        op: 'restore_state',
-        kind: 'vm',
-        workspace: b.owner,
-        name: b.name,
-        state: vm.state,
-      });
-      await ctx.inventory.vms.update(b.owner, b.name, { state: 'X' }, o);
-      return {
-        ...common,
-        type: 'vm',
-        method: 'DELETE',
-        ip: vm.ip,
-        area: vm.area,
-        host: vm.host,
-        networks: vm.networks,
-        interfaces: vm.interfaces,
-      };
-    },
+    // The record goes to state X (its undo puts the state back).
+    inventory: { op: 'vm-delete', body: { name: b.name } },
+    previous: (a) => a.vm,
+    message: (common, { vm }) => ({
+      ...common,
+      type: 'vm',
+      method: 'DELETE',
+      ip: vm.ip,
+      area: vm.area,
+      host: vm.host,
+      networks: vm.networks,
+      interfaces: vm.interfaces,
+    }),
   });
 }
 

@@ -66,6 +66,41 @@ export function areasRepository(db: Db) {
     async setNextIp(id: number, nextIp: string) {
       await db.updateTable('areas').set({ next_ip: nextIp }).where('id', '=', id).execute();
     },
+    /** The area (for its allocator) and the template of a VM create, in one query; template fields are null
+     * when there is no such template, and there is no row when there is no such area. */
+    withTemplate: (area: string, template: string) =>
+      db
+        .selectFrom('areas')
+        .leftJoin('templates', (j) => j.on('templates.name', '=', template))
+        .select([
+          'areas.id',
+          'areas.name',
+          'areas.subnet',
+          'areas.gateway',
+          'areas.next_ip',
+          'templates.id as template_id',
+          'templates.name as template_name',
+          'templates.description as template_description',
+          'templates.os',
+          'templates.cpu',
+          'templates.ram',
+          'templates.disk',
+          'templates.image',
+          'templates.kernel',
+          'templates.initrd',
+          'templates.cmdline',
+        ])
+        .where('areas.name', '=', area)
+        .executeTakeFirst(),
+    /** Moves next_ip on to `to` unless another allocation moved it since (it was `from`). */
+    async catchUp(id: number, from: string, to: string) {
+      await db
+        .updateTable('areas')
+        .set({ next_ip: to })
+        .where('id', '=', id)
+        .where('next_ip', '=', from)
+        .execute();
+    },
     remove: async (name: string) =>
       (await db.deleteFrom('areas').where('name', '=', name).executeTakeFirst()).numDeletedRows,
   };

@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { InventoryDB } from '../schema.ts';
 import { authChangesRepository } from './auth.ts';
+import { acceptsRepository } from './accepts.ts';
 import { areasRepository, hostsRepository, poolsRepository, templatesRepository } from './catalogue.ts';
 import { sessionsRepository, throttleRepository, usersRepository } from './identity.ts';
 import { sshKeysRepository } from './keys.ts';
@@ -10,6 +11,7 @@ import { leasesRepository } from './leases.ts';
 import { interfacesRepository, networksRepository, routersRepository } from './networks.ts';
 import { securityGroupsRepository } from './secgroups.ts';
 import { snapshotsRepository } from './snapshots.ts';
+import { quotasRepository } from './quotas.ts';
 import { vmsRepository } from './vms.ts';
 import { invitationsRepository, membersRepository, workspacesRepository } from './workspaces.ts';
 
@@ -43,6 +45,8 @@ function repositories(db: Db) {
     sshKeys: sshKeysRepository(db),
     securityGroups: securityGroupsRepository(db),
     snapshots: snapshotsRepository(db),
+    accepts: acceptsRepository(db),
+    quotas: quotasRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof repositories>;

@@ -2,9 +2,69 @@
 import { sql } from 'kysely';
 import type { Db } from './index.ts';
 
+/** Advisory lock keys of an address being taken: (area id, address) for areas, (-network id, address) for the
+ * addresses of networks with a subnet. Addresses are unsigned 32-bit, the key's second half a signed one. */
+export const addressLockKey = (space: number, ip: number) => [space, ip - 2 ** 31] as const;
+
 export function leasesRepository(db: Db) {
   const of = (areaId: number) => db.selectFrom('ip_leases').where('area_id', '=', areaId);
   return {
+    /**
+     * Leases the first free address of [first, last] from `hint` on (wrapping), never the gateway, in one
+     * statement that waits for nobody: an address another transaction is taking right now (it holds the
+     * address's advisory lock until it ends) is skipped. With `vmId`, the lease is that VM's and the VM's ip is
+     * set. Answers the address taken; `candidate` without `taken` means a transaction that committed since this
+     * statement began took the candidate (try again); neither means no address is free.
+     */
+    async claim(a: {
+      areaId: number;
+      first: number;
+      last: number;
+      gateway: number;
+      hint: number;
+      vmId: number | null;
+      task: string | null;
+    }): Promise<{ candidate?: number; taken?: number }> {
+      const hint = Math.min(Math.max(a.hint, a.first), a.last);
+      // In address order, streamed: the lease lookup is a scalar subquery (an index probe per address), which
+      // the planner cannot turn into an anti-join that would hash the series and lose its order. OFFSET 0
+      // keeps the lock out of the subquery: only addresses free in this snapshot are tried, and the LIMIT stops
+      // at the first one locked (the CTE holds a volatile call: it runs once).
+      const { rows } = await sql<{ candidate: string | null; taken: string | null }>`
+        WITH c AS (
+          SELECT f.ip FROM (
+            SELECT g.ip FROM (
+              SELECT generate_series(${hint}::bigint, ${a.last}::bigint) AS ip
+              UNION ALL
+              SELECT generate_series(${a.first}::bigint, ${hint - 1}::bigint)
+            ) g
+            WHERE g.ip <> ${a.gateway}::bigint
+              AND (SELECT 1 FROM ip_leases l WHERE l.area_id = ${a.areaId}::int AND l.ip = g.ip) IS NULL
+            OFFSET 0
+          ) f
+          WHERE pg_try_advisory_xact_lock(${a.areaId}::int, (f.ip - 2147483648)::int)
+          LIMIT 1
+        ), ins AS (
+          INSERT INTO ip_leases (area_id, ip, vm_id, task)
+          SELECT ${a.areaId}::int, c.ip, ${a.vmId}::int, ${a.task}::text FROM c
+          ON CONFLICT (area_id, ip) DO NOTHING
+          RETURNING ip
+        ), vm AS (
+          -- Runs whether or not it is read (a data-modifying CTE): the VM gets the address in the same statement.
+          UPDATE vms SET ip = host('0.0.0.0'::inet + ins.ip) FROM ins WHERE vms.id = ${a.vmId}::int
+        )
+        SELECT (SELECT ip FROM c) AS candidate, (SELECT ip FROM ins) AS taken`.execute(db);
+      const r = rows[0];
+      return {
+        ...(r?.candidate != null ? { candidate: Number(r.candidate) } : {}),
+        ...(r?.taken != null ? { taken: Number(r.taken) } : {}),
+      };
+    },
+    /** Waits for the address's advisory lock (held to the end of the transaction): a claim skips it meanwhile. */
+    async lockAddress(areaId: number, ip: number) {
+      const [k1, k2] = addressLockKey(areaId, ip);
+      await sql`SELECT pg_advisory_xact_lock(${k1}::int, ${k2}::int)`.execute(db);
+    },
     /** The address a task took in the area, if it took one. */
     ofTask: (areaId: number, task: string) =>
       of(areaId).select('ip').where('task', '=', task).executeTakeFirst(),

@@ -10,12 +10,14 @@ import {
   WorkspaceInvitationList,
   MemberList,
   MemberUpdate,
+  QuotaBody,
   Workspace,
   WorkspaceBody,
   WorkspaceDetail,
   WorkspaceList,
   WorkspaceUpdate,
   WsNameParams,
+  WorkspaceQuotas,
   WsParams,
 } from '../../lib/contracts/inventory.ts';
 import type { App } from '../../lib/http.ts';
@@ -26,7 +28,11 @@ import type { InventoryServices } from '../services/index.ts';
 const tags = ['workspaces'];
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 
-export function workspaceRoutes(app: App, s: Pick<InventoryServices, 'workspaces'>, who: Auth): void {
+export function workspaceRoutes(
+  app: App,
+  s: Pick<InventoryServices, 'workspaces' | 'quotas'>,
+  who: Auth,
+): void {
   const w = s.workspaces;
   app.get(
     '/workspaces/',
@@ -59,6 +65,16 @@ export function workspaceRoutes(app: App, s: Pick<InventoryServices, 'workspaces
     '/workspaces/:ws/',
     { schema: { params: WsParams, response: { 200: Deleted, ...errors }, tags } },
     async (req) => w.remove(await who(req), req.params.ws),
+  );
+  app.get(
+    '/workspaces/:ws/quotas/',
+    { schema: { params: WsParams, response: { 200: WorkspaceQuotas, ...errors }, tags } },
+    async (req) => s.quotas.get(await who(req), req.params.ws),
+  );
+  app.put(
+    '/workspaces/:ws/quotas/',
+    { schema: { params: WsParams, body: QuotaBody, response: { 200: WorkspaceQuotas, ...errors }, tags } },
+    async (req) => s.quotas.set(await who(req), req.params.ws, req.body),
   );
 
   app.get(

@@ -78,8 +78,8 @@ export async function requireServiceWriter(r: Repos, p: Principal, ws: string) {
   return membership(r, p, ws);
 }
 
-/** A page of a list from the query's limit (1-1000, default 1000) and marker. */
+/** A page of a list from the query's limit (1-1000, default 100) and marker: a list's cost is its page's. */
 export function page(q: { limit?: string; marker?: string }): Page {
-  const n = q.limit === undefined ? 1000 : Number(q.limit);
+  const n = q.limit === undefined ? 100 : Number(q.limit);
   return { limit: Math.min(Math.max(n, 1), 1000), marker: q.marker };
 }

@@ -1,7 +1,9 @@
 // Inventory's services: access checks, rules and transactions, over the repositories. Routes call them with
 // the caller's principal and the request's validated body; they answer the contract's types.
+import type { Logger } from '../../lib/log.ts';
 import type { Store } from '../repositories/index.ts';
 import { authService } from './auth.ts';
+import { acceptsService } from './accepts.ts';
 import { allocateIp, releaseIp, releaseTaskIps } from './addresses.ts';
 import { catalogueServices } from './catalogue.ts';
 import { identityService, type IdentityDeps } from './identity.ts';
@@ -9,6 +11,7 @@ import { keysService } from './keys.ts';
 import { networksService, routersService } from './networks.ts';
 import { securityGroupsService } from './secgroups.ts';
 import { snapshotsService } from './snapshots.ts';
+import { quotasService, type Limits } from './quotas.ts';
 import { vmsService } from './vms.ts';
 import { workspacesService } from './workspaces.ts';
 import { requireAdmin, type Principal } from '../../lib/auth.ts';
@@ -17,6 +20,9 @@ export interface ServicesDeps extends Omit<IdentityDeps, 'repos'> {
   store: Store;
   /** First path segments of inventory's own routes (workspace names they would shadow are refused). */
   reservedNames: ReadonlySet<string>;
+  log?: Logger;
+  /** Quotas and per-area ceilings (services/quotas.ts), from the configuration. */
+  limits: Limits;
 }
 
 export function createInventoryServices(d: ServicesDeps) {
@@ -48,7 +54,9 @@ export function createInventoryServices(d: ServicesDeps) {
     routers: routersService(store),
     keys: keysService(store),
     securityGroups: securityGroupsService(store),
-    snapshots: snapshotsService(store),
+    snapshots: snapshotsService(store, d.limits),
+    accepts: acceptsService(store, d.limits, d.log),
+    quotas: quotasService(store, d.limits),
   };
 }
 export type InventoryServices = ReturnType<typeof createInventoryServices>;

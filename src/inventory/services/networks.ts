@@ -159,7 +159,11 @@ export function routersService(store: Store) {
       if (ip === undefined || (subnet && !inSubnet(ip, subnet)))
         throw inputError('ip', `ip must be a host address of ${net.subnet ?? 'IPv4'}`);
       try {
-        await store.interfaces.insert({ router_id: id, network_id: net.id, ip: b.ip });
+        await store.transaction(async (tx) => {
+          // A VM's NIC being given this address right now holds its lock (addresses.linkNic).
+          if (subnet) await tx.networks.lockAddress(net.id, ip);
+          await tx.interfaces.insert({ router_id: id, network_id: net.id, ip: b.ip });
+        });
       } catch (e) {
         if (isUniqueViolation(e))
           throw conflict('network', `router ${name} already has an interface on ${b.network}`);

@@ -6,8 +6,9 @@ import { isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notFound } from '../../lib/errors.ts';
 import type { Store } from '../repositories/index.ts';
 import { membership, requireServiceWriter } from './access.ts';
+import { takeShare, type Limits } from './quotas.ts';
 
-export function snapshotsService(store: Store) {
+export function snapshotsService(store: Store, limits: Limits) {
   const vmOf = async (workspaceId: number, vm: string) => {
     const id = await store.vms.idOf(workspaceId, vm);
     if (id === undefined) throw notFound('name', `no vm ${vm}`);
@@ -30,13 +31,18 @@ export function snapshotsService(store: Store) {
     async create(p: Principal, ws: string, vm: string, b: SnapshotBody) {
       const m = await requireServiceWriter(store, p, ws);
       const vmId = await vmOf(m.workspaceId, vm);
-      await store.snapshots
-        .insert({
-          vm_id: vmId,
-          name: b.name,
-          state: b.state ?? 'C',
-          running: b.running ?? null,
-          task: b.task ?? null,
+      // The workspace's snapshot quota (issue 17), checked with its row locked: two snapshots cannot both
+      // take the last unit.
+      await store
+        .transaction(async (tx) => {
+          await takeShare(tx, limits, m.workspaceId, { quotas: { snapshots: 1 } });
+          await tx.snapshots.insert({
+            vm_id: vmId,
+            name: b.name,
+            state: b.state ?? 'C',
+            running: b.running ?? null,
+            task: b.task ?? null,
+          });
         })
         .catch((e: unknown) => {
           if (isUniqueViolation(e)) throw conflict('name', `vm ${vm} has a snapshot ${b.name}`);

@@ -7,7 +7,7 @@ import { conflict, inputError, notFound } from '../../lib/errors.ts';
 import { inSubnet, parseIp, parseSubnet } from '../../lib/ipv4.ts';
 import type { Page, Repositories, Store } from '../repositories/index.ts';
 import { membership, requireNotDeleting, requireServiceWriter } from './access.ts';
-import { attachLease, nicAddress } from './addresses.ts';
+import { attachLease, linkNic } from './addresses.ts';
 
 /** The workspace's networks of these names; an unknown one is a 400 naming `networks`. */
 async function networksNamed(tx: Pick<Repositories, 'networks'>, workspaceId: number, names: string[]) {
@@ -75,7 +75,7 @@ export function vmsService(store: Store) {
             affinity_group: b.affinity_group ?? null,
           });
           // Inventory gives each NIC on a network with a subnet its address.
-          for (const n of nets.values()) await tx.vms.link(vmId, n.id, await nicAddress(tx, n));
+          for (const n of nets.values()) await linkNic(tx, vmId, n);
           if (b.ip) await attachLease(tx, vmId, area.id, b.ip);
         })
         .catch(exists(b.name));
@@ -106,8 +106,7 @@ export function vmsService(store: Store) {
               [...nets.values()].map((n) => n.id),
             );
             const present = await tx.vms.linkedNetworks(vm.id);
-            for (const n of nets.values())
-              if (!present.has(n.id)) await tx.vms.link(vm.id, n.id, await nicAddress(tx, n));
+            for (const n of nets.values()) if (!present.has(n.id)) await linkNic(tx, vm.id, n);
           }
           for (const i of b.interfaces ?? []) {
             const n = (await networksNamed(tx, m.workspaceId, [i.network])).get(i.network)!;

@@ -4,11 +4,18 @@
 // for a delete); an unexpected shape, or inventory unreachable, is `unavailable`.
 //
 // To add an endpoint: one line with get/post/put/del below, naming its path and its answer's schema.
+import {
+  ACCEPT_OPS,
+  AcceptUndone,
+  type AcceptAnswer,
+  type AcceptBody,
+  type AcceptOp,
+} from '../contracts/accepts.ts';
 import * as api from '../contracts/inventory.ts';
 import * as sg from '../contracts/secgroups.ts';
 import * as snap from '../contracts/snapshots.ts';
 import { checker, type Checker } from '../contracts/validate.ts';
-import { notFound, unavailable } from '../errors.ts';
+import { AppError, kindOfStatus, notFound, overQuota, unavailable } from '../errors.ts';
 import { callJson, expectOk } from '../httpclient.ts';
 
 export interface CallOptions {
@@ -94,6 +101,22 @@ export interface InventoryClient {
   auth: {
     standing(uid: number, o?: CallOptions): Promise<api.Standing | undefined>;
     changes(after?: number, o?: CallOptions): Promise<api.AuthChanges>;
+  };
+  /**
+   * The controller's accepts (src/lib/contracts/accepts.ts): one call checks and writes what a request needs,
+   * tagged with its task, and answers what the task's message needs. Retried like any idempotent call (asking
+   * again answers the same). Inventory's refusals (400, 404, 409, and a quota's 403) arrive as its own AppError.
+   */
+  accepts: {
+    put: <O extends AcceptOp>(
+      ws: string,
+      task: string,
+      op: O,
+      body: AcceptBody<O>,
+      o?: CallOptions,
+    ) => Promise<AcceptAnswer<O>>;
+    /** Undoes what the task's accept wrote (harmless when it wrote nothing); answers how many writes. */
+    undo(ws: string, task: string, o?: CallOptions): Promise<number>;
   };
   addresses: {
     /** A free address of the area for a task; asking again for the same task answers the same one. */
@@ -213,6 +236,54 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
   const snapshots = checker(snap.SnapshotList);
   const snapPath = (ws: string, vm: string, name?: string) =>
     `/${seg(ws)}/vms/${seg(vm)}/snapshots/${name === undefined ? '' : `${seg(name)}/`}`;
+  const acceptAnswers = new Map<string, Checker<unknown>>();
+  const undone = checker(AcceptUndone);
+  /** An accept call: 2xx checked against its schema; 4xx as inventory's own error (the caller's user sees it). */
+  async function acceptCall<T>(
+    method: 'PUT' | 'DELETE',
+    path: string,
+    answer: Checker<T>,
+    c: CallOptions & { body?: unknown },
+  ) {
+    const a = await callJson(method, base + path, {
+      token: await o.token(),
+      requestId: c.requestId,
+      body: c.body,
+      timeout: o.timeout ?? 10,
+      retries: o.retries ?? 3,
+    });
+    const what = `inventory ${method} ${path}`;
+    const b = (a.body ?? {}) as {
+      error?: unknown;
+      field?: unknown;
+      quota?: unknown;
+      limit?: unknown;
+      used?: unknown;
+    };
+    // A 403 is the service token refused (a fault here), except a quota refusal: the caller's user sees that.
+    if (
+      a.status === 403 &&
+      b.field === 'quota' &&
+      typeof b.quota === 'string' &&
+      typeof b.limit === 'number' &&
+      typeof b.used === 'number'
+    )
+      throw overQuota(
+        { quota: b.quota, limit: b.limit, used: b.used },
+        typeof b.error === 'string' ? b.error : undefined,
+      );
+    if (a.status >= 400 && a.status < 500 && a.status !== 401 && a.status !== 403) {
+      throw new AppError(
+        kindOfStatus(a.status) ?? 'unavailable',
+        typeof b.error === 'string' ? b.error : `${what}: status ${a.status}`,
+        typeof b.field === 'string' ? b.field : undefined,
+      );
+    }
+    const v = answer.check(expectOk(a, what));
+    if (!v.ok) throw unavailable(`${what} answered an unexpected shape: ${v.complaint.message}`);
+    return v.value;
+  }
+
   const ifacePath = (ws: string, router: string, network?: string) =>
     `/${seg(ws)}/routers/${seg(router)}/interfaces/${network === undefined ? '' : `${seg(network)}/`}`;
 
@@ -279,6 +350,19 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
         if (!a) throw unavailable('inventory has no change feed');
         return a;
       },
+    },
+    accepts: {
+      async put<O extends AcceptOp>(ws: string, task: string, op: O, body: AcceptBody<O>, c?: CallOptions) {
+        let check = acceptAnswers.get(op);
+        if (!check) acceptAnswers.set(op, (check = checker(ACCEPT_OPS[op].answer)));
+        const answer = await acceptCall('PUT', `/${seg(ws)}/accepts/${op}/${seg(task)}/`, check, {
+          ...c,
+          body,
+        });
+        return answer as AcceptAnswer<O>;
+      },
+      undo: async (ws, task, c) =>
+        (await acceptCall('DELETE', `/${seg(ws)}/accepts/${seg(task)}/`, undone, c ?? {})).undone,
     },
     addresses: {
       async take(area, task, c) {

@@ -77,10 +77,15 @@ export const Method = OneOf(METHODS);
 export const ErrorBody = Type.Object({
   error: Type.String(),
   field: Type.Optional(Type.String({ description: 'the request field at fault' })),
+  quota: Type.Optional(Type.String({ description: 'field "quota": the quota or per-area limit refused' })),
+  limit: Type.Optional(Type.Number({ description: 'field "quota": its limit' })),
+  used: Type.Optional(Type.Number({ description: 'field "quota": what the workspace uses of it' })),
 });
 
 export const ListQuery = Type.Object({
-  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: 'at most this many (1-1000)' })),
+  limit: Type.Optional(
+    Type.String({ pattern: '^[0-9]{1,4}$', description: 'at most this many (1-1000, default 100)' }),
+  ),
   marker: Type.Optional(Name('the last name of the previous page')),
 });
 

@@ -167,7 +167,14 @@ export const WaitQuery = Type.Object({
   ),
 });
 export const TaskListParams = Type.Object({ ws: Name('workspace') });
-export const TaskListQuery = Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })) });
+export const TaskListQuery = Type.Object({
+  limit: Type.Optional(
+    Type.String({ pattern: '^[0-9]{1,4}$', description: 'at most this many (1-1000, default 100)' }),
+  ),
+  marker: Type.Optional(
+    Type.String({ pattern: '^[0-9a-f-]{36}$', description: 'the last task of the previous page' }),
+  ),
+});
 
 export const TASK_STATUSES = [
   'accepting',

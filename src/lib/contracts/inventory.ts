@@ -1,7 +1,7 @@
 // The inventory API (DESIGN "Public APIs"): parameters, request bodies and answers. The routes validate
 // against these; the controller, compute, network, monitoring, the CLI and the dashboard read the answers
 // as these types (src/lib/clients/inventory.ts checks them on arrival).
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import { PERMISSIONS, type Permission } from '../permissions.ts';
 import { GroupNames } from './secgroups.ts';
 import {
@@ -223,6 +223,45 @@ export const KeysQuery = Type.Object({
 });
 /** At most this many keys per user (a list is answered whole). */
 export const MAX_KEYS_PER_USER = 100;
+
+// ---- quotas (fair shares): per workspace, defaults in the configuration, changed by admins ----
+const count = (what: string) => Type.Integer({ minimum: 0, maximum: 100000000, description: what });
+const gib = (what: string) => Type.Number({ minimum: 0, maximum: 1000000000, description: `${what} (GiB)` });
+const QUOTA_DOCS = {
+  vms: count('VMs'),
+  vcpus: count("vCPUs of the workspace's VMs, summed"),
+  ram: gib("memory of the workspace's VMs, summed"),
+  disk: gib("disk of the workspace's VMs, summed"),
+  networks: count('networks'),
+  routers: count('routers'),
+  snapshots: count('snapshots'),
+};
+/** One figure per quota: limits, or what is used. */
+export const QuotaFigures = Type.Object(QUOTA_DOCS);
+/** PUT /workspaces/<ws>/quotas/: the limits to change; null puts one back to the configured default. */
+const orNull = <T extends TSchema>(t: T) => Type.Optional(Nullable(t));
+export const QuotaBody = Type.Object(
+  {
+    vms: orNull(QUOTA_DOCS.vms),
+    vcpus: orNull(QUOTA_DOCS.vcpus),
+    ram: orNull(QUOTA_DOCS.ram),
+    disk: orNull(QUOTA_DOCS.disk),
+    networks: orNull(QUOTA_DOCS.networks),
+    routers: orNull(QUOTA_DOCS.routers),
+    snapshots: orNull(QUOTA_DOCS.snapshots),
+  },
+  { minProperties: 1 },
+);
+const LimitUse = Type.Object({ limit: Type.Number(), used: Type.Number() });
+export const WorkspaceQuotas = Type.Object({
+  workspace: Type.String(),
+  limits: QuotaFigures,
+  used: QuotaFigures,
+  /** Which limits are the workspace's own (set by an admin) rather than the configured defaults. */
+  custom: Type.Array(Type.String()),
+  /** Per-area ceilings (configuration only): VLANs (networks) and public addresses (VMs) in each area. */
+  areas: Type.Array(Type.Object({ area: Type.String(), vlans: LimitUse, public_ips: LimitUse })),
+});
 
 // ---- the operators' catalogue ----
 export const TemplateBody = Type.Object({
@@ -480,3 +519,6 @@ export type SignedUp = Static<typeof SignedUp>;
 export type Workspace = Static<typeof Workspace>;
 export type SshKey = Static<typeof SshKey>;
 export type SshKeyBody = Static<typeof SshKeyBody>;
+export type QuotaFigures = Static<typeof QuotaFigures>;
+export type QuotaBody = Static<typeof QuotaBody>;
+export type WorkspaceQuotas = Static<typeof WorkspaceQuotas>;

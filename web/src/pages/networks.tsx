@@ -48,11 +48,9 @@ function useLiveList<T>(key: string, load: () => Promise<T[]>, types: string[]) 
 export function NetworksPage({ ws }: { ws: string }) {
   const perms = usePerms(ws);
   const toast = useToast();
-  const list = useLiveList(
-    `networks:${ws}`,
-    () => inv.get<{ networks: Network[] }>(`/${enc(ws)}/networks/`).then((r) => r.networks),
-    ['network'],
-  );
+  const list = useLiveList(`networks:${ws}`, () => inv.list<Network>(`/${enc(ws)}/networks/`, 'networks'), [
+    'network',
+  ]);
   const [editing, setEditing] = useState<Network | 'new' | undefined>();
   const [deleting, setDeleting] = useState<Network | undefined>();
   return (
@@ -243,11 +241,10 @@ function NetworkForm({
 export function RoutersPage({ ws }: { ws: string }) {
   const perms = usePerms(ws);
   const toast = useToast();
-  const list = useLiveList(
-    `routers:${ws}`,
-    () => inv.get<{ routers: Router[] }>(`/${enc(ws)}/routers/`).then((r) => r.routers),
-    ['router', 'interface'],
-  );
+  const list = useLiveList(`routers:${ws}`, () => inv.list<Router>(`/${enc(ws)}/routers/`, 'routers'), [
+    'router',
+    'interface',
+  ]);
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<Router | undefined>();
   return (
@@ -393,7 +390,7 @@ export function RouterPage({ ws, name }: { ws: string; name: string }) {
     ['interface', 'router'],
   );
   const networks = useResource(
-    () => inv.get<{ networks: Network[] }>(`/${enc(ws)}/networks/`).then((r) => r.networks),
+    () => inv.list<Network>(`/${enc(ws)}/networks/`, 'networks'),
     `networks:${ws}`,
   );
   const [network, setNetwork] = useState('');

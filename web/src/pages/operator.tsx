@@ -169,10 +169,7 @@ export function CataloguePage({ kind }: { kind: Kind }) {
   const { claims } = useAuth();
   const admin = Boolean(claims?.admin);
   const toast = useToast();
-  const list = useResource(
-    () => inv.get<Record<string, Row[]>>(`/${kind.table}/`).then((r) => r[kind.table]),
-    `cat:${kind.table}`,
-  );
+  const list = useResource(() => inv.list<Row>(`/${kind.table}/`, kind.table), `cat:${kind.table}`);
   const [editing, setEditing] = useState<Row | 'new' | undefined>();
   const [deleting, setDeleting] = useState<Row | undefined>();
   const columns: Column<Row>[] = [
@@ -277,7 +274,7 @@ export function CatalogueForm({
   const toast = useToast();
   const areas = useResource(
     kind.fields.some((f) => f.type === 'area')
-      ? () => inv.get<{ areas: Row[] }>('/areas/').then((r) => r.areas.map((a) => a.name))
+      ? () => inv.list<Row>('/areas/', 'areas').then((r) => r.map((a) => a.name))
       : undefined,
     'area-names',
   );

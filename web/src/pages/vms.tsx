@@ -48,9 +48,8 @@ import {
   type Column,
 } from '../ui.tsx';
 
-export const loadVms = (ws: string) => inv.get<{ vms: Vm[] }>(`/${enc(ws)}/vms/`).then((r) => r.vms);
-const loadNetworks = (ws: string) =>
-  inv.get<{ networks: Network[] }>(`/${enc(ws)}/networks/`).then((r) => r.networks);
+export const loadVms = (ws: string) => inv.list<Vm>(`/${enc(ws)}/vms/`, 'vms');
+const loadNetworks = (ws: string) => inv.list<Network>(`/${enc(ws)}/networks/`, 'networks');
 
 /** Keeps a VM list in step with the room: states move at once, the rest follows on a (debounced) refetch. */
 function useLiveVms(ws: string) {
@@ -328,11 +327,8 @@ function ProgressSteps({ progress }: { progress: Progress }) {
 }
 
 function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void; onAccepted: () => void }) {
-  const templates = useResource(
-    () => inv.get<{ templates: Template[] }>('/templates/').then((r) => r.templates),
-    'templates',
-  );
-  const areas = useResource(() => inv.get<{ areas: Area[] }>('/areas/').then((r) => r.areas), 'areas');
+  const templates = useResource(() => inv.list<Template>('/templates/', 'templates'), 'templates');
+  const areas = useResource(() => inv.list<Area>('/areas/', 'areas'), 'areas');
   const networks = useResource(() => loadNetworks(ws), `networks:${ws}`);
   const [form, setForm] = useState({ name: '', description: '', template: '', area: '', password: '' });
   const [nets, setNets] = useState<string[]>([]);

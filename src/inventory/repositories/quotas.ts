@@ -1,0 +1,108 @@
+// Quotas (migration 014): the limits an admin set per workspace, and what a workspace uses, counted from its
+// records (so a delete or an undone create gives its share back with the record itself: no counter to drift).
+import { sql } from 'kysely';
+import type { Db } from './index.ts';
+
+export const QUOTA_NAMES = ['vms', 'vcpus', 'ram', 'disk', 'networks', 'routers', 'snapshots'] as const;
+export type QuotaName = (typeof QUOTA_NAMES)[number];
+export type Figures = Record<QuotaName, number>;
+export type Overrides = Record<QuotaName, number | null>;
+
+/** The workspace's VM snapshots (issue 15 item 5 records), for the `snapshots` quota. */
+export async function countSnapshots(db: Db, workspaceId: number): Promise<number> {
+  const r = await db
+    .selectFrom('vm_snapshots')
+    .innerJoin('vms', 'vms.id', 'vm_snapshots.vm_id')
+    .select((e) => e.fn.countAll<string>().as('n'))
+    .where('vms.workspace_id', '=', workspaceId)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+export function quotasRepository(db: Db) {
+  return {
+    /**
+     * Locks the workspace's row to the end of the transaction: creates of one workspace that check a quota
+     * queue here, so each counts what the one before it committed (NO KEY UPDATE: inserts referencing the
+     * workspace, which take KEY SHARE, are not held up).
+     */
+    lockWorkspace: (workspaceId: number) =>
+      db
+        .selectFrom('workspaces')
+        .select('id')
+        .where('id', '=', workspaceId)
+        .forNoKeyUpdate()
+        .executeTakeFirst(),
+
+    /** The limits an admin set (null: the configured default); undefined when none was ever set. */
+    overrides: (workspaceId: number) =>
+      db
+        .selectFrom('quotas')
+        .select([...QUOTA_NAMES])
+        .where('workspace_id', '=', workspaceId)
+        .executeTakeFirst(),
+
+    async set(workspaceId: number, values: Partial<Overrides>) {
+      await db
+        .insertInto('quotas')
+        .values({ workspace_id: workspaceId, ...values })
+        .onConflict((oc) => oc.column('workspace_id').doUpdateSet({ ...values, updated_at: new Date() }))
+        .execute();
+    },
+
+    /**
+     * What the workspace's records hold: every record counts until it is gone (a VM being deleted too), a VM
+     * by its own size (its template's, or what a resize made it: written when the resize is accepted).
+     */
+    async used(workspaceId: number): Promise<Figures> {
+      const ws = sql`${workspaceId}::int`;
+      const r = await sql<Record<Exclude<QuotaName, 'snapshots'>, string | number>>`
+        SELECT
+          v.vms, v.vcpus, v.ram, v.disk,
+          (SELECT count(*) FROM networks WHERE workspace_id = ${ws}) AS networks,
+          (SELECT count(*) FROM routers WHERE workspace_id = ${ws}) AS routers
+        FROM (
+          SELECT count(*) AS vms, coalesce(sum(vm.cpu), 0) AS vcpus, coalesce(sum(vm.ram), 0) AS ram,
+                 coalesce(sum(t.disk), 0) AS disk
+          FROM vms vm JOIN templates t ON t.id = vm.template_id WHERE vm.workspace_id = ${ws}
+        ) v`.execute(db);
+      const row = r.rows[0];
+      return {
+        vms: Number(row?.vms ?? 0),
+        vcpus: Number(row?.vcpus ?? 0),
+        ram: Number(row?.ram ?? 0),
+        disk: Number(row?.disk ?? 0),
+        networks: Number(row?.networks ?? 0),
+        routers: Number(row?.routers ?? 0),
+        snapshots: await countSnapshots(db, workspaceId),
+      };
+    },
+
+    /** Public addresses (VMs) the workspace holds per area, by area name, for every area. */
+    async addressesByArea(workspaceId: number) {
+      const rows = await db
+        .selectFrom('areas')
+        .leftJoin('vms', (j) =>
+          j.onRef('vms.area_id', '=', 'areas.id').on('vms.workspace_id', '=', workspaceId),
+        )
+        .select(['areas.name', (e) => e.fn.count<string>('vms.id').as('n')])
+        .groupBy('areas.name')
+        .orderBy('areas.name')
+        .execute();
+      return rows.map((r) => ({ area: r.name, used: Number(r.n) }));
+    },
+
+    /** Public addresses (VMs) the workspace holds in one area. */
+    addressesIn: async (workspaceId: number, areaId: number) =>
+      Number(
+        (
+          await db
+            .selectFrom('vms')
+            .select((e) => e.fn.countAll<string>().as('n'))
+            .where('workspace_id', '=', workspaceId)
+            .where('area_id', '=', areaId)
+            .executeTakeFirstOrThrow()
+        ).n,
+      ),
+  };
+}
