@@ -109,6 +109,31 @@ describe('resize through the controller (scripted compute)', () => {
     }
   });
 
+  test("a resize past the workspace's quota is 403 naming it; a failed resize puts the old size back", async () => {
+    const { ws, token, name } = await upVm();
+    assert.equal((await p.inv.call('PUT', `/workspaces/${ws}/quotas/`, admin, { vcpus: 2 })).status, 200);
+    const over = await p.call('PUT', '/vms/', token, { owner: ws, name, update_dict: { cpu: 3 } });
+    assert.deepEqual(
+      [over.status, over.body.field, over.body.quota, over.body.limit, over.body.used],
+      [403, 'quota', 'vcpus', 2, 1],
+      JSON.stringify(over.body),
+    );
+    // Within the quota, but compute fails: the rollback gives the VM (and the quota) its old size back.
+    const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'failed', error: 'resize broke' }));
+    try {
+      const r = await p.call('PUT', '/vms/', token, { owner: ws, name, update_dict: { cpu: 2 } });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      const t = await p.call('GET', `/task/${r.body.task_id}/?wait=30`, token);
+      assert.notEqual(t.body.status, 'successful', JSON.stringify(t.body));
+      const vm = await record(ws, name, token);
+      assert.deepEqual({ cpu: vm.cpu, ram: vm.ram }, { cpu: 1, ram: 0.125 });
+      const q = await p.inv.call('GET', `/workspaces/${ws}/quotas/`, token);
+      assert.equal(q.body.used.vcpus, 1);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   test('sizes no host of the area holds are 400 naming the field; no room on the host is 409; no task', async () => {
     const { ws, token, name } = await upVm();
     const cases: [unknown, number, string][] = [

@@ -180,6 +180,42 @@ for (const backend of BACKENDS) {
       assert.deepEqual([disk.status, disk.body.quota, disk.body.limit, disk.body.used], [403, 'disk', 11, 8]);
     });
 
+    void test('a resize takes its growth when accepted; a shrink always passes; an undone resize gives it back', async () => {
+      const ws = await workspace();
+      const a = await area();
+      const grown = await createVm(ws, a);
+      const other = await createVm(ws, a);
+      assert.equal(grown.status, 200);
+      assert.equal(other.status, 200);
+      const name = grown.body.vm.name as string;
+      await setQuotas(ws, { vcpus: 6, ram: 1.5 });
+      // 2 + 2 vCPUs used of 6: growing one VM to 4 takes the last 2, at accept (the size is written then).
+      const task = randomUUID();
+      const r = await put(ws, 'vm-update', { name, cpu: 4 }, task);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.vm.cpu, 2, 'the answer is the record as it was');
+      assert.deepEqual((await quotas(ws)).used.vcpus, 6);
+      const vm = (await inv.call('GET', `/${ws}/vms/${name}/`, svc)).body as { cpu: number };
+      assert.equal(vm.cpu, 4);
+      const over = await put(ws, 'vm-update', { name: other.body.vm.name as string, cpu: 3 });
+      assert.deepEqual(
+        [over.status, over.body.field, over.body.quota, over.body.limit, over.body.used],
+        [403, 'quota', 'vcpus', 6, 6],
+      );
+      const ram = await put(ws, 'vm-update', { name: other.body.vm.name as string, ram: 1.5 });
+      assert.deepEqual([ram.status, ram.body.quota, ram.body.limit, ram.body.used], [403, 'ram', 1.5, 1]);
+      // Over a lowered limit a VM still shrinks.
+      await setQuotas(ws, { vcpus: 2 });
+      const shrink = await put(ws, 'vm-update', { name: other.body.vm.name as string, cpu: 1 });
+      assert.equal(shrink.status, 200, JSON.stringify(shrink.body));
+      // The grow is undone (its task failed before it was sent): the old size, and its share, come back.
+      await setQuotas(ws, { vcpus: null });
+      const u = await inv.call('DELETE', `/${ws}/accepts/${task}/`, svc);
+      assert.deepEqual([u.status, u.body.undone], [200, 1]);
+      assert.equal(((await inv.call('GET', `/${ws}/vms/${name}/`, svc)).body as { cpu: number }).cpu, 2);
+      assert.equal((await quotas(ws)).used.vcpus, 3);
+    });
+
     void test('network and router quotas', async () => {
       const ws = await workspace();
       await setQuotas(ws, { networks: 1, routers: 1 });
