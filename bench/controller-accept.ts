@@ -109,7 +109,20 @@ async function load(
 
 await benchMain(async () => {
   const bus = await privateVhost('kloudak-bench-accept');
-  const p = await startPlatform('postgres', 'amqp', { BUS: bus });
+  // The load makes thousands of VMs in one workspace and area: the fair-share quotas and ceilings (checked
+  // all the same, in every accept) are set above what it makes.
+  const p = await startPlatform(
+    'postgres',
+    'amqp',
+    { BUS: bus },
+    {
+      AREA_MAX_PUBLIC_IPS: '1000000',
+      QUOTA_VMS: '1000000',
+      QUOTA_VCPUS: '1000000',
+      QUOTA_RAM: '1000000',
+      QUOTA_DISK: '1000000',
+    },
+  );
   onCleanup('kloudak databases', async () => {
     await dropDatabase(p.config.CONTROLLER_DB!).catch(() => undefined);
     await dropDatabase(p.inv.config.INVENTORY_DB!).catch(() => undefined);

@@ -48,6 +48,8 @@ export async function startPlatform(
   backend: Backend,
   busKind: BusKind,
   overrides: Record<string, string> = {},
+  /** Settings of the platform's inventory (its quotas and per-area ceilings, for instance). */
+  inventoryOverrides: Record<string, string> = {},
 ): Promise<TestPlatform> {
   // RabbitMQ: a virtual host of its own, so a test running in another checkout at the same time never
   // consumes this platform's tasks (the queues' names are the same everywhere).
@@ -61,7 +63,7 @@ export async function startPlatform(
     });
   }
   const busUrl = vhost ? `${TEST_AMQP.replace(/\/+$/, '')}/${encodeURIComponent(vhost)}` : TEST_AMQP;
-  const inv = await startInventory(backend);
+  const inv = await startInventory(backend, inventoryOverrides);
   const log = createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
   const pem = readFileSync(join(inv.config.DATA_DIR, 'inventory', 'jwt-ed25519.pem'), 'utf8');
   const verifier = createTokenVerifier(createPublicKey(createPrivateKey(pem)));
