@@ -103,6 +103,43 @@ for (const backend of BACKENDS) {
       assert.deepEqual([dup.status, dup.body.field], [409, 'name']);
     });
 
+    void test("a VM's security groups and size: checked and written with the record; an update's written at accept, undone exactly", async () => {
+      const a = await area('10.140.2.0/29');
+      const unknown = await put('vm-create', randomUUID(), {
+        name: uniqueName('vm'),
+        area: a,
+        template,
+        security_groups: ['default', 'nope'],
+      });
+      assert.deepEqual(
+        [unknown.status, unknown.body.field],
+        [400, 'security_groups'],
+        JSON.stringify(unknown.body),
+      );
+      assert.equal(await leases(a), 0, 'a refused create takes no address');
+      const name = uniqueName('vm');
+      const made = await put('vm-create', randomUUID(), {
+        name,
+        area: a,
+        template,
+        security_groups: ['default'],
+      });
+      assert.equal(made.status, 200, JSON.stringify(made.body));
+      const rec = (await vm(name)).body as { security_groups: string[]; cpu: number; ram: number };
+      assert.deepEqual([rec.security_groups, rec.cpu, rec.ram], [['default'], 1, 1], "the template's size");
+      const bad = await put('vm-update', randomUUID(), { name, security_groups: ['nope'] });
+      assert.deepEqual([bad.status, bad.body.field], [400, 'update_dict.security_groups']);
+      const task = randomUUID();
+      const u = await put('vm-update', task, { name, security_groups: [], cpu: 2, ram: 2 });
+      assert.equal(u.status, 200, JSON.stringify(u.body));
+      assert.deepEqual([u.body.vm.security_groups, u.body.vm.cpu], [['default'], 1], 'the record as it was');
+      const now = (await vm(name)).body as { security_groups: string[]; cpu: number; ram: number };
+      assert.deepEqual([now.security_groups, now.cpu, now.ram], [[], 2, 2]);
+      assert.equal((await undo(task)).body.undone, 1);
+      const back = (await vm(name)).body as { security_groups: string[]; cpu: number; ram: number };
+      assert.deepEqual([back.security_groups, back.cpu, back.ram], [['default'], 1, 1]);
+    });
+
     void test('the undo removes exactly what the task wrote, once; then the task can write nothing more', async () => {
       const a = await area('10.141.0.0/29');
       const task = randomUUID();
