@@ -185,6 +185,32 @@ describe('snapshots through the controller (scripted compute)', () => {
     );
   });
 
+  test('the snapshots quota: the refusal is 403 naming the quota, its limit and its use; no record', async () => {
+    const { ws, token, name } = await upVm();
+    const set = await p.inv.call('PUT', `/workspaces/${ws}/quotas/`, admin, { snapshots: 1 });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'successful', host: 'h1' }));
+    try {
+      const first = await done(
+        await p.call('POST', '/snapshots/', token, { owner: ws, vm: name, name: 'one' }),
+        token,
+      );
+      assert.equal(first.status, 'successful', JSON.stringify(first));
+      const over = await p.call('POST', '/snapshots/', token, { owner: ws, vm: name, name: 'two' });
+      assert.equal(over.status, 403, JSON.stringify(over.body));
+      assert.deepEqual(
+        [over.body.field, over.body.quota, over.body.limit, over.body.used],
+        ['quota', 'snapshots', 1, 1],
+      );
+    } finally {
+      await worker.stop();
+    }
+    assert.deepEqual(
+      (await list(ws, name, token)).map((s) => s.name),
+      ['one'],
+    );
+  });
+
   test('a snapshot that cannot be taken: rolled back, no record left', async () => {
     const { ws, token, name } = await upVm();
     const consumers = [

@@ -141,6 +141,28 @@ export interface InventoryClientOptions {
 const seg = encodeURIComponent;
 type Answer<T> = { status: 'ok'; body: T } | { status: 'missing' };
 
+/** A 403 is the service token refused (a fault here), except a quota refusal: the caller's user sees that whole. */
+function throwIfOverQuota(a: { status: number; body: unknown }): void {
+  const b = (a.body ?? {}) as {
+    error?: unknown;
+    field?: unknown;
+    quota?: unknown;
+    limit?: unknown;
+    used?: unknown;
+  };
+  if (
+    a.status === 403 &&
+    b.field === 'quota' &&
+    typeof b.quota === 'string' &&
+    typeof b.limit === 'number' &&
+    typeof b.used === 'number'
+  )
+    throw overQuota(
+      { quota: b.quota, limit: b.limit, used: b.used },
+      typeof b.error === 'string' ? b.error : undefined,
+    );
+}
+
 export function createInventoryClient(o: InventoryClientOptions): InventoryClient {
   const base = o.url.replace(/\/+$/, '');
   const pageSize = Math.min(Math.max(o.pageSize ?? 1000, 1), 1000);
@@ -159,6 +181,7 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
       retries: method === 'POST' ? 0 : (o.retries ?? 3),
     });
     if (a.status === 404) return { status: 'missing' };
+    throwIfOverQuota(a);
     const body = expectOk(a, `inventory ${method} ${path.split('?')[0]}`);
     const v = answer.check(body);
     if (!v.ok)
@@ -253,25 +276,8 @@ export function createInventoryClient(o: InventoryClientOptions): InventoryClien
       retries: o.retries ?? 3,
     });
     const what = `inventory ${method} ${path}`;
-    const b = (a.body ?? {}) as {
-      error?: unknown;
-      field?: unknown;
-      quota?: unknown;
-      limit?: unknown;
-      used?: unknown;
-    };
-    // A 403 is the service token refused (a fault here), except a quota refusal: the caller's user sees that.
-    if (
-      a.status === 403 &&
-      b.field === 'quota' &&
-      typeof b.quota === 'string' &&
-      typeof b.limit === 'number' &&
-      typeof b.used === 'number'
-    )
-      throw overQuota(
-        { quota: b.quota, limit: b.limit, used: b.used },
-        typeof b.error === 'string' ? b.error : undefined,
-      );
+    throwIfOverQuota(a);
+    const b = (a.body ?? {}) as { error?: unknown; field?: unknown };
     if (a.status >= 400 && a.status < 500 && a.status !== 401 && a.status !== 403) {
       throw new AppError(
         kindOfStatus(a.status) ?? 'unavailable',
