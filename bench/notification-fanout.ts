@@ -18,6 +18,8 @@ import {
   createTokenSigner,
   createTokenVerifier,
   NO_PERMISSIONS,
+  SERVICE_CLAIM,
+  SERVICE_NAME_CLAIM,
   UID_CLAIM,
   VERSION_CLAIM,
 } from '../src/lib/auth.ts';
@@ -209,7 +211,11 @@ async function main(): Promise<void> {
       changes: async () => ({ latest: 0, oldest: 0, changes: [] }),
     },
   });
-  const serviceToken = await signer.sign({ username: 'kloudak-controller', kloudak_service: true }, 3600);
+  // Named like the controller's own (issue 14: a service sends to rooms only when its name holds `notify`).
+  const serviceToken = await signer.sign(
+    { username: 'kloudak-controller', [SERVICE_CLAIM]: true, [SERVICE_NAME_CLAIM]: 'controller' },
+    3600,
+  );
 
   const kloudak = await createNotificationService({
     port: 0,
@@ -265,6 +271,9 @@ async function main(): Promise<void> {
   process.stderr.write(
     `${JSON.stringify({ clients, messages, gapMs, seconds: Math.round((Date.now() - started) / 100) / 10, baseline, kloudak: ours })}\n`,
   );
+  // A room that hears nothing is a broken bench (a refused sender), not a figure.
+  if (!ours.received || !baseline.received)
+    throw new Error(`a room received nothing (kloudak ${ours.received}, baseline ${baseline.received})`);
   if (ours.messages < messages)
     process.stderr.write(
       `time budget of ${budgetSeconds} s ran out: measured ${ours.messages} of ${messages} messages\n`,
