@@ -40,14 +40,21 @@ export interface Cluster {
 /** Neither exited nor killed by a signal (a SIGKILLed child has exitCode null and must not count as live). */
 export const isAlive = (p: ServiceProcess) => p.child.exitCode === null && p.child.signalCode === null;
 
+/**
+ * A port for a service this test starts a moment later. Taken below Linux's ephemeral range (32768-60999):
+ * a port the kernel hands out (listen(0)) is free again once closed and the next outgoing connection may take
+ * it as its local port before the service binds it (EADDRINUSE, seen in the distributed test).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const bound = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (bound) return port;
+  }
 }
 
 /** Compute and network serve no HTTP: they are ready when RabbitMQ counts every instance on its queue. */

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../support/cluster.ts';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { createCompute, type Compute } from '../../src/compute/service.ts';
@@ -35,14 +35,6 @@ import { startPlatform, until, type TestPlatform } from '../support/platform.ts'
 const BOOT_TIMEOUT = 120_000;
 const PASSWORD = 'pw-console-1';
 const execFileP = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /**
  * Whether the guest answers a ping within `seconds`. Generous: this machine may still hold the address's
