@@ -208,7 +208,7 @@ export type TaskViewRow = Pick<TaskRow, (typeof VIEW_COLUMNS)[number]>;
 /**
  * A page of a workspace's tasks, newest first: `limit` after the task `marker` (the last of the previous
  * page). Those of the workspace's id, and those recorded before tasks carried one under its name (without an
- * id: the workspace's only when it was never deleted since).
+ * id: the workspace's only if no deletion of it came since).
  */
 export function listTasks(
   db: Db,

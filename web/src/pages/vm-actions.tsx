@@ -9,19 +9,16 @@ type Action = 'start' | 'stop' | 'reboot' | 'off';
 
 const LABEL: Record<Action, string> = { start: 'Start', stop: 'Stop', reboot: 'Reboot', off: 'Force off' };
 
-export function PowerButtons({
-  ws,
-  vm,
-  tasks,
-  canEdit,
-  onAccepted,
-}: {
+/** What a card of the VM page gets: the VM, its recent tasks, whether the user may act, and a refresh. */
+export interface VmCardProps {
   ws: string;
   vm: Vm;
   tasks?: Task[];
   canEdit: boolean;
   onAccepted: () => void;
-}) {
+}
+
+export function PowerButtons({ ws, vm, tasks, canEdit, onAccepted }: VmCardProps) {
   const toast = useToast();
   const [confirm, setConfirm] = useState<Action | undefined>();
   const [sending, setSending] = useState<Action | undefined>();

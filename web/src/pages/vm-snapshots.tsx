@@ -3,7 +3,7 @@
 // (DELETE /snapshots/). The VM takes one task at a time: the buttons wait while one runs. The list reloads
 // when a snapshot task of the VM changes (the page's room events reload its tasks).
 import { useEffect, useState } from 'react';
-import { ctl, enc, inv, type Snapshot, type Task, type Vm } from '../api.ts';
+import { ctl, enc, inv, type Snapshot, type Vm } from '../api.ts';
 import { useResource } from '../hooks.ts';
 import {
   Button,
@@ -20,21 +20,9 @@ import {
   useAction,
   useToast,
 } from '../ui.tsx';
-import { runningTask } from './vm-actions.tsx';
+import { runningTask, type VmCardProps } from './vm-actions.tsx';
 
-export function VmSnapshots({
-  ws,
-  vm,
-  tasks,
-  canEdit,
-  onAccepted,
-}: {
-  ws: string;
-  vm: Vm;
-  tasks?: Task[];
-  canEdit: boolean;
-  onAccepted: () => void;
-}) {
+export function VmSnapshots({ ws, vm, tasks, canEdit, onAccepted }: VmCardProps) {
   const toast = useToast();
   const list = useResource(
     () =>
