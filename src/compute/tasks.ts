@@ -78,7 +78,11 @@ async function update(
   const tag = portsOf(restarted ? restarted.nics : rest.live ? rest.added : []);
   const drop = portsOf(removed);
   // New security groups are put on the hosts by the network service, as a port change without ports.
-  const changed = !!restarted || tag.length + drop.length > 0 || t.update_dict.security_groups !== undefined;
+  // A rename too: the network service's records keep the VM's name (its security groups' members).
+  const renamed =
+    t.update_dict.name !== undefined && t.update_dict.name !== t.name ? t.update_dict.name : undefined;
+  const changed =
+    !!restarted || tag.length + drop.length > 0 || t.update_dict.security_groups !== undefined || !!renamed;
   return {
     result: {
       status: 'successful',
@@ -94,6 +98,7 @@ async function update(
           interfaces: tag,
           removed: drop,
           public: restarted ? publicPortOf(restarted) : undefined,
+          ...(renamed ? { renamed_to: renamed } : {}),
         }
       : undefined,
   };

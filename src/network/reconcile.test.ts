@@ -1,105 +1,14 @@
-// The reconciler's decisions, against a switch kept in memory (a test double of the SwitchDriver role) and
-// a real network database (PGlite). test/system/isolation.test.ts shows the same on the lab's OVS.
+// The reconciler's decisions, against a switch kept in memory and a real network database (PGlite):
+// test/support/network.ts. test/system/isolation.test.ts shows the same on the lab's OVS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openDatabase } from '../lib/db.ts';
-import { createLogger } from '../lib/log.ts';
-import type { NetworkContext } from './context.ts';
-import { networkMigrations } from './migrations.ts';
-import { parseFlowLine, type FlowInfo, type InterfaceInfo, type PortInfo, type SwitchDriver } from './ovs.ts';
+import { networkTestContext } from '../../test/support/network.ts';
 import { BASE_COOKIE, portCookie } from './portsecurity.ts';
 import { createReconciler } from './reconcile.ts';
-import type { NetworkDB } from './schema.ts';
-
-/** One host's switch: private-br ports (tag, mark, link) and public-br interfaces and rules. */
-function memorySwitch() {
-  const ports = new Map<string, PortInfo & { up: boolean }>();
-  const ifaces: InterfaceInfo[] = [];
-  let flows: FlowInfo[] = [];
-  const drv: SwitchDriver = {
-    async setPortTag(_a, port, vlan) {
-      ports.get(port)!.tag = vlan;
-    },
-    async portTag(_a, port) {
-      return ports.has(port) ? ports.get(port)!.tag : null;
-    },
-    async listPorts(_a, bridge) {
-      assert.equal(bridge, 'private-br');
-      return [...ports.values()].map(({ name, tag, quarantine }) => ({
-        name,
-        ...(tag !== undefined ? { tag } : {}),
-        ...(quarantine !== undefined ? { quarantine } : {}),
-      }));
-    },
-    async addInternalPort() {},
-    async deletePort() {},
-    async quarantinePort(_a, port, reason) {
-      Object.assign(ports.get(port)!, { tag: 4095, quarantine: reason });
-    },
-    async releasePort(_a, port, vlan) {
-      Object.assign(ports.get(port)!, { tag: vlan, quarantine: undefined });
-    },
-    async setPortLink(_a, _b, port, up) {
-      ports.get(port)!.up = up;
-    },
-    async listInterfaces(_a, bridge) {
-      assert.equal(bridge, 'public-br');
-      return ifaces.map((i) => ({ ...i }));
-    },
-    async addFlows(_a, _b, lines) {
-      for (const l of lines) {
-        const del = /^delete cookie=0x([0-9a-f]{16})\/-1$/.exec(l);
-        if (del) flows = flows.filter((f) => f.cookie !== del[1]);
-        else flows.push(parseFlowLine(l)!);
-      }
-    },
-    async dumpFlows() {
-      return flows.map((f) => ({ ...f }));
-    },
-    async deleteFlows(_a, _b, cookie, mask) {
-      const m = BigInt(`0x${mask}`);
-      flows = flows.filter((f) => (BigInt(`0x${f.cookie}`) & m) !== (BigInt(`0x${cookie}`) & m));
-    },
-  };
-  return { drv, ports, ifaces, flows: () => flows };
-}
 
 async function setup() {
-  const dir = mkdtempSync(join(tmpdir(), 'kloudak-netrec-'));
-  const database = await openDatabase<NetworkDB>({ dir, migrations: networkMigrations });
-  const sw = memorySwitch();
-  const told: { workspace: string; event: Record<string, unknown> }[] = [];
-  const config = {
-    PUBLIC_BRIDGE: 'public-br',
-    PRIVATE_BRIDGE: 'private-br',
-    VLANS: [[2, 4094]] as [number, number][],
-    VLANS_RESERVED: [] as [number, number][],
-    ORPHAN_GRACE: 3600,
-    SG_PROBE_SOURCES: undefined,
-  };
-  const ctx = {
-    db: database.db,
-    hosts: { all: async () => [{ name: 'h1', address: '10.0.0.1' }], get: async () => undefined },
-    ovs: sw.drv,
-    policy: { groups: async () => [], vms: async () => [] },
-    config,
-    log: createLogger('test', 'silent'),
-    notify: async (workspace: string, event: Record<string, unknown>) => void told.push({ workspace, event }),
-  } as unknown as NetworkContext;
-  return {
-    ctx,
-    sw,
-    told,
-    config,
-    reconciler: createReconciler(ctx),
-    async close() {
-      await database.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const t = await networkTestContext();
+  return { ...t, reconciler: createReconciler(t.ctx) };
 }
 
 const port = (t: Awaited<ReturnType<typeof setup>>, name: string, vlan: number, host = 'h1', vm = 'v') =>

@@ -55,6 +55,21 @@ async function router(d: Db, workspace: string, name: string) {
   return r;
 }
 
+/** The VM's name as its records keep it: a renaming change's new one. */
+const vmName = (t: Of<'vm POST'> | Of<'vm PUT'>) => ('renamed_to' in t && t.renamed_to) || t.name;
+
+/** A renamed VM's records take its new name: security groups find their members by it. */
+async function renamePorts(d: Db, t: Of<'vm PUT'>) {
+  if (!t.renamed_to) return;
+  for (const table of ['ports', 'public_ports'] as const)
+    await d.db
+      .updateTable(table)
+      .set({ vm: t.renamed_to })
+      .where('workspace', '=', t.owner)
+      .where('vm', '=', t.name)
+      .execute();
+}
+
 /** Tags each port with its network's VLAN on the task's host, and records it. */
 export async function tagPorts(
   d: Pick<NetworkContext, 'db' | 'hosts' | 'ovs'>,
@@ -62,6 +77,7 @@ export async function tagPorts(
   ports: Port[],
 ) {
   const address = await hostAddress(d, t.host);
+  const vm = vmName(t);
   const out = [];
   for (const p of ports) {
     const n = await network(d, t.owner, p.network);
@@ -73,7 +89,7 @@ export async function tagPorts(
         dev: p.dev,
         mac: p.mac,
         workspace: t.owner,
-        vm: t.name,
+        vm,
         network: p.network,
         vlan: n.vlan,
         task_id: t.task_id,
@@ -81,7 +97,7 @@ export async function tagPorts(
       .onConflict((oc) =>
         oc
           .columns(['host', 'dev'])
-          .doUpdateSet({ vlan: n.vlan, network: p.network, mac: p.mac, vm: t.name, workspace: t.owner }),
+          .doUpdateSet({ vlan: n.vlan, network: p.network, mac: p.mac, vm, workspace: t.owner }),
       )
       .execute();
     out.push({ network: p.network, mac: p.mac, vlan: n.vlan });
@@ -109,7 +125,7 @@ async function publicPortUp(
 ): Promise<void> {
   if (!p) return;
   const host = { name: t.host, address: await hostAddress(d, t.host) };
-  await securePublicPort(d, host, { workspace: t.owner, vm: t.name, task_id: t.task_id }, p);
+  await securePublicPort(d, host, { workspace: t.owner, vm: vmName(t), task_id: t.task_id }, p);
 }
 
 async function publicPortDown(d: Ports, host: string, p: PublicPort | undefined): Promise<void> {
@@ -149,14 +165,33 @@ async function renameNetwork(t: Of<'network PUT'>, d: Db): Promise<Outcome> {
   return {};
 }
 
-async function deleteNetwork(t: Of<'network DELETE'>, d: Db): Promise<Outcome> {
-  const inUse = await d.db
+/** Refused while a VM's NIC is on the network. Inventory accepts the delete only when none of its VMs links
+ * to the network, so a port record left here is a NIC still going (a rolled-back create's ports go by a
+ * follow-up nobody waits for) or a left-over: its delete's follow-up never came (compute killed between
+ * removing the domain and recording that it had). A record whose port is on its host, or whose VM inventory
+ * still has, refuses the delete; a left-over goes. */
+async function deleteNetwork(
+  t: Of<'network DELETE'>,
+  d: Ports & Pick<NetworkContext, 'log'>,
+): Promise<Outcome> {
+  const records = await d.db
     .selectFrom('ports')
-    .select('vm')
+    .select(['host', 'dev', 'mac', 'network', 'vm'])
     .where('workspace', '=', t.owner)
     .where('network', '=', t.name)
-    .executeTakeFirst();
-  if (inUse) throw new Error(`network ${t.name} still has a port of VM ${inUse.vm}`);
+    .execute();
+  if (records.length) {
+    const vms = new Set((await d.policy.vms(t.owner)).map((v) => v.name));
+    for (const r of records) {
+      const live = vms.has(r.vm) || (await d.ovs.portTag(await hostAddress(d, r.host), r.dev)) !== null;
+      if (live) throw new Error(`network ${t.name} still has a port of VM ${r.vm}`);
+    }
+    for (const r of records) await dropPorts(d, r.host, [r]);
+    d.log.warn(
+      { workspace: t.owner, network: t.name, ports: records.map((r) => `${r.host}/${r.dev} (${r.vm})`) },
+      'left-over port records of VMs that are gone, removed with their network',
+    );
+  }
   await d.db.deleteFrom('networks').where('workspace', '=', t.owner).where('name', '=', t.name).execute();
   return {};
 }
@@ -280,6 +315,7 @@ export const networkTasks: HandlerTable<NetworkTask, NetworkContext, Outcome> = 
   'interface DELETE': removeInterface,
   'vm POST': (t, d) => preparePorts(d, t),
   'vm PUT': async (t, d) => {
+    await renamePorts(d, t);
     await dropPorts(d, t.host, t.removed);
     const interfaces = await tagPorts(d, t, t.interfaces);
     // Given when the change started the VM again (a resize): its public port is a new OpenFlow port.

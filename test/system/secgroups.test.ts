@@ -203,7 +203,13 @@ describe('security groups on real guests', () => {
     const g = (await p.inv.call('GET', `/${ws}/security_groups/gb/`, token)).body;
     assert.deepEqual(g.rules, [allEgress, icmpFromA, tcpFromA]);
 
-    // Removed again: closed again.
+    // A renamed VM stays a member of its groups: its rules (put again by the change below) find it by its
+    // new name, so its own traffic and its group's remote_group rule still pass.
+    await finish(
+      await p.call('PUT', '/vms/', token, { owner: ws, name: 'sg-a', update_dict: { name: 'sg-a2' } }),
+    );
+
+    // Removed again: closed again (A's pings, under its new name, still answered).
     const mark2 = readConsole(lab, a.task).length;
     await finish(
       await p.call('PUT', '/security_groups/', token, {
@@ -226,7 +232,7 @@ describe('security groups on real guests', () => {
     // A group in use cannot go; once its VM is gone it can.
     const inUse = await p.call('DELETE', '/security_groups/', token, { owner: ws, name: 'gb' });
     assert.equal(inUse.status, 409);
-    for (const name of ['sg-a', 'sg-b'])
+    for (const name of ['sg-a2', 'sg-b'])
       await finish(await p.call('DELETE', '/vms/', token, { owner: ws, name }));
     await finish(await p.call('DELETE', '/security_groups/', token, { owner: ws, name: 'gb' }));
     assert.equal((await p.inv.call('GET', `/${ws}/security_groups/gb/`, token)).status, 404);

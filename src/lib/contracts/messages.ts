@@ -243,7 +243,12 @@ const portFields = {
   public: Type.Optional(PublicPort),
 };
 export const PortsTagTask = task('vm', 'POST', portFields);
-export const PortsChangeTask = task('vm', 'PUT', { ...portFields, removed: Type.Array(Port) });
+export const PortsChangeTask = task('vm', 'PUT', {
+  ...portFields,
+  removed: Type.Array(Port),
+  /** The VM's new name when the change renamed it: its port records (security group membership) follow. */
+  renamed_to: Type.Optional(Name('vm')),
+});
 export const PortsDropTask = task('vm', 'DELETE', portFields);
 // Security groups (issue 17): inventory holds the rules and who belongs (written when the task is accepted);
 // the network service puts them on every host a member's port lives on. A change carries the rules before
