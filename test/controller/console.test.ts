@@ -10,6 +10,7 @@ import { createTokenVerifier } from '../../src/lib/auth.ts';
 import { CONSOLE_PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../../src/lib/contracts/console.ts';
 import { uniqueName } from '../support/env.ts';
 import { startPlatform, until, type TestPlatform } from '../support/platform.ts';
+import { newTenant, scriptedVm } from '../support/tenants.ts';
 import { scriptedWorker } from '../support/workers.ts';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -86,25 +87,9 @@ describe('the console through the controller (compute bridge scripted)', () => {
       );
     const admin = await p.inv.adminToken();
     await p.inv.call('POST', '/templates/', admin, { name: 'tiny', cpu: 1, ram: 0.125, disk: 1 });
-    const area = uniqueName('area');
-    const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}.0/29`;
-    assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet })).status, 201);
-    ws = uniqueName('ws');
-    const user = uniqueName('u');
-    token = await p.inv.user(user);
-    assert.equal((await p.inv.call('POST', '/workspaces/', token, { name: ws })).status, 201);
-    token = await p.inv.login(user);
-    vm = uniqueName('vm');
-    const worker = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'successful', host: 'h1' }));
-    const r = await p.call('POST', '/vms/', token, {
-      name: vm,
-      owner: ws,
-      area,
-      template: 'tiny',
-      password: 'pw1',
-    });
-    assert.equal((await p.call('GET', `/task/${r.body.task_id}/?wait=30`, token)).body.status, 'successful');
-    await worker.stop();
+    const t = await newTenant(p, admin);
+    ({ ws, token } = t);
+    vm = await scriptedVm(p, t, { password: 'pw1' });
     wsUrl = `${p.controllerUrl.replace(/^http/, 'ws')}/console/${ws}/${vm}/`;
   });
   after(async () => {

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { uniqueName } from '../support/env.ts';
 import { startPlatform, type BusKind, type TestPlatform } from '../support/platform.ts';
 import type { Backend } from '../support/inventory.ts';
+import { newTenant } from '../support/tenants.ts';
 import { scriptedWorker } from '../support/workers.ts';
 
 const execFileP = promisify(execFile);
@@ -46,17 +47,7 @@ for (const [backend, busKind] of COMBOS) {
     });
     after(async () => p?.close());
 
-    async function workspace() {
-      const ws = uniqueName('ws');
-      const user = uniqueName('u');
-      let token = await p.inv.user(user);
-      assert.equal((await p.inv.call('POST', '/workspaces/', token, { name: ws })).status, 201);
-      token = await p.inv.login(user);
-      const area = uniqueName('area');
-      const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}.0/29`;
-      assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet })).status, 201);
-      return { ws, user, token, area };
-    }
+    const workspace = () => newTenant(p, admin);
 
     test("keys: added, listed with ssh-keygen's fingerprint, each user's own, deleted; bad ones refused", async () => {
       const { token, user } = await workspace();

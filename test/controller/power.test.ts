@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { uniqueName } from '../support/env.ts';
 import { startPlatform, type TestPlatform } from '../support/platform.ts';
+import { newTenant, scriptedVm } from '../support/tenants.ts';
 import { scriptedWorker } from '../support/workers.ts';
 
 describe('power through the controller (scripted compute)', () => {
@@ -20,27 +21,8 @@ describe('power through the controller (scripted compute)', () => {
   after(async () => p?.close());
 
   async function upVm() {
-    const ws = uniqueName('ws');
-    const user = uniqueName('u');
-    let token = await p.inv.user(user);
-    assert.equal((await p.inv.call('POST', '/workspaces/', token, { name: ws })).status, 201);
-    token = await p.inv.login(user);
-    const area = uniqueName('area');
-    const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}.0/29`;
-    assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet })).status, 201);
-    const name = uniqueName('vm');
-    const made = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'successful', host: 'h1' }));
-    const r = await p.call('POST', '/vms/', token, {
-      name,
-      owner: ws,
-      area,
-      template: 'tiny',
-      password: 'pw-123456',
-    });
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    assert.equal((await p.call('GET', `/task/${r.body.task_id}/?wait=30`, token)).body.status, 'successful');
-    await made.stop();
-    return { ws, token, name };
+    const t = await newTenant(p, admin);
+    return { ...t, name: await scriptedVm(p, t, { password: 'pw-123456' }) };
   }
 
   const state = async (ws: string, name: string, token: string) =>

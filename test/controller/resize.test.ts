@@ -8,6 +8,7 @@ import type { Consumer } from '../../src/lib/bus/bus.ts';
 import { conflict } from '../../src/lib/errors.ts';
 import { uniqueName } from '../support/env.ts';
 import { startPlatform, type TestPlatform } from '../support/platform.ts';
+import { newTenant, scriptedVm } from '../support/tenants.ts';
 import { scriptedWorker } from '../support/workers.ts';
 
 describe('resize through the controller (scripted compute)', () => {
@@ -34,14 +35,8 @@ describe('resize through the controller (scripted compute)', () => {
   });
 
   async function upVm() {
-    const ws = uniqueName('ws');
-    const user = uniqueName('u');
-    let token = await p.inv.user(user);
-    assert.equal((await p.inv.call('POST', '/workspaces/', token, { name: ws })).status, 201);
-    token = await p.inv.login(user);
-    const area = uniqueName('area');
-    const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}.0/29`;
-    assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet })).status, 201);
+    const t = await newTenant(p, admin);
+    const { ws, token, area } = t;
     for (const [name, cpus, memory] of [
       [uniqueName('h'), 2, 1],
       [uniqueName('h'), 4, 0.5],
@@ -56,19 +51,7 @@ describe('resize through the controller (scripted compute)', () => {
       });
       assert.equal(h.status, 201, JSON.stringify(h.body));
     }
-    const name = uniqueName('vm');
-    const made = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'successful', host: 'h1' }));
-    const r = await p.call('POST', '/vms/', token, {
-      name,
-      owner: ws,
-      area,
-      template: 'tiny',
-      password: 'pw-123456',
-    });
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    assert.equal((await p.call('GET', `/task/${r.body.task_id}/?wait=30`, token)).body.status, 'successful');
-    await made.stop();
-    return { ws, token, name };
+    return { ws, token, name: await scriptedVm(p, t, { password: 'pw-123456' }) };
   }
 
   const record = async (ws: string, name: string, token: string) =>

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { uniqueName } from '../support/env.ts';
 import { startPlatform, until, type TestPlatform } from '../support/platform.ts';
+import { newTenant, scriptedVm } from '../support/tenants.ts';
 import { scriptedWorker } from '../support/workers.ts';
 
 describe('snapshots through the controller (scripted compute)', () => {
@@ -21,21 +22,8 @@ describe('snapshots through the controller (scripted compute)', () => {
   after(async () => p?.close());
 
   async function upVm() {
-    const ws = uniqueName('ws');
-    const user = uniqueName('u');
-    let token = await p.inv.user(user);
-    assert.equal((await p.inv.call('POST', '/workspaces/', token, { name: ws })).status, 201);
-    token = await p.inv.login(user);
-    const area = uniqueName('area');
-    const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}.0/29`;
-    assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet })).status, 201);
-    const name = uniqueName('vm');
-    const made = await scriptedWorker(p.bus, 'vm', ws, () => ({ status: 'successful', host: 'h1' }));
-    const r = await p.call('POST', '/vms/', token, { name, owner: ws, area, template: 'tiny' });
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    assert.equal((await p.call('GET', `/task/${r.body.task_id}/?wait=30`, token)).body.status, 'successful');
-    await made.stop();
-    return { ws, token, name, user };
+    const t = await newTenant(p, admin);
+    return { ...t, name: await scriptedVm(p, t) };
   }
 
   const list = async (ws: string, vm: string, token: string) => {

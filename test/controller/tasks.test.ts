@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { uniqueName } from '../support/env.ts';
 import { joinRoom, startPlatform, until, type BusKind, type TestPlatform } from '../support/platform.ts';
 import type { Backend } from '../support/inventory.ts';
+import { newTenant } from '../support/tenants.ts';
 import { scriptedWorker } from '../support/workers.ts';
 import type { Controller } from '../../src/controller/service.ts';
 
@@ -25,19 +26,7 @@ for (const [backend, busKind] of COMBOS) {
     });
     after(async () => p?.close());
 
-    /** A workspace with its own /29 area (5 usable addresses) and a user holding every permission. */
-    async function workspace() {
-      const ws = uniqueName('ws');
-      const user = uniqueName('u');
-      let token = await p.inv.user(user);
-      assert.equal((await p.inv.call('POST', '/workspaces/', token, { name: ws })).status, 201);
-      token = await p.inv.login(user);
-      const area = uniqueName('area');
-      const third = Math.floor(Math.random() * 250);
-      const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${third}.0/29`;
-      assert.equal((await p.inv.call('POST', '/areas/', admin, { name: area, subnet })).status, 201);
-      return { ws, user, token, area };
-    }
+    const workspace = () => newTenant(p, admin);
 
     const vmBody = (ws: string, area: string, name = uniqueName('vm')) => ({
       name,
