@@ -110,29 +110,13 @@ describe('power through the controller (scripted compute)', () => {
   test('a power task that fails for good: the rollback reports what the host says, the record takes it', async () => {
     const { ws, token, name } = await upVm();
     // A compute that fails the task, then rolls back reporting the state its host shows.
-    const consumers = [
-      await p.bus.consume('vm', async (d) => {
-        if (d.body.owner !== ws) return;
-        await p.bus.publish('vm_notification', {
-          task_id: d.body.task_id,
-          attempt: d.body.attempt,
-          retries: d.body.retries,
-          from: 'compute',
-          status: 'failed',
-          error: 'the guest ignored the button and destroy failed',
-        });
-      }),
-      await p.bus.consume('vm_rollback', async (d) => {
-        if (d.body.owner !== ws) return;
-        await p.bus.publish('vm_notification', {
-          task_id: d.body.task_id,
-          attempt: d.body.attempt,
-          status: 'successful',
-          rollback: true,
-          state: 'D',
-        });
-      }),
-    ];
+    const compute = await scriptedWorker(
+      p.bus,
+      'vm',
+      ws,
+      () => ({ status: 'failed', error: 'the guest ignored the button and destroy failed' }),
+      { state: 'D' },
+    );
     try {
       const r = await p.call('POST', '/vms/power/', token, { owner: ws, name, action: 'reboot' });
       assert.equal(r.status, 202);
@@ -141,7 +125,7 @@ describe('power through the controller (scripted compute)', () => {
       assert.match(t.body.error, /destroy failed/);
       assert.equal(await state(ws, name, token), 'D', 'the record says what the host reported');
     } finally {
-      for (const c of consumers) await c.cancel();
+      await compute.stop();
     }
   });
 });

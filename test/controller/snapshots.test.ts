@@ -201,28 +201,10 @@ describe('snapshots through the controller (scripted compute)', () => {
 
   test('a snapshot that cannot be taken: rolled back, no record left', async () => {
     const { ws, token, name } = await upVm();
-    const consumers = [
-      await p.bus.consume('vm', async (d) => {
-        if (d.body.owner !== ws) return;
-        await p.bus.publish('vm_notification', {
-          task_id: d.body.task_id,
-          attempt: d.body.attempt,
-          retries: d.body.retries,
-          from: 'compute',
-          status: 'failed',
-          error: 'no space left on the pool',
-        });
-      }),
-      await p.bus.consume('vm_rollback', async (d) => {
-        if (d.body.owner !== ws) return;
-        await p.bus.publish('vm_notification', {
-          task_id: d.body.task_id,
-          attempt: d.body.attempt,
-          status: 'successful',
-          rollback: true,
-        });
-      }),
-    ];
+    const compute = await scriptedWorker(p.bus, 'vm', ws, () => ({
+      status: 'failed',
+      error: 'no space left on the pool',
+    }));
     try {
       const r = await p.call('POST', '/snapshots/', token, { owner: ws, vm: name, name: 'big' });
       assert.equal(r.status, 202);
@@ -232,7 +214,7 @@ describe('snapshots through the controller (scripted compute)', () => {
       assert.deepEqual(await list(ws, name, token), []);
       assert.equal((await p.inv.call('GET', `/${ws}/vms/${name}/`, token)).body.state, 'U');
     } finally {
-      for (const c of consumers) await c.cancel();
+      await compute.stop();
     }
   });
 });

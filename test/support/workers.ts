@@ -13,13 +13,15 @@ export interface ScriptedWorker {
 
 /**
  * Answers tasks of `workspace` on `queue` (vm or network) with `script(task, nth)` and acknowledges rollbacks
- * with success. Tasks of other workspaces (leftovers of other tests) are acked and ignored.
+ * with success (plus `rolledBack`'s fields, e.g. the state a host reports). Tasks of other workspaces
+ * (leftovers of other tests) are acked and ignored.
  */
 export async function scriptedWorker(
   bus: Bus,
   queue: 'vm' | 'network',
   workspace: string,
   script: (task: Record<string, unknown>, nth: number) => Verdict,
+  rolledBack: Record<string, unknown> = {},
 ): Promise<ScriptedWorker> {
   const received: Record<string, unknown>[] = [];
   const rollbacks: Record<string, unknown>[] = [];
@@ -49,6 +51,7 @@ export async function scriptedWorker(
         attempt: d.body.attempt,
         status: 'successful',
         rollback: true,
+        ...rolledBack,
       });
     }),
   );
