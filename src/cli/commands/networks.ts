@@ -2,11 +2,9 @@
 import type { Command } from 'commander';
 import { Client, seg } from './client.ts';
 import { printList } from './output.ts';
-import { submit, waitable, type WaitOptions } from './tasks.ts';
+import { deleteCommand, submit, waitable, type WaitOptions, wsOption } from './tasks.ts';
 import type { Network, Router, RouterInterface as Interface } from '../../lib/contracts/inventory.ts';
 
-const wsOption = (c: Command) =>
-  c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
 type Listing = { workspace?: string; json?: boolean };
 
 export function networkCommands(program: Command): void {
@@ -55,23 +53,7 @@ export function networkCommands(program: Command): void {
         );
       },
     );
-  waitable(wsOption(nets.command('delete')))
-    .description('delete a network (no VM or router may be on it)')
-    .argument('<name>', 'network name')
-    .action(async (name: string, o: WaitOptions, cmd: Command) => {
-      const client = Client.of(cmd);
-      const ws = client.workspace(o.workspace);
-      await submit(
-        client,
-        ws,
-        'DELETE',
-        '/networks/',
-        { owner: ws, name },
-        `network ${name}`,
-        o,
-        async (t) => ({ json: t, text: `network ${name}: deleted` }),
-      );
-    });
+  deleteCommand(nets, 'network', '/networks/', 'delete a network (no VM or router may be on it)');
 
   const routers = program.command('routers').description('routers joining networks of a workspace');
   wsOption(routers.command('list'))
@@ -97,23 +79,7 @@ export function networkCommands(program: Command): void {
         return { json: r, text: `router ${name}: ${r.state}  host ${r.host ?? '-'}` };
       });
     });
-  waitable(wsOption(routers.command('delete')))
-    .description('delete a router and its interfaces')
-    .argument('<name>', 'router name')
-    .action(async (name: string, o: WaitOptions, cmd: Command) => {
-      const client = Client.of(cmd);
-      const ws = client.workspace(o.workspace);
-      await submit(
-        client,
-        ws,
-        'DELETE',
-        '/routers/',
-        { owner: ws, name },
-        `router ${name}`,
-        o,
-        async (t) => ({ json: t, text: `router ${name}: deleted` }),
-      );
-    });
+  deleteCommand(routers, 'router', '/routers/', 'delete a router and its interfaces');
 
   const ifs = program.command('interfaces').description("a router's interfaces: one per network it joins");
   wsOption(ifs.command('list'))

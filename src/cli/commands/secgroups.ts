@@ -4,12 +4,10 @@
 import type { Command } from 'commander';
 import { Client, seg, usage } from './client.ts';
 import { printList, printObject } from './output.ts';
-import { submit, waitable, type WaitOptions } from './tasks.ts';
+import { deleteCommand, submit, waitable, type WaitOptions, wsOption } from './tasks.ts';
 import { collect } from './vms.ts';
 import type { SecurityGroup, SgRule } from '../../lib/contracts/secgroups.ts';
 
-const wsOption = (c: Command) =>
-  c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
 type Listing = { workspace?: string; json?: boolean };
 type RuleOptions = WaitOptions & { rule?: string[]; noRules?: boolean; description?: string };
 
@@ -129,21 +127,10 @@ export function securityGroupCommands(program: Command): void {
         final(client, ws, name),
       );
     });
-  waitable(wsOption(sg.command('delete')))
-    .description('delete a security group (no VM may be in it, no rule may name it)')
-    .argument('<name>', 'group name')
-    .action(async (name: string, o: WaitOptions, cmd: Command) => {
-      const client = Client.of(cmd);
-      const ws = client.workspace(o.workspace);
-      await submit(
-        client,
-        ws,
-        'DELETE',
-        '/security_groups/',
-        { owner: ws, name },
-        `security group ${name}`,
-        o,
-        async (t) => ({ json: t, text: `security group ${name}: deleted` }),
-      );
-    });
+  deleteCommand(
+    sg,
+    'security group',
+    '/security_groups/',
+    'delete a security group (no VM may be in it, no rule may name it)',
+  );
 }

@@ -13,6 +13,10 @@ export interface WaitOptions {
   workspace?: string;
 }
 
+/** Adds -w/--workspace to a command on a workspace's objects. */
+export const wsOption = (c: Command) =>
+  c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
+
 /** Adds --wait and --timeout to a command that submits a task. */
 export function waitable(c: Command): Command {
   return c
@@ -147,5 +151,20 @@ export function taskCommands(program: Command): void {
         }
       }
       printObject(o.json, t);
+    });
+}
+
+/** `<parent> delete <name>`: the controller task that deletes a workspace's `kind` (`--wait` follows it). */
+export function deleteCommand(parent: Command, kind: string, path: string, description: string) {
+  waitable(wsOption(parent.command('delete')))
+    .description(description)
+    .argument('<name>', `${kind} name`)
+    .action(async (name: string, o: WaitOptions, cmd: Command) => {
+      const client = Client.of(cmd);
+      const ws = client.workspace(o.workspace);
+      await submit(client, ws, 'DELETE', path, { owner: ws, name }, `${kind} ${name}`, o, async (t) => ({
+        json: t,
+        text: `${kind} ${name}: deleted`,
+      }));
     });
 }

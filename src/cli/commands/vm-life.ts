@@ -4,10 +4,7 @@ import type { Command } from 'commander';
 import { POWER_ACTIONS, type PowerAction } from '../../lib/contracts/common.ts';
 import type { Vm } from '../../lib/contracts/inventory.ts';
 import { Client, seg, usage } from './client.ts';
-import { submit, type WaitOptions } from './tasks.ts';
-
-const wsOption = (c: Command) =>
-  c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
+import { submit, type WaitOptions, wsOption } from './tasks.ts';
 
 const WHAT: Record<PowerAction, string> = {
   start: 'start a stopped VM',

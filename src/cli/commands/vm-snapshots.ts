@@ -4,10 +4,8 @@ import type { Command } from 'commander';
 import type { SnapshotList } from '../../lib/contracts/snapshots.ts';
 import { Client, seg } from './client.ts';
 import { printList } from './output.ts';
-import { submit, type WaitOptions } from './tasks.ts';
+import { submit, type WaitOptions, wsOption } from './tasks.ts';
 
-const wsOption = (c: Command) =>
-  c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
 const waitOptions = (c: Command) =>
   c
     .option('--wait', 'follow the task to its end (progress on stderr); exit 1 if it fails')

@@ -3,16 +3,13 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { Client, seg, usage } from './client.ts';
 import { ask, printList, printObject } from './output.ts';
-import { submit, waitable, type WaitOptions } from './tasks.ts';
+import { deleteCommand, submit, waitable, type WaitOptions, wsOption } from './tasks.ts';
 import { vmConsoleCommand } from './vm-console.ts';
 import { vmLifeCommands } from './vm-life.ts';
 import type { AffinityGroup, Vm } from '../../lib/contracts/inventory.ts';
 import { vmSnapshotCommands } from './vm-snapshots.ts';
 
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-const wsOption = (c: Command) =>
-  c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
 
 const summary = (vm: Vm) =>
   `vm ${vm.name}: ${vm.state}  ip ${vm.ip ?? '-'}  host ${vm.host ?? '-'}${vm.networks.length ? `  networks ${vm.networks.join(',')}` : ''}`;
@@ -223,17 +220,7 @@ export function vmCommands(program: Command): void {
       },
     );
 
-  waitable(wsOption(vm.command('delete')))
-    .description('delete a VM (its disk, domain and address go)')
-    .argument('<name>', 'VM name')
-    .action(async (name: string, o: WaitOptions, cmd: Command) => {
-      const client = Client.of(cmd);
-      const ws = client.workspace(o.workspace);
-      await submit(client, ws, 'DELETE', '/vms/', { owner: ws, name }, `vm ${name}`, o, async (t) => ({
-        json: t,
-        text: `vm ${name}: deleted`,
-      }));
-    });
+  deleteCommand(vm, 'vm', '/vms/', 'delete a VM (its disk, domain and address go)');
 
   waitable(wsOption(vm.command('migrate')))
     .description('move a running VM live to another host of its area (admins)')

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { Client, seg, usage } from './client.ts';
 import { note, printList, printObject } from './output.ts';
-import { submit, waitable, type WaitOptions } from './tasks.ts';
+import { submit, waitable, type WaitOptions, wsOption } from './tasks.ts';
 
 const KINDS = ['vm', 'network', 'router', 'user'] as const;
 const ACTIONS = ['add', 'edit', 'delete'] as const;
@@ -39,9 +39,6 @@ function permissionBody(o: Record<string, unknown>): Record<string, boolean> {
   }
   return body;
 }
-
-const wsOption = (c: Command) =>
-  c.option('-w, --workspace <ws>', 'workspace (default: kloudak workspaces use)');
 
 export function workspaceCommands(program: Command): void {
   const ws = program.command('workspaces').description('workspaces you belong to');
