@@ -337,6 +337,60 @@ export function Drawer({
   );
 }
 
+/** What a form drawer needs of useAction's result. */
+export interface FormAction {
+  run: () => Promise<boolean>;
+  busy: boolean;
+  error?: ApiError;
+}
+
+/**
+ * A drawer holding one form: Cancel and a submit button in its footer (Enter in a field submits too), and
+ * above the fields the action's error when it names none of them.
+ */
+export function FormDrawer({
+  title,
+  onClose,
+  action,
+  submitLabel,
+  submitTestId,
+  wide,
+  fields,
+  children,
+}: {
+  title: string;
+  onClose: () => void;
+  action: FormAction;
+  submitLabel: string;
+  submitTestId?: string;
+  wide?: boolean;
+  /** The names the form's fields show errors for; an error naming another goes above the form. */
+  fields: string[];
+  children: ReactNode;
+}) {
+  const submit = () => void action.run();
+  return (
+    <Drawer
+      title={title}
+      onClose={onClose}
+      wide={wide}
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button variant="primary" busy={action.busy} onClick={submit} data-testid={submitTestId}>
+            {submitLabel}
+          </Button>
+        </>
+      }
+    >
+      <Form onSubmit={submit}>
+        <FormError error={action.error} fields={fields} />
+        {children}
+      </Form>
+    </Drawer>
+  );
+}
+
 export function Confirm({
   title,
   body,

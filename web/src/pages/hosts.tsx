@@ -14,11 +14,9 @@ import {
   Button,
   Card,
   Confirm,
-  Drawer,
   Empty,
   ErrorBanner,
-  Form,
-  FormError,
+  FormDrawer,
   KeyValues,
   Loading,
   PageHeader,
@@ -337,35 +335,28 @@ function DrainHost({
     onClose();
   });
   return (
-    <Drawer
+    <FormDrawer
       title={`Drain ${host.name}`}
       onClose={onClose}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button variant="primary" busy={act.busy} onClick={() => void act.run()} data-testid="drain-submit">
-            Drain
-          </Button>
-        </>
-      }
+      action={act}
+      submitLabel="Drain"
+      submitTestId="drain-submit"
+      fields={['parallel']}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error} fields={['parallel']} />
-        <p className="muted">
-          {host.name} takes no new VMs and is never chosen by failover; its {vms} VM{vms === 1 ? '' : 's'}{' '}
-          move live to other hosts of area {host.area}, as placement chooses. A VM that cannot move stays, and
-          the task says which. Restore the host to make it schedulable again.
-        </p>
-        <TextField
-          label="VMs moved at once"
-          name="parallel"
-          inputMode="numeric"
-          value={parallel}
-          onChange={(e) => setParallel(e.target.value)}
-          error={act.error}
-        />
-      </Form>
-    </Drawer>
+      <p className="muted">
+        {host.name} takes no new VMs and is never chosen by failover; its {vms} VM{vms === 1 ? '' : 's'} move
+        live to other hosts of area {host.area}, as placement chooses. A VM that cannot move stays, and the
+        task says which. Restore the host to make it schedulable again.
+      </p>
+      <TextField
+        label="VMs moved at once"
+        name="parallel"
+        inputMode="numeric"
+        value={parallel}
+        onChange={(e) => setParallel(e.target.value)}
+        error={act.error}
+      />
+    </FormDrawer>
   );
 }
 
@@ -389,38 +380,26 @@ function MigrateVm({
     onClose();
   });
   return (
-    <Drawer
+    <FormDrawer
       title={`Migrate ${vm.name}`}
       onClose={onClose}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button
-            variant="primary"
-            busy={act.busy}
-            onClick={() => void act.run()}
-            data-testid="migrate-submit"
-          >
-            Migrate
-          </Button>
-        </>
-      }
+      action={act}
+      submitLabel="Migrate"
+      submitTestId="migrate-submit"
+      fields={['host']}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error} fields={['host']} />
-        <p className="muted">
-          A live move from {vm.host}: the guest keeps running; its disk stays on the shared pool.
-        </p>
-        <SelectField
-          label="Destination"
-          name="host"
-          value={to}
-          onChange={(e) => setTo(e.target.value)}
-          error={act.error}
-          placeholder="Placement chooses"
-          options={hosts.map((h) => ({ value: h.name }))}
-        />
-      </Form>
-    </Drawer>
+      <p className="muted">
+        A live move from {vm.host}: the guest keeps running; its disk stays on the shared pool.
+      </p>
+      <SelectField
+        label="Destination"
+        name="host"
+        value={to}
+        onChange={(e) => setTo(e.target.value)}
+        error={act.error}
+        placeholder="Placement chooses"
+        options={hosts.map((h) => ({ value: h.name }))}
+      />
+    </FormDrawer>
   );
 }

@@ -21,14 +21,13 @@ import {
   Button,
   Card,
   Confirm,
-  Drawer,
   ErrorBanner,
-  Form,
+  FormDrawer,
   FormError,
   Loading,
   PageHeader,
-  Table,
   SelectField,
+  Table,
   TextField,
   useAction,
   useToast,
@@ -311,57 +310,45 @@ function AddMember({
     onClose();
   });
   return (
-    <Drawer
+    <FormDrawer
       title="Invite a member"
       onClose={onClose}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button
-            variant="primary"
-            busy={act.busy}
-            onClick={() => void act.run()}
-            data-testid="add-member-submit"
-          >
-            Invite
-          </Button>
-        </>
-      }
+      action={act}
+      submitLabel="Invite"
+      submitTestId="add-member-submit"
+      fields={['name']}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error} fields={['name']} />
-        <TextField
-          label="Username"
-          name="name"
-          value={name}
-          onChange={(e) => setName(e.target.value)}
-          error={act.error}
-          hint="They see the invitation on their workspaces page and accept it."
-          autoFocus
-        />
-        <SelectField
-          label="Role"
-          name="preset"
-          value={preset}
-          options={[
-            ...Object.entries(PRESETS).map(([value, p]) => ({ value, label: p.label })),
-            { value: 'custom', label: 'Custom' },
-          ]}
-          onChange={(e) => {
-            setPreset(e.target.value);
-            if (PRESETS[e.target.value]) setPerms(PRESETS[e.target.value].perms);
-          }}
-        />
-        <FlagGrid
-          who="new member"
-          held={mine}
-          value={perms}
-          onChange={(p) => {
-            setPerms(p);
-            setPreset('custom');
-          }}
-        />
-      </Form>
-    </Drawer>
+      <TextField
+        label="Username"
+        name="name"
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+        error={act.error}
+        hint="They see the invitation on their workspaces page and accept it."
+        autoFocus
+      />
+      <SelectField
+        label="Role"
+        name="preset"
+        value={preset}
+        options={[
+          ...Object.entries(PRESETS).map(([value, p]) => ({ value, label: p.label })),
+          { value: 'custom', label: 'Custom' },
+        ]}
+        onChange={(e) => {
+          setPreset(e.target.value);
+          if (PRESETS[e.target.value]) setPerms(PRESETS[e.target.value].perms);
+        }}
+      />
+      <FlagGrid
+        who="new member"
+        held={mine}
+        value={perms}
+        onChange={(p) => {
+          setPerms(p);
+          setPreset('custom');
+        }}
+      />
+    </FormDrawer>
   );
 }

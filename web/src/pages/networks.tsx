@@ -10,10 +10,10 @@ import {
   Button,
   Card,
   Confirm,
-  Drawer,
   Empty,
   ErrorBanner,
   Form,
+  FormDrawer,
   FormError,
   Icon,
   isBusyNetState,
@@ -185,55 +185,43 @@ function NetworkForm({
     onClose();
   });
   return (
-    <Drawer
+    <FormDrawer
       title={network ? `Edit ${network.name}` : 'Create a network'}
       onClose={onClose}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button
-            variant="primary"
-            busy={act.busy}
-            onClick={() => void act.run()}
-            data-testid="network-submit"
-          >
-            {network ? 'Save changes' : 'Create network'}
-          </Button>
-        </>
-      }
+      action={act}
+      submitLabel={network ? 'Save changes' : 'Create network'}
+      submitTestId="network-submit"
+      fields={['name', 'description', 'subnet']}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error} fields={['name', 'description', 'subnet']} />
+      <TextField
+        label="Name"
+        name="name"
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+        error={act.error}
+        placeholder="e.g. backend"
+        autoFocus
+      />
+      <TextField
+        label="Description"
+        name="description"
+        value={description}
+        onChange={(e) => setDescription(e.target.value)}
+        error={act.error}
+        placeholder="optional"
+      />
+      {network ? null : (
         <TextField
-          label="Name"
-          name="name"
-          value={name}
-          onChange={(e) => setName(e.target.value)}
+          label="Subnet"
+          name="subnet"
+          value={subnet}
+          onChange={(e) => setSubnet(e.target.value)}
           error={act.error}
-          placeholder="e.g. backend"
-          autoFocus
+          placeholder="e.g. 192.168.10.0/24 (optional)"
+          hint="For router interfaces and addresses on this network."
         />
-        <TextField
-          label="Description"
-          name="description"
-          value={description}
-          onChange={(e) => setDescription(e.target.value)}
-          error={act.error}
-          placeholder="optional"
-        />
-        {network ? null : (
-          <TextField
-            label="Subnet"
-            name="subnet"
-            value={subnet}
-            onChange={(e) => setSubnet(e.target.value)}
-            error={act.error}
-            placeholder="e.g. 192.168.10.0/24 (optional)"
-            hint="For router interfaces and addresses on this network."
-          />
-        )}
-      </Form>
-    </Drawer>
+      )}
+    </FormDrawer>
   );
 }
 
@@ -346,31 +334,23 @@ function CreateRouter({
     onClose();
   });
   return (
-    <Drawer
+    <FormDrawer
       title="Create a router"
       onClose={onClose}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button variant="primary" busy={act.busy} onClick={() => void act.run()}>
-            Create router
-          </Button>
-        </>
-      }
+      action={act}
+      submitLabel="Create router"
+      fields={['name']}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error} fields={['name']} />
-        <TextField
-          label="Name"
-          name="name"
-          value={name}
-          onChange={(e) => setName(e.target.value)}
-          error={act.error}
-          placeholder="e.g. edge"
-          autoFocus
-        />
-      </Form>
-    </Drawer>
+      <TextField
+        label="Name"
+        name="name"
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+        error={act.error}
+        placeholder="e.g. edge"
+        autoFocus
+      />
+    </FormDrawer>
   );
 }
 

@@ -9,19 +9,17 @@ import {
   Button,
   Card,
   Confirm,
-  Drawer,
   Empty,
   ErrorBanner,
-  Form,
-  FormError,
+  FormDrawer,
   Loading,
   PageHeader,
   SelectField,
   Table,
   TextField,
+  type Column,
   useAction,
   useToast,
-  type Column,
 } from '../ui.tsx';
 import { fmtGiB } from './vms.tsx';
 
@@ -303,51 +301,43 @@ export function CatalogueForm({
   const set = (k: string) => (e: { target: { value: string } }) =>
     setValues((v) => ({ ...v, [k]: e.target.value }));
   return (
-    <Drawer
+    <FormDrawer
       title={
         row ? `Edit ${kind.one} ${row.name}` : `Add ${/^[aeiou]/.test(kind.one) ? 'an' : 'a'} ${kind.one}`
       }
       onClose={onClose}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button variant="primary" busy={act.busy} onClick={() => void act.run()}>
-            Save
-          </Button>
-        </>
-      }
+      action={act}
+      submitLabel="Save"
+      fields={kind.fields.map((f) => f.name)}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error} fields={kind.fields.map((f) => f.name)} />
-        {kind.fields.map((f) =>
-          f.type === 'area' || f.type === 'select' ? (
-            <SelectField
-              key={f.name}
-              label={f.label}
-              name={f.name}
-              value={values[f.name] || (f.type === 'area' ? (areas.data?.[0] ?? '') : '')}
-              onChange={set(f.name)}
-              error={act.error}
-              options={(f.type === 'area' ? (areas.data ?? []) : (f.options ?? [])).map((value) => ({
-                value,
-              }))}
-              placeholder={f.type === 'area' && !areas.data?.length ? 'No area yet' : undefined}
-            />
-          ) : (
-            <TextField
-              key={f.name}
-              label={f.optional ? `${f.label} (optional)` : f.label}
-              name={f.name}
-              inputMode={f.type === 'number' ? 'decimal' : undefined}
-              value={values[f.name]}
-              onChange={set(f.name)}
-              error={act.error}
-              placeholder={f.placeholder}
-              hint={f.hint}
-            />
-          ),
-        )}
-      </Form>
-    </Drawer>
+      {kind.fields.map((f) =>
+        f.type === 'area' || f.type === 'select' ? (
+          <SelectField
+            key={f.name}
+            label={f.label}
+            name={f.name}
+            value={values[f.name] || (f.type === 'area' ? (areas.data?.[0] ?? '') : '')}
+            onChange={set(f.name)}
+            error={act.error}
+            options={(f.type === 'area' ? (areas.data ?? []) : (f.options ?? [])).map((value) => ({
+              value,
+            }))}
+            placeholder={f.type === 'area' && !areas.data?.length ? 'No area yet' : undefined}
+          />
+        ) : (
+          <TextField
+            key={f.name}
+            label={f.optional ? `${f.label} (optional)` : f.label}
+            name={f.name}
+            inputMode={f.type === 'number' ? 'decimal' : undefined}
+            value={values[f.name]}
+            onChange={set(f.name)}
+            error={act.error}
+            placeholder={f.placeholder}
+            hint={f.hint}
+          />
+        ),
+      )}
+    </FormDrawer>
   );
 }

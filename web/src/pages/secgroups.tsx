@@ -21,12 +21,10 @@ import {
   Button,
   Card,
   Confirm,
-  Drawer,
   Empty,
   ErrorBanner,
   errorFor,
-  Form,
-  FormError,
+  FormDrawer,
   Icon,
   Loading,
   PageHeader,
@@ -432,71 +430,60 @@ function CreateGroup({
   // A rule may name the group being made (members of the group reach each other).
   const names = [...new Set([...groups, ...(name ? [name] : [])])];
   return (
-    <Drawer
+    <FormDrawer
       title="Create a security group"
       onClose={onClose}
+      action={act}
+      submitLabel="Create group"
+      submitTestId="sg-submit"
       wide
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button variant="primary" busy={act.busy} onClick={() => void act.run()} data-testid="sg-submit">
-            Create group
-          </Button>
-        </>
-      }
+      fields={['name', 'description', 'rules']}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error} fields={['name', 'description', 'rules']} />
-        <TextField
-          label="Name"
-          name="name"
-          value={name}
-          onChange={(e) => setName(e.target.value)}
-          error={act.error}
-          placeholder="e.g. web"
-          autoFocus
-        />
-        <TextField
-          label="Description"
-          name="description"
-          value={description}
-          onChange={(e) => setDescription(e.target.value)}
-          error={act.error}
-          placeholder="optional"
-        />
-        <div className="field">
-          <label>Rules</label>
-          {rules.map((r, i) => (
-            <div key={i} className="rule-item">
-              <RuleEditor
-                rule={r}
-                groups={names}
-                field={`rules.${i}`}
-                error={act.error}
-                label={`Rule ${i + 1}`}
-                onChange={(x) => setRules((all) => all.map((y, j) => (j === i ? x : y)))}
-              />
-              <Button
-                variant="ghost"
-                icon="trash"
-                aria-label={`Remove rule ${i + 1}`}
-                onClick={() => setRules((all) => all.filter((_, j) => j !== i))}
-              />
-            </div>
-          ))}
-          <Button
-            icon="plus"
-            onClick={() => setRules((all) => [...all, NEW_RULE])}
-            data-testid="sg-more-rules"
-          >
-            Another rule
-          </Button>
-          <div className="field-hint">
-            Without rules the group lets nothing in and nothing out. Replies to allowed traffic always pass.
+      <TextField
+        label="Name"
+        name="name"
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+        error={act.error}
+        placeholder="e.g. web"
+        autoFocus
+      />
+      <TextField
+        label="Description"
+        name="description"
+        value={description}
+        onChange={(e) => setDescription(e.target.value)}
+        error={act.error}
+        placeholder="optional"
+      />
+      <div className="field">
+        <label>Rules</label>
+        {rules.map((r, i) => (
+          <div key={i} className="rule-item">
+            <RuleEditor
+              rule={r}
+              groups={names}
+              field={`rules.${i}`}
+              error={act.error}
+              label={`Rule ${i + 1}`}
+              onChange={(x) => setRules((all) => all.map((y, j) => (j === i ? x : y)))}
+            />
+            <Button
+              variant="ghost"
+              icon="trash"
+              aria-label={`Remove rule ${i + 1}`}
+              onClick={() => setRules((all) => all.filter((_, j) => j !== i))}
+            />
           </div>
+        ))}
+        <Button icon="plus" onClick={() => setRules((all) => [...all, NEW_RULE])} data-testid="sg-more-rules">
+          Another rule
+        </Button>
+        <div className="field-hint">
+          Without rules the group lets nothing in and nothing out. Replies to allowed traffic always pass.
         </div>
-      </Form>
-    </Drawer>
+      </div>
+    </FormDrawer>
   );
 }
 
@@ -518,36 +505,24 @@ function AddRule({
   });
   const index = group.rules.length;
   return (
-    <Drawer
+    <FormDrawer
       title={`Add a rule to ${group.name}`}
       onClose={onClose}
+      action={act}
+      submitLabel="Add rule"
+      submitTestId="sg-rule-submit"
       wide
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button
-            variant="primary"
-            busy={act.busy}
-            onClick={() => void act.run()}
-            data-testid="sg-rule-submit"
-          >
-            Add rule
-          </Button>
-        </>
-      }
+      fields={[`rules.${index}`]}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error} fields={[`rules.${index}`]} />
-        <p className="muted">It applies to the group's running VMs within seconds.</p>
-        <RuleEditor
-          rule={rule}
-          groups={groups}
-          field={`rules.${index}`}
-          error={act.error}
-          label="New rule"
-          onChange={setRule}
-        />
-      </Form>
-    </Drawer>
+      <p className="muted">It applies to the group's running VMs within seconds.</p>
+      <RuleEditor
+        rule={rule}
+        groups={groups}
+        field={`rules.${index}`}
+        error={act.error}
+        label="New rule"
+        onChange={setRule}
+      />
+    </FormDrawer>
   );
 }

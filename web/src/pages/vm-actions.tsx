@@ -3,7 +3,7 @@
 // only in the state it needs (the controller says 409 otherwise).
 import { useState } from 'react';
 import { ctl, type Task, type Vm } from '../api.ts';
-import { Button, Confirm, Drawer, Form, FormError, TextField, useAction, useToast } from '../ui.tsx';
+import { Button, Confirm, FormDrawer, TextField, useAction, useToast } from '../ui.tsx';
 
 type Action = 'start' | 'stop' | 'reboot' | 'off';
 
@@ -99,50 +99,38 @@ export function ResizeVm({
     onClose();
   });
   return (
-    <Drawer
+    <FormDrawer
       title={`Resize ${vm.name}`}
       onClose={onClose}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button
-            variant="primary"
-            busy={act.busy}
-            onClick={() => void act.run()}
-            data-testid="resize-submit"
-          >
-            Resize
-          </Button>
-        </>
-      }
+      action={act}
+      submitLabel="Resize"
+      submitTestId="resize-submit"
+      fields={['cpu', 'ram']}
     >
-      <Form onSubmit={() => void act.run()}>
-        <p className="muted">
-          {vm.state === 'U'
-            ? 'The VM is stopped (the guest gets the power button, then is forced off after 60 s), given its new size and started again.'
-            : 'The VM is down: its new size applies when it starts.'}
-        </p>
-        <FormError error={act.error} fields={['cpu', 'ram']} />
-        <TextField
-          label="vCPUs"
-          name="cpu"
-          type="number"
-          min={1}
-          value={cpu}
-          onChange={(e) => setCpu(e.target.value)}
-          error={act.error}
-        />
-        <TextField
-          label="Memory (MiB)"
-          name="ram"
-          type="number"
-          min={1}
-          value={mib}
-          onChange={(e) => setMib(e.target.value)}
-          error={act.error}
-          hint={`Now ${Math.round(vm.ram * 1024)} MiB.`}
-        />
-      </Form>
-    </Drawer>
+      <p className="muted">
+        {vm.state === 'U'
+          ? 'The VM is stopped (the guest gets the power button, then is forced off after 60 s), given its new size and started again.'
+          : 'The VM is down: its new size applies when it starts.'}
+      </p>
+      <TextField
+        label="vCPUs"
+        name="cpu"
+        type="number"
+        min={1}
+        value={cpu}
+        onChange={(e) => setCpu(e.target.value)}
+        error={act.error}
+      />
+      <TextField
+        label="Memory (MiB)"
+        name="ram"
+        type="number"
+        min={1}
+        value={mib}
+        onChange={(e) => setMib(e.target.value)}
+        error={act.error}
+        hint={`Now ${Math.round(vm.ram * 1024)} MiB.`}
+      />
+    </FormDrawer>
   );
 }

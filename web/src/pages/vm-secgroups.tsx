@@ -4,7 +4,7 @@ import { useState } from 'react';
 import { ctl, DEFAULT_GROUP, type ApiError, type Vm } from '../api.ts';
 import { useResource } from '../hooks.ts';
 import { Link, wsPath } from '../router.tsx';
-import { Button, Card, Drawer, Field, Form, FormError, useAction, useToast } from '../ui.tsx';
+import { Button, Card, Field, FormDrawer, useAction, useToast } from '../ui.tsx';
 import { loadGroups } from './secgroups.tsx';
 
 /** Checkboxes of the workspace's groups; `value` undefined: the default group (what the API does then). */
@@ -124,23 +124,16 @@ function EditVmGroups({
     onClose();
   });
   return (
-    <Drawer
+    <FormDrawer
       title={`Security groups of ${vm.name}`}
       onClose={onClose}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button variant="primary" busy={act.busy} onClick={() => void act.run()} data-testid="vm-sg-submit">
-            Save
-          </Button>
-        </>
-      }
+      action={act}
+      submitLabel="Save"
+      submitTestId="vm-sg-submit"
+      fields={['security_groups']}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error} fields={['security_groups']} />
-        <p className="muted">The new rules apply to the running VM within seconds.</p>
-        <SecurityGroupsField ws={ws} value={groups} onChange={setGroups} error={act.error} />
-      </Form>
-    </Drawer>
+      <p className="muted">The new rules apply to the running VM within seconds.</p>
+      <SecurityGroupsField ws={ws} value={groups} onChange={setGroups} error={act.error} />
+    </FormDrawer>
   );
 }

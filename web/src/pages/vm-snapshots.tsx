@@ -9,10 +9,8 @@ import {
   Button,
   Card,
   Confirm,
-  Drawer,
   ErrorBanner,
-  Form,
-  FormError,
+  FormDrawer,
   Loading,
   Table,
   TextField,
@@ -175,40 +173,28 @@ function TakeSnapshot({
     onClose();
   });
   return (
-    <Drawer
+    <FormDrawer
       title={`Snapshot of ${vm.name}`}
       onClose={onClose}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button
-            variant="primary"
-            busy={act.busy}
-            onClick={() => void act.run()}
-            data-testid="snapshot-submit"
-          >
-            Take snapshot
-          </Button>
-        </>
-      }
+      action={act}
+      submitLabel="Take snapshot"
+      submitTestId="snapshot-submit"
+      fields={['name']}
     >
-      <Form onSubmit={() => void act.run()}>
-        <p className="muted">
-          {vm.state === 'U'
-            ? 'The VM is running: the snapshot holds its disk and its memory, and a revert brings it back running.'
-            : 'The VM is down: the snapshot holds its disk, and a revert leaves it down.'}
-        </p>
-        <FormError error={act.error} fields={['name']} />
-        <TextField
-          label="Name"
-          name="name"
-          value={name}
-          autoFocus
-          onChange={(e) => setName(e.target.value)}
-          error={act.error}
-          hint="1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit."
-        />
-      </Form>
-    </Drawer>
+      <p className="muted">
+        {vm.state === 'U'
+          ? 'The VM is running: the snapshot holds its disk and its memory, and a revert brings it back running.'
+          : 'The VM is down: the snapshot holds its disk, and a revert leaves it down.'}
+      </p>
+      <TextField
+        label="Name"
+        name="name"
+        value={name}
+        autoFocus
+        onChange={(e) => setName(e.target.value)}
+        error={act.error}
+        hint="1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit."
+      />
+    </FormDrawer>
   );
 }

@@ -31,8 +31,7 @@ import {
   Empty,
   ErrorBanner,
   Field,
-  Form,
-  FormError,
+  FormDrawer,
   Icon,
   isBusyVmState,
   KeyValues,
@@ -43,9 +42,9 @@ import {
   Table,
   TextField,
   timeAgo,
+  type Column,
   useAction,
   useToast,
-  type Column,
 } from '../ui.tsx';
 
 export const loadVms = (ws: string) => inv.list<Vm>(`/${enc(ws)}/vms/`, 'vms');
@@ -444,188 +443,176 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
     'user_data',
   ];
   return (
-    <Drawer
+    <FormDrawer
       title="Create a virtual machine"
       onClose={onClose}
+      action={{ ...act, error: act.error ?? templates.error ?? areas.error }}
+      submitLabel="Create VM"
+      submitTestId="create-vm-submit"
       wide
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button
-            variant="primary"
-            busy={act.busy}
-            onClick={() => void act.run()}
-            data-testid="create-vm-submit"
-          >
-            Create VM
-          </Button>
-        </>
-      }
+      fields={fields}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error ?? templates.error ?? areas.error} fields={fields} />
-        <TextField
-          label="Name"
-          name="name"
-          value={form.name}
-          onChange={set('name')}
+      <TextField
+        label="Name"
+        name="name"
+        value={form.name}
+        onChange={set('name')}
+        error={act.error}
+        placeholder="e.g. web-1"
+        hint="Also the guest's hostname."
+        autoFocus
+      />
+      <TextField
+        label="Description"
+        name="description"
+        value={form.description}
+        onChange={set('description')}
+        error={act.error}
+        placeholder="optional"
+      />
+      <div className="form-row">
+        <SelectField
+          label="Template"
+          name="template"
+          value={form.template}
+          onChange={set('template')}
           error={act.error}
-          placeholder="e.g. web-1"
-          hint="Also the guest's hostname."
-          autoFocus
+          options={(templates.data ?? []).map((t) => ({
+            value: t.name,
+            label: `${t.name}${t.os ? ` (${t.os})` : ''}`,
+          }))}
+          placeholder={templates.data?.length ? undefined : 'No template yet'}
+          hint={tpl ? `${tpl.cpu} vCPU · ${fmtGiB(tpl.ram)} RAM · ${fmtGiB(tpl.disk)} disk` : undefined}
         />
-        <TextField
-          label="Description"
-          name="description"
-          value={form.description}
-          onChange={set('description')}
+        <SelectField
+          label="Area"
+          name="area"
+          value={form.area}
+          onChange={set('area')}
           error={act.error}
-          placeholder="optional"
+          options={(areas.data ?? []).map((a) => ({ value: a.name, label: `${a.name} (${a.subnet})` }))}
+          placeholder={areas.data?.length ? undefined : 'No area yet'}
+          hint="The VM gets an address of the area's subnet."
         />
-        <div className="form-row">
-          <SelectField
-            label="Template"
-            name="template"
-            value={form.template}
-            onChange={set('template')}
-            error={act.error}
-            options={(templates.data ?? []).map((t) => ({
-              value: t.name,
-              label: `${t.name}${t.os ? ` (${t.os})` : ''}`,
-            }))}
-            placeholder={templates.data?.length ? undefined : 'No template yet'}
-            hint={tpl ? `${tpl.cpu} vCPU · ${fmtGiB(tpl.ram)} RAM · ${fmtGiB(tpl.disk)} disk` : undefined}
-          />
-          <SelectField
-            label="Area"
-            name="area"
-            value={form.area}
-            onChange={set('area')}
-            error={act.error}
-            options={(areas.data ?? []).map((a) => ({ value: a.name, label: `${a.name} (${a.subnet})` }))}
-            placeholder={areas.data?.length ? undefined : 'No area yet'}
-            hint="The VM gets an address of the area's subnet."
-          />
-        </div>
-        <Field
-          label="Networks"
-          name="networks"
-          error={act.error}
-          hint={networks.data?.length ? 'One private NIC per network.' : undefined}
-        >
-          {(p) => (
-            <div className="checks" id={p.id} aria-invalid={p['aria-invalid']}>
-              {networks.data?.length === 0 ? (
-                <span className="muted">
-                  No network in this workspace: the VM gets its public address only.
-                </span>
-              ) : null}
-              {networks.data?.map((n) => (
-                <label key={n.name} className={`check${nets.includes(n.name) ? ' on' : ''}`}>
-                  <input
-                    type="checkbox"
-                    aria-label={`network ${n.name}`}
-                    checked={nets.includes(n.name)}
-                    onChange={(e) =>
-                      setNets((x) => (e.target.checked ? [...x, n.name] : x.filter((y) => y !== n.name)))
-                    }
-                  />
-                  <span>
-                    {n.name}{' '}
-                    <span className="muted small">
-                      {n.subnet ?? ''}
-                      {n.vlan ? ` · VLAN ${n.vlan}` : ''}
-                    </span>
+      </div>
+      <Field
+        label="Networks"
+        name="networks"
+        error={act.error}
+        hint={networks.data?.length ? 'One private NIC per network.' : undefined}
+      >
+        {(p) => (
+          <div className="checks" id={p.id} aria-invalid={p['aria-invalid']}>
+            {networks.data?.length === 0 ? (
+              <span className="muted">
+                No network in this workspace: the VM gets its public address only.
+              </span>
+            ) : null}
+            {networks.data?.map((n) => (
+              <label key={n.name} className={`check${nets.includes(n.name) ? ' on' : ''}`}>
+                <input
+                  type="checkbox"
+                  aria-label={`network ${n.name}`}
+                  checked={nets.includes(n.name)}
+                  onChange={(e) =>
+                    setNets((x) => (e.target.checked ? [...x, n.name] : x.filter((y) => y !== n.name)))
+                  }
+                />
+                <span>
+                  {n.name}{' '}
+                  <span className="muted small">
+                    {n.subnet ?? ''}
+                    {n.vlan ? ` · VLAN ${n.vlan}` : ''}
                   </span>
-                </label>
-              ))}
-            </div>
-          )}
-        </Field>
-        <SecurityGroupsField ws={ws} value={groups} onChange={setGroups} error={act.error} />
-        <Field
-          label="Root password"
-          name="password"
-          error={act.error}
-          hint="Set in the guest by cloud-init; never shown again. Optional with an SSH key: without a password, password SSH is off."
-        >
-          {(p) => (
-            <div className="input-group">
-              <input
-                className="input"
-                {...p}
-                type={showPw ? 'text' : 'password'}
-                autoComplete="new-password"
-                value={form.password}
-                onChange={set('password')}
-              />
-              <button type="button" className="btn btn-ghost" onClick={() => setShowPw((s) => !s)}>
-                {showPw ? 'Hide' : 'Show'}
-              </button>
-              <button
-                type="button"
-                className="btn btn-ghost"
-                onClick={() => {
-                  setForm((f) => ({ ...f, password: randomPassword() }));
-                  setShowPw(true);
-                }}
-              >
-                Generate
-              </button>
-            </div>
-          )}
-        </Field>
-        <Field
-          label="SSH keys"
-          name="ssh_keys"
-          error={act.error}
-          hint={keys.data?.length ? "Root's authorized keys." : undefined}
-        >
-          {(p) => (
-            <div className="checks" id={p.id} aria-invalid={p['aria-invalid']}>
-              {keys.data?.length === 0 ? (
-                <span className="muted">
-                  No key yet: add one on the <Link to="/keys">SSH keys</Link> page.
                 </span>
-              ) : null}
-              {keys.data?.map((k) => (
-                <label key={k.name} className={`check${sshKeys.includes(k.name) ? ' on' : ''}`}>
-                  <input
-                    type="checkbox"
-                    aria-label={`key ${k.name}`}
-                    checked={sshKeys.includes(k.name)}
-                    onChange={(e) =>
-                      setSshKeys((x) => (e.target.checked ? [...x, k.name] : x.filter((y) => y !== k.name)))
-                    }
-                  />
-                  <span>
-                    {k.name} <span className="muted small">{k.fingerprint}</span>
-                  </span>
-                </label>
-              ))}
-            </div>
-          )}
-        </Field>
-        <Field
-          label="User-data"
-          name="user_data"
-          error={act.error}
-          hint="Optional: a #cloud-config document (16 KiB at most). The hostname, network and password are the platform's."
-        >
-          {(p) => (
-            <textarea
-              className="input mono"
-              rows={5}
+              </label>
+            ))}
+          </div>
+        )}
+      </Field>
+      <SecurityGroupsField ws={ws} value={groups} onChange={setGroups} error={act.error} />
+      <Field
+        label="Root password"
+        name="password"
+        error={act.error}
+        hint="Set in the guest by cloud-init; never shown again. Optional with an SSH key: without a password, password SSH is off."
+      >
+        {(p) => (
+          <div className="input-group">
+            <input
+              className="input"
               {...p}
-              value={userData}
-              onChange={(e) => setUserData(e.target.value)}
-              placeholder={'#cloud-config\npackages: [curl]'}
-              spellCheck={false}
+              type={showPw ? 'text' : 'password'}
+              autoComplete="new-password"
+              value={form.password}
+              onChange={set('password')}
             />
-          )}
-        </Field>
-      </Form>
-    </Drawer>
+            <button type="button" className="btn btn-ghost" onClick={() => setShowPw((s) => !s)}>
+              {showPw ? 'Hide' : 'Show'}
+            </button>
+            <button
+              type="button"
+              className="btn btn-ghost"
+              onClick={() => {
+                setForm((f) => ({ ...f, password: randomPassword() }));
+                setShowPw(true);
+              }}
+            >
+              Generate
+            </button>
+          </div>
+        )}
+      </Field>
+      <Field
+        label="SSH keys"
+        name="ssh_keys"
+        error={act.error}
+        hint={keys.data?.length ? "Root's authorized keys." : undefined}
+      >
+        {(p) => (
+          <div className="checks" id={p.id} aria-invalid={p['aria-invalid']}>
+            {keys.data?.length === 0 ? (
+              <span className="muted">
+                No key yet: add one on the <Link to="/keys">SSH keys</Link> page.
+              </span>
+            ) : null}
+            {keys.data?.map((k) => (
+              <label key={k.name} className={`check${sshKeys.includes(k.name) ? ' on' : ''}`}>
+                <input
+                  type="checkbox"
+                  aria-label={`key ${k.name}`}
+                  checked={sshKeys.includes(k.name)}
+                  onChange={(e) =>
+                    setSshKeys((x) => (e.target.checked ? [...x, k.name] : x.filter((y) => y !== k.name)))
+                  }
+                />
+                <span>
+                  {k.name} <span className="muted small">{k.fingerprint}</span>
+                </span>
+              </label>
+            ))}
+          </div>
+        )}
+      </Field>
+      <Field
+        label="User-data"
+        name="user_data"
+        error={act.error}
+        hint="Optional: a #cloud-config document (16 KiB at most). The hostname, network and password are the platform's."
+      >
+        {(p) => (
+          <textarea
+            className="input mono"
+            rows={5}
+            {...p}
+            value={userData}
+            onChange={(e) => setUserData(e.target.value)}
+            placeholder={'#cloud-config\npackages: [curl]'}
+            spellCheck={false}
+          />
+        )}
+      </Field>
+    </FormDrawer>
   );
 }
 
@@ -664,60 +651,52 @@ function EditVm({
     onClose();
   });
   return (
-    <Drawer
+    <FormDrawer
       title={`Edit ${vm.name}`}
       onClose={onClose}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button variant="primary" busy={act.busy} onClick={() => void act.run()}>
-            Save changes
-          </Button>
-        </>
-      }
+      action={act}
+      submitLabel="Save changes"
+      fields={['name', 'description', 'networks']}
     >
-      <Form onSubmit={() => void act.run()}>
-        <FormError error={act.error} fields={['name', 'description', 'networks']} />
-        <TextField
-          label="Name"
-          name="name"
-          value={name}
-          onChange={(e) => setName(e.target.value)}
-          error={act.error}
-        />
-        <TextField
-          label="Description"
-          name="description"
-          value={description}
-          onChange={(e) => setDescription(e.target.value)}
-          error={act.error}
-        />
-        <Field
-          label="Networks"
-          name="networks"
-          error={act.error}
-          hint="NICs are added or removed while the VM runs."
-        >
-          {() => (
-            <div className="checks">
-              {networks.data?.map((n) => (
-                <label key={n.name} className={`check${nets.includes(n.name) ? ' on' : ''}`}>
-                  <input
-                    type="checkbox"
-                    aria-label={`network ${n.name}`}
-                    checked={nets.includes(n.name)}
-                    onChange={(e) =>
-                      setNets((x) => (e.target.checked ? [...x, n.name] : x.filter((y) => y !== n.name)))
-                    }
-                  />
-                  <span>{n.name}</span>
-                </label>
-              ))}
-            </div>
-          )}
-        </Field>
-      </Form>
-    </Drawer>
+      <TextField
+        label="Name"
+        name="name"
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+        error={act.error}
+      />
+      <TextField
+        label="Description"
+        name="description"
+        value={description}
+        onChange={(e) => setDescription(e.target.value)}
+        error={act.error}
+      />
+      <Field
+        label="Networks"
+        name="networks"
+        error={act.error}
+        hint="NICs are added or removed while the VM runs."
+      >
+        {() => (
+          <div className="checks">
+            {networks.data?.map((n) => (
+              <label key={n.name} className={`check${nets.includes(n.name) ? ' on' : ''}`}>
+                <input
+                  type="checkbox"
+                  aria-label={`network ${n.name}`}
+                  checked={nets.includes(n.name)}
+                  onChange={(e) =>
+                    setNets((x) => (e.target.checked ? [...x, n.name] : x.filter((y) => y !== n.name)))
+                  }
+                />
+                <span>{n.name}</span>
+              </label>
+            ))}
+          </div>
+        )}
+      </Field>
+    </FormDrawer>
   );
 }
 
