@@ -15,6 +15,7 @@ import { createLogger } from '../src/lib/log.ts';
 import { createMonitoring } from '../src/monitoring/service.ts';
 import { createNetworkService } from '../src/network/service.ts';
 import { uniqueName } from '../test/support/env.ts';
+import { openDefaultGroup } from '../test/support/tenants.ts';
 import {
   clearPortSecurity,
   destroyComputeVms,
@@ -85,6 +86,8 @@ await benchMain(async () => {
   await p.inv.user(user);
   await p.inv.call('POST', '/workspaces/', await p.inv.login(user), { name: ws });
   const token = await p.inv.login(user);
+  // The machine checks the guests over TCP: the default group (members only since issue 17) lets it in.
+  await openDefaultGroup(p, ws, token);
   await registerTestLab({ ...lab, hosts: [h1] }, p.inv.url, admin);
   await seen(h1.name);
 

@@ -85,7 +85,7 @@ await benchMain(async () => {
       config: p.serviceConfig({ RECONCILE_INTERVAL: '3600' }),
       log,
       bus: marks.wrap(p.bus),
-      ...remote.adapters(lab),
+      ...remote.computeAdapters(lab),
     });
   } else {
     const bus = await privateVhost('kloudak-bench-vm');
@@ -101,7 +101,7 @@ await benchMain(async () => {
       config: p.serviceConfig({ RECONCILE_INTERVAL: '3600', COMPUTE_DB: computeDb }),
       log,
       bus: marks.wrap(await p.connectBus()),
-      ...remote.adapters(lab),
+      ...remote.computeAdapters(lab),
     });
   }
   onCleanup('compute', () => compute.close());
@@ -111,6 +111,7 @@ await benchMain(async () => {
   const network = await createNetworkService({
     config: p.serviceConfig({ RECONCILE_INTERVAL: '3600' }),
     log,
+    shell: remote.networkShell(lab),
     bus: BACKEND === 'embedded' ? p.bus : await p.connectBus(),
   });
   onCleanup('network', async () => {
@@ -201,8 +202,8 @@ await benchMain(async () => {
   }
   const kTimes: number[] = [];
   const acceptTimes: number[] = [];
-  const remoteTimes: { ms: number; ssh: number; virsh: number }[] = [];
-  const phases: { queued: number; compute: number; host: number; result: number }[] = [];
+  const calls: { compute: { ssh: number; virsh: number }; network: { ssh: number; virsh: number } }[] = [];
+  const phases: { queued: number; compute: number; host: number; result: number; network: number }[] = [];
   const bTimes: number[] = [];
   const sshTrip: number[] = [];
   const virshTrip: number[] = [];
@@ -211,16 +212,21 @@ await benchMain(async () => {
     remote.reset();
     const c = await createKloudak(name);
     const e = await room.ended(c.task, 120_000);
-    remoteTimes.push(remote.totals());
+    calls.push({ compute: remote.count('compute'), network: remote.count('network') });
     const m = marks.of(c.task);
+    const hostCalls = remote.wall('compute', m.vm_start, m.vm_end);
+    // The network step (ports recorded, the public port's rules) runs after compute's result, on the path.
+    const network = remote.wall('network', m.vm_end, e.at);
     phases.push({
       // 202 to compute taking the task: the outbox relay and the queue.
       queued: m.vm_start - c.accepted,
       // compute's handler, host calls excluded: catalogue, placement, seed, its database, publishing.
-      compute: m.vm_end - m.vm_start - remoteTimes[i].ms,
-      host: remoteTimes[i].ms,
-      // compute's result to the room: the controller's result consumer, inventory update, notification.
-      result: e.at - m.vm_end,
+      compute: m.vm_end - m.vm_start - hostCalls,
+      host: hostCalls,
+      // compute's result to the room, the network service's host calls excluded: the controller's result
+      // consumers, the network task through the bus, inventory update, notification.
+      result: e.at - m.vm_end - network,
+      network,
     });
     if (e.status !== 'successful') throw new Error(`create ${name}: ${e.status} ${e.error ?? ''}`);
     kTimes.push(e.at - c.t0);
@@ -242,10 +248,10 @@ await benchMain(async () => {
     r0 = performance.now();
     await exec('virsh', ['-q', '-c', host.uri, 'list', '--name']);
     virshTrip.push(performance.now() - r0);
-    const rt = remoteTimes[i];
+    const n = calls[i];
     const ph = phases[i];
     note(
-      `run ${i + 1}/${RUNS} on ${host.name}: kloudak ${round(kTimes[i])} ms = 202 ${round(acceptTimes[i])} + queued ${round(ph.queued)} + compute ${round(ph.compute)} + host calls ${round(ph.host)} (${rt.ssh} ssh, ${rt.virsh} virsh) + result ${round(ph.result)}; bare ${round(bTimes[i])} ms`,
+      `run ${i + 1}/${RUNS} on ${host.name}: kloudak ${round(kTimes[i])} ms = 202 ${round(acceptTimes[i])} + queued ${round(ph.queued)} + compute ${round(ph.compute)} + its host calls ${round(ph.host)} (${n.compute.ssh} ssh, ${n.compute.virsh} virsh) + result ${round(ph.result)} + network's host calls ${round(ph.network)} (${n.network.ssh} ssh); bare ${round(bTimes[i])} ms`,
     );
   }
   const km = median(kTimes);
@@ -265,10 +271,12 @@ await benchMain(async () => {
       queued: round(median(phases.map((x) => x.queued))),
       compute_without_host_calls: round(median(phases.map((x) => x.compute))),
       host_calls: round(median(phases.map((x) => x.host))),
-      result_to_room: round(median(phases.map((x) => x.result))),
+      result_to_room_without_host_calls: round(median(phases.map((x) => x.result))),
+      network_host_calls: round(median(phases.map((x) => x.network))),
     },
-    kloudak_ssh_calls: remoteTimes[0]?.ssh,
-    kloudak_virsh_calls: remoteTimes[0]?.virsh,
+    kloudak_ssh_calls: calls[0]?.compute.ssh,
+    kloudak_virsh_calls: calls[0]?.compute.virsh,
+    network_ssh_calls: calls[0]?.network.ssh,
     bare_ssh_calls: 1,
     bare_virsh_calls: 2,
     ssh_noop_p50_ms: round(median(sshTrip)),
@@ -277,7 +285,7 @@ await benchMain(async () => {
   });
   const own = phases.map((x, i) => acceptTimes[i] + x.queued + x.compute + x.result);
   emit({
-    figure: `VM create, Kloudak's own time (202, queue, compute's work without host calls, result to the room), median of ${RUNS}`,
+    figure: `VM create control-plane own time (202, queue, compute's and the result's work without host calls), median of ${RUNS}`,
     kloudak: round(median(own)),
     baseline: null,
     ratio: null,
@@ -360,44 +368,61 @@ await benchMain(async () => {
 });
 
 /**
- * Compute's host adapters (virsh, ssh) wrapped to count and time their calls, so the figure can say how much
- * of the create is spent talking to the host and how much in the platform itself.
+ * The services' host adapters (virsh, ssh) wrapped to count and time their calls, so the figure can say how
+ * much of the create is spent talking to the hosts and how much in the platform itself. Calls made at once
+ * overlap: a window's host time is the length of the union of the calls' intervals in it, not their sum.
  */
 function remoteCalls() {
-  let ms = 0;
-  let ssh = 0;
-  let virsh = 0;
-  const timed = async <T>(kind: 'ssh' | 'virsh', p: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
+  type Who = 'compute' | 'network';
+  let calls: { who: Who; kind: 'ssh' | 'virsh'; from: number; to: number }[] = [];
+  const timed = async <T>(who: Who, kind: 'ssh' | 'virsh', p: () => Promise<T>): Promise<T> => {
+    const from = performance.now();
     try {
       return await p();
     } finally {
-      ms += performance.now() - t0;
-      if (kind === 'ssh') ssh++;
-      else virsh++;
+      calls.push({ who, kind, from, to: performance.now() });
     }
+  };
+  const shellOf = (lab: LabStatus, who: Who): HostShell => {
+    const sh = createSshShell({ user: lab.ssh.user, key: lab.ssh.key, knownHosts: lab.ssh.knownHosts });
+    return { run: (address, argv, opts) => timed(who, 'ssh', () => sh.run(address, argv, opts)) };
   };
   return {
     reset() {
-      ms = 0;
-      ssh = 0;
-      virsh = 0;
+      calls = [];
     },
-    totals: () => ({ ms, ssh, virsh }),
-    adapters(lab: LabStatus): { hypervisor: Hypervisor; shell: HostShell } {
+    /** How many calls `who` made, by kind. */
+    count: (who: Who) => ({
+      ssh: calls.filter((c) => c.who === who && c.kind === 'ssh').length,
+      virsh: calls.filter((c) => c.who === who && c.kind === 'virsh').length,
+    }),
+    /** Milliseconds in [from, to] during which at least one of `who`'s host calls was under way. */
+    wall(who: Who, from: number, to: number): number {
+      const spans = calls
+        .filter((c) => c.who === who && c.to > from && c.from < to)
+        .map((c) => [Math.max(c.from, from), Math.min(c.to, to)] as const)
+        .sort((a, b) => a[0] - b[0]);
+      let total = 0;
+      let reach = -Infinity;
+      for (const [a, b] of spans) {
+        if (b <= reach) continue;
+        total += b - Math.max(a, reach);
+        reach = b;
+      }
+      return total;
+    },
+    computeAdapters(lab: LabStatus): { hypervisor: Hypervisor; shell: HostShell } {
       const hv = createVirshHypervisor();
-      const sh = createSshShell({ user: lab.ssh.user, key: lab.ssh.key, knownHosts: lab.ssh.knownHosts });
       const hypervisor = Object.fromEntries(
         Object.entries(hv).map(([k, f]) => [
           k,
-          (...a: unknown[]) => timed('virsh', () => (f as (...x: unknown[]) => Promise<unknown>)(...a)),
+          (...a: unknown[]) =>
+            timed('compute', 'virsh', () => (f as (...x: unknown[]) => Promise<unknown>)(...a)),
         ]),
       ) as unknown as Hypervisor;
-      return {
-        hypervisor,
-        shell: { run: (address, argv, opts) => timed('ssh', () => sh.run(address, argv, opts)) },
-      };
+      return { hypervisor, shell: shellOf(lab, 'compute') };
     },
+    networkShell: (lab: LabStatus) => shellOf(lab, 'network'),
   };
 }
 

@@ -49,3 +49,21 @@ export async function scriptedVm(
   }
   return name;
 }
+
+/** The workspace's default security group lets everything in: the machine (the lab's gateway) can reach the
+ * guests (security groups themselves are shown in test/system/secgroups.test.ts). */
+export async function openDefaultGroup(p: Pick<TestPlatform, 'call'>, ws: string, token: string) {
+  const open = await p.call('PUT', '/security_groups/', token, {
+    owner: ws,
+    name: 'default',
+    update_dict: {
+      rules: [
+        { direction: 'egress', protocol: 'any' },
+        { direction: 'ingress', protocol: 'any' },
+      ],
+    },
+  });
+  assert.equal(open.status, 202, JSON.stringify(open.body));
+  const opened = await p.call('GET', `/task/${open.body.task_id}/?wait=60`, token);
+  assert.equal(opened.body.status, 'successful', JSON.stringify(opened.body));
+}

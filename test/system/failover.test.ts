@@ -29,6 +29,7 @@ import { labCutHost, labRestoreHost, labUp, type LabStatus } from '../../src/lab
 import { LEASES_DIR } from '../../src/lab/host.ts';
 import { BIN } from '../cli/support.ts';
 import { uniqueName } from '../support/env.ts';
+import { openDefaultGroup } from '../support/tenants.ts';
 import {
   clearPortSecurity,
   destroyComputeVms,
@@ -180,21 +181,8 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
     await p.inv.user(user);
     await p.inv.call('POST', '/workspaces/', await p.inv.login(user), { name: ws });
     token = await p.inv.login(user);
-    // The machine (the lab's gateway) connects to the guests here: the workspace's default group lets all in
-    // (security groups are shown in secgroups.test.ts; their rules following a failover, below).
-    const open = await p.call('PUT', '/security_groups/', token, {
-      owner: ws,
-      name: 'default',
-      update_dict: {
-        rules: [
-          { direction: 'egress', protocol: 'any' },
-          { direction: 'ingress', protocol: 'any' },
-        ],
-      },
-    });
-    assert.equal(open.status, 202, JSON.stringify(open.body));
-    const opened = await p.call('GET', `/task/${open.body.task_id}/?wait=60`, token);
-    assert.equal(opened.body.status, 'successful', JSON.stringify(opened.body));
+    // Security groups follow a failover (below).
+    await openDefaultGroup(p, ws, token);
   });
   after(async () => {
     await labRestoreHost(LAB_DIR, 'kl-h1').catch(() => undefined);

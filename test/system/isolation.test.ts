@@ -24,6 +24,7 @@ import { createLogger } from '../../src/lib/log.ts';
 import { createSshShell, type HostShell } from '../../src/lib/ssh.ts';
 import type { LabStatus } from '../../src/lab/index.ts';
 import { uniqueName } from '../support/env.ts';
+import { openDefaultGroup } from '../support/tenants.ts';
 import {
   clearPortSecurity,
   destroyComputeVms,
@@ -143,21 +144,7 @@ describe('layer 2 isolation with real guests', () => {
     await p.inv.user(user);
     await p.inv.call('POST', '/workspaces/', await p.inv.login(user), { name: ws });
     token = await p.inv.login(user);
-    // The machine (the lab's gateway) talks to the guests here: the workspace's default group lets all in
-    // (security groups are shown in secgroups.test.ts).
-    const open = await p.call('PUT', '/security_groups/', token, {
-      owner: ws,
-      name: 'default',
-      update_dict: {
-        rules: [
-          { direction: 'egress', protocol: 'any' },
-          { direction: 'ingress', protocol: 'any' },
-        ],
-      },
-    });
-    assert.equal(open.status, 202, JSON.stringify(open.body));
-    const opened = await p.call('GET', `/task/${open.body.task_id}/?wait=60`, token);
-    assert.equal(opened.body.status, 'successful', JSON.stringify(opened.body));
+    await openDefaultGroup(p, ws, token);
   });
   after(async () => {
     gate?.open();
