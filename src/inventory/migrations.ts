@@ -406,4 +406,101 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // What each workspace uses, kept as counters (services/quotas.ts): a create takes its share with one
+  // conditional UPDATE as the last statement of its accept, so the row lock serializing one workspace's
+  // creates lasts that statement and the commit (it was held across the whole accept: issue 16). Triggers
+  // keep the counters equal to the records on every other path (deletes, undos, cascades, direct writes);
+  // an accept that takes its share itself sets kloudak.share_taken for its transaction and they stand aside.
+  '019_quota_usage': {
+    async up(db: Kysely<unknown>) {
+      await sql`CREATE TABLE quota_usage (
+        workspace_id integer PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,
+        vms bigint NOT NULL DEFAULT 0,
+        vcpus bigint NOT NULL DEFAULT 0,
+        ram numeric NOT NULL DEFAULT 0,
+        disk numeric NOT NULL DEFAULT 0,
+        networks bigint NOT NULL DEFAULT 0,
+        routers bigint NOT NULL DEFAULT 0
+      )`.execute(db);
+      // Public addresses (VMs) per workspace and area, for the per-area ceiling.
+      await sql`CREATE TABLE area_usage (
+        workspace_id integer NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        area_id integer NOT NULL,
+        vms bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (workspace_id, area_id)
+      )`.execute(db);
+      await sql`INSERT INTO quota_usage (workspace_id, vms, vcpus, ram, disk, networks, routers)
+        SELECT w.id,
+          (SELECT count(*) FROM vms WHERE workspace_id = w.id),
+          (SELECT coalesce(sum(cpu), 0) FROM vms WHERE workspace_id = w.id),
+          (SELECT coalesce(sum(ram::numeric), 0) FROM vms WHERE workspace_id = w.id),
+          (SELECT coalesce(sum(t.disk::numeric), 0) FROM vms v JOIN templates t ON t.id = v.template_id
+            WHERE v.workspace_id = w.id),
+          (SELECT count(*) FROM networks WHERE workspace_id = w.id),
+          (SELECT count(*) FROM routers WHERE workspace_id = w.id)
+        FROM workspaces w`.execute(db);
+      await sql`INSERT INTO area_usage (workspace_id, area_id, vms)
+        SELECT workspace_id, area_id, count(*) FROM vms GROUP BY workspace_id, area_id`.execute(db);
+      await sql`CREATE FUNCTION quota_usage_workspace() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          INSERT INTO quota_usage (workspace_id) VALUES (NEW.id) ON CONFLICT DO NOTHING;
+          RETURN NULL;
+        END $$`.execute(db);
+      await sql`CREATE TRIGGER quota_usage_workspace AFTER INSERT ON workspaces
+        FOR EACH ROW EXECUTE FUNCTION quota_usage_workspace()`.execute(db);
+      // A VM counts once, with its size and its template's disk, in its workspace and its area.
+      await sql`CREATE FUNCTION quota_usage_vms() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF current_setting('kloudak.share_taken', true) = 'on' THEN RETURN NULL; END IF;
+          IF TG_OP <> 'INSERT' THEN
+            UPDATE quota_usage SET vms = vms - 1, vcpus = vcpus - OLD.cpu, ram = ram - OLD.ram::numeric,
+              disk = disk - coalesce((SELECT disk FROM templates WHERE id = OLD.template_id), 0)::numeric
+              WHERE workspace_id = OLD.workspace_id;
+            UPDATE area_usage SET vms = vms - 1 WHERE workspace_id = OLD.workspace_id AND area_id = OLD.area_id;
+          END IF;
+          IF TG_OP <> 'DELETE' THEN
+            INSERT INTO quota_usage AS u (workspace_id, vms, vcpus, ram, disk)
+              VALUES (NEW.workspace_id, 1, NEW.cpu, NEW.ram::numeric,
+                coalesce((SELECT disk FROM templates WHERE id = NEW.template_id), 0)::numeric)
+              ON CONFLICT (workspace_id) DO UPDATE SET vms = u.vms + 1, vcpus = u.vcpus + EXCLUDED.vcpus,
+                ram = u.ram + EXCLUDED.ram, disk = u.disk + EXCLUDED.disk;
+            INSERT INTO area_usage AS a (workspace_id, area_id, vms) VALUES (NEW.workspace_id, NEW.area_id, 1)
+              ON CONFLICT (workspace_id, area_id) DO UPDATE SET vms = a.vms + 1;
+          END IF;
+          RETURN NULL;
+        END $$`.execute(db);
+      await sql`CREATE TRIGGER quota_usage_vms
+        AFTER INSERT OR DELETE OR UPDATE OF workspace_id, area_id, template_id, cpu, ram ON vms
+        FOR EACH ROW EXECUTE FUNCTION quota_usage_vms()`.execute(db);
+      for (const table of ['networks', 'routers'] as const) {
+        await sql`CREATE FUNCTION ${sql.raw(`quota_usage_${table}`)}() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            IF current_setting('kloudak.share_taken', true) = 'on' THEN RETURN NULL; END IF;
+            IF TG_OP <> 'INSERT' THEN
+              UPDATE quota_usage SET ${sql.raw(table)} = ${sql.raw(table)} - 1 WHERE workspace_id = OLD.workspace_id;
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+              INSERT INTO quota_usage AS u (workspace_id, ${sql.raw(table)}) VALUES (NEW.workspace_id, 1)
+                ON CONFLICT (workspace_id) DO UPDATE SET ${sql.raw(table)} = u.${sql.raw(table)} + 1;
+            END IF;
+            RETURN NULL;
+          END $$`.execute(db);
+        await sql`CREATE TRIGGER ${sql.raw(`quota_usage_${table}`)}
+          AFTER INSERT OR DELETE OR UPDATE OF workspace_id ON ${sql.raw(table)}
+          FOR EACH ROW EXECUTE FUNCTION ${sql.raw(`quota_usage_${table}`)}()`.execute(db);
+      }
+      // A template's new disk size changes the disk every workspace holds in its VMs.
+      await sql`CREATE FUNCTION quota_usage_templates() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          UPDATE quota_usage u SET disk = u.disk + (NEW.disk::numeric - OLD.disk::numeric) * c.n
+            FROM (SELECT workspace_id, count(*) AS n FROM vms WHERE template_id = NEW.id GROUP BY workspace_id) c
+            WHERE u.workspace_id = c.workspace_id;
+          RETURN NULL;
+        END $$`.execute(db);
+      await sql`CREATE TRIGGER quota_usage_templates AFTER UPDATE OF disk ON templates
+        FOR EACH ROW WHEN (OLD.disk IS DISTINCT FROM NEW.disk) EXECUTE FUNCTION quota_usage_templates()`.execute(
+        db,
+      );
+    },
+  },
 };

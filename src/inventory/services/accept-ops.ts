@@ -1,7 +1,7 @@
 // One handler per accept op (src/lib/contracts/accepts.ts): the checks a request needs, in the words the
 // controller's API uses (a 4xx naming the field), then its writes, each followed by how to undo it. Everything
-// in c.transaction commits together with the journal row, or not at all. A create first takes its share of the
-// workspace's quotas (services/quotas.ts), which locks the workspace's row to the commit.
+// in c.transaction commits together with the journal row, or not at all. A create names its share of the
+// workspace's quotas before its writes (share); the share is taken after them, last (services/quotas.ts).
 import type { AcceptBody, NetworkRef } from '../../lib/contracts/accepts.ts';
 import type { Network, Vm } from '../../lib/contracts/inventory.ts';
 import { isForeignKeyViolation, isUniqueViolation } from '../../lib/db.ts';
@@ -11,7 +11,6 @@ import type { Repositories } from '../repositories/index.ts';
 import type { AcceptHandlers } from './accepts.ts';
 import { followCursor, insertVmWithAddress, linkNic, type AreaRow } from './addresses.ts';
 import type { VmValues } from './accepts.ts';
-import { takeShare } from './quotas.ts';
 
 /** The database's refusals of a write as 409s naming the record. */
 const refusals = (kind: string, name: string) => (e: unknown) => {
@@ -88,7 +87,7 @@ export const ACCEPT_HANDLERS: AcceptHandlers = {
   async 'vm-create'(c, b) {
     let area: AreaRow | undefined;
     const answer = await c
-      .transaction(async (tx, wrote) => {
+      .transaction(async (tx, wrote, share) => {
         // The area is read, not locked: creates in one area do not queue behind each other (addresses.ts).
         const found = await tx.areas.withTemplate(b.area, b.template);
         if (!found) throw inputError('area', `no area ${b.area}`);
@@ -97,7 +96,7 @@ export const ACCEPT_HANDLERS: AcceptHandlers = {
         area = found;
         const cpu = t.cpu ?? 0;
         const ram = t.ram ?? 0;
-        await takeShare(tx, c.limits, c.workspaceId, {
+        await share({
           quotas: { vms: 1, vcpus: cpu, ram, disk: t.disk ?? 0 },
           publicIpIn: found.id,
         });
@@ -158,7 +157,7 @@ export const ACCEPT_HANDLERS: AcceptHandlers = {
   },
 
   'vm-update': (c, b) =>
-    c.transaction(async (tx, wrote) => {
+    c.transaction(async (tx, wrote, share) => {
       const vm = await vmView(tx, c.workspaceId, b.name);
       if (b.rename !== undefined && b.rename !== b.name && (await tx.vms.exists(c.workspaceId, b.rename)))
         throw conflict('update_dict.name', `vm ${b.rename} exists`);
@@ -176,13 +175,8 @@ export const ACCEPT_HANDLERS: AcceptHandlers = {
       if (b.cpu !== undefined || b.ram !== undefined) {
         const cpu = b.cpu ?? vm.cpu;
         const ram = b.ram ?? vm.ram;
-        // Only growth takes a share: a VM shrinks even in a workspace over a lowered limit.
-        await takeShare(tx, c.limits, c.workspaceId, {
-          quotas: {
-            ...(cpu > vm.cpu ? { vcpus: cpu - vm.cpu } : {}),
-            ...(ram > vm.ram ? { ram: ram - vm.ram } : {}),
-          },
-        });
+        // Only growth is checked: a VM shrinks even in a workspace over a lowered limit (and gives back).
+        await share({ quotas: { vcpus: cpu - vm.cpu, ram: ram - vm.ram } });
         Object.assign(set, { cpu, ram });
         Object.assign(was, { cpu: vm.cpu, ram: vm.ram });
       }
@@ -208,8 +202,8 @@ export const ACCEPT_HANDLERS: AcceptHandlers = {
   async 'network-create'(c, b: AcceptBody<'network-create'>) {
     checkSubnet(b.subnet);
     return c
-      .transaction(async (tx, wrote) => {
-        await takeShare(tx, c.limits, c.workspaceId, { quotas: { networks: 1 }, vlan: true });
+      .transaction(async (tx, wrote, share) => {
+        await share({ quotas: { networks: 1 }, vlan: true });
         const network = {
           name: b.name,
           description: b.description ?? '',
@@ -248,8 +242,8 @@ export const ACCEPT_HANDLERS: AcceptHandlers = {
 
   'router-create': (c, b) =>
     c
-      .transaction(async (tx, wrote) => {
-        await takeShare(tx, c.limits, c.workspaceId, { quotas: { routers: 1 } });
+      .transaction(async (tx, wrote, share) => {
+        await share({ quotas: { routers: 1 } });
         const router = { name: b.name, state: 'C' as const, host: null };
         const id = await tx.routers.insertId({ ...router, workspace_id: c.workspaceId, task: c.task });
         wrote({ made: 'routers', id });

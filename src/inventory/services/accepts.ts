@@ -16,7 +16,8 @@ import type { RecordTable } from '../repositories/accepts.ts';
 import type { Repositories, Store } from '../repositories/index.ts';
 import { ACCEPT_HANDLERS } from './accept-ops.ts';
 import { requireNotDeleting, requireServiceWriter } from './access.ts';
-import type { Limits } from './quotas.ts';
+import { prepareShare, takeShare, type Limits, type Need } from './quotas.ts';
+import type { Figures } from '../repositories/quotas.ts';
 
 const Table = Type.Union([Type.Literal('vms'), Type.Literal('networks'), Type.Literal('routers')]);
 /** A VM's fields an accept writes (a change of groups, a resize), as they were. */
@@ -43,10 +44,14 @@ export interface AcceptContext {
   /** The quotas and per-area ceilings a create is checked against (services/quotas.ts). */
   limits: Limits;
   /**
-   * Runs fn in the accept's transaction; `wrote` records, right after a write, how to undo it. The journal row
-   * (the answer, the undo list) commits with the writes.
+   * Runs fn in the accept's transaction; `wrote` records, right after a write, how to undo it; `share`, called
+   * before the writes, names the share of the workspace's quotas they take (services/quotas.ts), taken after
+   * them as the transaction's last statement. The journal row (the answer, the undo list) commits with the
+   * writes.
    */
-  transaction<T>(fn: (tx: Repositories, wrote: (u: UndoItem) => void) => Promise<T>): Promise<T>;
+  transaction<T>(
+    fn: (tx: Repositories, wrote: (u: UndoItem) => void, share: (need: Need) => Promise<void>) => Promise<T>,
+  ): Promise<T>;
 }
 export type AcceptHandler<O extends AcceptOp> = (
   c: AcceptContext,
@@ -97,7 +102,12 @@ export function acceptsService(
         transaction: (fn) =>
           store.transaction(async (tx) => {
             const undo: UndoItem[] = [];
-            const answer = await fn(tx, (u) => undo.push(u));
+            let taking: { need: Need; limit: Figures } | undefined;
+            const share = async (need: Need) => {
+              if (taking) throw new Error('one share per accept');
+              taking = { need, limit: await prepareShare(tx, limits, workspaceId) };
+            };
+            const answer = await fn(tx, (u) => undo.push(u), share);
             const fresh = await tx.accepts.record({
               task,
               workspace_id: workspaceId,
@@ -106,6 +116,8 @@ export function acceptsService(
               undo: JSON.stringify(undo),
             });
             if (!fresh) throw new AlreadyJournaled();
+            // Last: the counter row it locks is held only from here to the commit.
+            if (taking) await takeShare(tx, limits, taking.limit, workspaceId, taking.need);
             return answer;
           }),
       };

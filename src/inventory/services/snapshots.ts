@@ -6,7 +6,7 @@ import { isUniqueViolation } from '../../lib/db.ts';
 import { conflict, inputError, notFound } from '../../lib/errors.ts';
 import type { Store } from '../repositories/index.ts';
 import { membership, requireServiceWriter } from './access.ts';
-import { takeShare, type Limits } from './quotas.ts';
+import { takeSnapshotShare, type Limits } from './quotas.ts';
 
 export function snapshotsService(store: Store, limits: Limits) {
   const vmOf = async (workspaceId: number, vm: string) => {
@@ -35,7 +35,7 @@ export function snapshotsService(store: Store, limits: Limits) {
       // take the last unit.
       await store
         .transaction(async (tx) => {
-          await takeShare(tx, limits, m.workspaceId, { quotas: { snapshots: 1 } });
+          await takeSnapshotShare(tx, limits, m.workspaceId);
           await tx.snapshots.insert({
             vm_id: vmId,
             name: b.name,
