@@ -406,11 +406,12 @@ export const inventoryMigrations: Record<string, Migration> = {
         .execute();
     },
   },
-  // What each workspace uses, kept as counters (services/quotas.ts): a create takes its share with one
-  // conditional UPDATE as the last statement of its accept, so the row lock serializing one workspace's
-  // creates lasts that statement and the commit (it was held across the whole accept: issue 16). Triggers
-  // keep the counters equal to the records on every other path (deletes, undos, cascades, direct writes);
-  // an accept that takes its share itself sets kloudak.share_taken for its transaction and they stand aside.
+  // What each workspace uses, kept as counters (services/quotas.ts). A create's share is taken at its commit:
+  // its journal row (accepts.share) names it, and a deferred trigger adds it with one conditional UPDATE, so
+  // the counter row that serializes one workspace's creates is locked only while the commit runs (locking the
+  // workspace and counting its records held it across the whole accept: issue 16). Triggers keep the counters
+  // equal to the records on every other path (deletes, undos, cascades, direct writes); an accept that takes
+  // its share through its journal row sets kloudak.share_taken for its transaction, and they stand aside.
   '019_quota_usage': {
     async up(db: Kysely<unknown>) {
       await sql`CREATE TABLE quota_usage (
@@ -489,6 +490,45 @@ export const inventoryMigrations: Record<string, Migration> = {
           AFTER INSERT OR DELETE OR UPDATE OF workspace_id ON ${sql.raw(table)}
           FOR EACH ROW EXECUTE FUNCTION ${sql.raw(`quota_usage_${table}`)}()`.execute(db);
       }
+      // The share an accept takes, checked and added at its commit (refused: SQLSTATE KQ001, the commit fails).
+      await sql`ALTER TABLE accepts ADD COLUMN share jsonb`.execute(db);
+      await sql`CREATE FUNCTION accepts_take_share() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+          d jsonb := NEW.share->'delta';
+          l jsonb := NEW.share->'limit';
+          a jsonb := NEW.share->'area';
+        BEGIN
+          UPDATE quota_usage SET
+            vms = vms + (d->>'vms')::bigint, vcpus = vcpus + (d->>'vcpus')::bigint,
+            ram = ram + (d->>'ram')::numeric, disk = disk + (d->>'disk')::numeric,
+            networks = networks + (d->>'networks')::bigint, routers = routers + (d->>'routers')::bigint
+          WHERE workspace_id = NEW.workspace_id
+            AND ((d->>'vms')::numeric <= 0 OR vms + (d->>'vms')::numeric <= (l->>'vms')::numeric)
+            AND ((d->>'vcpus')::numeric <= 0 OR vcpus + (d->>'vcpus')::numeric <= (l->>'vcpus')::numeric)
+            AND ((d->>'ram')::numeric <= 0 OR ram + (d->>'ram')::numeric <= (l->>'ram')::numeric)
+            AND ((d->>'disk')::numeric <= 0 OR disk + (d->>'disk')::numeric <= (l->>'disk')::numeric)
+            AND ((d->>'networks')::numeric <= 0
+              OR networks + (d->>'networks')::numeric <= (l->>'networks')::numeric)
+            AND ((d->>'routers')::numeric <= 0
+              OR routers + (d->>'routers')::numeric <= (l->>'routers')::numeric)
+            AND (NEW.share->'vlans' IS NULL OR networks + 1 <= (NEW.share->>'vlans')::numeric);
+          IF NOT FOUND THEN
+            RAISE EXCEPTION 'quota exceeded' USING ERRCODE = 'KQ001';
+          END IF;
+          IF a IS NOT NULL THEN
+            INSERT INTO area_usage AS u (workspace_id, area_id, vms)
+              SELECT NEW.workspace_id, (a->>'id')::int, 1 WHERE 1 <= (a->>'limit')::numeric
+              ON CONFLICT (workspace_id, area_id) DO UPDATE SET vms = u.vms + 1
+                WHERE u.vms + 1 <= (a->>'limit')::numeric;
+            IF NOT FOUND THEN
+              RAISE EXCEPTION 'quota exceeded' USING ERRCODE = 'KQ001';
+            END IF;
+          END IF;
+          RETURN NULL;
+        END $$`.execute(db);
+      await sql`CREATE CONSTRAINT TRIGGER accepts_take_share AFTER INSERT ON accepts
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.share IS NOT NULL)
+        EXECUTE FUNCTION accepts_take_share()`.execute(db);
       // A template's new disk size changes the disk every workspace holds in its VMs.
       await sql`CREATE FUNCTION quota_usage_templates() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN

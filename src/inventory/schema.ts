@@ -184,6 +184,8 @@ export interface InventoryDB {
     /** JSON text on the way in, parsed on the way out. */
     answer: ColumnType<unknown, string | null, string | null>;
     undo: ColumnType<unknown, string, string>;
+    /** The quota share the accept takes at its commit (migration 019), JSON text; null when none. */
+    share: ColumnType<unknown, string | null | undefined, string | null>;
     created_at: Created;
   };
 }

@@ -8,8 +8,18 @@ export type RecordTable = 'vms' | 'networks' | 'routers';
 
 export function acceptsRepository(db: Db) {
   return {
-    /** Records a task's accept; false when the task has a row already (accepted before, or undone). */
-    record: async (row: { task: string; workspace_id: number; op: string; answer: string; undo: string }) =>
+    /**
+     * Records a task's accept; false when the task has a row already (accepted before, or undone). A share
+     * (quotas.ts Take, JSON) is taken at the commit, which fails with SQLSTATE KQ001 when it is refused.
+     */
+    record: async (row: {
+      task: string;
+      workspace_id: number;
+      op: string;
+      answer: string;
+      undo: string;
+      share?: string | null;
+    }) =>
       (await db
         .insertInto('accepts')
         .values(row)

@@ -1,6 +1,6 @@
 // Quotas (migration 014): the limits an admin set per workspace, and what a workspace uses: counted from its
 // records for the views, and kept as counters (migration 019, quota_usage and area_usage) that triggers hold
-// equal to the records, for the check of a create (one conditional UPDATE at the end of its accept).
+// equal to the records, for the check of a create (one conditional UPDATE at its accept's commit).
 import { sql } from 'kysely';
 import type { Db } from './index.ts';
 
@@ -20,7 +20,7 @@ export async function countSnapshots(db: Db, workspaceId: number): Promise<numbe
   return Number(r.n);
 }
 
-/** A share a create takes at the end of its accept: how much of each counted quota, and of its area. */
+/** A share a create takes at its accept's commit: how much of each counted quota, and of its area. */
 export interface Take {
   delta: Omit<Figures, 'snapshots'>;
   limit: Omit<Figures, 'snapshots'>;
@@ -33,47 +33,11 @@ export interface Take {
 export function quotasRepository(db: Db) {
   return {
     /**
-     * The usage triggers stand aside for the rest of the transaction: its accept takes its share itself (take),
-     * as its last statement, so that the counter row is locked only from there to the commit.
+     * The usage triggers stand aside for the rest of the transaction: its accept takes its share itself, at
+     * its commit (its journal row names it: migration 019).
      */
     standAside: async () => {
       await sql`SELECT set_config('kloudak.share_taken', 'on', true)`.execute(db);
-    },
-
-    /**
-     * Adds the deltas to the workspace's counters (and a public address to its area's) if every growing one
-     * stays within its limit, in one statement: the UPDATE waits for a concurrent take of the workspace to
-     * commit and then checks the committed figures. False (nothing taken) when one would pass its limit.
-     */
-    async take(workspaceId: number, t: Take): Promise<boolean> {
-      const d = t.delta;
-      const l = t.limit;
-      const within = (col: string, delta: number, limit: number) =>
-        sql`(${delta}::numeric <= 0 OR ${sql.ref(col)} + ${delta}::numeric <= ${limit}::numeric)`;
-      const vlans = t.vlans === undefined ? sql`true` : sql`networks + 1 <= ${t.vlans}::numeric`;
-      const r = await sql<{ u: string | number; a: string | number }>`
-        WITH u AS (
-          UPDATE quota_usage SET
-            vms = vms + ${d.vms}::bigint, vcpus = vcpus + ${d.vcpus}::bigint, ram = ram + ${d.ram}::numeric,
-            disk = disk + ${d.disk}::numeric, networks = networks + ${d.networks}::bigint,
-            routers = routers + ${d.routers}::bigint
-          WHERE workspace_id = ${workspaceId}::int
-            AND ${within('vms', d.vms, l.vms)} AND ${within('vcpus', d.vcpus, l.vcpus)}
-            AND ${within('ram', d.ram, l.ram)} AND ${within('disk', d.disk, l.disk)}
-            AND ${within('networks', d.networks, l.networks)} AND ${within('routers', d.routers, l.routers)}
-            AND ${vlans}
-          RETURNING 1
-        ), a AS (
-          INSERT INTO area_usage AS a (workspace_id, area_id, vms)
-            SELECT ${workspaceId}::int, ${t.area?.id ?? null}::int, 1
-            WHERE ${t.area !== undefined} AND EXISTS (SELECT 1 FROM u) AND 1 <= ${t.area?.limit ?? 0}::numeric
-          ON CONFLICT (workspace_id, area_id) DO UPDATE SET vms = a.vms + 1
-            WHERE a.vms + 1 <= ${t.area?.limit ?? 0}::numeric
-          RETURNING 1
-        )
-        SELECT (SELECT count(*) FROM u) AS u, (SELECT count(*) FROM a) AS a`.execute(db);
-      const row = r.rows[0];
-      return Number(row?.u) === 1 && (t.area === undefined || Number(row?.a) === 1);
     },
 
     /** The counters (what the check of a create sees), and the public addresses held in one area. */

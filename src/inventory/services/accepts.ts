@@ -16,7 +16,7 @@ import type { RecordTable } from '../repositories/accepts.ts';
 import type { Repositories, Store } from '../repositories/index.ts';
 import { ACCEPT_HANDLERS } from './accept-ops.ts';
 import { requireNotDeleting, requireServiceWriter } from './access.ts';
-import { prepareShare, takeShare, type Limits, type Need } from './quotas.ts';
+import { isShareRefused, prepareShare, refusedShare, shareOf, type Limits, type Need } from './quotas.ts';
 import type { Figures } from '../repositories/quotas.ts';
 
 const Table = Type.Union([Type.Literal('vms'), Type.Literal('networks'), Type.Literal('routers')]);
@@ -45,9 +45,8 @@ export interface AcceptContext {
   limits: Limits;
   /**
    * Runs fn in the accept's transaction; `wrote` records, right after a write, how to undo it; `share`, called
-   * before the writes, names the share of the workspace's quotas they take (services/quotas.ts), taken after
-   * them as the transaction's last statement. The journal row (the answer, the undo list) commits with the
-   * writes.
+   * before the writes, names the share of the workspace's quotas they take (services/quotas.ts), taken when
+   * the transaction commits. The journal row (the answer, the undo list, the share) commits with the writes.
    */
   transaction<T>(
     fn: (tx: Repositories, wrote: (u: UndoItem) => void, share: (need: Need) => Promise<void>) => Promise<T>,
@@ -99,27 +98,39 @@ export function acceptsService(
         workspaceId,
         task,
         limits,
-        transaction: (fn) =>
-          store.transaction(async (tx) => {
-            const undo: UndoItem[] = [];
-            let taking: { need: Need; limit: Figures } | undefined;
-            const share = async (need: Need) => {
-              if (taking) throw new Error('one share per accept');
-              taking = { need, limit: await prepareShare(tx, limits, workspaceId) };
-            };
-            const answer = await fn(tx, (u) => undo.push(u), share);
-            const fresh = await tx.accepts.record({
-              task,
-              workspace_id: workspaceId,
-              op,
-              answer: JSON.stringify(answer),
-              undo: JSON.stringify(undo),
+        transaction: async (fn) => {
+          const share: { taking?: { need: Need; limit: Figures } } = {};
+          try {
+            return await store.transaction(async (tx) => {
+              const undo: UndoItem[] = [];
+              const answer = await fn(
+                tx,
+                (u) => undo.push(u),
+                async (need) => {
+                  if (share.taking) throw new Error('one share per accept');
+                  share.taking = { need, limit: await prepareShare(tx, limits, workspaceId) };
+                },
+              );
+              const fresh = await tx.accepts.record({
+                task,
+                workspace_id: workspaceId,
+                op,
+                answer: JSON.stringify(answer),
+                undo: JSON.stringify(undo),
+                // Taken at the commit (a deferred trigger): the counter row is locked only while it runs.
+                share: share.taking
+                  ? JSON.stringify(shareOf(limits, share.taking.limit, share.taking.need))
+                  : null,
+              });
+              if (!fresh) throw new AlreadyJournaled();
+              return answer;
             });
-            if (!fresh) throw new AlreadyJournaled();
-            // Last: the counter row it locks is held only from here to the commit.
-            if (taking) await takeShare(tx, limits, taking.limit, workspaceId, taking.need);
-            return answer;
-          }),
+          } catch (e) {
+            const t = share.taking;
+            if (t && isShareRefused(e)) throw await refusedShare(store, limits, t.limit, workspaceId, t.need);
+            throw e;
+          }
+        },
       };
       const handler: AcceptHandler<O> = handlers[op];
       try {

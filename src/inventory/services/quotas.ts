@@ -1,16 +1,16 @@
 // Fair shares: a workspace's quotas (defaults in the configuration, changed per workspace by an admin) and the
 // per-area ceilings no admin override lifts (VLANs and public addresses one workspace may hold in an area).
-// A create takes its share as the last statement of its accept transaction: one conditional UPDATE of the
-// workspace's usage counters (migration 019), which waits for a concurrent take to commit and checks the
-// committed figures, so two creates of one workspace cannot both take its last unit, and the row stays locked
-// only from there to the commit (locking the workspace first and counting its records held one workspace's
+// A create takes its share at its accept's commit: its journal row names the share, and a deferred trigger
+// (migration 019) adds it to the workspace's usage counters with one conditional UPDATE, which waits for a
+// concurrent take to commit and checks the committed figures, so two creates of one workspace cannot both take
+// its last unit, and the row stays locked only while the commit runs (locking the workspace first and counting its records held one workspace's
 // creates in a queue for their whole transactions: 0.05 of the bare baseline, issue 16). Triggers keep the
 // counters equal to the records on every other path (deletes, undos, cascades). The views count the records.
 import { requireAdmin, type Principal } from '../../lib/auth.ts';
 import type { Config } from '../../lib/config.ts';
 import type { QuotaBody, WorkspaceQuotas } from '../../lib/contracts/inventory.ts';
 import { overQuota } from '../../lib/errors.ts';
-import { QUOTA_NAMES, type Figures } from '../repositories/quotas.ts';
+import { QUOTA_NAMES, type Figures, type Take } from '../repositories/quotas.ts';
 import type { Repositories, Store } from '../repositories/index.ts';
 import { requireMember } from './access.ts';
 
@@ -93,7 +93,7 @@ function refusal(
 }
 
 /**
- * Before an accept's writes: the usage triggers stand aside for its transaction (takeShare counts its writes),
+ * Before an accept's writes: the usage triggers stand aside for its transaction (its share counts its writes),
  * and its limits are read (an admin's change racing a create applies from the next one).
  */
 export async function prepareShare(tx: Tx, limits: Limits, workspaceId: number) {
@@ -101,14 +101,11 @@ export async function prepareShare(tx: Tx, limits: Limits, workspaceId: number) 
   return limitsFor(tx, limits, workspaceId);
 }
 
-/**
- * Takes the share `need` of the workspace's counted quotas and ceilings, or refuses (403 naming the quota, its
- * limit and its use). The last statement of the accept's transaction, after prepareShare and its writes: the
- * counter row it locks is held only to the commit. A negative figure (a shrink) gives back and always passes.
- */
-export async function takeShare(tx: Tx, limits: Limits, limit: Figures, workspaceId: number, need: Need) {
+/** What an accept's journal row carries (accepts.share) for its commit to take `need`. */
+export function shareOf(limits: Limits, limit: Figures, need: Need): Take {
   const q = need.quotas;
-  const taken = await tx.quotas.take(workspaceId, {
+  const { snapshots: _, ...counted } = limit;
+  return {
     delta: {
       vms: q.vms ?? 0,
       vcpus: q.vcpus ?? 0,
@@ -117,15 +114,28 @@ export async function takeShare(tx: Tx, limits: Limits, limit: Figures, workspac
       networks: q.networks ?? 0,
       routers: q.routers ?? 0,
     },
-    limit,
+    limit: counted,
     ...(need.vlan ? { vlans: limits.area.vlans } : {}),
     ...(need.publicIpIn !== undefined ? { area: { id: need.publicIpIn, limit: limits.area.publicIps } } : {}),
-  });
-  if (taken) return;
-  const { used, inArea } = await tx.quotas.counted(workspaceId, need.publicIpIn);
-  // Nothing over by the time of this read (a delete committed since): refused all the same, named by the
-  // first quota the create grows; the client may retry.
-  throw (
+  };
+}
+
+/** The commit refused the share (SQLSTATE KQ001 from the accepts_take_share trigger). */
+export const isShareRefused = (e: unknown) => (e as { code?: string } | undefined)?.code === 'KQ001';
+
+/**
+ * The 403 for a refused share, naming the quota, its limit and the workspace's use (read after the refusal).
+ * When a delete has made room since, it names the first quota the create grows; the client may retry.
+ */
+export async function refusedShare(
+  store: Tx,
+  limits: Limits,
+  limit: Figures,
+  workspaceId: number,
+  need: Need,
+) {
+  const { used, inArea } = await store.quotas.counted(workspaceId, need.publicIpIn);
+  return (
     refusal(limit, limits, need, used, inArea) ??
     overQuota({ quota: 'vms', limit: limit.vms, used: used.vms }, 'quota exceeded; try again')
   );
