@@ -34,10 +34,19 @@ export function quotasRepository(db: Db) {
   return {
     /**
      * The usage triggers stand aside for the rest of the transaction: its accept takes its share itself, at
-     * its commit (its journal row names it: migration 019).
+     * its commit (its journal row names it: migration 019). Answers the limits an admin set, as overrides
+     * does, in the same statement (one round trip less in every create).
      */
-    standAside: async () => {
-      await sql`SELECT set_config('kloudak.share_taken', 'on', true)`.execute(db);
+    standAside: async (workspaceId: number): Promise<Overrides | undefined> => {
+      const r = await sql<Overrides & { found: boolean }>`
+        SELECT set_config('kloudak.share_taken', 'on', true) AS aside, q.workspace_id IS NOT NULL AS found,
+          q.vms, q.vcpus, q.ram, q.disk, q.networks, q.routers, q.snapshots
+        FROM (SELECT 1) one LEFT JOIN quotas q ON q.workspace_id = ${workspaceId}::int`.execute(db);
+      const row = r.rows[0];
+      if (!row?.found) return undefined;
+      const own = {} as Overrides;
+      for (const q of QUOTA_NAMES) own[q] = row[q] === null ? null : Number(row[q]);
+      return own;
     },
 
     /** The counters (what the check of a create sees), and the public addresses held in one area. */

@@ -10,7 +10,7 @@ import { requireAdmin, type Principal } from '../../lib/auth.ts';
 import type { Config } from '../../lib/config.ts';
 import type { QuotaBody, WorkspaceQuotas } from '../../lib/contracts/inventory.ts';
 import { overQuota } from '../../lib/errors.ts';
-import { QUOTA_NAMES, type Figures, type Take } from '../repositories/quotas.ts';
+import { QUOTA_NAMES, type Figures, type Overrides, type Take } from '../repositories/quotas.ts';
 import type { Repositories, Store } from '../repositories/index.ts';
 import { requireMember } from './access.ts';
 
@@ -50,7 +50,10 @@ export const limitsOf = (c: LimitsConfig): Limits => ({
 type Tx = Pick<Repositories, 'quotas'>;
 
 async function limitsFor(tx: Tx, limits: Limits, workspaceId: number): Promise<Figures> {
-  const own = await tx.quotas.overrides(workspaceId);
+  return merged(limits, await tx.quotas.overrides(workspaceId));
+}
+
+function merged(limits: Limits, own: Partial<Overrides> | undefined): Figures {
   const out = { ...limits.defaults };
   if (own) for (const q of QUOTA_NAMES) out[q] = own[q] ?? out[q];
   return out;
@@ -97,8 +100,7 @@ function refusal(
  * and its limits are read (an admin's change racing a create applies from the next one).
  */
 export async function prepareShare(tx: Tx, limits: Limits, workspaceId: number) {
-  await tx.quotas.standAside();
-  return limitsFor(tx, limits, workspaceId);
+  return merged(limits, await tx.quotas.standAside(workspaceId));
 }
 
 /** What an accept's journal row carries (accepts.share) for its commit to take `need`. */
