@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { uniqueName } from '../support/env.ts';
 import { BACKENDS, startInventory, type TestInventory } from '../support/inventory.ts';
 
@@ -249,6 +250,66 @@ for (const backend of BACKENDS) {
       assert.deepEqual(byArea[a1]?.public_ips, { limit: 4, used: 4 });
       assert.deepEqual(byArea[a2]?.public_ips, { limit: 4, used: 1 });
       assert.deepEqual(byArea[a1]?.vlans, { limit: 3, used: 3 });
+    });
+
+    // Issue 16: a create is checked against counters (quota_usage, area_usage) kept by triggers, not a count of
+    // the records under a workspace lock; they must stay equal to the records on every path.
+    void test('the counters creates are checked against stay equal to the records on every path', async () => {
+      const ws = await workspace();
+      const [a1, a2] = [await area(), await area()];
+      const tpl = uniqueName('tpl');
+      const t = await inv.call('POST', '/templates/', admin, { name: tpl, cpu: 1, ram: 0.25, disk: 3 });
+      assert.equal(t.status, 201);
+      const db = inv.inventory.database.db;
+      const counters = async () => {
+        const r = await sql<Record<string, number>>`
+          SELECT u.vms::int, u.vcpus::int, u.ram::float8, u.disk::float8, u.networks::int, u.routers::int,
+            (SELECT coalesce(sum(a.vms), 0) FROM area_usage a WHERE a.workspace_id = u.workspace_id)::int
+              AS public_ips
+          FROM quota_usage u JOIN workspaces w ON w.id = u.workspace_id WHERE w.name = ${ws}`.execute(db);
+        return r.rows[0];
+      };
+      const records = async () => {
+        const q = await quotas(ws);
+        const { vms, vcpus, ram, disk, networks, routers } = q.used;
+        const public_ips = q.areas.reduce((n, x) => n + x.public_ips.used, 0);
+        return { vms, vcpus, ram, disk, networks, routers, public_ips };
+      };
+      const same = async (why: string) => assert.deepEqual(await counters(), await records(), why);
+      await same('a new workspace');
+      const vm = (a: string, task = randomUUID()) =>
+        put(ws, 'vm-create', { name: uniqueName('vm'), area: a, template: tpl }, task);
+      const kept = await vm(a1);
+      const undone = randomUUID();
+      for (const r of [kept, await vm(a1), await vm(a2, undone)]) assert.equal(r.status, 200);
+      const net = uniqueName('net');
+      assert.equal((await put(ws, 'network-create', { name: net })).status, 200);
+      assert.equal((await put(ws, 'router-create', { name: uniqueName('r') })).status, 200);
+      await same('after creates');
+      assert.deepEqual((await records()).vms, 3);
+      const grow = randomUUID();
+      assert.equal(
+        (await put(ws, 'vm-update', { name: kept.body.vm.name, cpu: 3, ram: 1 }, grow)).status,
+        200,
+      );
+      await same('after a resize');
+      assert.equal((await inv.call('DELETE', `/${ws}/accepts/${grow}/`, svc)).status, 200);
+      assert.equal((await inv.call('DELETE', `/${ws}/accepts/${undone}/`, svc)).status, 200);
+      await same('after undos');
+      await deleteVm(ws, kept.body.vm.name as string);
+      assert.equal((await inv.call('DELETE', `/${ws}/networks/${net}/`, svc)).status, 200);
+      await same('after deletes');
+      await sql`UPDATE templates SET disk = 5 WHERE name = ${tpl}`.execute(db);
+      await same('after a template grew');
+      assert.deepEqual(await records(), {
+        vms: 1,
+        vcpus: 1,
+        ram: 0.25,
+        disk: 5,
+        networks: 0,
+        routers: 1,
+        public_ips: 1,
+      });
     });
   });
 }
