@@ -56,6 +56,7 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
   const { config, log, bus } = o;
   const database = await openDatabase<ComputeDB>({
     url: config.COMPUTE_DB,
+    template: config.PGLITE_TEMPLATE,
     dir: join(config.DATA_DIR, 'compute', 'db'),
     migrations: computeMigrations,
     log,

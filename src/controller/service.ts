@@ -48,6 +48,7 @@ export async function createController(o: ControllerOptions): Promise<Controller
   const { config, log, bus } = o;
   const database = await openDatabase<ControllerDB>({
     url: config.CONTROLLER_DB,
+    template: config.PGLITE_TEMPLATE,
     dir: join(config.DATA_DIR, 'controller', 'db'),
     migrations: controllerMigrations,
     log,

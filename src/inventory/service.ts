@@ -55,6 +55,7 @@ export async function createInventory({
 }: InventoryOptions): Promise<Inventory> {
   const database = await openDatabase<InventoryDB>({
     url: config.INVENTORY_DB,
+    template: config.PGLITE_TEMPLATE,
     dir: join(config.DATA_DIR, 'inventory', 'db'),
     migrations: inventoryMigrations,
     log,

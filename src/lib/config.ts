@@ -65,6 +65,10 @@ const spec = {
   COMPUTE_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for compute' },
   NETWORK_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for network' },
   MONITOR_DB: { kind: 'url', protocols: ['postgres:', 'postgresql:'], doc: 'PostgreSQL URL for monitoring' },
+  PGLITE_TEMPLATE: {
+    kind: 'string',
+    doc: "an empty, initialized PGlite database directory (`createPgliteTemplate` in src/lib/db.ts makes one): a service's new embedded database is copied from it instead of running initdb, which takes seconds; the test suite sets it",
+  },
   BUS: { kind: 'url', protocols: ['amqp:', 'amqps:'], doc: 'RabbitMQ URL; the in-process bus when unset' },
   REDIS: {
     kind: 'url',

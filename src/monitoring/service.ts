@@ -75,6 +75,7 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
   const { config, log, bus } = o;
   const database = await openDatabase<MonitorDB>({
     url: config.MONITOR_DB,
+    template: config.PGLITE_TEMPLATE,
     dir: join(config.DATA_DIR, 'monitoring', 'db'),
     migrations: monitorMigrations,
     log,

@@ -36,6 +36,7 @@ export async function createNetworkService(o: {
   const { config, log, bus } = o;
   const database = await openDatabase<NetworkDB>({
     url: config.NETWORK_DB,
+    template: config.PGLITE_TEMPLATE,
     dir: join(config.DATA_DIR, 'network', 'db'),
     migrations: networkMigrations,
     log,

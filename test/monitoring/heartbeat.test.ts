@@ -17,6 +17,7 @@ import type { GuestDirectory, GuestProbe } from '../../src/monitoring/confirm.ts
 import { createSingleElection } from '../../src/monitoring/election.ts';
 import type { HostFacts, HostProbe } from '../../src/monitoring/probe.ts';
 import { createMonitoring, type Monitoring } from '../../src/monitoring/service.ts';
+import { PGLITE_TEMPLATE } from '../support/env.ts';
 import { until } from '../support/platform.ts';
 
 const log = createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
@@ -104,6 +105,7 @@ describe('heartbeats, leases and the second path', () => {
         HOST_FAILURE_CHECKS: '3',
         LOG_LEVEL: 'silent',
         SERVICE_SECRET: 'unit-secret-0123',
+        PGLITE_TEMPLATE,
       },
     );
     m = await createMonitoring({

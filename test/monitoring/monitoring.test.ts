@@ -24,6 +24,7 @@ import { createLogger } from '../../src/lib/log.ts';
 import { createSingleElection } from '../../src/monitoring/election.ts';
 import type { HostFacts, HostProbe } from '../../src/monitoring/probe.ts';
 import { createMonitoring, type Monitoring } from '../../src/monitoring/service.ts';
+import { PGLITE_TEMPLATE } from '../support/env.ts';
 import { createTestStandings } from '../support/standings.ts';
 
 const log = createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
@@ -96,6 +97,7 @@ describe('monitoring in one process', () => {
         HOST_FAILURE_CHECKS: '3',
         LOG_LEVEL: 'silent',
         SERVICE_SECRET: 'unit-secret-0123',
+        PGLITE_TEMPLATE,
       },
     );
     m = await createMonitoring({

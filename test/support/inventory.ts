@@ -8,7 +8,7 @@ import { createLogger } from '../../src/lib/log.ts';
 import { createServiceTokenSource, type ServiceName } from '../../src/lib/servicetoken.ts';
 import { serviceKey } from '../../src/lib/secrets.ts';
 import { createInventory, type Inventory } from '../../src/inventory/service.ts';
-import { pgDatabaseUrl } from './env.ts';
+import { PGLITE_TEMPLATE, pgDatabaseUrl } from './env.ts';
 
 export type Backend = 'pglite' | 'postgres';
 export const BACKENDS: Backend[] = ['pglite', 'postgres'];
@@ -56,6 +56,7 @@ export async function startInventory(
       LOG_LEVEL: process.env.KLOUDAK_TEST_LOG ?? 'silent',
       // Tests sign up hundreds of users from 127.0.0.1; the throttle's own test sets a small limit.
       SIGNUP_MAX_PER_ADDRESS: '1000000',
+      PGLITE_TEMPLATE,
       ...(backend === 'postgres' ? { INVENTORY_DB: pgDatabaseUrl('kinv') } : {}),
       ...overrides,
     },

@@ -13,7 +13,7 @@ import { createLogger } from '../../src/lib/log.ts';
 import { createNotificationService, type NotificationService } from '../../src/notification/index.ts';
 import { createController, type Controller } from '../../src/controller/service.ts';
 import { run } from '../../src/lib/exec.ts';
-import { pgDatabaseUrl, TEST_AMQP, uniqueName } from './env.ts';
+import { PGLITE_TEMPLATE, pgDatabaseUrl, TEST_AMQP, uniqueName } from './env.ts';
 import { startInventory, type Backend, type TestInventory } from './inventory.ts';
 
 export type BusKind = 'memory' | 'amqp';
@@ -86,6 +86,7 @@ export async function startPlatform(
     NOTIFICATION_URL: notificationUrl,
     SERVICE_SECRET: inv.serviceSecret,
     RETRY_WAIT: '0.2',
+    PGLITE_TEMPLATE,
     LOG_LEVEL: process.env.KLOUDAK_TEST_LOG ?? 'silent',
     ...(backend === 'postgres' ? { CONTROLLER_DB: pgDatabaseUrl('kctl') } : {}),
     ...(busKind === 'amqp' ? { BUS: busUrl } : {}),

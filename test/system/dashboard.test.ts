@@ -36,7 +36,7 @@ import { loadConfig, type Config } from '../../src/lib/config.ts';
 import { listen } from '../../src/lib/http.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createNotificationService, type NotificationService } from '../../src/notification/index.ts';
-import { uniqueName } from '../support/env.ts';
+import { PGLITE_TEMPLATE, uniqueName } from '../support/env.ts';
 import { ensureLab, labConfig, registerTestLab } from '../support/lab.ts';
 import { until } from '../support/platform.ts';
 
@@ -101,6 +101,7 @@ async function startDashboardPlatform(extra: Record<string, string> = {}): Promi
     INVENTORY_URL: url,
     RETRY_WAIT: '0.2',
     LOG_LEVEL: process.env.KLOUDAK_TEST_LOG ?? 'silent',
+    PGLITE_TEMPLATE,
     ...extra,
   };
   // Inventory's signing key is made on its first start; the notification verifier reads it, so make it now.
