@@ -200,8 +200,11 @@ export async function startCluster(
         if (!isAlive(p)) await start(p.service, p.index).catch(() => undefined);
     },
     async stop() {
-      for (const p of procs) if (isAlive(p)) p.child.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 1500));
+      // SIGTERM, then SIGKILL for whoever is still there after 1.5 s: no waiting once every process is gone.
+      const live = procs.filter(isAlive);
+      const exited = Promise.all(live.map((p) => new Promise((r) => p.child.once('exit', r))));
+      for (const p of live) p.child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 1500))]);
       for (const p of procs) if (isAlive(p)) p.child.kill('SIGKILL');
       await run('rabbitmqctl', ['-q', 'delete_vhost', vhost], { timeoutMs: 30_000 }).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
@@ -209,8 +212,13 @@ export async function startCluster(
   };
   // One after the other: the first migrates the shared database and makes the admin; the others find both.
   for (let i = 0; i < inventoryPorts.length; i++) await start('inventory', i);
-  for (const s of ['notification', 'controller', 'compute', 'network', 'monitoring'])
-    for (let i = 0; i < (counts[s] ?? 0); i++) await start(s, i);
+  // The rest at once (each instance's start is mostly its own Node and tsx warming up): instances of one
+  // service racing to migrate their shared database is what a deployment does too (migrations take a lock).
+  await Promise.all(
+    ['notification', 'controller', 'compute', 'network', 'monitoring'].flatMap((s) =>
+      Array.from({ length: counts[s] ?? 0 }, (_, i) => start(s, i)),
+    ),
+  );
   await workersReady(cluster, counts);
   return cluster;
 }
