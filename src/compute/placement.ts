@@ -2,7 +2,7 @@
 // CPU left, the one with the most free memory; among the area's pools with the space left, the one with the
 // most free space. Until the monitoring service answers placement RPCs, compute decides from its own records.
 import type { Kysely } from 'kysely';
-import { conflict } from '../lib/errors.ts';
+import { conflict, isAppError } from '../lib/errors.ts';
 import type { ComputeDB } from './schema.ts';
 
 export interface HostRequest {
@@ -50,6 +50,28 @@ export function withoutMaintenance(db: Kysely<ComputeDB>, inner: Placement): Pla
       });
     },
     pool: (r) => inner.pool(r),
+    room: (r) => inner.room(r),
+  };
+}
+
+/**
+ * Compute's own records lag inventory by up to the catalogue's burst window (tasks within 2 s of a sync skip
+ * the next one): a host or pool registered in that window would be missing. When no host or pool fits, the
+ * catalogue is read again and the choice made once more, so a missing one is never the reason.
+ */
+export function withCatalogueRetry(inner: Placement, refresh: () => Promise<void>): Placement {
+  const again = async (choose: () => Promise<string>) => {
+    try {
+      return await choose();
+    } catch (e) {
+      if (!isAppError(e) || e.kind !== 'conflict') throw e;
+      await refresh();
+      return choose();
+    }
+  };
+  return {
+    host: (r) => again(() => inner.host(r)),
+    pool: (r) => again(() => inner.pool(r)),
     room: (r) => inner.room(r),
   };
 }

@@ -19,7 +19,7 @@ import { createComputeCatalogue } from './catalogue.ts';
 import type { ComputeContext } from './context.ts';
 import { createVirshHypervisor, type Hypervisor } from './hypervisor.ts';
 import { computeMigrations } from './migrations.ts';
-import { createLocalPlacement, withoutMaintenance } from './placement.ts';
+import { createLocalPlacement, withCatalogueRetry, withoutMaintenance } from './placement.ts';
 import { createRpcPlacement } from './rpc-placement.ts';
 import { createGroupLocks } from './affinity.ts';
 import { createCommandFencer, startFailover } from './failover/index.ts';
@@ -77,7 +77,11 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
     catalogue,
     placement: withoutMaintenance(
       database.db,
-      createRpcPlacement(bus, createLocalPlacement(database.db), log),
+      createRpcPlacement(
+        bus,
+        withCatalogueRetry(createLocalPlacement(database.db), () => catalogue.refresh()),
+        log,
+      ),
     ),
     hypervisor: o.hypervisor ?? createVirshHypervisor(),
     storage: createHostStorage(shell),
