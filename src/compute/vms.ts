@@ -208,6 +208,12 @@ export async function destroyVm(
   const pool = await ctx.catalogue.pool(vm.pool);
   await ctx.hypervisor.destroy(host.libvirt_uri, vm.domain);
   await ctx.hypervisor.undefine(host.libvirt_uri, vm.domain);
+  // A start that raced this delete (a recovered host's restart read the row before it said 'deleting')
+  // leaves the domain running, transient after the undefine: it goes too, before its disk does.
+  if ((await ctx.hypervisor.state(host.libvirt_uri, vm.domain)) !== undefined) {
+    await ctx.hypervisor.destroy(host.libvirt_uri, vm.domain);
+    await ctx.hypervisor.undefine(host.libvirt_uri, vm.domain);
+  }
   if (pool) await ctx.storage.removeVmDir(host.address, pool.path, vm.dir);
   await ctx.db.deleteFrom('vms').where('id', '=', vm.id).execute();
   return vm;

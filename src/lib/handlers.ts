@@ -36,6 +36,8 @@ export function handlerFor<U extends Tagged, Deps, R>(
 export interface HandledLog<R> {
   recorded(taskId: string, attempt: number, kind: string): Promise<R | undefined>;
   record(taskId: string, attempt: number, kind: string, result: R): Promise<void>;
+  /** A later attempt of the task was handled, or (for a task) its rollback: this attempt is stale. */
+  superseded(taskId: string, attempt: number, kind: string): Promise<boolean>;
 }
 
 /**
@@ -53,6 +55,12 @@ export function handledTable<R>(db: QueryExecutorProvider): HandledLog<R> {
       void (await sql`INSERT INTO handled (task_id, attempt, kind, result)
           VALUES (${taskId}, ${attempt}, ${kind}, ${JSON.stringify(result)}::jsonb)
           ON CONFLICT (task_id, attempt, kind) DO NOTHING`.execute(db)),
+    superseded: async (taskId, attempt, kind) =>
+      (
+        await sql`SELECT 1 FROM handled WHERE task_id = ${taskId}
+          AND ((kind = ${kind} AND attempt > ${attempt}) OR (${kind} <> 'rollback' AND kind = 'rollback'))
+          LIMIT 1`.execute(db)
+      ).rows.length > 0,
   };
 }
 
@@ -68,6 +76,8 @@ interface TaskEnvelope {
  * A worker's message handler: each task attempt is handled once; its result is recorded before it is
  * published and the message acked after, so a redelivery publishes the recorded result again instead of
  * doing the work twice. A failure is a result too (`failed(error)`), for the controller to retry or roll back.
+ * An attempt that comes back after a later one (or the task's rollback) was handled is dropped: the
+ * controller has moved on, and running it would undo what came after (a deleted VM made again).
  */
 export function onceByAttempt<T extends TaskEnvelope, R>(o: {
   kind: string;
@@ -90,6 +100,10 @@ export function onceByAttempt<T extends TaskEnvelope, R>(o: {
     if (done) {
       log.info('task already handled; answering its recorded result again');
       return o.publish(t, done);
+    }
+    if (await o.handled.superseded(t.task_id, t.attempt, o.kind)) {
+      log.warn('a stale attempt of a task handled since: dropped');
+      return;
     }
     let result: R;
     try {

@@ -94,6 +94,12 @@ export function hostEventHandlers(d: {
     await d.tick();
   }
 
+  /** Read again just before a start: a task (a delete, a stop) may have taken the VM since the rows were read. */
+  const stillRunningHere = async (id: number, host: string) => {
+    const now = await db.selectFrom('vms').select(['state', 'host']).where('id', '=', id).executeTakeFirst();
+    return now?.state === 'running' && now.host === host;
+  };
+
   async function onUp(m: Delivery<HostEvent>): Promise<void> {
     const name = m.body.host;
     const host = await d.catalogue.host(name);
@@ -116,7 +122,8 @@ export function hostEventHandlers(d: {
         await d.bus.publish(QUEUES.network, portsTask(vm, name, 'DELETE'));
       } else if (
         vm.state === 'running' &&
-        (await d.hypervisor.state(host.libvirt_uri, vm.domain)) !== 'running'
+        (await d.hypervisor.state(host.libvirt_uri, vm.domain)) !== 'running' &&
+        (await stillRunningHere(vm.id, name))
       ) {
         // Still recorded here (it found no other host): it runs here again. Its public port is a new OpenFlow
         // port: the network service installs its rules again (until then the bridge drops what it sends).
