@@ -66,7 +66,7 @@ const BARE_SQL = `
               WHERE vn.vm_id = v.id), '{}') AS networks,
     coalesce((SELECT json_agg(json_build_object('network', n.name, 'ip', vn.ip, 'mac', vn.mac) ORDER BY n.name)
               FROM vm_networks vn JOIN networks n ON n.id = vn.network_id WHERE vn.vm_id = v.id), '[]') AS interfaces,
-    v.security_groups
+    v.security_groups, v.affinity_group
   FROM vms v JOIN areas a ON a.id = v.area_id JOIN templates t ON t.id = v.template_id
   WHERE v.workspace_id = $1 ORDER BY v.name LIMIT $2`;
 
