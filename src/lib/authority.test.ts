@@ -128,6 +128,32 @@ test('the change feed: a flag change drops the standing, a revocation empties th
   }
 });
 
+test('a token newer than the standing held is checked against a fresh read, before the feed says why', async () => {
+  const w = world();
+  const auth = createAuthority({
+    verifier: createTokenVerifier(publicKey),
+    source: w.source,
+    log,
+    pollMs: 10_000,
+  });
+  try {
+    const t = await aliceToken();
+    await auth.verify(t);
+    // A password change: the version is raised and a fresh token signed; the feed is not read for 10 s.
+    w.alice.version = 2;
+    w.push('revoke', 1);
+    const t2 = await aliceToken(600, 2);
+    await auth.tokens.verify(t2); // verified before (on the fast path's cache) makes no difference
+    assert.equal((await auth.verify(t2)).username, 'alice', 'the fresh token works at once');
+    assert.equal(w.reads, 2, 'by reading the standing again');
+    await assert.rejects(auth.verify(t), /token revoked/, 'and the old one stops with it');
+    await auth.verify(t2);
+    assert.equal(w.reads, 2, 'the fresh standing is kept');
+  } finally {
+    auth.close();
+  }
+});
+
 test('a silent feed: cached standings are not trusted, and checks fail with 503 until inventory is back', async () => {
   const w = world();
   const auth = createAuthority({

@@ -161,7 +161,8 @@ export function createAuthority(o: AuthorityOptions): Authority {
     schedule();
   };
 
-  async function standingOf(uid: number): Promise<Held | undefined> {
+  /** `reread`: skip what is held or being read (it predates something the caller knows happened). */
+  async function standingOf(uid: number, reread = false): Promise<Held | undefined> {
     start();
     if (!fresh()) {
       // The first read of the feed, or a long silence: read it before trusting anything.
@@ -171,9 +172,10 @@ export function createAuthority(o: AuthorityOptions): Authority {
         throw unavailable('authorization data unavailable (inventory unreachable); try again');
       }
     }
+    if (reread) held.delete(uid);
     const h = held.get(uid);
     if (h) return h;
-    let p = reading.get(uid);
+    let p = reread ? undefined : reading.get(uid);
     if (!p) {
       const gen = generation;
       p = o.source
@@ -212,7 +214,11 @@ export function createAuthority(o: AuthorityOptions): Authority {
     if (id.isService) return { ...id, workspaces: noWorkspaces };
     if (id.uid === undefined || id.version === undefined)
       throw unauthenticated('token of an older kind: log in again');
-    return principalOf(id, await standingOf(id.uid));
+    let h = await standingOf(id.uid);
+    // A token signed at a later version than the standing held: its revocation (a password change made through
+    // this very process, say) is not in the feed read yet. The token is signed, so the held standing is stale.
+    if (h && id.version > h.standing.version) h = await standingOf(id.uid, true);
+    return principalOf(id, h);
   }
 
   return {
@@ -222,7 +228,7 @@ export function createAuthority(o: AuthorityOptions): Authority {
       const id = tokens.peek(token);
       if (id?.uid !== undefined && !id.isService && fresh()) {
         const h = held.get(id.uid);
-        if (h) {
+        if (h && id.version === h.standing.version) {
           try {
             return Promise.resolve(principalOf(id, h));
           } catch (e) {
