@@ -34,10 +34,12 @@ export function handlerFor<U extends Tagged, Deps, R>(
 
 /** Where a worker records the tasks it handled, by task, attempt and kind (its `handled` table). */
 export interface HandledLog<R> {
-  recorded(taskId: string, attempt: number, kind: string): Promise<R | undefined>;
+  /**
+   * What became of this attempt before: its recorded result, `superseded` when a later attempt of the task
+   * (or, for a task, its rollback) was handled, so this one is stale; undefined when it is new.
+   */
+  earlier(taskId: string, attempt: number, kind: string): Promise<{ result: R } | 'superseded' | undefined>;
   record(taskId: string, attempt: number, kind: string, result: R): Promise<void>;
-  /** A later attempt of the task was handled, or (for a task) its rollback: this attempt is stale. */
-  superseded(taskId: string, attempt: number, kind: string): Promise<boolean>;
 }
 
 /**
@@ -46,21 +48,24 @@ export interface HandledLog<R> {
  */
 export function handledTable<R>(db: QueryExecutorProvider): HandledLog<R> {
   return {
-    recorded: async (taskId, attempt, kind) =>
-      (
-        await sql<{ result: R }>`SELECT result FROM handled
-          WHERE task_id = ${taskId} AND attempt = ${attempt} AND kind = ${kind}`.execute(db)
-      ).rows[0]?.result,
+    earlier: async (taskId, attempt, kind) => {
+      // This attempt's own row first; any other row found is one that supersedes it.
+      const [row] = (
+        await sql<{
+          result: R;
+          same: boolean;
+        }>`SELECT result, (kind = ${kind} AND attempt = ${attempt}) AS same
+          FROM handled WHERE task_id = ${taskId}
+            AND ((kind = ${kind} AND attempt >= ${attempt}) OR (${kind} <> 'rollback' AND kind = 'rollback'))
+          ORDER BY same DESC LIMIT 1`.execute(db)
+      ).rows;
+      if (!row) return undefined;
+      return row.same ? { result: row.result } : 'superseded';
+    },
     record: async (taskId, attempt, kind, result) =>
       void (await sql`INSERT INTO handled (task_id, attempt, kind, result)
           VALUES (${taskId}, ${attempt}, ${kind}, ${JSON.stringify(result)}::jsonb)
           ON CONFLICT (task_id, attempt, kind) DO NOTHING`.execute(db)),
-    superseded: async (taskId, attempt, kind) =>
-      (
-        await sql`SELECT 1 FROM handled WHERE task_id = ${taskId}
-          AND ((kind = ${kind} AND attempt > ${attempt}) OR (${kind} <> 'rollback' AND kind = 'rollback'))
-          LIMIT 1`.execute(db)
-      ).rows.length > 0,
   };
 }
 
@@ -96,14 +101,14 @@ export function onceByAttempt<T extends TaskEnvelope, R>(o: {
       method: t.method,
       kind: o.kind,
     });
-    const done = await o.handled.recorded(t.task_id, t.attempt, o.kind);
-    if (done) {
-      log.info('task already handled; answering its recorded result again');
-      return o.publish(t, done);
-    }
-    if (await o.handled.superseded(t.task_id, t.attempt, o.kind)) {
+    const before = await o.handled.earlier(t.task_id, t.attempt, o.kind);
+    if (before === 'superseded') {
       log.warn('a stale attempt of a task handled since: dropped');
       return;
+    }
+    if (before) {
+      log.info('task already handled; answering its recorded result again');
+      return o.publish(t, before.result);
     }
     let result: R;
     try {
