@@ -21,11 +21,11 @@ async function withNetwork(vms: string[]) {
     .insertInto('networks')
     .values({ workspace: 'ws', name: 'n', vlan: 7, subnet: null, task_id: 't' })
     .execute();
-  const record = (dev: string, vm: string) =>
+  const record = (dev: string, vm: string, host = 'h1') =>
     t.ctx.db
       .insertInto('ports')
       .values({
-        host: 'h1',
+        host,
         dev,
         mac: '52:54:00:00:00:01',
         workspace: 'ws',
@@ -60,9 +60,11 @@ test('a network delete removes left-over port records of VMs that are gone, and 
     await assert.rejects(t.remove(), /still has a port of VM live-vm/);
     assert.deepEqual(await t.records(), ['kaaaaaaaan1']);
 
-    // Gone from inventory and from the switch: a left-over, removed with the network.
+    // Gone from inventory and from the switch: a left-over, removed with the network. So is the record of a
+    // port on a host since removed from the catalogue (nothing of it can be on a switch we manage).
     t.sw.ports.delete('kaaaaaaaan1');
     await t.record('kbbbbbbbbn1', 'gone-vm');
+    await t.record('kccccccccn1', 'gone-too', 'removed-host');
     await t.remove();
     assert.deepEqual(await t.networks(), []);
     assert.deepEqual(await t.records(), []);

@@ -182,11 +182,17 @@ async function deleteNetwork(
     .execute();
   if (records.length) {
     const vms = new Set((await d.policy.vms(t.owner)).map((v) => v.name));
-    for (const r of records) {
-      const live = vms.has(r.vm) || (await d.ovs.portTag(await hostAddress(d, r.host), r.dev)) !== null;
-      if (live) throw new Error(`network ${t.name} still has a port of VM ${r.vm}`);
-    }
-    for (const r of records) await dropPorts(d, r.host, [r]);
+    // A host since removed from the catalogue has no switch of ours: its records are left-overs.
+    const onSwitch = async (r: (typeof records)[number]) => {
+      const host = await d.hosts.get(r.host);
+      return host !== undefined && (await d.ovs.portTag(host.address, r.dev)) !== null;
+    };
+    for (const r of records)
+      if (vms.has(r.vm) || (await onSwitch(r)))
+        throw new Error(`network ${t.name} still has a port of VM ${r.vm}`);
+    for (const r of records)
+      if (await d.hosts.get(r.host)) await dropPorts(d, r.host, [r]);
+      else await d.db.deleteFrom('ports').where('host', '=', r.host).where('dev', '=', r.dev).execute();
     d.log.warn(
       { workspace: t.owner, network: t.name, ports: records.map((r) => `${r.host}/${r.dev} (${r.vm})`) },
       'left-over port records of VMs that are gone, removed with their network',
