@@ -2,7 +2,7 @@
 // test/support/network.ts. test/system/isolation.test.ts shows the same on the lab's OVS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { networkTestContext } from '../../test/support/network.ts';
+import { networkTestContext, portRecord, publicPortRecord } from '../../test/support/network.ts';
 import { BASE_COOKIE, portCookie } from './portsecurity.ts';
 import { createReconciler } from './reconcile.ts';
 
@@ -11,20 +11,8 @@ async function setup() {
   return { ...t, reconciler: createReconciler(t.ctx) };
 }
 
-const port = (t: Awaited<ReturnType<typeof setup>>, name: string, vlan: number, host = 'h1', vm = 'v') =>
-  t.ctx.db
-    .insertInto('ports')
-    .values({
-      host,
-      dev: name,
-      mac: '52:54:00:00:00:01',
-      workspace: 'ws',
-      vm,
-      network: 'n',
-      vlan,
-      task_id: 't',
-    })
-    .execute();
+const port = (t: Awaited<ReturnType<typeof setup>>, dev: string, vlan: number, host = 'h1', vm = 'v') =>
+  t.ctx.db.insertInto('ports').values(portRecord({ host, dev, vm, vlan })).execute();
 
 test('private ports: no record means quarantine (at once, or after the grace for a known VLAN)', async () => {
   const t = await setup();
@@ -34,18 +22,7 @@ test('private ports: no record means quarantine (at once, or after the grace for
       .values({ workspace: 'ws', name: 'n', vlan: 7, subnet: null, task_id: 't' })
       .execute();
     // The public port of VM "v" tells whose NIC kaaaaaaaan1 is.
-    await t.ctx.db
-      .insertInto('public_ports')
-      .values({
-        host: 'h1',
-        dev: 'kaaaaaaaan0',
-        mac: '52:54:00:00:00:02',
-        ip: '10.0.1.2',
-        workspace: 'ws',
-        vm: 'v',
-        task_id: 't',
-      })
-      .execute();
+    await t.ctx.db.insertInto('public_ports').values(publicPortRecord()).execute();
     const add = (name: string, tag?: number) => t.sw.ports.set(name, { name, tag, up: true });
     add('kaaaaaaaan1'); // untagged: a trunk of every VLAN
     add('kbbbbbbbbn1', 7); // a network's VLAN, no record yet (its task may be coming)
@@ -117,15 +94,7 @@ test('private ports: no record means quarantine (at once, or after the grace for
 test("public ports: the baseline and each recorded port's rules are put back, others removed", async () => {
   const t = await setup();
   try {
-    const rec = {
-      host: 'h1',
-      dev: 'kaaaaaaaan0',
-      mac: '52:54:00:00:00:02',
-      ip: '10.0.1.2',
-      workspace: 'ws',
-      vm: 'v',
-      task_id: 't',
-    };
+    const rec = publicPortRecord();
     await t.ctx.db.insertInto('public_ports').values(rec).execute();
     t.sw.ifaces.push(
       { name: 'pub-up', ofport: 1 },

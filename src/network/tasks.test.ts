@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { networkTestContext } from '../../test/support/network.ts';
+import { networkTestContext, portRecord, publicPortRecord } from '../../test/support/network.ts';
 import type { PolicySource } from './secgroups.ts';
 import { networkTasks } from './tasks.ts';
 
@@ -22,19 +22,7 @@ async function withNetwork(vms: string[]) {
     .values({ workspace: 'ws', name: 'n', vlan: 7, subnet: null, task_id: 't' })
     .execute();
   const record = (dev: string, vm: string, host = 'h1') =>
-    t.ctx.db
-      .insertInto('ports')
-      .values({
-        host,
-        dev,
-        mac: '52:54:00:00:00:01',
-        workspace: 'ws',
-        vm,
-        network: 'n',
-        vlan: 7,
-        task_id: 't',
-      })
-      .execute();
+    t.ctx.db.insertInto('ports').values(portRecord({ host, dev, vm })).execute();
   const remove = () =>
     networkTasks['network DELETE'](
       { ...common(), type: 'network', method: 'DELETE', name: 'n', vlan: 7 },
@@ -79,15 +67,7 @@ test('a renamed VM: its port records take the new name (security groups find mem
     await t.record('kaaaaaaaan1', 'old-name');
     await t.ctx.db
       .insertInto('public_ports')
-      .values({
-        host: 'h1',
-        dev: 'kaaaaaaaan0',
-        mac: '52:54:00:00:00:02',
-        ip: '10.0.1.2',
-        workspace: 'ws',
-        vm: 'old-name',
-        task_id: 't',
-      })
+      .values(publicPortRecord({ vm: 'old-name' }))
       .execute();
     await networkTasks['vm PUT'](
       {

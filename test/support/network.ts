@@ -110,3 +110,28 @@ export async function networkTestContext(
     },
   };
 }
+
+type Row<T extends 'ports' | 'public_ports'> = NetworkDB[T];
+/** A private port record: VM `v`'s NIC on host h1, VLAN 7 of network `n` of workspace `ws`, changed by `o`. */
+export const portRecord = (o: Partial<Row<'ports'>> = {}): Row<'ports'> => ({
+  host: 'h1',
+  dev: 'kaaaaaaaan1',
+  mac: '52:54:00:00:00:01',
+  workspace: 'ws',
+  vm: 'v',
+  network: 'n',
+  vlan: 7,
+  task_id: 't',
+  ...o,
+});
+/** VM `v`'s public port record on host h1, changed by `o`. */
+export const publicPortRecord = (o: Partial<Row<'public_ports'>> = {}): Row<'public_ports'> => ({
+  host: 'h1',
+  dev: 'kaaaaaaaan0',
+  mac: '52:54:00:00:00:02',
+  ip: '10.0.1.2',
+  workspace: 'ws',
+  vm: 'v',
+  task_id: 't',
+  ...o,
+});
