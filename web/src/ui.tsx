@@ -237,6 +237,68 @@ export function SelectField({
   );
 }
 
+/** Checkboxes choosing some of `items` by name; `empty` shows when there are none. */
+export function ChecksField<T extends { name: string }>({
+  label,
+  name,
+  error,
+  hint,
+  items,
+  chosen,
+  onChange,
+  what,
+  detail,
+  empty,
+}: {
+  label: string;
+  name: string;
+  error?: ApiError;
+  hint?: ReactNode;
+  items: T[] | undefined;
+  chosen: string[];
+  onChange: (names: string[]) => void;
+  /** What an item is: each box is labelled "<what> <name>". */
+  what: string;
+  detail?: (item: T) => ReactNode;
+  empty?: ReactNode;
+}) {
+  return (
+    <Field label={label} name={name} error={error} hint={hint}>
+      {(p) => (
+        <div className="checks" id={p.id} aria-invalid={p['aria-invalid']}>
+          {items?.length === 0 && empty ? <span className="muted">{empty}</span> : null}
+          {items?.map((item) => {
+            const on = chosen.includes(item.name);
+            return (
+              <label key={item.name} className={`check${on ? ' on' : ''}`}>
+                <input
+                  type="checkbox"
+                  aria-label={`${what} ${item.name}`}
+                  checked={on}
+                  onChange={(e) =>
+                    onChange(
+                      e.target.checked ? [...chosen, item.name] : chosen.filter((x) => x !== item.name),
+                    )
+                  }
+                />
+                <span>
+                  {item.name}
+                  {detail ? (
+                    <>
+                      {' '}
+                      <span className="muted small">{detail(item)}</span>
+                    </>
+                  ) : null}
+                </span>
+              </label>
+            );
+          })}
+        </div>
+      )}
+    </Field>
+  );
+}
+
 /** The error of a form when it names none of the form's fields (or no field at all). */
 export function FormError({ error, fields }: { error?: ApiError; fields: string[] }) {
   if (!error || fields.some((f) => errorFor(error, f))) return null;

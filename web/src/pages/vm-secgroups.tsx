@@ -4,7 +4,7 @@ import { useState } from 'react';
 import { ctl, DEFAULT_GROUP, type ApiError, type Vm } from '../api.ts';
 import { useResource } from '../hooks.ts';
 import { Link, wsPath } from '../router.tsx';
-import { Button, Card, Field, FormDrawer, useAction, useToast } from '../ui.tsx';
+import { Button, Card, ChecksField, FormDrawer, useAction, useToast } from '../ui.tsx';
 import { loadGroups } from './secgroups.tsx';
 
 /** Checkboxes of the workspace's groups; `value` undefined: the default group (what the API does then). */
@@ -22,37 +22,23 @@ export function SecurityGroupsField({
   name?: string;
 }) {
   const groups = useResource(() => loadGroups(ws), `sgs:${ws}`);
-  const names = groups.data?.map((g) => g.name) ?? [];
-  const chosen = value ?? (names.includes(DEFAULT_GROUP) ? [DEFAULT_GROUP] : []);
+  const chosen = value ?? (groups.data?.some((g) => g.name === DEFAULT_GROUP) ? [DEFAULT_GROUP] : []);
   return (
-    <Field
+    <ChecksField
       label="Security groups"
       name={name}
       error={error}
       hint="Their rules say what may reach the VM and what it may reach; in no group, nothing."
-    >
-      {(p) => (
-        <div className="checks" id={p.id} aria-invalid={p['aria-invalid']}>
-          {groups.data?.length === 0 ? (
-            <span className="muted">
-              No group yet: make one on the <Link to={wsPath(ws, 'security-groups')}>Security groups</Link>{' '}
-              page.
-            </span>
-          ) : null}
-          {names.map((n) => (
-            <label key={n} className={`check${chosen.includes(n) ? ' on' : ''}`}>
-              <input
-                type="checkbox"
-                aria-label={`security group ${n}`}
-                checked={chosen.includes(n)}
-                onChange={(e) => onChange(e.target.checked ? [...chosen, n] : chosen.filter((x) => x !== n))}
-              />
-              <span>{n}</span>
-            </label>
-          ))}
-        </div>
-      )}
-    </Field>
+      items={groups.data}
+      chosen={chosen}
+      onChange={onChange}
+      what="security group"
+      empty={
+        <>
+          No group yet: make one on the <Link to={wsPath(ws, 'security-groups')}>Security groups</Link> page.
+        </>
+      }
+    />
   );
 }
 

@@ -26,6 +26,7 @@ import { VmSnapshots } from './vm-snapshots.tsx';
 import {
   Button,
   Card,
+  ChecksField,
   Confirm,
   Drawer,
   Empty,
@@ -495,41 +496,18 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
           hint="The VM gets an address of the area's subnet."
         />
       </div>
-      <Field
+      <ChecksField
         label="Networks"
         name="networks"
         error={act.error}
         hint={networks.data?.length ? 'One private NIC per network.' : undefined}
-      >
-        {(p) => (
-          <div className="checks" id={p.id} aria-invalid={p['aria-invalid']}>
-            {networks.data?.length === 0 ? (
-              <span className="muted">
-                No network in this workspace: the VM gets its public address only.
-              </span>
-            ) : null}
-            {networks.data?.map((n) => (
-              <label key={n.name} className={`check${nets.includes(n.name) ? ' on' : ''}`}>
-                <input
-                  type="checkbox"
-                  aria-label={`network ${n.name}`}
-                  checked={nets.includes(n.name)}
-                  onChange={(e) =>
-                    setNets((x) => (e.target.checked ? [...x, n.name] : x.filter((y) => y !== n.name)))
-                  }
-                />
-                <span>
-                  {n.name}{' '}
-                  <span className="muted small">
-                    {n.subnet ?? ''}
-                    {n.vlan ? ` · VLAN ${n.vlan}` : ''}
-                  </span>
-                </span>
-              </label>
-            ))}
-          </div>
-        )}
-      </Field>
+        items={networks.data}
+        chosen={nets}
+        onChange={setNets}
+        what="network"
+        detail={(n) => `${n.subnet ?? ''}${n.vlan ? ` · VLAN ${n.vlan}` : ''}`}
+        empty="No network in this workspace: the VM gets its public address only."
+      />
       <SecurityGroupsField ws={ws} value={groups} onChange={setGroups} error={act.error} />
       <Field
         label="Root password"
@@ -563,37 +541,22 @@ function CreateVm({ ws, onClose, onAccepted }: { ws: string; onClose: () => void
           </div>
         )}
       </Field>
-      <Field
+      <ChecksField
         label="SSH keys"
         name="ssh_keys"
         error={act.error}
         hint={keys.data?.length ? "Root's authorized keys." : undefined}
-      >
-        {(p) => (
-          <div className="checks" id={p.id} aria-invalid={p['aria-invalid']}>
-            {keys.data?.length === 0 ? (
-              <span className="muted">
-                No key yet: add one on the <Link to="/keys">SSH keys</Link> page.
-              </span>
-            ) : null}
-            {keys.data?.map((k) => (
-              <label key={k.name} className={`check${sshKeys.includes(k.name) ? ' on' : ''}`}>
-                <input
-                  type="checkbox"
-                  aria-label={`key ${k.name}`}
-                  checked={sshKeys.includes(k.name)}
-                  onChange={(e) =>
-                    setSshKeys((x) => (e.target.checked ? [...x, k.name] : x.filter((y) => y !== k.name)))
-                  }
-                />
-                <span>
-                  {k.name} <span className="muted small">{k.fingerprint}</span>
-                </span>
-              </label>
-            ))}
-          </div>
-        )}
-      </Field>
+        items={keys.data}
+        chosen={sshKeys}
+        onChange={setSshKeys}
+        what="key"
+        detail={(k) => k.fingerprint}
+        empty={
+          <>
+            No key yet: add one on the <Link to="/keys">SSH keys</Link> page.
+          </>
+        }
+      />
       <Field
         label="User-data"
         name="user_data"
@@ -672,30 +635,16 @@ function EditVm({
         onChange={(e) => setDescription(e.target.value)}
         error={act.error}
       />
-      <Field
+      <ChecksField
         label="Networks"
         name="networks"
         error={act.error}
         hint="NICs are added or removed while the VM runs."
-      >
-        {() => (
-          <div className="checks">
-            {networks.data?.map((n) => (
-              <label key={n.name} className={`check${nets.includes(n.name) ? ' on' : ''}`}>
-                <input
-                  type="checkbox"
-                  aria-label={`network ${n.name}`}
-                  checked={nets.includes(n.name)}
-                  onChange={(e) =>
-                    setNets((x) => (e.target.checked ? [...x, n.name] : x.filter((y) => y !== n.name)))
-                  }
-                />
-                <span>{n.name}</span>
-              </label>
-            ))}
-          </div>
-        )}
-      </Field>
+        items={networks.data}
+        chosen={nets}
+        onChange={setNets}
+        what="network"
+      />
     </FormDrawer>
   );
 }
