@@ -522,7 +522,7 @@ function bareDomains(lab: LabStatus, shell: ReturnType<typeof createSshShell>) {
     const nic = { dev: devFor(uuid, 0), mac: macFor(uuid, 0), bridge: host.bridges.public };
     await shell.run(host.ip, ['mkdir', '-p', dir]);
     // No address: the bare guests must not take one the lab's Kloudak VMs may hold. They report "none".
-    const seed = await seedIso({
+    const seed = seedIso({
       instanceId: uuid,
       hostname: name,
       password: 'pw-bench',

@@ -2,11 +2,8 @@
 // packed as an ISO labelled cidata. Strings are YAML double-quoted with only \" and \\ escapes, which both
 // real cloud-init and the tiny test guest read (scripts/guest/README.md); newlines are refused upstream.
 // user-data is the user's own #cloud-config merged with the platform's keys (src/lib/cloud-config.ts).
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { mergeUserData } from '../lib/cloud-config.ts';
-import { run } from '../lib/exec.ts';
+import { isoImage } from './iso9660.ts';
 
 export interface SeedNic {
   mac: string;
@@ -50,25 +47,10 @@ export function seedDocuments(seed: Seed): Record<'meta-data' | 'user-data' | 'n
   return { 'meta-data': meta, 'user-data': user, 'network-config': net };
 }
 
-/** Builds the seed ISO locally (genisoimage) and answers its bytes, for upload to the pool. */
-export async function seedIso(seed: Seed): Promise<Buffer> {
-  const dir = await mkdtemp(join(tmpdir(), 'kloudak-seed-'));
-  try {
-    const docs = seedDocuments(seed);
-    for (const [name, text] of Object.entries(docs)) await writeFile(join(dir, name), text, { mode: 0o600 });
-    const iso = join(dir, 'seed.iso');
-    await run('genisoimage', [
-      '-quiet',
-      '-output',
-      iso,
-      '-volid',
-      'cidata',
-      '-joliet',
-      '-rock',
-      ...Object.keys(docs).map((n) => join(dir, n)),
-    ]);
-    return await readFile(iso);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+/** The seed ISO's bytes, for upload to the pool (built in memory: iso9660.ts). */
+export function seedIso(seed: Seed): Buffer {
+  return isoImage(
+    'cidata',
+    Object.entries(seedDocuments(seed)).map(([name, text]) => ({ name, data: Buffer.from(text) })),
+  );
 }

@@ -156,7 +156,7 @@ export async function createVm(
   // Every step is idempotent (an existing disk is kept, define replaces the same definition, starting a
   // running domain is done), so a redelivered create after a crash just runs them again.
   const prefix = parseSubnet(area.subnet)?.prefix ?? 24;
-  const iso = await seedIso({
+  const iso = seedIso({
     instanceId: t.task_id,
     hostname: t.name,
     password: t.password,
