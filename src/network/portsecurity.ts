@@ -139,50 +139,42 @@ interface Host {
   address: string;
 }
 
-/** Records the VM's public port on `host`, then installs the bridge's baseline and the port's rules in one
- * bundle. The record comes first: if the rules cannot be installed now, the reconciler installs them. */
 type Deps = Pick<NetworkContext, 'db' | 'ovs' | 'config' | 'policy'>;
 
 /** A workspace's groups as inventory has them, and the probe sources of the configuration. */
 const policyOf = (ctx: Deps, workspace: string, override?: { group: string; rules: SgRule[] }) =>
   loadPolicy(ctx.policy, workspace, override, parseProbeSources(ctx.config.SG_PROBE_SOURCES));
 
-export async function securePublicPort(
-  ctx: Deps,
-  host: Host,
+/** Records the VM's public port on `host`. Its rules come with its workspace's (applyWorkspace, which must
+ * follow); until then the port forwards nothing. The record comes first: if the rules cannot be installed
+ * now, the reconciler installs them. */
+export async function recordPublicPort(
+  ctx: Pick<Deps, 'db'>,
+  host: string,
   owner: { workspace: string; vm: string; task_id: string },
   p: PublicPort,
 ): Promise<void> {
   checked(p, 1);
   portCookie(p.dev);
-  // Read before anything is installed: without the workspace's groups the port stays without rules (dropped).
-  const policy = await policyOf(ctx, owner.workspace);
   await ctx.db
     .insertInto('public_ports')
-    .values({ host: host.name, dev: p.dev, mac: p.mac.toLowerCase(), ip: p.ip, ...owner })
+    .values({ host, dev: p.dev, mac: p.mac.toLowerCase(), ip: p.ip, ...owner })
     .onConflict((oc) =>
       oc
         .columns(['host', 'dev'])
         .doUpdateSet({ mac: p.mac.toLowerCase(), ip: p.ip, workspace: owner.workspace, vm: owner.vm }),
     )
     .execute();
-  const bridge = ctx.config.PUBLIC_BRIDGE;
-  const ifaces = await ctx.ovs.listInterfaces(host.address, bridge);
-  const ofport = ifaces.find((i) => i.name === p.dev)?.ofport;
-  if (ofport === undefined) throw new Error(`port ${p.dev} is not on ${bridge} of ${host.name}`);
-  await ctx.ovs.addFlows(host.address, bridge, [
-    ...baselineFlows(infrastructurePorts(ifaces)),
-    ...portFlows({ ...p, vm: owner.vm }, ofport, policy),
-  ]);
 }
 
-/** Puts a workspace's rules on every host where one of its VMs has a public port (a group changed, a member
- * came or went). `override`: one group's rules instead of inventory's (a rollback's). One bundle per host. */
+/** Puts a workspace's rules on every host where one of its VMs has a port (a group changed, a member came or
+ * went, a port was recorded). `override`: one group's rules instead of inventory's (a rollback's). One bundle
+ * per host and bridge. Answers the ports that got rules (a port on no bridge of its host gets none). */
 export async function applyWorkspace(
   ctx: Deps & Pick<NetworkContext, 'hosts'>,
   workspace: string,
   override?: { group: string; rules: SgRule[] },
-): Promise<number> {
+): Promise<{ host: string; dev: string }[]> {
   const policy = await policyOf(ctx, workspace, override);
   const records = await ctx.db
     .selectFrom('public_ports')
@@ -190,7 +182,7 @@ export async function applyWorkspace(
     .where('workspace', '=', workspace)
     .execute();
   const privates = await ctx.db.selectFrom('ports').selectAll().where('workspace', '=', workspace).execute();
-  let ports = 0;
+  const secured: { host: string; dev: string }[] = [];
   // One bundle per host and bridge; the hosts and bridges at once (each is a few SSH round trips).
   const onBridge = async (
     hostName: string,
@@ -218,7 +210,9 @@ export async function applyWorkspace(
             .flatMap((r) => {
               const ofport = ofportOf(ifaces, r.dev);
               // A port not on this host now (its VM moved, or is down) gets its rules where it is.
-              return ofport === undefined ? [] : (ports++, portFlows(r, ofport, policy));
+              if (ofport === undefined) return [];
+              secured.push(r);
+              return portFlows(r, ofport, policy);
             }),
       ),
     ),
@@ -233,14 +227,14 @@ export async function applyWorkspace(
             .filter((r) => r.host === h)
             .flatMap((r) => {
               const ofport = ofportOf(ifaces, r.dev);
-              return ofport === undefined || !VM_PORT.test(r.dev)
-                ? []
-                : (ports++, privatePortFlows(r, ofport, policy));
+              if (ofport === undefined || !VM_PORT.test(r.dev)) return [];
+              secured.push(r);
+              return privatePortFlows(r, ofport, policy);
             }),
       ),
     ),
   ]);
-  return ports;
+  return secured.map((r) => ({ host: r.host, dev: r.dev }));
 }
 
 /** Removes the port's rules and its record. */

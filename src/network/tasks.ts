@@ -13,7 +13,7 @@ import type {
 import type { HandlerTable, Variant } from '../lib/handlers.ts';
 import { parseSubnet } from '../lib/ipv4.ts';
 import type { NetworkContext } from './context.ts';
-import { applyWorkspace, portCookie, securePublicPort, unsecurePublicPort, VM_PORT } from './portsecurity.ts';
+import { applyWorkspace, portCookie, recordPublicPort, unsecurePublicPort, VM_PORT } from './portsecurity.ts';
 import { insertWithVlan } from './vlans.ts';
 
 /** What a handler adds to its successful result (a network's VLAN, a router's host, a VM's tagged ports). */
@@ -117,15 +117,16 @@ export async function dropPorts(d: Ports, host: string, ports: Port[]) {
   }
 }
 
-/** Records the VM's public port on the task's host and installs its rules (tasks of older computes have none). */
-async function publicPortUp(
-  d: Ports,
-  t: Of<'vm POST'> | Of<'vm PUT'>,
-  p: PublicPort | undefined,
-): Promise<void> {
-  if (!p) return;
-  const host = { name: t.host, address: await hostAddress(d, t.host) };
-  await securePublicPort(d, host, { workspace: t.owner, vm: vmName(t), task_id: t.task_id }, p);
+/**
+ * Records the VM's public port (tasks of older computes have none), then puts the workspace's rules on its
+ * hosts: a VM coming changes who is in its groups (remote_group rules name members' addresses), and the new
+ * port gets its own rules in the same bundle. Refused when the port is not on its host's bridge.
+ */
+async function portsSecured(d: Ports, t: Of<'vm POST'> | Of<'vm PUT'>, p: PublicPort | undefined) {
+  if (p) await recordPublicPort(d, t.host, { workspace: t.owner, vm: vmName(t), task_id: t.task_id }, p);
+  const secured = await applyWorkspace(d, t.owner);
+  if (p && !secured.some((s) => s.host === t.host && s.dev === p.dev))
+    throw new Error(`port ${p.dev} is not on ${d.config.PUBLIC_BRIDGE} of ${t.host}`);
 }
 
 async function publicPortDown(d: Ports, host: string, p: PublicPort | undefined): Promise<void> {
@@ -303,10 +304,8 @@ async function removeInterface(
  * live migration waits for it before the switch-over). */
 export async function preparePorts(d: NetworkContext, t: Of<'vm POST'>) {
   const interfaces = await tagPorts(d, t, t.interfaces);
-  await publicPortUp(d, t, t.public);
-  // A VM coming changes who is in its groups: the workspace's rules are put on every host again (remote_group
-  // rules name members' addresses), the new port's host included, before a migration's switch-over.
-  await applyWorkspace(d, t.owner);
+  // Every host's rules, the new port's host included, before a migration's switch-over.
+  await portsSecured(d, t, t.public);
   return { interfaces };
 }
 
@@ -324,9 +323,8 @@ export const networkTasks: HandlerTable<NetworkTask, NetworkContext, Outcome> = 
     await renamePorts(d, t);
     await dropPorts(d, t.host, t.removed);
     const interfaces = await tagPorts(d, t, t.interfaces);
-    // Given when the change started the VM again (a resize): its public port is a new OpenFlow port.
-    await publicPortUp(d, t, t.public);
-    await applyWorkspace(d, t.owner);
+    // public: given when the change started the VM again (a resize): its port is a new OpenFlow port.
+    await portsSecured(d, t, t.public);
     return { interfaces };
   },
   'vm DELETE': async (t, d) => {
