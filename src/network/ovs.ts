@@ -158,23 +158,28 @@ export function createOvsSwitch(shell: HostShell): SwitchDriver {
       await ofctl(address, ['mod-port', bridge, port, up ? 'up' : 'down']);
     },
     async listInterfaces(address, bridge) {
-      const names = (await vsctl(address, ['list-ifaces', bridge]))
-        .split('\n')
-        .map((l) => l.trim())
-        .filter(Boolean);
-      if (!names.length) return [];
+      // One call, two commands: the bridge's interface names (one per line), then every interface's OpenFlow
+      // port (one JSON line; interfaces of other bridges are dropped here).
       const out = await vsctl(address, [
         '--format=json',
+        'list-ifaces',
+        bridge,
+        '--',
         '--columns=name,ofport',
         'list',
         'Interface',
-        ...names,
       ]);
-      const data = JSON.parse(out) as { data: [string, unknown][] };
-      return data.data.map(([name, ofport]) => ({
-        name,
-        ofport: typeof ofport === 'number' && ofport > 0 ? ofport : undefined,
-      }));
+      const lines = out.split('\n').map((l) => l.trim());
+      const json = lines.findIndex((l) => l.startsWith('{'));
+      if (json < 0) throw new Error(`ovs-vsctl list Interface answered no JSON: ${out.slice(0, 200)}`);
+      const names = new Set(lines.slice(0, json).filter(Boolean));
+      const data = JSON.parse(lines[json]) as { data: [string, unknown][] };
+      return data.data
+        .filter(([name]) => names.has(name))
+        .map(([name, ofport]) => ({
+          name,
+          ofport: typeof ofport === 'number' && ofport > 0 ? ofport : undefined,
+        }));
     },
     async addFlows(address, bridge, flows) {
       // Each flow is one line of the bundle: a line break inside one would smuggle in another rule.
