@@ -183,7 +183,7 @@ export async function applyWorkspace(
     .execute();
   const privates = await ctx.db.selectFrom('ports').selectAll().where('workspace', '=', workspace).execute();
   const secured: { host: string; dev: string }[] = [];
-  // One bundle per host and bridge; the hosts and bridges at once (each is a few SSH round trips).
+  // One bundle per host and bridge; the hosts and bridges at once (each is two SSH round trips).
   const onBridge = async (
     hostName: string,
     bridge: string,
