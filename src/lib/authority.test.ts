@@ -12,7 +12,7 @@ import {
   VERSION_CLAIM,
   type TokenVerifier,
 } from './auth.ts';
-import { createAuthority } from './authority.ts';
+import { createAuthority, type AuthorityOptions } from './authority.ts';
 import type { AuthChange, Standing } from './contracts/inventory.ts';
 import { isAppError } from './errors.ts';
 import { createLogger } from './log.ts';
@@ -63,6 +63,9 @@ function world() {
   };
   return w;
 }
+/** The authority of world w, checking signatures with the test key unless `o` says otherwise. */
+const authorityOf = (w: ReturnType<typeof world>, o: Partial<AuthorityOptions>) =>
+  createAuthority({ verifier: createTokenVerifier(publicKey), source: w.source, log, ...o });
 const aliceToken = (ttl = 600, version = 1) =>
   signer.sign({ username: 'alice', [UID_CLAIM]: 1, [VERSION_CLAIM]: version }, ttl);
 
@@ -90,13 +93,7 @@ test('the change feed: a flag change drops the standing, a revocation empties th
   const w = world();
   const inner = counting(createTokenVerifier(publicKey));
   let keys = 0;
-  const auth = createAuthority({
-    verifier: inner,
-    source: w.source,
-    log,
-    pollMs: 50,
-    onKeys: () => void keys++,
-  });
+  const auth = authorityOf(w, { verifier: inner, pollMs: 50, onKeys: () => void keys++ });
   try {
     const t = await aliceToken();
     assert.equal((await auth.verify(t)).workspaces.w?.perms.vm_can_add, true);
@@ -130,12 +127,7 @@ test('the change feed: a flag change drops the standing, a revocation empties th
 
 test('a token newer than the standing held is checked against a fresh read, before the feed says why', async () => {
   const w = world();
-  const auth = createAuthority({
-    verifier: createTokenVerifier(publicKey),
-    source: w.source,
-    log,
-    pollMs: 10_000,
-  });
+  const auth = authorityOf(w, { pollMs: 10_000 });
   try {
     const t = await aliceToken();
     await auth.verify(t);
@@ -156,13 +148,7 @@ test('a token newer than the standing held is checked against a fresh read, befo
 
 test('a silent feed: cached standings are not trusted, and checks fail with 503 until inventory is back', async () => {
   const w = world();
-  const auth = createAuthority({
-    verifier: createTokenVerifier(publicKey),
-    source: w.source,
-    log,
-    pollMs: 50,
-    staleMs: 300,
-  });
+  const auth = authorityOf(w, { pollMs: 50, staleMs: 300 });
   try {
     const t = await aliceToken();
     await auth.verify(t);
@@ -179,12 +165,7 @@ test('a silent feed: cached standings are not trusted, and checks fail with 503 
 
 test('changes missed (pruned before they were read) drop everything', async () => {
   const w = world();
-  const auth = createAuthority({
-    verifier: createTokenVerifier(publicKey),
-    source: w.source,
-    log,
-    pollMs: 10_000,
-  });
+  const auth = authorityOf(w, { pollMs: 10_000 });
   try {
     const t = await aliceToken();
     await auth.verify(t);
