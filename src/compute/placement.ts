@@ -11,6 +11,8 @@ export interface HostRequest {
   vcpus: number;
   /** Hosts not to use (a failed host when restarting its VMs). */
   exclude?: string[];
+  /** The domain it is for (monitoring keeps its room reserved until it sees the domain run). */
+  domain?: string;
 }
 
 /** A resize: can the VM's host give it `memoryMib` and `vcpus` instead of what it `held`? */

@@ -56,6 +56,7 @@ export function createRpcPlacement(
               memoryMib: r.memoryMib,
               vcpus: r.vcpus,
               ...(r.exclude?.length ? { exclude: r.exclude } : {}),
+              ...(r.domain ? { domain: r.domain } : {}),
             },
             { timeout: timeoutSeconds },
           ),

@@ -79,7 +79,7 @@ async function placeOnce(
     const spread = await placeApart(
       ctx.db,
       ctx.placement,
-      { area: area.name, memoryMib, vcpus: template.cpu },
+      { area: area.name, memoryMib, vcpus: template.cpu, domain: domainName(t.task_id) },
       group,
     );
     return recordPlacement(ctx, t, spread.host, memoryMib);

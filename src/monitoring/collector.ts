@@ -120,6 +120,17 @@ export function createCollector(o: CollectorOptions) {
         cpu_busy: cpuBusy,
       })
       .execute();
+    // A reserved domain now running is in alloc_mib: its reservation would count it a second time.
+    if (f.domains.length)
+      await db
+        .deleteFrom('reservations')
+        .where('host', '=', h.name)
+        .where(
+          'domain',
+          'in',
+          f.domains.map((d) => d.name),
+        )
+        .execute();
     if (f.domains.length)
       await db
         .insertInto('vm_samples')

@@ -143,6 +143,7 @@ export function createPlacementServer(db: Kysely<MonitorDB>, reserveSeconds: num
             memory_mib: r.memoryMib,
             vcpus: r.vcpus,
             expires_at: new Date(Date.now() + reserveSeconds * 1000),
+            domain: r.domain ?? null,
           })
           .execute();
         return { host: best.name, freeMib: best.freeMib };

@@ -66,7 +66,15 @@ export interface MonitorDB {
     rss_kib: number | null;
     vcpus: number;
   };
-  reservations: { id: Generated<number>; host: string; memory_mib: number; vcpus: number; expires_at: Date };
+  reservations: {
+    id: Generated<number>;
+    host: string;
+    memory_mib: number;
+    vcpus: number;
+    expires_at: Date;
+    /** The domain it holds room for (placement_host's `domain`), when the request named one. */
+    domain: string | null;
+  };
 }
 
 export const monitorMigrations: Record<string, Migration> = {
@@ -164,6 +172,11 @@ export const monitorMigrations: Record<string, Migration> = {
         .addColumn('vcpus', 'integer', (c) => c.notNull())
         .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
         .execute();
+    },
+  },
+  '002_reservation_domain': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('reservations').addColumn('domain', 'text').execute();
     },
   },
 };

@@ -42,6 +42,8 @@ describe('monitoring in one process', () => {
   let bus: Bus;
   let m: Monitoring;
   const down = new Set<string>();
+  /** Domains h-c runs (a test starts one). */
+  const onC: HostFacts['domains'] = [];
   const cpuTime = { n: 1e9 };
   const hosts: HostRecord[] = ['a', 'b', 'c'].map((n) => ({
     name: `h-${n}`,
@@ -73,7 +75,7 @@ describe('monitoring in one process', () => {
           },
         ]);
       if (name === 'h-b') return facts(1500);
-      return facts(6000);
+      return facts(6000, name === 'h-c' ? onC : []);
     },
     async pool() {
       return { fsSizeGib: 100, fsFreeGib: 60, usedGib: 5 };
@@ -152,6 +154,32 @@ describe('monitoring in one process', () => {
     assert.equal((await bus.rpc('placement_pool', { area: 'one', sizeGib: 1 }, { timeout: 5 })).pool, 'p1');
     const noPool = await failure(bus.rpc('placement_pool', { area: 'one', sizeGib: 50 }, { timeout: 5 }));
     assert.ok(isAppError(noPool) && noPool.kind === 'conflict');
+  });
+
+  test('a reservation naming its domain ends when a check finds the domain running: counted once', async () => {
+    const onlyC = { area: 'one', vcpus: 1, only: ['h-c'] };
+    const first = await place({ ...onlyC, memoryMib: 256, domain: 'kloudak-burst-1' });
+    assert.equal(first.host, 'h-c');
+    onC.push({
+      name: 'kloudak-burst-1',
+      title: 'ws9/burst-1',
+      cpuTimeNs: 1e9,
+      cpuUserNs: 5e8,
+      cpuSystemNs: 2e8,
+      memoryKib: 256 << 10,
+      maxMemoryKib: 256 << 10,
+      rssKib: 100_000,
+      vcpus: 1,
+    });
+    try {
+      await m.cycle();
+      // Its 256 MiB are now in h-c's figures; with the reservation too, h-c would have 256 MiB less.
+      const next = await place({ ...onlyC, memoryMib: 1 });
+      assert.equal(next.freeMib, first.freeMib! - 256);
+    } finally {
+      onC.length = 0;
+      await m.cycle();
+    }
   });
 
   test('a host failing 3 checks in a row is marked down and host_failure published once; host_up once when back', async () => {

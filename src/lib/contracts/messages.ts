@@ -356,6 +356,11 @@ export const HostPlacementRequest = Type.Object(
     exclude: Type.Optional(Type.Array(Type.String())),
     /** Only these hosts may answer (a resize: the VM's own host). */
     only: Type.Optional(Type.Array(Type.String())),
+    /**
+     * The domain the room is for: its reservation ends when a check finds it running on the host (its memory
+     * and vCPUs are then in the host's figures; counted twice, a burst of creates ran out of room).
+     */
+    domain: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   },
   closed,
 );
