@@ -40,14 +40,21 @@ export interface Cluster {
 /** Neither exited nor killed by a signal (a SIGKILLed child has exitCode null and must not count as live). */
 export const isAlive = (p: ServiceProcess) => p.child.exitCode === null && p.child.signalCode === null;
 
+/** Ports freePort handed out: each is free only until its service binds it, so it is never handed out twice. */
+const handedOut = new Set<number>();
+
 /**
  * A port for a service this test starts a moment later. Taken below Linux's ephemeral range (32768-60999):
  * a port the kernel hands out (listen(0)) is free again once closed and the next outgoing connection may take
- * it as its local port before the service binds it (EADDRINUSE, seen in the distributed test).
+ * it as its local port before the service binds it (EADDRINUSE, seen in the distributed test). Never the same
+ * twice in a process: two services given one port leave one down and its clients talking to the other (seen
+ * in the distributed test: the controller could not bind, and the CLI's POST /vms/ got another's 404).
  */
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
     const bound = await new Promise<boolean>((resolve) => {
       const s = createServer();
       s.once('error', () => resolve(false));
