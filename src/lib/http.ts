@@ -161,7 +161,13 @@ function errorAnswer(err: FastifyError): { status: number; body: ErrorBody } {
     const missing = typeof params.missingProperty === 'string' ? params.missingProperty : undefined;
     const extra = typeof params.additionalProperty === 'string' ? params.additionalProperty : undefined;
     const field = [path, missing ?? extra].filter(Boolean).join('.') || err.validationContext || 'body';
-    const what = missing ? 'is required' : extra ? 'is not a known field' : (v.message ?? 'is invalid');
+    const what = missing
+      ? 'is required'
+      : extra
+        ? 'is not a known field'
+        : extra === ''
+          ? 'has a field with an empty name'
+          : (v.message ?? 'is invalid');
     return { status: 400, body: { error: `${field} ${what}`, field } };
   }
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')

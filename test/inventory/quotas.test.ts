@@ -96,6 +96,12 @@ for (const backend of BACKENDS) {
       assert.equal((await inv.call('GET', `/workspaces/${ws}/quotas/`, stranger)).status, 403);
       const bad = await inv.call('PUT', `/workspaces/${ws}/quotas/`, admin, { vms: -1 });
       assert.deepEqual([bad.status, bad.body.field], [400, 'vms']);
+      // A key that is no quota was once written as a column name: 500 (found by the fuzzer).
+      for (const [key, field] of [['', 'body'], ['updated_at', 'updated_at']]) {
+        const unknown = await inv.call('PUT', `/workspaces/${ws}/quotas/`, admin, { [key]: 1, vms: 3 });
+        assert.deepEqual([unknown.status, unknown.body.field], [400, field], JSON.stringify(unknown.body));
+      }
+      assert.deepEqual((await quotas(ws)).custom, [], 'a refused change changes nothing');
       const set = await setQuotas(ws, { vms: 2, snapshots: 7, ram: 1.5 });
       assert.deepEqual([set.limits.vms, set.limits.snapshots, set.limits.ram], [2, 7, 1.5]);
       assert.deepEqual(set.custom.sort(), ['ram', 'snapshots', 'vms']);

@@ -95,7 +95,9 @@ export function quotasRepository(db: Db) {
         .where('workspace_id', '=', workspaceId)
         .executeTakeFirst(),
 
-    async set(workspaceId: number, values: Partial<Overrides>) {
+    async set(workspaceId: number, given: Partial<Overrides>) {
+      // Only quota columns, whatever else the object carries.
+      const values = Object.fromEntries(QUOTA_NAMES.filter((q) => q in given).map((q) => [q, given[q]]));
       await db
         .insertInto('quotas')
         .values({ workspace_id: workspaceId, ...values })

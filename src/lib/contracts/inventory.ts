@@ -250,7 +250,8 @@ export const QuotaBody = Type.Object(
     routers: orNull(QUOTA_DOCS.routers),
     snapshots: orNull(QUOTA_DOCS.snapshots),
   },
-  { minProperties: 1 },
+  // Closed: each key becomes a column of the quotas table.
+  { minProperties: 1, additionalProperties: false },
 );
 const LimitUse = Type.Object({ limit: Type.Number(), used: Type.Number() });
 export const WorkspaceQuotas = Type.Object({
