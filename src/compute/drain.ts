@@ -61,7 +61,13 @@ export async function drainHost(
     return locks(g, async () => {
       const key = `${vm.workspace}/${vm.affinity_group}`;
       const mine = pending.get(key) ?? new Map<string, string[]>();
-      const r = { area: host.area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: [t.name] };
+      const r = {
+        area: host.area,
+        memoryMib: vm.memory_mib,
+        vcpus: vm.vcpus,
+        exclude: [t.name],
+        domain: vm.domain,
+      };
       const spread = await placeApart(d.db, d.placement, r, g, {
         strict: !t.break_affinity,
         pending: mine,

@@ -89,7 +89,7 @@ export async function migrateVm(
     : await placeApart(
         d.db,
         d.placement,
-        { area: src.area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: [src.name] },
+        { area: src.area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: [src.name], domain: vm.domain },
         group,
       );
   const to = spread.host;

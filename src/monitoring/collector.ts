@@ -120,8 +120,8 @@ export function createCollector(o: CollectorOptions) {
         cpu_busy: cpuBusy,
       })
       .execute();
-    // A reserved domain now running is in alloc_mib: its reservation would count it a second time.
-    if (f.domains.length)
+    if (f.domains.length) {
+      // A reserved domain now running is in alloc_mib: its reservation would count it a second time.
       await db
         .deleteFrom('reservations')
         .where('host', '=', h.name)
@@ -131,7 +131,6 @@ export function createCollector(o: CollectorOptions) {
           f.domains.map((d) => d.name),
         )
         .execute();
-    if (f.domains.length)
       await db
         .insertInto('vm_samples')
         .values(
@@ -153,6 +152,7 @@ export function createCollector(o: CollectorOptions) {
           }),
         )
         .execute();
+    }
     if (!prev.up) {
       // Only the one who flips the flag announces: two workers seeing the same host cannot both publish.
       const flipped = await db

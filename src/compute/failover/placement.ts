@@ -30,7 +30,7 @@ export function createRelocation(d: {
       ({ host: target, joins } = await placeApart(
         d.db,
         d.placement,
-        { area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: down },
+        { area, memoryMib: vm.memory_mib, vcpus: vm.vcpus, exclude: down, domain: vm.domain },
         { workspace: vm.workspace, group: vm.affinity_group, self: vm.id },
       ));
     } catch (e) {
