@@ -6,7 +6,15 @@ import assert from 'node:assert/strict';
 import type { ComputeContext } from './context.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import type { Storage } from './storage.ts';
-import { adoptSnapshots, deleteSnapshot, releaseSnapshots, takeSnapshot, takenRunning } from './snapshots.ts';
+import {
+  adoptSnapshots,
+  deleteSnapshot,
+  heldBy,
+  releaseSnapshots,
+  revertMismatch,
+  takeSnapshot,
+  takenRunning,
+} from './snapshots.ts';
 import type { VmRow } from './vms.ts';
 
 const xml = (name: string, state: string, at: number) =>
@@ -115,5 +123,29 @@ describe('VM snapshots on hosts', () => {
       takenRunning(xml('a', 'shutoff', 1).replace('<name>d</name>', '<state>running</state>')),
       false,
     );
+  });
+
+  test('a revert that would bring back another size or other NICs than the records say is refused', () => {
+    // As libvirt writes a snapshot: its own fields, then the domain (memory in KiB).
+    const snap =
+      `<domainsnapshot><name>s</name><state>shutoff</state><creationTime>1</creationTime>` +
+      `<memory snapshot='no'/><domain type='qemu'><name>d</name><memory unit='KiB'>98304</memory>` +
+      `<currentMemory unit='KiB'>98304</currentMemory><vcpu placement='static'>1</vcpu><devices>` +
+      `<interface type='bridge'><mac address='52:54:00:AA:00:01'/></interface>` +
+      `<interface type='bridge'><mac address='52:54:00:aa:00:02'/></interface></devices></domain></domainsnapshot>`;
+    assert.deepEqual(heldBy(snap), {
+      memoryMib: 96,
+      vcpus: 1,
+      macs: ['52:54:00:aa:00:01', '52:54:00:aa:00:02'],
+    });
+    const nic = (mac: string) => ({ mac, dev: 'x', bridge: 'b' }) as VmRow['nics'][number];
+    const vm = { memory_mib: 96, vcpus: 1, nics: [nic('52:54:00:aa:00:02'), nic('52:54:00:aa:00:01')] };
+    assert.equal(revertMismatch(vm, snap), undefined, 'the same VM reverts');
+    assert.match(
+      revertMismatch({ ...vm, memory_mib: 128 }, snap)!,
+      /96 MiB and 1 vCPUs.*128 MiB and 1: resize/,
+    );
+    assert.match(revertMismatch({ ...vm, vcpus: 2 }, snap)!, /resize it back/);
+    assert.match(revertMismatch({ ...vm, nics: vm.nics.slice(1) }, snap)!, /other NICs/);
   });
 });

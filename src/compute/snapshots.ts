@@ -29,6 +29,34 @@ export const takenRunning = (xml: string) =>
   /<state>(running|paused)<\/state>/.test(/<state>[a-z ]+<\/state>/.exec(xml)?.[0] ?? '');
 const createdAt = (xml: string) => Number(/<creationTime>(\d+)<\/creationTime>/.exec(xml)?.[1] ?? 0);
 
+/** The VM as the snapshot's domain XML holds it: its size and its NICs' MACs (libvirt writes memory in KiB). */
+export function heldBy(xml: string): { memoryMib: number; vcpus: number; macs: string[] } {
+  const domain = xml.slice(xml.indexOf('<domain '));
+  return {
+    memoryMib: Math.round(Number(/<memory unit='KiB'>(\d+)<\/memory>/.exec(domain)?.[1] ?? 0) / 1024),
+    vcpus: Number(/<vcpu[^>]*>(\d+)<\/vcpu>/.exec(domain)?.[1] ?? 0),
+    macs: [...domain.matchAll(/<mac address='([0-9a-fA-F:]+)'\/>/g)].map((m) => m[1]!.toLowerCase()).sort(),
+  };
+}
+
+/**
+ * Why a revert to the snapshot would leave the VM other than its records say, if it would: libvirt brings
+ * back the domain definition the snapshot holds, so a VM resized or moved between networks since would come
+ * back at its old size or with its old NICs while inventory, quotas and the network service say otherwise.
+ */
+export function revertMismatch(
+  vm: Pick<VmRow, 'memory_mib' | 'vcpus' | 'nics'>,
+  xml: string,
+): string | undefined {
+  const then = heldBy(xml);
+  const macs = vm.nics.map((n) => n.mac.toLowerCase()).sort();
+  if (then.memoryMib !== vm.memory_mib || then.vcpus !== vm.vcpus)
+    return `it holds the VM at ${then.memoryMib} MiB and ${then.vcpus} vCPUs, the VM now has ${vm.memory_mib} MiB and ${vm.vcpus}: resize it back first`;
+  if (then.macs.join() !== macs.join())
+    return 'it holds other NICs than the VM has now (its networks changed since): put them back first';
+  return undefined;
+}
+
 async function poolPath(d: Deps, vm: VmRow): Promise<string> {
   const pool = await d.catalogue.pool(vm.pool);
   if (!pool) throw new Error(`pool ${vm.pool} is not in the catalogue`);
@@ -94,6 +122,9 @@ export async function revertSnapshot(
 ): Promise<{ host: HostRow; running: boolean }> {
   const host = await hostOf(d, vm.host);
   await adoptSnapshots(d, vm, host);
+  const held = await d.snapshotMetadata.xml(host.address, host.libvirt_uri, vm.domain, checkName(snapshot));
+  const mismatch = revertMismatch(vm, held);
+  if (mismatch) throw new Error(`not reverting to snapshot ${snapshot}: ${mismatch}`);
   // Not running nor stopped meanwhile: the reconciler leaves the record alone until the revert is done.
   await setRowState(d, vm, 'reverting');
   await d.hypervisor.snapshotRevert(host.libvirt_uri, vm.domain, checkName(snapshot));

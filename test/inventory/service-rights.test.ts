@@ -104,7 +104,7 @@ for (const backend of BACKENDS) {
         await answers('compute', [
           ['GET', `/${ws}/networks/n1/`],
           ['POST', `/${ws}/users/`, { name: uniqueName('x') }],
-          ['PUT', `/${ws}/users/${member}/`, { vm_can_del: true }],
+          ['PUT', `/${ws}/users/${member}/`, { vm_can_delete: true }],
           ['DELETE', `/${ws}/users/${member}/`],
           ['DELETE', `/workspaces/${ws}/`],
           ['POST', '/hosts/', host(uniqueName('h'))],
