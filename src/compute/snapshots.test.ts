@@ -132,7 +132,9 @@ describe('VM snapshots on hosts', () => {
       `<memory snapshot='no'/><domain type='qemu'><name>d</name><memory unit='KiB'>98304</memory>` +
       `<currentMemory unit='KiB'>98304</currentMemory><vcpu placement='static'>1</vcpu><devices>` +
       `<interface type='bridge'><mac address='52:54:00:AA:00:01'/></interface>` +
-      `<interface type='bridge'><mac address='52:54:00:aa:00:02'/></interface></devices></domain></domainsnapshot>`;
+      `<interface type='bridge'><mac address='52:54:00:aa:00:02'/></interface></devices></domain>` +
+      `<inactiveDomain type='qemu'><devices><interface type='bridge'><mac address='52:54:00:aa:00:01'/>` +
+      `</interface></devices></inactiveDomain></domainsnapshot>`;
     assert.deepEqual(heldBy(snap), {
       memoryMib: 96,
       vcpus: 1,

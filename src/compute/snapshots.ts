@@ -31,7 +31,9 @@ const createdAt = (xml: string) => Number(/<creationTime>(\d+)<\/creationTime>/.
 
 /** The VM as the snapshot's domain XML holds it: its size and its NICs' MACs (libvirt writes memory in KiB). */
 export function heldBy(xml: string): { memoryMib: number; vcpus: number; macs: string[] } {
-  const domain = xml.slice(xml.indexOf('<domain '));
+  // The <domain> only: a running snapshot also carries an <inactiveDomain> with the same NICs.
+  const start = xml.indexOf('<domain ');
+  const domain = xml.slice(start, xml.indexOf('</domain>', start));
   return {
     memoryMib: Math.round(Number(/<memory unit='KiB'>(\d+)<\/memory>/.exec(domain)?.[1] ?? 0) / 1024),
     vcpus: Number(/<vcpu[^>]*>(\d+)<\/vcpu>/.exec(domain)?.[1] ?? 0),
@@ -53,7 +55,7 @@ export function revertMismatch(
   if (then.memoryMib !== vm.memory_mib || then.vcpus !== vm.vcpus)
     return `it holds the VM at ${then.memoryMib} MiB and ${then.vcpus} vCPUs, the VM now has ${vm.memory_mib} MiB and ${vm.vcpus}: resize it back first`;
   if (then.macs.join() !== macs.join())
-    return 'it holds other NICs than the VM has now (its networks changed since): put them back first';
+    return `it holds other NICs (${then.macs.join(', ')}) than the VM has now (${macs.join(', ')}): its networks changed since; put them back first`;
   return undefined;
 }
 
