@@ -270,7 +270,16 @@ describe('live migration on the lab', { timeout: 900_000 }, () => {
         },
         60_000,
         500,
-      );
+      ).catch(async (e: Error) => {
+        // Whether it answers from outside and what it said last tell a stalled guest from a stalled log.
+        const ip = String((await p.inv.call('GET', `/${ws}/vms/${g.name}/`, token)).body.ip);
+        const answers = await run('ping', ['-c', '3', '-W', '1', ip]).then(
+          () => 'answers ping',
+          () => 'does not answer ping',
+        );
+        const tail = readConsole(lab, g.task).split('\n').slice(-15).join('\n');
+        throw new Error(`${e.message}; it ${answers} at ${ip}; its console ends:\n${tail}`);
+      });
       const b = before.get(g.name)!;
       const lost = after.sent - after.received - (b.sent - b.received);
       t.diagnostic(`${g.name}: ${lost} replies lost over the drain`);
