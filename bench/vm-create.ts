@@ -477,10 +477,13 @@ async function allUp(
   while (seen.some(Number.isNaN)) {
     const f = failed();
     if (f) throw new Error(`a guest will never come up: ${f}`);
-    if (Date.now() > deadline)
-      throw new Error(
-        `${seen.filter(Number.isNaN).length} of ${guests.length} guests not up within ${BOOT_TIMEOUT / 1000} s`,
-      );
+    if (Date.now() > deadline) {
+      // Each missing guest's last console lines: a guest stuck in boot reads differently from one up elsewhere.
+      const missing = guests.filter((_, i) => Number.isNaN(seen[i]));
+      for (const g of missing)
+        note(`not up: ${g.line}; console ends:\n${g.console().split('\n').slice(-8).join('\n')}`);
+      throw new Error(`${missing.length} of ${guests.length} guests not up within ${BOOT_TIMEOUT / 1000} s`);
+    }
     guests.forEach((g, i) => {
       if (Number.isNaN(seen[i]) && g.console().includes(g.line)) seen[i] = performance.now() - t0;
     });
