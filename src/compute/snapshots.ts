@@ -37,7 +37,7 @@ export function heldBy(xml: string): { memoryMib: number; vcpus: number; macs: s
   return {
     memoryMib: Math.round(Number(/<memory unit='KiB'>(\d+)<\/memory>/.exec(domain)?.[1] ?? 0) / 1024),
     vcpus: Number(/<vcpu[^>]*>(\d+)<\/vcpu>/.exec(domain)?.[1] ?? 0),
-    macs: [...domain.matchAll(/<mac address='([0-9a-fA-F:]+)'\/>/g)].map((m) => m[1]!.toLowerCase()).sort(),
+    macs: [...domain.matchAll(/<mac address='([0-9a-fA-F:]+)'\/>/g)].map((m) => m[1].toLowerCase()).sort(),
   };
 }
 

@@ -184,15 +184,15 @@ async function deleteNetwork(
   if (records.length) {
     const vms = new Set((await d.policy.vms(t.owner)).map((v) => v.name));
     // A host since removed from the catalogue has no switch of ours: its records are left-overs.
-    const onSwitch = async (r: (typeof records)[number]) => {
-      const host = await d.hosts.get(r.host);
-      return host !== undefined && (await d.ovs.portTag(host.address, r.dev)) !== null;
-    };
-    for (const r of records)
-      if (vms.has(r.vm) || (await onSwitch(r)))
+    const hosts = new Map<string, Awaited<ReturnType<typeof d.hosts.get>>>();
+    for (const r of records) if (!hosts.has(r.host)) hosts.set(r.host, await d.hosts.get(r.host));
+    for (const r of records) {
+      const host = hosts.get(r.host);
+      if (vms.has(r.vm) || (host && (await d.ovs.portTag(host.address, r.dev)) !== null))
         throw new Error(`network ${t.name} still has a port of VM ${r.vm}`);
+    }
     for (const r of records)
-      if (await d.hosts.get(r.host)) await dropPorts(d, r.host, [r]);
+      if (hosts.get(r.host)) await dropPorts(d, r.host, [r]);
       else await d.db.deleteFrom('ports').where('host', '=', r.host).where('dev', '=', r.dev).execute();
     d.log.warn(
       { workspace: t.owner, network: t.name, ports: records.map((r) => `${r.host}/${r.dev} (${r.vm})`) },

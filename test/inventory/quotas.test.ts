@@ -97,7 +97,10 @@ for (const backend of BACKENDS) {
       const bad = await inv.call('PUT', `/workspaces/${ws}/quotas/`, admin, { vms: -1 });
       assert.deepEqual([bad.status, bad.body.field], [400, 'vms']);
       // A key that is no quota was once written as a column name: 500 (found by the fuzzer).
-      for (const [key, field] of [['', 'body'], ['updated_at', 'updated_at']]) {
+      for (const [key, field] of [
+        ['', 'body'],
+        ['updated_at', 'updated_at'],
+      ]) {
         const unknown = await inv.call('PUT', `/workspaces/${ws}/quotas/`, admin, { [key]: 1, vms: 3 });
         assert.deepEqual([unknown.status, unknown.body.field], [400, field], JSON.stringify(unknown.body));
       }
