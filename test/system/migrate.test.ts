@@ -277,8 +277,26 @@ describe('live migration on the lab', { timeout: 900_000 }, () => {
           () => 'answers ping',
           () => 'does not answer ping',
         );
+        // The domain and its public port on the destination: running? attached? its rules there?
+        const state = await hv.state(h1.uri, g.domain).catch((err: Error) => err.message);
+        const rec = await compute.ctx.db
+          .selectFrom('vms')
+          .selectAll()
+          .where('domain', '=', g.domain)
+          .executeTakeFirstOrThrow();
+        const pub = rec.nics.find((n) => !n.network)!;
+        const ovs = createOvsSwitch(
+          createSshShell({ user: 'root', key: lab.ssh.key, knownHosts: lab.ssh.knownHosts }),
+        );
+        const iface = (await ovs.listInterfaces(h1.ip, 'public-br')).find((i) => i.name === pub.dev);
+        const rules = (await ovs.dumpFlows(h1.ip, 'public-br')).filter(
+          (f) => f.cookie === portCookie(pub.dev),
+        );
+        const port = `port ${pub.dev} ${iface ? `ofport ${iface.ofport}` : 'not on public-br'}, ${rules.length} rules`;
         const tail = readConsole(lab, g.task).split('\n').slice(-15).join('\n');
-        throw new Error(`${e.message}; it ${answers} at ${ip}; its console ends:\n${tail}`);
+        throw new Error(
+          `${e.message}; it ${answers} at ${ip}; domain ${state ?? 'absent'} on ${h1.name}, ${port}; its console ends:\n${tail}`,
+        );
       });
       const b = before.get(g.name)!;
       const lost = after.sent - after.received - (b.sent - b.received);
