@@ -31,7 +31,13 @@ const BINDS: [string, string][] = [
   // root's authorized_keys at the usual place: sshd's StrictModes rejects files under a world-writable
   // directory such as /tmp, where a test's stateDir may live.
   ['root-ssh', '/root/.ssh'],
+  // A file: root's shell startup, which sshd runs before every command. The machine's own may start pyenv
+  // and the like (seen: pyenv's rehash, ~0.5 s a command and one lock for all, 39 s each under a test's load:
+  // virsh over SSH timed out and hosts were failed over). A hypervisor host's root has none of that.
+  ['root-bashrc', '/root/.bashrc'],
 ];
+const FILE_BINDS = new Set(['root-bashrc']);
+const ROOT_BASHRC = '# A kloudak lab host: commands come over SSH and need no interactive setup.\n';
 const OVS_CTL = '/usr/share/openvswitch/scripts/ovs-ctl';
 
 export async function isMountpoint(path: string): Promise<boolean> {
@@ -74,7 +80,9 @@ export function hostHandle(paths: LabPaths, index: number): HostHandle {
 }
 
 async function prepareHostDirs(h: HostHandle): Promise<void> {
-  for (const [sub] of BINDS) await mkdir(join(h.dir, sub), { recursive: true });
+  for (const [sub] of BINDS)
+    if (FILE_BINDS.has(sub)) await writeFile(join(h.dir, sub), ROOT_BASHRC);
+    else await mkdir(join(h.dir, sub), { recursive: true });
   await chmod(join(h.dir, 'root-ssh'), 0o700);
   await mkdir(join(h.dir, 'ssh'), { recursive: true, mode: 0o700 });
   const etc = join(h.dir, 'etc-libvirt');
@@ -91,8 +99,10 @@ async function prepareHostDirs(h: HostHandle): Promise<void> {
     );
   }
   await ensureLockManagerConfig(etc);
-  for (const [, target] of BINDS)
-    if (!existsSync(target)) await mkdir(target, { recursive: true, mode: 0o700 });
+  for (const [sub, target] of BINDS)
+    if (existsSync(target)) continue;
+    else if (FILE_BINDS.has(sub)) await writeFile(target, '');
+    else await mkdir(target, { recursive: true, mode: 0o700 });
   await mkdir(HOST_POOL_PATH, { recursive: true });
 }
 
