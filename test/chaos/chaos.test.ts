@@ -72,7 +72,12 @@ describe('chaos', () => {
     });
     await persist('GET', `${controller(0)}/task/${n.body.task_id}/?wait=60`);
   });
-  after(async () => cluster?.stop());
+  let passed = false;
+  after(async () => {
+    // A failed run names its stuck task; each process's last lines say where it stopped.
+    if (!passed && cluster) process.stdout.write(`chaos: the services' last output\n${cluster.logs(6000)}\n`);
+    await cluster?.stop();
+  });
 
   test('a burst of creates and deletes through kills and middleware restarts leaves a clean platform', async () => {
     const killed = new Set<string>();
@@ -238,5 +243,6 @@ describe('chaos', () => {
       await callJson('DELETE', `${cluster.inventoryUrl}/address/lab/${ip}/`, { token: admin });
     process.stdout.write(`chaos: ${handed.length} of 253 area addresses free afterwards\n`);
     assert.equal(handed.length, 253, 'no orphan IP');
+    passed = true;
   });
 });

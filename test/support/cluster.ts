@@ -140,6 +140,9 @@ export async function startCluster(
     KLOUDAK_REDIS: TEST_REDIS,
     KLOUDAK_ZOOKEEPER: TEST_ZOOKEEPER,
     KLOUDAK_SERVICE_SECRET: 'cluster-service-secret',
+    // One key for every controller, as a deployment sets it: a message sealed by one controller is relayed
+    // by whichever claims it (each generating its own, a killed controller's rows waited for its revival).
+    KLOUDAK_TASK_KEY: 'cluster-task-seal-key-0123456789',
     KLOUDAK_JWT_KEY_FILE: join(dir, 'jwt-ed25519.pem'),
     KLOUDAK_ADMIN_PASSWORD: adminPassword,
     KLOUDAK_BIND: '127.0.0.1',
