@@ -49,10 +49,16 @@ export function createSealer(secret: string): Sealer {
       const d = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
       d.setAAD(Buffer.from(taskId));
       d.setAuthTag(raw.subarray(12, 28));
-      const secrets = JSON.parse(
-        Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString('utf8'),
-      ) as Record<string, unknown>;
-      return { ...rest, ...secrets };
+      let plain: Buffer;
+      try {
+        plain = Buffer.concat([d.update(raw.subarray(28)), d.final()]);
+      } catch {
+        // Not a format fault: another key sealed it (or another task's row). The operator must hear which.
+        throw new Error(
+          `task ${taskId}: its sealed secrets do not authenticate with this controller's key: every controller of one database needs the same KLOUDAK_TASK_KEY`,
+        );
+      }
+      return { ...rest, ...(JSON.parse(plain.toString('utf8')) as Record<string, unknown>) };
     },
   };
 }
