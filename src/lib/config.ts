@@ -380,6 +380,13 @@ const spec = {
     max: 600,
     doc: 'seconds a host may leave heartbeats unanswered before monitoring asks its guests on the public network and, if none answers, reports host_failure',
   },
+  HOST_CONFIRM_GRACE: {
+    kind: 'number',
+    default: '10',
+    min: 0,
+    max: 600,
+    doc: "seconds a guest must have run on a host before its silence counts as the host's death (a booting guest does not answer yet; a host with only younger guests is failed by its checks alone)",
+  },
   HOST_CONFIRM: {
     kind: 'enum',
     values: ['local', 'peer', 'off'] as const,

@@ -1,6 +1,7 @@
 // The failure decision (issue 18 item 5): a host is reported failed (host_failure, once) when its lease ran out
 // or it failed HOST_FAILURE_CHECKS checks in a row, unless the second path says it still serves: a guest it
-// ran at its last good check answers on the public network. docs/monitoring.md "Failure detection".
+// ran at its last good check (and HOST_CONFIRM_GRACE before) answers on the public network.
+// docs/monitoring.md "Failure detection".
 import type { Kysely } from 'kysely';
 import type { Bus } from '../lib/bus/bus.ts';
 import type { Logger } from '../lib/log.ts';
@@ -15,6 +16,8 @@ export interface ConfirmOptions {
   /** 'peer': another up host of the area pings (over SSH); 'local': the monitoring machine pings. */
   from: 'local' | 'peer';
   timeoutMs: number;
+  /** A guest first seen on the host less than this long ago is not asked: it may still be booting. */
+  graceMs: number;
 }
 
 export interface DeciderOptions {
@@ -36,16 +39,34 @@ export function createFailureDecider(o: DeciderOptions) {
   async function confirm(h: HostWork): Promise<'alive' | 'dead' | 'unknown'> {
     const c = o.confirm;
     if (!c) return 'unknown';
-    const vms = (
-      await db
-        .selectFrom('vm_samples')
-        .innerJoin('hosts', (j) =>
-          j.onRef('hosts.name', '=', 'vm_samples.host').onRef('hosts.seen_at', '=', 'vm_samples.at'),
-        )
-        .select(['vm_samples.workspace', 'vm_samples.vm'])
-        .where('vm_samples.host', '=', h.name)
-        .execute()
-    ).flatMap((r) => (r.workspace && r.vm ? [{ workspace: r.workspace, vm: r.vm }] : []));
+    const last = await db
+      .selectFrom('vm_samples')
+      .innerJoin('hosts', (j) =>
+        j.onRef('hosts.name', '=', 'vm_samples.host').onRef('hosts.seen_at', '=', 'vm_samples.at'),
+      )
+      .select(['vm_samples.domain', 'vm_samples.workspace', 'vm_samples.vm'])
+      .where('vm_samples.host', '=', h.name)
+      .execute();
+    // Only guests sampled here before the grace: a silent booting guest says nothing of its host (the chaos
+    // test saw a loaded host failed over because the guests it had just started did not answer yet).
+    const settled = last.length
+      ? await db
+          .selectFrom('vm_samples')
+          .select('domain')
+          .distinct()
+          .where('host', '=', h.name)
+          .where('at', '<=', new Date(Date.now() - c.graceMs))
+          .where(
+            'domain',
+            'in',
+            last.map((r) => r.domain),
+          )
+          .execute()
+      : [];
+    const old = new Set(settled.map((r) => r.domain));
+    const vms = last.flatMap((r) =>
+      r.workspace && r.vm && old.has(r.domain) ? [{ workspace: r.workspace, vm: r.vm }] : [],
+    );
     if (!vms.length) return 'unknown';
     const addresses = await c.directory.addresses(h.name, vms);
     if (!addresses.length) return 'unknown';

@@ -134,6 +134,7 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
             guests: o.guests ?? (confirmFrom === 'peer' ? createPeerPingProbe(shell) : createPingProbe()),
             directory: o.guestDirectory ?? createInventoryGuestDirectory(inventory(2, 1)),
             timeoutMs: 2000,
+            graceMs: config.HOST_CONFIRM_GRACE * 1000,
           },
   });
   const placement = createPlacementServer(db, Math.max(30, 3 * config.MONITOR_INTERVAL));

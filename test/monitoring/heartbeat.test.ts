@@ -16,6 +16,7 @@ import { createLogger } from '../../src/lib/log.ts';
 import type { GuestDirectory, GuestProbe } from '../../src/monitoring/confirm.ts';
 import { createSingleElection } from '../../src/monitoring/election.ts';
 import type { HostFacts, HostProbe } from '../../src/monitoring/probe.ts';
+import { createFailureDecider } from '../../src/monitoring/failure.ts';
 import { createMonitoring, type Monitoring } from '../../src/monitoring/service.ts';
 import { PGLITE_TEMPLATE } from '../support/env.ts';
 import { until } from '../support/platform.ts';
@@ -103,6 +104,8 @@ describe('heartbeats, leases and the second path', () => {
         MONITOR_HEARTBEAT: '0.1',
         HOST_LEASE: '0.5',
         HOST_FAILURE_CHECKS: '3',
+        // The grace has its own test below: here every guest is asked from its first check on.
+        HOST_CONFIRM_GRACE: '0',
         LOG_LEVEL: 'silent',
         SERVICE_SECRET: 'unit-secret-0123',
         PGLITE_TEMPLATE,
@@ -176,5 +179,28 @@ describe('heartbeats, leases and the second path', () => {
     await m.cycle();
     await until('host_failure for h-c', () => (failures.includes('h-c') ? true : undefined), 2000, 20);
     assert.equal((await row('h-c')).up, false);
+  });
+
+  test('a guest seen on its host for less than HOST_CONFIRM_GRACE is not asked: its silence fails nothing', async () => {
+    answering.clear();
+    await m.cycle(); // h-a's good check: its guest va sampled now, a few ms ago
+    assert.equal((await row('h-a')).up, true);
+    const decider = (graceMs: number) =>
+      createFailureDecider({
+        db: m.database.db,
+        bus,
+        log,
+        failureChecks: 3,
+        confirm: { guests, directory, from: 'local', timeoutMs: 100, graceMs },
+      });
+    const hostA = { name: 'h-a', area: 'one', libvirt_uri: 'test:///a' };
+    asked.length = 0;
+    await decider(60_000).expired(hostA, 5000);
+    assert.deepEqual(asked, [], 'a guest younger than the grace is not asked');
+    assert.equal((await row('h-a')).up, true, 'nothing to ask: the lease alone fails nothing');
+    await decider(0).expired(hostA, 5000);
+    assert.deepEqual(asked, [['10.9.0.1']], 'past the grace it is asked');
+    await until('host_failure for h-a', () => (failures.includes('h-a') ? true : undefined), 2000, 20);
+    assert.equal((await row('h-a')).up, false);
   });
 });

@@ -285,20 +285,26 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
       // Host 2 joins the area; monitoring checks it before the cut.
       await registerTestLab(lab, p.inv.url, admin);
       await seenByMonitoring(h2.name);
-      // Monitoring's last good check of host 1 saw both guests (the second path asks those).
+      // Monitoring's last good check of host 1 saw both guests, and one HOST_CONFIRM_GRACE (10 s) earlier too:
+      // the second path asks those (a guest seen only lately may still be booting: its silence proves nothing).
       await until(
-        'a check of host 1 that saw both guests',
+        'a check of host 1 that saw both guests, and one 10 s before',
         async () => {
           const seen = (await monHost(h1.name)).seen_at;
-          const rows = seen
-            ? await monitoring.database.db
-                .selectFrom('vm_samples')
-                .select('domain')
-                .where('host', '=', h1.name)
-                .where('at', '=', seen)
-                .execute()
-            : [];
-          return guests.every((g) => rows.some((r) => r.domain === g.domain)) ? true : undefined;
+          if (!seen) return undefined;
+          const rows = await monitoring.database.db
+            .selectFrom('vm_samples')
+            .select(['domain', 'at'])
+            .where('host', '=', h1.name)
+            .execute();
+          const settled = Date.now() - 10_000;
+          return guests.every(
+            (g) =>
+              rows.some((r) => r.domain === g.domain && r.at.getTime() === seen.getTime()) &&
+              rows.some((r) => r.domain === g.domain && r.at.getTime() <= settled),
+          )
+            ? true
+            : undefined;
         },
         30_000,
         250,
