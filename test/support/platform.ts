@@ -12,6 +12,7 @@ import { listen } from '../../src/lib/http.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createNotificationService, type NotificationService } from '../../src/notification/index.ts';
 import { createController, type Controller } from '../../src/controller/service.ts';
+import { FINISHED_STATUSES } from '../../src/lib/contracts/controller.ts';
 import { run } from '../../src/lib/exec.ts';
 import { PGLITE_TEMPLATE, pgDatabaseUrl, TEST_AMQP, uniqueName } from './env.ts';
 import { startInventory, type Backend, type TestInventory } from './inventory.ts';
@@ -170,6 +171,24 @@ export async function joinRoom(notificationUrl: string, workspace: string, token
     ws.once('unexpected-response', (_req, res) => reject(new Error(`room refused: ${res.statusCode}`)));
   });
   return { messages, close: () => ws.close() };
+}
+
+/**
+ * A task as it stands once it ended, or after `seconds` (a controller's `?wait=` stops at 120 s a call, so a
+ * longer wait is several calls).
+ */
+export async function waitTask(
+  p: Pick<TestPlatform, 'call'>,
+  taskId: string,
+  token: string,
+  seconds: number,
+): Promise<{ status: number; body: any }> {
+  const end = Date.now() + seconds * 1000;
+  for (;;) {
+    const left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+    const t = await p.call('GET', `/task/${taskId}/?wait=${Math.min(120, left)}`, token);
+    if (t.status !== 200 || FINISHED_STATUSES.includes(t.body.status) || !left) return t;
+  }
 }
 
 export async function until<T>(

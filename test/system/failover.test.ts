@@ -40,7 +40,7 @@ import {
   readConsole,
   registerTestLab,
 } from '../support/lab.ts';
-import { joinRoom, startPlatform, until, type TestPlatform } from '../support/platform.ts';
+import { joinRoom, startPlatform, until, type TestPlatform, waitTask } from '../support/platform.ts';
 
 const log = (name: string) => createLogger(name, process.env.KLOUDAK_TEST_LOG ?? 'silent');
 const hv = createVirshHypervisor(30_000);
@@ -196,7 +196,7 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
 
   const finish = async (r: { status: number; body: any }, wait = 120) => {
     assert.equal(r.status, 202, JSON.stringify(r.body));
-    const t = await p.call('GET', `/task/${r.body.task_id}/?wait=${wait}`, token);
+    const t = await waitTask(p, r.body.task_id, token, wait);
     assert.equal(t.body.status, 'successful', JSON.stringify(t.body));
     return r.body;
   };

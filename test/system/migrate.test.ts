@@ -28,7 +28,7 @@ import {
   readConsole,
   registerTestLab,
 } from '../support/lab.ts';
-import { joinRoom, startPlatform, until, type TestPlatform } from '../support/platform.ts';
+import { joinRoom, startPlatform, until, type TestPlatform, waitTask } from '../support/platform.ts';
 
 const log = (name: string) => createLogger(name, process.env.KLOUDAK_TEST_LOG ?? 'silent');
 const hv = createVirshHypervisor(30_000);
@@ -65,7 +65,7 @@ describe('live migration on the lab', { timeout: 900_000 }, () => {
 
   const finish = async (r: { status: number; body: any }, as: string, wait = 120) => {
     assert.equal(r.status, 202, JSON.stringify(r.body));
-    const t = await p.call('GET', `/task/${r.body.task_id}/?wait=${wait}`, as);
+    const t = await waitTask(p, r.body.task_id, as, wait);
     assert.equal(t.body.status, 'successful', JSON.stringify(t.body));
     return t.body;
   };
