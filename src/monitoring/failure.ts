@@ -39,34 +39,27 @@ export function createFailureDecider(o: DeciderOptions) {
   async function confirm(h: HostWork): Promise<'alive' | 'dead' | 'unknown'> {
     const c = o.confirm;
     if (!c) return 'unknown';
-    const last = await db
-      .selectFrom('vm_samples')
-      .innerJoin('hosts', (j) =>
-        j.onRef('hosts.name', '=', 'vm_samples.host').onRef('hosts.seen_at', '=', 'vm_samples.at'),
-      )
-      .select(['vm_samples.domain', 'vm_samples.workspace', 'vm_samples.vm'])
-      .where('vm_samples.host', '=', h.name)
-      .execute();
-    // Only guests sampled here before the grace: a silent booting guest says nothing of its host (the chaos
-    // test saw a loaded host failed over because the guests it had just started did not answer yet).
-    const settled = last.length
-      ? await db
-          .selectFrom('vm_samples')
-          .select('domain')
-          .distinct()
-          .where('host', '=', h.name)
-          .where('at', '<=', new Date(Date.now() - c.graceMs))
-          .where(
-            'domain',
-            'in',
-            last.map((r) => r.domain),
-          )
-          .execute()
-      : [];
-    const old = new Set(settled.map((r) => r.domain));
-    const vms = last.flatMap((r) =>
-      r.workspace && r.vm && old.has(r.domain) ? [{ workspace: r.workspace, vm: r.vm }] : [],
-    );
+    const settledBy = new Date(Date.now() - c.graceMs);
+    const vms = (
+      await db
+        .selectFrom('vm_samples as s')
+        .innerJoin('hosts', (j) => j.onRef('hosts.name', '=', 's.host').onRef('hosts.seen_at', '=', 's.at'))
+        .select(['s.workspace', 's.vm'])
+        .where('s.host', '=', h.name)
+        // Only guests sampled here a grace before: a silent booting guest says nothing of its host (the chaos
+        // test saw a loaded host failed over because the guests it had just started did not answer yet).
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('vm_samples as e')
+              .select('e.domain')
+              .whereRef('e.domain', '=', 's.domain')
+              .where('e.host', '=', h.name)
+              .where('e.at', '<=', settledBy),
+          ),
+        )
+        .execute()
+    ).flatMap((r) => (r.workspace && r.vm ? [{ workspace: r.workspace, vm: r.vm }] : []));
     if (!vms.length) return 'unknown';
     const addresses = await c.directory.addresses(h.name, vms);
     if (!addresses.length) return 'unknown';

@@ -41,9 +41,12 @@ describe('live migration on the lab', { timeout: 900_000 }, () => {
   let ws = '';
   let token = '';
   let admin = '';
+  /** The lab hosts' switches, as a test reads them. */
+  let ovs: ReturnType<typeof createOvsSwitch>;
 
   before(async () => {
     lab = await ensureLab(2);
+    ovs = createOvsSwitch(createSshShell({ user: 'root', key: lab.ssh.key, knownHosts: lab.ssh.knownHosts }));
     p = await startPlatform('pglite', 'memory', { ...labConfig(lab), RETRIES: '0' });
     const config = p.serviceConfig({ RECONCILE_INTERVAL: '3600' });
     compute = await createCompute({ config, log: log('compute'), bus: p.bus });
@@ -170,9 +173,6 @@ describe('live migration on the lab', { timeout: 900_000 }, () => {
       .where('domain', '=', domain)
       .executeTakeFirstOrThrow();
     assert.equal(rec.host, h2.name);
-    const ovs = createOvsSwitch(
-      createSshShell({ user: 'root', key: lab.ssh.key, knownHosts: lab.ssh.knownHosts }),
-    );
     const priv = rec.nics.find((n) => n.network === net)!;
     assert.equal(await ovs.portTag(h2.ip, priv.dev), vlan, 'the private port on host 2 carries its VLAN');
     const pub = rec.nics.find((n) => !n.network)!;
@@ -285,9 +285,6 @@ describe('live migration on the lab', { timeout: 900_000 }, () => {
           .where('domain', '=', g.domain)
           .executeTakeFirstOrThrow();
         const pub = rec.nics.find((n) => !n.network)!;
-        const ovs = createOvsSwitch(
-          createSshShell({ user: 'root', key: lab.ssh.key, knownHosts: lab.ssh.knownHosts }),
-        );
         const iface = (await ovs.listInterfaces(h1.ip, 'public-br')).find((i) => i.name === pub.dev);
         const rules = (await ovs.dumpFlows(h1.ip, 'public-br')).filter(
           (f) => f.cookie === portCookie(pub.dev),
