@@ -1,5 +1,6 @@
 // migrateVm's guarantees with a scripted hypervisor (a test double; the lab run is test/system/migrate.test.ts):
-// the switch-over stays held (1 ms downtime) until the network service answered for the destination's ports,
+// the switch-over stays held (1 ms downtime, 1 MiB/s) until the network service answered for the destination's
+// ports and the copy has started (libvirt sets the migration's own bandwidth when it starts it),
 // a migration that does not end in time is aborted and leaves the VM where it ran, and the record follows.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,13 +22,20 @@ const HOSTS = {
 };
 const uriHost = (uri: string) => (uri.includes('h1') ? 'h1' : 'h2');
 
-/** A scripted libvirt: one domain, on h1; a migration shows the incoming copy paused on the destination and
- * switches once the downtime allowed is more than 1 ms (or never, when `stuck`). */
+/** A scripted libvirt: one domain, on h1; a migration shows the incoming copy paused on the destination, then
+ * (as libvirt does once the destination's QEMU is up) starts copying with its own bandwidth over any speed set
+ * before, and switches once the downtime allowed is more than 1 ms and the speed more than 1 MiB/s (or never,
+ * when `stuck`). */
 function scriptedHypervisor(stuck: boolean) {
   const where = new Map<string, DomainState>([['h1', 'running']]);
   const calls: string[] = [];
   let downtime = 0;
+  let speed = 0;
+  let copying = false;
   let finish: ((ok: boolean) => void) | undefined;
+  const maybeSwitch = () => {
+    if (copying && downtime > 1 && speed > 1 && !stuck) setTimeout(() => finish?.(true), 20);
+  };
   const hv: Partial<Hypervisor> = {
     state: async (uri) => where.get(uriHost(uri)),
     undefine: async () => undefined,
@@ -36,10 +44,14 @@ function scriptedHypervisor(stuck: boolean) {
     setMaxDowntime: async (_uri, _name, ms) => {
       calls.push(`downtime ${ms}`);
       downtime = ms;
-      if (ms > 1 && !stuck) setTimeout(() => finish?.(true), 20);
+      maybeSwitch();
     },
-    setMigrateSpeed: async (_u, _n, mib) => void calls.push(`speed ${mib}`),
-    jobInfo: async () => ({ processed: 50, remaining: 50, total: 100 }),
+    setMigrateSpeed: async (_u, _n, mib) => {
+      calls.push(`speed ${mib}`);
+      speed = mib;
+      maybeSwitch();
+    },
+    jobInfo: async () => (copying ? { processed: 50, remaining: 50, total: 100 } : undefined),
     abortJob: async () => {
       calls.push('abort');
       finish?.(false);
@@ -47,6 +59,12 @@ function scriptedHypervisor(stuck: boolean) {
     migrate: (_uri: string, _name: string, m: MigrateOptions) => {
       calls.push(`migrate ${m.migrateUri} bandwidth ${m.bandwidthMib} downtime ${downtime}`);
       where.set('h2', 'paused');
+      // The destination's QEMU takes a while to come up; the copy starts after the ports are ready.
+      setTimeout(() => {
+        copying = true;
+        speed = m.bandwidthMib ?? 0;
+        maybeSwitch();
+      }, 300);
       return new Promise<void>((resolve, reject) => {
         finish = (ok) => {
           if (ok) {

@@ -127,6 +127,7 @@ export async function migrateVm(
       (error: unknown) => (settled = { error }),
     );
   let failure: unknown;
+  let holding = false;
   try {
     // The destination's ports exist once its incoming domain does.
     let incoming: DomainState | undefined;
@@ -142,13 +143,20 @@ export async function migrateVm(
         { timeout: Math.max(5, Math.min(60, (deadline - Date.now()) / 1000)) },
       );
       await progress(`migrating to ${to}: ports ready`);
-      await hv.setMaxDowntime(src.libvirt_uri, vm.domain, settings.downtimeMs);
-      await hv.setMigrateSpeed(src.libvirt_uri, vm.domain, settings.bandwidthMib);
+      holding = true;
     }
     let last = '';
     while (!settled && Date.now() < deadline) {
       const info = await hv.jobInfo(src.libvirt_uri, vm.domain).catch(() => undefined);
       if (info && info.total > 0) {
+        // Released only once memory flows: until the source's libvirtd has started QEMU's migration (it waits
+        // for the destination's QEMU first), it still applies the hold's bandwidth at that start, over any
+        // speed set before. A drain on a busy machine lost that race and stayed at 1 MiB/s, at 99%, for 300 s.
+        if (holding) {
+          await hv.setMaxDowntime(src.libvirt_uri, vm.domain, settings.downtimeMs);
+          await hv.setMigrateSpeed(src.libvirt_uri, vm.domain, settings.bandwidthMib);
+          holding = false;
+        }
         const pct = Math.min(99, Math.floor(((info.total - info.remaining) / info.total) * 100));
         const stage = `migrating to ${to}: ${pct}%`;
         if (stage !== last) await progress(stage);
