@@ -1,6 +1,7 @@
 // A host's drain (issue 18 item 2): the host is out of placement first (inventory's maintenance flag, copied
 // here before the task runs; set here too so nothing waits for the next catalogue refresh), then every VM
-// running on it moves live to a host placement picks, `parallel` at a time, each move reported as progress.
+// running on it moves live to a host placement picks, `parallel` at a time, each move reported as progress;
+// a stopped VM's definition moves too (else a start would run it on the host being serviced).
 // A VM that cannot move stays where it runs; the task then fails naming each one, and the host stays in
 // maintenance for the operator to decide (drain again, or restore). Running it again moves what is left.
 // Anti-affinity groups (affinity.ts) are kept: a VM whose only destinations run another VM of its group stays,
@@ -9,7 +10,7 @@ import type { HostDrainTask, HostRestoreTask, VmMigrateTask } from '../lib/contr
 import { inputError, isAppError } from '../lib/errors.ts';
 import { createGroupLocks, placeApart, sharedHostWarning } from './affinity.ts';
 import type { ComputeContext } from './context.ts';
-import { migrateVm, type MigrateSettings } from './migrate.ts';
+import { migrateVm, moveStoppedVm, type MigrateSettings } from './migrate.ts';
 import type { VmRow } from './vms.ts';
 
 /** Runs fn over items, at most `limit` at a time; answers each outcome in order. */
@@ -46,7 +47,7 @@ export async function drainHost(
     .selectFrom('vms')
     .selectAll()
     .where('host', '=', t.name)
-    .where('state', '=', 'running')
+    .where('state', 'in', ['running', 'stopped'])
     .orderBy('id')
     .execute();
   const total = vms.length;
@@ -85,9 +86,8 @@ export async function drainHost(
       return spread.host;
     });
   };
-  const results = await pooled(vms, t.parallel, async (vm) => {
-    const to = await destination(vm);
-    // Each move is the same work as a migrate task: one per VM, named after the drain.
+  /** The same work as a migrate task: one per VM, named after the drain. */
+  const moveRunning = async (vm: VmRow, to: string, area: string) => {
     const move: VmMigrateTask = {
       task_id: `${t.task_id}-${vm.id}`,
       type: 'vm',
@@ -98,11 +98,19 @@ export async function drainHost(
       attempt: t.attempt,
       to,
       from: t.name,
-      area: host.area,
+      area,
     };
     await migrateVm(d, move, settings, async (stage) =>
       progress(`draining ${t.name} (${done}/${total} moved): ${vm.workspace}/${vm.name} ${stage}`),
     );
+  };
+  const results = await pooled(vms, t.parallel, async (vm) => {
+    const to = await destination(vm);
+    if (vm.state === 'stopped') {
+      await moveStoppedVm(d, vm, to);
+    } else {
+      await moveRunning(vm, to, host.area);
+    }
     await d.records.setHost(vm.workspace, vm.name, to);
     done++;
     await progress(`draining ${t.name} (${done}/${total} moved): ${vm.workspace}/${vm.name} now on ${to}`);

@@ -18,6 +18,8 @@ export interface Interface {
 /** The role: a hypervisor host's domains. */
 export interface Hypervisor {
   define(uri: string, xml: string): Promise<void>;
+  /** The domain's persistent definition (what a start would run), secrets included: for another define. */
+  definition(uri: string, name: string): Promise<string>;
   start(uri: string, name: string): Promise<void>;
   /** Stops a domain at once; done when it is already stopped or absent. */
   destroy(uri: string, name: string): Promise<void>;
@@ -135,6 +137,7 @@ export function createVirshHypervisor(timeoutMs = 60_000, attempts = 5): Hypervi
   };
   return {
     define: (uri, xml) => withFile(xml, (f) => virsh(uri, ['define', f]).then(() => undefined)),
+    definition: (uri, name) => virsh(uri, ['dumpxml', '--inactive', '--security-info', name]),
     start: (uri, name) => unless(virsh(uri, ['start', name]), /already active/i),
     destroy: (uri, name) =>
       unless(virsh(uri, ['destroy', name]), new RegExp(`${NO_DOMAIN.source}|${NOT_RUNNING.source}`, 'i')),

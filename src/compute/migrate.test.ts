@@ -12,7 +12,8 @@ import { createLogger } from '../lib/log.ts';
 import type { VmMigrateTask } from '../lib/contracts/messages.ts';
 import type { ComputeContext } from './context.ts';
 import type { DomainState, Hypervisor, MigrateOptions } from './hypervisor.ts';
-import { migrateVm } from './migrate.ts';
+import { migrateVm, moveStoppedVm } from './migrate.ts';
+import { vmByName as vmRow } from './vms.ts';
 import { computeMigrations } from './migrations.ts';
 import type { ComputeDB } from './schema.ts';
 
@@ -38,7 +39,16 @@ function scriptedHypervisor(stuck: boolean) {
   };
   const hv: Partial<Hypervisor> = {
     state: async (uri) => where.get(uriHost(uri)),
-    undefine: async () => undefined,
+    definition: async () => '<domain/>',
+    define: async (uri) => {
+      calls.push(`define ${uriHost(uri)}`);
+      if (!where.has(uriHost(uri))) where.set(uriHost(uri), 'shut off');
+    },
+    undefine: async (uri) => {
+      calls.push(`undefine ${uriHost(uri)}`);
+      // A running domain undefined goes on running, transient: it stays in the list.
+      if (where.get(uriHost(uri)) !== 'running') where.delete(uriHost(uri));
+    },
     // No snapshots here (test/system/snapshots.test.ts moves a VM that has one).
     snapshots: async () => [],
     setMaxDowntime: async (_uri, _name, ms) => {
@@ -94,7 +104,7 @@ describe('migrateVm', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function setup(name: string, stuck: boolean) {
+  async function setup(name: string, stuck: boolean, state = 'running') {
     const db = database.db;
     await db
       .insertInto('vms')
@@ -111,7 +121,7 @@ describe('migrateVm', () => {
         vcpus: 1,
         disk_gib: 1,
         nics: JSON.stringify([{ dev: 'k0000abcdn0', mac: '52:54:00:00:00:01', bridge: 'public-br' }]),
-        state: 'running',
+        state,
       })
       .execute();
     const { hv, calls, where } = scriptedHypervisor(stuck);
@@ -201,5 +211,37 @@ describe('migrateVm', () => {
       ['network DELETE h2'],
       "the destination's port rules go",
     );
+  });
+
+  test('a stopped VM moves by its definition: defined there first, then gone from here; the record follows', async () => {
+    const s = await setup('c', false, 'stopped');
+    s.where.set('h1', 'shut off');
+    await moveStoppedVm(s.d, (await vmRow(s.d, 'w', 'c'))!, 'h2');
+    assert.deepEqual(s.calls, ['define h2', 'undefine h1']);
+    assert.equal(s.where.get('h2'), 'shut off');
+    assert.equal(s.where.get('h1'), undefined);
+    assert.equal(await s.host(), 'h2');
+    // Redelivered after the move: nothing is done twice.
+    await moveStoppedVm(s.d, { ...(await vmRow(s.d, 'w', 'c'))!, host: 'h1' }, 'h2');
+    assert.deepEqual(s.calls, ['define h2', 'undefine h1']);
+  });
+
+  test('a stopped VM started while it moves stays where it runs, defined again; the copy there goes', async () => {
+    const s = await setup('d', false, 'stopped');
+    s.where.set('h1', 'shut off');
+    // The start lands between the look and the undefine.
+    s.d.hypervisor.define = async (uri) => {
+      s.calls.push(`define ${uriHost(uri)}`);
+      if (!s.where.has(uriHost(uri))) s.where.set(uriHost(uri), 'shut off');
+      s.where.set('h1', 'running');
+    };
+    await assert.rejects(
+      moveStoppedVm(s.d, (await vmRow(s.d, 'w', 'd'))!, 'h2'),
+      /started on h1 during the drain/,
+    );
+    assert.equal(s.where.get('h1'), 'running');
+    assert.equal(s.where.get('h2'), undefined);
+    assert.deepEqual(s.calls, ['define h2', 'undefine h1', 'define h1', 'undefine h2']);
+    assert.equal(await s.host(), 'h1');
   });
 });

@@ -4,9 +4,9 @@
 // one domain exists, on host 2, inventory and compute say host 2, its private port there carries its VLAN and
 // its public port's anti-spoofing rules are on host 2 and gone from host 1. The API refuses non-admins, a host
 // that is not there or the VM's own, and an unknown VM, naming the field. Issue 18 item 2: a drained host takes
-// no new VM; draining a host with 3 guests moves each live to the other host (each guest's own counter runs on
-// with fewer than 10 replies lost, no reboot), leaves the host empty and in maintenance; restored, placement
-// picks it again.
+// no new VM; draining a host with 3 guests and a stopped VM moves each guest live to the other host (each one's
+// own counter runs on with fewer than 10 replies lost, no reboot) and the stopped VM's definition (it starts
+// there), leaves the host empty and in maintenance; restored, placement picks it again.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCompute, type Compute } from '../../src/compute/service.ts';
@@ -206,7 +206,7 @@ describe('live migration on the lab', { timeout: 900_000 }, () => {
     );
   });
 
-  test('drain empties a host with 3 guests, each up throughout; a drained host takes no VM until restored', async (t) => {
+  test('drain empties a host of 3 guests, each up throughout, and a stopped VM; a drained host takes no VM until restored', async (t) => {
     const [h1, h2] = lab.hosts as [LabStatus['hosts'][0], LabStatus['hosts'][0]];
     const gw = lab.network.publicGateway;
     const hostRec = async (h: string) => (await p.inv.call('GET', `/hosts/${h}/`, admin)).body;
@@ -229,12 +229,27 @@ describe('live migration on the lab', { timeout: 900_000 }, () => {
         }),
       ),
     );
+    // A fourth, stopped: a drain moves its definition too (a start must not run it on the host in service).
+    const off = uniqueName('off');
+    const offMade = await p.call('POST', '/vms/', token, {
+      name: off,
+      owner: ws,
+      area: 'lab',
+      template: 'kloudak-test',
+      password: 'pw',
+    });
     for (const r of made) await finish(r, token, 180);
+    await finish(offMade, token, 180);
+    await finish(await p.call('POST', '/vms/power/', token, { owner: ws, name: off, action: 'off' }), token);
+    const offDomain = `kloudak-${offMade.body.task_id as string}`;
+    assert.equal(await hv.state(h2.uri, offDomain), 'shut off');
     const all = await compute.ctx.db.selectFrom('vms').selectAll().where('workspace', '=', ws).execute();
-    assert.equal(all.length, 3);
+    assert.equal(all.length, 4);
     for (const vm of all)
       assert.equal(vm.host, h2.name, `${vm.name} placed on ${h2.name}, not the drained host`);
-    const guests = all.map((vm) => ({ name: vm.name, task: vm.task_id, domain: vm.domain }));
+    const guests = all
+      .filter((vm) => vm.name !== off)
+      .map((vm) => ({ name: vm.name, task: vm.task_id, domain: vm.domain }));
     for (const g of guests)
       await until(
         `${g.name} pinging`,
@@ -302,11 +317,20 @@ describe('live migration on the lab', { timeout: 900_000 }, () => {
       assert.ok(lost < 10, `${g.name} lost ${lost} replies`);
       assert.equal(bootCount(readConsole(lab, g.task)), boots.get(g.name), `${g.name} did not reboot`);
     }
+    // The stopped VM: defined on host 1 only, recorded there, and it starts there.
+    assert.equal(await hv.state(h1.uri, offDomain), 'shut off', `${off} defined on ${h1.name}, stopped`);
+    assert.equal((await p.inv.call('GET', `/${ws}/vms/${off}/`, token)).body.host, h1.name);
     assert.deepEqual(
-      (await hv.list(h2.uri)).filter((d) => guests.some((g) => g.domain === d)),
+      (await hv.list(h2.uri)).filter((d) => d === offDomain || guests.some((g) => g.domain === d)),
       [],
       'host 2 is empty',
     );
+    await finish(
+      await p.call('POST', '/vms/power/', token, { owner: ws, name: off, action: 'start' }),
+      token,
+    );
+    assert.equal(await hv.state(h1.uri, offDomain), 'running', `${off} started on ${h1.name}`);
+    assert.equal(await hv.state(h2.uri, offDomain), undefined);
     // Restored, host 2 is back in placement: the emptier host is chosen again.
     await finish(await p.call('POST', '/hosts/restore/', admin, { host: h2.name }), admin);
     assert.equal((await hostRec(h2.name)).maintenance, false);
