@@ -89,4 +89,15 @@ export const controllerMigrations: Record<string, Migration> = {
       await db.schema.alterTable('tasks').addColumn('warning', 'text').execute();
     },
   },
+  // Which task key this database's secrets are sealed with (seal.ts keyCheck): a controller with another key
+  // refuses to start instead of failing every task that carries a password.
+  '010_task_key_check': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('controller_settings')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };

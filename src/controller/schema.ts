@@ -53,4 +53,9 @@ export interface ControllerDB {
     not_before: Generated<Date>;
     published_at: Date | null;
   };
+  /** One row per setting every controller of this database must agree on. */
+  controller_settings: {
+    name: string;
+    value: string;
+  };
 }

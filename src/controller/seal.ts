@@ -3,7 +3,7 @@
 // rollback). The relay unseals a message as it publishes it and then drops the sealed copy from the outbox
 // row; when the task ends its own copy goes too (store.ts finishTask). A database dump or backup therefore
 // holds no guest password in the clear, and after a task ends none at all.
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import type { SentTask } from './schema.ts';
 
 /** The fields sealed: what a guest's owner would not want read from a database dump (a user's
@@ -19,6 +19,8 @@ export type StoredTask = SentTask extends infer T
   : never;
 
 export interface Sealer {
+  /** Names the key without revealing it: equal for two sealers exactly when their keys are. */
+  readonly keyCheck: string;
   seal(taskId: string, body: SentTask): StoredTask;
   open(taskId: string, body: StoredTask): SentTask;
 }
@@ -27,6 +29,7 @@ export interface Sealer {
 export function createSealer(secret: string): Sealer {
   const key = createHash('sha256').update(`kloudak-task-seal\0${secret}`).digest();
   return {
+    keyCheck: createHmac('sha256', key).update('kloudak-task-key-check').digest('hex'),
     seal(taskId, body) {
       const secrets: Record<string, unknown> = {};
       const rest: Record<string, unknown> = { ...body };

@@ -17,6 +17,7 @@ import { createControllerMetrics } from './metrics.ts';
 import { controllerMigrations } from './migrations.ts';
 import { startRelay, type Relay } from './relay.ts';
 import { createSealer } from './seal.ts';
+import { agreeOnTaskKey } from './store.ts';
 import { consumeResults } from './results.ts';
 import { consoleRoutes } from './console.ts';
 import { consumeTeardowns } from './teardown.ts';
@@ -60,6 +61,12 @@ export async function createController(o: ControllerOptions): Promise<Controller
   );
   // Every controller on one database needs the same key: configure TASK_KEY when they do not share a data dir.
   const sealer = createSealer(dataSecret(config.TASK_KEY, join(config.DATA_DIR, 'controller'), 'task-key'));
+  try {
+    await agreeOnTaskKey(database.db, sealer.keyCheck);
+  } catch (e) {
+    await database.close();
+    throw e;
+  }
   const notifier = o.notifier ?? createNotifier({ url: config.NOTIFICATION_URL, token, log });
   const relay: Relay =
     o.relay === false

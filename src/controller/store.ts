@@ -268,3 +268,24 @@ export async function setStage(db: Db, id: string, stage: string): Promise<void>
     .where('status', 'in', ['pending', 'running'])
     .execute();
 }
+
+/**
+ * Every controller of one database must seal with one task key (seal.ts): the first to start records its
+ * key's check value, and one with another key refuses to start rather than fail each task it cannot unseal.
+ */
+export async function agreeOnTaskKey(db: Db, keyCheck: string): Promise<void> {
+  await db
+    .insertInto('controller_settings')
+    .values({ name: 'task_key_check', value: keyCheck })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .execute();
+  const held = await db
+    .selectFrom('controller_settings')
+    .select('value')
+    .where('name', '=', 'task_key_check')
+    .executeTakeFirstOrThrow();
+  if (held.value !== keyCheck)
+    throw new Error(
+      "KLOUDAK_TASK_KEY differs from the key this controller database's tasks are sealed with: every controller of one database needs the same (set it to the first controller's, found in its data dir at controller/task-key when it was generated)",
+    );
+}

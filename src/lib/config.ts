@@ -88,7 +88,7 @@ const spec = {
   },
   TASK_KEY: {
     kind: 'secret',
-    doc: "key sealing guests' root passwords and first-boot commands in the controller's unfinished tasks (every controller on one database needs the same); generated in the data dir when unset",
+    doc: "key sealing guests' root passwords and first-boot commands in the controller's unfinished tasks (every controller on one database needs the same: one with another refuses to start); generated in the data dir when unset",
   },
   SERVICE_KEY: {
     kind: 'secret',
