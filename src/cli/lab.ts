@@ -84,16 +84,9 @@ export function labCommands(program: Command): void {
     .argument('<address>', "the host's management address (as compute passes it; not needed here)")
     .argument('[domains...]', 'libvirt domains to end')
     .action(async (host: string, _address: string, domains: string[]) => {
-      const { FenceError, labFence } = await import('../lab/fence.ts');
-      try {
-        const killed = await labFence(host, domains);
-        say(
-          `lab fence: ${host}: ${killed.length ? `killed ${killed.join(' ')}` : 'none of them was running'}`,
-        );
-      } catch (e) {
-        if (e instanceof FenceError) throw new CliError(`lab fence: ${e.message}`, e.exitCode);
-        throw e;
-      }
+      const { fenceCommand } = await import('../lab/fence.ts');
+      const code = await fenceCommand(host, domains);
+      if (code) process.exit(code);
     });
   lab
     .command('register')

@@ -52,3 +52,21 @@ export async function labFence(host: string, domains: string[], waitMs = 10_000)
   }
   return killed;
 }
+
+/**
+ * `kloudak lab fence <host> <address> <domain>...` as a process: the exit code (0, or FenceError's). bin/kloudak.js
+ * runs it without loading the rest of the CLI (~1 s of imports), because it sits in failover's critical path.
+ */
+export async function fenceCommand(host: string, domains: string[]): Promise<number> {
+  try {
+    const killed = await labFence(host, domains);
+    process.stderr.write(
+      `lab fence: ${host}: ${killed.length ? `killed ${killed.join(' ')}` : 'none of them was running'}\n`,
+    );
+    return 0;
+  } catch (e) {
+    if (!(e instanceof FenceError)) throw e;
+    process.stderr.write(`kloudak: lab fence: ${e.message}\n`);
+    return e.exitCode;
+  }
+}

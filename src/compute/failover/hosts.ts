@@ -37,6 +37,8 @@ export function hostEventHandlers(d: {
   fencer?: Fencer;
   relocation: Relocation;
   restarter: Pick<Restarter, 'restarting' | 'prepare'>;
+  /** Failures being handled: a failover pass starts no VM until each has fenced its host. */
+  fencing: Set<Promise<void>>;
   /** Runs a failover pass (relocate, restart) now. */
   tick(): Promise<void>;
 }) {
@@ -52,6 +54,23 @@ export function hostEventHandlers(d: {
       log.warn({ host: name }, 'host_failure for a host compute does not know');
       return;
     }
+    // Held from before the host is marked down, so that no pass (the timer's, or another failure's) starts
+    // its VMs before the fence: their old copies may still run and hold the disks.
+    let fenced!: () => void;
+    const gate = new Promise<void>((resolve) => (fenced = resolve));
+    d.fencing.add(gate);
+    try {
+      await failOver(host);
+    } finally {
+      d.fencing.delete(gate);
+      fenced();
+    }
+    await d.tick();
+  }
+
+  /** Marks the host down, fences it while its VMs get new hosts and are defined there (not started). */
+  async function failOver(host: { name: string; address: string; area: string }): Promise<void> {
+    const { name } = host;
     await db.updateTable('hosts').set({ up: false }).where('name', '=', name).execute();
     const vms = await db
       .selectFrom('vms')
@@ -91,7 +110,6 @@ export function hostEventHandlers(d: {
     } finally {
       await fencing;
     }
-    await d.tick();
   }
 
   /** Read again just before a start: a task (a delete, a stop) may have taken the VM since the rows were read. */

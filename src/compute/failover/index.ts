@@ -44,6 +44,7 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
   const relocation = createRelocation({ ...ctx, log, notices, movedFrom });
   const restarter = createRestarter({ ...ctx, inventory: o.inventory, log, notices, movedFrom });
 
+  const fencing = new Set<Promise<void>>();
   let busy: Promise<void> | undefined;
   let pending = false;
   const tick = (): Promise<void> => {
@@ -56,6 +57,7 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
         pending = false;
         try {
           await relocation.relocateAll();
+          await Promise.all(fencing);
           await restarter.restartAll();
         } catch (e) {
           log.warn({ err: e }, 'failover pass failed');
@@ -65,7 +67,15 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
     return busy;
   };
 
-  const hosts = hostEventHandlers({ ...ctx, log, fencer: o.fencer, relocation, restarter, tick });
+  const hosts = hostEventHandlers({
+    ...ctx,
+    log,
+    fencer: o.fencer,
+    relocation,
+    restarter,
+    fencing,
+    tick,
+  });
   const consumers: Consumer[] = [
     await ctx.bus.consume(QUEUES.hostFailure, hosts.onFailure, { prefetch: 1 }),
     await ctx.bus.consume(QUEUES.hostUp, hosts.onUp, { prefetch: 1 }),
