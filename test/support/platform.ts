@@ -1,4 +1,5 @@
 // Starts inventory + notification + controller for a test, on a chosen database backend and bus.
+import assert from 'node:assert/strict';
 import { createPublicKey, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -189,6 +190,23 @@ export async function waitTask(
     const t = await p.call('GET', `/task/${taskId}/?wait=${Math.min(120, left)}`, token);
     if (t.status !== 200 || FINISHED_STATUSES.includes(t.body.status) || !left) return t;
   }
+}
+
+/**
+ * An accepted request's task, asserted successful: the request answered 202, and its task ended successful
+ * within `seconds`. Answers the finished task; the accept's own answer (what it allocated) stays in `r.body`.
+ */
+export async function succeeds(
+  p: Pick<TestPlatform, 'call'>,
+  r: { status: number; body: any },
+  token: string,
+  seconds = 120,
+  what = 'task',
+): Promise<any> {
+  assert.equal(r.status, 202, `${what}: ${JSON.stringify(r.body)}`);
+  const t = await waitTask(p, r.body.task_id, token, seconds);
+  assert.equal(t.body.status, 'successful', `${what}: ${JSON.stringify(t.body)}`);
+  return t.body;
 }
 
 export async function until<T>(

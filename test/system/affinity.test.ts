@@ -19,7 +19,7 @@ import {
   labConfig,
   registerTestLab,
 } from '../support/lab.ts';
-import { startPlatform, type TestPlatform, waitTask } from '../support/platform.ts';
+import { startPlatform, type TestPlatform, waitTask, succeeds } from '../support/platform.ts';
 
 const log = (name: string) => createLogger(name, process.env.KLOUDAK_TEST_LOG ?? 'silent');
 const hv = createVirshHypervisor(30_000);
@@ -65,11 +65,7 @@ describe('anti-affinity groups on the lab', { timeout: 600_000 }, () => {
     assert.equal(r.status, 202, JSON.stringify(r.body));
     return (await waitTask(p, r.body.task_id, as, wait)).body;
   };
-  const finish = async (r: { status: number; body: any }, as: string, wait = 180) => {
-    const t = await task(r, as, wait);
-    assert.equal(t.status, 'successful', JSON.stringify(t));
-    return t;
-  };
+  const finish = (r: { status: number; body: any }, as: string, wait = 180) => succeeds(p, r, as, wait);
   const create = async (name: string) => {
     const r = await p.call('POST', '/vms/', token, {
       name,

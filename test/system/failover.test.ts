@@ -40,7 +40,7 @@ import {
   readConsole,
   registerTestLab,
 } from '../support/lab.ts';
-import { joinRoom, startPlatform, until, type TestPlatform, waitTask } from '../support/platform.ts';
+import { joinRoom, startPlatform, until, type TestPlatform, succeeds } from '../support/platform.ts';
 
 const log = (name: string) => createLogger(name, process.env.KLOUDAK_TEST_LOG ?? 'silent');
 const hv = createVirshHypervisor(30_000);
@@ -195,9 +195,7 @@ describe('failover on a lab of two hosts (PGlite, in-process bus)', () => {
   });
 
   const finish = async (r: { status: number; body: any }, wait = 120) => {
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    const t = await waitTask(p, r.body.task_id, token, wait);
-    assert.equal(t.body.status, 'successful', JSON.stringify(t.body));
+    await succeeds(p, r, token, wait);
     return r.body;
   };
   const seenByMonitoring = (host: string) =>

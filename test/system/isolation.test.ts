@@ -33,7 +33,7 @@ import {
   readConsole,
   registerTestLab,
 } from '../support/lab.ts';
-import { joinRoom, startPlatform, until, type TestPlatform, waitTask } from '../support/platform.ts';
+import { joinRoom, startPlatform, until, type TestPlatform, succeeds } from '../support/platform.ts';
 
 const log = (name: string) => createLogger(name, process.env.KLOUDAK_TEST_LOG ?? 'silent');
 const GATEWAY = '10.213.1.1';
@@ -162,9 +162,7 @@ describe('layer 2 isolation with real guests', () => {
   });
 
   const finish = async (r: { status: number; body: any }, wait = 120) => {
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    const t = await waitTask(p, r.body.task_id, token, wait);
-    assert.equal(t.body.status, 'successful', JSON.stringify(t.body));
+    await succeeds(p, r, token, wait);
     return r.body;
   };
   const console_ = (g: Guest) => readConsole(lab, g.task);

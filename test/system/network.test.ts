@@ -22,7 +22,7 @@ import {
   readConsole,
   registerTestLab,
 } from '../support/lab.ts';
-import { startPlatform, until, type TestPlatform } from '../support/platform.ts';
+import { startPlatform, until, type TestPlatform, succeeds } from '../support/platform.ts';
 
 const log = () => createLogger('test', process.env.KLOUDAK_TEST_LOG ?? 'silent');
 
@@ -80,9 +80,7 @@ describe('networks on a lab of two hosts', () => {
   });
 
   const finish = async (r: { status: number; body: any }) => {
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    const t = await p.call('GET', `/task/${r.body.task_id}/?wait=90`, token);
-    assert.equal(t.body.status, 'successful', JSON.stringify(t.body));
+    await succeeds(p, r, token, 90);
     return r.body;
   };
   const vm = async (name: string, networks: string[], runcmd: string[] = []) => {

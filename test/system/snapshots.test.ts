@@ -28,7 +28,7 @@ import {
   registerTestLab,
   vmDirExists,
 } from '../support/lab.ts';
-import { startPlatform, until, type TestPlatform, waitTask } from '../support/platform.ts';
+import { startPlatform, until, type TestPlatform, succeeds } from '../support/platform.ts';
 
 const log = (name: string) => createLogger(name, process.env.KLOUDAK_TEST_LOG ?? 'silent');
 
@@ -62,12 +62,7 @@ describe('VM snapshots on the lab (through the API)', { timeout: 900_000 }, () =
     const ws = uniqueName('ws');
     await p.inv.call('POST', '/workspaces/', await p.inv.login(user), { name: ws });
     const token = await p.inv.login(user);
-    const finish = async (r: { status: number; body: any }, as = token, wait = 120) => {
-      assert.equal(r.status, 202, JSON.stringify(r.body));
-      const t = await waitTask(p, r.body.task_id, as, wait);
-      assert.equal(t.body.status, 'successful', JSON.stringify(t.body));
-      return t.body;
-    };
+    const finish = (r: { status: number; body: any }, as = token, wait = 120) => succeeds(p, r, as, wait);
     const name = uniqueName('vm');
     const made = await p.call('POST', '/vms/', token, {
       name,

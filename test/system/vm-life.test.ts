@@ -30,7 +30,7 @@ import {
   readConsole,
   registerTestLab,
 } from '../support/lab.ts';
-import { startPlatform, until, type TestPlatform } from '../support/platform.ts';
+import { startPlatform, until, type TestPlatform, succeeds } from '../support/platform.ts';
 
 const BOOT_TIMEOUT = 120_000;
 const PASSWORD = 'pw-console-1';
@@ -104,12 +104,7 @@ describe('a VM powered, resized and reached on its console (lab, one guest)', ()
   const call = (method: string, path: string, body?: unknown) => p.call(method, path, token, body);
   const power = (action: string, extra: Record<string, unknown> = {}) =>
     call('POST', '/vms/power/', { owner: ws, name, action, ...extra });
-  const finish = async (r: { status: number; body: { task_id?: string } }, what: string) => {
-    assert.equal(r.status, 202, `${what}: ${JSON.stringify(r.body)}`);
-    const t = await call('GET', `/task/${r.body.task_id}/?wait=120`);
-    assert.equal(t.body.status, 'successful', `${what}: ${JSON.stringify(t.body)}`);
-    return t.body;
-  };
+  const finish = (r: { status: number; body: any }, what: string) => succeeds(p, r, token, 120, what);
   const record = async () => (await p.inv.call('GET', `/${ws}/vms/${name}/`, token)).body;
   const log = () => readConsole(lab, task);
   const upLines = () =>
