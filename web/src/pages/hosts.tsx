@@ -32,31 +32,13 @@ import { TaskBadge } from './secgroups.tsx';
 
 type PlacedVm = Vm & { workspace: string };
 
-/** Every workspace's VMs (admins read them all). */
-async function loadAllVms(): Promise<PlacedVm[]> {
-  const { workspaces } = await inv.get<{ workspaces: { name: string }[] }>('/workspaces/');
-  const lists = await Promise.all(
-    workspaces.map((w) =>
-      inv
-        .get<{ vms: Vm[] }>(`/${enc(w.name)}/vms/`)
-        .then((r) => r.vms.map((v) => ({ ...v, workspace: w.name })))
-        // A workspace deleted meanwhile has no VMs to show.
-        .catch(() => [] as PlacedVm[]),
-    ),
-  );
-  return lists.flat();
-}
-
 export function HostsPage() {
   const { claims } = useAuth();
   const admin = Boolean(claims?.admin);
   const toast = useToast();
   const room = useRoom();
-  const hosts = useResource(
-    admin ? () => inv.get<{ hosts: Host[] }>('/hosts/').then((r) => r.hosts) : undefined,
-    'hosts',
-  );
-  const vms = useResource(admin ? loadAllVms : undefined, 'all-vms');
+  const hosts = useResource(admin ? () => inv.list<Host>('/hosts/', 'hosts') : undefined, 'hosts');
+  const vms = useResource(admin ? inv.allVms : undefined, 'all-vms');
   // Host tasks already running (a drain started from the CLI) show too.
   const running = useResource(
     admin

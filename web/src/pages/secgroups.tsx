@@ -36,9 +36,7 @@ import {
 } from '../ui.tsx';
 
 export const loadGroups = (ws: string) =>
-  inv
-    .get<{ security_groups: SecurityGroup[] }>(`/${enc(ws)}/security_groups/`)
-    .then((r) => r.security_groups);
+  inv.list<SecurityGroup>(`/${enc(ws)}/security_groups/`, 'security_groups');
 
 /** A rule in words: "tcp 22-25 from 10.0.0.0/8". */
 export function ruleText(r: SgRule): string {
