@@ -12,6 +12,7 @@ const host = (name: string, o: Partial<HostView> = {}): HostView => ({
   cpus: 2,
   allocMib: 0,
   allocVcpus: 0,
+  reservedMib: 0,
   ...o,
 });
 
@@ -25,6 +26,24 @@ test('measured free memory caps the registered room', () => {
   const hosts = [host('a', { measuredFreeMib: 300 }), host('b', { allocMib: 2048 })];
   assert.equal(chooseHost(hosts, { memoryMib: 256, vcpus: 1 })?.name, 'b');
   assert.equal(chooseHost(hosts, { memoryMib: 2100, vcpus: 1 }), undefined);
+});
+
+test('a burst between two checks spreads: reservations count against the measured free memory too', () => {
+  // Both hosts have room by their records; the last check measured a little more free memory on b.
+  const hosts = [host('a', { measuredFreeMib: 1000 }), host('b', { measuredFreeMib: 1050 })];
+  const placed: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const h = chooseHost(hosts, { memoryMib: 100, vcpus: 1 })!;
+    placed.push(h.name);
+    // What the placement server does with an answer: a reservation on that host until a check sees it run.
+    const v = hosts.find((x) => x.name === h.name)!;
+    Object.assign(v, {
+      allocMib: v.allocMib + 100,
+      reservedMib: v.reservedMib + 100,
+      allocVcpus: v.allocVcpus + 1,
+    });
+  }
+  assert.deepEqual(placed, ['b', 'a', 'b', 'a', 'b', 'a']);
 });
 
 test('down, unchecked and CPU-full hosts are never chosen', () => {

@@ -29,6 +29,8 @@ export interface HostView {
   /** Running domains' memory (MiB) and vCPUs plus unexpired reservations. */
   allocMib: number;
   allocVcpus: number;
+  /** Of allocMib, the unexpired reservations: domains given this host but not seen running by a check yet. */
+  reservedMib: number;
 }
 
 export interface HostFit {
@@ -40,7 +42,10 @@ export interface HostFit {
 /** Free memory and vCPUs left of one host, by the rule. */
 export function hostRoom(h: HostView): HostFit {
   const byRecord = h.capacityMib - h.allocMib;
-  const freeMib = h.measuredFreeMib === null ? byRecord : Math.min(byRecord, h.measuredFreeMib);
+  // The measured figure predates the reservations (a check drops a reservation once its domain runs): without
+  // them, a burst between two checks piled onto the host that measured the most free memory.
+  const measured = h.measuredFreeMib === null ? null : h.measuredFreeMib - h.reservedMib;
+  const freeMib = measured === null ? byRecord : Math.min(byRecord, measured);
   return { name: h.name, freeMib, cpuLeft: h.cpus * CPU_OVERCOMMIT - h.allocVcpus };
 }
 
@@ -127,6 +132,7 @@ export function createPlacementServer(db: Kysely<MonitorDB>, reserveSeconds: num
           cpus: h.reg_cpus > 0 ? h.reg_cpus : (h.cpus ?? 0),
           allocMib: h.alloc_mib + (res.get(h.name)?.mem ?? 0),
           allocVcpus: h.alloc_vcpus + (res.get(h.name)?.cpu ?? 0),
+          reservedMib: res.get(h.name)?.mem ?? 0,
         }));
         const best = chooseHost(views, r);
         if (!best) {
