@@ -124,8 +124,9 @@ export async function createCompute(o: ComputeOptions): Promise<Compute> {
           .catch((e) => log.warn({ err: e }, 'catalogue refresh failed; using the cached one'));
         return h(d);
       };
-    consumers.push(await bus.consume('vm', fresh(vmWorker(ctx)), { prefetch: 4 }));
-    consumers.push(await bus.consume('vm_rollback', fresh(vmRollbackWorker(ctx)), { prefetch: 4 }));
+    const prefetch = config.COMPUTE_VM_TASKS;
+    consumers.push(await bus.consume('vm', fresh(vmWorker(ctx)), { prefetch }));
+    consumers.push(await bus.consume('vm_rollback', fresh(vmRollbackWorker(ctx)), { prefetch }));
     consumers.push(await bus.serveRpc('vm_room', (r) => vmRoom(ctx, r), { prefetch: 4 }));
   }
   const failover =

@@ -401,6 +401,13 @@ const spec = {
     doc: 'long-lived virsh sessions one monitoring worker keeps (~21 MB each); past that many hosts, hosts share sessions and have no heartbeat',
   },
   STATS_PORT: { kind: 'int', default: '8100', min: 0, max: 65535, doc: 'monitoring stats API port' },
+  COMPUTE_VM_TASKS: {
+    kind: 'int',
+    default: '4',
+    min: 1,
+    max: 100,
+    doc: "VM tasks (and their rollbacks) one compute process runs at once; more wait in the queue. They mostly wait on the hosts (ssh, virsh), so this bounds the processes compute keeps running on its machine and the SSH sessions per host (sshd's MaxSessions is 10 per connection), not its CPU (Nova's max_concurrent_builds is 10)",
+  },
   COMPUTE_PORT: {
     kind: 'int',
     default: '8200',
