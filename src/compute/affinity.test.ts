@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { openDatabase, type Database } from '../lib/db.ts';
 import { isAppError } from '../lib/errors.ts';
 import { createGroupLocks, groupHosts, placeApart, sharedHostWarning } from './affinity.ts';
+import { insertHost, insertVm } from '../../test/support/compute-rows.ts';
 import { computeMigrations } from './migrations.ts';
 import { createLocalPlacement, type Placement } from './placement.ts';
 import type { ComputeDB } from './schema.ts';
@@ -18,7 +19,6 @@ describe('anti-affinity placement', () => {
   let database: Database<ComputeDB>;
   let dir = '';
   let placement: Placement;
-  let n = 0;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kloudak-affinity-'));
     database = await openDatabase<ComputeDB>({ dir, migrations: computeMigrations });
@@ -29,46 +29,15 @@ describe('anti-affinity placement', () => {
       ['h2', 4],
       ['h3', 1],
     ] as const)
-      await database.db
-        .insertInto('hosts')
-        .values({
-          name,
-          address: '10.0.0.1',
-          libvirt_uri: `qemu+ssh://${name}/system`,
-          area: 'a',
-          cpus: 4,
-          memory,
-          domain_type: 'qemu',
-        })
-        .execute();
+      await insertHost(database.db, name, { memory });
   });
   after(async () => {
     await database?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function vm(workspace: string, name: string, host: string, group: string | null, memoryMib = 128) {
-    n++;
-    await database.db
-      .insertInto('vms')
-      .values({
-        workspace,
-        name,
-        task_id: `t-${n}`,
-        domain: `kloudak-t-${n}`,
-        host,
-        pool: 'p',
-        dir: `/pool/vms/${n}`,
-        ip: '10.1.0.5',
-        memory_mib: memoryMib,
-        vcpus: 1,
-        disk_gib: 1,
-        nics: JSON.stringify([]),
-        state: 'running',
-        affinity_group: group,
-      })
-      .execute();
-  }
+  const vm = (workspace: string, name: string, host: string, group: string | null, memoryMib = 128) =>
+    insertVm(database.db, name, host, { workspace, affinity_group: group, memory_mib: memoryMib });
   const req = { area: 'a', memoryMib: 256, vcpus: 1 };
 
   test('without a group, placement picks the emptiest host', async () => {

@@ -15,6 +15,7 @@ import { computeMigrations } from '../migrations.ts';
 import { createLocalPlacement } from '../placement.ts';
 import type { ComputeDB } from '../schema.ts';
 import type { VmRow } from '../vms.ts';
+import { insertHost, insertVm } from '../../../test/support/compute-rows.ts';
 import { hostEventHandlers } from './hosts.ts';
 import { createRelocation } from './placement.ts';
 
@@ -23,39 +24,8 @@ let dir = '';
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kloudak-failover-hosts-'));
   database = await openDatabase<ComputeDB>({ dir, migrations: computeMigrations });
-  const db = database.db;
-  for (const name of ['h1', 'h2'])
-    await db
-      .insertInto('hosts')
-      .values({
-        name,
-        address: '10.0.0.1',
-        libvirt_uri: `qemu+ssh://${name}/system`,
-        area: 'a',
-        cpus: 4,
-        memory: 4096,
-        domain_type: 'qemu',
-        up: true,
-      })
-      .execute();
-  await db
-    .insertInto('vms')
-    .values({
-      workspace: 'w',
-      name: 'v',
-      task_id: 't-1',
-      domain: 'kloudak-t-1',
-      host: 'h1',
-      pool: 'p',
-      dir: '/pool/vms/1',
-      ip: '10.1.0.5',
-      memory_mib: 256,
-      vcpus: 1,
-      disk_gib: 1,
-      nics: JSON.stringify([]),
-      state: 'running',
-    })
-    .execute();
+  for (const name of ['h1', 'h2']) await insertHost(database.db, name);
+  await insertVm(database.db, 'v', 'h1', { task_id: 't-1', domain: 'kloudak-t-1' });
 });
 after(async () => {
   await database?.close();

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Database } from '../../lib/db.ts';
 import { createLogger } from '../../lib/log.ts';
+import { insertHost, insertVm } from '../../../test/support/compute-rows.ts';
 import { computeMigrations } from '../migrations.ts';
 import { createLocalPlacement } from '../placement.ts';
 import type { ComputeDB } from '../schema.ts';
@@ -16,7 +17,6 @@ import { createRelocation } from './placement.ts';
 describe('failover relocation keeps anti-affinity groups apart while it can', () => {
   let database: Database<ComputeDB>;
   let dir = '';
-  let n = 0;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kloudak-failover-aff-'));
     database = await openDatabase<ComputeDB>({ dir, migrations: computeMigrations });
@@ -27,43 +27,9 @@ describe('failover relocation keeps anti-affinity groups apart while it can', ()
   });
 
   const db = () => database.db;
-  async function host(name: string, memory: number, up = true) {
-    await db()
-      .insertInto('hosts')
-      .values({
-        name,
-        address: '10.0.0.1',
-        libvirt_uri: `qemu+ssh://${name}/system`,
-        area: 'a',
-        cpus: 4,
-        memory,
-        domain_type: 'qemu',
-        up,
-      })
-      .execute();
-  }
-  async function vm(name: string, on: string, group: string | null) {
-    n++;
-    await db()
-      .insertInto('vms')
-      .values({
-        workspace: 'w',
-        name,
-        task_id: `t-${n}`,
-        domain: `kloudak-t-${n}`,
-        host: on,
-        pool: 'p',
-        dir: `/pool/vms/${n}`,
-        ip: '10.1.0.5',
-        memory_mib: 256,
-        vcpus: 1,
-        disk_gib: 1,
-        nics: JSON.stringify([]),
-        state: 'running',
-        affinity_group: group,
-      })
-      .execute();
-  }
+  const host = (name: string, memory: number, up = true) => insertHost(db(), name, { memory, up });
+  const vm = (name: string, on: string, group: string | null) =>
+    insertVm(db(), name, on, { affinity_group: group });
   const hostOf = async (name: string) =>
     (await db().selectFrom('vms').select('host').where('name', '=', name).executeTakeFirstOrThrow()).host;
 
