@@ -37,11 +37,7 @@ test('a burst between two checks spreads: reservations count against the measure
     placed.push(h.name);
     // What the placement server does with an answer: a reservation on that host until a check sees it run.
     const v = hosts.find((x) => x.name === h.name)!;
-    Object.assign(v, {
-      allocMib: v.allocMib + 100,
-      reservedMib: v.reservedMib + 100,
-      allocVcpus: v.allocVcpus + 1,
-    });
+    Object.assign(v, { reservedMib: v.reservedMib + 100, allocVcpus: v.allocVcpus + 1 });
   }
   assert.deepEqual(placed, ['b', 'a', 'b', 'a', 'b', 'a']);
 });

@@ -26,11 +26,12 @@ export interface HostView {
   /** Measured free memory of the host (MiB), when known. */
   measuredFreeMib: number | null;
   cpus: number;
-  /** Running domains' memory (MiB) and vCPUs plus unexpired reservations. */
+  /** Running domains' memory (MiB), as the last check saw them. */
   allocMib: number;
-  allocVcpus: number;
-  /** Of allocMib, the unexpired reservations: domains given this host but not seen running by a check yet. */
+  /** Unexpired reservations' memory (MiB): domains given this host but not seen running by a check yet. */
   reservedMib: number;
+  /** Running domains' vCPUs plus the reservations'. */
+  allocVcpus: number;
 }
 
 export interface HostFit {
@@ -41,11 +42,11 @@ export interface HostFit {
 
 /** Free memory and vCPUs left of one host, by the rule. */
 export function hostRoom(h: HostView): HostFit {
-  const byRecord = h.capacityMib - h.allocMib;
-  // The measured figure predates the reservations (a check drops a reservation once its domain runs): without
-  // them, a burst between two checks piled onto the host that measured the most free memory.
-  const measured = h.measuredFreeMib === null ? null : h.measuredFreeMib - h.reservedMib;
-  const freeMib = measured === null ? byRecord : Math.min(byRecord, measured);
+  // The measured figure predates the reservations too (a check drops a reservation once its domain runs):
+  // without them, a burst between two checks piled onto the host that measured the most free memory.
+  const byRecord = h.capacityMib - h.allocMib - h.reservedMib;
+  const freeMib =
+    h.measuredFreeMib === null ? byRecord : Math.min(byRecord, h.measuredFreeMib - h.reservedMib);
   return { name: h.name, freeMib, cpuLeft: h.cpus * CPU_OVERCOMMIT - h.allocVcpus };
 }
 
@@ -130,9 +131,9 @@ export function createPlacementServer(db: Kysely<MonitorDB>, reserveSeconds: num
           capacityMib: h.reg_memory_mib > 0 ? h.reg_memory_mib : (h.memory_mib ?? 0),
           measuredFreeMib: h.free_mib,
           cpus: h.reg_cpus > 0 ? h.reg_cpus : (h.cpus ?? 0),
-          allocMib: h.alloc_mib + (res.get(h.name)?.mem ?? 0),
-          allocVcpus: h.alloc_vcpus + (res.get(h.name)?.cpu ?? 0),
+          allocMib: h.alloc_mib,
           reservedMib: res.get(h.name)?.mem ?? 0,
+          allocVcpus: h.alloc_vcpus + (res.get(h.name)?.cpu ?? 0),
         }));
         const best = chooseHost(views, r);
         if (!best) {
