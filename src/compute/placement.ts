@@ -78,7 +78,14 @@ export function withCatalogueRetry(inner: Placement, refresh: () => Promise<void
   };
 }
 
-export function createLocalPlacement(db: Kysely<ComputeDB>): Placement {
+/** How long a host chosen for a domain counts against it before the domain's row must exist. */
+const CLAIM_MS = 60_000;
+
+export function createLocalPlacement(db: Kysely<ComputeDB>, now: () => number = Date.now): Placement {
+  // Hosts chosen for domains whose VM row does not name them yet (placeOnce writes it right after the choice):
+  // they count as used, so a burst of concurrent creates spreads over the area instead of all seeing the
+  // same emptiest host (monitoring's reservations do the same when it answers).
+  const claims = new Map<string, { host: string; mem: number; cpu: number; at: number }>();
   return {
     async host(r) {
       const hosts = await db
@@ -96,7 +103,23 @@ export function createLocalPlacement(db: Kysely<ComputeDB>): Placement {
         ])
         .groupBy('host')
         .execute();
+      const recorded = claims.size
+        ? await db
+            .selectFrom('vms')
+            .select(['domain', 'host'])
+            .where('domain', 'in', [...claims.keys()])
+            .execute()
+        : [];
+      // From here to the claim below nothing awaits: concurrent choices in this process see each other. A VM
+      // that moves (failover, drain) has its row on the old host until it runs on the new one: its claim stays.
+      for (const v of recorded) if (claims.get(v.domain)?.host === v.host) claims.delete(v.domain);
+      if (r.domain) claims.delete(r.domain);
+      for (const [domain, c] of claims) if (now() - c.at > CLAIM_MS) claims.delete(domain);
       const usage = new Map(used.map((u) => [u.host, { mem: Number(u.mem), cpu: Number(u.cpu) }]));
+      for (const c of claims.values()) {
+        const u = usage.get(c.host) ?? { mem: 0, cpu: 0 };
+        usage.set(c.host, { mem: u.mem + c.mem, cpu: u.cpu + c.cpu });
+      }
       const fits = hosts
         .filter((h) => !r.exclude?.includes(h.name))
         .map((h) => ({
@@ -108,6 +131,7 @@ export function createLocalPlacement(db: Kysely<ComputeDB>): Placement {
         .sort((a, b) => b.free - a.free || a.name.localeCompare(b.name));
       if (!fits[0])
         throw conflict('area', `no host in area ${r.area} has ${r.memoryMib} MiB and ${r.vcpus} vCPU free`);
+      if (r.domain) claims.set(r.domain, { host: fits[0].name, mem: r.memoryMib, cpu: r.vcpus, at: now() });
       return fits[0].name;
     },
     async room(r) {
