@@ -34,6 +34,9 @@ else
   npx prettier --check --log-level warn "{src,web/src,test,bench,scripts}/**/*.{ts,tsx,css}"
   if [ -f web/index.html ]; then echo "== dashboard build"; npm run --silent build:web; fi
   mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+  # A whole run starts from fresh lab hosts: whatever an earlier run or a developer left on them (a hung
+  # libvirtd, guests, a cut cable) is not this run's to inherit. The QEMU capabilities cache stays.
+  echo "== lab down"; ./bin/kloudak.js lab down --dir "$KLOUDAK_LAB_DIR" >/dev/null 2>&1 || true
 fi
 
 echo "== tests (${#files[@]} files)"

@@ -5,7 +5,7 @@ import { appendFile, chmod, copyFile, mkdir, readdir, readFile, rename, writeFil
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, tryRun, runIn, tryRunIn, runDaemon, nsenterArgs, utsNsFile, waitFor } from './exec.ts';
-import { pidsInNamespaces, procInfo, nsInode, killAll, type ProcInfo } from './procs.ts';
+import { alive, pidsInNamespaces, procInfo, nsInode, killAll, type ProcInfo } from './procs.ts';
 import { ensureHostLinks, removeHostLinks, HOST_IFACES } from './net.ts';
 import {
   NET,
@@ -264,17 +264,42 @@ export async function ensureDaemons(paths: LabPaths, h: HostHandle): Promise<Rec
       'UseDNS=no',
     ]);
   }
-  await waitFor(
-    `libvirtd of ${h.name}`,
-    async () =>
-      (await tryRunIn(h.nsFile, h.netns, 'virsh', ['-c', 'qemu:///system', 'version'], { timeoutMs: 10_000 }))
-        ? true
-        : undefined,
-    30_000,
-    300,
-  );
+  // A libvirtd just started may be probing QEMU; one that ran before answers at once or is hung.
+  await ensureLibvirtdAnswers(paths, h, running.libvirtd ? 0 : 60_000);
   await saveCapsCache(paths, h);
   return daemonPids(await hostProcs(h));
+}
+
+/** Whether the host's libvirtd answers a client within 10 s. */
+export function libvirtdAnswers(h: HostHandle): Promise<boolean> {
+  return tryRunIn(h.nsFile, h.netns, 'virsh', ['-c', 'qemu:///system', 'version'], { timeoutMs: 10_000 });
+}
+
+/**
+ * Waits up to patienceMs for libvirtd to answer. One that runs but does not (a lab reused after a fault) is
+ * killed and started once more, its guests keep running; if it still does not answer, the error carries the
+ * end of its log.
+ */
+async function ensureLibvirtdAnswers(paths: LabPaths, h: HostHandle, patienceMs: number): Promise<void> {
+  const answered = (ms: number) =>
+    waitFor(`libvirtd of ${h.name}`, async () => ((await libvirtdAnswers(h)) ? true : undefined), ms, 300)
+      .then(() => true)
+      .catch(() => false);
+  if (await answered(patienceMs)) return;
+  const pid = daemonPids(await hostProcs(h)).libvirtd;
+  if (pid !== undefined) {
+    process.kill(pid, 'SIGKILL');
+    await waitFor(`libvirtd ${pid} of ${h.name} to end`, async () => (alive(pid) ? undefined : true), 10_000);
+  }
+  await seedCapsCache(paths, h);
+  await runDaemon('nsenter', [...nsenterArgs(h.nsFile, h.netns), 'libvirtd', '-d']);
+  if (await answered(60_000)) return;
+  const log = await readFile(join(h.dir, 'log-libvirt', 'libvirtd.log'), 'utf8').catch(() => '');
+  const now = daemonPids(await hostProcs(h)).libvirtd;
+  throw new Error(
+    `libvirtd of ${h.name} ${now ? `runs (pid ${now}) but does not answer` : 'is not running'} after a restart; ` +
+      `the end of its log:\n${log.split('\n').slice(-20).join('\n')}`,
+  );
 }
 
 // libvirtd probes every QEMU binary at first start (many seconds of TCG on two cores, per host). The probe

@@ -22,6 +22,7 @@ import {
   daemonPids,
   hostPublicKey,
   isMountpoint,
+  libvirtdAnswers,
   missingBinds,
   mountsUnder,
 } from './host.ts';
@@ -219,6 +220,9 @@ export async function labStatus(stateDir: string): Promise<LabStatus> {
     const handle = hostHandle(paths, h.index);
     const pids = daemonPids(await hostProcs(handle));
     const mountsComplete = (await missingBinds(handle)).length === 0;
+    const daemonsRun = ['virtlogd', 'libvirtd', 'ovsdb-server', 'ovs-vswitchd', 'sshd'].every(
+      (d) => pids[d] !== undefined,
+    );
     hosts.push({
       name: h.name,
       ip: h.ip,
@@ -227,9 +231,8 @@ export async function labStatus(stateDir: string): Promise<LabStatus> {
       pool: HOST_POOL_PATH,
       domainType,
       bridges: { public: NET.hostPublicBridge, private: NET.hostPrivateBridge },
-      healthy:
-        mountsComplete &&
-        ['virtlogd', 'libvirtd', 'ovsdb-server', 'ovs-vswitchd', 'sshd'].every((d) => pids[d] !== undefined),
+      // A running libvirtd is not enough: one that hangs makes every later call on the host time out.
+      healthy: mountsComplete && daemonsRun && (await libvirtdAnswers(handle)),
       cut: rec?.cut.includes(h.name) ?? false,
       pids,
     });

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { labStatus, labUp, type LabStatus } from '../../src/lab/index.ts';
+import { labRestoreHost, labStatus, labUp, type LabStatus } from '../../src/lab/index.ts';
 import { registerLab, type Registered } from '../../src/cli/lab-register.ts';
 import { createVirshHypervisor } from '../../src/compute/hypervisor.ts';
 import { run } from '../../src/lib/exec.ts';
@@ -56,7 +56,10 @@ export function ensureLab(hosts = 2): Promise<LabStatus> {
     });
     writeFileSync(mark, code);
     return up;
-  })().then(async (s) => {
+  })().then(async (got) => {
+    // A file starts with every host plugged in: one that failed while a host was cut must not fail the rest.
+    for (const h of got.hosts.filter((x) => x.cut)) await labRestoreHost(LAB_DIR, h.name);
+    const s = got.hosts.some((x) => x.cut) ? await labStatus(LAB_DIR) : got;
     await clearPortSecurity(s);
     // Every test platform hands out guest addresses from .2 again: the gateway side's ARP entries for earlier
     // files' guests (other MACs) would cost new guests' first TCP connections seconds of probing.

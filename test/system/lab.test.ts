@@ -183,6 +183,18 @@ void test(
 
     log('host cut and restored');
 
+    // A libvirtd that runs but no longer answers (stopped here) is not healthy, and lab up replaces it; the
+    // guest it ran keeps running and the new libvirtd knows it.
+    const hung = (await labStatus(STATE_DIR)).hosts[1].pids.libvirtd;
+    process.kill(hung, 'SIGSTOP');
+    assert.equal((await labStatus(STATE_DIR)).hosts[1].healthy, false, 'a hung libvirtd is not healthy');
+    lab = await labUp({ hosts: 2, stateDir: STATE_DIR, log });
+    assert.ok(lab.hosts[1].healthy);
+    assert.notEqual(lab.hosts[1].pids.libvirtd, hung);
+    assert.equal(alive(hung), false, 'the hung libvirtd is gone');
+    assert.match(await virsh(h2.uri, 'list'), /lab-g2\s+running/);
+    log('hung libvirtd replaced');
+
     const pids = [...lab.hosts.flatMap((h) => Object.values(h.pids))];
     for (const g of guests.splice(0)) await removeGuest(g);
     const t2 = Date.now();
