@@ -76,6 +76,16 @@ const KNOWN: { name: string; limit: number; about: string; lab?: boolean }[] = [
 ];
 
 const LAB_LOCK = process.env.KLOUDAK_TEST_LOCK ?? '/tmp/kloudak-test.lock';
+/** Takes the lab hosts down (scripts/test.sh's lab); the next user brings them up afresh. */
+function labDown(): void {
+  const dir = process.env.KLOUDAK_LAB_DIR ?? '/tmp/kloudak-lab-test';
+  console.log(`== lab down (${dir})`);
+  spawnSync(join(ROOT, 'bin', 'kloudak.js'), ['lab', 'down', '--dir', dir], {
+    stdio: 'ignore',
+    timeout: 300_000,
+  });
+}
+
 /** How long a lab bench waits for the lock (BENCH_LAB_WAIT, seconds) before it is recorded as not run. */
 const LAB_WAIT = Number(process.env.BENCH_LAB_WAIT ?? 1800);
 
@@ -589,6 +599,9 @@ async function main(): Promise<void> {
         unlock = await labLock();
       }
       r = await runOne(b.name, limit, env, run);
+      // A lab bench that failed may have left guests its cleanup missed (seen: 14 after a failed burst):
+      // the lab goes down before the lock is released, so neither the next bench nor a test run inherits them.
+      if (unlock && r.status !== 'ok') labDown();
     } catch (e) {
       // Not run (the lab stayed busy): recorded as failed, the run goes on.
       const load = Math.round(loadavg()[0] * 10) / 10;
