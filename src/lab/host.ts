@@ -207,21 +207,11 @@ export async function ensureDaemons(paths: LabPaths, h: HostHandle): Promise<Rec
     await runDaemon('nsenter', [...ns, 'virtlockd', '-d']);
     // A libvirtd started before virtlockd runs without the lock manager: restart it (guests keep running).
     if (running.libvirtd) {
-      process.kill(running.libvirtd, 'SIGTERM');
-      const pid = running.libvirtd;
-      await waitFor(
-        `libvirtd ${pid} of ${h.name} to stop`,
-        async () => (daemonPids(await hostProcs(h)).libvirtd === pid ? undefined : true),
-        30_000,
-        200,
-      );
+      await stopLibvirtd(h, running.libvirtd, 'SIGTERM');
       delete running.libvirtd;
     }
   }
-  if (!running.libvirtd) {
-    await seedCapsCache(paths, h);
-    await runDaemon('nsenter', [...ns, 'libvirtd', '-d']);
-  }
+  if (!running.libvirtd) await startLibvirtd(paths, h);
   if (!running['ovs-vswitchd'] || !running['ovsdb-server']) {
     await runDaemon(
       'nsenter',
@@ -287,18 +277,31 @@ async function ensureLibvirtdAnswers(paths: LabPaths, h: HostHandle, patienceMs:
       .catch(() => false);
   if (await answered(patienceMs)) return;
   const pid = daemonPids(await hostProcs(h)).libvirtd;
-  if (pid !== undefined) {
-    process.kill(pid, 'SIGKILL');
-    await waitFor(`libvirtd ${pid} of ${h.name} to end`, async () => (alive(pid) ? undefined : true), 10_000);
-  }
-  await seedCapsCache(paths, h);
-  await runDaemon('nsenter', [...nsenterArgs(h.nsFile, h.netns), 'libvirtd', '-d']);
+  if (pid !== undefined) await stopLibvirtd(h, pid, 'SIGKILL');
+  await startLibvirtd(paths, h);
   if (await answered(60_000)) return;
   const log = await readFile(join(h.dir, 'log-libvirt', 'libvirtd.log'), 'utf8').catch(() => '');
   const now = daemonPids(await hostProcs(h)).libvirtd;
   throw new Error(
     `libvirtd of ${h.name} ${now ? `runs (pid ${now}) but does not answer` : 'is not running'} after a restart; ` +
       `the end of its log:\n${log.split('\n').slice(-20).join('\n')}`,
+  );
+}
+
+/** Starts the host's libvirtd with the lab's QEMU capabilities (seedCapsCache). */
+async function startLibvirtd(paths: LabPaths, h: HostHandle): Promise<void> {
+  await seedCapsCache(paths, h);
+  await runDaemon('nsenter', [...nsenterArgs(h.nsFile, h.netns), 'libvirtd', '-d']);
+}
+
+/** Ends the host's libvirtd (its guests keep running): SIGTERM to let it close cleanly, SIGKILL for a hung one. */
+async function stopLibvirtd(h: HostHandle, pid: number, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+  process.kill(pid, signal);
+  await waitFor(
+    `libvirtd ${pid} of ${h.name} to end`,
+    async () => (alive(pid) ? undefined : true),
+    30_000,
+    200,
   );
 }
 

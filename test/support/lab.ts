@@ -58,8 +58,9 @@ export function ensureLab(hosts = 2): Promise<LabStatus> {
     return up;
   })().then(async (got) => {
     // A file starts with every host plugged in: one that failed while a host was cut must not fail the rest.
-    for (const h of got.hosts.filter((x) => x.cut)) await labRestoreHost(LAB_DIR, h.name);
-    const s = got.hosts.some((x) => x.cut) ? await labStatus(LAB_DIR) : got;
+    const cut = got.hosts.filter((x) => x.cut);
+    for (const h of cut) await labRestoreHost(LAB_DIR, h.name);
+    const s = cut.length ? await labStatus(LAB_DIR) : got;
     await clearPortSecurity(s);
     // Every test platform hands out guest addresses from .2 again: the gateway side's ARP entries for earlier
     // files' guests (other MACs) would cost new guests' first TCP connections seconds of probing.

@@ -16,10 +16,10 @@ import {
   type LabStatus,
 } from '../../src/lab/index.ts';
 import { alive } from '../../src/lab/procs.ts';
+import { LAB_DIR as STATE_DIR } from '../support/lab.ts';
 import { createOverlay, guestDomainXml, randomMac, waitForSerial, writeSeedIso } from '../support/guest.ts';
 
 const execFileP = promisify(execFile);
-const STATE_DIR = process.env.KLOUDAK_LAB_DIR ?? '/tmp/kloudak-lab-test';
 const VLAN = 7;
 
 /** virsh with stdin closed: libssh asks on stdin whether to accept an unknown host key, which must fail, not hang. */
