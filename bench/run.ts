@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { cpus, freemem, hostname, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LAB_DIR } from '../test/support/lab.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
@@ -78,9 +79,8 @@ const KNOWN: { name: string; limit: number; about: string; lab?: boolean }[] = [
 const LAB_LOCK = process.env.KLOUDAK_TEST_LOCK ?? '/tmp/kloudak-test.lock';
 /** Takes the lab hosts down (scripts/test.sh's lab); the next user brings them up afresh. */
 function labDown(): void {
-  const dir = process.env.KLOUDAK_LAB_DIR ?? '/tmp/kloudak-lab-test';
-  console.log(`== lab down (${dir})`);
-  spawnSync(join(ROOT, 'bin', 'kloudak.js'), ['lab', 'down', '--dir', dir], {
+  console.log(`== lab down (${LAB_DIR})`);
+  spawnSync(join(ROOT, 'bin', 'kloudak.js'), ['lab', 'down', '--dir', LAB_DIR], {
     stdio: 'ignore',
     timeout: 300_000,
   });
@@ -136,6 +136,8 @@ interface BenchResult {
   exitCode: number | null;
   /** Load average (1 min) before and after: the machine is shared (absent when not recorded). */
   load?: [number, number];
+  /** The wait for a quiet machine before the bench (settle): seconds waited, CPU busy (0-1) at the start. */
+  settled?: { waited: number; busy: number };
   rows: Row[];
   /** JSON lines without a figure (kept in latest.json, not in the table). */
   otherLines?: Record<string, unknown>[];
@@ -296,6 +298,31 @@ function toRow(bench: string, line: Record<string, unknown>): Row {
     ...(t ? { target: t, targetOf: of, met: meets(t, of === 'kloudak' ? k : r) } : {}),
     ...(Object.keys(extra).length ? { extra } : {}),
   };
+}
+
+/** The machine's CPU use (all cores, 0-1) over the next `ms`, from /proc/stat. */
+async function cpuBusy(ms: number): Promise<number> {
+  const sample = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + (f[4] ?? 0); // idle + iowait
+    return { idle, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = sample();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = sample();
+  return b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : 0;
+}
+
+/** A bench starts when the CPU was at most this busy over a 5 s window (what the last bench started, e.g.
+ * monitoring's thousands of virsh processes, has wound down), or after SETTLE_MAX seconds all the same. */
+const QUIET = 0.2;
+const SETTLE_MAX = Number(process.env.BENCH_SETTLE_MAX ?? 180);
+
+async function settle(): Promise<{ waited: number; busy: number }> {
+  const t0 = Date.now();
+  let busy = await cpuBusy(5000);
+  while (busy > QUIET && Date.now() - t0 < SETTLE_MAX * 1000) busy = await cpuBusy(5000);
+  return { waited: Math.round((Date.now() - t0) / 1000), busy: Math.round(busy * 100) / 100 };
 }
 
 function runOne(
@@ -478,14 +505,15 @@ function runList(report: Report): string {
   return report.benches
     .map(
       (b) =>
-        `- ${b.name}: ${b.status}${b.status === 'missing' ? '' : `, ${utc(b.date)}, ${b.seconds} s, load average ${b.load ? `${b.load[0]} → ${b.load[1]}` : 'not recorded'}`}${b.error && b.status !== 'missing' ? ` (${b.error})` : ''}`,
+        `- ${b.name}: ${b.status}${b.status === 'missing' ? '' : `, ${utc(b.date)}, ${b.seconds} s, load average ${b.load ? `${b.load[0]} → ${b.load[1]}` : 'not recorded'}${b.settled ? `, started after ${b.settled.waited} s with the CPU ${Math.round(b.settled.busy * 100)} % busy` : ''}`}${b.error && b.status !== 'missing' ? ` (${b.error})` : ''}`,
     )
     .join('\n');
 }
 
 const README_NOTE = `Ratio = Kloudak / baseline (for rates higher is better, for times lower is better), except the
 monitoring cycle's, a speed-up over one worker. Each cell is the median of its samples with (min–max); the
-load column is the machine's 1-minute load average before → after the bench (the machine is shared).`;
+load column is the machine's 1-minute load average before → after the bench (the machine is shared). Each bench
+starts once the CPU is at most ${QUIET * 100} % busy over 5 s (at most ${SETTLE_MAX} s of waiting; the run list says how long).`;
 
 function markdown(report: Report): string {
   const m = report.machine;
@@ -598,7 +626,9 @@ async function main(): Promise<void> {
         console.log(`== ${b.name}: waiting for the lab lock (${LAB_LOCK})`);
         unlock = await labLock();
       }
-      r = await runOne(b.name, limit, env, run);
+      const settled = await settle();
+      console.log(`== ${b.name}: CPU ${Math.round(settled.busy * 100)} % busy after ${settled.waited} s`);
+      r = { ...(await runOne(b.name, limit, env, run)), settled };
       // A lab bench that failed may have left guests its cleanup missed (seen: 14 after a failed burst):
       // the lab goes down before the lock is released, so neither the next bench nor a test run inherits them.
       if (unlock && r.status !== 'ok') labDown();
