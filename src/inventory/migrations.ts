@@ -543,4 +543,10 @@ export const inventoryMigrations: Record<string, Migration> = {
       );
     },
   },
+  // The operators' hosts page reads a host's VMs (GET /hosts/<name>/vms/).
+  '020_vms_host': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.createIndex('vms_host').on('vms').column('host').execute();
+    },
+  },
 };

@@ -287,6 +287,21 @@ for (const backend of BACKENDS) {
         { name: p, path: '/srv/kloudak', area: a, size: 500 },
       );
       assert.ok((await ok('GET', '/hosts/', service)).hosts.some((x: { name: string }) => x.name === h));
+      // A host's VMs (the operators' hosts page): those placed on it, of every workspace, each with its own.
+      const [ws1, ws2] = [await workspace(), await workspace()];
+      await ok('POST', `/${ws1}/vms/`, service, { name: 'on-h', area, template, host: h });
+      await ok('POST', `/${ws2}/vms/`, service, { name: 'on-h', area, template, host: h });
+      await ok('POST', `/${ws2}/vms/`, service, { name: 'not-placed', area, template });
+      const placed = (await ok('GET', `/hosts/${h}/vms/`, admin)).vms as {
+        workspace: string;
+        name: string;
+      }[];
+      assert.deepEqual(
+        placed.map((v) => `${v.workspace}/${v.name}`),
+        [`${ws1}/on-h`, `${ws2}/on-h`].sort(),
+      );
+      assert.equal(await status('GET', `/hosts/${h}/vms/`, owner), 403, 'hosts are the operators');
+      assert.equal(await status('GET', `/hosts/${uniqueName('host')}/vms/`, admin), 404);
       assert.deepEqual(await ok('GET', `/pools/${p}/`, service), {
         name: p,
         path: '/srv/kloudak',

@@ -1,6 +1,7 @@
 // The dashboard reads whole lists page by page: inventory answers 100 items unless told otherwise (at most
 // 1,000), so a page that read one page only (the hosts page did, for workspaces, VMs and hosts) showed part of
-// them. A scripted fetch answers like inventory's lists (limit, marker after the last name).
+// them. The hosts page reads each host's VMs (GET /hosts/<name>/vms/), not every workspace's. A scripted fetch
+// answers like inventory's lists (limit, marker after the last name).
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inv } from '../../web/src/api.ts';
@@ -30,29 +31,28 @@ function scriptedInventory(lists: Record<string, string[]>, key: (path: string) 
 const names = (prefix: string, n: number) =>
   Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(5, '0')}`);
 
-test("every workspace's VMs, past a page of workspaces and a page of VMs", async () => {
-  const workspaces = names('ws', 150);
-  const lists: Record<string, string[]> = { '/workspaces/': workspaces };
-  for (const w of workspaces) lists[`/${w}/vms/`] = w === 'ws00007' ? names('vm', 2345) : [`${w}-vm`];
-  const calls = scriptedInventory(lists, (path) => (path === '/workspaces/' ? 'workspaces' : 'vms'));
+test('the VMs on every host, past a page of hosts: one read per host, none per workspace', async () => {
+  const hosts = names('h', 1001);
+  const lists: Record<string, string[]> = { '/hosts/': hosts };
+  for (const h of hosts) lists[`/hosts/${h}/vms/`] = h === 'h00007' ? names('vm', 40) : [`${h}-vm`];
+  const calls = scriptedInventory(lists, (path) => (path === '/hosts/' ? 'hosts' : 'vms'));
 
-  const vms = await inv.allVms();
-  assert.equal(vms.length, 149 + 2345);
-  assert.equal(new Set(vms.map((v) => `${v.workspace}/${v.name}`)).size, vms.length, 'no VM twice');
-  assert.equal(vms.filter((v) => v.workspace === 'ws00007').length, 2345);
+  const vms = await inv.placedVms();
+  assert.equal(vms.length, 1000 + 40);
   assert.ok(
-    vms.some((v) => v.workspace === 'ws00149' && v.name === 'ws00149-vm'),
-    'the last workspace too',
+    vms.some((v) => v.name === 'h01000-vm'),
+    'the host past the first page of hosts too',
   );
-  // 2,345 VMs are three pages of 1,000.
-  assert.equal(calls.filter((c) => c.startsWith('/ws00007/vms/')).length, 3);
+  assert.equal(calls.filter((c) => c.startsWith('/hosts/?')).length, 2, 'two pages of hosts');
+  assert.equal(calls.filter((c) => /^\/hosts\/[^/?]+\/vms\/$/.test(c)).length, 1001, "each host's VMs once");
+  assert.equal(calls.length, 1003);
 });
 
-test('a workspace deleted while its VMs are read shows none; the others still show', async () => {
-  scriptedInventory({ '/workspaces/': ['a', 'gone'], '/a/vms/': ['vm1'] }, (path) =>
-    path === '/workspaces/' ? 'workspaces' : 'vms',
+test('a host deleted while its VMs are read shows none; the others still show', async () => {
+  scriptedInventory({ '/hosts/': ['a', 'gone'], '/hosts/a/vms/': ['vm1'] }, (path) =>
+    path === '/hosts/' ? 'hosts' : 'vms',
   );
-  assert.deepEqual(await inv.allVms(), [{ name: 'vm1', workspace: 'a' }]);
+  assert.deepEqual(await inv.placedVms(), [{ name: 'vm1' }]);
 });
 
 test('a whole list of hosts or security groups: 1,001 items are two pages', async () => {

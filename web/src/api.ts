@@ -9,7 +9,7 @@ import {
   PERMISSIONS as FLAGS,
   type Permissions,
 } from '../../src/lib/permissions.ts';
-import type { Account, Vm } from '../../src/lib/contracts/inventory.ts';
+import type { Account, PlacedVm } from '../../src/lib/contracts/inventory.ts';
 export type { Snapshot } from '../../src/lib/contracts/snapshots.ts';
 export { PERMISSIONS, type Permission } from '../../src/lib/permissions.ts';
 import type {
@@ -192,14 +192,15 @@ async function listAll<T extends { name: string }>(path: string, key: string): P
   }
 }
 
-/** Every workspace's VMs (admins read them all), each with its workspace: every page of every list. */
-async function allVms(): Promise<(Vm & { workspace: string })[]> {
-  const workspaces = await listAll<{ name: string }>('/workspaces/', 'workspaces');
+/** Every VM placed on a host, each with its workspace: one read per host (GET /hosts/<name>/vms/), whatever
+ * the number of workspaces. */
+async function placedVms(): Promise<PlacedVm[]> {
+  const hosts = await listAll<{ name: string }>('/hosts/', 'hosts');
   const lists = await Promise.all(
-    workspaces.map((w) =>
-      listAll<Vm>(`/${encodeURIComponent(w.name)}/vms/`, 'vms').then(
-        (vms) => vms.map((v) => ({ ...v, workspace: w.name })),
-        // A workspace deleted meanwhile has no VMs to show.
+    hosts.map((h) =>
+      call<{ vms: PlacedVm[] }>('GET', `/hosts/${encodeURIComponent(h.name)}/vms/`).then(
+        (r) => r.vms,
+        // A host deleted meanwhile runs no VMs to show.
         () => [],
       ),
     ),
@@ -211,7 +212,7 @@ export const inv = {
   get: <T = any>(path: string) => call<T>('GET', path),
   /** A whole list: `list<Vm>('/ws/vms/', 'vms')`. */
   list: listAll,
-  allVms,
+  placedVms,
   post: <T = any>(path: string, body: unknown) => call<T>('POST', path, body),
   put: <T = any>(path: string, body: unknown) => call<T>('PUT', path, body),
   del: <T = any>(path: string) => call<T>('DELETE', path),
@@ -253,6 +254,7 @@ export type {
   MyInvitation,
   WorkspaceInvitation,
   Network,
+  PlacedVm,
   Router,
   RouterInterface,
   SshKey,

@@ -1,50 +1,65 @@
 // VM records and their NICs (one per network, with the address inventory gave it and the MAC compute reported).
 import { sql, type Updateable } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
-import type { Vm } from '../../lib/contracts/inventory.ts';
+import type { PlacedVm, Vm } from '../../lib/contracts/inventory.ts';
 import type { InventoryDB } from '../schema.ts';
 import type { Db } from './index.ts';
 
 export function vmsRepository(db: Db) {
+  /** VMs as the API shows them: each VM's NICs aggregated beside it (an index read per VM). */
+  const viewQuery = () =>
+    db
+      .selectFrom('vms')
+      .innerJoin('areas', 'areas.id', 'vms.area_id')
+      .innerJoin('templates', 'templates.id', 'vms.template_id')
+      .select((eb) => [
+        'vms.name',
+        'vms.description',
+        'vms.ip',
+        'vms.state',
+        'vms.host',
+        'vms.cpu',
+        'vms.ram',
+        'areas.name as area',
+        'templates.name as template',
+        'vms.security_groups',
+        'vms.affinity_group',
+        jsonArrayFrom(
+          eb
+            .selectFrom('vm_networks')
+            .innerJoin('networks', 'networks.id', 'vm_networks.network_id')
+            .select(['networks.name as network', 'vm_networks.ip', 'vm_networks.mac'])
+            .whereRef('vm_networks.vm_id', '=', 'vms.id')
+            .orderBy('networks.name'),
+        ).as('interfaces'),
+      ]);
+  const withNetworks = <V extends { interfaces: { network: string }[] }>(v: V) => ({
+    ...v,
+    networks: v.interfaces.map((i) => i.network),
+  });
+
   return {
-    /** VMs of a workspace as the API shows them, by name: one query, each VM's NICs aggregated beside it
-     * (an index read per VM), so a page costs the same whatever the workspace holds. */
+    /** VMs of a workspace, by name: one query, so a page costs the same whatever the workspace holds. */
     async views(
       workspaceId: number,
       opts: { name?: string; marker?: string; limit?: number },
     ): Promise<Vm[]> {
-      let q = db
-        .selectFrom('vms')
-        .innerJoin('areas', 'areas.id', 'vms.area_id')
-        .innerJoin('templates', 'templates.id', 'vms.template_id')
-        .select((eb) => [
-          'vms.name',
-          'vms.description',
-          'vms.ip',
-          'vms.state',
-          'vms.host',
-          'vms.cpu',
-          'vms.ram',
-          'areas.name as area',
-          'templates.name as template',
-          'vms.security_groups',
-          'vms.affinity_group',
-          jsonArrayFrom(
-            eb
-              .selectFrom('vm_networks')
-              .innerJoin('networks', 'networks.id', 'vm_networks.network_id')
-              .select(['networks.name as network', 'vm_networks.ip', 'vm_networks.mac'])
-              .whereRef('vm_networks.vm_id', '=', 'vms.id')
-              .orderBy('networks.name'),
-          ).as('interfaces'),
-        ])
-        .where('vms.workspace_id', '=', workspaceId)
-        .orderBy('vms.name');
+      let q = viewQuery().where('vms.workspace_id', '=', workspaceId).orderBy('vms.name');
       if (opts.name !== undefined) q = q.where('vms.name', '=', opts.name);
       if (opts.marker) q = q.where('vms.name', '>', opts.marker);
       if (opts.limit) q = q.limit(opts.limit);
-      const vms = await q.execute();
-      return vms.map((v) => ({ ...v, networks: v.interfaces.map((i) => i.network) }));
+      return (await q.execute()).map(withNetworks);
+    },
+    /** Every VM placed on the host, of every workspace, each with its workspace (index vms_host). */
+    async onHost(host: string): Promise<PlacedVm[]> {
+      const vms = await viewQuery()
+        .innerJoin('workspaces', 'workspaces.id', 'vms.workspace_id')
+        .select('workspaces.name as workspace')
+        .where('vms.host', '=', host)
+        .orderBy('workspaces.name')
+        .orderBy('vms.name')
+        .execute();
+      return vms.map(withNetworks);
     },
     /**
      * Inserts a VM with the first free address of its area from `hint` on, leased to it, in one statement:

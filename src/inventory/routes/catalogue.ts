@@ -86,6 +86,11 @@ export function catalogueRoutes(
     wrap: (hosts) => ({ hosts }),
     service: c.hosts,
   });
+  app.get(
+    '/hosts/:name/vms/',
+    { schema: { params: api.NameParams, response: { 200: api.PlacedVmList, ...errors }, tags } },
+    async (req) => ({ vms: await c.hosts.vms(await who(req), req.params.name) }),
+  );
   kindRoutes(app, who, {
     plural: 'pools',
     body: api.PoolBody,

@@ -8,6 +8,7 @@ import type {
   AreaBody,
   Host,
   HostBody,
+  PlacedVm,
   Pool,
   PoolBody,
   Template,
@@ -147,6 +148,23 @@ export function catalogueServices(store: Store) {
     if (!a) throw inputError('area', `no area ${name}`);
     return a.id;
   };
+  const hosts = catalogueKind<HostBody, Host, Insertable<InventoryDB['hosts']>>({
+    kind: 'host',
+    readers: 'operators',
+    repo: store.hosts,
+    toRow: async (b) => ({
+      name: b.name,
+      address: b.address,
+      libvirt_uri: checkedUri(b.libvirt_uri),
+      area_id: await areaId(store, b.area),
+      cpus: b.cpus,
+      memory: b.memory,
+      domain_type: b.domain_type ?? 'qemu',
+      // Left out, an update keeps the host's maintenance as it is (the controller's drain sets it).
+      ...(b.maintenance !== undefined ? { maintenance: b.maintenance } : {}),
+    }),
+    serviceReplace: { right: 'hosts.maintenance', fields: ['maintenance'] },
+  });
   return {
     templates: catalogueKind<TemplateBody, Template, Insertable<InventoryDB['templates']>>({
       kind: 'template',
@@ -178,23 +196,14 @@ export function catalogueServices(store: Store) {
           throw conflict('gateway', `${row.gateway} is leased; it cannot become the gateway`);
       },
     }),
-    hosts: catalogueKind<HostBody, Host, Insertable<InventoryDB['hosts']>>({
-      kind: 'host',
-      readers: 'operators',
-      repo: store.hosts,
-      toRow: async (b) => ({
-        name: b.name,
-        address: b.address,
-        libvirt_uri: checkedUri(b.libvirt_uri),
-        area_id: await areaId(store, b.area),
-        cpus: b.cpus,
-        memory: b.memory,
-        domain_type: b.domain_type ?? 'qemu',
-        // Left out, an update keeps the host's maintenance as it is (the controller's drain sets it).
-        ...(b.maintenance !== undefined ? { maintenance: b.maintenance } : {}),
-      }),
-      serviceReplace: { right: 'hosts.maintenance', fields: ['maintenance'] },
-    }),
+    hosts: {
+      ...hosts,
+      /** The VMs placed on a host, of every workspace (the operators' hosts page): those who read hosts. */
+      async vms(p: Principal, name: string): Promise<PlacedVm[]> {
+        await hosts.get(p, name);
+        return store.vms.onHost(name);
+      },
+    },
     pools: catalogueKind<PoolBody, Pool, Insertable<InventoryDB['pools']>>({
       kind: 'pool',
       readers: 'operators',

@@ -425,6 +425,10 @@ export const Vm = Type.Object({
   affinity_group: Nullable(Type.String()),
 });
 export const VmList = Type.Object({ vms: Type.Array(Vm) });
+/** GET /hosts/<name>/vms/ (operators): a VM placed on the host, with its workspace. */
+export const PlacedVm = Type.Object({ ...Vm.properties, workspace: Type.String() });
+export type PlacedVm = Static<typeof PlacedVm>;
+export const PlacedVmList = Type.Object({ vms: Type.Array(PlacedVm) });
 
 /** GET /<ws>/affinity_groups/: the workspace's anti-affinity groups, each with its VMs and their hosts. A group
  * exists while a VM names it; `spread` says whether its VMs run on different hosts now. */

@@ -3,7 +3,7 @@
 // VM live (POST /vms/migrate/). The page hears the hosts' room, where drains, restores, migrations and failover
 // moves of every workspace are told, so hosts and VMs change here without a reload.
 import { useMemo, useState } from 'react';
-import { ctl, enc, inv, type Host, type RoomMessage, type Task, type Vm } from '../api.ts';
+import { ctl, enc, inv, type Host, type PlacedVm, type RoomMessage, type Task } from '../api.ts';
 import { useAuth } from '../auth.tsx';
 import { UsageChart } from '../chart.tsx';
 import { useDebounced, useInterval, useResource } from '../hooks.ts';
@@ -30,15 +30,13 @@ import {
 import { CatalogueForm, KINDS } from './operator.tsx';
 import { TaskBadge } from './secgroups.tsx';
 
-type PlacedVm = Vm & { workspace: string };
-
 export function HostsPage() {
   const { claims } = useAuth();
   const admin = Boolean(claims?.admin);
   const toast = useToast();
   const room = useRoom();
   const hosts = useResource(admin ? () => inv.list<Host>('/hosts/', 'hosts') : undefined, 'hosts');
-  const vms = useResource(admin ? inv.allVms : undefined, 'all-vms');
+  const vms = useResource(admin ? inv.placedVms : undefined, 'placed-vms');
   // Host tasks already running (a drain started from the CLI) show too.
   const running = useResource(
     admin
