@@ -5,6 +5,8 @@
 import type { InventoryClient } from '../lib/clients/inventory.ts';
 import { CommandError, run } from '../lib/exec.ts';
 import type { HostShell } from '../lib/ssh.ts';
+import { tcpReach } from '../lib/tcp.ts';
+import { endpointOf } from './probe.ts';
 
 /** Whether addresses answer on the network: the role; ping from here or from a peer host are adapters. */
 export interface GuestProbe {
@@ -101,6 +103,28 @@ export function createInventoryGuestDirectory(inventory: Pick<InventoryClient, '
         }),
       );
       return found.filter((x): x is string => x !== undefined);
+    },
+  };
+}
+
+/**
+ * Whether a host's management endpoint (its libvirt URI's SSH port) accepts a TCP connection: the host's
+ * kernel completes the handshake however starved of CPU its daemons are, and a host that is off, crashed or
+ * cut off does not. Undefined when the URI names no endpoint to try.
+ */
+export interface ManagementReach {
+  accepts(libvirtUri: string, timeoutMs: number): Promise<boolean | undefined>;
+}
+
+export function createTcpManagementReach(): ManagementReach {
+  return {
+    async accepts(uri, timeoutMs) {
+      const ep = endpointOf(uri);
+      if (!ep) return undefined;
+      return tcpReach(ep.host, ep.port, timeoutMs).then(
+        () => true,
+        () => false,
+      );
     },
   };
 }

@@ -1,13 +1,14 @@
 // The failure decision (issue 18 item 5): a host is reported failed (host_failure, once) when its lease ran out
 // or it failed HOST_FAILURE_CHECKS checks in a row, unless the second path says it still serves: a guest it
-// ran at its last good check (and HOST_CONFIRM_GRACE before) answers on the public network.
+// ran at its last good check (and HOST_CONFIRM_GRACE before) answers on the public network; a lapsed lease
+// also spares a host whose management address still accepts connections (it runs, starved of CPU).
 // docs/monitoring.md "Failure detection".
 import type { Kysely } from 'kysely';
 import type { Bus } from '../lib/bus/bus.ts';
 import type { Logger } from '../lib/log.ts';
 import type { HostWork } from '../lib/contracts/messages.ts';
 import { announce } from './collector.ts';
-import type { GuestDirectory, GuestProbe } from './confirm.ts';
+import type { GuestDirectory, GuestProbe, ManagementReach } from './confirm.ts';
 import type { MonitorDB } from './schema.ts';
 
 export interface ConfirmOptions {
@@ -18,6 +19,9 @@ export interface ConfirmOptions {
   timeoutMs: number;
   /** A guest first seen on the host less than this long ago is not asked: it may still be booting. */
   graceMs: number;
+  /** Asked when no guest answered a lapsed lease: a host that still accepts connections is not failed over. */
+  reach: ManagementReach;
+  reachTimeoutMs: number;
 }
 
 export interface DeciderOptions {
@@ -108,13 +112,14 @@ export function createFailureDecider(o: DeciderOptions) {
     }
   }
 
-  const isolated = (h: HostWork, why: string) =>
+  const GUESTS_ANSWER = 'its guests answer on the public network';
+  const isolated = (h: HostWork, why: string, because = GUESTS_ANSWER) =>
     db
       .updateTable('hosts')
-      .set({ last_error: `${why}; its guests answer on the public network: not failed over`.slice(0, 500) })
+      .set({ last_error: `${why}; ${because}: not failed over`.slice(0, 500) })
       .where('name', '=', h.name)
       .execute()
-      .then(() => log.warn({ host: h.name }, `${why}, but its guests answer: no failover`));
+      .then(() => log.warn({ host: h.name }, `${why}, but ${because}: no failover`));
 
   async function failed(h: HostWork, err: unknown, at: Date): Promise<void> {
     const message = (err as Error)?.message?.slice(0, 500) ?? String(err);
@@ -143,7 +148,18 @@ export function createFailureDecider(o: DeciderOptions) {
     const verdict = await confirm(h);
     if (verdict === 'alive') return isolated(h, why);
     // 'unknown' (no guest to ask): nothing would be restarted, so the checks decide, without hurry.
-    if (verdict === 'dead') await markDown(h, `${why} and none of its guests answers on the public network`);
+    if (verdict !== 'dead') return;
+    // Heartbeats ride on libvirtd and guests answer only once booted: a host starved of CPU (a burst of TCG
+    // guests booting on a small machine) missed both, and was failed over while it ran (vm-create bench,
+    // 2026-12-02: 30 VMs restarted on the other host). Its kernel still takes a TCP connection; a host that
+    // is off, crashed or cut off does not. Libvirt failing for good still fails its checks (failed, above).
+    if (await o.confirm.reach.accepts(h.libvirt_uri, o.confirm.reachTimeoutMs))
+      return isolated(
+        h,
+        why,
+        'it accepts connections on its management address (none of its guests answers yet)',
+      );
+    await markDown(h, `${why} and none of its guests answers on the public network`);
   }
 
   return { failed, expired };

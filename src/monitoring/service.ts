@@ -20,8 +20,10 @@ import {
   createInventoryGuestDirectory,
   createPeerPingProbe,
   createPingProbe,
+  createTcpManagementReach,
   type GuestDirectory,
   type GuestProbe,
+  type ManagementReach,
 } from './confirm.ts';
 import { createSingleElection, createZkElection, type Election } from './election.ts';
 import {
@@ -50,6 +52,8 @@ export interface MonitoringOptions {
   guests?: GuestProbe;
   /** Default: inventory's VM records. */
   guestDirectory?: GuestDirectory;
+  /** Default: a TCP connection to the host's libvirt URI endpoint (its SSH port). */
+  reach?: ManagementReach;
   /** Default: inventory's hosts and pools, read with the monitoring service token. */
   catalogue?: Watched;
   /** Default: inventory's JWKS. */
@@ -135,6 +139,8 @@ export async function createMonitoring(o: MonitoringOptions): Promise<Monitoring
             directory: o.guestDirectory ?? createInventoryGuestDirectory(inventory(2, 1)),
             timeoutMs: 2000,
             graceMs: config.HOST_CONFIRM_GRACE * 1000,
+            reach: o.reach ?? createTcpManagementReach(),
+            reachTimeoutMs: 2000,
           },
   });
   const placement = createPlacementServer(db, Math.max(30, 3 * config.MONITOR_INTERVAL));

@@ -1,7 +1,8 @@
 // Issue 18 item 5 in one process (PGlite, in-process bus) against scripted hosts: heartbeats renew each host's
 // lease; when a lease runs out, monitoring asks the host's guests on the public network (the second path) and
-// publishes host_failure only when none answers; a host without guests waits for HOST_FAILURE_CHECKS failed
-// checks, and failed checks too are overruled by guests that answer.
+// publishes host_failure only when none answers and the host's management address takes no connection; a host
+// without guests waits for HOST_FAILURE_CHECKS failed checks, and failed checks too are overruled by guests that
+// answer.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { loadConfig } from '../../src/lib/config.ts';
 import { unauthenticated } from '../../src/lib/errors.ts';
 import type { Host as HostRecord } from '../../src/lib/contracts/inventory.ts';
 import { createLogger } from '../../src/lib/log.ts';
-import type { GuestDirectory, GuestProbe } from '../../src/monitoring/confirm.ts';
+import type { GuestDirectory, GuestProbe, ManagementReach } from '../../src/monitoring/confirm.ts';
 import { createSingleElection } from '../../src/monitoring/election.ts';
 import type { HostFacts, HostProbe } from '../../src/monitoring/probe.ts';
 import { createFailureDecider } from '../../src/monitoring/failure.ts';
@@ -30,6 +31,9 @@ describe('heartbeats, leases and the second path', () => {
   let m: Monitoring;
   /** Hosts whose management network is cut: checks and heartbeats fail. */
   const cut = new Set<string>();
+  /** Hosts starved of CPU: heartbeats and checks fail, but their kernel still accepts TCP connections. */
+  const starved = new Set<string>();
+  const reach: ManagementReach = { accepts: async (uri) => starved.has(nameOf(uri)) };
   /** Guest addresses that answer on the public network. */
   const answering = new Set<string>(['10.9.0.1', '10.9.0.2']);
   const asked: string[][] = [];
@@ -118,6 +122,7 @@ describe('heartbeats, leases and the second path', () => {
       probe,
       guests,
       guestDirectory: directory,
+      reach,
       election: createSingleElection('solo'),
       catalogue: { hosts: async () => hosts, pools: async () => [] },
       verifier: { verify: async () => Promise.reject(unauthenticated()) },
@@ -153,6 +158,29 @@ describe('heartbeats, leases and the second path', () => {
     cut.delete('h-a');
     await m.cycle();
     assert.equal((await row('h-a')).last_error, null);
+  });
+
+  test('a silent host none of whose guests answers yet, but which accepts connections, is not failed over', async () => {
+    // A host starved of CPU: heartbeats time out and its guests (booting) do not answer, but it runs.
+    answering.delete('10.9.0.2');
+    starved.add('h-b');
+    cut.add('h-b');
+    await until('the lease of h-b to run out and its management address to be tried', async () =>
+      /accepts connections on its management address \(none of its guests answers yet\): not failed over/.test(
+        (await row('h-b')).last_error ?? '',
+      )
+        ? true
+        : undefined,
+    );
+    await sleep(1500); // three more leases
+    assert.deepEqual(failures, []);
+    assert.equal((await row('h-b')).up, true);
+    cut.delete('h-b');
+    starved.delete('h-b');
+    answering.add('10.9.0.2');
+    await m.cycle();
+    assert.equal((await row('h-b')).last_error, null);
+    await sleep(1000); // heartbeats back (their back-off is at most 8 beats): h-b holds a lease again
   });
 
   test('a silent host none of whose guests answers is failed over once, within a lease or two', async () => {
@@ -191,7 +219,7 @@ describe('heartbeats, leases and the second path', () => {
         bus,
         log,
         failureChecks: 3,
-        confirm: { guests, directory, from: 'local', timeoutMs: 100, graceMs },
+        confirm: { guests, directory, from: 'local', timeoutMs: 100, graceMs, reach, reachTimeoutMs: 100 },
       });
     const hostA = { name: 'h-a', area: 'one', libvirt_uri: 'test:///a' };
     asked.length = 0;
